@@ -1,0 +1,40 @@
+"""xl_kpi: KPI scores, premium coefficients and weighted bonuses, for Excel and pandas.
+
+One engine behind the Excel functions (``udfs.py``), the ``xl-kpi`` command and this library.
+"""
+
+from __future__ import annotations
+
+from . import metrics
+from .errors import (
+    DivisionByZeroError,
+    KpiError,
+    NotANumberError,
+    ScaleError,
+    WeightError,
+    ZeroRangeError,
+)
+from .money import round_money
+from .scales import DEFAULT_SCALE, Scale
+from .scoring import bonus, clamp, coefficient, score, total_bonus
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_SCALE",
+    "DivisionByZeroError",
+    "KpiError",
+    "NotANumberError",
+    "Scale",
+    "ScaleError",
+    "WeightError",
+    "ZeroRangeError",
+    "__version__",
+    "bonus",
+    "clamp",
+    "coefficient",
+    "metrics",
+    "round_money",
+    "score",
+    "total_bonus",
+]

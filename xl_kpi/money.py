@@ -1,0 +1,56 @@
+"""Money rounding with Excel's ROUND semantics.
+
+Excel rounds half away from zero, and it rounds the number *as it shows it* (15 significant
+digits): ROUND(2.675, 2) is 2.68 although the binary double is 2.67499999999999982…
+Python's round() gives 2.67 (banker's rounding on the binary value), so it is never used here.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import numpy as np
+
+from ._arrays import as_floats
+
+_TIE_WINDOW = 1e-6  # fractions this close to .5 are decided exactly, with decimal
+_MAX_EXACT = 2.0**52  # beyond this a double has no fractional part left to round
+
+
+def _excel_round_one(x: float, digits: int) -> float:
+    """One value, exactly as Excel: 15 significant digits, then half away from zero."""
+    quantum = Decimal(1).scaleb(-digits)
+    return float(Decimal(format(x, ".15g")).quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+def round_money(x: Any, digits: int = 2) -> Any:
+    """Round like Excel's ROUND: 2.675 → 2.68, −0.5 → −1, 0.125 → 0.13 (half away from zero).
+
+    Vectorised: values whose scaled fraction is clearly not a tie are rounded with NumPy;
+    the few within 1e-6 of a tie are decided exactly with :mod:`decimal`. NaN stays NaN.
+    """
+    if not isinstance(digits, (int, np.integer)) or isinstance(digits, bool):
+        raise TypeError(f"digits must be a whole number, not {digits!r}")
+    digits = int(digits)
+    (arr,), shape = as_floats(x=x)
+    arr = np.atleast_1d(arr)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if digits >= 0:
+            factor = 10.0**digits
+            scaled = np.abs(arr) * factor
+            whole = np.floor(scaled + 0.5)
+            out = np.copysign(whole / factor, arr)
+        else:
+            factor = 10.0 ** (-digits)
+            scaled = np.abs(arr) / factor
+            whole = np.floor(scaled + 0.5)
+            out = np.copysign(whole * factor, arr)
+        frac = scaled - np.floor(scaled)
+        near_tie = np.abs(frac - 0.5) <= _TIE_WINDOW
+        huge = ~(scaled < _MAX_EXACT)  # also NaN/inf
+    out = np.where(huge, arr, out)
+    for i in np.flatnonzero(near_tie & ~huge):
+        out.flat[i] = _excel_round_one(float(arr.flat[i]), digits)
+    out = out + 0.0  # -0.0 → 0.0, as Excel shows it
+    return shape.restore(out, name=getattr(x, "name", None))

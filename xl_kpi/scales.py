@@ -1,0 +1,152 @@
+"""Premium-coefficient scales: score → coefficient (DOMAIN.md §3).
+
+A scale is a plan setting, not a constant. Two kinds:
+
+* ``steps``: half-open bands [threshold, next threshold); a score exactly on a threshold takes
+  the higher band; below the first threshold the coefficient is ``below`` (usually 0).
+* ``linear``: straight lines between the points, flat outside them.
+
+Either may carry a ``cap`` on the coefficient. Scores are compared with thresholds after rounding
+to 12 decimal places, so a score that is 110% on paper but 1.0999999999999999 in binary (3.3/3)
+still reaches the 110% band; the card formulas do the same (``ROUND(score, 12)``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Literal
+
+import numpy as np
+
+from ._arrays import as_floats
+from .errors import ScaleError
+
+COMPARE_DECIMALS = 12
+"""Decimal places a score is rounded to before it is compared with band thresholds."""
+
+Kind = Literal["steps", "linear"]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A coefficient scale. Build it with :meth:`steps` or :meth:`linear`; call it on scores."""
+
+    kind: Kind
+    thresholds: tuple[float, ...]
+    coefficients: tuple[float, ...]
+    below: float = 0.0
+    cap: float | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        label = f"scale {self.name!r}" if self.name else "scale"
+        if self.kind not in ("steps", "linear"):
+            raise ScaleError(f"{label}: kind must be 'steps' or 'linear', not {self.kind!r}")
+        if not self.thresholds:
+            raise ScaleError(f"{label}: has no points; give at least one (threshold, coefficient) pair")
+        if len(self.thresholds) != len(self.coefficients):
+            raise ScaleError(f"{label}: {len(self.thresholds)} thresholds but {len(self.coefficients)} coefficients")
+        if self.kind == "linear" and len(self.thresholds) < 2:
+            raise ScaleError(f"{label}: a linear scale needs at least two points")
+        for t in self.thresholds:
+            if not math.isfinite(t):
+                raise ScaleError(f"{label}: threshold {t!r} is not a finite number")
+        for a, b in zip(self.thresholds, self.thresholds[1:]):
+            if b == a:
+                raise ScaleError(f"{label}: threshold {_pct(a)} appears twice; each threshold must be unique")
+            if b < a:
+                raise ScaleError(
+                    f"{label}: thresholds must be sorted ascending, but {_pct(b)} comes after {_pct(a)}"
+                )
+        for c in (*self.coefficients, self.below):
+            if not math.isfinite(c) or c < 0:
+                raise ScaleError(f"{label}: coefficient {c!r} must be a finite number >= 0")
+        if self.cap is not None and (not math.isfinite(self.cap) or self.cap < 0):
+            raise ScaleError(f"{label}: cap {self.cap!r} must be a finite number >= 0")
+
+    @classmethod
+    def steps(
+        cls,
+        points: Iterable[tuple[float, float]],
+        below: float = 0.0,
+        *,
+        cap: float | None = None,
+        name: str | None = None,
+    ) -> "Scale":
+        """Step scale from (score threshold, coefficient) pairs, bands [t_i, t_{i+1})."""
+        thresholds, coefficients = _split(points, name)
+        return cls("steps", thresholds, coefficients, float(below), _opt(cap), name)
+
+    @classmethod
+    def linear(
+        cls,
+        points: Iterable[tuple[float, float]],
+        *,
+        cap: float | None = None,
+        name: str | None = None,
+    ) -> "Scale":
+        """Linear scale through (score, coefficient) points, flat before the first and after the last."""
+        thresholds, coefficients = _split(points, name)
+        return cls("linear", thresholds, coefficients, coefficients[0] if coefficients else 0.0, _opt(cap), name)
+
+    @property
+    def points(self) -> list[tuple[float, float]]:
+        """The (threshold, coefficient) pairs."""
+        return list(zip(self.thresholds, self.coefficients))
+
+    def __call__(self, score: Any) -> Any:
+        """Coefficient for each score (NaN score → NaN coefficient)."""
+        (s,), shape = as_floats(score=score)
+        t = np.asarray(self.thresholds)
+        c = np.asarray(self.coefficients)
+        if self.kind == "steps":
+            key = np.round(s, COMPARE_DECIMALS)
+            idx = np.searchsorted(t, key, side="right") - 1
+            out = np.where(idx < 0, self.below, c[np.clip(idx, 0, None)])
+        else:
+            out = np.interp(s, t, c)
+        if self.cap is not None:
+            out = np.minimum(out, self.cap)
+        out = np.where(np.isnan(s), np.nan, out)
+        return shape.restore(out, name="coefficient")
+
+    def describe(self) -> list[str]:
+        """Human-readable bands, e.g. ['below 70%: 0', '70% to below 100%: 0.9', ...]."""
+        if self.kind == "linear":
+            lines = [f"{_pct(t)}: {c:g}" for t, c in self.points]
+            lines.insert(0, "linear between the points, flat outside them")
+        else:
+            lines = [f"below {_pct(self.thresholds[0])}: {self.below:g}"]
+            bounds = list(self.thresholds[1:]) + [None]
+            for (t, c), nxt in zip(self.points, bounds):
+                lines.append(f"{_pct(t)} to below {_pct(nxt)}: {c:g}" if nxt is not None else f"{_pct(t)} and above: {c:g}")
+        if self.cap is not None:
+            lines.append(f"coefficient capped at {self.cap:g}")
+        return lines
+
+
+def _split(points: Iterable[tuple[float, float]], name: str | None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    label = f"scale {name!r}" if name else "scale"
+    thresholds: list[float] = []
+    coefficients: list[float] = []
+    for p in points:
+        try:
+            t, c = p
+            thresholds.append(float(t))
+            coefficients.append(float(c))
+        except (TypeError, ValueError):
+            raise ScaleError(f"{label}: point {p!r} is not a (threshold, coefficient) pair of numbers") from None
+    return tuple(thresholds), tuple(coefficients)
+
+
+def _opt(x: float | None) -> float | None:
+    return None if x is None else float(x)
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.10g}%"
+
+
+DEFAULT_SCALE = Scale.steps([(0.70, 0.9), (1.00, 1.0), (1.10, 1.1)], below=0.0, name="default")
+"""The source's table: below 70% → 0, [70%, 100%) → 0.9, [100%, 110%) → 1.0, 110% and above → 1.1."""

@@ -1,0 +1,186 @@
+"""KPI score, premium coefficient and weighted bonus (DOMAIN.md §2–4).
+
+Pure, vectorised functions: scalars, NumPy arrays and pandas Series in, the same kind out.
+Scalar calls raise a :class:`~xl_kpi.errors.KpiError` on bad input; array calls put NaN in the
+bad position and compute the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._arrays import Shape, as_float_array, as_floats
+from .errors import KpiError, WeightError, ZeroRangeError
+from .money import round_money
+from .scales import DEFAULT_SCALE, Scale
+
+WEIGHT_TOLERANCE = 1e-9
+"""How far one employee's weights may sum from 1."""
+
+
+def score(fact: Any, base: Any, norm: Any, *, floor: Any = None, cap: Any = None) -> Any:
+    """KPI score as a fraction: (fact − base) / (norm − base); 1.2 means 120%.
+
+    Lower-is-better KPIs need no flag: put base above norm (base 10 complaints, norm 5,
+    fact 4 → 1.2). ``norm == base`` is an input error: :class:`ZeroRangeError` for a scalar
+    call, NaN in that position for arrays. ``floor``/``cap`` clamp the score when given
+    (NaN in an array of floors/caps means "no limit" for that element).
+
+    >>> score(160, 100, 150)
+    1.2
+    """
+    (f, b, n), shape = as_floats(fact=fact, base=base, norm=norm)
+    span = n - b
+    if shape.scalar and span == 0:
+        raise ZeroRangeError(
+            f"norm ({_num(norm)}) equals base ({_num(base)}): the KPI has no range to score against; "
+            "set the norm (target) different from the base (minimum)"
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(span == 0, np.nan, (f - b) / np.where(span == 0, 1.0, span))
+    s = clamp(s, floor, cap)
+    return shape.restore(s, name="score")
+
+
+def clamp(values: Any, floor: Any = None, cap: Any = None) -> Any:
+    """Clamp scores to [floor, cap]; None or NaN means no limit on that side. NaN scores stay NaN."""
+    v = as_float_array(values, "score")
+    lo = _limit(floor, "floor")
+    hi = _limit(cap, "cap")
+    if lo is not None and hi is not None and np.any(lo > hi):
+        raise KpiError(f"floor ({_num(floor)}) is above cap ({_num(cap)}); the floor must not exceed the cap")
+    if lo is not None:
+        v = np.where(np.isnan(lo) | np.isnan(v), v, np.maximum(v, np.nan_to_num(lo, nan=-np.inf)))
+    if hi is not None:
+        v = np.where(np.isnan(hi) | np.isnan(v), v, np.minimum(v, np.nan_to_num(hi, nan=np.inf)))
+    return v
+
+
+def _limit(x: Any, name: str) -> np.ndarray | None:
+    return None if x is None else as_float_array(x, name)
+
+
+def coefficient(score: Any, scale: Scale | None = None) -> Any:
+    """Premium coefficient for a score on ``scale`` (``None`` = :data:`DEFAULT_SCALE`).
+
+    >>> coefficient(1.2)
+    1.1
+    """
+    return (scale or DEFAULT_SCALE)(score)
+
+
+def bonus(pool: Any, weight: Any, score: Any, scale: Scale | None = None, *, digits: int | None = 2) -> Any:
+    """One KPI's bonus: pool × weight × coefficient(score), rounded like Excel to ``digits``.
+
+    ``digits=None`` returns the unrounded amount. NaN score (missing fact) → NaN bonus.
+
+    >>> bonus(20_000, 0.4, 1.2)
+    8800.0
+    """
+    (p, w), _ = as_floats(pool=pool, weight=weight)
+    c = as_float_array(coefficient(score, scale), "coefficient")
+    shape = Shape([pool, weight, score])
+    raw = p * w * c
+    out = raw if digits is None else round_money(raw, digits)
+    return shape.restore(np.asarray(out), name="bonus")
+
+
+def total_bonus(
+    pool: Any,
+    weights: Any,
+    scores: Any,
+    scale: Scale | Sequence[Scale | None] | None = None,
+    *,
+    gate: Mapping[Any, float] | None = None,
+    digits: int | None = 2,
+) -> Any:
+    """Σ over one employee's KPIs of :func:`bonus`: the sum of the *rounded* line items.
+
+    ``weights`` and ``scores`` run along the last axis (one employee: 1-D; many employees: 2-D
+    arrays or DataFrames with one row per employee, which give one total per row). Weights must
+    be >= 0 and sum to 1 within 1e-9. ``scale`` is one scale for all KPIs or one per KPI.
+    ``gate`` maps a KPI (its position, or its label in a Series/DataFrame) to a score threshold:
+    if that KPI scores below it, the whole total is 0. A NaN score makes the total NaN.
+
+    >>> total_bonus(20_000, [0.4, 0.6], [1.2, 1.0])
+    20800.0
+    """
+    labels = _labels(weights, scores)
+    row_index = scores.index if isinstance(scores, pd.DataFrame) else (
+        weights.index if isinstance(weights, pd.DataFrame) else None
+    )
+    w = as_float_array(weights, "weights")
+    s = as_float_array(scores, "scores")
+    p = as_float_array(pool, "pool")
+    if w.ndim == 0 or s.ndim == 0:
+        raise KpiError("weights and scores must be sequences (one element per KPI)")
+    w, s = np.broadcast_arrays(w, s)
+    _check_weights(w)
+    coeff = _coefficients(s, scale)
+    pool_b = p[..., None] if p.ndim else p
+    items = pool_b * w * coeff
+    if digits is not None:
+        items = np.asarray(round_money(items, digits))
+    total = items.sum(axis=-1)
+    if gate:
+        gated = np.zeros(total.shape, dtype=bool)
+        for kpi, threshold in gate.items():
+            pos = _position(kpi, labels, s.shape[-1])
+            gated |= np.round(s[..., pos], 12) < float(threshold)
+        total = np.where(gated & ~np.isnan(total), 0.0, total)
+    if total.ndim == 0:
+        return float(total)
+    if row_index is not None:
+        return pd.Series(total, index=row_index, name="total_bonus")
+    return total
+
+
+def _check_weights(w: np.ndarray) -> None:
+    if np.any(w < 0):
+        raise WeightError(f"weights must not be negative: {_num(w[w < 0].ravel()[0])} found")
+    if np.any(np.isnan(w)):
+        raise WeightError("a weight is missing (empty or NaN); every KPI needs a weight")
+    sums = w.sum(axis=-1)
+    bad = np.abs(sums - 1.0) > WEIGHT_TOLERANCE
+    if np.any(bad):
+        first = float(np.ravel(sums)[np.flatnonzero(np.ravel(bad))[0]])
+        raise WeightError(f"weights sum to {first * 100:.10g}%, not 100%; adjust them so they add up to 1")
+
+
+def _coefficients(s: np.ndarray, scale: Scale | Sequence[Scale | None] | None) -> np.ndarray:
+    if scale is None or isinstance(scale, Scale):
+        return np.asarray((scale or DEFAULT_SCALE)(s))
+    scales = list(scale)
+    if len(scales) != s.shape[-1]:
+        raise KpiError(f"{len(scales)} scales given for {s.shape[-1]} KPIs; give one scale per KPI or one for all")
+    out = np.empty_like(s)
+    for j, sc in enumerate(scales):
+        out[..., j] = (sc or DEFAULT_SCALE)(s[..., j])
+    return out
+
+
+def _labels(weights: Any, scores: Any) -> list[Any] | None:
+    for x in (scores, weights):
+        if isinstance(x, pd.DataFrame):
+            return list(x.columns)
+        if isinstance(x, pd.Series):
+            return list(x.index)
+    return None
+
+
+def _position(kpi: Any, labels: list[Any] | None, n: int) -> int:
+    if labels is not None and kpi in labels:
+        return labels.index(kpi)
+    if isinstance(kpi, (int, np.integer)) and not isinstance(kpi, bool) and -n <= kpi < n:
+        return int(kpi)
+    raise KpiError(f"gate names KPI {kpi!r}, which is not among this employee's KPIs")
+
+
+def _num(x: Any) -> str:
+    try:
+        return f"{float(x):g}"
+    except (TypeError, ValueError):
+        return repr(x)
