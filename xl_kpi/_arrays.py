@@ -7,15 +7,15 @@ a Python float for scalars, an ndarray for arrays, a Series (first Series' index
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .errors import KpiError, NotANumberError
 
-Number = Union[float, int]
-ArrayLike = Union[Number, np.ndarray, pd.Series, list, tuple]
+Number = float | int
+ArrayLike = Number | np.ndarray | pd.Series | list | tuple
 
 
 def as_float_array(value: Any, name: str) -> np.ndarray:
@@ -44,7 +44,7 @@ def _to_float(v: Any, name: str) -> float:
         raise NotANumberError(f"{name}: {v!r} is not a number") from None
 
 
-def as_floats(**named: Any) -> tuple[list[np.ndarray], "Shape"]:
+def as_floats(**named: Any) -> tuple[list[np.ndarray], Shape]:
     """Convert named inputs to float arrays and remember how to shape the result."""
     arrays = [as_float_array(v, k) for k, v in named.items()]
     return arrays, Shape(named.values())

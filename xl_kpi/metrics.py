@@ -152,7 +152,12 @@ def mean_duration(start: Any, end: Any, unit: str = "h") -> float:
         raise DivisionByZeroError("no complete start/end pairs to average")
     if np.any(d < np.timedelta64(0, "ns")):
         raise KpiError("an end time is before its start time")
-    return float(d.astype("int64").mean() / np.timedelta64(1, unit).astype("timedelta64[ns]").astype("int64"))
+    if unit not in _UNITS_NS:
+        raise KpiError(f"unit must be one of {', '.join(_UNITS_NS)}, not {unit!r}")
+    return float(d.astype("int64").mean() / _UNITS_NS[unit])
+
+
+_UNITS_NS = {"s": 1e9, "min": 60e9, "h": 3600e9, "D": 86400e9}
 
 
 def touches_to_resolution(calls: Any, emails: Any) -> float:

@@ -15,6 +15,7 @@ import numpy as np
 from ._arrays import as_floats
 
 _TIE_WINDOW = 1e-6  # fractions this close to .5 are decided exactly, with decimal
+_DIGITS_WINDOW = 1e-13  # ...and those a 15-significant-digit reading could move onto a tie
 _MAX_EXACT = 2.0**52  # beyond this a double has no fractional part left to round
 
 
@@ -28,7 +29,8 @@ def round_money(x: Any, digits: int = 2) -> Any:
     """Round like Excel's ROUND: 2.675 → 2.68, −0.5 → −1, 0.125 → 0.13 (half away from zero).
 
     Vectorised: values whose scaled fraction is clearly not a tie are rounded with NumPy;
-    the few within 1e-6 of a tie are decided exactly with :mod:`decimal`. NaN stays NaN.
+    the few near a tie (within 1e-6, or within what reading the value at 15 significant
+    digits could move) are decided exactly with :mod:`decimal`. NaN stays NaN.
     """
     if not isinstance(digits, (int, np.integer)) or isinstance(digits, bool):
         raise TypeError(f"digits must be a whole number, not {digits!r}")
@@ -47,7 +49,7 @@ def round_money(x: Any, digits: int = 2) -> Any:
             whole = np.floor(scaled + 0.5)
             out = np.copysign(whole * factor, arr)
         frac = scaled - np.floor(scaled)
-        near_tie = np.abs(frac - 0.5) <= _TIE_WINDOW
+        near_tie = np.abs(frac - 0.5) <= np.maximum(_TIE_WINDOW, scaled * _DIGITS_WINDOW)
         huge = ~(scaled < _MAX_EXACT)  # also NaN/inf
     out = np.where(huge, arr, out)
     for i in np.flatnonzero(near_tie & ~huge):

@@ -14,8 +14,9 @@ still reaches the 110% band; the card formulas do the same (``ROUND(score, 12)``
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class Scale:
         for t in self.thresholds:
             if not math.isfinite(t):
                 raise ScaleError(f"{label}: threshold {t!r} is not a finite number")
-        for a, b in zip(self.thresholds, self.thresholds[1:]):
+        for a, b in zip(self.thresholds, self.thresholds[1:], strict=False):
             if b == a:
                 raise ScaleError(f"{label}: threshold {_pct(a)} appears twice; each threshold must be unique")
             if b < a:
@@ -73,7 +74,7 @@ class Scale:
         *,
         cap: float | None = None,
         name: str | None = None,
-    ) -> "Scale":
+    ) -> Scale:
         """Step scale from (score threshold, coefficient) pairs, bands [t_i, t_{i+1})."""
         thresholds, coefficients = _split(points, name)
         return cls("steps", thresholds, coefficients, float(below), _opt(cap), name)
@@ -85,7 +86,7 @@ class Scale:
         *,
         cap: float | None = None,
         name: str | None = None,
-    ) -> "Scale":
+    ) -> Scale:
         """Linear scale through (score, coefficient) points, flat before the first and after the last."""
         thresholds, coefficients = _split(points, name)
         return cls("linear", thresholds, coefficients, coefficients[0] if coefficients else 0.0, _opt(cap), name)
@@ -93,7 +94,7 @@ class Scale:
     @property
     def points(self) -> list[tuple[float, float]]:
         """The (threshold, coefficient) pairs."""
-        return list(zip(self.thresholds, self.coefficients))
+        return list(zip(self.thresholds, self.coefficients, strict=False))
 
     def __call__(self, score: Any) -> Any:
         """Coefficient for each score (NaN score → NaN coefficient)."""
@@ -118,9 +119,10 @@ class Scale:
             lines.insert(0, "linear between the points, flat outside them")
         else:
             lines = [f"below {_pct(self.thresholds[0])}: {self.below:g}"]
-            bounds = list(self.thresholds[1:]) + [None]
-            for (t, c), nxt in zip(self.points, bounds):
-                lines.append(f"{_pct(t)} to below {_pct(nxt)}: {c:g}" if nxt is not None else f"{_pct(t)} and above: {c:g}")
+            bounds = [*list(self.thresholds[1:]), None]
+            for (t, c), nxt in zip(self.points, bounds, strict=False):
+                band = f"{_pct(t)} to below {_pct(nxt)}" if nxt is not None else f"{_pct(t)} and above"
+                lines.append(f"{band}: {c:g}")
         if self.cap is not None:
             lines.append(f"coefficient capped at {self.cap:g}")
         return lines
