@@ -179,3 +179,19 @@ def test_total_is_sum_of_rounded_items():
     # three items of 1/3 rouble each: each rounds to 0.33, the card adds up to 0.99, not 1.00
     assert xl_kpi.bonus(1, 1 / 3, 1.0) == 0.33
     assert xl_kpi.total_bonus(1, [1 / 3, 1 / 3, 1 / 3], [1.0, 1.0, 1.0]) == 0.99
+
+
+@pytest.mark.parametrize("bad", ["160", True, np.array([True, False]), ["160", 150]])
+def test_engine_takes_numbers_only(bad):
+    # text and TRUE/FALSE are parsed (or rejected) at the edges, never guessed by the engine
+    with pytest.raises(xl_kpi.NotANumberError):
+        xl_kpi.score(bad, 100, 150)
+
+
+def test_negative_pool_or_weight_rejected():
+    with pytest.raises(xl_kpi.WeightError):
+        xl_kpi.bonus(20_000, -0.4, 1.2)
+    with pytest.raises(xl_kpi.WeightError):
+        xl_kpi.bonus(-1, 0.4, 1.2)
+    out = xl_kpi.bonus(20_000, np.array([0.4, -0.4]), 1.2)
+    assert out[0] == 8800.0 and math.isnan(out[1])

@@ -78,7 +78,8 @@ def retention_rate(at_end: Any, new: Any, at_start: Any) -> Any:
 def clv(spend_per_visit: Any, visits_per_year: Any, years: Any) -> Any:
     """Customer lifetime value: average spend per visit × visits per year × years of relationship."""
     (a, v, y), shape = as_floats(spend_per_visit=spend_per_visit, visits_per_year=visits_per_year, years=years)
-    return shape.restore(a * v * y)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return shape.restore(a * v * y)
 
 
 def cost_per_lead(budget: Any, leads: Any) -> Any:

@@ -77,6 +77,7 @@ def bonus(pool: Any, weight: Any, score: Any, scale: Scale | None = None, *, dig
     """One KPI's bonus: pool × weight × coefficient(score), rounded like Excel to ``digits``.
 
     ``digits=None`` returns the unrounded amount. NaN score (missing fact) → NaN bonus.
+    A negative pool or weight is an input error (:class:`WeightError` for scalars, NaN in arrays).
 
     >>> bonus(20_000, 0.4, 1.2)
     8800.0
@@ -84,7 +85,10 @@ def bonus(pool: Any, weight: Any, score: Any, scale: Scale | None = None, *, dig
     (p, w), _ = as_floats(pool=pool, weight=weight)
     c = as_float_array(coefficient(score, scale), "coefficient")
     shape = Shape([pool, weight, score])
-    raw = p * w * c
+    negative = (p < 0) | (w < 0)
+    if shape.scalar and negative:
+        raise WeightError(f"pool ({_num(pool)}) and weight ({_num(weight)}) must not be negative")
+    raw = np.where(negative, np.nan, p * w * c)
     out = raw if digits is None else round_money(raw, digits)
     return shape.restore(np.asarray(out), name="bonus")
 
