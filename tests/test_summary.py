@@ -1,0 +1,558 @@
+"""The summary workbook, manifest.csv and errors.csv (xl_kpi.summary).
+
+The LibreOffice test recalculates the workbook headless and compares every formula cell with the
+cached value we wrote. Everything else reads the file as pandas and openpyxl do, without Excel.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib.util
+import io
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+import xl_kpi
+from xl_kpi.summary import (
+    DEFAULT_TRAFFIC_LIGHT,
+    TrafficLight,
+    money_format,
+    summary_bytes,
+    weighted_scores,
+    write_errors,
+    write_manifest,
+    write_summary,
+)
+
+
+def _load_local(name: str):
+    """Import a helper module that sits next to this file (pytest runs with --import-mode=importlib)."""
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_xl_kpi_tests_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+fx = _load_local("_summary_fixture")
+
+EN = {"employees": "Employees", "departments": "Departments", "bands": "Score bands"}
+RU = {"employees": "Сотрудники", "departments": "Отделы", "bands": "Распределение"}
+KOPECK = 0.005
+
+
+# ------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="module")
+def results():
+    return fx.build_results("en", tricky=True, with_error=True)
+
+
+@pytest.fixture(scope="module")
+def results_ru():
+    return fx.build_results("ru", tricky=False)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, results, results_ru):
+    folder = tmp_path_factory.mktemp("summary")
+    return SimpleNamespace(
+        en=write_summary(results, folder / "en" / "summary.xlsx"),
+        ru=write_summary(results_ru, folder / "ru" / "summary.xlsx"),
+    )
+
+
+def _rows(ws) -> dict:
+    """Employee id → {header: value} of the Employees sheet, plus "__total__" for the total row."""
+    header = [c.value for c in ws[1]]
+    out = {}
+    for row in ws.iter_rows(min_row=2, values_only=True):
+        key = row[0]
+        out["__total__" if key in ("Total", "Итого") else key] = dict(zip(header, row, strict=True))
+    return out
+
+
+def _table(ws) -> dict:
+    header = [c.value for c in ws[1]]
+    return {row[0]: dict(zip(header, row, strict=True)) for row in ws.iter_rows(min_row=2, values_only=True)}
+
+
+def _formula_cells(path: Path):
+    """(sheet, coordinate, formula, number format) of every formula cell."""
+    wb = openpyxl.load_workbook(path)
+    for ws in wb:
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    yield ws.title, cell.coordinate, cell.value, cell.number_format
+
+
+# ------------------------------------------------------------------------------------------
+# what readers see without recalculation
+
+
+def test_employee_rows_carry_the_engine_numbers(files, results):
+    ws = openpyxl.load_workbook(files.en, data_only=True)[EN["employees"]]
+    rows = _rows(ws)
+    emp = results.employees
+    assert [k for k in rows if k != "__total__"] == list(emp["employee_id"])
+    kpi_names = dict(zip(results.lines["kpi_id"], results.lines["kpi_name"], strict=True))
+    for line in results.lines.itertuples():
+        cell = rows[line.employee_id][kpi_names[line.kpi_id]]
+        if math.isnan(line.score):
+            assert cell is None
+        else:
+            assert cell == pytest.approx(line.score, rel=1e-15, abs=1e-15)
+    # blank where the employee does not have the KPI
+    assert rows["E001"]["Response time"] is None and rows["E004"]["Closed deals"] is None
+    for e in emp.itertuples():
+        row = rows[e.employee_id]
+        mine = results.lines[results.lines["employee_id"] == e.employee_id]
+        by_hand = sum(w * s for w, s in zip(mine["weight"], mine["score"], strict=True))
+        if e.status == "ok":
+            assert row["Weighted score"] == pytest.approx(by_hand, abs=1e-12)
+            assert row["Bonus"] == e.bonus and row["Total pay"] == e.total_pay
+        else:
+            assert row["Weighted score"] is None and row["Bonus"] is None and row["Rank"] is None
+            assert row["Note"] == e.reason
+        assert row["Employee"] == e.name and row["Department"] == e.department
+        assert row["Position"] == e.position and row["Manager"] == e.manager
+
+
+def test_totals_equal_the_sum_of_the_cards_to_the_kopeck(files, results):
+    wb = openpyxl.load_workbook(files.en, data_only=True)
+    cards = [b for b in results.employees["bonus"] if not math.isnan(b)]
+    pay = [p for p in results.employees["total_pay"] if not math.isnan(p)]
+    expected_bonus = xl_kpi.round_money(sum(cards))
+    expected_pay = xl_kpi.round_money(sum(pay))
+    total = _rows(wb[EN["employees"]])["__total__"]
+    assert abs(total["Bonus"] - expected_bonus) < KOPECK
+    assert abs(total["Total pay"] - expected_pay) < KOPECK
+    dept = _table(wb[EN["departments"]])
+    assert abs(dept["Total"]["Bonus"] - expected_bonus) < KOPECK
+    assert abs(dept["Total"]["Total pay"] - expected_pay) < KOPECK
+    assert abs(sum(r["Bonus"] for k, r in dept.items() if k != "Total") - expected_bonus) < KOPECK
+    assert dept["Total"]["Headcount"] == len(results.employees)
+
+
+def test_total_row_uses_subtotal_so_filters_are_respected(files):
+    formulas = {(s, c): f for s, c, f, _ in _formula_cells(files.en)}
+    total_row = len(fx.build_results("en", with_error=True).employees) + 2
+    bonus = [f for (s, c), f in formulas.items() if s == EN["employees"] and c.endswith(str(total_row))]
+    assert any(f.startswith("=SUBTOTAL(109,") for f in bonus)
+    assert any(f.startswith("=SUBTOTAL(101,") for f in bonus)
+
+
+def test_department_totals_by_hand(files, results):
+    # COUNTIF/SUMIF compare text ignoring case, so "SALES" and "Sales" are one department,
+    # while "Sales*" (a literal star, not a wildcard) is another
+    by_hand: dict[str, dict] = {}
+    for e in results.employees.itertuples():
+        d = by_hand.setdefault(e.department.casefold(), {"name": e.department, "n": 0, "bonus": 0.0,
+                                                          "pay": 0.0, "scores": []})
+        d["n"] += 1
+        if e.status == "ok":
+            d["bonus"] += e.bonus
+            d["pay"] += e.total_pay
+            mine = results.lines[results.lines["employee_id"] == e.employee_id]
+            d["scores"].append(sum(w * s for w, s in zip(mine["weight"], mine["score"], strict=True)))
+    sheet = _table(openpyxl.load_workbook(files.en, data_only=True)[EN["departments"]])
+    assert set(sheet) - {"Total"} == {d["name"] for d in by_hand.values()}
+    for d in by_hand.values():
+        row = sheet[d["name"]]
+        assert row["Headcount"] == d["n"]
+        assert abs(row["Bonus"] - d["bonus"]) < KOPECK
+        assert abs(row["Total pay"] - d["pay"]) < KOPECK
+        assert row["Average weighted score"] == pytest.approx(sum(d["scores"]) / len(d["scores"]), abs=1e-11)
+    assert sheet["SALES"]["Headcount"] == 2 and sheet["Sales*"]["Headcount"] == 2
+    assert list(sheet)[:-1] == sorted(list(sheet)[:-1], key=str.casefold)
+
+
+def test_department_criteria_escape_wildcards_and_operators(files):
+    formulas = [f for s, _, f, _ in _formula_cells(files.en) if s == EN["departments"]]
+    assert any('"=Sales~*"' in f for f in formulas)
+    assert any('"==Key accounts"' in f for f in formulas)
+    assert any(re.search(r"COUNTIF\('Employees'!\$C\$2:\$C\$\d+,\$A\d+\)", f) for f in formulas)
+
+
+def test_ranking_matches_excel_rank_with_ties(files, results):
+    rows = _rows(openpyxl.load_workbook(files.en, data_only=True)[EN["employees"]])
+    del rows["__total__"]
+    scores = {k: r["Weighted score"] for k, r in rows.items() if r["Weighted score"] is not None}
+    for k, s in scores.items():  # RANK.EQ: 1 + how many are strictly greater
+        assert rows[k]["Rank"] == 1 + sum(1 for other in scores.values() if other > s)
+    assert rows["E001"]["Weighted score"] == rows["E002"]["Weighted score"]  # the tie in the fixture
+    assert rows["E001"]["Rank"] == rows["E002"]["Rank"] == 3
+    assert 4 not in {r["Rank"] for r in rows.values()}  # the rank after a tie is skipped
+    formulas = {c: f for s, c, f, _ in _formula_cells(files.en) if s == EN["employees"]}
+    assert formulas["N2"] == "=RANK(M2,$M$2:$M$12)"
+
+
+def test_weighted_scores_function():
+    lines = pd.DataFrame({
+        "employee_id": ["b", "b", "a", "a", "c"],
+        "weight": [0.4, 0.6, 0.5, 0.5, 1.0],
+        "score": [1.2, 1.0, np.nan, 1.0, 0.1 + 0.2],
+    })
+    out = weighted_scores(lines)
+    assert list(out.index) == ["b", "a", "c"]
+    assert out["b"] == 1.08 and math.isnan(out["a"]) and out["c"] == 0.3  # rounded to 12 decimals
+    assert weighted_scores(lines.iloc[:0]).empty
+
+
+def test_score_bands_count_every_scored_employee(files, results):
+    wb = openpyxl.load_workbook(files.en, data_only=True)
+    bands = _table(wb[EN["bands"]])
+    scored = [s for s in _rows(wb[EN["employees"]]).values() if s["ID"] != "Total"]
+    weighted = [r["Weighted score"] for r in scored if r["Weighted score"] is not None]
+    assert bands["Total"]["Employees"] == len(weighted) == (results.employees["status"] == "ok").sum()
+    for label, row in bands.items():
+        if label == "Total":
+            continue
+        lo = -math.inf if row["From"] is None else row["From"]
+        hi = math.inf if row["Below"] is None else row["Below"]
+        assert row["Employees"] == sum(1 for w in weighted if lo <= w < hi), label
+
+
+def test_pandas_reads_the_numbers_without_recalculation(files, results):
+    emp = results.employees
+    for engine in ("openpyxl", "calamine"):
+        sheets = pd.read_excel(files.en, sheet_name=None, engine=engine)
+        assert list(sheets) == list(EN.values())
+        people = sheets[EN["employees"]].iloc[:-1]
+        assert list(people["ID"]) == list(emp["employee_id"])
+        np.testing.assert_allclose(people["Bonus"].to_numpy(float), emp["bonus"].to_numpy(float), atol=1e-9)
+        np.testing.assert_array_equal(people["Rank"].isna().to_numpy(), emp["bonus"].isna().to_numpy())
+        total = sheets[EN["employees"]].iloc[-1]
+        assert abs(total["Bonus"] - emp["bonus"].sum()) < KOPECK
+        dept = sheets[EN["departments"]]
+        assert dept["Headcount"].iloc[-1] == len(emp)
+
+
+def test_every_formula_cell_has_a_cached_value(files):
+    for path in (files.en, files.ru):
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                if name.startswith("xl/worksheets/sheet"):
+                    xml = z.read(name).decode()
+                    assert "<f>" in xml
+                    assert not re.search(r"</f>(<v\s*/>|<v></v>)", xml), name
+                    assert xml.count("<f>") == len(re.findall(r"</f><v>[^<]+</v>", xml))
+
+
+def test_formatting_traffic_light_filter_and_freeze(files):
+    wb = openpyxl.load_workbook(files.en)
+    ws = wb[EN["employees"]]
+    assert ws.freeze_panes == "C2"
+    assert ws.auto_filter.ref == "A1:Q12"
+    assert ws["O2"].number_format == '#,##0.00 "₽"' and ws["F2"].number_format == "0.0%"
+    (area, rules), = ((str(cf.sqref), cf.rules) for cf in ws.conditional_formatting)
+    assert area == "F2:M12"  # every KPI score column and the weighted score, data rows only
+    formulas = [r.formula[0] for r in rules]
+    assert formulas == [
+        "AND(ISNUMBER(F2),ROUND(F2,12)<0.7)",
+        "AND(ISNUMBER(F2),ROUND(F2,12)>=0.7,ROUND(F2,12)<1.0)",
+        "AND(ISNUMBER(F2),ROUND(F2,12)>=1.0)",
+    ]
+    assert [r.dxf.fill.fgColor.rgb[-6:] for r in rules] == list(DEFAULT_TRAFFIC_LIGHT.fills)
+    assert len(wb[EN["departments"]]._charts) == 1 and len(wb[EN["bands"]]._charts) == 1
+
+
+def test_traffic_light_is_a_parameter(results, tmp_path):
+    light = TrafficLight(thresholds=(0.5, 0.8, 1.2), fills=("FF0000", "FFA500", "FFFF00", "00FF00"),
+                         fonts=("000000",) * 4, bars=("FF0000", "FFA500", "FFFF00", "00FF00"))
+    path = write_summary(results, tmp_path / "s.xlsx", traffic_light=light)
+    ws = openpyxl.load_workbook(path)[EN["employees"]]
+    (rules,) = (cf.rules for cf in ws.conditional_formatting)
+    assert [r.formula[0] for r in rules][1] == "AND(ISNUMBER(F2),ROUND(F2,12)>=0.5,ROUND(F2,12)<0.8)"
+    assert [r.dxf.fill.fgColor.rgb[-6:] for r in rules] == list(light.fills)
+    with pytest.raises(ValueError, match="need 3 fills"):
+        TrafficLight(thresholds=(0.7, 1.0), fills=("FF0000",))
+    with pytest.raises(ValueError, match="ascending"):
+        TrafficLight(thresholds=(1.0, 0.7))
+    assert DEFAULT_TRAFFIC_LIGHT.band(0.6999) == 0 and DEFAULT_TRAFFIC_LIGHT.band(0.7) == 1
+    assert DEFAULT_TRAFFIC_LIGHT.band(0.9999999999999999) == 2  # 100% on paper is green
+
+
+def test_money_formats():
+    assert money_format("RUB") == '#,##0.00 "₽"'
+    assert money_format("usd") == '"$"#,##0.00'
+    assert money_format("CHF") == '#,##0.00 "CHF"'
+    assert money_format(None) == "#,##0.00"
+
+
+def test_russian_headers_and_cyrillic_text(files, results_ru):
+    wb = openpyxl.load_workbook(files.ru, data_only=True)
+    assert wb.sheetnames == list(RU.values())
+    ws = wb[RU["employees"]]
+    header = [c.value for c in ws[1]]
+    assert header[:5] == ["Таб. №", "Сотрудник", "Отдел", "Должность", "Руководитель"]
+    assert header[-5:] == ["Взвешенный результат", "Место", "Премия", "К выплате", "Примечание"]
+    rows = _rows(ws)
+    assert rows["E001"]["Сотрудник"] == "Иванова Мария Петровна"
+    assert rows["E005"]["Сотрудник"] == "Кузнецов Пётр"
+    assert rows["__total__"]["Таб. №"] == "Итого"
+    dept = _table(wb[RU["departments"]])
+    assert dept["Отдел продаж"]["Численность"] == 2
+    assert [c.value for c in wb[RU["departments"]][1]][:3] == ["Отдел", "Численность", "Премии"]
+    formulas = [f for _, _, f, _ in _formula_cells(files.ru)]
+    assert any("'Сотрудники'!" in f for f in formulas)
+
+
+def test_text_that_looks_like_a_formula_stays_text(files):
+    wb = openpyxl.load_workbook(files.en)
+    ws = wb[EN["employees"]]
+    cells = {c.value: c for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
+    for text in (fx.FORMULA_NAME, "@manager", "+7 Kuznetsov", "-Kuznetsov"):
+        assert cells[text].data_type == "s", text
+    assert cells[fx.FORMULA_NAME].quotePrefix
+    with zipfile.ZipFile(files.en) as z:
+        xml = z.read("xl/worksheets/sheet1.xml").decode()
+    assert "HYPERLINK" in xml and not re.search(r"<f>[^<]*HYPERLINK", xml)
+
+
+def test_same_input_gives_byte_identical_output(results, tmp_path):
+    first = summary_bytes(results)
+    assert summary_bytes(fx.build_results("en", tricky=True, with_error=True)) == first
+    path = write_summary(results, tmp_path / "summary.xlsx")
+    assert path.read_bytes() == first
+    with zipfile.ZipFile(io.BytesIO(first)) as z:
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        core = z.read("docProps/core.xml").decode()
+    assert core.count("2026-10-01T00:00:00Z") == 2  # created and modified: the period, not the clock
+
+
+def test_output_does_not_depend_on_hash_seed_or_process(results):
+    code = (
+        "import hashlib, importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('fx', {str(Path(fx.__file__))!r})\n"
+        "m = importlib.util.module_from_spec(spec); sys.modules['fx'] = m; spec.loader.exec_module(m)\n"
+        "from xl_kpi.summary import summary_bytes\n"
+        "print(hashlib.sha256(summary_bytes(m.build_results('en', tricky=True, with_error=True))).hexdigest())\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == hashlib.sha256(summary_bytes(results)).hexdigest()
+
+
+def test_write_summary_replaces_atomically(results, tmp_path):
+    target = tmp_path / "out" / "summary.xlsx"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    assert write_summary(results, target) == target
+    assert target.read_bytes()[:2] == b"PK"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["summary.xlsx"]  # no temp files left
+
+
+def test_no_employees_gives_a_valid_empty_summary(tmp_path):
+    empty = fx.build_results("en")
+    empty.lines = empty.lines.iloc[:0]
+    empty.employees = empty.employees.iloc[:0]
+    path = write_summary(empty, tmp_path / "empty.xlsx")
+    wb = openpyxl.load_workbook(path, data_only=True)
+    total = _rows(wb[EN["employees"]])["__total__"]
+    assert total["Bonus"] == 0 and total["Total pay"] == 0
+    assert _table(wb[EN["bands"]])["Total"]["Employees"] == 0
+
+
+def test_a_large_company_is_quick(tmp_path):
+    import time
+
+    big = fx.build_large(3000)
+    start = time.perf_counter()
+    path = write_summary(big, tmp_path / "big.xlsx")
+    assert time.perf_counter() - start < 30
+    df = pd.read_excel(path, engine="calamine")
+    assert len(df) == 3001
+    assert abs(df["Bonus"].iloc[-1] - big.employees["bonus"].sum()) < KOPECK
+
+
+# ------------------------------------------------------------------------------------------
+# manifest.csv and errors.csv
+
+
+def _read_csv(path: Path) -> list[list[str]]:
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel opens Cyrillic correctly
+    return list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+
+
+def test_manifest_content(tmp_path):
+    out = tmp_path / "OUT"
+    card = out / "cards" / "Отдел продаж" / "E10 Иванова.xlsx"
+    records = [
+        {"employee_id": "E10", "path": str(card), "sha256": "ab" * 32, "total_bonus": 18061.72, "status": "ok"},
+        SimpleNamespace(employee_id="E2", path=out / "cards" / "Sales" / "E2 Petrov.xlsx", sha256="cd" * 32,
+                        total_bonus=np.float64(15400.0), status="ok"),
+        {"employee_id": "E3", "path": "", "sha256": "", "total_bonus": float("nan"), "status": "error"},
+    ]
+    path = write_manifest(records, out)
+    assert path == out / "manifest.csv"
+    rows = _read_csv(path)
+    assert rows[0] == ["employee_id", "file", "sha256", "total_bonus", "status"]
+    assert rows[1:] == [
+        ["E2", "cards/Sales/E2 Petrov.xlsx", "cd" * 32, "15400.00", "ok"],
+        ["E3", "", "", "", "error"],
+        ["E10", "cards/Отдел продаж/E10 Иванова.xlsx", "ab" * 32, "18061.72", "ok"],
+    ]
+    assert b"\r\n" in path.read_bytes()
+
+
+def test_manifest_neutralises_formula_like_cells(tmp_path):
+    records = [{"employee_id": "=cmd|' /C calc'!A0", "path": str(tmp_path / "-x.xlsx"), "sha256": "0" * 64,
+                "total_bonus": -5.0, "status": "@status"}]
+    rows = _read_csv(write_manifest(records, tmp_path))
+    assert rows[1] == ["'=cmd|' /C calc'!A0", "'-x.xlsx", "0" * 64, "-5.00", "'@status"]
+
+
+def test_errors_csv_written_only_when_there_are_errors(tmp_path):
+    errors = [
+        {"employee_id": "E011", "name": "Иванов Иван", "reason": "no fact for KPI deals"},
+        SimpleNamespace(employee_id="+E012", name='=HYPERLINK("http://x","click")', reason="-weights sum to 90%"),
+    ]
+    path = write_errors(errors, tmp_path)
+    assert path == tmp_path / "errors.csv"
+    rows = _read_csv(path)
+    assert rows == [
+        ["employee_id", "name", "reason"],
+        ["E011", "Иванов Иван", "no fact for KPI deals"],
+        ["'+E012", "'=HYPERLINK(\"http://x\",\"click\")", "'-weights sum to 90%"],
+    ]
+    assert write_errors([], tmp_path) is None  # a clean rerun removes the stale file
+    assert not path.exists()
+    assert write_errors(iter(()), tmp_path) is None
+
+
+# ------------------------------------------------------------------------------------------
+# LibreOffice: recalculate and compare every formula cell with the cached value
+
+
+_XCU = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema"
+ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="OOXMLRecalcMode" oor:op="fuse">
+<value>0</value></prop></item>
+</oor:items>
+"""
+
+
+def _soffice() -> str:
+    exe = shutil.which("soffice") or shutil.which("libreoffice")
+    if exe is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("LibreOffice (soffice) is required on CI")
+        pytest.skip("LibreOffice (soffice) is not installed")
+    return exe
+
+
+def _recalculate(files: list[Path], workdir: Path) -> list[Path]:
+    """Open each file in a fresh LibreOffice profile that always recalculates, save as xlsx (one soffice call)."""
+    exe = _soffice()
+    profile = workdir / "profile"
+    (profile / "user").mkdir(parents=True)
+    (profile / "user" / "registrymodifications.xcu").write_text(_XCU, encoding="utf-8")
+    outdir = workdir / "recalculated"
+    outdir.mkdir()
+    cmd = [exe, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--norestore", "--nolockcheck",
+           "--convert-to", "xlsx:Calc MS Excel 2007 XML", "--outdir", str(outdir), *map(str, files)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    out = [outdir / f.name for f in files]
+    missing = [p.name for p in out if not p.exists()]  # soffice exits 0 even when it failed
+    assert not missing, f"LibreOffice did not convert {missing}: {proc.stdout} {proc.stderr}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def recalculated(tmp_path_factory, results, results_ru):
+    work = tmp_path_factory.mktemp("lo")
+    inputs = work / "in"
+    inputs.mkdir()
+    en = write_summary(results, inputs / "en.xlsx")
+    ru = write_summary(results_ru, inputs / "ru.xlsx")
+    # a copy whose cached values are all wrong: proves LibreOffice recalculated instead of keeping them
+    stale = inputs / "stale.xlsx"
+    with zipfile.ZipFile(en) as zin, zipfile.ZipFile(stale, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name.startswith("xl/worksheets/sheet"):
+                data = re.sub(rb"(</f><v>)[^<]*(</v>)", rb"\g<1>999\g<2>", data)
+            zout.writestr(name, data)
+    en_lo, ru_lo, stale_lo = _recalculate([en, ru, stale], work)
+    return SimpleNamespace(pairs=[(en, en_lo), (ru, ru_lo)], stale=(en, stale_lo))
+
+
+def _compare(ours: Path, theirs: Path) -> tuple[int, list[str]]:
+    cached = openpyxl.load_workbook(ours, data_only=True)
+    lo = openpyxl.load_workbook(theirs, data_only=True)
+    count, bad = 0, []
+    for sheet, ref, formula, fmt in _formula_cells(ours):
+        a, b = cached[sheet][ref].value, lo[sheet][ref].value
+        count += 1
+        a = None if a == "" else a
+        b = None if b == "" else b
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            tolerance = KOPECK if "0.00" in fmt else 1e-9
+            ok = abs(a - b) <= tolerance
+        else:
+            ok = a == b
+        if not ok:
+            bad.append(f"{ours.name} {sheet}!{ref} {formula}: cached {a!r}, LibreOffice {b!r}")
+    return count, bad
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_recalculation_matches_cached_values(recalculated):
+    total = 0
+    for ours, theirs in recalculated.pairs:
+        count, bad = _compare(ours, theirs)
+        assert not bad, "\n".join(bad)
+        total += count
+    assert total >= 100
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_really_recalculated(recalculated):
+    ours, stale = recalculated.stale
+    count, bad = _compare(ours, stale)
+    assert count and not bad, "\n".join(bad)
+
+
+def test_missing_department_numeric_ids_and_blank_fields(tmp_path):
+    res = fx.build_results("en", tricky=False)
+    res.employees = res.employees.copy()
+    res.employees.loc[res.employees["employee_id"] == "E009", "department"] = None
+    res.employees.loc[res.employees["employee_id"] == "E010", "manager"] = np.nan
+    ids = {f"E{i:03d}": 1000 + i for i in range(1, 11)}
+    res.employees["employee_id"] = res.employees["employee_id"].map(ids)
+    res.lines = res.lines.assign(employee_id=res.lines["employee_id"].map(ids))
+    wb = openpyxl.load_workbook(write_summary(res, tmp_path / "s.xlsx"), data_only=True)
+    rows = _rows(wb[EN["employees"]])
+    assert rows[1009]["Department"] == "(no department)" and rows[1010]["Manager"] is None
+    assert rows[1001]["Weighted score"] == pytest.approx(1.02)
+    dept = _table(wb[EN["departments"]])
+    assert dept["(no department)"]["Headcount"] == 1
+    assert dept["Total"]["Headcount"] == 10
+
+
+def test_bands_are_a_parameter(results, tmp_path):
+    path = write_summary(results, tmp_path / "s.xlsx", bands=(0.7, 1.0))
+    bands = _table(openpyxl.load_workbook(path, data_only=True)[EN["bands"]])
+    assert list(bands) == ["<70%", "70% – <100%", "≥100%", "Total"]
+    with pytest.raises(ValueError, match="ascending"):
+        summary_bytes(results, bands=(1.0, 0.7))
