@@ -18,7 +18,7 @@ import xl_kpi
 def python_loop(fact, base, norm, pool, weight) -> list[float]:
     """Baseline: what a hand-written per-row loop does (same bands, no NumPy)."""
     out = []
-    for f, b, n in zip(fact, base, norm):
+    for f, b, n in zip(fact, base, norm, strict=True):
         s = (f - b) / (n - b)
         k = round(s, 12)
         c = 0.0 if k < 0.7 else 0.9 if k < 1.0 else 1.0 if k < 1.1 else 1.1

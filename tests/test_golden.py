@@ -195,3 +195,8 @@ def test_negative_pool_or_weight_rejected():
         xl_kpi.bonus(-1, 0.4, 1.2)
     out = xl_kpi.bonus(20_000, np.array([0.4, -0.4]), 1.2)
     assert out[0] == 8800.0 and math.isnan(out[1])
+
+
+def test_floor_above_cap_in_arrays_is_nan_only_there():
+    out = xl_kpi.score(np.array([120, 120]), 100, 150, floor=np.array([0.0, 2.0]), cap=np.array([1.5, 1.0]))
+    assert out[0] == pytest.approx(0.4) and math.isnan(out[1])

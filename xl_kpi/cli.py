@@ -5,6 +5,9 @@ Exit codes: 0 success, 1 input problems, 2 usage.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -59,6 +62,38 @@ def demo(lang: str = typer.Option("en", "--lang", help="Language of the output: 
     table.add_row("Total", "100%", "", "", "", "", "", _money(round_money(total)), style="bold")
     console.print(table)
     console.print("Coefficient scale: " + "; ".join(DEFAULT_SCALE.describe()))
+
+
+def _period_option(value: str | None) -> str | None:
+    """--period as YYYY-MM; a bad value is a usage error (exit code 2)."""
+    if value is None:
+        return None
+    from .numbers import DateFormatError, parse_period
+
+    try:
+        return parse_period(value)
+    except DateFormatError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+@app.command("validate")
+def validate_command(
+    plan: Annotated[Path, typer.Option(
+        "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")],
+    data: Annotated[list[Path] | None, typer.Option(
+        "--data", exists=True, help="Raw data and facts files (CSV, XLSX) or folders of them; "
+        "several may follow one --data.")] = None,
+    more: Annotated[list[Path] | None, typer.Argument(
+        exists=True, show_default=False, metavar="[FILE]...", help="More data files.")] = None,
+    period: Annotated[str | None, typer.Option(
+        "--period", callback=_period_option, help="The period, YYYY-MM (default: the plan's Settings).")] = None,
+) -> None:
+    """Check the plan and the data files: print every problem, write nothing. Exit 1 on any error."""
+    from .validate import render, validate
+
+    problems = validate(plan, [*(data or []), *(more or [])], period=period)
+    render(problems, console)
+    raise typer.Exit(1 if problems.has_errors else 0)
 
 
 def _money(x: float) -> str:

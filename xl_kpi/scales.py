@@ -102,7 +102,8 @@ class Scale:
         t = np.asarray(self.thresholds)
         c = np.asarray(self.coefficients)
         if self.kind == "steps":
-            key = np.round(s, COMPARE_DECIMALS)
+            with np.errstate(over="ignore", invalid="ignore"):
+                key = np.round(s, COMPARE_DECIMALS)
             idx = np.searchsorted(t, key, side="right") - 1
             out = np.where(idx < 0, self.below, c[np.clip(idx, 0, None)])
         else:

@@ -47,12 +47,19 @@ def score(fact: Any, base: Any, norm: Any, *, floor: Any = None, cap: Any = None
 
 
 def clamp(values: Any, floor: Any = None, cap: Any = None) -> Any:
-    """Clamp scores to [floor, cap]; None or NaN means no limit on that side. NaN scores stay NaN."""
+    """Clamp scores to [floor, cap]; None or NaN means no limit on that side. NaN scores stay NaN.
+
+    A floor above its cap is an input error: :class:`KpiError` when every input is a scalar,
+    NaN in that position for arrays.
+    """
     v = as_float_array(values, "score")
     lo = _limit(floor, "floor")
     hi = _limit(cap, "cap")
-    if lo is not None and hi is not None and np.any(lo > hi):
-        raise KpiError(f"floor ({_num(floor)}) is above cap ({_num(cap)}); the floor must not exceed the cap")
+    if lo is not None and hi is not None:
+        crossed = lo > hi
+        if np.ndim(crossed) == 0 and np.ndim(v) == 0 and crossed:
+            raise KpiError(f"floor ({_num(floor)}) is above cap ({_num(cap)}); the floor must not exceed the cap")
+        v = np.where(crossed, np.nan, v)
     if lo is not None:
         v = np.where(np.isnan(lo) | np.isnan(v), v, np.maximum(v, np.nan_to_num(lo, nan=-np.inf)))
     if hi is not None:

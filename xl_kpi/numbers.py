@@ -1,0 +1,367 @@
+"""Cell values as people type them in spreadsheets: numbers, percentages, dates, periods, ids.
+
+An accountant types ``1 234,5`` (a space or non-breaking space between thousands, a decimal
+comma), ``1.234,5``, ``40%``, ``(1 200)`` for a negative amount or ``−5`` with a typographic minus;
+Excel hands us floats, ints and dates. All of that is accepted. What cannot be read one way only is
+rejected with a message saying how to write it: ``1,234`` could be one thousand two hundred and
+thirty-four or 1.234, so it is refused.
+
+Rules for text numbers (spaces, non-breaking and thin spaces and apostrophes group thousands):
+
+* a dot alone is a decimal point (``1.5``); several dots group thousands (``1.234.567``);
+* a comma alone is a decimal comma (``1234,5``), except ``d,ddd`` with one to three digits before
+  it and nothing else, which is ambiguous (``1,234``) unless the integer part is 0 or the
+  thousands are already grouped with spaces (``1 234,567`` is 1234.567);
+* when both appear, the last one is the decimal separator (``1.234,5`` and ``1,234.5``);
+* ``%`` divides by 100; a currency sign or ``руб.`` is ignored; ``(…)`` means negative.
+
+The vectorised helpers parse each distinct value once, so a large export costs one Python call per
+distinct value, not per row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import KpiError, NotANumberError
+
+
+class NumberFormatError(NotANumberError):
+    """Text that is not a number, or a number that can be read two ways (``1,234``)."""
+
+
+class DateFormatError(KpiError):
+    """Text that is not a date in one of the accepted forms."""
+
+
+_SPACES = "\u0020\u00a0\u202f\u2009\u2007'\u2019"
+_MINUS = "\u2212\u2012\u2013"  # typographic minus, figure dash, en dash typed as minus
+_CURRENCY = re.compile(r"^(?:₽|\$|€|£|rub\.?|руб\.?|р\.|usd|eur)\s*|\s*(?:₽|\$|€|£|rub\.?|руб\.?|р\.|usd|eur)$", re.I)
+_EXPONENT = re.compile(r"[eE][+-]?\d+$")
+_BODY = re.compile(r"^\d[\d.,]*$|^[.,]\d+$")
+_SPACED = re.compile(rf"^\d{{1,3}}(?:[{_SPACES}]\d{{3}})+(?:[.,]\d+)?$")
+_PLAIN = re.compile(r"\s*-?\d+(?:\.\d+)?\s*$")
+_HOW = "write it as 1234.5, 1234,5 or 1 234,5"
+
+
+def parse_number(value: Any) -> float | None:
+    """One cell as a float; ``None`` for an empty cell. Raises :class:`NumberFormatError`.
+
+    >>> parse_number("1 234,5"), parse_number("40%"), parse_number("1.234,5"), parse_number(" ")
+    (1234.5, 0.4, 1234.5, None)
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        raise NumberFormatError(f"{value!r} is a yes/no value, not a number")
+    if isinstance(value, (int, np.integer)):
+        return float(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, (dt.date, dt.time, dt.timedelta, np.datetime64)):
+        raise NumberFormatError(f"{value} is a date or time, not a number")
+    if not isinstance(value, str):
+        raise NumberFormatError(f"{value!r} is not a number")
+    return _parse_text(value)
+
+
+def _parse_text(text: str) -> float | None:
+    s = text.strip()
+    if not s:
+        return None
+    for ch in _MINUS:
+        s = s.replace(ch, "-")
+    negative = False
+    if s.startswith("(") and s.endswith(")"):
+        negative, s = True, s[1:-1].strip()
+    percent = s.endswith("%")
+    if percent:
+        s = s[:-1].strip()
+    s = _CURRENCY.sub("", s).strip()
+    if s[:1] in "+-":
+        negative, s = (negative != (s[0] == "-")), s[1:].strip()
+    exponent = ""
+    m = _EXPONENT.search(s)
+    if m and m.start() > 0:
+        exponent, s = m.group(0), s[: m.start()]
+    spaced = any(ch in s for ch in _SPACES)
+    if spaced:
+        s = _ungroup(s, text)
+    if not _BODY.match(s):
+        raise NumberFormatError(f'"{text.strip()}" is not a number; {_HOW}')
+    digits = _normalise(s, text.strip(), spaced)
+    try:
+        exact = Decimal(("-" if negative else "") + digits + exponent)
+    except InvalidOperation:
+        raise NumberFormatError(f'"{text.strip()}" is not a number; {_HOW}') from None
+    out = float(exact / 100 if percent else exact)
+    if not math.isfinite(out):
+        raise NumberFormatError(f'"{text.strip()}" is too large to be a number')
+    return out
+
+
+def _ungroup(s: str, original: str) -> str:
+    """Remove thousands spaces; the integer part's groups must be three digits each."""
+    if not _SPACED.match(s):
+        raise NumberFormatError(
+            f'"{original.strip()}": spaces may only separate groups of three digits (1 234 567,5); {_HOW}'
+        )
+    return re.sub(f"[{_SPACES}]", "", s)
+
+
+def _normalise(s: str, original: str, spaced: bool) -> str:
+    """Digits with at most one '.' decimal point, from the separators rules in the module doc."""
+    dots, commas = s.count("."), s.count(",")
+    if dots and commas:
+        dec = "." if s.rfind(".") > s.rfind(",") else ","
+        grp = "," if dec == "." else "."
+        if s.count(dec) != 1 or s.rfind(grp) > s.find(dec):
+            raise NumberFormatError(f'"{original}" mixes "." and "," in a way that is not a number; {_HOW}')
+        whole, frac = s.split(dec)
+        return _grouped(whole, grp, original) + "." + frac
+    if commas > 1 or dots > 1:
+        sep = "," if commas else "."
+        if spaced:
+            raise NumberFormatError(f'"{original}" groups thousands two ways; {_HOW}')
+        return _grouped(s, sep, original)
+    if commas == 1:
+        whole, frac = s.split(",")
+        if len(frac) == 3 and whole.lstrip("0") and not spaced:
+            raise NumberFormatError(
+                f'"{original}" is ambiguous: {whole}{frac} (a thousands comma) or {whole}.{frac} '
+                f"(a decimal comma)? Write {whole}{frac} or {whole} {frac} for the thousands, "
+                f"{whole}.{frac} for the fraction"
+            )
+        return (whole or "0") + "." + frac
+    return s if not s.startswith(".") else "0" + s
+
+
+def _grouped(whole: str, sep: str, original: str) -> str:
+    head, *groups = whole.split(sep)
+    if not (head.isdigit() and 1 <= len(head) <= 3 and groups and all(len(g) == 3 and g.isdigit() for g in groups)):
+        raise NumberFormatError(f'"{original}" is not a number: thousands groups must have three digits; {_HOW}')
+    return head + "".join(groups)
+
+
+def to_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse a column: (floats with NaN for empty or bad cells, error message per bad cell or NaN).
+
+    Numeric columns pass straight through; text is parsed once per distinct value.
+    """
+    if pd.api.types.is_bool_dtype(values.dtype):
+        bad = pd.Series("a yes/no value is not a number", index=values.index, dtype=object)
+        return pd.Series(np.nan, index=values.index, dtype=float), bad
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return values.astype(float), pd.Series(np.nan, index=values.index, dtype=object)
+    arr = values.to_numpy(dtype=object)
+    plain = np.fromiter((isinstance(v, str) and _PLAIN.match(v) is not None for v in arr), bool, len(arr))
+    if plain.all():  # the usual export: every cell is plain digits with a dot, parse them in C
+        return pd.to_numeric(values.astype(object).str.strip()).astype(float), pd.Series(
+            np.nan, index=values.index, dtype=object)
+    cache: dict[Any, tuple[float, str | None]] = {}
+    keys = [_key(v) for v in arr]
+    for k, v in zip(keys, arr, strict=True):
+        if k in cache:
+            continue
+        try:
+            x = parse_number(v)
+            cache[k] = (np.nan if x is None else x, None)
+        except NumberFormatError as e:
+            cache[k] = (np.nan, str(e))
+    nums = pd.Series([cache[k][0] for k in keys], index=values.index, dtype=float)
+    errs = pd.Series([cache[k][1] for k in keys], index=values.index, dtype=object)
+    return nums, errs.where(errs.notna(), np.nan)
+
+
+def _key(v: Any) -> Any:
+    """Hashable key for a cell: NaN → None (NaN is not equal to itself); the type is part of the key
+    because True == 1 == 1.0 in Python, yet they are different cells."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
+        return None
+    return (type(v).__name__, v)
+
+
+# ---------------------------------------------------------------------------------------- dates
+
+_DATE_FORMATS = ("%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%y")
+_ISO_LIKE = re.compile(r"^\d{4}-\d{1,2}(-\d{1,2})?([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+_DATE_HOW = "write dates as 31.10.2026 or 2026-10-31 (a time may follow: 31.10.2026 14:05)"
+_HOW = "write dates as 31.10.2026 or 2026-10-31 (a time may follow: 31.10.2026 14:05)"
+
+
+def parse_date(value: Any) -> pd.Timestamp | None:
+    """One cell as a Timestamp; ``None`` for an empty cell. Raises :class:`DateFormatError`.
+
+    >>> parse_date("13.10.2026"), parse_date("2026-10-13 09:30")
+    (Timestamp('2026-10-13 00:00:00'), Timestamp('2026-10-13 09:30:00'))
+    """
+    dates, errors = to_dates(pd.Series([value], dtype=object))
+    if isinstance(errors.iloc[0], str):
+        raise DateFormatError(errors.iloc[0])
+    return None if pd.isna(dates.iloc[0]) else dates.iloc[0]
+
+
+def to_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse a column of dates: (datetime64 with NaT for empty/bad, error message per bad cell).
+
+    Accepts Excel date cells, ISO text (2026-10-31, 2026-10-31 14:05) and Russian day-first
+    text (31.10.2026, 31.10.2026 14:05). Slashes (10/11/2026) are refused: day or month first?
+    """
+    no_errors = pd.Series(np.nan, index=values.index, dtype=object)
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values.astype("datetime64[ns]"), no_errors
+    obj = values.astype(object)
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    is_date = obj.map(lambda v: isinstance(v, (dt.date, pd.Timestamp, np.datetime64)))
+    if is_date.any():
+        out[is_date] = pd.to_datetime(obj[is_date], format="mixed").astype("datetime64[ns]")
+    empty = obj.map(_blank)
+    text = obj[~is_date & ~empty].map(lambda v: v.strip() if isinstance(v, str) else v)
+    is_str = text.map(lambda v: isinstance(v, str))
+    strings = text[is_str]
+    parsed = pd.Series(pd.NaT, index=strings.index, dtype="datetime64[ns]")
+    if len(strings):
+        iso = strings.str.match(_ISO_LIKE)
+        if iso.any():
+            parsed[iso] = pd.to_datetime(strings[iso], format="ISO8601", errors="coerce").astype("datetime64[ns]")
+        for fmt in _DATE_FORMATS:
+            todo = parsed.isna() & ~iso
+            if not todo.any():
+                break
+            parsed[todo] = pd.to_datetime(strings[todo], format=fmt, errors="coerce").astype("datetime64[ns]")
+        out[strings.index] = parsed
+    errors = no_errors.copy()
+    bad_text = strings[parsed.isna()]
+    errors[bad_text.index] = [f'"{v}" is not a date; {_DATE_HOW}' for v in bad_text]
+    other = text[~is_str]
+    errors[other.index] = [f"{v!r} is not a date; {_DATE_HOW}" for v in other]
+    return out, errors
+
+
+def _blank(v: Any) -> bool:
+    """An empty cell: None, NaN or whitespace-only text."""
+    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
+
+
+def parse_period(value: Any) -> str | None:
+    """A period cell as 'YYYY-MM': accepts 2026-10, 10.2026, 10/2026, or a date within the month.
+
+    >>> parse_period("10.2026"), parse_period("2026-10")
+    ('2026-10', '2026-10')
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, (dt.date, pd.Timestamp)):
+        return f"{value.year:04d}-{value.month:02d}"
+    s = str(value).strip()
+    if not s:
+        return None
+    m = re.fullmatch(r"(\d{4})[-./](\d{1,2})", s) or None
+    if m:
+        year, month = int(m.group(1)), int(m.group(2))
+    else:
+        m = re.fullmatch(r"(\d{1,2})[-./](\d{4})", s)
+        if not m:
+            try:
+                d = parse_date(s)
+            except DateFormatError:
+                d = None
+            if d is None:
+                raise DateFormatError(f'"{s}" is not a period; write the month as 2026-10 or 10.2026')
+            return f"{d.year:04d}-{d.month:02d}"
+        month, year = int(m.group(1)), int(m.group(2))
+    if not 1 <= month <= 12:
+        raise DateFormatError(f'"{s}" is not a period: there is no month {month}; write it as 2026-10')
+    return f"{year:04d}-{month:02d}"
+
+
+def period_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last day of a 'YYYY-MM' period (both inclusive, at midnight)."""
+    start = pd.Timestamp(f"{period}-01")
+    return start, start + pd.offsets.MonthEnd(0)
+
+
+def to_periods(dates: pd.Series) -> pd.Series:
+    """'YYYY-MM' for each date (NaN for NaT)."""
+    out = dates.dt.strftime("%Y-%m")
+    return out.astype(object).where(dates.notna(), np.nan)
+
+
+# ------------------------------------------------------------------------------------------ ids
+
+
+def normalize_id(value: Any) -> str | None:
+    """An identifier cell as text: 1001.0 (a number cell) → '1001', ' E-7 ' → 'E-7', empty → None.
+
+    >>> normalize_id(1001.0), normalize_id(" 007 ")
+    ('1001', '007')
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+        return repr(float(value))
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (dt.datetime, pd.Timestamp)):
+        return value.strftime("%Y-%m-%d")
+    s = str(value).strip()
+    return s or None
+
+
+def to_ids(values: pd.Series) -> pd.Series:
+    """Normalise a column of identifiers (see :func:`normalize_id`); empty → NaN."""
+    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values.dtype):
+        s = values.str.strip()
+        return s.astype(object).where(s.notna() & (s != ""), np.nan)
+    cache: dict[Any, str | None] = {}
+    out = []
+    for v in values.to_numpy(dtype=object):
+        k = _key(v)
+        if k not in cache:
+            cache[k] = normalize_id(v)
+        out.append(cache[k])
+    return pd.Series(out, index=values.index, dtype=object).where(lambda s: s.notna(), np.nan)
+
+
+# ----------------------------------------------------------------------------------- yes / no
+
+TRUE_WORDS = frozenset({"yes", "y", "true", "да", "д", "истина", "1", "+", "x", "х", "v", "✓", "✔"})
+FALSE_WORDS = frozenset({"no", "n", "false", "нет", "н", "ложь", "0", "-"})
+
+
+def to_flags(values: pd.Series) -> pd.Series:
+    """Yes/no column as a nullable boolean: yes/да/true/1/x → True, no/нет/false/0 → False, else NA."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype("boolean")
+
+    def one(v: Any) -> Any:
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        if isinstance(v, (int, float, np.integer, np.floating)) and not (isinstance(v, float) and math.isnan(v)):
+            return True if v == 1 else (False if v == 0 else pd.NA)
+        if isinstance(v, str):
+            w = v.strip().casefold()
+            return True if w in TRUE_WORDS else (False if w in FALSE_WORDS else pd.NA)
+        return pd.NA
+
+    cache: dict[Any, Any] = {}
+    out = []
+    for v in values.to_numpy(dtype=object):
+        k = _key(v)
+        if k not in cache:
+            cache[k] = one(v)
+        out.append(cache[k])
+    return pd.Series(out, index=values.index, dtype="boolean")
