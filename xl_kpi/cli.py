@@ -10,12 +10,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from . import __version__
-from .money import round_money
-from .scales import DEFAULT_SCALE
-from .scoring import bonus, coefficient, score
 
 app = typer.Typer(
     name="xl-kpi",
@@ -38,30 +34,6 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     """KPI scoring and bonus calculation for Excel."""
-
-
-@app.command()
-def demo(lang: str = typer.Option("en", "--lang", help="Language of the output: en or ru.")) -> None:
-    """Score a small KPI matrix with the engine and show how the bonus is derived."""
-    pool = 20_000.0
-    rows = [  # (KPI, weight, base, norm, fact): the worked examples of DOMAIN.md
-        ("Closed deals", 0.4, 100, 150, 160),
-        ("Complaint rate, %", 0.3, 10, 5, 4),
-        ("Share of regular clients, %", 0.3, 40, 60, 52),
-    ]
-    table = Table(title=f"KPI matrix, bonus pool {_money(pool)}")
-    for col in ("KPI", "weight", "base", "norm", "fact", "score", "coefficient", "bonus"):
-        table.add_column(col, justify="left" if col == "KPI" else "right")
-    total = 0.0
-    for name, w, b, n, f in rows:
-        s = score(f, b, n)
-        c = coefficient(s)
-        amount = bonus(pool, w, s)
-        total += amount
-        table.add_row(name, f"{w:.0%}", f"{b:g}", f"{n:g}", f"{f:g}", f"{s:.1%}", f"{c:g}", _money(amount))
-    table.add_row("Total", "100%", "", "", "", "", "", _money(round_money(total)), style="bold")
-    console.print(table)
-    console.print("Coefficient scale: " + "; ".join(DEFAULT_SCALE.describe()))
 
 
 def _period_option(value: str | None) -> str | None:
@@ -96,8 +68,105 @@ def validate_command(
     raise typer.Exit(1 if problems.has_errors else 0)
 
 
-def _money(x: float) -> str:
-    return f"{x:,.2f}".replace(",", "\u00a0") + " ₽"
+PlanOption = Annotated[Path, typer.Option(
+    "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")]
+DataOption = Annotated[list[Path] | None, typer.Option(
+    "--data", exists=True, help="Raw data and facts files (CSV, XLSX) or folders of them; "
+    "several may follow one --data.")]
+MoreArgument = Annotated[list[Path] | None, typer.Argument(
+    exists=True, show_default=False, metavar="[FILE]...", help="More data files.")]
+PeriodOption = Annotated[str | None, typer.Option(
+    "--period", callback=_period_option, help="The period, YYYY-MM (default: the plan's Settings).")]
+LangOption = Annotated[str | None, typer.Option(
+    "--lang", callback=lambda v: _lang_option(v), help="Language of cards and summary: en or ru "
+    "(default: the plan's Settings).")]
+JobsOption = Annotated[int, typer.Option("--jobs", min=1, max=64, help="Worker processes for the cards.")]
+
+
+def _lang_option(value: str | None) -> str | None:
+    if value is not None and value not in ("en", "ru"):
+        raise typer.BadParameter("use en or ru")
+    return value
+
+
+@app.command("generate")
+def generate_command(
+    plan: PlanOption,
+    data: DataOption = None,
+    more: MoreArgument = None,
+    template: Annotated[Path | None, typer.Option(
+        "--template", exists=True, dir_okay=False,
+        help="Your own card template (.xlsx); see docs/templates.md.")] = None,
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Output folder.")] = Path("kpi-out"),
+    period: PeriodOption = None,
+    jobs: JobsOption = 1,
+    lang: LangOption = None,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Card the valid employees; list the others in OUT/errors.csv.")] = False,
+) -> None:
+    """Write a KPI card per employee, the summary workbook and the manifest into OUT."""
+    _run_batch(plan, [*(data or []), *(more or [])], out, template=template, period=period, jobs=jobs, lang=lang,
+               skip_invalid=skip_invalid)
+
+
+@app.command("demo")
+def demo_command(
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Output folder.")] = Path("demo-out"),
+    lang: LangOption = None,
+    jobs: JobsOption = 1,
+) -> None:
+    """The whole batch on the bundled sample company (44 employees, October 2026)."""
+    from .plan import sample_inputs
+
+    plan, data = sample_inputs()
+    console.print(f"Sample company: plan [bold]{plan}[/bold], data {', '.join(p.name for p in data)}")
+    _run_batch(plan, data, out, template=None, period=None, jobs=jobs, lang=lang, skip_invalid=False)
+
+
+def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> None:
+    """Run xl_kpi.batch.generate with a progress bar; print the report, or every problem and exit 1."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .batch import generate
+    from .validate import InputError, render
+
+    with Progress(TextColumn("[bold]Cards"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("cards", total=None)
+        try:
+            report = generate(
+                plan, data, out,
+                on_start=lambda n: progress.update(task, total=n),
+                on_progress=lambda n: progress.update(task, completed=n),
+                **options,  # type: ignore[arg-type]
+            )
+        except InputError as e:
+            progress.stop()
+            render(e.problems, console)
+            console.print("[red]Nothing was written.[/red] Fix the errors above"
+                          + (" or use --skip-invalid." if "skip_invalid" in options else "."))
+            raise typer.Exit(1) from None
+    warnings = report.problems.warnings
+    currency = report.results.currency
+    console.print(f"[green]✓[/green] {len(report.cards)} cards written, {len(report.errors)} "
+                  f"employee{'s' if len(report.errors) != 1 else ''} not carded"
+                  + (" (see errors.csv)" if report.errors else "")
+                  + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""))
+    console.print(f"  total bonus  [bold]{_money(report.total_bonus, currency)}[/bold]  "
+                  f"(period {report.results.period or '—'})")
+    console.print(f"  elapsed      {report.elapsed:.2f} s")
+    console.print(f"  output       {report.out_dir.resolve()}")
+    for name, path in report.files.items():
+        console.print(f"               {name}{'/' if path.is_dir() else ''}")
+
+
+_SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€", "KZT": "₸", "BYN": "Br", "UAH": "₴"}
+
+
+def _money(x: float, currency: str = "RUB") -> str:
+    """1234567.8 → '1 234 567,80 ₽': grouped by thin spaces, decimal comma, as a Russian accountant writes."""
+    text = f"{x:,.2f}".replace(",", "\u00a0").replace(".", ",")
+    return f"{text} {_SYMBOLS.get(currency, currency)}"
 
 
 def main() -> None:

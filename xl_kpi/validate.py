@@ -255,13 +255,23 @@ def validate(plan: str | Path, data: Sequence[str | Path] = (), *, period: str |
     Runs the plan checks, reads every data file, evaluates the raw-data sources, and checks that
     each employee × KPI has exactly one usable fact for the period.
     """
+    return inspect(plan, data, period=period)[2]
+
+
+def inspect(
+    plan: str | Path, data: Sequence[str | Path] = (), *, period: str | None = None
+) -> tuple[Any, Any, Problems]:
+    """Read and check the inputs once: (plan, facts, problems); plan/facts are None when unreadable.
+
+    :func:`validate` reports the problems; the batch run goes on to compute from the same objects.
+    """
     from .facts import load_facts
     from .plan import check_employment, read_plan
 
     problems = Problems()
     the_plan = read_plan(plan, problems=problems)
     if the_plan.broken:
-        return problems
+        return None, None, problems
     facts = load_facts(the_plan, data, period=period, problems=problems)
     if facts.period:
         check_employment(the_plan, facts.period, problems)
@@ -272,7 +282,7 @@ def validate(plan: str | Path, data: Sequence[str | Path] = (), *, period: str |
             file=the_plan.file, sheet="Settings",
         )
     check_coverage(the_plan, facts, problems)
-    return problems
+    return the_plan, facts, problems
 
 
 FAR_BELOW = -1.0

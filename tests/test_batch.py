@@ -1,0 +1,184 @@
+"""The batch run end to end: xl-kpi generate / demo on the sample company and on broken inputs."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pytest
+from typer.testing import CliRunner
+
+from tests import _plan_helpers as ph
+from tests import lo
+from xl_kpi import batch
+from xl_kpi.cli import app
+from xl_kpi.money import round_money
+from xl_kpi.plan import sample_inputs
+from xl_kpi.validate import InputError
+
+runner = CliRunner()
+
+
+def manifest(out: Path) -> list[dict[str, str]]:
+    with open(out / "manifest.csv", encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo") / "out"
+    res = runner.invoke(app, ["demo", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_demo_writes_a_card_per_employee_summary_and_manifest(demo_out):
+    plan, _ = sample_inputs()
+    employees = openpyxl.load_workbook(plan, read_only=True).worksheets[0].max_row - 1
+    rows = manifest(demo_out)
+    cards = sorted(demo_out.glob("cards/*/*.xlsx"))
+    assert len(rows) == len(cards) == employees >= 40
+    assert not (demo_out / "errors.csv").exists()
+    for r in rows:  # every listed file exists, has the recorded hash, and opens
+        p = demo_out / r["file"]
+        assert hashlib.sha256(p.read_bytes()).hexdigest() == r["sha256"]
+        assert r["status"] == "ok"
+    assert not list(demo_out.glob(batch.STAGING_PREFIX + "*"))
+
+
+def test_summary_total_equals_sum_of_cards_to_the_kopeck(demo_out):
+    total_cards = round_money(sum(float(r["total_bonus"]) for r in manifest(demo_out)))
+    ws = openpyxl.load_workbook(demo_out / "summary.xlsx", data_only=True).worksheets[0]
+    header = [c.value for c in ws[1]]
+    bonus_col = header.index("Премия") + 1  # the sample plan is in Russian
+    last = [c.value for c in ws[ws.max_row]]
+    assert last[0] == "Итого"
+    assert round_money(last[bonus_col - 1]) == total_cards
+
+
+def test_demo_output_is_reproducible_and_jobs_do_not_change_bytes(demo_out, tmp_path):
+    out = tmp_path / "again"
+    res = runner.invoke(app, ["demo", "--out", str(out), "--jobs", "2"])
+    assert res.exit_code == 0, res.output
+    first = {r["file"]: r["sha256"] for r in manifest(demo_out)}
+    second = {r["file"]: r["sha256"] for r in manifest(out)}
+    assert first == second
+    assert (out / "summary.xlsx").read_bytes() == (demo_out / "summary.xlsx").read_bytes()
+
+
+def test_report_names_counts_total_and_folder(tmp_path):
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path / "o"), "--lang", "en"])
+    assert res.exit_code == 0, res.output
+    assert "44 cards written" in res.output and "total bonus" in res.output and "₽" in res.output
+    assert str((tmp_path / "o").resolve()) in res.output.replace("\n", "")
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_recalculates_every_card_and_the_summary_to_our_values(demo_out, tmp_path):
+    lo.require_soffice()
+    files = sorted(demo_out.glob("cards/*/*.xlsx"))
+    flat = tmp_path / "in"
+    flat.mkdir()
+    inputs = []
+    for i, f in enumerate(files):  # unique names in one folder for one soffice call
+        inputs.append(shutil.copy(f, flat / f"card{i:03d}.xlsx"))
+    inputs.append(shutil.copy(demo_out / "summary.xlsx", flat / "summary.xlsx"))
+    recalculated = lo.recalc(inputs, tmp_path / "lo")
+    compared = 0
+    for src, rec in zip(inputs, recalculated, strict=True):
+        bad = lo.formula_cells_vs_cached(src, rec)
+        assert not bad, f"{src}: {bad[:5]}"
+        compared += bad.compared
+    assert compared > 40 * 15  # every card has a dozen or more formula cells
+
+
+def _broken_plan(tmp_path: Path) -> tuple[Path, Path]:
+    plan = ph.make_plan(tmp_path)
+    facts = ph.make_facts(tmp_path, {("E1", "deals"): "x"}, name="bad.csv")
+    return plan, facts
+
+
+def test_input_errors_stop_before_anything_is_written(tmp_path):
+    plan, facts = _broken_plan(tmp_path)
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["generate", "--plan", str(plan), "--data", str(facts), "--out", str(out)])
+    assert res.exit_code == 1, res.output
+    assert "bad.csv" in res.output and "is not a number" in res.output and "Nothing was written" in res.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_skip_invalid_cards_the_others_and_lists_the_rest(tmp_path):
+    plan, facts = _broken_plan(tmp_path)
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["generate", "--plan", str(plan), "--data", str(facts), "--out", str(out),
+                              "--skip-invalid"])
+    assert res.exit_code == 0, res.output
+    with open(out / "errors.csv", encoding="utf-8-sig", newline="") as f:
+        errors = list(csv.DictReader(f))
+    assert [e["employee_id"] for e in errors] == ["E1"] and "deals" in errors[0]["reason"]
+    carded = {r["employee_id"] for r in manifest(out)}
+    assert "E1" not in carded and len(carded) + len(errors) == 3  # nobody silently dropped
+
+
+def test_rerun_replaces_previous_output_cleanly(tmp_path):
+    plan, facts = _broken_plan(tmp_path)
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["generate", "--plan", str(plan), "--data", str(facts), "--out", str(out),
+                               "--skip-invalid"]).exit_code == 0
+    (out / "notes.txt").write_text("mine")  # not ours: must survive
+    stale = out / "cards" / "Old dept" / "X1 Gone.xlsx"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    good = ph.make_facts(tmp_path, name="good.csv")
+    res = runner.invoke(app, ["generate", "--plan", str(plan), "--data", str(good), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert not stale.exists() and not (out / "errors.csv").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+    assert len(manifest(out)) == 3 == len(list(out.glob("cards/*/*.xlsx")))
+
+
+def test_failure_mid_run_keeps_the_previous_output(tmp_path, monkeypatch):
+    plan, data = sample_inputs()
+    out = tmp_path / "out"
+    batch.generate(plan, data, out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(batch, "write_summary", boom)
+    with pytest.raises(OSError, match="disk full"):
+        batch.generate(plan, data, out)
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before  # nothing half-replaced, no staging left behind
+
+
+def test_stale_staging_folder_from_a_killed_run_is_removed(tmp_path):
+    plan, data = sample_inputs()
+    out = tmp_path / "out"
+    leftover = out / f"{batch.STAGING_PREFIX}dead" / "cards"
+    leftover.mkdir(parents=True)
+    (leftover / "half.xlsx").write_bytes(b"PK")
+    batch.generate(plan, data, out)
+    assert not list(out.glob(batch.STAGING_PREFIX + "*"))
+
+
+def test_library_raises_input_error_with_every_problem(tmp_path):
+    plan, facts = _broken_plan(tmp_path)
+    with pytest.raises(InputError) as e:
+        batch.generate(plan, [facts], tmp_path / "out")
+    assert e.value.problems.has_errors
+    assert not (tmp_path / "out").exists()
+
+
+def test_python_dash_m_is_the_same_program(tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "xl_kpi", "--help"], capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": "120"}, check=False)
+    assert res.returncode == 0 and "generate" in res.stdout and "validate" in res.stdout
