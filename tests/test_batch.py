@@ -182,3 +182,26 @@ def test_python_dash_m_is_the_same_program(tmp_path):
     res = subprocess.run([sys.executable, "-m", "xl_kpi", "--help"], capture_output=True, text=True,
                          env={**os.environ, "COLUMNS": "120"}, check=False)
     assert res.returncode == 0 and "generate" in res.stdout and "validate" in res.stdout
+
+
+def test_saved_results_reload_to_the_same_numbers_and_summary(demo_out):
+    from xl_kpi.results_io import load_results, same_results
+    from xl_kpi.summary import summary_bytes
+
+    plan, data = sample_inputs()
+    from xl_kpi.results import compute
+    from xl_kpi.validate import inspect
+
+    the_plan, facts, _ = inspect(plan, data)
+    fresh = compute(the_plan, facts)
+    saved = load_results(demo_out)
+    assert same_results(fresh, saved)
+    assert summary_bytes(saved) == (demo_out / "summary.xlsx").read_bytes()
+
+
+def test_load_results_names_the_missing_file(tmp_path):
+    from xl_kpi import KpiError
+    from xl_kpi.results_io import load_results
+
+    with pytest.raises(KpiError, match=r"run\.json: not found"):
+        load_results(tmp_path)

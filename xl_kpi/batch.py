@@ -6,7 +6,8 @@ Order of work, so that a failed or interrupted run never leaves a half-written r
    anything is written, unless ``skip_invalid`` (then employees whose inputs are incomplete are
    listed in ``errors.csv`` and everyone else gets a card);
 2. compute the results table with the engine (:func:`xl_kpi.results.compute`);
-3. write cards, summary, manifest and errors into a hidden staging folder inside ``OUT``;
+3. write cards, summary, manifest, errors and the results table (``results/``, for later steps
+   such as ``xl-kpi distribute``) into a hidden staging folder inside ``OUT``;
 4. swap the staged output into place (``cards/`` folder and each file renamed in), and remove
    what a previous run left that this run does not produce.
 
@@ -27,11 +28,12 @@ from typing import Any
 from .cards import CardRecord, CardTemplate, write_cards
 from .money import round_money
 from .results import Results, compute
+from .results_io import save_results
 from .summary import write_errors, write_manifest, write_summary
 from .validate import InputError, Problems, inspect
 
 STAGING_PREFIX = ".xl-kpi-staging-"
-OUTPUTS = ("cards", "summary.xlsx", "manifest.csv", "errors.csv")
+OUTPUTS = ("cards", "summary.xlsx", "manifest.csv", "errors.csv", "results")
 """What a run owns in OUT; anything else there is left alone."""
 
 
@@ -100,6 +102,7 @@ def generate(
         write_summary(results, staging / "summary.xlsx")
         write_manifest(records, staging)
         write_errors(errors, staging)
+        save_results(results, staging)
         _swap_into_place(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

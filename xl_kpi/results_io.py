@@ -1,0 +1,114 @@
+"""Save and load a :class:`~xl_kpi.results.Results` as plain files, so later steps need no re-run.
+
+``OUT/results/`` holds ``lines.csv``, ``employees.csv`` (UTF-8, every float at full precision, so a
+reload gives the very same numbers) and ``run.json`` (period, currency, company, language, digits and
+the scales). ``xl-kpi distribute`` rebuilds team summaries from it. The folder holds everyone's pay:
+it is for HR, never part of a bundle. JSON and CSV only: loading runs no code (no pickle).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .atomic import write_atomic
+from .errors import KpiError
+from .results import EMPLOYEE_COLUMNS, LINE_COLUMNS, Results
+from .scales import Scale
+
+FOLDER = "results"
+_TEXT = {"employee_id", "kpi_id", "kpi_name", "unit", "scale", "name", "position", "department", "manager",
+         "email", "status", "reason"}
+FORMAT_VERSION = 1
+
+
+def save_results(results: Results, out_dir: str | os.PathLike[str]) -> Path:
+    """Write ``out_dir/results/`` (lines.csv, employees.csv, run.json); return the folder."""
+    folder = Path(out_dir) / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame, cols in (("lines", results.lines, LINE_COLUMNS), ("employees", results.employees,
+                                                                      EMPLOYEE_COLUMNS)):
+        buf = io.StringIO()
+        frame[list(cols)].to_csv(buf, index=False, lineterminator="\n")
+        write_atomic(folder / f"{name}.csv", buf.getvalue().encode("utf-8"))
+    run = {
+        "format": FORMAT_VERSION,
+        "period": results.period,
+        "currency": results.currency,
+        "company": results.company,
+        "language": results.language,
+        "digits": results.digits,
+        "scales": {n: _scale_dict(s) for n, s in sorted(results.scales.items())},
+    }
+    write_atomic(folder / "run.json", json.dumps(run, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"))
+    return folder
+
+
+def load_results(out_dir: str | os.PathLike[str]) -> Results:
+    """Read back what :func:`save_results` wrote; :class:`KpiError` naming the file if it is missing or bad."""
+    folder = Path(out_dir) / FOLDER
+    try:
+        run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        lines = _read(folder / "lines.csv", LINE_COLUMNS)
+        employees = _read(folder / "employees.csv", EMPLOYEE_COLUMNS)
+    except FileNotFoundError as e:
+        raise KpiError(f"{e.filename}: not found; is {out_dir} the output folder of 'xl-kpi generate'?") from None
+    except (ValueError, KeyError) as e:
+        raise KpiError(f"{folder}: the saved results are damaged ({e}); run 'xl-kpi generate' again") from None
+    if run.get("format") != FORMAT_VERSION:
+        raise KpiError(f"{folder / 'run.json'}: format {run.get('format')!r} is not one this version reads")
+    employees["gated"] = employees["gated"].astype(str).str.lower().eq("true")
+    scales = {n: _scale(n, d) for n, d in run["scales"].items()}
+    return Results(lines=lines, employees=employees, scales=scales, period=run["period"], currency=run["currency"],
+                   company=run["company"], language=run["language"], digits=int(run["digits"]))
+
+
+def _read(path: Path, cols: tuple[str, ...]) -> pd.DataFrame:
+    head = pd.read_csv(path, nrows=0).columns
+    missing = [c for c in cols if c not in head]
+    if missing:
+        raise ValueError(f"{path.name} lacks the columns {', '.join(missing)}")
+    dtypes = {c: str for c in cols if c in _TEXT}
+    frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values={c: [""] for c in cols
+                                                                                if c not in _TEXT})
+    for c in cols:
+        if c in _TEXT:
+            frame[c] = frame[c].astype(object)
+        elif c != "gated":
+            frame[c] = pd.to_numeric(frame[c], errors="raise").astype(float)
+    return frame[list(cols)]
+
+
+def _scale_dict(s: Scale) -> dict[str, Any]:
+    return {"kind": s.kind, "thresholds": list(s.thresholds), "coefficients": list(s.coefficients),
+            "below": s.below, "cap": s.cap}
+
+
+def _scale(name: str, d: dict[str, Any]) -> Scale:
+    return Scale(d["kind"], tuple(map(float, d["thresholds"])), tuple(map(float, d["coefficients"])),
+                 float(d["below"]), None if d["cap"] is None else float(d["cap"]), name)
+
+
+def same_results(a: Results, b: Results) -> bool:
+    """True when two results hold the same numbers and texts (NaN equal to NaN)."""
+    def eq(x: pd.DataFrame, y: pd.DataFrame) -> bool:
+        if list(x.columns) != list(y.columns) or len(x) != len(y):
+            return False
+        for c in x.columns:
+            u, v = x[c].to_numpy(), y[c].to_numpy()
+            if u.dtype.kind == "f" or v.dtype.kind == "f":
+                if not np.array_equal(u.astype(float), v.astype(float), equal_nan=True):
+                    return False
+            elif [("" if pd.isna(p) else str(p)) for p in u] != [("" if pd.isna(q) else str(q)) for q in v]:
+                return False
+        return True
+
+    return (eq(a.lines, b.lines) and eq(a.employees, b.employees) and a.scales == b.scales
+            and (a.period, a.currency, a.company, a.language, a.digits)
+            == (b.period, b.currency, b.company, b.language, b.digits))
