@@ -35,6 +35,7 @@ from .atomic import AtomicBatch, write_atomic
 from .errors import KpiError
 from .money import round_money
 from .names import child
+from .resources import workbooks_dir
 from .scales import DEFAULT_SCALE, Scale
 from .xlsxpack import (
     COMPRESS_LEVEL,
@@ -72,8 +73,8 @@ __all__ = [
     "write_cards",
 ]
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "workbooks"
-"""Where the bundled templates live (<repo>/workbooks)."""
+TEMPLATE_DIR = workbooks_dir()
+"""Where the bundled templates live (<repo>/workbooks, or the installed copy)."""
 
 FIXED_TIMESTAMP = "2026-01-01T00:00:00Z"
 """docProps/core.xml created/modified of every card (same input → same bytes)."""

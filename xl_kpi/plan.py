@@ -40,12 +40,13 @@ from .numbers import (
     to_ids,
     to_numbers,
 )
+from .resources import workbooks_dir
 from .scales import DEFAULT_SCALE, Scale
 from .scoring import WEIGHT_TOLERANCE
 from .sources import Source, SourceSyntaxError, parse
 from .validate import InputError, Problems, Table, header_key, row_ranges
 
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "workbooks" / "sample"
+SAMPLE_DIR = workbooks_dir() / "sample"
 """The bundled sample company (plan.xlsx and its raw data for 2026-10)."""
 
 DEFAULT_SCALE_NAME = "default"
