@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/xl-kpi demo
+	$(VENV)/bin/xl-kpi demo --out $(OUT)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
@@ -24,6 +24,7 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_cards.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis
