@@ -29,7 +29,7 @@ from .money import round_money
 from .numbers import parse_period
 from .plan import Plan, proration
 from .scales import COMPARE_DECIMALS, Scale
-from .scoring import WEIGHT_TOLERANCE, score
+from .scoring import WEIGHT_TOLERANCE, bonus, coefficient, score
 
 LINE_COLUMNS = (
     "employee_id", "kpi_id", "kpi_name", "unit", "weight", "base", "norm", "floor", "cap", "scale", "gate",
@@ -116,16 +116,19 @@ def _score_lines(plan: Plan, lines: pd.DataFrame, digits: int) -> pd.DataFrame:
                          lines["norm"].astype(float).to_numpy(), floor=floor, cap=cap), dtype=float)
     s = np.where(crossed, np.nan, s)
     lines["score"] = s
+    pool = lines["employee_id"].map(plan.employees.set_index("employee_id")["bonus_pool"]).astype(float)
+    lines["pool"] = pool
+    weight = lines["weight"].astype(float).to_numpy()
     coeff = np.full(len(lines), np.nan)
+    amount = np.full(len(lines), np.nan)
     for name, idx in lines.groupby("scale", sort=False).indices.items():
         scale = plan.scales.get(name)
         if scale is not None:
-            coeff[idx] = np.asarray(scale(s[idx]), dtype=float)
+            coeff[idx] = np.asarray(coefficient(s[idx], scale), dtype=float)
+            amount[idx] = np.asarray(bonus(pool.to_numpy()[idx], weight[idx], s[idx], scale, digits=digits),
+                                     dtype=float)
     lines["coefficient"] = coeff
-    pool = lines["employee_id"].map(plan.employees.set_index("employee_id")["bonus_pool"]).astype(float)
-    lines["pool"] = pool
-    lines["bonus"] = np.asarray(round_money(pool.to_numpy() * lines["weight"].astype(float).to_numpy() * coeff,
-                                            digits), dtype=float)
+    lines["bonus"] = amount
     gate = lines["gate"].astype(float).to_numpy()
     with np.errstate(invalid="ignore", over="ignore"):
         lines["gated"] = ~np.isnan(gate) & ~np.isnan(s) & (np.round(s, COMPARE_DECIMALS) < gate)
