@@ -6,16 +6,21 @@ Order of work, so that a failed or interrupted run never leaves a half-written r
    anything is written, unless ``skip_invalid`` (then employees whose inputs are incomplete are
    listed in ``errors.csv`` and everyone else gets a card);
 2. compute the results table with the engine (:func:`xl_kpi.results.compute`);
-3. write cards, summary, manifest, errors and the results table (``results/``, for later steps
-   such as ``xl-kpi distribute``) into a hidden staging folder inside ``OUT``;
+3. write cards, summary, manifest, errors, the results table (``results/``, for later steps such
+   as ``xl-kpi distribute``) and the audit record (``manifest.json``: hashes of every input, the
+   template, the xl_kpi version, the period, and of every output) into a hidden staging folder
+   inside ``OUT``;
 4. swap the staged output into place (``cards/`` folder and each file renamed in), and remove
    what a previous run left that this run does not produce.
 
-Nobody is dropped silently: cards + errors = employees.
+Nobody is dropped silently: cards + errors = employees. :func:`verify` re-reads an output folder,
+checks every hash and recomputes everything from the recorded inputs.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import time
@@ -25,16 +30,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .cards import CardRecord, CardTemplate, write_cards
+from . import __version__
+from .atomic import write_atomic
+from .cards import CardRecord, CardTemplate, iter_cards, write_cards
+from .errors import KpiError
+from .facts import expand_paths
 from .money import round_money
 from .results import Results, compute
-from .results_io import save_results
-from .summary import write_errors, write_manifest, write_summary
+from .results_io import load_results, same_results, save_results
+from .summary import summary_bytes, write_errors, write_manifest, write_summary
 from .validate import InputError, Problems, inspect
 
 STAGING_PREFIX = ".xl-kpi-staging-"
-OUTPUTS = ("cards", "summary.xlsx", "manifest.csv", "errors.csv", "results")
+AUDIT = "manifest.json"
+OUTPUTS = ("cards", "summary.xlsx", "manifest.csv", "errors.csv", "results", AUDIT)
 """What a run owns in OUT; anything else there is left alone."""
+FINGERPRINT = ".fingerprint"
+AUDITED_FILES = ("summary.xlsx", "manifest.csv", "errors.csv", "results/lines.csv", "results/employees.csv",
+                 "results/run.json")
 
 
 @dataclass
@@ -48,6 +61,8 @@ class BatchReport:
     problems: Problems
     elapsed: float = 0.0
     files: dict[str, Path] = field(default_factory=dict)
+    reused: int = 0
+    up_to_date: bool = False
 
     @property
     def total_bonus(self) -> float:
@@ -65,13 +80,16 @@ def generate(
     jobs: int = 1,
     lang: str | None = None,
     skip_invalid: bool = False,
+    resume: bool = False,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> BatchReport:
     """Run the whole batch; raise :class:`InputError` (listing every problem) before writing anything.
 
     ``lang`` (en/ru) picks the bundled card template and the summary's language; default: the
-    plan's Settings. ``on_start(n_cards)`` and ``on_progress(n_done)`` drive a progress bar.
+    plan's Settings. ``resume``: an output already complete for the very same inputs, template,
+    options and xl_kpi version is left as it is, and an interrupted run of them is continued,
+    keeping the cards it had finished. ``on_start(n)`` and ``on_progress(n_done)`` drive a progress bar.
     """
     started = time.perf_counter()
     the_plan, facts, problems = inspect(plan, [Path(d) for d in data], period=period)
@@ -88,27 +106,39 @@ def generate(
                            file=Path(plan).name, sheet="Employees")
         raise InputError(problems)
     tpl = CardTemplate.load(template, lang=results.language)
+    audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid})
 
     out = Path(out_dir)
+    if resume and _up_to_date(out, audit["fingerprint"]):
+        records = _records_from_manifest(out, ok_results)
+        return BatchReport(out, records, errors, results, problems, time.perf_counter() - started, _present(out),
+                           reused=len(records), up_to_date=True)
     out.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(out)
-    staging = out / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
-    staging.mkdir()
+    staging = _staging(out, audit["fingerprint"], reuse=resume)
+    reused = sum(1 for _ in (staging / "cards").rglob("*.xlsx")) if resume else 0
+    done = False
     try:
         if on_start:
             on_start(len(ok_results.employees))
-        records = write_cards(ok_results, staging, tpl, lang=results.language, jobs=jobs, on_progress=on_progress)
+        records = write_cards(ok_results, staging, tpl, lang=results.language, jobs=jobs, on_progress=on_progress,
+                              keep_existing=resume)
         (staging / "cards").mkdir(exist_ok=True)
+        _remove_unlisted_cards(staging, records)
         write_summary(results, staging / "summary.xlsx")
         write_manifest(records, staging)
         write_errors(errors, staging)
         save_results(results, staging)
+        audit["outputs"] = {n: _sha256(staging / n) for n in AUDITED_FILES if (staging / n).exists()}
+        audit["cards"] = len(records)
+        write_atomic(staging / AUDIT, json.dumps(audit, ensure_ascii=False, indent=1).encode("utf-8"))
         _swap_into_place(staging, out)
+        done = True
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if done or not resume:  # a failed --resume run keeps its finished cards for the next try
+            shutil.rmtree(staging, ignore_errors=True)
     moved = [replace(r, path=out / r.path.relative_to(staging)) for r in records]
-    files = {name: out / name for name in OUTPUTS if (out / name).exists()}
-    return BatchReport(out, moved, errors, results, problems, time.perf_counter() - started, files)
+    return BatchReport(out, moved, errors, results, problems, time.perf_counter() - started, _present(out),
+                       reused=reused)
 
 
 def split_invalid(results: Results) -> tuple[Results, list[dict[str, Any]]]:
@@ -126,6 +156,204 @@ def split_invalid(results: Results) -> tuple[Results, list[dict[str, Any]]]:
     return replace(results, employees=keep.reset_index(drop=True), lines=lines.reset_index(drop=True)), errors
 
 
+# ------------------------------------------------------------------------------------ audit
+
+
+def audit_record(
+    plan: str | os.PathLike[str],
+    data: Sequence[str | os.PathLike[str]],
+    template: CardTemplate,
+    results: Results,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """What a run was made from: every input's sha256, the template's, the version, period, options.
+
+    ``fingerprint`` hashes all of it, so two runs with the same fingerprint write the same bytes.
+    """
+    plan_path = Path(plan).resolve()
+    files = expand_paths([Path(d) for d in data], exclude=[plan_path])
+    record: dict[str, Any] = {
+        "format": 1,
+        "xl_kpi_version": __version__,
+        "period": results.period,
+        "language": results.language,
+        "options": options,
+        "plan": {"path": str(plan_path), "sha256": _sha256(plan_path)},
+        "data": [{"path": str(p.resolve()), "sha256": _sha256(p)} for p in files],
+        "template": {"path": str(template.path) if template.path else None,
+                     "sha256": hashlib.sha256(template.source).hexdigest()},
+    }
+    record["fingerprint"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode("utf-8")).hexdigest()
+    return record
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing :func:`verify` found wrong in an output folder."""
+
+    file: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
+
+
+def verify(out_dir: str | os.PathLike[str], *, recompute: bool = True) -> list[Finding]:
+    """Re-read an output folder: every hash, no extra or missing card, and (``recompute``) every
+    output equal to a fresh computation from the recorded inputs. Empty list = all good."""
+    out = Path(out_dir)
+    try:
+        audit = json.loads((out / AUDIT).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [Finding(AUDIT, "not found: is this the output folder of 'xl-kpi generate'?")]
+    except ValueError as e:
+        return [Finding(AUDIT, f"damaged ({e})")]
+    found: list[Finding] = []
+    for name, digest in audit.get("outputs", {}).items():
+        p = out / name
+        if not p.exists():
+            found.append(Finding(name, "missing"))
+        elif _sha256(p) != digest:
+            found.append(Finding(name, "changed since the run (sha256 differs)"))
+    listed = _manifest_rows(out)
+    for r in listed:
+        p = out / r["file"]
+        if not p.is_file():
+            found.append(Finding(r["file"], "missing"))
+        elif _sha256(p) != r["sha256"]:
+            found.append(Finding(r["file"], f"changed since the run (employee {r['employee_id']})"))
+    known = {(out / r["file"]).resolve() for r in listed}
+    for p in sorted((out / "cards").rglob("*")) if (out / "cards").is_dir() else []:
+        if p.is_file() and p.resolve() not in known:
+            found.append(Finding(p.relative_to(out).as_posix(), "not listed in manifest.csv (added after the run)"))
+    if len(listed) != audit.get("cards"):
+        found.append(Finding("manifest.csv", f"lists {len(listed)} cards, the run wrote {audit.get('cards')}"))
+    if recompute:
+        flagged = {f.file for f in found}
+        found.extend(f for f in _recompute(out, audit, listed) if f.file not in flagged)
+    return found
+
+
+def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -> list[Finding]:
+    """Compare the outputs with a fresh run from the recorded inputs (byte for byte: output is deterministic)."""
+    inputs = [("plan", audit["plan"])] + [("data", d) for d in audit["data"]]
+    stale = [f"{role} {Path(i['path']).name}" + (" is missing" if not Path(i["path"]).is_file() else " changed")
+             for role, i in inputs if not Path(i["path"]).is_file() or _sha256(Path(i["path"])) != i["sha256"]]
+    if stale:
+        return [Finding(AUDIT, "cannot recompute: " + "; ".join(stale) + " since the run")]
+    opts = audit.get("options", {})
+    tpath = audit["template"]["path"]
+    try:
+        tpl = CardTemplate.load(tpath, lang=audit["language"])
+    except (OSError, KpiError) as e:
+        return [Finding(AUDIT, f"cannot recompute: template {tpath}: {e}")]
+    if hashlib.sha256(tpl.source).hexdigest() != audit["template"]["sha256"]:
+        return [Finding(AUDIT, f"cannot recompute: the template {tpath or '(bundled)'} changed since the run")]
+    the_plan, facts, problems = inspect(audit["plan"]["path"], [d["path"] for d in audit["data"]],
+                                        period=opts.get("period"))
+    if the_plan is None:
+        return [Finding(AUDIT, f"cannot recompute: {problems.summary()}")]
+    fresh = compute(the_plan, facts, period=opts.get("period"))
+    if opts.get("lang"):
+        fresh = replace(fresh, language=opts["lang"])
+    found: list[Finding] = []
+    try:
+        if not same_results(load_results(out), fresh):
+            found.append(Finding("results/", "differs from a fresh computation"))
+    except KpiError as e:
+        found.append(Finding("results/", str(e)))
+    if (out / "summary.xlsx").is_file() and (out / "summary.xlsx").read_bytes() != summary_bytes(fresh):
+        found.append(Finding("summary.xlsx", "differs from a fresh computation"))
+    by_id = {r["employee_id"]: r for r in listed}
+    ok, _ = split_invalid(fresh)
+    for eid, data in iter_cards(tpl, ok):
+        row = by_id.get(str(eid))
+        if row is None:
+            found.append(Finding("manifest.csv", f"employee {eid} has no card"))
+        elif (out / row["file"]).is_file() and (out / row["file"]).read_bytes() != data:
+            found.append(Finding(row["file"], f"differs from a fresh computation (employee {eid})"))
+    return found
+
+
+# --------------------------------------------------------------------------------- plumbing
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _manifest_rows(out: Path) -> list[dict[str, str]]:
+    import csv
+
+    try:
+        with open(out / "manifest.csv", encoding="utf-8-sig", newline="") as f:
+            return list(csv.DictReader(f))
+    except FileNotFoundError:
+        return []
+
+
+def _fingerprint_of(out: Path) -> str | None:
+    try:
+        return json.loads((out / AUDIT).read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError):
+        return None
+
+
+def _up_to_date(out: Path, fingerprint: str) -> bool:
+    """The folder holds a complete run with this fingerprint and nothing was changed since."""
+    return _fingerprint_of(out) == fingerprint and not verify(out, recompute=False)
+
+
+def _records_from_manifest(out: Path, results: Results) -> list[CardRecord]:
+    emp = results.employees.set_index("employee_id")
+    return [CardRecord(r["employee_id"], out / r["file"], r["sha256"], float(r["total_bonus"]), r["status"],
+                       emp["reason"].get(r["employee_id"], "")) for r in _manifest_rows(out)]
+
+
+def _present(out: Path) -> dict[str, Path]:
+    return {name: out / name for name in OUTPUTS if (out / name).exists()}
+
+
+def _staging(out: Path, fingerprint: str, *, reuse: bool) -> Path:
+    """A fresh hidden staging folder, or (``reuse``) the one an interrupted run of the same inputs left.
+
+    Other staging folders are never part of a result and are removed.
+    """
+    keep: Path | None = None
+    for p in sorted(out.glob(f"{STAGING_PREFIX}*")):
+        if not p.is_dir():
+            continue
+        try:
+            mine = (p / FINGERPRINT).read_text(encoding="utf-8") == fingerprint
+        except OSError:
+            mine = False
+        if reuse and mine and keep is None:
+            keep = p
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+    if keep is not None:
+        for tmp in keep.rglob(".*.tmp"):  # atomic writes a kill interrupted: never complete
+            tmp.unlink(missing_ok=True)
+        shutil.rmtree(keep / ".previous", ignore_errors=True)
+        return keep
+    staging = out / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+    staging.mkdir()
+    (staging / FINGERPRINT).write_text(fingerprint, encoding="utf-8")
+    return staging
+
+
+def _remove_unlisted_cards(staging: Path, records: list[CardRecord]) -> None:
+    """A resumed folder may hold cards of an earlier attempt that this run did not list: drop them."""
+    listed = {Path(r.path).resolve() for r in records}
+    for p in (staging / "cards").rglob("*"):
+        if p.is_file() and p.resolve() not in listed:
+            p.unlink()
+
+
 def _swap_into_place(staging: Path, out: Path) -> None:
     """Move the staged outputs into OUT; a previous run's outputs are replaced, stale ones removed."""
     old = staging / ".previous"
@@ -137,10 +365,3 @@ def _swap_into_place(staging: Path, out: Path) -> None:
         if new.exists():
             os.replace(new, target)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def _remove_stale_staging(out: Path) -> None:
-    """Staging folders left by an interrupted run are never part of a result: remove them."""
-    for p in out.glob(f"{STAGING_PREFIX}*"):
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)

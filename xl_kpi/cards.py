@@ -1446,23 +1446,28 @@ class CardRecord:
 _W: dict[str, Any] = {}
 
 
-def _worker_init(source: bytes, lang: str, path: Path | None, ctx: _Context, fsync: bool) -> None:
+def _worker_init(source: bytes, lang: str, path: Path | None, ctx: _Context, fsync: bool, keep: bool) -> None:
     tpl = CardTemplate(source, lang, path)
-    _W.update(template=tpl, stamp=_Stamp(tpl, ctx), fsync=fsync)
+    _W.update(template=tpl, stamp=_Stamp(tpl, ctx), fsync=fsync, keep=keep)
 
 
 def _write_chunk(
-    template: CardTemplate, stamp: _Stamp, chunk: Sequence[tuple[_Card, str]], fsync: bool
+    template: CardTemplate, stamp: _Stamp, chunk: Sequence[tuple[_Card, str]], fsync: bool, keep: bool = False
 ) -> list[tuple[Any, str, str, Any, Any, Any]]:
     """Render and write one chunk of cards (one flush to disk for the chunk).
 
-    Returns (employee_id, path, sha256, bonus, status, reason) per card.
+    ``keep``: a card file already at its path is kept as it is (a resumed run whose earlier,
+    identical run wrote it atomically). Returns (employee_id, path, sha256, bonus, status, reason).
     """
     out = []
     with AtomicBatch(fsync=fsync) as batch:
         for card, path in chunk:
-            data = _render(template, stamp, card)
-            batch.write(path, data)
+            if keep and os.path.isfile(path):
+                with open(path, "rb") as f:
+                    data = f.read()
+            else:
+                data = _render(template, stamp, card)
+                batch.write(path, data)
             e = card.emp
             out.append((e["employee_id"], path, hashlib.sha256(data).hexdigest(), e["bonus"], e["status"],
                         e["reason"]))
@@ -1470,7 +1475,7 @@ def _write_chunk(
 
 
 def _worker_chunk(chunk: list[tuple[_Card, str]]) -> list[tuple[Any, str, str, Any, Any, Any]]:
-    return _write_chunk(_W["template"], _W["stamp"], chunk, _W["fsync"])
+    return _write_chunk(_W["template"], _W["stamp"], chunk, _W["fsync"], _W["keep"])
 
 
 def _chunks(results: Any, out_dir: Path, size: int) -> Iterator[list[tuple[_Card, str]]]:
@@ -1503,6 +1508,7 @@ def write_cards(
     *,
     fsync: bool = True,
     chunk_size: int = 250,
+    keep_existing: bool = False,
 ) -> list[CardRecord]:
     """Write every employee's card under OUT/cards/<department>/ and return one record per card.
 
@@ -1513,7 +1519,8 @@ def write_cards(
     stays flat however many employees there are. Files are written atomically, a chunk at a time
     with one flush to disk per chunk (``fsync=False`` skips the flush). ``on_progress(n_done)``
     is called after each chunk. Records come in the order of ``results.employees``; names that
-    collide after sanitising get a " (2)" suffix.
+    collide after sanitising get a " (2)" suffix. ``keep_existing`` keeps card files already in
+    place (resuming an interrupted run of the same inputs into the same folder).
     """
     tpl = _template(template, lang)
     out = Path(out_dir)
@@ -1524,7 +1531,7 @@ def write_cards(
     if jobs <= 1 or len(results.employees) <= chunk_size:
         stamp = _Stamp(tpl, ctx)
         for i, ch in enumerate(chunks):
-            done[i] = _write_chunk(tpl, stamp, ch, fsync)
+            done[i] = _write_chunk(tpl, stamp, ch, fsync, keep_existing)
             n_done += len(ch)
             if on_progress:
                 on_progress(n_done)
@@ -1534,7 +1541,7 @@ def write_cards(
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         with ProcessPoolExecutor(
             max_workers=jobs, mp_context=mp.get_context(method), initializer=_worker_init,
-            initargs=(tpl.source, tpl.lang, tpl.path, ctx, fsync),
+            initargs=(tpl.source, tpl.lang, tpl.path, ctx, fsync, keep_existing),
         ) as pool:
             pending: dict[Any, int] = {}
             numbered = enumerate(chunks)

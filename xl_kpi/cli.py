@@ -103,10 +103,36 @@ def generate_command(
     lang: LangOption = None,
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid", help="Card the valid employees; list the others in OUT/errors.csv.")] = False,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue an interrupted run of the same inputs, keeping the cards it finished; "
+        "leave an output that is already complete for them as it is.")] = False,
 ) -> None:
     """Write a KPI card per employee, the summary workbook and the manifest into OUT."""
     _run_batch(plan, [*(data or []), *(more or [])], out, template=template, period=period, jobs=jobs, lang=lang,
-               skip_invalid=skip_invalid)
+               skip_invalid=skip_invalid, resume=resume)
+
+
+@app.command("verify")
+def verify_command(
+    out: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="An output folder of 'xl-kpi generate'.")],
+    no_recompute: Annotated[bool, typer.Option(
+        "--no-recompute", help="Only check the hashes; don't recompute from the recorded inputs.")] = False,
+) -> None:
+    """Audit an output folder: hashes, nothing added or removed, and every output equal to a fresh
+    computation from the recorded inputs. Exit 1 when anything differs."""
+    from rich.markup import escape
+
+    from .batch import verify
+
+    with console.status("Verifying…"):
+        findings = verify(out, recompute=not no_recompute)
+    for f in findings:
+        console.print(f"[red]✗[/red] {escape(str(f))}", soft_wrap=True)
+    if findings:
+        console.print(f"[bold red]{len(findings)} problem{'s' if len(findings) != 1 else ''} found in {out}[/bold red]")
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/green] {out}: every file matches its recorded hash"
+                  + ("" if no_recompute else " and a fresh computation from the recorded inputs"))
 
 
 @app.command("demo")
@@ -146,6 +172,9 @@ def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> No
             console.print("[red]Nothing was written.[/red] Fix the errors above"
                           + (" or use --skip-invalid." if "skip_invalid" in options else "."))
             raise typer.Exit(1) from None
+    if report.up_to_date:
+        console.print(f"[green]✓[/green] {report.out_dir} is already complete for these inputs; nothing rewritten")
+        return
     warnings = report.problems.warnings
     currency = report.results.currency
     console.print(f"[green]✓[/green] {len(report.cards)} cards written, {len(report.errors)} "
@@ -154,6 +183,8 @@ def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> No
                   + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""))
     console.print(f"  total bonus  [bold]{_money(report.total_bonus, currency)}[/bold]  "
                   f"(period {report.results.period or '—'})")
+    if report.reused:
+        console.print(f"  resumed      {report.reused} cards kept from the interrupted run")
     console.print(f"  elapsed      {report.elapsed:.2f} s")
     console.print(f"  output       {report.out_dir.resolve()}")
     for name, path in report.files.items():
