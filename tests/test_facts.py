@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests import _plan_helpers as ph
 from xl_kpi.facts import (
     Facts,
     FactsError,
@@ -23,18 +21,6 @@ from xl_kpi.facts import (
 )
 from xl_kpi.plan import load_plan, sample_inputs
 from xl_kpi.validate import Problems
-
-
-def _load_helpers():
-    spec = importlib.util.spec_from_file_location("_xl_kpi_tests__plan_helpers",
-                                                  Path(__file__).with_name("_plan_helpers.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ph = _load_helpers()
 
 
 def fact_map(facts: Facts) -> dict[tuple[str, str], float]:

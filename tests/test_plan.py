@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests import _plan_helpers as ph
 from xl_kpi import DEFAULT_SCALE, KpiError
 from xl_kpi.numbers import NumberFormatError, parse_number, parse_period, to_ids, to_numbers
 from xl_kpi.plan import (
@@ -25,17 +26,6 @@ from xl_kpi.plan import (
 )
 from xl_kpi.validate import Problems
 
-
-def _load_helpers():
-    spec = importlib.util.spec_from_file_location("_xl_kpi_tests__plan_helpers",
-                                                  Path(__file__).with_name("_plan_helpers.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ph = _load_helpers()
 ROOT = Path(__file__).resolve().parent.parent
 
 

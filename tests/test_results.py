@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -12,22 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests import _plan_helpers as ph
 from xl_kpi import DEFAULT_SCALE
 from xl_kpi.facts import load_facts
 from xl_kpi.plan import load_plan, plan_from_frames, read_plan, sample_inputs
 from xl_kpi.results import EMPLOYEE_COLUMNS, LINE_COLUMNS, Results, compute
-
-
-def _load_helpers():
-    spec = importlib.util.spec_from_file_location("_xl_kpi_tests__plan_helpers",
-                                                  Path(__file__).with_name("_plan_helpers.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ph = _load_helpers()
 
 
 def run(tmp_path: Path, sheets=None, facts=None) -> Results:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import builtins
-import importlib.util
 import math
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests import _plan_helpers as ph
 from xl_kpi import KpiError
 from xl_kpi.facts import read_tables
 from xl_kpi.sources import (
@@ -28,19 +26,6 @@ from xl_kpi.sources import (
     tokenize,
 )
 from xl_kpi.validate import Problems, Table
-
-
-def _load_helpers():
-    """tests/_plan_helpers.py (pytest runs with --import-mode=importlib: siblings are not importable)."""
-    spec = importlib.util.spec_from_file_location("_xl_kpi_tests__plan_helpers",
-                                                  Path(__file__).with_name("_plan_helpers.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ph = _load_helpers()
 
 
 def table(name: str, rows: list[list], file: str | None = None) -> Table:

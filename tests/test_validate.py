@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -11,21 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests import _plan_helpers as ph
 from xl_kpi.cli import app
 from xl_kpi.plan import SAMPLE_DIR, sample_inputs
 from xl_kpi.validate import Problem, Problems, validate
 
-
-def _load_helpers():
-    spec = importlib.util.spec_from_file_location("_xl_kpi_tests__plan_helpers",
-                                                  Path(__file__).with_name("_plan_helpers.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ph = _load_helpers()
 runner = CliRunner()
 
 

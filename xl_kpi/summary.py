@@ -25,7 +25,6 @@ import itertools
 import math
 import os
 import re
-import secrets
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from .atomic import write_atomic
 from .money import round_money
 
 __all__ = [
@@ -949,27 +949,6 @@ def _csv_bytes(header: tuple[str, ...], rows: list[list[Any]], neutralise: tuple
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write through a temporary file in the same folder, then replace: readers never see half a file."""
     try:
-        from .atomic import write_atomic  # shared helper, when the package has it
-    except ImportError:
-        write_atomic = None
-    if write_atomic is not None:
         write_atomic(path, data)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.replace(tmp, path)
-        except PermissionError as exc:
-            raise PermissionError(f"cannot replace {path}: is it open in Excel? Close it and retry ({exc})") from exc
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    except PermissionError as exc:
+        raise PermissionError(f"cannot replace {path}: is it open in Excel? Close it and retry ({exc})") from exc
