@@ -205,3 +205,17 @@ def test_load_results_names_the_missing_file(tmp_path):
 
     with pytest.raises(KpiError, match=r"run\.json: not found"):
         load_results(tmp_path)
+
+
+def test_regenerate_removes_bundles_of_the_previous_cards_but_keeps_the_send_log(tmp_path):
+    plan, data = sample_inputs()
+    out = tmp_path / "out"
+    batch.generate(plan, data, out)
+    (out / "distribution" / "employee").mkdir(parents=True)
+    (out / "distribution" / "employee" / "old.xlsx").write_bytes(b"old card")
+    (out / "outbox").mkdir()
+    (out / "outbox" / "employee_1001.eml").write_text("old")
+    (out / "send-log.jsonl").write_text("{}\n")
+    batch.generate(plan, data, out)
+    assert not (out / "distribution").exists() and not (out / "outbox").exists()
+    assert (out / "send-log.jsonl").read_text() == "{}\n"

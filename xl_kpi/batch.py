@@ -43,8 +43,9 @@ from .validate import InputError, Problems, inspect
 
 STAGING_PREFIX = ".xl-kpi-staging-"
 AUDIT = "manifest.json"
-OUTPUTS = ("cards", "summary.xlsx", "manifest.csv", "errors.csv", "results", AUDIT)
-"""What a run owns in OUT; anything else there is left alone."""
+OUTPUTS = ("cards", "summary.xlsx", "manifest.csv", "errors.csv", "results", AUDIT, "distribution", "outbox")
+"""What a run owns in OUT; anything else there is left alone. Bundles and dry-run e-mails of an
+earlier ``xl-kpi distribute`` are removed too: they hold the previous cards. The send log stays."""
 FINGERPRINT = ".fingerprint"
 AUDITED_FILES = ("summary.xlsx", "manifest.csv", "errors.csv", "results/lines.csv", "results/employees.csv",
                  "results/run.json")

@@ -191,6 +191,248 @@ def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> No
         console.print(f"               {name}{'/' if path.is_dir() else ''}")
 
 
+@app.command("distribute")
+def distribute_command(
+    out: Annotated[Path, typer.Argument(
+        exists=True, file_okay=False, show_default=False, help="The output folder of xl-kpi generate.")],
+    by: Annotated[list[str] | None, typer.Option(
+        "--by", help="Bundles per employee, manager or department (repeat for several; default employee).")] = None,
+    zip_: Annotated[bool, typer.Option("--zip", help="One .zip per bundle instead of a folder.")] = False,
+    encrypt: Annotated[bool, typer.Option(
+        "--encrypt", help="Encrypt every workbook with its recipient's password (Excel's 'Encrypt with "
+        "Password'); passwords go to OUT/distribution/passwords.csv for HR.")] = False,
+    passwords: Annotated[Path | None, typer.Option(
+        "--passwords", exists=True, dir_okay=False, readable=True,
+        help="CSV employee_id,password with HR's passwords (the rest are reused or generated).")] = None,
+    new_passwords: Annotated[bool, typer.Option(
+        "--new-passwords", help="Generate fresh passwords instead of reusing the previous passwords.csv.")] = False,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Add a PDF of each card and team summary (LibreOffice).")] = False,
+    pdf_only: Annotated[bool, typer.Option("--pdf-only", help="Ship PDFs instead of workbooks.")] = False,
+    allow_plain_pdf: Annotated[bool, typer.Option(
+        "--allow-plain-pdf", help="With --encrypt: ship the PDFs unencrypted (they cannot be encrypted).")] = False,
+    mail: Annotated[bool, typer.Option(
+        "--mail", help="E-mail each bundle to its recipient (employee: own card; manager: team bundle).")] = False,
+    smtp: Annotated[str | None, typer.Option("--smtp", metavar="HOST:PORT", help="SMTP server.")] = None,
+    starttls: Annotated[bool, typer.Option("--starttls", help="Upgrade the SMTP connection with STARTTLS.")] = False,
+    ssl: Annotated[bool, typer.Option("--ssl", help="SMTP over TLS from the start (port 465).")] = False,
+    user: Annotated[str | None, typer.Option(
+        "--user", help="SMTP login; the password is read from the environment variable XL_KPI_SMTP_PASSWORD.")] = None,
+    sender: Annotated[str | None, typer.Option("--from", metavar="ADDR", help="The From address.")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Write the messages as .eml files into OUT/outbox/ and send nothing (implies --mail).")
+    ] = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Prove that no file holds anyone else's name, id or pay. Alone: check what is there; "
+        "with other options: build (and mail), then check.")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Worker processes for encrypting.")] = 1,
+) -> None:
+    """Bundle the cards per employee, manager or department; encrypt, make PDFs, e-mail, check isolation."""
+    from .distribute import Options, UsageError
+
+    mailing = mail or dry_run
+    building = bool(by or zip_ or encrypt or passwords or new_passwords or pdf or pdf_only or allow_plain_pdf
+                    or mailing) or not check
+    if not mailing and (smtp or starttls or ssl or user or sender):
+        raise _usage("--smtp, --starttls, --ssl, --user and --from go with --mail")
+    try:
+        options = Options(by=tuple(by or ("employee",)), zip=zip_, encrypt=encrypt, passwords=passwords,
+                          new_passwords=new_passwords, pdf=pdf, pdf_only=pdf_only, allow_plain_pdf=allow_plain_pdf,
+                          jobs=jobs)
+    except UsageError as e:
+        raise _usage(str(e)) from None
+    config = None
+    if mailing:
+        config = _smtp_config(smtp, starttls=starttls, ssl=ssl, user=user, sender=sender, dry_run=dry_run)
+        if set(options.by) == {"department"}:
+            raise _usage("department bundles are not mailed (the plan names no department head); "
+                                   "use --by employee and/or --by manager with --mail")
+    failed = False
+    if building:
+        failed |= _run_distribute(out, options, config if mailing else None, mailing=mailing, dry_run=dry_run)
+    if check:
+        failed |= _run_check(out)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _usage(message: str) -> typer.Exit:
+    """Print a usage error and return the exit (code 2) to raise."""
+    from rich.markup import escape
+
+    console.print(f"[red]Usage error:[/red] {escape(message)}", soft_wrap=True)
+    return typer.Exit(2)
+
+
+def _smtp_config(smtp: str | None, *, starttls: bool, ssl: bool, user: str | None, sender: str | None,
+                 dry_run: bool) -> object:
+    """The SmtpConfig of the --mail options (None for a dry run without --smtp); usage error when unusable."""
+    from .errors import KpiError
+    from .mail import SmtpConfig, check_address
+
+    if smtp is None:
+        if not dry_run:
+            raise _usage("--mail needs --smtp HOST:PORT and --from ADDR (or use --dry-run)")
+        if starttls or ssl or user:
+            raise _usage("--starttls, --ssl and --user need --smtp")
+        if sender:
+            why = check_address(sender)
+            if why:
+                raise _usage(f"--from {sender!r}: {why}")
+            return SmtpConfig("localhost", 25, sender=sender)
+        return None
+    try:
+        return SmtpConfig.from_options(smtp, starttls=starttls, ssl=ssl, user=user, sender=sender or "")
+    except KpiError as e:
+        raise _usage(str(e)) from None
+
+
+def _run_distribute(out: Path, options: object, config: object, *, mailing: bool, dry_run: bool) -> bool:
+    """Build (and mail) the distribution with progress bars; print the report. True when something failed."""
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .distribute import LeakError, distribute, send
+    from .errors import KpiError
+    from .mail import MailError, SmtpDownError
+    from .validate import InputError, render
+
+    titles = {"pdf": "PDF (LibreOffice)", "encrypt": "Encrypting", "send": "Writing .eml" if dry_run else "Sending"}
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        tasks: dict[str, object] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(titles.get(stage, stage), total=total)
+            progress.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
+
+        try:
+            report = distribute(out, options, on_progress=on_progress)  # type: ignore[arg-type]
+        except InputError as e:
+            progress.stop()
+            render(e.problems, console)
+            console.print("[red]Nothing was written.[/red]")
+            return True
+        except KpiError as e:
+            progress.stop()
+            console.print(f"[red]✗[/red] {escape(str(e))}", soft_wrap=True)
+            return True
+        outcome = None
+        mail_error = None
+        partial = None
+        if mailing:
+            try:
+                outcome = send(report, config, dry_run=dry_run,
+                               on_progress=lambda n, total: on_progress("send", n, total))
+            except SmtpDownError as e:
+                mail_error, outcome = str(e), None
+                partial = e.report
+            except (LeakError, MailError, KpiError) as e:
+                mail_error, partial = str(e), None
+    _print_distribution(report)
+    failed = report.problems.has_errors
+    if mailing:
+        console.print()
+        if mail_error:
+            console.print(f"[red]✗ mail:[/red] {escape(mail_error)}", soft_wrap=True)
+            if partial is not None:
+                console.print(f"  {partial.summary()}")
+            failed = True
+        if outcome is not None:
+            failed |= _print_mail(outcome, dry_run)
+    return failed
+
+
+def _print_distribution(report: object) -> None:
+    from rich.markup import escape
+
+    from .validate import render
+
+    r = report  # DistributionReport
+    opts = r.options  # type: ignore[attr-defined]
+    bundles = [b for b in r.bundles if not b.failed]  # type: ignore[attr-defined]
+    if r.problems.errors or r.problems.warnings:  # type: ignore[attr-defined]
+        render(r.problems, console)  # type: ignore[attr-defined]
+    counts = ", ".join(f"{sum(1 for b in bundles if b.by == m)} {m}" for m in opts.by)
+    kinds: dict[str, int] = {}
+    for b in bundles:
+        for f in b.files:
+            kinds[f"{f.kind} {Path(f.name).suffix[1:]}"] = kinds.get(f"{f.kind} {Path(f.name).suffix[1:]}", 0) + 1
+    console.print(f"[green]✓[/green] distribution written: [bold]{escape(str(r.folder.resolve()))}[/bold]",
+                  soft_wrap=True)
+    console.print(f"  bundles      {counts}" + (" (.zip)" if opts.zip else " (folders)"))
+    console.print(f"  files        {r.files}: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+                  + (" — workbooks encrypted" if opts.encrypt else ""))
+    no_mail = [b for b in bundles if (not b.recipient_email or b.note) and b.by != "department"]
+    console.print(f"  recipients   {len({b.recipient_email.casefold() for b in bundles if b.recipient_email})} "
+                  f"e-mail addresses; {len(no_mail)} bundle{'s' if len(no_mail) != 1 else ''} without a usable one")
+    for b in no_mail[:20]:
+        console.print(f"               [yellow]![/yellow] {escape(b.key)}: {escape(b.note)}", soft_wrap=True)
+    if len(no_mail) > 20:
+        console.print(f"               … and {len(no_mail) - 20} more")
+    if "department" in opts.by:
+        console.print("               department bundles are for HR to hand over (the plan names no department "
+                      "head, so they are never mailed)", soft_wrap=True)
+    if opts.with_pdf:
+        made = (f"{r.pdf_converted} converted in {r.pdf_seconds:.1f} s (one LibreOffice call)" if r.pdf_converted
+                else "none converted")
+        reused = f", {r.pdf_reused} reused from the previous run" if r.pdf_reused else ""
+        console.print(f"  PDF          {made}{reused}"
+                      + (" — [yellow]PDFs are NOT encrypted (--allow-plain-pdf)[/yellow]" if opts.encrypt else ""))
+    if opts.encrypt:
+        p = r.passwords
+        console.print(f"  passwords    [bold]{escape(str(r.passwords_file))}[/bold] ({p.get('given', 0)} given, "
+                      f"{p.get('reused', 0)} reused, {p.get('generated', 0)} generated) — for HR only: never send it "
+                      "with the cards", soft_wrap=True)
+    console.print(f"  index        {escape(str(r.index_file))}", soft_wrap=True)
+    console.print(f"  elapsed      {r.elapsed:.2f} s")
+
+
+def _print_mail(outcome: object, dry_run: bool) -> bool:
+    from rich.markup import escape
+
+    rep = outcome.report  # type: ignore[attr-defined]
+    failed = not rep.ok
+    if dry_run:
+        console.print(f"[green]✓[/green] dry run: {len(rep.written)} message{'s' if len(rep.written) != 1 else ''} "
+                      f"written to {escape(str(outcome.outbox))}, nothing sent", soft_wrap=True)  # type: ignore
+    else:
+        mark = "[green]✓[/green]" if rep.ok else "[red]✗[/red]"
+        console.print(f"{mark} mail: {rep.summary()}")
+    for key, why in [*rep.failed, *rep.invalid, *rep.uncertain]:
+        console.print(f"  [red]✗[/red] {escape(key)}: {escape(why)}", soft_wrap=True)
+    for key in rep.remaining:
+        console.print(f"  [red]✗[/red] {escape(key)}: not attempted", soft_wrap=True)
+    skipped = [(b, why) for b, why in outcome.not_mailed if b.by != "department"]  # type: ignore[attr-defined]
+    for b, why in skipped:
+        console.print(f"  [red]✗[/red] not mailed: {escape(b.key)}: {escape(why)}", soft_wrap=True)
+    return failed or bool(skipped)
+
+
+def _run_check(out: Path) -> bool:
+    """The isolation check; print every finding. True when anything was found."""
+    from rich.markup import escape
+
+    from .errors import KpiError
+    from .isolation import check_report
+
+    try:
+        rep = check_report(out)
+    except KpiError as e:
+        console.print(f"[red]✗ check:[/red] {escape(str(e))}", soft_wrap=True)
+        return True
+    if rep.ok:
+        console.print(f"[green]✓ isolation check:[/green] {rep.files} files opened, nobody's name, id or pay in a "
+                      "file meant for someone else")
+        return False
+    console.print(f"[red]✗ isolation check: {len(rep.leaks)} finding{'s' if len(rep.leaks) != 1 else ''}[/red] "
+                  f"in {rep.files} files opened", soft_wrap=True)
+    for leak in rep.leaks[:200]:
+        console.print(f"  [red]✗[/red] {escape(str(leak))}", soft_wrap=True)
+    if len(rep.leaks) > 200:
+        console.print(f"  … and {len(rep.leaks) - 200} more")
+    return True
+
+
 _SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€", "KZT": "₸", "BYN": "Br", "UAH": "₴"}
 
 
@@ -201,5 +443,42 @@ def _money(x: float, currency: str = "RUB") -> str:
 
 
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point: the app, with no Python traceback ever reaching the user.
+
+    Exit codes: 0 success, 1 input problems, 2 usage, 3 internal error (a bug in xl_kpi: one line
+    on stderr; set XL_KPI_DEBUG=1 to see the traceback), 130 interrupted (Ctrl+C).
+    """
+    import os
+    import sys
+
+    from .errors import KpiError
+
+    def say(text: str) -> None:
+        print(f"xl-kpi: {text}", file=sys.stderr)
+
+    def interrupted(e: BaseException | None) -> bool:
+        seen = 0
+        while e is not None and seen < 20:
+            if isinstance(e, KeyboardInterrupt):
+                return True
+            e, seen = e.__cause__ or e.__context__, seen + 1
+        return False
+
+    try:
+        app()
+    except SystemExit as e:  # typer.Exit and usage errors end here with their code
+        if e.code == 130 and interrupted(e):  # typer turns Ctrl+C into Exit(130), silently
+            say("interrupted")
+        raise
+    except KeyboardInterrupt:
+        say("interrupted")
+        raise SystemExit(130) from None
+    except KpiError as e:  # bad input that a command did not report itself
+        say(f"error: {' '.join(str(e).split())}")
+        raise SystemExit(1) from None
+    except Exception as e:
+        if os.environ.get("XL_KPI_DEBUG"):
+            raise
+        message = " ".join(str(e).split())[:300] or "(no message)"
+        say(f"internal error: {type(e).__name__}: {message} — please report this with the command you ran")
+        raise SystemExit(3) from None

@@ -1,0 +1,431 @@
+"""xl-kpi distribute: bundles per employee / manager / department, zip, index, PDF, e-mail (dry run and SMTP)."""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import io
+import os
+import shutil
+import socket
+import subprocess
+import zipfile
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from aiosmtpd.controller import Controller
+from typer.testing import CliRunner
+
+from xl_kpi.batch import generate
+from xl_kpi.cli import app
+from xl_kpi.distribute import (
+    FOLDER,
+    INDEX,
+    INDEX_COLUMNS,
+    Options,
+    UsageError,
+    _csv,
+    distribute,
+    plan_bundles,
+    resolve_managers,
+    send,
+    zip_bytes,
+)
+from xl_kpi.isolation import check_report
+from xl_kpi.mail import SmtpConfig
+from xl_kpi.office import pdf_page_count, soffice_path
+from xl_kpi.plan import sample_inputs
+from xl_kpi.results_io import load_results
+from xl_kpi.validate import InputError, Problems
+
+runner = CliRunner()
+
+TEAM_1031 = {"1035", "1036", "1037"}  # Степанов Кирилл Викторович's direct reports in the sample
+UNRESOLVED = {"Соколова Анна Викторовна", "Орлов Дмитрий Сергеевич", "Белова Екатерина Андреевна"}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("gen") / "out"
+    generate(*sample_inputs(), out)
+    return out
+
+
+def fresh(generated: Path, where: Path) -> Path:
+    out = where / "out"
+    shutil.copytree(generated, out)
+    return out
+
+
+def index(out: Path) -> list[dict[str, str]]:
+    raw = (out / FOLDER / INDEX).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+
+
+def manifest(out: Path) -> dict[str, dict[str, str]]:
+    text = (out / "manifest.csv").read_bytes().decode("utf-8-sig")
+    return {r["employee_id"]: r for r in csv.DictReader(io.StringIO(text))}
+
+
+def sheet_rows(data: bytes) -> list[tuple]:
+    wb = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+    return list(wb.worksheets[0].iter_rows(values_only=True))
+
+
+def team_rows(data: bytes) -> tuple[list[tuple], tuple, list[str]]:
+    """(employee rows, total row, header) of a summary's first sheet."""
+    rows = sheet_rows(data)
+    header = [str(x) for x in rows[0]]
+    body = [r for r in rows[1:] if r[0] not in (None, "Итого", "Total")]
+    total = next(r for r in rows[1:] if r[0] in ("Итого", "Total"))
+    return body, total, header
+
+
+@pytest.fixture(scope="module")
+def three_modes(generated: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = fresh(generated, tmp_path_factory.mktemp("modes"))
+    report = distribute(out, Options(by=("employee", "manager", "department")))
+    return out, report
+
+
+# ------------------------------------------------------------------------------------ bundles
+
+
+def test_by_employee_each_bundle_holds_exactly_the_own_card(three_modes) -> None:
+    out, report = three_modes
+    cards = manifest(out)
+    bundles = sorted((out / FOLDER / "employee").iterdir())
+    assert len(bundles) == len(cards) == 44
+    for b in bundles:
+        files = list(b.iterdir())
+        assert len(files) == 1
+        eid = b.name.split(" ", 1)[0]
+        assert files[0].name == Path(cards[eid]["file"]).name  # "<id> <name>.xlsx"
+        assert files[0].read_bytes() == (out / cards[eid]["file"]).read_bytes()
+    emp = {b.recipient_id: b for b in report.bundles if b.by == "employee"}
+    assert emp["1001"].recipient_email == "d.kozlov@servis-plus.ru" and emp["1001"].mailable
+
+
+def test_by_manager_team_bundles_and_reported_unresolved_managers(three_modes) -> None:
+    out, report = three_modes
+    teams = {b.name: b for b in report.bundles if b.by == "manager"}
+    assert set(teams) == UNRESOLVED | {"Степанов Кирилл Викторович", "Алексеева Елена Сергеевна",
+                                       "Смирнова Екатерина Алексеевна", "Сергеев Михаил Викторович"}
+    stepanov = teams["Степанов Кирилл Викторович"]
+    assert set(stepanov.members) == TEAM_1031
+    assert (stepanov.recipient_id, stepanov.recipient_email) == ("1031", "k.stepanov@servis-plus.ru")
+    folder = out / FOLDER / "manager" / "Степанов Кирилл Викторович"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["1035 Медведев Илья Андреевич.xlsx", "1036 Сорокин Никита Евгеньевич.xlsx",
+                     "1037 Ковалёв Андрей Николаевич.xlsx", "Сводка KPI Степанов Кирилл Викторович.xlsx"]
+    for name in UNRESOLVED:  # built (HR can hand it over), but never mailed to a guessed address
+        b = teams[name]
+        assert not b.recipient_email and not b.mailable and "not an employee" in b.note
+    # every carded employee with a manager is in exactly one team
+    members = [m for b in teams.values() for m in b.members]
+    assert len(members) == len(set(members)) == 44
+
+
+@pytest.mark.parametrize("mode", ["manager", "department"])
+def test_team_summaries_hold_only_the_team_and_its_totals(three_modes, mode: str) -> None:
+    out, report = three_modes
+    cards = manifest(out)
+    results = load_results(out)
+    others_names = set(results.employees["name"])
+    for b in (b for b in report.bundles if b.by == mode):
+        summary = next(f for f in b.files if f.kind == "summary")
+        data = (out / FOLDER / mode / b.name / summary.name).read_bytes()
+        body, total, header = team_rows(data)
+        assert sorted(str(r[0]) for r in body) == sorted(b.members)
+        bonus = header.index("Премия")
+        # the total equals the sum of the team's cards, to the kopeck
+        expected = sum(Decimal(cards[m]["total_bonus"]) for m in b.members)
+        assert Decimal(str(total[bonus])).quantize(Decimal("0.01")) == expected
+        # nobody outside the team is named anywhere in the workbook
+        text = "".join(zipfile.ZipFile(io.BytesIO(data)).read(n).decode("utf-8", "replace")
+                       for n in zipfile.ZipFile(io.BytesIO(data)).namelist())
+        team_names = set(results.employees.loc[results.employees["employee_id"].isin(b.members), "name"])
+        managers = set(results.employees.loc[results.employees["employee_id"].isin(b.members), "manager"])
+        for name in others_names - team_names - managers:
+            assert name not in text, (b.name, name)
+
+
+def test_by_department_groups_by_department(three_modes) -> None:
+    _, report = three_modes
+    deps = {b.name: set(b.members) for b in report.bundles if b.by == "department"}
+    results = report.results.employees
+    assert deps == {d: set(g["employee_id"]) for d, g in results.groupby("department")}
+    assert all("not mailed" in b.note for b in report.bundles if b.by == "department")
+
+
+def test_index_lists_what_went_where(three_modes) -> None:
+    out, report = three_modes
+    rows = index(out)
+    assert tuple(rows[0]) == INDEX_COLUMNS
+    assert len(rows) == report.files == 44 * 3 + 7 + 3
+    for r in rows:
+        data = (out / FOLDER / r["bundle"] / r["file"]).read_bytes()
+        assert hashlib_sha(data) == r["sha256"]
+        assert r["kind"] in ("card", "summary")
+        assert (r["kind"] == "card") == bool(r["employee_id"])
+    stepanov = [r for r in rows if r["bundle"] == "manager/Степанов Кирилл Викторович"]
+    assert {r["recipient_email"] for r in stepanov} == {"k.stepanov@servis-plus.ru"}
+    assert {r["employee_id"] for r in stepanov} == TEAM_1031 | {""}
+
+
+def hashlib_sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_csv_cells_that_excel_would_run_are_neutralised() -> None:
+    data = _csv(("a", "b"), [["=HYPERLINK(\"x\")", "+1"], ["-2", "@SUM(A1)"], ["ok", "Иванов"]])
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[1] == ["'=HYPERLINK(\"x\")", "'+1"] and rows[2] == ["'-2", "'@SUM(A1)"]
+    assert rows[3] == ["ok", "Иванов"]
+
+
+def test_zips_are_deterministic_and_sorted(generated: Path, tmp_path: Path) -> None:
+    a = fresh(generated, tmp_path / "a")
+    b = fresh(generated, tmp_path / "b")
+    for out in (a, b):
+        distribute(out, Options(by=("manager",), zip=True))
+    za = sorted((a / FOLDER / "manager").iterdir())
+    zb = sorted((b / FOLDER / "manager").iterdir())
+    assert [p.name for p in za] == [p.name for p in zb] and all(p.suffix == ".zip" for p in za)
+    for x, y in zip(za, zb, strict=True):
+        assert x.read_bytes() == y.read_bytes()
+    with zipfile.ZipFile(za[0]) as zf:
+        infos = zf.infolist()
+        assert [i.filename for i in infos] == sorted(i.filename for i in infos)
+        assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert zip_bytes([("b", b"2"), ("a", b"1")]) == zip_bytes([("a", b"1"), ("b", b"2")])
+    rows = index(a)
+    assert all(r["bundle"].endswith(".zip") for r in rows)
+
+
+def test_rerun_replaces_the_previous_distribution(generated: Path, tmp_path: Path) -> None:
+    out = fresh(generated, tmp_path)
+    distribute(out, Options(by=("manager",)))
+    assert (out / FOLDER / "manager").is_dir()
+    distribute(out, Options(by=("employee",), zip=True))
+    assert sorted(p.name for p in (out / FOLDER).iterdir()) == ["employee", "index.csv"]
+    assert not list(out.glob(".xl-kpi-*"))  # no staging left behind
+    assert not (out / FOLDER / "passwords.csv").exists()
+
+
+def test_a_card_changed_after_generate_is_refused_and_nothing_written(generated: Path, tmp_path: Path) -> None:
+    out = fresh(generated, tmp_path)
+    card = next((out / "cards").rglob("1001 *.xlsx"))
+    card.write_bytes(card.read_bytes() + b"\0")
+    with pytest.raises(InputError) as e:
+        distribute(out)
+    assert "changed after xl-kpi generate" in str(e.value)
+    assert not (out / FOLDER).exists()
+
+
+# ------------------------------------------------------------------------- managers, addresses
+
+
+def test_managers_resolve_by_id_or_exact_name_never_by_guess() -> None:
+    emp = pd.DataFrame({
+        "employee_id": ["1", "2", "3", "4", "5", "6", "7"],
+        "name": ["Anna  Petrova", "Boris Ivanov", "Boris Ivanov", "Carl", "Dora", "Eve", "Ivan Petrov"],
+        "manager": ["", "anna petrova", "ANNA PETROVA ", "1", "Boris Ivanov", "Nobody Known", "Ivan Petrova"],
+    })
+    res = resolve_managers(emp)
+    assert res["anna petrova"].employee_id == "1" and res["ANNA PETROVA"].employee_id == "1"
+    assert res["1"].employee_id == "1"
+    assert res["Boris Ivanov"].employee_id is None and "several employees (2, 3)" in res["Boris Ivanov"].why
+    assert res["Nobody Known"].employee_id is None and "not an employee" in res["Nobody Known"].why
+    assert res["Ivan Petrova"].employee_id is None  # one letter off is another person: no fuzzy matching
+
+
+def test_missing_invalid_and_shared_addresses_are_reported_not_guessed(generated: Path) -> None:
+    results = load_results(generated)
+    emp = results.employees.copy()
+    emp.loc[emp["employee_id"] == "1001", "email"] = ""
+    emp.loc[emp["employee_id"] == "1002", "email"] = "d.kuznetsov at servis-plus.ru"
+    emp.loc[emp["employee_id"] == "1004", "email"] = "shared@servis-plus.ru"
+    emp.loc[emp["employee_id"] == "1005", "email"] = "Shared@servis-plus.ru"
+    results = replace(results, employees=emp)
+    problems = Problems()
+    bundles = {b.recipient_id: b for b in plan_bundles(results, set(emp["employee_id"]), ("employee",), problems)}
+    assert not bundles["1001"].recipient_email and "no e-mail address" in bundles["1001"].note
+    assert not bundles["1002"].recipient_email and "contains a space" in bundles["1002"].note
+    for eid in ("1004", "1005"):
+        assert "address of 2 employees" in bundles[eid].note and not bundles[eid].mailable
+    assert bundles["1003"].note == ""
+
+
+def test_options_that_do_not_go_together(generated: Path) -> None:
+    with pytest.raises(UsageError, match="PDFs cannot be encrypted"):
+        Options(encrypt=True, pdf=True)
+    with pytest.raises(UsageError, match="--passwords only"):
+        Options(passwords=Path("x.csv"))
+    with pytest.raises(UsageError):
+        Options(by=("team",))
+    for args in (["--encrypt", "--pdf"], ["--by", "team"], ["--smtp", "localhost:25"], ["--mail"],
+                 ["--mail", "--by", "department", "--smtp", "localhost:25", "--from", "hr@example.com"],
+                 ["--mail", "--smtp", "localhost:25", "--from", "not an address"]):
+        res = runner.invoke(app, ["distribute", str(generated), *args])
+        assert res.exit_code == 2, (args, res.output)
+    assert not (generated / FOLDER).exists()
+
+
+# ------------------------------------------------------------------------------------ e-mail
+
+
+def eml_attachments(path: Path) -> tuple[str, dict[str, bytes]]:
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    files = {part.get_filename(): part.get_payload(decode=True) for part in msg.iter_attachments()}
+    return str(msg["To"]), files
+
+
+def test_dry_run_writes_one_eml_per_recipient_with_only_their_files(generated: Path, tmp_path: Path) -> None:
+    out = fresh(generated, tmp_path)
+    res = runner.invoke(app, ["distribute", str(out), "--by", "employee", "--by", "manager", "--dry-run",
+                              "--from", "hr@servis-plus.ru", "--check"])
+    assert res.exit_code == 1, res.output  # three team bundles have no address: reported, exit 1
+    assert "not mailed: manager/Соколова Анна Викторовна" in res.output
+    assert "isolation check" in res.output and "0 finding" not in res.output
+    box = sorted((out / "outbox").glob("*.eml"))
+    assert len(box) == 44 + 4
+    cards = manifest(out)
+    for path in box:
+        to, files = eml_attachments(path)
+        kind, key = path.stem.split("_", 1)
+        if kind == "employee":
+            assert list(files) == [Path(cards[key]["file"]).name]
+            assert files[Path(cards[key]["file"]).name] == (out / cards[key]["file"]).read_bytes()
+        else:
+            bundle = next(b for b in index(out) if b["recipient_id"] == key and b["bundle"].startswith("manager/"))
+            expected = {r["file"] for r in index(out) if r["bundle"] == bundle["bundle"]}
+            assert set(files) == expected
+            assert bundle["recipient_email"] in to
+    assert not (out / "send-log.jsonl").exists()  # a dry run sends nothing and logs nothing
+    assert check_report(out).ok
+
+
+@contextmanager
+def smtp_capture():
+    received: dict[str, list[email.message.EmailMessage]] = defaultdict(list)
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # aiosmtpd's hook name
+            msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            for rcpt in envelope.rcpt_tos:
+                received[rcpt.lower()].append(msg)
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, received
+    finally:
+        controller.stop()
+
+
+def test_real_send_each_person_gets_exactly_their_own_files_and_reruns_send_nothing(
+        generated: Path, tmp_path: Path) -> None:
+    out = fresh(generated, tmp_path)
+    report = distribute(out, Options(by=("employee", "manager"), zip=True))
+    with smtp_capture() as (port, received):
+        config = SmtpConfig("127.0.0.1", port, sender="hr@servis-plus.ru", timeout=5)
+        outcome = send(report, config)
+        assert len(outcome.report.sent) == 48 and not outcome.report.failed
+        assert {b.name for b, _ in outcome.not_mailed} == UNRESOLVED
+        expected: dict[str, set[str]] = defaultdict(set)
+        for b in report.bundles:
+            if b.mailable:
+                expected[b.recipient_email.lower()].add(b.path.name)
+        assert set(received) == set(expected) and len(received) == 44
+        for address, messages in received.items():
+            got = [part.get_filename() for m in messages for part in m.iter_attachments()]
+            assert sorted(got) == sorted(expected[address]), address  # exactly theirs, each once
+            for m in messages:
+                assert len(m.get_all("To")) == 1 and m.get_all("Cc") is None
+        assert expected["k.stepanov@servis-plus.ru"] == {"1031 Степанов Кирилл Викторович.zip",
+                                                         "Степанов Кирилл Викторович.zip"}
+        stepanov = {p.get_filename(): p.get_payload(decode=True)
+                    for m in received["k.stepanov@servis-plus.ru"] for p in m.iter_attachments()}
+        with zipfile.ZipFile(io.BytesIO(stepanov["Степанов Кирилл Викторович.zip"])) as zf:
+            assert sorted(n.split(" ", 1)[0] for n in zf.namelist() if n[0].isdigit()) == sorted(TEAM_1031)
+        # resumable: the same run again (rebuilt, byte-identical) sends nothing
+        again = distribute(out, Options(by=("employee", "manager"), zip=True))
+        outcome2 = send(again, config)
+        assert outcome2.report.sent == [] and len(outcome2.report.skipped_already_sent) == 48
+        assert sum(len(v) for v in received.values()) == 48
+
+
+# ---------------------------------------------------------------------------------------- PDF
+
+
+@pytest.fixture(scope="module")
+def with_pdf(generated: Path, tmp_path_factory: pytest.TempPathFactory):
+    if soffice_path() is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("LibreOffice (soffice) is not installed but CI=true: LibreOffice tests must run in CI")
+        pytest.skip("LibreOffice (soffice) is not installed")
+    out = fresh(generated, tmp_path_factory.mktemp("pdf"))
+    calls: list[tuple[str, int, int]] = []
+    report = distribute(out, Options(by=("employee", "manager"), pdf=True),
+                        on_progress=lambda *a: calls.append(a))
+    return out, report, calls
+
+
+@pytest.mark.libreoffice
+def test_pdf_of_every_card_one_page_with_the_name(with_pdf) -> None:
+    out, report, calls = with_pdf
+    assert report.pdf_converted == 44 + 7 and not report.problems.errors
+    assert calls[-1] == ("pdf", 51, 51)
+    for b in (b for b in report.bundles if b.by == "employee"):
+        folder = out / FOLDER / "employee" / b.name
+        pdf = folder / f"{b.name}.pdf"
+        assert (folder / f"{b.name}.xlsx").exists()  # beside the workbook
+        data = pdf.read_bytes()
+        assert pdf_page_count(data) == 1
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+        # surname and given name (the card clips a long patronymic in print: Антонов Александр Александрови…)
+        assert " ".join(b.recipient.split()[:2]) in " ".join(text.split()) and b.recipient_id in text
+    summary = out / FOLDER / "manager" / "Степанов Кирилл Викторович" / "Сводка KPI Степанов Кирилл Викторович.pdf"
+    text = subprocess.run(["pdftotext", str(summary), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Медведев Илья Андреевич" in text and "Козлов" not in text
+
+
+@pytest.mark.libreoffice
+def test_pdf_only_reuses_the_pdfs_and_ships_no_workbook(with_pdf, tmp_path: Path) -> None:
+    out, _, _ = with_pdf
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    report = distribute(copy, Options(by=("employee",), pdf_only=True))
+    assert report.pdf_converted == 0 and report.pdf_reused == 44  # no second soffice call
+    files = list((copy / FOLDER / "employee").rglob("*"))
+    assert {p.suffix for p in files if p.is_file()} == {".pdf"}
+    assert check_report(copy).ok
+
+
+@pytest.mark.libreoffice
+def test_isolation_check_reads_the_pdfs_and_catches_a_foreign_one(with_pdf, tmp_path: Path) -> None:
+    out, _, _ = with_pdf
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    assert check_report(copy).ok
+    theirs = copy / FOLDER / "employee" / "1001 Козлов Денис Иванович" / "1001 Козлов Денис Иванович.pdf"
+    mine = copy / FOLDER / "employee" / "1035 Медведев Илья Андреевич"
+    shutil.copy(theirs, mine / "report.pdf")  # a renamed PDF: the name is only inside
+    leaks = check_report(copy).leaks
+    kinds = {(x.kind, x.employee_id) for x in leaks if x.file.endswith("report.pdf")}
+    assert {("name", "1001"), ("id", "1001"), ("amount", "1001")} <= kinds

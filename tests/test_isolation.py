@@ -1,0 +1,272 @@
+"""The isolation check: nobody's name, id or pay in a file meant for someone else; planted leaks are caught."""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import hashlib
+import io
+import shutil
+import sys
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import openpyxl
+import pytest
+from typer.testing import CliRunner
+
+from xl_kpi.batch import generate
+from xl_kpi.cards import write_cards
+from xl_kpi.cli import app
+from xl_kpi.crypto import encrypt_xlsx
+from xl_kpi.distribute import FOLDER, INDEX, Options, distribute, send
+from xl_kpi.isolation import check, check_report, norm_name, numbers_in
+from xl_kpi.plan import sample_inputs
+from xl_kpi.results import Results
+from xl_kpi.results_io import load_results, save_results
+from xl_kpi.summary import summary_bytes, write_manifest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _results_fixture
+
+runner = CliRunner()
+STEPANOV = "manager/Степанов Кирилл Викторович"
+MEDVEDEV = "employee/1035 Медведев Илья Андреевич"
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample company, distributed every way (folders), mailed in a dry run."""
+    out = tmp_path_factory.mktemp("sample") / "out"
+    generate(*sample_inputs(), out)
+    report = distribute(out, Options(by=("employee", "manager", "department")))
+    send(report, None, dry_run=True)
+    return out
+
+
+def copy(src: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    shutil.copytree(src, out)
+    return out
+
+
+def card_of(out: Path, eid: str) -> Path:
+    return next((out / "cards").rglob(f"{eid} *.xlsx"))
+
+
+def kinds(leaks, file_part: str) -> set[tuple[str, str]]:
+    return {(x.kind, x.employee_id) for x in leaks if file_part in x.file}
+
+
+# ----------------------------------------------------------------------------- real output
+
+
+def test_real_output_is_isolated(sample: Path) -> None:
+    report = check_report(sample)
+    assert report.ok, "\n".join(map(str, report.leaks[:10]))
+    # cards + bundles by employee, manager (+7 summaries), department (+3) + the .eml and their attachments
+    # (44 employees' cards, the 4 mailable teams: 3+1, 3+1, 2+1, 2+1 files)
+    assert report.files == 44 + (44 + 51 + 47) + (48 + 44 + 14)
+    # the false positives it had to set aside: shared bonuses, salaries, KPI numbers equal to someone's pay
+    assert report.skipped_ambiguous > 0
+
+
+# ----------------------------------------------------------------------------- planted leaks
+
+
+def test_a_card_copied_into_someone_elses_bundle_is_caught(sample: Path, tmp_path: Path) -> None:
+    out = copy(sample, tmp_path)
+    shutil.copy(card_of(out, "1001"), out / FOLDER / MEDVEDEV / "1001 Козлов Денис Иванович.xlsx")
+    leaks = check_report(out, outbox=False).leaks
+    found = kinds(leaks, "1035 Медведев Илья Андреевич/1001")
+    assert {("name", "1001"), ("id", "1001"), ("amount", "1001"), ("unlisted", "")} <= found
+    assert all("1035 Медведев" in x.file for x in leaks)  # nothing else is flagged
+    res = runner.invoke(app, ["distribute", str(out), "--check"])
+    assert res.exit_code == 1 and "Козлов Денис Иванович" in res.output
+
+
+def test_a_renamed_card_listed_in_the_index_is_caught_by_content(sample: Path, tmp_path: Path) -> None:
+    """Even with a harmless name and a matching sha256 in index.csv, the content gives it away."""
+    out = copy(sample, tmp_path)
+    target = out / FOLDER / MEDVEDEV / "1035 Медведев Илья Андреевич.xlsx"
+    data = card_of(out, "1002").read_bytes()
+    target.write_bytes(data)
+    _fix_sha(out, MEDVEDEV, target.name, data)
+    leaks = check_report(out, cards=False, outbox=False).leaks
+    assert {("name", "1002"), ("id", "1002"), ("amount", "1002")} <= kinds(leaks, MEDVEDEV)
+    assert not any(x.kind == "modified" for x in leaks if FOLDER in x.file)
+
+
+def _fix_sha(out: Path, bundle: str, name: str, data: bytes) -> None:
+    path = out / FOLDER / INDEX
+    rows = list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"))))
+    for r in rows:
+        if r[0] == bundle and r[4] == name:
+            r[5] = hashlib.sha256(data).hexdigest()
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows(rows)
+    path.write_bytes(buf.getvalue().encode("utf-8-sig"))
+
+
+def test_a_team_summary_with_one_foreign_row_is_caught(sample: Path, tmp_path: Path) -> None:
+    out = copy(sample, tmp_path)
+    results = load_results(out)
+    emp = results.employees
+    ids = {"1035", "1036", "1037", "1001"}  # Степанов's team plus Козлов from sales
+    leaky = replace(results, employees=emp[emp["employee_id"].isin(ids)].reset_index(drop=True),
+                    lines=results.lines[results.lines["employee_id"].isin(ids)].reset_index(drop=True))
+    name = "Сводка KPI Степанов Кирилл Викторович.xlsx"
+    data = summary_bytes(leaky)
+    (out / FOLDER / STEPANOV / name).write_bytes(data)
+    _fix_sha(out, STEPANOV, name, data)
+    found = kinds(check_report(out, cards=False, outbox=False).leaks, f"{STEPANOV}/{name}")
+    assert {("name", "1001"), ("id", "1001"), ("amount", "1001")} <= found
+    assert {eid for _, eid in found} == {"1001"}  # the team itself is fine
+
+
+def test_a_foreign_card_inside_a_zip_bundle_is_caught(sample: Path, tmp_path: Path) -> None:
+    out = copy(sample, tmp_path)
+    distribute(out, Options(by=("manager",), zip=True))
+    bundle = out / FOLDER / f"{STEPANOV}.zip"
+    with zipfile.ZipFile(bundle, "a") as zf:
+        zf.writestr("notes/extra.xlsx", card_of(out, "1038").read_bytes())
+    leaks = check_report(out, cards=False, outbox=False).leaks
+    assert {("name", "1038"), ("id", "1038"), ("amount", "1038")} <= kinds(leaks, "Степанов Кирилл Викторович.zip!/")
+    assert ("unlisted", "") in kinds(leaks, "Степанов Кирилл Викторович.zip!/notes/extra.xlsx")
+
+
+def test_an_eml_carrying_someone_elses_card_or_two_recipients_is_caught(sample: Path, tmp_path: Path) -> None:
+    out = copy(sample, tmp_path)
+    path = out / "outbox" / "employee_1035.eml"
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    msg.add_attachment(card_of(out, "1040").read_bytes(), maintype="application", subtype="octet-stream",
+                       filename="attachment.bin")
+    path.write_bytes(msg.as_bytes())
+    other = out / "outbox" / "employee_1036.eml"
+    msg2 = email.message_from_bytes(other.read_bytes(), policy=email.policy.default)
+    msg2["Cc"] = "boss@servis-plus.ru"
+    other.write_bytes(msg2.as_bytes())
+    leaks = check_report(out, cards=False, distribution=False).leaks
+    assert {("name", "1040"), ("id", "1040"), ("amount", "1040")} <= kinds(leaks, "employee_1035.eml!/attachment.bin")
+    assert ("recipients", "") in kinds(leaks, "employee_1036.eml")
+
+
+@pytest.fixture(scope="module")
+def encrypted_sample(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = copy(sample, tmp_path_factory.mktemp("enc"))
+    report = distribute(out, Options(by=("employee", "manager"), encrypt=True))
+    send(report, None, dry_run=True)
+    return out
+
+
+def test_real_output_encrypted_is_isolated(encrypted_sample: Path) -> None:
+    rep = check_report(encrypted_sample, cards=False)
+    assert rep.ok, "\n".join(map(str, rep.leaks[:10]))
+    # every workbook of every bundle, and of every e-mail (44 own cards, 4 mailable teams: 14 files)
+    assert rep.decrypted == (44 + 44 + 7) + (44 + 14)
+
+
+def test_encrypted_leaks_are_caught_after_decryption_and_unopenable_files_reported(encrypted_sample: Path,
+                                                                                  tmp_path: Path) -> None:
+    out = copy(encrypted_sample, tmp_path)
+    pw = {r["bundle"]: r["password"] for r in csv.DictReader(io.StringIO(
+        (out / FOLDER / "passwords.csv").read_bytes().decode("utf-8-sig")))}
+    folder = out / FOLDER / MEDVEDEV
+    (folder / "x.xlsx").write_bytes(encrypt_xlsx(card_of(out, "1001").read_bytes(), pw[MEDVEDEV]))
+    (folder / "y.xlsx").write_bytes(encrypt_xlsx(card_of(out, "1035").read_bytes(), "a password nobody has"))
+    (folder / "z.xlsx").write_bytes(card_of(out, "1002").read_bytes())  # plain among encrypted: still read
+    leaks = check_report(out, cards=False, outbox=False).leaks
+    assert {("name", "1001"), ("id", "1001"), ("amount", "1001")} <= kinds(leaks, f"{MEDVEDEV}/x.xlsx")
+    assert ("unreadable", "") in kinds(leaks, f"{MEDVEDEV}/y.xlsx")
+    assert ("name", "1002") in kinds(leaks, f"{MEDVEDEV}/z.xlsx")
+    assert all(MEDVEDEV in x.file for x in leaks)
+
+
+def test_plain_text_in_encrypted_bytes_is_caught(encrypted_sample: Path, tmp_path: Path) -> None:
+    out = copy(encrypted_sample, tmp_path)
+    path = out / FOLDER / MEDVEDEV / "1035 Медведев Илья Андреевич.xlsx"
+    data = path.read_bytes()
+    path.write_bytes(data + "Козлов Денис Иванович".encode("utf-16-le"))  # junk after the container
+    leaks = check_report(out, cards=False, outbox=False).leaks
+    assert ("plaintext", "1001") in kinds(leaks, MEDVEDEV)
+
+
+# --------------------------------------------------------------------------- false positives
+
+
+def test_numbers_are_read_in_every_format() -> None:
+    for text in ("22950", "22950.0", "22950,00", "22 950,00 ₽", "22\u00a0950,00", "22,950.00", "22.950,00",
+                 "22950.000000000004", "2.295E4", "Премия: 22 950 руб."):
+        assert 2295000 in numbers_in(norm_name(text).replace("\n", " ")), text
+    assert 2295000 not in numbers_in("122950") and 2295000 not in numbers_in("22950.5")
+    assert 2295000 not in numbers_in("229500") and 2295000 not in numbers_in("1,229,500.00")
+    assert {150000, 150} <= numbers_in("1,500")  # grouping or decimal comma: both readings
+
+
+def test_same_bonus_and_manager_names_are_not_leaks(sample: Path) -> None:
+    """Медведев (1035) and Борисова (1043) both earn 20 800; Медведев's card names his manager Степанов (1031)."""
+    emp = load_results(sample).employees.set_index("employee_id")
+    assert emp.loc["1035", "bonus"] == emp.loc["1043", "bonus"] == 20800
+    assert emp.loc["1035", "manager"] == emp.loc["1031", "name"]
+    assert not [x for x in check(sample) if MEDVEDEV in x.file]
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Hostile names (=HYPERLINK, <tags>, +/-/@), a one-digit id (9), managers by id and by name."""
+    r = _results_fixture.sample_results()
+    emp = r.employees.copy()
+    emp["employee_id"] = emp["employee_id"].astype(str)
+    emp["status"] = "ok"
+    manager = {"E001": "иванова  мария сергеевна", "E003": "Иванова Мария Сергеевна", "E004": "9", "E006": "9",
+               "E007": "Иванова Мария Сергеевна"}
+    emp["manager"] = [manager.get(e, "Olga Popova") for e in emp["employee_id"]]
+    lines = r.lines.copy()
+    lines["employee_id"] = lines["employee_id"].astype(str)
+    results = Results(lines=lines, employees=emp, scales=r.scales, period=r.period, currency=r.currency,
+                      company=r.company, language="en")
+    out = tmp_path_factory.mktemp("hostile") / "out"
+    out.mkdir()
+    save_results(results, out)
+    write_manifest(write_cards(results, out, lang="en", fsync=False), out)
+    report = distribute(out, Options(by=("employee", "manager"), zip=True))
+    send(report, None, dry_run=True)
+    return out
+
+
+def test_hostile_names_and_short_ids_are_isolated(hostile: Path) -> None:
+    report = check_report(hostile)
+    assert report.ok, "\n".join(map(str, report.leaks[:10]))
+    rows = list(csv.DictReader(io.StringIO((hostile / FOLDER / INDEX).read_bytes().decode("utf-8-sig"))))
+    teams = {r["bundle"]: set() for r in rows if r["bundle"].startswith("manager/")}
+    for r in rows:
+        if r["bundle"] in teams and r["employee_id"]:
+            teams[r["bundle"]].add(r["employee_id"])
+    assert teams["manager/Иванова Мария Сергеевна.zip"] == {"E001", "E003", "E007"}  # by name, any case/spacing
+    assert teams["manager/Numeric Id.zip"] == {"E004", "E006"}  # by employee id
+    assert any(r["recipient"] == "'=HYPERLINK(\"http://evil\",\"x\")" for r in rows)  # neutralised in the CSV
+
+
+def test_a_short_id_counts_only_as_a_text_cell(hostile: Path, tmp_path: Path) -> None:
+    out = copy(hostile, tmp_path)
+    bundle = out / FOLDER / "employee" / "E001 Ivan Petrov.zip"
+
+    def plant(value: object) -> list:
+        wb = openpyxl.Workbook()
+        wb.active["A1"] = value
+        wb.active["A2"] = 9.5
+        buf = io.BytesIO()
+        wb.save(buf)
+        data = bundle.read_bytes() if not (tmp_path / "orig.zip").exists() else (tmp_path / "orig.zip").read_bytes()
+        (tmp_path / "orig.zip").write_bytes(data)
+        with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(bundle, "w") as zout:
+            for i in zin.infolist():
+                zout.writestr(i, zin.read(i))
+            zout.writestr("planted.xlsx", buf.getvalue())
+        return [x for x in check_report(out, cards=False, outbox=False).leaks if x.kind != "unlisted"]
+
+    assert plant(9) == []  # the number 9 (a row number, a KPI value) is nobody's id
+    assert [(x.kind, x.employee_id) for x in plant("9")] == [("id", "9")]  # the text cell "9" is employee 9
