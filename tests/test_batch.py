@@ -219,3 +219,12 @@ def test_regenerate_removes_bundles_of_the_previous_cards_but_keeps_the_send_log
     batch.generate(plan, data, out)
     assert not (out / "distribution").exists() and not (out / "outbox").exists()
     assert (out / "send-log.jsonl").read_text() == "{}\n"
+
+
+def test_relative_out_folder_gives_paths_relative_to_out(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["demo", "--out", "rel-out"])
+    assert res.exit_code == 0, res.output
+    rows = manifest(tmp_path / "rel-out")
+    assert all(r["file"].startswith("cards/") for r in rows), rows[0]["file"]
+    assert batch.verify(tmp_path / "rel-out") == []

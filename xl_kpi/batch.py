@@ -109,7 +109,7 @@ def generate(
     tpl = CardTemplate.load(template, lang=results.language)
     audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid})
 
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()
     if resume and _up_to_date(out, audit["fingerprint"]):
         records = _records_from_manifest(out, ok_results)
         return BatchReport(out, records, errors, results, problems, time.perf_counter() - started, _present(out),
