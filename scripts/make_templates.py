@@ -20,8 +20,10 @@ from openpyxl.chart.series import SeriesLabel
 from openpyxl.chart.shapes import GraphicalProperties
 from openpyxl.drawing.line import LineProperties
 from openpyxl.drawing.spreadsheet_drawing import AnchorMarker, TwoCellAnchor
-from openpyxl.formatting.rule import FormulaRule
+from openpyxl.formatting.rule import FormulaRule, Rule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles.differential import DifferentialStyle
+from openpyxl.styles.numbers import NumberFormat
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.properties import PageSetupProperties
 
@@ -204,7 +206,7 @@ def build(lang: str) -> bytes:
             put(f"{c1}{lab_row}", t[key], merge=f"{c1}{lab_row}:{c2}{lab_row}", font=label_font, align=left)
             put(f"{c1}{val_row}", markers[key], merge=f"{c1}{val_row}:{c2}{val_row}",
                 font=_font(size=12 if key == "employee" else 11, bold=True, color="000000" if key == "employee"
-                          else "262626"), align=left,
+                          else "262626"), align=Alignment(horizontal="left", vertical="center", shrink_to_fit=True),
                 border=Border(bottom=_side()))
         ws.row_dimensions[lab_row].height = 13
         ws.row_dimensions[val_row].height = 19
@@ -274,6 +276,19 @@ def build(lang: str) -> bytes:
             formula=[formula], stopIfTrue=True,
             fill=PatternFill("solid", start_color=fill, end_color=fill, bgColor=fill),
             font=_font(bold=True, color=font)))
+
+    # number formats of base, norm and fact follow the KPI's unit and size (conditional formats
+    # grow with the KPI rows): "%" → 10.0%, fractions → 1,234.57, large whole numbers → 1,234,567
+    first = f"E{KPI_ROW}"
+    for fid, (formula, code) in enumerate((
+        # a "%" KPI typed as fractions (base and norm within ±500%); typed as points (10, 40) it stays a number
+        (f'AND(OR($C{KPI_ROW}="%",$C{KPI_ROW}="％"),ABS($E{KPI_ROW})<=5,ABS($F{KPI_ROW})<=5)', "0.0%"),
+        (f"AND(ISNUMBER({first}),{first}<>INT({first}))", "#,##0.00"),
+        (f"AND(ISNUMBER({first}),ABS({first})>=1000)", "#,##0"),
+    ), start=170):
+        ws.conditional_formatting.add(f"E{KPI_ROW}:G{KPI_ROW}", Rule(
+            type="expression", formula=[formula], stopIfTrue=True,
+            dxf=DifferentialStyle(numFmt=NumberFormat(numFmtId=fid, formatCode=code))))
 
     # --- bonus calculation (left) and chart (right)
     put(f"A{BONUS_TITLE}", t["your_bonus"], merge=f"A{BONUS_TITLE}:E{BONUS_TITLE}",
