@@ -1,6 +1,7 @@
 """The ``xl-kpi`` command: parse arguments, call the xl_kpi engine, format the result.
 
-Exit codes: 0 success, 1 input problems, 2 usage.
+Exit codes: 0 success, 1 input problems, 2 usage, 3 internal error (one line, no traceback),
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -180,7 +181,8 @@ def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> No
     console.print(f"[green]✓[/green] {len(report.cards)} cards written, {len(report.errors)} "
                   f"employee{'s' if len(report.errors) != 1 else ''} not carded"
                   + (" (see errors.csv)" if report.errors else "")
-                  + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""))
+                  + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''} "
+                     "(xl-kpi validate lists them)" if warnings else ""))
     console.print(f"  total bonus  [bold]{_money(report.total_bonus, currency)}[/bold]  "
                   f"(period {report.results.period or '—'})")
     if report.reused:
@@ -476,8 +478,8 @@ def main() -> None:
     except KpiError as e:  # bad input that a command did not report itself
         say(f"error: {' '.join(str(e).split())}")
         raise SystemExit(1) from None
-    except Exception as e:
-        if os.environ.get("XL_KPI_DEBUG"):
+    except BaseException as e:  # Exception, and a Rust panic from a native library (a BaseException)
+        if os.environ.get("XL_KPI_DEBUG") or isinstance(e, GeneratorExit):
             raise
         message = " ".join(str(e).split())[:300] or "(no message)"
         say(f"internal error: {type(e).__name__}: {message} — please report this with the command you ran")

@@ -10,16 +10,17 @@ Two ways in, both through ``--data`` files:
 
 CSV files may use ``,``, ``;`` or tab separators and UTF-8 (with or without BOM), UTF-16 or cp1251
 encoding, as Russian Excel saves them; they are read with pandas' C parser, all cells as text, and
-numbers are parsed where they are used (:mod:`xl_kpi.numbers`). Workbooks are read with calamine.
+numbers are parsed where they are used (:mod:`xl_kpi.numbers`). Workbooks (.xlsx) are pre-scanned and
+then read with calamine. Files are opened through :mod:`xl_kpi.readers`, which refuses what is too
+large, damaged, encrypted or not what its name says, and records what a sheet hides (formulas without
+saved values, merged cells, hidden rows…) as issues on each :class:`Table`, reported when the table
+or column is used.
 A fact given in a facts file wins over the one derived from raw data (with a warning), so HR can
 correct one person's figure by hand.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,16 +32,34 @@ from openpyxl.utils import get_column_letter
 
 from .errors import KpiError
 from .numbers import DateFormatError, parse_period, to_ids, to_numbers
+from .readers import (
+    CSV_SUFFIXES,
+    WORKBOOK_SUFFIXES,
+    FileReadError,
+    SheetInfo,
+    detect_encoding,
+    detect_separator,
+    read_csv_grid,
+    read_workbook,
+    read_workbook_grids,
+)
 from .sources import UNEVALUATED, Evaluator
-from .validate import InputError, Problems, Table, header_key, row_ranges
+from .validate import InputError, Problem, Problems, Table, header_key, row_ranges
+
+__all__ = [
+    "CSV_SUFFIXES", "EMPLOYEE_ID", "FACT", "FACTS_KPI_ID", "HEADER_SEARCH_ROWS", "KPI_ID", "PERIOD",
+    "WORKBOOK_SUFFIXES", "Facts", "FactsError", "FileReadError", "detect_encoding", "detect_separator",
+    "expand_paths", "load_facts", "load_tables", "read_csv_grid", "read_tables", "read_workbook_grids",
+    "table_from_grid",
+]
 
 if TYPE_CHECKING:
     from .plan import Plan
 
-CSV_SUFFIXES = (".csv", ".txt", ".tsv")
-WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 HEADER_SEARCH_ROWS = 10
 """The header row is looked for among the first rows of a sheet (a title may sit above it)."""
+HEADER_LOOK_FURTHER = 200
+"""Filled rows below those searched in which a header that clearly matches is reported as misplaced."""
 
 EMPLOYEE_ID = (
     "employee_id", "employee id", "employee", "emp id", "id", "табельный номер", "таб номер", "таб no",
@@ -57,10 +76,6 @@ class FactsError(InputError):
     """The facts or raw data have errors; ``.problems`` holds all of them."""
 
 
-class FileReadError(KpiError):
-    """A data file cannot be opened or read."""
-
-
 # ------------------------------------------------------------------------------------ reading
 
 
@@ -74,98 +89,31 @@ def read_tables(
 
     ``expected`` lists alias groups of the columns the caller looks for; the header row is the one
     among the first rows that names most of them (default: the first non-empty row).
-    Raises :class:`FileReadError` if the file cannot be read.
+    Raises :class:`FileReadError` if the file cannot be read. What a sheet hides (formulas without
+    a saved value, merged cells, hidden rows, repeated headers…) is kept in each table's ``issues``.
     """
     path = Path(path)
     suffix = path.suffix.casefold()
     if suffix in CSV_SUFFIXES:
-        grids = {None: read_csv_grid(path)}
+        sheets: list[tuple[str | None, pd.DataFrame, SheetInfo | None]] = [(None, read_csv_grid(path), None)]
     elif suffix in WORKBOOK_SUFFIXES:
-        grids = read_workbook_grids(path)
+        sheets = [(s.name, s.grid, s.info) for s in read_workbook(path)]
     else:
         raise FileReadError(
-            f"{path.name}: unknown file type {path.suffix or '(none)'}; give .csv or .xlsx files"
+            path.name, f"unknown file type {path.suffix or '(none)'}; xl_kpi reads .csv and .xlsx files",
+            "save it as CSV or Excel Workbook (.xlsx), or remove it from --data",
         )
     tables = []
-    for i, (sheet, grid) in enumerate(grids.items()):
+    for i, (sheet, grid, info) in enumerate(sheets):
         name = path.stem if sheet is None else f"{path.stem}:{sheet}"
         table = table_from_grid(grid, name=name, file=path.name, sheet=sheet, path=path, expected=expected,
-                                problems=problems)
+                                problems=problems, info=info)
         if table is not None:
             tables.append(table)
         if i == 0 and sheet is not None and table is not None:
             tables.append(Table(path.stem, table.file, table.frame, table.letters, table.sheet, table.header_row,
-                                path))
+                                path, table.issues, table.issues_reported))
     return tables
-
-
-def read_csv_grid(path: str | Path) -> pd.DataFrame:
-    """A CSV file as a grid of text cells (row 0 = line 1), guessing encoding and separator."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise FileReadError(f"{path.name}: cannot read the file ({e.strerror or e})") from None
-    encoding = detect_encoding(data)
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError:
-        raise FileReadError(f"{path.name}: the text is neither UTF-8 nor cp1251; save it as CSV UTF-8") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    sep = detect_separator(text)
-    try:
-        grid = pd.read_csv(
-            io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False, na_values=[""],
-            skip_blank_lines=False, engine="c",
-        )
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except pd.errors.ParserError as e:
-        raise FileReadError(f"{path.name}: cannot read it as CSV with separator {sep!r}: {e}") from None
-    return grid
-
-
-def detect_encoding(data: bytes) -> str:
-    """'utf-8-sig' (BOM), 'utf-16' (BOM), 'utf-8' if it decodes, else 'cp1251' (Russian Windows Excel)."""
-    if data.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return "cp1251"
-    return "utf-8"
-
-
-def detect_separator(text: str) -> str:
-    """The separator used in the first non-empty line: ';', tab or ',' (the most frequent, outside quotes)."""
-    for line in text.splitlines():
-        if line.strip():
-            counts = {sep: _count_outside_quotes(line, sep) for sep in (";", "\t", ",")}
-            best = max(counts, key=lambda s: counts[s])
-            return best if counts[best] else ","
-    return ","
-
-
-def _count_outside_quotes(line: str, sep: str) -> int:
-    try:
-        return len(next(csv.reader([line], delimiter=sep))) - 1
-    except (csv.Error, StopIteration):
-        return line.count(sep)
-
-
-def read_workbook_grids(path: str | Path) -> dict[str, pd.DataFrame]:
-    """Every sheet of a workbook as a grid (row 0 = Excel row 1, column 0 = A), read with calamine."""
-    path = Path(path)
-    try:
-        grids = pd.read_excel(path, sheet_name=None, header=None, engine="calamine")
-    except FileNotFoundError:
-        raise FileReadError(f"{path.name}: file not found") from None
-    except Exception as e:  # calamine raises its own types for corrupt or foreign files
-        raise FileReadError(f"{path.name}: cannot read it as a workbook ({type(e).__name__}: {e})") from None
-    return {str(k): v for k, v in grids.items()}
 
 
 def table_from_grid(
@@ -177,15 +125,25 @@ def table_from_grid(
     path: Path | None = None,
     expected: Sequence[Sequence[str]] | None = None,
     problems: Problems | None = None,
+    info: SheetInfo | None = None,
 ) -> Table | None:
-    """Find the header row of a grid and turn the rows below it into a :class:`Table` (None if empty)."""
+    """Find the header row of a grid and turn the rows below it into a :class:`Table` (None if empty).
+
+    What could make the table read wrong is kept in the table's ``issues`` (reported by
+    :meth:`Table.report` when the table or a column is used): a header row below the rows searched,
+    a header repeated, and, from the pre-scan ``info`` of a worksheet, merged cells, formulas without
+    a saved value, error values, hidden rows and possibly stale formula results. ``problems`` is
+    accepted for compatibility and not used.
+    """
     if grid.empty:
         return None
     filled = _non_empty(grid)
-    candidates = list(np.flatnonzero(filled.any(axis=1).to_numpy())[:HEADER_SEARCH_ROWS])
+    rows_filled = np.flatnonzero(filled.any(axis=1).to_numpy())
+    candidates = list(rows_filled[:HEADER_SEARCH_ROWS])
     if not candidates:
         return None
     header_idx = candidates[0]
+    misplaced: Problem | None = None
     if expected:
         groups = [{header_key(a) for a in g} for g in expected]
 
@@ -196,22 +154,28 @@ def table_from_grid(
         scores = [hits(i) for i in candidates]
         if max(scores) >= min(2, len(groups)):  # two known headers: a title row or a data row will not do
             header_idx = candidates[int(np.argmax(scores))]
+        else:  # a header that clearly matches further down: say so rather than read the wrong row
+            strong = min(3, len(groups))
+            later = (int(i) for i in rows_filled[HEADER_SEARCH_ROWS:HEADER_SEARCH_ROWS + HEADER_LOOK_FURTHER])
+            found = next((i for i in later if hits(i) >= strong), None)
+            if found is not None:
+                header_idx = found
+                misplaced = Problem(
+                    "error", f"the header row is row {found + 1}, below the first {HEADER_SEARCH_ROWS} filled rows "
+                    "where the header is looked for; the rows above it would be left out",
+                    "delete the rows above the header (a title row or two may stay), or move the table up",
+                    file=file, sheet=sheet, row=found + 1)
     header = grid.iloc[header_idx]
     keep: list[int] = []
     names: list[str] = []
     letters: dict[str, str] = {}
+    repeated: dict[str, list[str]] = {}
     for j, v in enumerate(header):
         if not _is_filled(v):
             continue
         label = _label(v)
         if label in letters:
-            if problems is not None:
-                problems.warning(
-                    f'the header "{label}" appears twice (columns {letters[label]} and {get_column_letter(j + 1)}); '
-                    "the second column is ignored",
-                    "rename or delete one of the columns",
-                    file=file, sheet=sheet, row=int(header_idx) + 1, column=get_column_letter(j + 1), header=label,
-                )
+            repeated.setdefault(label, [letters[label]]).append(get_column_letter(j + 1))
             continue
         keep.append(j)
         names.append(label)
@@ -220,8 +184,79 @@ def table_from_grid(
     body.columns = names
     body.index = pd.RangeIndex(header_idx + 2, header_idx + 2 + len(body))
     body = body[_non_empty(body).any(axis=1).to_numpy()] if len(body) else body
-    return Table(name=name, file=file, frame=body, letters=letters, sheet=sheet, header_row=int(header_idx) + 1,
-                 path=path)
+    table = Table(name=name, file=file, frame=body, letters=letters, sheet=sheet, header_row=int(header_idx) + 1,
+                  path=path)
+    if misplaced is not None:
+        table.add_issue(None, misplaced)
+    for label, cols in repeated.items():
+        table.add_issue(label, Problem(
+            "error", f'the header "{label}" appears {len(cols)} times (columns {", ".join(cols)}): which column '
+            "holds the data is not clear", "rename or delete the extra columns",
+            file=file, sheet=sheet, row=table.header_row, column=cols[1], header=label))
+    if info is not None:
+        _sheet_issues(table, info, {j + 1: lab for j, lab in zip(keep, names, strict=True)})
+    return table
+
+
+def _sheet_issues(table: Table, info: SheetInfo, columns: Mapping[int, str]) -> None:
+    """Turn what the pre-scan of a worksheet found into issues of the table read from it."""
+    head = table.header_row
+    where = {"file": table.file, "sheet": table.sheet}
+    for r1, c1, r2, c2 in info.merged:
+        hit = [lab for c, lab in columns.items() if c1 <= c <= c2]
+        if r2 < head or not hit:
+            continue  # a title above the header, or cells outside the table
+        ref = f"{get_column_letter(c1)}{r1}:{get_column_letter(c2)}{r2}"
+        if r1 <= head:
+            problem = Problem("error", f"cells {ref} are merged across the header row", "unmerge them (Home → Merge "
+                              "& Center) and give every column its own header, all in one row", **where, row=r1,
+                              column=get_column_letter(c1), header=hit[0])
+        else:
+            problem = Problem("error", f"cells {ref} are merged: only {get_column_letter(c1)}{r1} holds the value, "
+                              "the other cells of the merge read as empty", "unmerge them (Home → Merge & Center) "
+                              "and type the value in every row", **where, row=r1, column=get_column_letter(c1),
+                              header=hit[0])
+        rows = range(max(r1, head + 1), min(r2, head + 2000) + 1)  # the cells that read as empty
+        cover = [(r, get_column_letter(c)) for c in columns if c1 <= c <= c2 for r in rows]
+        for lab in hit:
+            table.add_issue(lab, problem, cover)
+    cells = [
+        ("error", info.no_value, lambda f: f"formula with no saved value ({_short(f)}): the file was saved by a "
+         "program that does not calculate", "open and save the file in Excel (or LibreOffice), which stores the "
+         "results of the formulas; then run again"),
+        ("error", info.bad_values, lambda v: f"the cell holds {v}, not a number" if v[:1] != "#" else
+         f"the cell shows the Excel error {v}", "correct the formula or the value in Excel"),
+        ("warning", info.external, lambda f: f"formula refers to another workbook ({_short(f)}); the value saved with "
+         "this file is used and may be out of date", "open both workbooks in Excel and save this one, or replace the "
+         "formula with its value"),
+    ]
+    for severity, found, message, fix in cells:
+        by_column: dict[int, list[int]] = {}
+        for (r, c), _ in sorted(found.items()):
+            if r > head and c in columns:
+                by_column.setdefault(c, []).append(r)
+        for c, rows in by_column.items():
+            sink = Problems()
+            sink.cells(severity, table, rows, columns[c], [message(found[(r, c)]) for r in rows], fix)
+            for p in sink:
+                table.add_issue(columns[c], p)
+    data_rows = set(table.frame.index)
+    hidden = [r for r in info.hidden_rows if r in data_rows]
+    if hidden:
+        how = " by a filter" if info.filtered else ""
+        table.add_issue(None, Problem(
+            "warning", f"{len(hidden)} row{'s are' if len(hidden) > 1 else ' is'} hidden{how} "
+            f"(row{'s' if len(hidden) > 1 else ''} {row_ranges(hidden)}); hidden rows are read as data like every "
+            "other row",
+            "unhide them to check (or clear the filter); delete the rows that must not count", **where))
+    if info.stale:
+        table.add_issue(None, Problem(
+            "warning", f"{info.stale}, so the saved results of its {info.formulas} formulas may be out of date",
+            "open the file in Excel, recalculate (Ctrl+Alt+F9) and save it", **where))
+
+
+def _short(formula: str, width: int = 60) -> str:
+    return formula if len(formula) <= width else formula[: width - 1] + "…"
 
 
 def _is_filled(v: Any) -> bool:
@@ -262,11 +297,14 @@ def expand_paths(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] =
     return out
 
 
-def load_tables(paths: Iterable[str | Path], problems: Problems | None = None) -> dict[str, Table]:
+def load_tables(
+    paths: Iterable[str | Path], problems: Problems | None = None, *, unreadable: list[str] | None = None
+) -> dict[str, Table]:
     """Read every data file into tables keyed by their case-folded names (see module doc).
 
     Unreadable files and two files with the same name are reported to ``problems`` (raised as
-    :class:`FactsError` when ``problems`` is None).
+    :class:`FactsError` when ``problems`` is None); the names of unreadable files are appended
+    to ``unreadable``.
     """
     own = problems is None
     sink = Problems() if own else problems
@@ -276,7 +314,10 @@ def load_tables(paths: Iterable[str | Path], problems: Problems | None = None) -
         try:
             found = read_tables(path, expected=[EMPLOYEE_ID, FACTS_KPI_ID, FACT], problems=sink)
         except FileReadError as e:
-            sink.error(str(e), "check that the file exists and is a CSV or Excel file", file=path.name)
+            sink.error(e.reason, e.fix or "check that the file exists and is a CSV or Excel file",
+                       **{**e.where, "file": path.name})
+            if unreadable is not None:
+                unreadable.append(path.name)
             continue
         if not found:
             sink.warning("the file is empty", "remove it from --data or fill it in", file=path.name)
@@ -315,6 +356,8 @@ class Facts:
     """KPIs whose source could not be evaluated at all (missing table or column, unknown period)."""
     reported: set[tuple[str, str]] = field(default_factory=set)
     """(employee_id, kpi_id) pairs whose facts-file row was bad (already reported, so not 'missing')."""
+    unreadable: list[str] = field(default_factory=list)
+    """Data files that could not be read (already reported); missing facts may be in them."""
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, period: str | None = None) -> Facts:
@@ -370,7 +413,8 @@ def load_facts(
     own = problems is None
     sink = Problems() if own else problems
     paths = expand_paths(data, exclude=[plan.path] if plan.path else [])
-    tables = load_tables(paths, sink)
+    unreadable: list[str] = []
+    tables = load_tables(paths, sink, unreadable=unreadable)
     explicit = _explicit_period(period, plan)
     file_facts = _facts_files(plan, tables, sink)
     reported = set(zip(file_facts.loc[file_facts["bad"], "employee_id"], file_facts.loc[file_facts["bad"], "kpi_id"],
@@ -384,7 +428,8 @@ def load_facts(
     values = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(
         not p.empty for p in parts) else _empty_values()
     values = values.drop_duplicates(["employee_id", "kpi_id"], keep="first").reset_index(drop=True)
-    facts = Facts(values[[*_VALUE_COLUMNS, "column", "header"]], the_period, tables, sink, failed, reported)
+    facts = Facts(values[[*_VALUE_COLUMNS, "column", "header"]], the_period, tables, sink, failed, reported,
+                  unreadable)
     if own:
         sink.raise_for_errors(FactsError)
     return facts
@@ -414,6 +459,11 @@ def _facts_files(plan: Plan, tables: Mapping[str, Table], problems: Problems) ->
         seen.add(id(t.frame))
         ecol, kcol, fcol = t.column(*EMPLOYEE_ID), t.column(*FACTS_KPI_ID), t.column(*FACT)
         if not (kcol and fcol):
+            continue
+        t.report(problems, [ecol, kcol, fcol, t.column(*PERIOD)])
+        if t.frame.empty:
+            problems.warning("this facts file has a header but no rows of facts",
+                             "export the facts again, or remove the file from --data", **t.at(t.header_row))
             continue
         if ecol is None:
             problems.error(

@@ -64,7 +64,11 @@ def parse_number(value: Any) -> float | None:
     if isinstance(value, (int, np.integer)):
         return float(value)
     if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else float(value)
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            raise NumberFormatError(f"{value} (infinity) is not a number a KPI can use")
+        return float(value)
     if isinstance(value, (dt.date, dt.time, dt.timedelta, np.datetime64)):
         raise NumberFormatError(f"{value} is a date or time, not a number")
     if not isinstance(value, str):
@@ -159,7 +163,13 @@ def to_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         bad = pd.Series("a yes/no value is not a number", index=values.index, dtype=object)
         return pd.Series(np.nan, index=values.index, dtype=float), bad
     if pd.api.types.is_numeric_dtype(values.dtype):
-        return values.astype(float), pd.Series(np.nan, index=values.index, dtype=object)
+        nums = values.astype(float)
+        errs = pd.Series(np.nan, index=values.index, dtype=object)
+        inf = np.isinf(nums.to_numpy())
+        if inf.any():  # a crafted workbook can store inf; it must never reach a score
+            errs[inf] = [f"{v} (infinity) is not a number a KPI can use" for v in nums[inf]]
+            nums = nums.where(~inf, np.nan)
+        return nums, errs
     arr = values.to_numpy(dtype=object)
     plain = np.fromiter((isinstance(v, str) and _PLAIN.match(v) is not None for v in arr), bool, len(arr))
     if plain.all():  # the usual export: every cell is plain digits with a dot, parse them in C
@@ -193,7 +203,6 @@ def _key(v: Any) -> Any:
 _DATE_FORMATS = ("%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%y")
 _ISO_LIKE = re.compile(r"^\d{4}-\d{1,2}(-\d{1,2})?([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 _DATE_HOW = "write dates as 31.10.2026 or 2026-10-31 (a time may follow: 31.10.2026 14:05)"
-_HOW = "write dates as 31.10.2026 or 2026-10-31 (a time may follow: 31.10.2026 14:05)"
 
 
 def parse_date(value: Any) -> pd.Timestamp | None:
@@ -239,10 +248,27 @@ def to_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         out[strings.index] = parsed
     errors = no_errors.copy()
     bad_text = strings[parsed.isna()]
-    errors[bad_text.index] = [f'"{v}" is not a date; {_DATE_HOW}' for v in bad_text]
+    errors[bad_text.index] = [_not_a_date(v) for v in bad_text]
     other = text[~is_str]
     errors[other.index] = [f"{v!r} is not a date; {_DATE_HOW}" for v in other]
     return out, errors
+
+
+_SLASHED = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})\b")
+
+
+def _not_a_date(text: str) -> str:
+    """Why a text is not a date; a slashed date says why it is refused (day or month first?)."""
+    m = _SLASHED.match(text)
+    if m:
+        a, b = int(m.group(1)), int(m.group(2))
+        if 1 <= a <= 12 and 1 <= b <= 12 and a != b:
+            months = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+                      "October", "November", "December")
+            return (f'"{text}" is ambiguous: {a} {months[b - 1]} or {b} {months[a - 1]}? '
+                    f"Dates with slashes are not accepted; {_DATE_HOW}")
+        return f'"{text}": dates with slashes are not accepted (day or month first?); {_DATE_HOW}'
+    return f'"{text}" is not a date; {_DATE_HOW}'
 
 
 def _blank(v: Any) -> bool:

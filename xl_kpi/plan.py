@@ -29,7 +29,7 @@ import pandas as pd
 from openpyxl.utils import get_column_letter
 
 from .errors import KpiError, ScaleError
-from .facts import EMPLOYEE_ID, KPI_ID, FileReadError, read_workbook_grids, table_from_grid
+from .facts import EMPLOYEE_ID, KPI_ID, table_from_grid
 from .numbers import (
     DateFormatError,
     NumberFormatError,
@@ -40,16 +40,20 @@ from .numbers import (
     to_ids,
     to_numbers,
 )
+from .readers import FileReadError, SheetInfo, read_workbook
 from .resources import workbooks_dir
 from .scales import DEFAULT_SCALE, Scale
 from .scoring import WEIGHT_TOLERANCE
 from .sources import Source, SourceSyntaxError, parse
-from .validate import InputError, Problems, Table, header_key, row_ranges
+from .validate import InputError, Problems, Table, header_key, header_keys, row_ranges
 
 SAMPLE_DIR = workbooks_dir() / "sample"
 """The bundled sample company (plan.xlsx and its raw data for 2026-10)."""
 
 DEFAULT_SCALE_NAME = "default"
+MAX_MONEY = 1e13
+"""Salaries and bonus pools must be below this: Excel keeps 15 significant digits, so kopecks of larger
+amounts are lost (and 1e308 would overflow)."""
 
 
 class PlanError(InputError):
@@ -231,30 +235,30 @@ def read_plan(path: str | Path, problems: Problems | None = None) -> Plan:
     path = Path(path)
     sink = problems if problems is not None else Problems()
     try:
-        grids = read_workbook_grids(path)
+        sheets = read_workbook(path, role="plan workbook")
     except FileReadError as e:
-        sink.error(str(e), "give the path of the plan workbook (.xlsx)", file=path.name)
+        sink.error(e.reason, e.fix or "give the path of the plan workbook (.xlsx)", **{**e.where, "file": path.name})
         return _empty_plan(path.name, path, sink)
-    found: dict[str, tuple[str, pd.DataFrame]] = {}
-    for sheet_name, grid in grids.items():
-        key = header_key(sheet_name)
+    found: dict[str, tuple[str, pd.DataFrame, SheetInfo | None]] = {}
+    for sheet in sheets:
+        key = header_key(sheet.name)
         for spec in SHEETS.values():
             if key in {header_key(a) for a in spec.aliases} and spec.name not in found:
-                found[spec.name] = (sheet_name, grid)
+                found[spec.name] = (sheet.name, sheet.grid, sheet.info)
     tables: dict[str, Table | None] = {}
     for spec in SHEETS.values():
         if spec.name not in found:
             tables[spec.name] = None
             continue
-        sheet_name, grid = found[spec.name]
+        sheet_name, grid, info = found[spec.name]
         expected = [c.aliases for c in spec.columns]
         tables[spec.name] = table_from_grid(grid, name=sheet_name, file=path.name, sheet=sheet_name, path=path,
-                                            expected=expected, problems=sink)
+                                            expected=expected, info=info)
         if tables[spec.name] is None:
             tables[spec.name] = Table(sheet_name, path.name, pd.DataFrame(), {}, sheet_name, 1, path)
     settings_grid = found["Settings"][1] if "Settings" in found else None
     return build_plan(tables, file=path.name, path=path, problems=sink, settings_grid=settings_grid,
-                      sheet_names=list(grids))
+                      sheet_names=[s.name for s in sheets])
 
 
 def plan_from_frames(
@@ -329,6 +333,7 @@ def build_plan(
                     file=file, sheet=spec.name,
                 )
             continue
+        _report_read_issues(spec, t, problems)
         for col in spec.columns:
             if col.required and t.column(*col.aliases) is None:
                 if spec.name == "Plan" and col.name in ("position", "employee_id"):
@@ -359,6 +364,22 @@ def build_plan(
     return plan
 
 
+def _report_read_issues(spec: SheetSpec, t: Table, problems: Problems) -> None:
+    """Report what reading found in the columns the plan uses, and columns that two headers could be."""
+    used: list[str | None] = []
+    for col in spec.columns:
+        keys = {header_key(a) for a in col.aliases}
+        heads = [h for h in t.frame.columns if any(k in keys for k in header_keys(h))]
+        used.extend(heads)
+        if len(heads) > 1:
+            plan_cols = ", ".join(f"{t.letters.get(h, '?')} ({h})" for h in heads)
+            problems.error(
+                f"{len(heads)} columns of sheet {t.sheet} could be {col.name}: {plan_cols}; which one to use is "
+                "not clear", f"rename or delete all but one of them (keep one column headed {col.name})",
+                **t.at(t.header_row, heads[1]))
+    t.report(problems, list(t.frame.columns) if spec.name == "Settings" else used)
+
+
 def _alias_hint(col: Column) -> str:
     return ", ".join(a for a in col.aliases[1:4])
 
@@ -375,7 +396,7 @@ def _col(plan: Plan, sheet: str, name: str) -> tuple[Table, str | None]:
 
 def _numbers(
     plan: Plan, sheet: str, name: str, problems: Problems, *, required: bool = False, default: float = np.nan,
-    minimum: float | None = None, what: str = "",
+    minimum: float | None = None, maximum: float | None = None, what: str = "",
 ) -> pd.Series:
     """A numeric column, each bad cell reported; empty → ``default`` (or an error when required)."""
     t, header = _col(plan, sheet, name)
@@ -398,6 +419,15 @@ def _numbers(
                            [f"{name} {v:g} is below {minimum:g}" for v in nums[low]],
                            f"the {what or name} must be {minimum:g} or more")
             nums = nums.where(~low, np.nan)
+    if maximum is not None:
+        high = nums >= maximum
+        if high.any():
+            problems.cells("error", t, list(t.frame.index[high]), header,
+                           [f"{name} {v:.6g} is too large to be paid to the kopeck"
+                            for v in nums[high]],
+                           f"the {what or name} must be below {maximum:,.0f} (Excel keeps 15 significant digits); "
+                           "check for a typo".replace(",", " "))
+            nums = nums.where(~high, np.nan)
     return nums
 
 
@@ -448,9 +478,10 @@ def _employees(plan: Plan, problems: Problems) -> pd.DataFrame:
         problems.cells("warning", t, list(f.index[bad_email]), email_col,
                        [f'"{v}" does not look like an e-mail address' for v in out["email"][bad_email]],
                        "correct the address (cards cannot be mailed to it)")
-    out["salary"] = _numbers(plan, "Employees", "salary", problems, default=0.0, minimum=0.0, what="fixed salary")
+    out["salary"] = _numbers(plan, "Employees", "salary", problems, default=0.0, minimum=0.0, maximum=MAX_MONEY,
+                             what="fixed salary")
     out["bonus_pool"] = _numbers(plan, "Employees", "bonus_pool", problems, required=True, minimum=0.0,
-                                 what="bonus pool (planned variable pay)")
+                                 maximum=MAX_MONEY, what="bonus pool (planned variable pay)")
     out["multiplier"] = _numbers(plan, "Employees", "multiplier", problems, default=1.0, minimum=0.0,
                                  what="individual multiplier")
     for name in ("hired", "left"):
@@ -682,10 +713,23 @@ def _check_lines(plan: Plan, problems: Problems) -> None:
         whose = (f"employee {who[0]} ({names.get(who[0], '')})" if len(who) == 1 and is_personal
                  else f'position "{pos.iloc[0]}"' if len(pos) else f"employee {who[0]}")
         applies = f", for {len(who)} employees" if len(who) > 1 else ""
+        hint, fix = "", "change the weights so they add up to 100% (e.g. 40%, 30%, 30% or 0.4, 0.3, 0.3)"
+        weights = sub.drop_duplicates("row")["weight"]
+        if big and weights.between(0, 1, inclusive="right").any():
+            whole = ", ".join(f"{w:g}" for w in weights[weights > 1])
+            part = ", ".join(f"{w:g}" for w in weights[(weights > 0) & (weights <= 1)])
+            hint = (f" — the weights mix whole percentages ({whole}, each read as that many times 100%) and "
+                    f"fractions ({part})")
+            fix = "write every weight the same way: all with the % sign (40%, 60%) or all as fractions (0.4, 0.6)"
+        elif big and abs(total - 100) < 1e-6:
+            hint = " — they add up to 100: percentages typed as 40 instead of 40%?"
+            fix = "type the weights with the % sign (40%, 60%) or as fractions (0.4, 0.6)"
+        elif big:
+            hint = " — a weight above 100%: percentages typed as 40 instead of 40%?"
         problems.error(
             f"the weights of {whose} sum to {total * 100:.10g}%, not 100% (Plan rows {row_ranges(list(rows))}{applies})"
-            + (" — a weight above 100%: percentages typed as 40 instead of 40%?" if big else ""),
-            "change the weights so they add up to 100% (e.g. 40%, 30%, 30% or 0.4, 0.3, 0.3)",
+            + hint,
+            fix,
             **plan.at("Plan", min(rows), "weight"),
         )
 

@@ -620,6 +620,8 @@ class Evaluator:
                 f"pass a file named {name}.csv or {name}.xlsx with --data, or correct the name in the source",
                 at,
             )
+        else:
+            t.report(self.problems)  # what reading found about the whole table (hidden rows, stale formulas…)
         return t
 
     def column(self, table: Table, name: str, at: Mapping[str, Any], role: str) -> str | None:
@@ -634,6 +636,8 @@ class Evaluator:
                 "correct the column name in the source, or add the column to the file",
                 at,
             )
+        else:
+            table.report(self.problems, [col])  # formulas without a saved value, merged cells… in this column
         return col
 
     def report_once(self, key: tuple[str, ...], severity: str, message: str, fix: str, at: Mapping[str, Any]) -> None:

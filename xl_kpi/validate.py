@@ -72,6 +72,12 @@ class Problems:
 
     def __init__(self, items: Iterable[Problem] = ()) -> None:
         self._items: list[Problem] = list(items)
+        self._covered: set[tuple[Any, ...]] = set()
+
+    def cover(self, file: str | None, sheet: str | None, row: int, column: str | None) -> None:
+        """Mark a cell as explained (e.g. 'formula with no saved value'): :meth:`cells` skips it from now on,
+        so one bad cell gives one error, not also 'the fact is empty'."""
+        self._covered.add((file, sheet, int(row), column))
 
     def add(self, problem: Problem) -> None:
         self._items.append(problem)
@@ -94,9 +100,17 @@ class Problems:
         fix: str = "",
         limit: int = ROW_LIMIT,
     ) -> None:
-        """One problem per bad cell of a column, the first ``limit`` of them, then one summary line."""
+        """One problem per bad cell of a column, the first ``limit`` of them, then one summary line.
+
+        Cells already explained by another problem (see :meth:`cover`) are left out.
+        """
         rows = list(rows)
         texts = [messages] * len(rows) if isinstance(messages, str) else list(messages)
+        if self._covered:
+            letter = table.letters.get(column)
+            keep = [(table.file, table.sheet, int(r), letter) not in self._covered for r in rows]
+            rows = [r for r, k in zip(rows, keep, strict=True) if k]
+            texts = [t for t, k in zip(texts, keep, strict=True) if k]
         for r, text in zip(rows[:limit], texts[:limit], strict=True):
             self._items.append(Problem(severity, text, fix, **table.at(r, column)))
         if len(rows) > limit:
@@ -195,7 +209,10 @@ class Table:
     """A sheet or CSV file as read: ``frame`` is indexed by the row number Excel shows.
 
     ``name`` is how raw-data sources refer to it (file stem, or ``stem:sheet`` for a workbook
-    sheet); ``letters`` maps each header to its column letter.
+    sheet); ``letters`` maps each header to its column letter. ``issues`` holds what reading found
+    that could make a value wrong (a formula without a saved value, merged cells, hidden rows…), by
+    header (``None``: the whole table); :meth:`report` adds them to a :class:`Problems` when the
+    table or a column is actually used, so a sheet or column nobody uses does not fail a run.
     """
 
     name: str
@@ -205,6 +222,34 @@ class Table:
     sheet: str | None = None
     header_row: int = 1
     path: Path | None = None
+    issues: dict[str | None, list[Problem]] = field(default_factory=dict, repr=False)
+    issues_reported: set[Problem] = field(default_factory=set, repr=False)
+    issue_cells: dict[Problem, list[tuple[int, str]]] = field(default_factory=dict, repr=False)
+    """Further cells (row, letter) an issue explains, besides its own (e.g. every cell of a merge)."""
+
+    def add_issue(self, column: str | None, problem: Problem, cells: Iterable[tuple[int, str]] = ()) -> None:
+        """Keep a problem found while reading, to be reported when ``column`` (None: the table) is used."""
+        self.issues.setdefault(column, []).append(problem)
+        if cells:
+            self.issue_cells.setdefault(problem, []).extend(cells)
+
+    def report(self, problems: Problems, columns: Iterable[str | None] = ()) -> None:
+        """Add the issues of the whole table and of ``columns`` to ``problems``, each only once.
+
+        The cells an error explains are covered (:meth:`Problems.cover`), so they are not reported
+        again as, say, empty.
+        """
+        for key in dict.fromkeys((None, *columns)):
+            for p in self.issues.get(key, ()):
+                if p in self.issues_reported:
+                    continue
+                self.issues_reported.add(p)
+                problems.add(p)
+                if p.is_error:
+                    if p.row is not None and p.column:
+                        problems.cover(p.file, p.sheet, p.row, p.column)
+                    for r, letter in self.issue_cells.get(p, ()):
+                        problems.cover(p.file, p.sheet, r, letter)
 
     def column(self, *aliases: str) -> str | None:
         """The header matching any alias (see :func:`header_key`), or None."""
@@ -309,6 +354,15 @@ def check_coverage(plan: Any, facts: Any, problems: Problems) -> None:
     merged = facts.attach(lines)
     emp = plan.employees.set_index("employee_id")
     missing = merged[merged["fact"].isna()]
+    unreadable = list(getattr(facts, "unreadable", []))
+    if unreadable and not missing.empty:  # one line instead of a list the unreadable file may explain
+        files = ", ".join(unreadable)
+        kpis = ", ".join(dict.fromkeys(missing["kpi_id"]))
+        problems.error(
+            f"{len(missing)} facts are missing (KPIs {kpis}, {missing['employee_id'].nunique()} employees); "
+            f"they may be in {files}, which could not be read",
+            f"fix {files} (see above) and run again", **plan.at("Employees", None, "employee_id"))
+        missing = missing.iloc[:0]
     for kpi_id, group in missing.groupby("kpi_id", sort=False):
         if kpi_id in plan.sources:
             fix = ("check the raw data for these rows (is the employee column filled in?) "
@@ -330,17 +384,31 @@ def check_coverage(plan: Any, facts: Any, problems: Problems) -> None:
     known = merged[merged["fact"].notna() & merged["base"].notna() & (merged["base"] != merged["norm"])]
     if known.empty:
         return
-    s = np.asarray(score(known["fact"].to_numpy(float), known["base"].to_numpy(float),
-                         known["norm"].to_numpy(float)), dtype=float)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        s = np.asarray(score(known["fact"].to_numpy(float), known["base"].to_numpy(float),
+                             known["norm"].to_numpy(float)), dtype=float)
+    for (_, m) in known[np.isinf(s)].iterrows():  # an overflow is never a bonus
+        loc = facts.location(m["employee_id"], m["kpi_id"]) or {"file": plan.file}
+        problems.error(
+            f"the score of {_who(emp, m['employee_id'])}, KPI {m['kpi_id']} is infinite: fact {m['fact']:.6g} "
+            f"with base {m['base']:.6g} and norm {m['norm']:.6g} is beyond what can be computed",
+            "check the fact, the base and the norm (a number typed with too many digits, or base and norm "
+            "almost equal?)", **loc)
+    s = np.where(np.isinf(s), np.nan, s)
     far = (s < FAR_BELOW) | (s > FAR_ABOVE)
     for (_, m), sc in zip(known[far].iterrows(), s[far], strict=True):
         loc = facts.location(m["employee_id"], m["kpi_id"]) or {"file": plan.file}
         problems.warning(
             f"fact {m['fact']:.6g} for {_who(emp, m['employee_id'])}, KPI {m['kpi_id']} is far outside "
-            f"base..norm ({m['base']:.6g}..{m['norm']:.6g}): score {sc * 100:.0f}%",
+            f"base..norm ({m['base']:.6g}..{m['norm']:.6g}): score {_percent(sc)}",
             "check the units (a percentage typed as 40 instead of 40% or 0.4?) and the data",
             **loc,
         )
+
+
+def _percent(x: float) -> str:
+    """A score as a percentage for a message: '135%', or '1.3e+300%' when it is absurdly large."""
+    return f"{x * 100:.0f}%" if abs(x) < 1e6 else f"{x * 100:.3g}%"
 
 
 def _who(emp: pd.DataFrame, employee_id: str) -> str:

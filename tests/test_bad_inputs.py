@@ -1,0 +1,755 @@
+"""The bad-input catalogue: malformed plans and data files, each made here and run through the CLI.
+
+Every bad case must end with exit code 1 through the ordinary input-error path: a message naming
+the file (and sheet, row, column where they exist) and a fix, no Python traceback, and nothing in
+``--out``. The good cases (BOM and cp1251 CSVs, hidden rows, formulas with saved values…) must
+succeed. docs/plan.md ("What xl_kpi refuses to read") has the table of how each case ends.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from tests import _bad_files as bf
+from tests import _plan_helpers as ph
+from xl_kpi import KpiError, cli
+from xl_kpi.cli import app
+from xl_kpi.plan import load_plan
+from xl_kpi.readers import Limits, limits, sniff
+from xl_kpi.results_io import load_results
+from xl_kpi.sources import evaluate, parse
+from xl_kpi.validate import Problems, Table, validate
+
+runner = CliRunner()
+Inputs = tuple[Path, list[Path]]
+
+
+@dataclass
+class Case:
+    """One catalogue entry: how to build the inputs, and how the run must end."""
+
+    id: str
+    build: Callable[[Path], Inputs]
+    expect: tuple[str, ...]
+    code: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+
+
+CASES: list[Case] = []
+
+
+def case(id: str, *expect: str, code: int = 1, env: dict[str, str] | None = None) -> Callable:
+    def register(build: Callable[[Path], Inputs]) -> Callable[[Path], Inputs]:
+        CASES.append(Case(id, build, expect, code, env or {}))
+        return build
+    return register
+
+
+def good(tmp: Path, sheets: dict | None = None, facts: dict | None = None) -> Inputs:
+    return ph.make_plan(tmp, sheets), [ph.make_facts(tmp, facts)]
+
+
+def plan_with(change: Callable[[dict], None]) -> Callable[[Path], Inputs]:
+    def build(tmp: Path) -> Inputs:
+        sheets = ph.plan_sheets()
+        change(sheets)
+        return good(tmp, sheets)
+    return build
+
+
+def facts_csv(tmp: Path, text: str | bytes, name: str = "facts.csv") -> Inputs:
+    path = tmp / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return ph.make_plan(tmp), [path]
+
+
+GOOD_FACTS = "employee_id,kpi_id,fact\r\nE1,deals,160\r\nE1,complaints,4\r\nE2,deals,130\r\nE2,complaints,8\r\n" \
+             "E3,complaints,5\r\nE3,nps,35\r\n"
+
+
+# ------------------------------------------------------------------------------ the whole file
+
+
+@case("empty-plan", "plan.xlsx", "the file is empty")
+def _(tmp: Path) -> Inputs:
+    plan, data = good(tmp)
+    plan.write_bytes(b"")
+    return plan, data
+
+
+@case("empty-facts-csv", "facts.csv", "the file is empty", "missing fact")
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, "")
+
+
+@case("csv-header-only", "facts.csv", "header but no rows", "missing fact")
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, "employee_id,kpi_id,fact\r\n")
+
+
+@case("plan-is-a-csv", "plan.csv", "the plan must be an Excel workbook")
+def _(tmp: Path) -> Inputs:
+    plan = tmp / "plan.csv"
+    plan.write_text("employee_id,name\nE1,Иванов\n", encoding="utf-8")
+    return plan, [ph.make_facts(tmp)]
+
+
+@case("unknown-extension", "facts.json", "unknown file type .json")
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, '{"E1": 160}', name="facts.json")
+
+
+@case("xlsx-named-csv", "facts.csv", "Excel workbook (.xlsx), but its name ends in .csv", "rename it to .xlsx")
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, bf.facts_workbook(tmp, name="real.xlsx").read_bytes())
+
+
+@case("csv-named-xlsx", "facts.xlsx", "text file (CSV?)", "rename it to .csv")
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, GOOD_FACTS, name="facts.xlsx")
+
+
+@case("word-document-as-plan", "plan.xlsx", "Word document")
+def _(tmp: Path) -> Inputs:
+    plan, data = good(tmp)
+    with zipfile.ZipFile(plan, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", "<document/>")
+    return plan, data
+
+
+@case("opendocument-data", "deals.ods", "OpenDocument", "save it as an Excel Workbook")
+def _(tmp: Path) -> Inputs:
+    plan, data = good(tmp)
+    with zipfile.ZipFile(tmp / "deals.ods", "w") as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("content.xml", "<office:document-content/>")
+    return plan, [*data, tmp / "deals.ods"]
+
+
+@case("old-xls-plan", "plan.xls", "Excel 97–2003", "save it as an Excel Workbook (.xlsx)")
+def _(tmp: Path) -> Inputs:
+    return bf.old_xls(tmp / "plan.xls"), [ph.make_facts(tmp)]
+
+
+@case("old-xls-data", "facts.xls", "Excel 97–2003")
+def _(tmp: Path) -> Inputs:
+    return ph.make_plan(tmp), [bf.old_xls(tmp / "facts.xls")]
+
+
+@case("html-saved-as-xls", "deals.xls", "web page (HTML)", "export the data as CSV")
+def _(tmp: Path) -> Inputs:
+    plan, data = good(tmp)
+    (tmp / "deals.xls").write_text("<html><body><table><tr><td>deal</td></tr></table></body></html>")
+    return plan, [*data, tmp / "deals.xls"]
+
+
+@case("pdf-as-data", "facts.pdf", "unknown file type .pdf")
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", name="facts.pdf")
+
+
+@case("pdf-named-csv", "facts.csv", "PDF document")
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+
+
+@case("binary-junk-csv", "facts.csv", "binary file")
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, bytes(range(256)) * 4)
+
+
+@case("password-protected-plan", "plan.xlsx", "protected with a password", "Encrypt with Password")
+def _(tmp: Path) -> Inputs:
+    plan, data = good(tmp)
+    return bf.encrypt(plan, tmp / "plan.xlsx"), data
+
+
+@case("password-protected-facts", "facts.xlsx", "protected with a password")
+def _(tmp: Path) -> Inputs:
+    return ph.make_plan(tmp), [bf.encrypt(bf.facts_workbook(tmp, name="open.xlsx"), tmp / "facts.xlsx")]
+
+
+@case("truncated-plan", "plan.xlsx", "not a complete zip archive", "download or save it again")
+def _(tmp: Path) -> Inputs:
+    plan, data = good(tmp)
+    return bf.truncate(plan), data
+
+
+@case("corrupted-zip-part", "facts.xlsx", "damaged")
+def _(tmp: Path) -> Inputs:
+    facts = bf.facts_workbook(tmp)
+    return ph.make_plan(tmp), [bf.corrupt_part(facts, bf.sheet_member(facts, "Facts"))]
+
+
+@case("zip-bomb", "facts.xlsx", "a zip bomb?")
+def _(tmp: Path) -> Inputs:
+    return ph.make_plan(tmp), [bf.zip_bomb(bf.facts_workbook(tmp), "Facts")]
+
+
+@case("billion-laughs-in-sheet", "plan.xlsx", "XML bomb")
+def _(tmp: Path) -> Inputs:
+    plan, data = good(tmp)
+    return bf.billion_laughs_in_sheet(plan, "Employees", "B2"), data
+
+
+@case("billion-laughs-in-shared-strings", "facts.xlsx", "sharedStrings.xml", "XML bomb")
+def _(tmp: Path) -> Inputs:
+    return ph.make_plan(tmp), [bf.billion_laughs_in_shared_strings(bf.facts_workbook(tmp), "Facts", "B2")]
+
+
+@case("shared-strings-claim-4e9", "facts.xlsx", "claims 4 000 000 000 strings")
+def _(tmp: Path) -> Inputs:
+    return ph.make_plan(tmp), [bf.shared_strings_claiming(bf.facts_workbook(tmp), 4_000_000_000)]
+
+
+@case("value-at-XFD1048576", "facts.xlsx", "sheet Facts", "XFD1048576", "delete XFD1048576")
+def _(tmp: Path) -> Inputs:
+    facts = bf.add_row_xml(bf.facts_workbook(tmp), "Facts",
+                           '<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>')
+    return ph.make_plan(tmp), [facts]
+
+
+@case("stray-value-in-row-1048576", "plan.xlsx", "sheet Employees", "delete A1048576")
+def _(tmp: Path) -> Inputs:
+    plan, data = good(tmp)
+    return bf.add_row_xml(plan, "Employees", '<row r="1048576"><c r="A1048576"><v>1</v></c></row>'), data
+
+
+@case("huge-dimension-claim-only", code=0)
+def _(tmp: Path) -> Inputs:
+    plan, data = good(tmp)
+    bf.patch_sheet(plan, "Employees", lambda x: x.replace(b'<dimension ref="A1:H4" />',
+                                                          b'<dimension ref="A1:XFD1048576"/>'))
+    assert b"XFD1048576" in zipfile.ZipFile(plan).read(bf.sheet_member(plan, "Employees"))
+    return plan, data
+
+
+@case("plan-of-100-MB", "plan.xlsx", "100.0 MB", "50.0 MB", "XL_KPI_MAX_PLAN_MB")
+def _(tmp: Path) -> Inputs:
+    return bf.sparse(tmp / "plan.xlsx", 100 * 1024 * 1024), [ph.make_facts(tmp)]
+
+
+@case("data-file-over-the-limit", "facts.csv", "XL_KPI_MAX_DATA_MB", env={"XL_KPI_MAX_DATA_MB": "1"})
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, GOOD_FACTS + "\r\n" * 800_000)
+
+
+@case("too-many-rows", "facts.csv", "more than the 5 rows", env={"XL_KPI_MAX_ROWS": "5"})
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, GOOD_FACTS)
+
+
+@case("too-many-columns", "facts.csv", "the header line has 12 columns, more than the 11",
+      env={"XL_KPI_MAX_COLUMNS": "11"})
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, GOOD_FACTS.replace("fact\r\n", "fact,a,b,c,d,e,f,g,h,i\r\n", 1))
+
+
+@case("cell-of-40000-characters", "facts.csv", "row 3, column C", "40 000 characters")
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, GOOD_FACTS.replace("E1,complaints,4", "E1,complaints," + "4" * 40_000))
+
+
+@case("unclosed-quote", "facts.csv", "never closed")
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, GOOD_FACTS.replace("E2,deals,130", 'E2,deals,"130'))
+
+
+@case("ragged-csv-row", "facts.csv", "row 3", "line 3 has 4 values but the first line has 3")
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, GOOD_FACTS.replace("E1,complaints,4", "E1,complaints,4,5"))
+
+
+# --------------------------------------------------------------------------------- the sheets
+
+
+@case("missing-sheet", "plan.xlsx", "missing sheet Employees", "add a sheet named Employees")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    del sheets["Employees"]
+    return good(tmp, sheets)
+
+
+@case("no-header-row", "plan.xlsx", "missing column", "sheet Employees")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    sheets["Employees"] = sheets["Employees"][1:]
+    return good(tmp, sheets)
+
+
+@case("header-below-the-searched-rows", "plan.xlsx", "sheet Employees, row 12", "the header row is row 12",
+      "delete the rows above the header")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    sheets["Employees"] = [[f"note {i}"] for i in range(11)] + sheets["Employees"]
+    return good(tmp, sheets)
+
+
+def _merge(sheet: str, cells: str) -> Callable[[Path], Inputs]:
+    def build(tmp: Path) -> Inputs:
+        plan, data = good(tmp)
+        return bf.edit_workbook(plan, lambda wb: wb[sheet].merge_cells(cells)), data
+    return build
+
+
+case("merged-header-cells", "plan.xlsx", "sheet Plan, row 1, column D (weight)", "D1:E1 are merged across the header",
+     "unmerge")(_merge("Plan", "D1:E1"))
+case("merged-data-cells", "plan.xlsx", "sheet Plan, row 2, column A (position)", "A2:A3 are merged",
+     "type the value in every row")(_merge("Plan", "A2:A3"))
+
+
+@case("duplicate-columns", "plan.xlsx", 'the header "weight" appears 2 times (columns D, K)')
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    for i, r in enumerate(sheets["Plan"]):
+        r.append("weight" if i == 0 else 0.5)
+    return good(tmp, sheets)
+
+
+@case("two-headers-for-one-column", "plan.xlsx", "could be weight", "D (weight), K (Вес, %)")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    for i, r in enumerate(sheets["Plan"]):
+        r.append("Вес, %" if i == 0 else 0.5)
+    return good(tmp, sheets)
+
+
+def _hide(filtered: bool) -> Callable[[Path], Inputs]:
+    def build(tmp: Path) -> Inputs:
+        plan, data = good(tmp)
+
+        def change(wb):
+            ws = wb["Employees"]
+            ws.row_dimensions[3].hidden = True
+            if filtered:
+                ws.auto_filter.ref = "A1:H4"
+        return bf.edit_workbook(plan, change), data
+    return build
+
+
+case("hidden-rows", "plan.xlsx", "1 row is hidden (row 3)", "read as data", code=0)(_hide(False))
+case("filtered-rows", "plan.xlsx", "hidden by a filter", code=0)(_hide(True))
+
+
+@case("formula-without-saved-value-in-facts", "facts.xlsx", "sheet Facts, row 2, column C (fact)",
+      "formula with no saved value (=B7*2)", "open and save the file in Excel")
+def _(tmp: Path) -> Inputs:
+    facts = bf.facts_workbook(tmp)
+    return ph.make_plan(tmp), [bf.edit_workbook(facts, lambda wb: wb["Facts"].__setitem__("C2", "=B7*2"))]
+
+
+@case("formula-without-saved-value-in-plan", "plan.xlsx", "sheet Plan, row 3, column D (weight)",
+      "formula with no saved value (=1-D2)")
+def _(tmp: Path) -> Inputs:
+    plan, data = good(tmp)
+    return bf.edit_workbook(plan, lambda wb: wb["Plan"].__setitem__("D3", "=1-D2")), data
+
+
+@case("formula-with-saved-value", "the saved results of its 1 formulas may be out of date", code=0)
+def _(tmp: Path) -> Inputs:
+    facts = bf.facts_workbook(tmp)
+    return ph.make_plan(tmp), [bf.set_cell_xml(facts, "Facts", "C2", '<c r="C2"><f>80*2</f><v>160</v></c>')]
+
+
+@case("excel-error-value", "facts.xlsx", "sheet Facts, row 2, column C (fact)", "the Excel error #DIV/0!")
+def _(tmp: Path) -> Inputs:
+    facts = bf.facts_workbook(tmp)
+    return ph.make_plan(tmp), [bf.set_cell_xml(facts, "Facts", "C2", '<c r="C2" t="e"><f>1/0</f><v>#DIV/0!</v></c>')]
+
+
+@case("infinite-number-in-xlsx", "facts.xlsx", "sheet Facts, row 2, column C (fact)", "the cell holds inf")
+def _(tmp: Path) -> Inputs:
+    facts = bf.facts_workbook(tmp)
+    return ph.make_plan(tmp), [bf.set_cell_xml(facts, "Facts", "C2", '<c r="C2"><v>inf</v></c>')]
+
+
+@case("weight-is-infinity-in-xlsx", "plan.xlsx", "sheet Plan, row 2, column D (weight)", "the cell holds INF")
+def _(tmp: Path) -> Inputs:
+    plan, data = good(tmp)
+    return bf.set_cell_xml(plan, "Plan", "D2", '<c r="D2" t="n"><v>INF</v></c>'), data
+
+
+# ------------------------------------------------------------------------------------- values
+
+
+def _hired(text: str) -> Callable[[Path], Inputs]:
+    def change(sheets: dict) -> None:
+        sheets["Employees"][0].append("hired")
+        for r in sheets["Employees"][1:]:
+            r.append(text)
+    return plan_with(change)
+
+
+case("date-as-text-dd.mm.yyyy", code=0)(_hired("01.10.2026"))
+case("date-as-text-iso", code=0)(_hired("2026-10-01"))
+case("date-slashed-ambiguous", "sheet Employees, row 2, column I (hired)", "ambiguous: 10 January or 1 October")(
+    _hired("10/01/2026"))
+
+
+def _fact(value: str) -> Callable[[Path], Inputs]:
+    return lambda tmp: good(tmp, facts={("E1", "deals"): value})
+
+
+for _label, _value in (("NaN", "NaN"), ("inf", "inf"), ("n-a", "n/a"), ("em-dash", "—"), ("formula-text", "=1+1")):
+    case(f"fact-{_label}", "facts.csv", "row 2, column C (fact)", f'the fact is not a number: "{_value}"',
+         "type the fact as a number")(_fact(_value))
+
+
+@case("negative-weight", "plan.xlsx", "sheet Plan, row 2, column D (weight)", "weight -0.4 is below 0")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "Plan", 2, "weight", -0.4)
+    return good(tmp, sheets)
+
+
+@case("negative-bonus-pool", "plan.xlsx", "sheet Employees, row 2, column H (bonus_pool)", "below 0")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "Employees", 2, "bonus_pool", -20_000)
+    return good(tmp, sheets)
+
+
+@case("absurd-bonus-pool", "plan.xlsx", "sheet Employees, row 2, column H (bonus_pool)", "too large to be paid")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "Employees", 2, "bonus_pool", 1e308)
+    return good(tmp, sheets)
+
+
+@case("weights-percent-and-fraction-mixed", "plan.xlsx", "mix whole percentages (40", "fractions (0.6)",
+      "write every weight the same way")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "Plan", 2, "weight", 40)
+    return good(tmp, sheets)
+
+
+@case("weights-percent-without-sign", "plan.xlsx", "they add up to 100")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "Plan", 2, "weight", 40)
+    ph.set_cell(sheets, "Plan", 3, "weight", 60)
+    return good(tmp, sheets)
+
+
+@case("score-overflow", "facts.csv", "row 2, column C (fact)", "KPI deals is infinite", "check the fact, the base")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "Plan", 2, "base", 0)
+    ph.set_cell(sheets, "Plan", 2, "norm", 1e-300)
+    return good(tmp, sheets, facts={("E1", "deals"): "1e308"})
+
+
+@case("same-employee-twice-in-plan", "plan.xlsx", "sheet Employees, row 4", 'duplicate employee_id "E1"')
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    sheets["Employees"][3][0] = "E1"  # Сидорова Анна becomes a second E1, with other pay
+    return good(tmp, sheets)
+
+
+@case("same-fact-twice-with-different-values", "facts.csv", "row 8", "a second fact for employee E1, KPI deals")
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, GOOD_FACTS + "E1,deals,999\r\n")
+
+
+@case("facts-for-another-period", "facts.csv", "another period than 2026-10", "missing fact")
+def _(tmp: Path) -> Inputs:
+    rows = ph.facts_rows()
+    rows[0].append("period")
+    for r in rows[1:]:
+        r.append("2026-09")
+    return ph.make_plan(tmp), [ph.write_csv(tmp / "facts.csv", rows)]
+
+
+@case("csv-utf8-bom", code=0)
+def _(tmp: Path) -> Inputs:
+    return ph.make_plan(tmp), [ph.make_facts(tmp, bom=True)]
+
+
+@case("csv-cp1251-semicolons", code=0)
+def _(tmp: Path) -> Inputs:
+    rows = [["Табельный номер", "Показатель", "Факт"]] + [[e, k, str(v).replace(".", ",")]
+                                                         for e, k, v in ph.facts_rows()[1:]]
+    return ph.make_plan(tmp), [ph.write_csv(tmp / "факты.csv", rows, sep=";", encoding="cp1251")]
+
+
+@case("csv-utf16", code=0)
+def _(tmp: Path) -> Inputs:
+    return ph.make_plan(tmp), [ph.write_csv(tmp / "facts.csv", ph.facts_rows(), sep="\t", encoding="utf-16")]
+
+
+def hostile_name_plan(tmp: Path) -> Inputs:
+    """Employee E1 is called =HYPERLINK(…), typed as text (as after a leading apostrophe)."""
+    plan, data = good(tmp)
+
+    def change(wb):
+        cell = wb["Employees"]["B2"]
+        cell.value = HOSTILE_NAME
+        cell.data_type = "s"
+    return bf.edit_workbook(plan, change), data
+
+
+HOSTILE_NAME = '=HYPERLINK("http://x","click")'
+case("formula-text-as-a-name", code=0)(hostile_name_plan)
+
+
+# -------------------------------------------------------------------------------- the tests
+
+
+def _args(command: str, plan: Path, data: list[Path], out: Path | None = None) -> list[str]:
+    args = [command, "--plan", str(plan)]
+    if data:
+        args += ["--data", *map(str, data)]
+    return args + (["--out", str(out)] if out is not None else [])
+
+
+def test_the_catalogue_is_big_enough():
+    bad = [c for c in CASES if c.code == 1]
+    assert len(bad) >= 40 and len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
+def test_catalogue(tmp_path, c):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    plan, data = c.build(inputs)
+    out = tmp_path / "out"
+    for command in ("generate", "validate"):
+        result = runner.invoke(app, _args(command, plan, data, out if command == "generate" else None), env=c.env)
+        text = result.output
+        assert result.exit_code == c.code, text
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        assert "Traceback" not in text
+        for expected in c.expect if c.code == 1 or command == "validate" else ():  # generate only counts warnings
+            assert expected in text, f"{expected!r} not in:\n{text}"
+        if c.code == 1:
+            assert "✗ error" in text and "fix:" in text
+            if command == "generate":
+                assert "Nothing was written" in text
+                assert not out.exists() or not any(out.iterdir()), list(out.rglob("*"))
+    if c.code == 0:
+        assert (out / "summary.xlsx").is_file() and len(list((out / "cards").rglob("*.xlsx"))) == 3
+
+
+def test_a_real_process_prints_no_traceback(tmp_path):
+    """Two bad inputs through ``python -m xl_kpi``: exit 1, the reason on the terminal, no traceback, no output."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    plan, _ = good(folder)
+    encrypted = bf.encrypt(plan, folder / "locked.xlsx")
+    far = bf.add_row_xml(bf.facts_workbook(folder, name="far.xlsx"), "Facts",
+                         '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>')
+    for args in (_args("generate", encrypted, [folder / "facts.csv"], tmp_path / "out"),
+                 _args("generate", plan, [far], tmp_path / "out")):
+        p = subprocess.run([sys.executable, "-m", "xl_kpi", *args], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert "Traceback" not in p.stdout + p.stderr
+        assert ("password" in p.stdout) or ("XFD1048576" in p.stdout)
+        assert not (tmp_path / "out").exists()
+
+
+MEMORY_PROBE = """
+import resource, sys, time
+from xl_kpi.validate import validate
+start = time.perf_counter()
+problems = validate(sys.argv[1], sys.argv[2:])
+print(round(time.perf_counter() - start, 2), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+      len(problems.errors), [p.message[:60] for p in problems.errors][:1])
+"""
+
+
+def test_huge_claimed_ranges_stay_in_bounded_memory_and_time(tmp_path):
+    """Cells at XFD1048576 / row 1048576 and a shared-string table claiming 4e9 strings would make calamine
+    allocate gigabytes (or abort the process); the pre-scan refuses them with the interpreter's peak
+    memory near its resting size (measured in a fresh process)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    plan = ph.make_plan(folder)
+    cases = {
+        "corner": bf.add_row_xml(bf.facts_workbook(folder, name="a.xlsx"), "Facts",
+                                 '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>'),
+        "row": bf.add_row_xml(bf.facts_workbook(folder, name="b.xlsx"), "Facts",
+                              '<row r="1048576"><c r="A1048576"><v>1</v></c></row>'),
+        "no-refs": bf.add_row_xml(bf.facts_workbook(folder, name="c.xlsx"), "Facts",
+                                  '<row r="1048576"><c><v>1</v></c><c><v>2</v></c></row>'),
+        "sst": bf.shared_strings_claiming(bf.facts_workbook(folder, name="d.xlsx"), 4_000_000_000),
+    }
+
+    def cap(soft: int = 3 * 1024**3) -> None:  # the child may not take more than 3 GB of address space
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (soft, soft))
+
+    for label, path in cases.items():
+        p = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(plan), str(path)], capture_output=True, text=True,
+                           timeout=60, preexec_fn=cap, cwd=Path(__file__).parent.parent)
+        assert p.returncode == 0, (label, p.stderr[-2000:])
+        seconds, peak_mb, errors, _ = p.stdout.split(" ", 3)
+        assert int(errors) >= 1, (label, p.stdout)
+        assert float(seconds) < 10 and int(peak_mb) < 400, (label, p.stdout)
+
+
+# --------------------------------------------------------------------------- values, precisely
+
+
+def test_a_saved_formula_value_is_used(tmp_path):
+    facts = bf.set_cell_xml(bf.facts_workbook(tmp_path), "Facts", "C2", '<c r="C2"><f>80*2</f><v>161</v></c>')
+    out = tmp_path / "out"
+    result = runner.invoke(app, _args("generate", ph.make_plan(tmp_path), [facts], out))
+    assert result.exit_code == 0, result.output
+    lines = load_results(out).lines.set_index(["employee_id", "kpi_id"])
+    assert lines.loc[("E1", "deals"), "fact"] == 161
+
+
+def test_a_formula_in_an_unused_column_or_sheet_is_not_an_error(tmp_path):
+    sheets = ph.plan_sheets()
+    sheets["Employees"][0].append("notes")
+    sheets["Employees"][1].append("=H2*2")
+    sheets["Notes"] = [["anything"], ["=1/0"]]
+    plan = ph.make_plan(tmp_path, sheets)
+    problems = validate(plan, [ph.make_facts(tmp_path)])
+    assert not problems.has_errors, [str(p) for p in problems]
+
+
+def test_hostile_text_is_data_and_reaches_the_results_unchanged(tmp_path):
+    plan, data = hostile_name_plan(tmp_path)
+    assert load_plan(plan).employees.set_index("employee_id").loc["E1", "name"] == HOSTILE_NAME
+    facts = tmp_path / "facts2.csv"
+    facts.write_text(GOOD_FACTS.replace("E2,deals,130", "E2,deals,=cmd|' /C calc'!A0"), encoding="utf-8")
+    result = runner.invoke(app, _args("validate", plan, [facts]))
+    assert result.exit_code == 1 and "=cmd|' /C calc'!A0" in result.output  # quoted back as text, never run
+    out = tmp_path / "out"
+    result = runner.invoke(app, _args("generate", plan, data, out))
+    assert result.exit_code == 0, result.output
+    assert load_results(out).employees.set_index("employee_id").loc["E1", "name"] == HOSTILE_NAME
+
+
+def test_limits_from_the_environment(monkeypatch):
+    assert limits() == Limits()
+    monkeypatch.setenv("XL_KPI_MAX_PLAN_MB", "80")
+    monkeypatch.setenv("XL_KPI_MAX_ZIP_RATIO", "500")
+    assert (limits().plan_bytes, limits().zip_ratio) == (80 * 1024 * 1024, 500.0)
+    monkeypatch.setenv("XL_KPI_MAX_CELLS", "lots")
+    with pytest.raises(KpiError, match="XL_KPI_MAX_CELLS"):
+        limits()
+
+
+def test_sniffing():
+    assert sniff(b"") == "empty" and sniff(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") == "cfb"
+    assert sniff(b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">') == "xml"
+    assert sniff("факт;1\n".encode("cp1251")) == "text"
+
+
+def test_openpyxl_uses_defusedxml():
+    import openpyxl
+
+    assert openpyxl.DEFUSEDXML is True
+
+
+# ------------------------------------------------------------------------------- no tracebacks
+
+
+def _main(monkeypatch, capsys, argv: list[str]) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["xl-kpi", *argv])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    captured = capsys.readouterr()
+    return e.value.code, captured.out + captured.err
+
+
+class PanicException(BaseException):
+    """Like pyo3's PanicException (a Rust panic in a native library): not an Exception."""
+
+
+@pytest.mark.parametrize(("raised", "code", "text"), [
+    (RuntimeError("boom\nsecond line"), 3, "xl-kpi: internal error: RuntimeError: boom second line — please report "
+                                            "this with the command you ran"),
+    (PanicException("called `Option::unwrap()` on a `None` value"), 3, "internal error: PanicException: called"),
+    (KeyboardInterrupt(), 130, "xl-kpi: interrupted"),
+    (KpiError("the plan is odd"), 1, "xl-kpi: error: the plan is odd"),
+])
+def test_main_turns_unexpected_exceptions_into_one_line(tmp_path, monkeypatch, capsys, raised, code, text):
+    def explode(*a, **k):
+        raise raised
+
+    monkeypatch.setattr("xl_kpi.validate.validate", explode)
+    monkeypatch.delenv("XL_KPI_DEBUG", raising=False)
+    plan, data = good(tmp_path)
+    got, output = _main(monkeypatch, capsys, _args("validate", plan, data))
+    assert got == code and text in output and "Traceback" not in output
+
+
+def test_main_keeps_the_ordinary_exit_codes(tmp_path, monkeypatch, capsys):
+    plan, data = good(tmp_path)
+    assert _main(monkeypatch, capsys, _args("validate", plan, data))[0] == 0
+    assert _main(monkeypatch, capsys, ["validate", "--plan", str(tmp_path / "nope.xlsx")])[0] == 2
+    plan.write_bytes(b"")
+    assert _main(monkeypatch, capsys, _args("validate", plan, data))[0] == 1
+
+
+# ------------------------------------------------------------------------ sources never run code
+
+HOSTILE_TABLE = {
+    "deals": Table("deals", "deals.csv", pd.DataFrame(
+        {"employee_id": ["E1", "E2", "=1+1"], "status": ["=cmd|' /C calc'!A0", "won", "@SUM(1)"],
+         "amount": ["+1", "-2", "__import__('os')"]}, index=pd.RangeIndex(2, 5)),
+        {"employee_id": "A", "status": "B", "amount": "C"}),
+}
+WORDS = st.sampled_from(["count", "sum", "mean", "nps", "distinct", "deals", ".", "amount", "status", "where", "=",
+                         "and", "or", "not", "(", ")", "/", "by", "in", ",", "is", "empty", "*", "100", ">", "<="])
+QUOTED = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters='"\n\r'),
+                 max_size=15).map(lambda s: f'"{s}"')
+CODE = st.sampled_from(["__import__('os').system('x')", "os.system", "exec('1')", "eval", "lambda: 0", "@", ";",
+                        "`id`", "${x}", "{{7*7}}", "=HYPERLINK(\"x\")", "__class__", "!", "|"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(WORDS, QUOTED, CODE), max_size=20))
+def test_sources_with_quoted_and_code_like_text_never_run_code(words):
+    """Token soup with arbitrary quoted values and code-like words, evaluated over formula-like cells."""
+    def forbidden(*a, **k):
+        raise AssertionError("code was run")
+
+    saved = builtins.eval, builtins.exec, pd.eval, pd.DataFrame.query, pd.DataFrame.eval, os.system
+    builtins.eval = builtins.exec = pd.eval = forbidden
+    pd.DataFrame.query = pd.DataFrame.eval = forbidden
+    os.system = forbidden
+    try:
+        try:
+            source = parse(" ".join(words))
+        except KpiError:
+            return
+        evaluate(source, HOSTILE_TABLE, problems=Problems())
+    finally:
+        builtins.eval, builtins.exec, pd.eval, pd.DataFrame.query, pd.DataFrame.eval, os.system = saved
+
+
+def test_the_prescan_of_an_ordinary_sheet_is_quick():
+    """The pre-scan of a large ordinary sheet takes little time (guards against slow regular expressions)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        rows = [["employee_id", "kpi_id", "fact"]] + [[f"E{i}", "deals", i] for i in range(20_000)]
+        path = ph.write_workbook(Path(d) / "big.xlsx", {"Facts": rows})
+        from xl_kpi.readers import scan_xlsx
+
+        start = time.perf_counter()
+        info = scan_xlsx(path)["Facts"]
+        assert time.perf_counter() - start < 2
+        assert (info.rows, info.columns, info.filled) == (20_001, 3, 60_003)
