@@ -813,3 +813,21 @@ def test_engine_round_trip_of_the_fixture() -> None:
     res = sample_results()
     ln = lines_of(res, "E001").iloc[0]
     assert ln.bonus == xl_kpi.bonus(20_000, 0.4, xl_kpi.score(160, 100, 150))
+
+
+def test_user_template_gets_the_same_file_checks_as_a_plan(tmp_path):
+    import zipfile
+
+    from xl_kpi.cards import CardTemplate, TemplateError
+
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+        z.writestr("xl/sharedStrings.xml", "<sst>" + "a" * (300 * 1024 * 1024 // 100) + "</sst>")
+    with pytest.raises(TemplateError, match=r"bomb\.xlsx"):
+        CardTemplate.load(bomb)
+    not_xlsx = tmp_path / "card.xlsx"
+    not_xlsx.write_text("name;value\n")
+    with pytest.raises(TemplateError, match=r"card\.xlsx"):
+        CardTemplate.load(not_xlsx)

@@ -419,6 +419,14 @@ class CardTemplate:
     def load(cls, path: str | os.PathLike[str] | None = None, lang: str = "en") -> CardTemplate:
         """Read a template (``None`` = the bundled ``workbooks/kpi_card_<lang>.xlsx``)."""
         p = Path(path) if path is not None else TEMPLATE_DIR / f"kpi_card_{lang}.xlsx"
+        if path is not None:  # a user's file: the same size, zip-bomb and XML-bomb checks as a plan
+            from .readers import FileReadError, check_file, limits, scan_xlsx
+
+            try:
+                check_file(p, limits().plan_bytes, "card template")
+                scan_xlsx(p)
+            except FileReadError as exc:
+                raise TemplateError(f"card template {exc}") from None
         try:
             data = p.read_bytes()
         except OSError as exc:
