@@ -38,7 +38,7 @@ from .facts import expand_paths
 from .money import round_money
 from .results import Results, compute
 from .results_io import load_results, same_results, save_results
-from .summary import summary_bytes, write_errors, write_manifest, write_summary
+from .summary import read_csv_rows, summary_bytes, write_errors, write_manifest, write_summary
 from .validate import InputError, Problems, inspect
 
 STAGING_PREFIX = ".xl-kpi-staging-"
@@ -288,11 +288,8 @@ def _sha256(path: Path) -> str:
 
 
 def _manifest_rows(out: Path) -> list[dict[str, str]]:
-    import csv
-
     try:
-        with open(out / "manifest.csv", encoding="utf-8-sig", newline="") as f:
-            return list(csv.DictReader(f))
+        return read_csv_rows(out / "manifest.csv")
     except FileNotFoundError:
         return []
 

@@ -47,6 +47,7 @@ from .atomic import AtomicBatch
 from .errors import KpiError
 from .names import safe_component, safe_file_name
 from .results import Results
+from .summary import read_csv_rows
 from .validate import InputError, Problems
 
 __all__ = [
@@ -388,15 +389,6 @@ def _shared_addresses(bundles: list[Bundle]) -> None:
 # ------------------------------------------------------------------------------------ inputs
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    text = path.read_bytes().decode("utf-8-sig")
-    return [{k: _unquote(v) for k, v in row.items() if k is not None} for row in csv.DictReader(io.StringIO(text))]
-
-
-def _unquote(v: Any) -> str:
-    s = "" if v is None else str(v)
-    return s[1:] if len(s) > 1 and s[0] == "'" and s[1] in "=+-@\t\r" else s
-
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -409,7 +401,7 @@ def _load_cards(out: Path, results: Results, problems: Problems) -> dict[str, tu
         raise KpiError(f"{manifest}: not found; is {out} the output folder of 'xl-kpi generate'?")
     known = {str(e).strip() for e in results.employees["employee_id"]}
     cards: dict[str, tuple[Path, str]] = {}
-    for n, row in enumerate(_read_csv(manifest), start=2):
+    for n, row in enumerate(read_csv_rows(manifest), start=2):
         eid, rel, sha = row.get("employee_id", "").strip(), row.get("file", ""), row.get("sha256", "")
         where = {"file": "manifest.csv", "row": n}
         path = (out / rel).resolve()
@@ -451,7 +443,7 @@ def _previous(dist: Path, *, read_passwords: bool, problems: Problems) -> _Previ
     if not index.exists():
         return prev
     try:
-        rows = _read_csv(index)
+        rows = read_csv_rows(index)
         if read_passwords and (dist / PASSWORDS).exists():
             from .crypto import read_passwords as read_pw
 
@@ -461,7 +453,7 @@ def _previous(dist: Path, *, read_passwords: bool, problems: Problems) -> _Previ
                 problems.warning("the previous passwords.csv could not be read; new passwords are generated",
                                  file=str(dist / PASSWORDS))
                 prev.by_id, prev.by_bundle = {}, {}
-            for r in _read_csv(dist / PASSWORDS):
+            for r in read_csv_rows(dist / PASSWORDS):
                 if r.get("bundle"):
                     prev.passwords[r["bundle"]] = r.get("password", "")
     except (OSError, UnicodeDecodeError, csv.Error, KeyError):

@@ -57,7 +57,6 @@ recipient or to an address that several employees share (``recipients``).
 
 from __future__ import annotations
 
-import csv
 import email
 import email.policy
 import hashlib
@@ -80,6 +79,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import KpiError
+from .summary import read_csv_rows
 
 __all__ = ["IsolationReport", "Leak", "check", "check_report", "norm_name", "numbers_in"]
 
@@ -694,15 +694,6 @@ def _run_pdf_tools(data: bytes) -> list[str]:
 # -------------------------------------------------------------------------------- the check
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    text = path.read_bytes().decode("utf-8-sig")
-    return [{k: _unquote(v) for k, v in row.items() if k is not None} for row in csv.DictReader(io.StringIO(text))]
-
-
-def _unquote(v: Any) -> str:
-    s = "" if v is None else str(v)
-    return s[1:] if len(s) > 1 and s[0] == "'" and s[1] in "=+-@\t\r" else s
-
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -730,8 +721,8 @@ def check_report(
         _check_cards(out, company, scanner, opener)
 
     dist = out / FOLDER
-    index_rows = _read_csv(dist / INDEX) if (dist / INDEX).exists() else []
-    pw_rows = _read_csv(dist / PASSWORDS) if (dist / PASSWORDS).exists() else []
+    index_rows = read_csv_rows(dist / INDEX) if (dist / INDEX).exists() else []
+    pw_rows = read_csv_rows(dist / PASSWORDS) if (dist / PASSWORDS).exists() else []
     passwords: dict[str, str] = {}
     for r in pw_rows:
         if r.get("bundle") and r.get("password"):
@@ -774,7 +765,7 @@ def _check_cards(out: Path, company: _Company, scanner: _Scanner, opener: _Opene
         return
     manifest = {}
     if (out / "manifest.csv").exists():
-        for r in _read_csv(out / "manifest.csv"):
+        for r in read_csv_rows(out / "manifest.csv"):
             if r.get("file"):
                 manifest[r["file"]] = (r.get("employee_id", "").strip(), r.get("sha256", ""))
     for path in sorted(p for p in cards.rglob("*") if p.is_file()):

@@ -937,6 +937,17 @@ def _neutral(value: Any) -> str:
     return "'" + text if text.startswith(_DANGEROUS) else text
 
 
+def read_csv_rows(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """Rows of a CSV that xl_kpi wrote (manifest, errors, bundle index), the neutralising quote removed."""
+    text = Path(path).read_bytes().decode("utf-8-sig")
+    return [{k: _unneutral(v) for k, v in row.items() if k is not None} for row in csv.DictReader(io.StringIO(text))]
+
+
+def _unneutral(value: Any) -> str:
+    s = "" if value is None else str(value)
+    return s[1:] if len(s) > 1 and s[0] == "'" and s[1] in "=+-@\t\r" else s
+
+
 def _csv_bytes(header: tuple[str, ...], rows: list[list[Any]], neutralise: tuple[int, ...]) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
