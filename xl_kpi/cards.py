@@ -33,7 +33,7 @@ import pandas as pd
 
 from .atomic import AtomicBatch, write_atomic
 from .errors import KpiError
-from .money import round_money
+from .money import CURRENCY_SYMBOLS, round_money
 from .names import child
 from .resources import workbooks_dir
 from .scales import DEFAULT_SCALE, Scale
@@ -109,8 +109,6 @@ _MARKER = re.compile(r"\{\{\s*([A-Za-z_]+(?:\.[A-Za-z_]+)?)\s*\}\}")
 _WHOLE = re.compile(r"^\s*\{\{\s*([A-Za-z_]+(?:\.[A-Za-z_]+)?)\s*\}\}\s*$")
 
 MONEY_FIELDS = frozenset({"salary", "bonus_pool", "kpi_bonus", "bonus", "total_pay", "kpi.bonus"})
-CURRENCY_SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€", "GBP": "£", "KZT": "₸", "BYN": "Br", "UAH": "₴",
-                    "CNY": "¥", "JPY": "¥", "INR": "₹", "TRY": "₺", "AMD": "֏", "GEL": "₾", "UZS": "сўм"}
 
 TEXTS = {
     "en": {

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from . import __version__
+from .money import CURRENCY_SYMBOLS
 
 app = typer.Typer(
     name="xl-kpi",
@@ -435,13 +436,12 @@ def _run_check(out: Path) -> bool:
     return True
 
 
-_SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€", "KZT": "₸", "BYN": "Br", "UAH": "₴"}
 
 
 def _money(x: float, currency: str = "RUB") -> str:
     """1234567.8 → '1 234 567,80 ₽': grouped by thin spaces, decimal comma, as a Russian accountant writes."""
     text = f"{x:,.2f}".replace(",", "\u00a0").replace(".", ",")
-    return f"{text} {_SYMBOLS.get(currency, currency)}"
+    return f"{text} {CURRENCY_SYMBOLS.get(currency, currency)}"
 
 
 def main() -> None:

@@ -14,6 +14,10 @@ import numpy as np
 
 from ._arrays import as_floats
 
+CURRENCY_SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€", "GBP": "£", "KZT": "₸", "BYN": "Br", "UAH": "₴",
+                    "CNY": "¥", "JPY": "¥", "INR": "₹", "TRY": "₺", "AMD": "֏", "GEL": "₾", "UZS": "сўм"}
+"""Currency code → the sign printed after (or before) amounts on cards and in the terminal."""
+
 _TIE_WINDOW = 1e-6  # fractions this close to .5 are decided exactly, with decimal
 _DIGITS_WINDOW = 1e-13  # ...and those a 15-significant-digit reading could move onto a tie
 _MAX_EXACT = 2.0**52  # beyond this a double has no fractional part left to round
