@@ -508,6 +508,46 @@ HOSTILE_NAME = '=HYPERLINK("http://x","click")'
 case("formula-text-as-a-name", code=0)(hostile_name_plan)
 
 
+# ---------------------------------------------------------------- second wave: identity
+# Identity: never one of two candidates (issue 9). Cases of this family go below this line.
+
+
+
+# ---------------------------------------------------------------- second wave: sheets
+# Which sheet holds the pay (issue 9). Cases of this family go below this line.
+
+
+
+# ---------------------------------------------------------------- second wave: output
+# The output folder belongs to the user (issue 9). Cases of this family go below this line.
+
+
+
+# ---------------------------------------------------------------- second wave: money
+# Plausible money (issue 9). Cases of this family go below this line.
+
+
+
+# ---------------------------------------------------------------- second wave: audit
+# An audit that cannot be fooled (issue 9). Cases of this family go below this line.
+
+
+
+# ---------------------------------------------------------------- second wave: isolation
+# The isolation proof sees everything (issue 9). Cases of this family go below this line.
+
+
+
+# ---------------------------------------------------------------- second wave: mail
+# Mail (issue 9). Cases of this family go below this line.
+
+
+
+# ---------------------------------------------------------------- second wave: numbers
+# Numbers and dates (issue 9). Cases of this family go below this line.
+
+
+
 # -------------------------------------------------------------------------------- the tests
 
 
