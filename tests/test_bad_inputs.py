@@ -512,6 +512,92 @@ case("formula-text-as-a-name", code=0)(hostile_name_plan)
 # Identity: never one of two candidates (issue 9). Cases of this family go below this line.
 
 
+def _rename_employee(old: str, new: str) -> Callable[[Path], Inputs]:
+    """Employee ``old`` gets the id ``new`` in the plan and in the facts."""
+    def build(tmp: Path) -> Inputs:
+        sheets = ph.plan_sheets()
+        next(r for r in sheets["Employees"][1:] if r[0] == old)[0] = new
+        rows = [[new if r[0] == old else r[0], *r[1:]] for r in ph.facts_rows()]
+        return ph.make_plan(tmp, sheets), [ph.write_csv(tmp / "facts.csv", rows)]
+    return build
+
+
+case("ids-differ-only-by-case", "plan.xlsx", "sheet Employees, row 3, column A (employee_id)",
+     'employee_id "e1" (row 3) and "E1" (row 2) differ only in upper/lower case or spacing')(
+    _rename_employee("E2", "e1"))
+
+
+@case("ids-differ-only-by-unicode-form", "plan.xlsx", "sheet Employees, row 3, column A (employee_id)",
+      'employee_id "Е\u03081" (row 3) and "Ё1" (row 2) look the same but are typed with different Unicode')
+def _(tmp: Path) -> Inputs:
+    """E1 is "Ё1" typed as one letter (NFC), E2 "Ё1" typed as Е + combining diaeresis (NFD): they look the same."""
+    sheets = ph.plan_sheets()
+    sheets["Employees"][1][0], sheets["Employees"][2][0] = "Ё1", "Е\u03081"
+    ids = {"E1": "Ё1", "E2": "Е\u03081"}
+    rows = [[ids.get(r[0], r[0]), *r[1:]] for r in ph.facts_rows()]
+    return ph.make_plan(tmp, sheets), [ph.write_csv(tmp / "facts.csv", rows)]
+
+
+@case("kpi-ids-differ-only-by-case", "plan.xlsx", "sheet KPIs, row 5, column A (kpi_id)",
+      'kpi_id "Deals" (row 5) and "deals" (row 2) differ only in upper/lower case')
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    sheets["KPIs"].append(["Deals", "Deals again", "pcs", None])
+    return good(tmp, sheets)
+
+
+@case("facts-id-differs-only-by-case", "facts.csv", "row 2, column A (employee_id)",
+      'unknown employee "e1": not in the Employees sheet (the Employees sheet has "E1": ids are compared exactly')
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, GOOD_FACTS.replace("E1,deals", "e1,deals"))
+
+
+@case("personal-plan-id-differs-only-by-case", "plan.xlsx", "sheet Plan, row 6, column B (employee_id)",
+      'unknown employee "e3": not in the Employees sheet (the Employees sheet has "E3"')
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    sheets["Plan"].append([None, "e3", "nps", 0.5, 30, 60, None, None, None, None])
+    return good(tmp, sheets)
+
+
+@case("raw-data-id-differs-only-by-case", "deals", "has rows for ids that are not in Employees",
+      'e1 (the Employees sheet has "E1": ids are compared exactly', code=0)
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "KPIs", 2, "source", "count deals where status = won")
+    ph.write_csv(tmp / "deals.csv", [["employee_id", "status"], ["e1", "won"], ["E2", "won"], ["E2", "lost"]])
+    facts = ph.facts_rows({("E1", "deals"): ..., ("E2", "deals"): ...})
+    return ph.make_plan(tmp, sheets), [ph.write_csv(tmp / "facts.csv", facts), tmp / "deals.csv"]
+
+
+@case("manager-id-differs-only-by-case", "sheet Employees, row 3, column E (manager)",
+      "manager 'e1' is not an employee in the plan (the employee_id \"E1\" differs only in case",
+      "team bundle of Employees rows 3–4 will not be mailed", code=0)
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "Employees", 3, "manager", "e1")
+    ph.set_cell(sheets, "Employees", 4, "manager", "e1")
+    return good(tmp, sheets)
+
+
+@case("manager-name-of-a-namesake-not-employee", "sheet Employees, row 2, column E (manager)",
+      "manager 'Петрова' is the name of employee E3, who is in that very team (a namesake of the real manager",
+      code=0)
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "Employees", 4, "name", "Петрова")  # E3 is a namesake of the manager, who is not in the plan
+    return good(tmp, sheets)
+
+
+@case("manager-name-of-two-employees", "sheet Employees, row 4, column E (manager)",
+      "manager 'Иванов Иван' matches several employees (E1, E2)", code=0)
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "Employees", 3, "name", "Иванов Иван")
+    ph.set_cell(sheets, "Employees", 4, "manager", "Иванов Иван")
+    return good(tmp, sheets)
+
+
 
 # ---------------------------------------------------------------- second wave: sheets
 # Which sheet holds the pay (issue 9). Cases of this family go below this line.

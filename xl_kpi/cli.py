@@ -366,7 +366,10 @@ def _print_distribution(report: object) -> None:
     console.print(f"  files        {r.files}: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
                   + (" — workbooks encrypted" if opts.encrypt else ""))
     no_mail = [b for b in bundles if (not b.recipient_email or b.note) and b.by != "department"]
-    console.print(f"  recipients   {len({b.recipient_email.casefold() for b in bundles if b.recipient_email})} "
+    from .identity import canonical_address
+
+    mailboxes = {canonical_address(b.recipient_email) for b in bundles if b.recipient_email}
+    console.print(f"  recipients   {len(mailboxes)} "
                   f"e-mail addresses; {len(no_mail)} bundle{'s' if len(no_mail) != 1 else ''} without a usable one")
     for b in no_mail[:20]:
         console.print(f"               [yellow]![/yellow] {escape(b.key)}: {escape(b.note)}", soft_wrap=True)

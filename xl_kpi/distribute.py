@@ -35,7 +35,6 @@ import shutil
 import stat
 import tempfile
 import time
-import unicodedata
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
@@ -45,6 +44,8 @@ from typing import Any
 
 from .atomic import AtomicBatch
 from .errors import KpiError
+from .identity import Resolution, canonical_address, id_key
+from .identity import resolve_managers as _resolve
 from .names import safe_component, safe_file_name
 from .results import Results
 from .summary import read_csv_rows
@@ -226,52 +227,19 @@ class DistributionReport:
 
 
 def _key(text: Any) -> str:
-    """Case- and space-insensitive form of a name or id (NFC)."""
-    if text is None or (isinstance(text, float) and text != text):
-        return ""
-    return " ".join(unicodedata.normalize("NFC", str(text)).casefold().split())
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """A ``manager`` cell matched to an employee (``employee_id``) or not (``why``)."""
-
-    employee_id: str | None
-    why: str = ""
+    """Case- and space-insensitive form of a name (NFC): how unresolved managers' teams are grouped."""
+    return id_key(text)
 
 
 def resolve_managers(employees: Any) -> dict[str, Resolution]:
     """Match every distinct ``manager`` value to exactly one employee, by employee_id or by name.
 
-    Keys are the values as written (stripped). A value matching nobody, or more than one
-    employee (namesakes, or an id of one and the name of another), is not resolved and ``why``
-    says so: the bundle is then never mailed to a guessed address.
+    Keys are the values as written (stripped). See :func:`xl_kpi.identity.resolve_managers`: an
+    exact id, or the name of exactly one employee (``by="name"``, reported as a warning); a value
+    matching nobody, several employees, or one of the very employees who name this manager (a
+    namesake) is not resolved and ``why`` says so: the bundle is then never mailed to a guessed address.
     """
-    by_id: dict[str, str] = {}
-    by_name: dict[str, list[str]] = {}
-    for eid, name in zip(employees["employee_id"], employees["name"], strict=True):
-        eid = str(eid).strip()
-        by_id[_key(eid)] = eid
-        by_name.setdefault(_key(name), []).append(eid)
-    out: dict[str, Resolution] = {}
-    for value in employees["manager"]:
-        text = _text(value)
-        if not text or text in out:
-            continue
-        k = _key(text)
-        hits = set(by_name.get(k, []))
-        if k in by_id:
-            hits.add(by_id[k])
-        if len(hits) == 1:
-            out[text] = Resolution(hits.pop())
-        elif not hits:
-            out[text] = Resolution(None, f"manager {text!r} is not an employee in the plan (no e-mail address "
-                                         "for the team bundle): add them to the Employees sheet with an email, "
-                                         "or hand the bundle over yourself")
-        else:
-            out[text] = Resolution(None, f"manager {text!r} matches several employees ({', '.join(sorted(hits))}): "
-                                         "write the manager's employee_id in the manager column")
-    return out
+    return _resolve(employees["employee_id"], employees["name"], employees["manager"])
 
 
 def _text(v: Any) -> str:
@@ -335,6 +303,15 @@ def plan_bundles(results: Results, carded: Iterable[str], by: Sequence[str], pro
                 else:
                     teams[tkey] = Bundle("manager", "", m, m, "", "", [], rr.why)
             teams[tkey].members.append(eid)
+        by_name = {m: r.employee_id for m, r in res.items() if r.by == "name" and r.employee_id}
+        if by_name:
+            pairs = [f"{m!r} → {eid}" for m, eid in sorted(by_name.items(), key=lambda x: _natural(x[1] or ""))]
+            n = len(pairs)
+            problems.warning(f"{n} manager{'s are' if n > 1 else ' is'} given by name, not by employee_id, and "
+                             f"matched to the one employee of that name: {', '.join(pairs[:10])}"
+                             + (", …" if n > 10 else "") + "; their team bundles go to that employee",
+                             "check each match, or write the manager's employee_id in the manager column "
+                             "(a name can also belong to a namesake who is not the manager)", sheet="Employees")
         if orphans:
             problems.warning(f"{len(orphans)} employee{'s have' if len(orphans) > 1 else ' has'} no manager and "
                              f"{'are' if len(orphans) > 1 else 'is'} in no team bundle: {', '.join(orphans[:10])}"
@@ -376,14 +353,21 @@ def _name_bundles(bundles: list[Bundle], stems: dict[str, str]) -> None:
 def _shared_addresses(bundles: list[Bundle]) -> None:
     """An address that several different people would receive at: no bundle goes there."""
     owners: dict[str, set[str]] = {}
+    spellings: dict[str, set[str]] = {}
     for b in bundles:
         if b.recipient_email:
-            owners.setdefault(b.recipient_email.casefold(), set()).add(b.recipient_id or b.key)
+            mailbox = canonical_address(b.recipient_email)
+            owners.setdefault(mailbox, set()).add(b.recipient_id or b.key)
+            spellings.setdefault(mailbox, set()).add(b.recipient_email)
     for b in bundles:
-        who = owners.get(b.recipient_email.casefold(), set()) if b.recipient_email else set()
+        mailbox = canonical_address(b.recipient_email) if b.recipient_email else ""
+        who = owners.get(mailbox, set())
         if len(who) > 1:
-            b.note = (f"{b.recipient_email} is the address of {len(who)} employees ({', '.join(sorted(who))}): each "
-                      "would see the others' cards; give everyone their own address")
+            also = sorted(spellings[mailbox] - {b.recipient_email})
+            written = f" (also written {', '.join(also)})" if also else ""
+            b.note = (f"{b.recipient_email}{written} is the address of {len(who)} employees "
+                      f"({', '.join(sorted(who, key=_natural))}): each would see the others' cards; give everyone "
+                      "their own address")
 
 
 # ------------------------------------------------------------------------------------ inputs

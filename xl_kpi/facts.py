@@ -31,6 +31,7 @@ import pandas as pd
 from openpyxl.utils import get_column_letter
 
 from .errors import KpiError
+from .identity import alike_hint, key_index
 from .numbers import DateFormatError, parse_period, to_ids, to_numbers
 from .readers import (
     CSV_SUFFIXES,
@@ -521,7 +522,8 @@ def _read_facts_table(
         if message is not None:
             msgs: list[str] | str = message
         elif col == ecol:
-            msgs = [f'unknown employee "{v}": not in the Employees sheet' for v in emp[mask]]
+            alike = key_index(plan.employees["employee_id"])
+            msgs = [f'unknown employee "{v}": not in the Employees sheet' + alike_hint(v, alike) for v in emp[mask]]
         elif col == kcol:
             msgs = [f'unknown KPI "{v}": not in the KPIs sheet' for v in kpi[mask]]
         else:
@@ -615,11 +617,12 @@ def _derived(
             continue
         strangers = sorted(set(res["employee_id"].dropna()) - known)
         if strangers:
+            alike = key_index(plan.employees["employee_id"])
             evaluator.report_once(
                 ("strangers", *src.tables, str(src.numerator.by)),
                 "warning",
                 f"the raw data for {kpi_id} ({', '.join(src.tables)}) has rows for ids that are not in "
-                f"Employees, which are not counted: {', '.join(strangers[:10])}"
+                f"Employees, which are not counted: {', '.join(s + alike_hint(s, alike) for s in strangers[:10])}"
                 + (" …" if len(strangers) > 10 else ""),
                 "check the ids in the raw data (a typo?) or add the employees",
                 at,

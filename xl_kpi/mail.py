@@ -639,7 +639,10 @@ def _check_templates(subject_template: Template, body_template: Template) -> Non
 
 
 def _fingerprint(key: str, to: str, digest: str) -> tuple[str, str, str]:
-    return key, to.casefold(), digest
+    """What the send log knows a message by: the same key, mailbox (canonical form) and attachments."""
+    from .identity import canonical_address
+
+    return key, canonical_address(to), digest
 
 
 def _read_log(path: Path) -> tuple[set[tuple[str, str, str]], dict[tuple[str, str, str], dict[str, str]]]:

@@ -18,6 +18,7 @@ weight 0 removes a position KPI for one person.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -30,6 +31,7 @@ from openpyxl.utils import get_column_letter
 
 from .errors import KpiError, ScaleError
 from .facts import EMPLOYEE_ID, KPI_ID, table_from_grid
+from .identity import alike_hint, id_key, key_index, resolve_managers
 from .numbers import (
     DateFormatError,
     NumberFormatError,
@@ -356,6 +358,7 @@ def build_plan(
     if plan.broken:
         return plan
     plan.employees = _employees(plan, problems)
+    _check_managers(plan, problems)
     plan.kpis, plan.sources = _kpis(plan, problems)
     plan.scales = _scales(plan, problems)
     plan.rows = _plan_rows(plan, problems)
@@ -458,6 +461,20 @@ def _duplicates(plan: Plan, sheet: str, name: str, ids: pd.Series, problems: Pro
     for r, v in ids[dup].items():
         problems.error(f'duplicate {what} "{v}" (first in row {first_row[v]})',
                        f"give each {what} one row; change or delete this one", **t.at(r, header))
+    # ids are compared exactly everywhere; two that only look alike (M1 / m1) would be a trap
+    first_look: dict[str, tuple[str, int]] = {}
+    for r, v in ids[ids.ne("") & ~dup].items():
+        k = id_key(v)
+        if k not in first_look:
+            first_look[k] = (v, int(r))
+            continue
+        other, other_row = first_look[k]
+        how = ("look the same but are typed with different Unicode characters (e.g. a letter and a separate "
+               "accent mark)" if unicodedata.normalize("NFC", v) == unicodedata.normalize("NFC", other)
+               else "differ only in upper/lower case or spacing")
+        problems.error(f'{what} "{v}" (row {int(r)}) and "{other}" (row {other_row}) {how}: one would be taken for '
+                       "the other", "give each row an id that differs in more than that (ids are compared exactly)",
+                       **t.at(r, header))
     return ~dup
 
 
@@ -504,6 +521,27 @@ def _employees(plan: Plan, problems: Problems) -> pd.DataFrame:
     out["row"] = f.index.astype(int)
     keep = (ids != "") & first
     return out[keep.to_numpy()].reset_index(drop=True)
+
+
+def _check_managers(plan: Plan, problems: Problems) -> None:
+    """Manager cells that ``xl-kpi distribute`` could not give to anybody for sure: warnings at the cell.
+
+    A manager who is simply not in the plan is no problem (the team bundle is handed over by HR);
+    these are: the name of several employees, the id of one and the name of another, an employee's own
+    id or name (a namesake of the real manager?), an id that differs from an employee_id only in case.
+    """
+    emp = plan.employees
+    if emp.empty or not emp["manager"].ne("").any():
+        return
+    t, header = _col(plan, "Employees", "manager")
+    res = resolve_managers(emp["employee_id"], emp["name"], emp["manager"])
+    for text, r in res.items():
+        if r.problem not in ("several", "self", "case"):
+            continue
+        rows = [int(x) for x in emp.loc[emp["manager"] == text, "row"]]
+        problems.warning(f"{r.what}; the team bundle of Employees row{'s' if len(rows) > 1 else ''} "
+                         f"{row_ranges(rows)} will not be mailed",
+                         "write the manager's exact employee_id in the manager column", **t.at(rows[0], header))
 
 
 def _kpis(plan: Plan, problems: Problems) -> tuple[pd.DataFrame, dict[str, Source]]:
@@ -622,7 +660,8 @@ def _plan_rows(plan: Plan, problems: Problems) -> pd.DataFrame:
           "fill in the position (a plan for everyone in it) or the employee_id (a personal plan)")
     employees = set(plan.employees["employee_id"])
     unknown_emp = personal & ~out["employee_id"].isin(employees)
-    cells(unknown_emp, "employee_id", [f'unknown employee "{v}": not in the Employees sheet'
+    alike = key_index(plan.employees["employee_id"])
+    cells(unknown_emp, "employee_id", [f'unknown employee "{v}": not in the Employees sheet' + alike_hint(v, alike)
                                        for v in out["employee_id"][unknown_emp]],
           "correct the employee_id, or add the employee to the Employees sheet")
     positions = set(plan.employees["position"])
