@@ -61,12 +61,15 @@ import email
 import email.policy
 import hashlib
 import html
+import html.parser
 import io
 import os
 import re
 import shutil
 import subprocess
 import unicodedata
+import xml.sax
+import xml.sax.handler
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -79,6 +82,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import KpiError
+from .identity import canonical_address
 from .summary import read_csv_rows
 
 __all__ = ["IsolationReport", "Leak", "check", "check_report", "norm_name", "numbers_in"]
@@ -146,6 +150,16 @@ _SPACES = {0x00A0: " ", 0x2007: " ", 0x2009: " ", 0x202F: " ", 0x2002: " ", 0x20
 def _fold(s: str) -> str:
     s = unicodedata.normalize("NFC", s).translate(_SPACES)
     return s.casefold().replace("ё", "е")
+
+
+def _id_form(s: Any) -> str:
+    """An id or a whole cell as written, for exact comparison: NFC, odd spaces made plain, white space collapsed.
+
+    Ids are exact (case included, see :mod:`xl_kpi.identity`); only names are case-folded.
+    """
+    if s is None or (isinstance(s, float) and s != s):
+        return ""
+    return _WS.sub(" ", unicodedata.normalize("NFC", str(s)).translate(_SPACES)).strip()
 
 
 def norm_name(s: Any) -> str:
@@ -221,7 +235,9 @@ class _Text:
     glued: list[str] = field(default_factory=list)
     plain: list[str] = field(default_factory=list)
     cells: set[str] = field(default_factory=set)
+    """Whole text values (text cells, names and titles, file names) as :func:`_id_form`: where short ids count."""
     filenames: list[str] = field(default_factory=list)
+    """Base file names as :func:`_id_form`."""
     rendered: list[str] = field(default_factory=list)
     """Text of a rendering (PDF): its numbers include chart axis ticks, which belong to nobody."""
 
@@ -230,7 +246,7 @@ class _Text:
         if numbers:
             self.plain.append(text)
         if cell:
-            c = norm_name(text)
+            c = _id_form(text)
             if c:
                 self.cells.add(c)
 
@@ -244,64 +260,202 @@ class _Text:
 
     def add_filename(self, name: str) -> None:
         base = name.rsplit("/", 1)[-1]
-        self.filenames.append(norm_name(base))
+        self.filenames.append(_id_form(base))
         self.add(base, cell=True)
 
 
-_TOKEN = re.compile(r"<(/?)([\w:.-]+)((?:\s+[^>]*?)?)(/?)>|<![^>]*>|<\?[^>]*\?>|([^<]+)", re.S)
-_ATTR = re.compile(r'([\w:.-]+)\s*=\s*"([^"]*)"')
 _SEGMENT = {"si", "is", "c", "v", "f", "p", "pt", "row", "sheet", "definedName"}
 """Elements that end a run of text: rich-text runs inside one of them are glued together."""
+_FORMULA_TAGS = {"f", "formula", "formula1", "formula2", "definedName"}
+"""Elements holding a formula: cell references and function names are not content (``$D$30`` is no id D)."""
+_TEXT_CELL_TYPES = {"str", "inlineStr", "e"}
+"""Cell types (``<c t=…>``) whose ``<v>`` is text, as a shared string (``<t>``) is."""
 
 
-def _xml_text(xml: str, out: _Text) -> None:
-    """Text nodes and descriptive attributes of an XML part."""
-    tag = ""
-    glued: list[str] = []
-    for m in _TOKEN.finditer(xml):
-        if m.group(5) is not None:
-            text = html.unescape(m.group(5))
-            if not text.strip():
-                continue
-            glued.append(text)
-            local = tag.rsplit(":", 1)[-1]
-            out.add(text, cell=local == "t", numbers=local not in _LAYOUT_TAGS)
-            continue
-        if m.group(2) is None:
-            continue
-        local = m.group(2).rsplit(":", 1)[-1]
-        if local in _SEGMENT and glued:
-            out.glued.append("".join(glued))
-            glued = []
-        if not m.group(1):
-            tag = m.group(2)
-        for name, value in _ATTR.findall(m.group(3) or ""):
-            value = html.unescape(value)
+class _XmlHandler(xml.sax.handler.ContentHandler, xml.sax.handler.LexicalHandler):
+    """Every text node (CDATA included), attribute value (any quoting), comment and processing
+    instruction of one XML part, in document order, into a :class:`_Text`."""
+
+    def __init__(self, out: _Text) -> None:
+        super().__init__()
+        self.out = out
+        self.stack: list[str] = []
+        self.cell_types: list[str] = []
+        self.buf: list[str] = []
+        self.glued: list[str] = []
+
+    def _flush(self) -> None:
+        if not self.buf:
+            return
+        text, self.buf = "".join(self.buf), []
+        if not text.strip():
+            return
+        local = self.stack[-1] if self.stack else ""
+        ctype = self.cell_types[-1] if self.cell_types else ""
+        if local == "v" and ctype == "s" and text.strip().isdigit():
+            return  # an index into the shared strings (whose text is read there), not content
+        self.glued.append(text)
+        if local in _FORMULA_TAGS:
+            self.out.add(text, numbers=False)  # names anywhere in it; ids and amounts only in its literals
+            literals = _formula_literals(text)
+            if literals:
+                self.out.plain.append(literals)
+            return
+        cell = local == "t" or (local == "v" and (ctype in _TEXT_CELL_TYPES or "strCache" in self.stack))
+        self.out.add(text, cell=cell, numbers=local not in _LAYOUT_TAGS)
+
+    def _glue(self) -> None:
+        if self.glued:
+            self.out.glued.append("".join(self.glued))
+            self.glued = []
+
+    def startElement(self, name: str, attrs: Any) -> None:
+        self._flush()
+        local = name.rsplit(":", 1)[-1]
+        if local in _SEGMENT:
+            self._glue()
+        self.stack.append(local)
+        if local == "c":
+            self.cell_types.append(attrs.get("t", "n"))
+        for key, value in attrs.items():
             if not value.strip():
                 continue
-            if name.rsplit(":", 1)[-1] in _TEXT_ATTRS:
-                out.add(value, cell=True)
+            if key.rsplit(":", 1)[-1] in _TEXT_ATTRS:
+                self.out.add(value, cell=True)
             else:
-                out.spaced.append(value)
-    if glued:
-        out.glued.append("".join(glued))
+                self.out.spaced.append(value)
+
+    def endElement(self, name: str) -> None:
+        self._flush()
+        local = self.stack.pop() if self.stack else ""
+        if local == "c" and self.cell_types:
+            self.cell_types.pop()
+        if local in _SEGMENT:
+            self._glue()
+
+    def characters(self, content: str) -> None:
+        self.buf.append(content)
+
+    def ignorableWhitespace(self, whitespace: str) -> None:
+        self.buf.append(whitespace)
+
+    def processingInstruction(self, target: str, data: str) -> None:
+        self._flush()
+        if data.strip():
+            self.out.add(data)
+
+    def comment(self, content: str) -> None:
+        self._flush()
+        if content.strip():
+            self.out.add(content)
+
+    def endDocument(self) -> None:
+        self._flush()
+        self._glue()
 
 
-def _office_text(data: bytes, zf: zipfile.ZipFile, names: list[str]) -> tuple[_Text, list[tuple[str, bytes]]]:
-    """The text of every part of an Office package, and the packages embedded in it (cached by sha256)."""
+def _xml_text(data: bytes, out: _Text) -> str | None:
+    """Read an XML part with a real (defused) parser; ``None``, or why it is not readable as XML.
+
+    A part that is not well-formed XML is read by :func:`_loose_xml_text` instead (every text run,
+    CDATA section, attribute and comment), so nothing in it goes unseen; a part that declares a
+    document type or entities is read that way too, and reported: entities can assemble text that
+    is written nowhere, and Excel never writes them.
+    """
+    from defusedxml import DefusedXmlException
+    from defusedxml.expatreader import DefusedExpatParser
+
+    part = _Text()
+    handler = _XmlHandler(part)
+    parser = DefusedExpatParser(forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    parser.setContentHandler(handler)
+    parser.setProperty(xml.sax.handler.property_lexical_handler, handler)
+    parser.setErrorHandler(xml.sax.handler.ErrorHandler())
+    try:
+        parser.parse(io.BytesIO(data))
+    except DefusedXmlException:
+        _loose_xml_text(_decode_xml(data), out)
+        return "it declares a document type or entities (<!DOCTYPE …>), which xl_kpi never writes"
+    except (xml.sax.SAXException, ValueError, UnicodeError):
+        _loose_xml_text(_decode_xml(data), out)
+        return None
+    out.extend(part)
+    return None
+
+
+def _decode_xml(data: bytes) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16", "replace")
+    if data[:2] == b"<\x00":
+        return data.decode("utf-16-le", "replace")
+    return data.decode("utf-8", "replace")
+
+
+_LOOSE = re.compile(
+    r"<!\[CDATA\[(.*?)(?:\]\]>|$)"  # CDATA
+    r"|<!--(.*?)(?:-->|$)"  # comment
+    r"""|<[!?/]?[^\s<>"'/]*((?:[^<>"']|"[^"]*"|'[^']*')*)>"""  # a tag (or declaration) and its attributes
+    r"|([^<]+)|<",  # text; a stray '<'
+    re.S)
+_LOOSE_QUOTED = re.compile(r"""(?:([\w:.-]+)\s*=\s*)?(?:"([^"]*)"|'([^']*)')""")
+
+
+def _loose_xml_text(text: str, out: _Text) -> None:
+    """What is not well-formed XML: every text run, CDATA section, comment and attribute value, by regex."""
+    for m in _LOOSE.finditer(text):
+        cdata, comment, attrs, run = m.groups()
+        for chunk in (cdata, comment, html.unescape(run) if run else None):
+            if chunk and chunk.strip():
+                out.add(chunk)
+                out.glued.append(chunk)
+        if attrs and attrs.strip():
+            for a in _LOOSE_QUOTED.finditer(attrs):
+                value = html.unescape(a.group(2) if a.group(2) is not None else a.group(3))
+                if value.strip():
+                    out.add(value, cell=bool(a.group(1)) and a.group(1).rsplit(":", 1)[-1] in _TEXT_ATTRS)
+            out.spaced.append(html.unescape(_LOOSE_QUOTED.sub(" ", attrs)))
+
+
+_F_STRING = re.compile(r'"((?:[^"]|"")*)"')
+_F_SHEET = re.compile(r"'(?:[^']|'')*'")
+_F_NUMBER = re.compile(r"(?<![\w$.:!])(\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?![\w(:$])")
+
+
+def _formula_literals(formula: str) -> str:
+    """The content of a formula: its string and number literals (not cell references, sheet or function names)."""
+    strings = [m.group(1).replace('""', '"') for m in _F_STRING.finditer(formula)]
+    rest = _F_SHEET.sub(" ", _F_STRING.sub(" ", formula))
+    return "\n".join(strings + _F_NUMBER.findall(rest))
+
+
+def _office_text(data: bytes, zf: zipfile.ZipFile, names: list[str]
+                 ) -> tuple[_Text, list[tuple[str, bytes]], list[tuple[str, str]]]:
+    """The text of every part of an Office package, the packages embedded in it, and the parts that could
+    not be read as they should (part, why); cached by sha256."""
     digest = _sha(data)
     if digest not in _OFFICE:
-        content, nested = _Text(), []
+        content, nested, broken = _Text(), [], []
         for n in names:
             part = zf.read(n)
             if part[:4] in (b"PK\x03\x04", _OLE[:4]) or part[:5] == b"%PDF-":
                 nested.append((n, part))
-            elif part.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
-                _xml_text(part.decode("utf-8", "replace"), content)
+            elif _looks_like_xml(part):
+                why = _xml_text(part, content)
+                if why:
+                    broken.append((n, why))
             else:
                 _binary_text(part, content)
-        _remember(_OFFICE, digest, (content, nested))
+        _remember(_OFFICE, digest, (content, nested, broken))
     return _OFFICE[digest]
+
+
+def _looks_like_xml(part: bytes) -> bool:
+    head = part[:64]
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        head = head[2:].replace(b"\x00", b"")
+    elif head[:2] == b"<\x00":
+        head = head.replace(b"\x00", b"")
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<"
 
 
 def _binary_text(data: bytes, out: _Text) -> None:
@@ -316,11 +470,14 @@ def _binary_text(data: bytes, out: _Text) -> None:
 @dataclass
 class _Person:
     id: str
+    """As in the results (stripped); ``form`` is its :func:`_id_form`."""
     name: str
     key: str
     manager_key: str
     email: str
+    """:func:`xl_kpi.identity.canonical_address` of the plan's address."""
     amounts: dict[str, int]
+    form: str = ""
 
 
 class _Company:
@@ -338,8 +495,8 @@ class _Company:
                 if c is not None:
                     amounts[f] = c
             self.people[eid] = _Person(eid, str(row.get("name") or ""), norm_name(row.get("name")),
-                                       norm_name(row.get("manager")), str(row.get("email") or "").strip().casefold(),
-                                       amounts)
+                                       norm_name(row.get("manager")), canonical_address(row.get("email")),
+                                       amounts, _id_form(eid))
         self._period_numbers = numbers_in(str(getattr(results, "period", "") or "").replace("-", " - "))
         # every number of each employee's own data (their row and their KPI lines), in cents
         self._numbers: dict[str, set[int]] = {eid: set() for eid in self.people}
@@ -355,14 +512,17 @@ class _Company:
             vals = {c: float(row[c]) for c in _MONEY if c in row and _num(row[c])}
             self._money[str(row["employee_id"]).strip()] = (str(row.get("department") or ""), vals)
         self._cache: dict[frozenset[str], _Allowed] = {}
-        ids = sorted((p.id for p in self.people.values()), key=len, reverse=True)
-        self._long_ids = [i for i in ids if len(i) >= SHORT_ID or not i.isdigit()]
-        self._id_re = _alternation([norm_name(i) for i in self._long_ids], numeric=True)
+        forms = sorted({p.form for p in self.people.values() if p.form}, key=len, reverse=True)
+        self._id_re = _alternation([f for f in forms if len(f) >= SHORT_ID], numeric=True, flags=re.IGNORECASE)
+        self._short = [p for p in self.people.values() if p.form and len(p.form) < SHORT_ID]
         self._name_re = _alternation(sorted({p.key for p in self.people.values() if p.key}, key=len, reverse=True))
         self._by_key: dict[str, list[_Person]] = {}
-        self._by_norm_id = {norm_name(p.id): p for p in self.people.values()}
+        self._by_form: dict[str, _Person] = {}
+        self._by_folded_id: dict[str, list[_Person]] = {}
         for p in self.people.values():
             self._by_key.setdefault(p.key, []).append(p)
+            self._by_form[p.form] = p
+            self._by_folded_id.setdefault(p.form.casefold(), []).append(p)
 
     def allowed(self, audience: frozenset[str], extra_names: Iterable[str] = ()) -> _Allowed:
         """What a file for ``audience`` may hold: their names and managers' names, every number of theirs.
@@ -396,8 +556,15 @@ class _Company:
         return out
 
     def audience_of_address(self, address: str) -> set[str]:
-        a = address.strip().casefold()
+        """The employees whose plan address is this mailbox (compared in canonical form)."""
+        a = canonical_address(address)
         return {p.id for p in self.people.values() if p.email and p.email == a}
+
+    def whose_id(self, token: str) -> list[_Person]:
+        """The employee whose id ``token`` is: exactly, else case-insensitively when that is one person;
+        when several ids differ only in case (a plan xl_kpi refuses), every one of them."""
+        p = self._by_form.get(token)
+        return [p] if p is not None else self._by_folded_id.get(token.casefold(), [])
 
 
 @dataclass
@@ -415,14 +582,14 @@ def _num(v: Any) -> bool:
         return False
 
 
-def _alternation(words: list[str], numeric: bool = False) -> re.Pattern[str] | None:
+def _alternation(words: list[str], numeric: bool = False, flags: int = 0) -> re.Pattern[str] | None:
     words = [w for w in words if w]
     if not words:
         return None
     body = "|".join(re.escape(w) for w in words)
     if numeric:
-        return re.compile(rf"(?<![\w.,])({body})(?![\w]|[.,]\d)")
-    return re.compile(rf"(?<!\w)({body})(?!\w)")
+        return re.compile(rf"(?<![\w.,])({body})(?![\w]|[.,]\d)", flags)
+    return re.compile(rf"(?<!\w)({body})(?!\w)", flags)
 
 
 def _distinctive(cents: int) -> bool:
@@ -457,29 +624,34 @@ class _Scanner:
                 for p in c._by_key.get(m.group(1), []):
                     if p.id not in allowed.audience:
                         found.setdefault((p.id, "name"), _snippet(blob, m))
-        # ids: long ones as tokens in content; short numeric ones as whole cells / file-name prefixes
-        plain = "\n".join(_fold_line(x) for x in text.plain + text.rendered + text.filenames)
+        # ids, exactly as written: long ones as whole tokens of the content; short ones (a letter, "E1", "9") only
+        # as a whole text value (a text cell, a name or title) or at the start of a file name
+        exact = "\n".join(_id_form_line(x) for x in text.plain + text.rendered + text.filenames)
         if c._id_re is not None:
-            for m in c._id_re.finditer(plain):
-                p = c._by_norm_id.get(m.group(1))
-                if p is None or p.id in allowed.audience or m.group(1) in allowed.names:
+            for m in c._id_re.finditer(exact):
+                token = m.group(1)
+                if norm_name(token) in allowed.names:
                     continue  # an audience member's manager written as an id is a mention, like a name
-                if p.id.isdigit() and _cents(p.id) in allowed.numbers:
-                    self.report.skipped_ambiguous += 1
+                for p in c.whose_id(token):
+                    if p.id in allowed.audience:
+                        continue
+                    if p.id.isdigit() and _cents(p.id) in allowed.numbers:
+                        self.report.skipped_ambiguous += 1
+                        continue
+                    found.setdefault((p.id, "id"), _snippet(exact, m))
+        if c._short:
+            values = set(text.cells) | {f.split(" ", 1)[0] for f in text.filenames}
+            prefixes = {f.split(" ", 1)[0] for f in text.filenames}
+            for v in values:
+                if len(v) >= SHORT_ID or norm_name(v) in allowed.names:
                     continue
-                found.setdefault((p.id, "id"), _snippet(plain, m))
-        for p in c.people.values():
-            if p.id in allowed.audience or not p.id.isdigit() or len(p.id) >= SHORT_ID:
-                continue
-            k = norm_name(p.id)
-            if k in allowed.names:
-                continue
-            hit = k in text.cells or any(f == k or f.startswith(k + " ") for f in text.filenames)
-            if hit:
-                if _cents(p.id) in allowed.numbers and k not in text.filenames:
-                    self.report.skipped_ambiguous += 1
-                    continue
-                found.setdefault((p.id, "id"), k)
+                for p in c.whose_id(v):
+                    if p.id in allowed.audience or len(p.form) >= SHORT_ID:
+                        continue
+                    if p.id.isdigit() and _cents(p.id) in allowed.numbers and v not in prefixes:
+                        self.report.skipped_ambiguous += 1
+                        continue
+                    found.setdefault((p.id, "id"), v)
         # amounts: every number in the file, every reading
         nums = numbers_in("\n".join(_fold_line(x) for x in text.plain))
         drawn = numbers_in("\n".join(_fold_line(x) for x in text.rendered))
@@ -542,6 +714,11 @@ def _natural_key(text: str) -> tuple[Any, ...]:
 _ATTR_BYTES = re.compile(rb'[A-Za-z]+="[^"\x00]{0,300}"')
 
 
+def _id_form_line(s: str) -> str:
+    """Like :func:`_id_form`, but line breaks kept (they separate cells and PDF text blocks)."""
+    return re.sub(r"[^\S\n]+", " ", unicodedata.normalize("NFC", s).translate(_SPACES))
+
+
 def _fold_line(s: str) -> str:
     """Folded like a name, but line breaks kept (they separate cells and PDF text blocks)."""
     return re.sub(r"[^\S\n]+", " ", _fold(s))
@@ -589,8 +766,10 @@ class _Opener:
                 return
             with zf:
                 if "[Content_Types].xml" in names:
-                    content, nested = _office_text(data, zf, names)
+                    content, nested, broken = _office_text(data, zf, names)
                     text.extend(content)
+                    for n, why in broken:
+                        self.scanner.leak(f"{label}!/{n}", "unreadable", "", why, audience_label)
                     for n, part in nested:
                         self.scan(f"{label}!/{n}", part, allowed, audience_label, passwords, depth + 1)
                 else:
@@ -646,14 +825,52 @@ class _Opener:
                 except LookupError:
                     body = payload.decode("utf-8", "replace")
                 if part.get_content_subtype() == "html":
-                    body = html.unescape(re.sub(r"<[^>]+>", " ", body))
-                text.add(body)
+                    _html_text(body, text)
+                else:
+                    text.add(body)
             else:
                 self.scan(f"{label}!/part", payload, allowed, audience_label, passwords, depth + 1)
 
 
+class _HtmlText(html.parser.HTMLParser):
+    """Text, attribute values, comments and declarations of an HTML body (not XML: no XML parser)."""
+
+    def __init__(self, out: _Text) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out = out
+
+    def handle_data(self, data: str) -> None:
+        if data.strip():
+            self.out.add(data)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if value and value.strip():
+                self.out.add(value, cell=name in _TEXT_ATTRS or name in ("alt", "value"))
+
+    handle_startendtag = handle_starttag
+
+    def handle_comment(self, data: str) -> None:
+        self.handle_data(data)
+
+    def handle_decl(self, decl: str) -> None:
+        self.handle_data(decl)
+
+    def unknown_decl(self, data: str) -> None:  # <![CDATA[…]]> and the like
+        self.handle_data(data)
+
+    def handle_pi(self, data: str) -> None:
+        self.handle_data(data)
+
+
+def _html_text(body: str, out: _Text) -> None:
+    parser = _HtmlText(out)
+    parser.feed(body)
+    parser.close()
+
+
 _DECRYPTED: dict[tuple[str, str], bytes] = {}
-_OFFICE: dict[str, tuple[_Text, list[tuple[str, bytes]]]] = {}
+_OFFICE: dict[str, tuple[_Text, list[tuple[str, bytes]], list[tuple[str, str]]]] = {}
 _PDF_TEXT: dict[str, list[str]] = {}
 _CACHE_SIZE = 4096
 """Decrypting (100,000 hash rounds) and pdftotext are slow; the same bytes are often checked twice
@@ -742,7 +959,7 @@ def check_report(
     if outbox and box.is_dir():
         by_address: dict[str, dict[str, Any]] = {}
         for name, b in bundles.items():
-            a = b["email"].strip().casefold()
+            a = canonical_address(b["email"])
             if a:
                 entry = by_address.setdefault(a, {"members": set(), "passwords": [], "names": set()})
                 entry["members"] |= b["members"]
@@ -846,7 +1063,7 @@ def _check_eml(out: Path, path: Path, by_address: dict[str, dict[str, Any]], com
     if len(addrs) != 1:
         scanner.leak(rel, "recipients", "", f"{len(addrs)} recipients ({', '.join(addrs[:5])}); exactly one expected",
                      "")
-    address = addrs[0].strip().casefold() if addrs else ""
+    address = canonical_address(addrs[0]) if addrs else ""
     entry = by_address.get(address, {"members": set(), "passwords": [], "names": set()})
     owners = company.audience_of_address(address)
     if len(owners) > 1:
