@@ -270,3 +270,121 @@ def test_a_short_id_counts_only_as_a_text_cell(hostile: Path, tmp_path: Path) ->
 
     assert plant(9) == []  # the number 9 (a row number, a KPI value) is nobody's id
     assert [(x.kind, x.employee_id) for x in plant("9")] == [("id", "9")]  # the text cell "9" is employee 9
+
+
+# ------------------------------------------------------------------ every part, read as XML (issue 9 §6)
+
+
+def _rewrite_part(path: Path, part: str, change) -> bytes:
+    """Rewrite one part of the workbook at ``path`` with ``change(text) -> text``; the new bytes."""
+    with zipfile.ZipFile(path) as zin:
+        parts = [(i, zin.read(i)) for i in zin.infolist()]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info, data in parts:
+            zout.writestr(info, change(data.decode("utf-8")).encode("utf-8") if info.filename == part else data)
+    path.write_bytes(buf.getvalue())
+    return buf.getvalue()
+
+
+def _planted(sample: Path, tmp_path: Path, part: str, change) -> list:
+    """Медведев's own card in his bundle, one part changed (sha256 in index.csv fixed): the findings there."""
+    out = copy(sample, tmp_path)
+    target = out / FOLDER / MEDVEDEV / "1035 Медведев Илья Андреевич.xlsx"
+    _fix_sha(out, MEDVEDEV, target.name, _rewrite_part(target, part, change))
+    return [x for x in check_report(out, cards=False, outbox=False).leaks if MEDVEDEV in x.file]
+
+
+KOZLOV_ROW = '<row r="999"><c r="A999" t="inlineStr"><is><t>{}</t></is></c></row></sheetData>'
+
+
+def test_a_leak_hidden_in_a_cdata_section_is_caught(sample: Path, tmp_path: Path) -> None:
+    leaks = _planted(sample, tmp_path, "xl/worksheets/sheet1.xml", lambda x: x.replace(
+        "</sheetData>", KOZLOV_ROW.format("<![CDATA[Козлов Денис Иванович, табельный 1001]]>")))
+    assert {("name", "1001"), ("id", "1001")} <= {(x.kind, x.employee_id) for x in leaks}
+
+
+def test_a_leak_in_a_single_quoted_attribute_is_caught(sample: Path, tmp_path: Path) -> None:
+    leaks = _planted(sample, tmp_path, "xl/workbook.xml",
+                     lambda x: x.replace("<sheet ", "<sheet descr='Козлов Денис Иванович' ", 1))
+    assert ("name", "1001") in {(x.kind, x.employee_id) for x in leaks}
+
+
+def test_a_leak_in_an_xml_comment_is_caught(sample: Path, tmp_path: Path) -> None:
+    leaks = _planted(sample, tmp_path, "docProps/core.xml",
+                     lambda x: x.replace("</cp:coreProperties>", "<!-- Козлов Денис Иванович --></cp:coreProperties>"))
+    assert ("name", "1001") in {(x.kind, x.employee_id) for x in leaks}
+
+
+def test_a_part_declaring_entities_is_reported_and_still_read(sample: Path, tmp_path: Path) -> None:
+    """An entity can assemble a name written nowhere; such a part cannot be vouched for."""
+    leaks = _planted(sample, tmp_path, "docProps/core.xml", lambda x: x.replace(
+        "<cp:coreProperties", '<!DOCTYPE x [<!ENTITY k "Козлов Денис Иванович">]><cp:coreProperties', 1))
+    found = {(x.kind, x.employee_id) for x in leaks}
+    assert ("unreadable", "") in found and ("name", "1001") in found
+    assert any("docProps/core.xml" in x.file and "entities" in x.evidence for x in leaks)
+
+
+def test_a_part_that_is_not_well_formed_is_still_read_whole(sample: Path, tmp_path: Path) -> None:
+    leaks = _planted(sample, tmp_path, "docProps/core.xml", lambda x: x.replace(
+        "</cp:coreProperties>", "<broken a='Козлов Денис Иванович'><![CDATA[1001]]></cp:coreProperties>"))
+    assert {("name", "1001"), ("id", "1001")} <= {(x.kind, x.employee_id) for x in leaks}
+
+
+def test_a_name_in_a_formula_literal_is_caught_but_cell_references_are_no_ids(sample: Path, tmp_path: Path) -> None:
+    leaks = _planted(sample, tmp_path, "xl/worksheets/sheet1.xml", lambda x: x.replace(
+        "</sheetData>", '<row r="999"><c r="A999" t="str"><f>IF($A$1&gt;0,"1001 Козлов Денис Иванович","")</f></c></row></sheetData>'))
+    assert {("name", "1001"), ("id", "1001")} <= {(x.kind, x.employee_id) for x in leaks}
+
+
+@pytest.fixture(scope="module")
+def one_letter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The card-test company with the ids A … I (one letter each), managed by B; distributed and mailed (dry run)."""
+    r = _results_fixture.sample_results()
+    ids = dict(zip(r.employees["employee_id"].astype(str), "ABCDEFGHI", strict=True))
+    emp = r.employees.copy()
+    emp["employee_id"] = emp["employee_id"].astype(str).map(ids)
+    emp["email"] = [f"{e.lower()}@example.com" for e in emp["employee_id"]]
+    emp["manager"] = ["Olga Popova" if e == "B" else "B" for e in emp["employee_id"]]
+    lines = r.lines.copy()
+    lines["employee_id"] = lines["employee_id"].astype(str).map(ids)
+    results = Results(lines=lines, employees=emp, scales=r.scales, period=r.period, currency=r.currency,
+                      company=r.company, language="en")
+    out = tmp_path_factory.mktemp("letters") / "out"
+    out.mkdir()
+    save_results(results, out)
+    write_manifest(write_cards(results, out, lang="en", fsync=False), out)
+    report = distribute(out, Options(by=("employee", "manager")))
+    send(report, None, dry_run=True)  # raises LeakError if the check finds anything
+    return out
+
+
+def test_one_letter_ids_give_no_false_leaks(one_letter: Path) -> None:
+    """Formulas say $D$30 and 'Card'!$H$11: no id D or H there; nor is A in 'Average' or 'a'."""
+    report = check_report(one_letter)
+    assert report.ok, "\n".join(map(str, report.leaks[:10]))
+    assert len(list((one_letter / "outbox").glob("*.eml"))) == 9 + 1
+
+
+def test_one_letter_ids_a_real_leak_is_still_found(one_letter: Path, tmp_path: Path) -> None:
+    out = copy(one_letter, tmp_path)
+    folder = next((out / FOLDER / "employee").glob("A *"))
+    shutil.copy(card_of(out, "D"), folder / "D.xlsx")
+    found = kinds(check_report(out, cards=False, outbox=False).leaks, f"{folder.name}/D.xlsx")
+    assert {("name", "D"), ("id", "D"), ("amount", "D")} <= found
+
+
+def test_one_shared_mailbox_in_two_spellings_is_one_mailbox(sample: Path, tmp_path: Path) -> None:
+    """ivan@почта.рф and ivan@xn--80a1acny.xn--p1ai are one mailbox: a message there reaches two employees."""
+    out = copy(sample, tmp_path)
+    results = load_results(out)
+    emp = results.employees.copy()
+    emp.loc[emp["employee_id"] == "1035", "email"] = "ivan@почта.рф"
+    emp.loc[emp["employee_id"] == "1036", "email"] = "Ivan@XN--80A1ACNY.xn--p1ai"
+    save_results(replace(results, employees=emp), out)
+    path = out / "outbox" / "employee_1035.eml"
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    msg.replace_header("To", "ivan@xn--80a1acny.xn--p1ai")
+    path.write_bytes(msg.as_bytes())
+    leaks = [x for x in check_report(out, cards=False, distribution=False).leaks if "employee_1035" in x.file]
+    assert any(x.kind == "recipients" and "2 employees (1035, 1036)" in x.evidence for x in leaks), leaks
