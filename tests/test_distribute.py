@@ -267,6 +267,93 @@ def test_missing_invalid_and_shared_addresses_are_reported_not_guessed(generated
     assert bundles["1003"].note == ""
 
 
+def _team_results(generated: Path, changes: dict[str, dict[str, str]]):
+    """The sample's results with some employees' columns changed (employee_id → {column: value})."""
+    results = load_results(generated)
+    emp = results.employees.copy()
+    lines = results.lines.copy()
+    for eid, cols in changes.items():
+        row = emp["employee_id"] == eid
+        for col, value in cols.items():
+            emp.loc[row, col] = value
+        if "employee_id" in cols:
+            lines.loc[lines["employee_id"] == eid, "employee_id"] = cols["employee_id"]
+    return replace(results, employees=emp, lines=lines)
+
+
+def test_ids_differing_only_by_case_never_get_each_others_team(generated: Path) -> None:
+    """M1 and m1 (only in a results table the plan check would have refused): each team goes to its own manager."""
+    results = _team_results(generated, {
+        "1001": {"employee_id": "M1", "email": "big.m@servis-plus.ru", "manager": ""},
+        "1002": {"employee_id": "m1", "email": "small.m@servis-plus.ru", "manager": ""},
+        "1003": {"manager": "M1"}, "1004": {"manager": "M1"}, "1005": {"manager": "m1"},
+    })
+    ids = set(results.employees["employee_id"])
+    bundles = plan_bundles(results, ids, ("manager",), Problems())
+    team = {b.recipient_id: (set(b.members), b.recipient_email) for b in bundles if b.recipient_id}
+    assert team["M1"] == ({"1003", "1004"}, "big.m@servis-plus.ru")
+    assert team["m1"] == ({"1005"}, "small.m@servis-plus.ru")
+    res = resolve_managers(results.employees)
+    assert (res["M1"].employee_id, res["M1"].by) == ("M1", "id") and res["m1"].employee_id == "m1"
+
+
+def test_manager_id_in_the_wrong_case_is_nobody_and_says_so(generated: Path) -> None:
+    results = _team_results(generated, {"1003": {"manager": "1001"}, "1004": {"manager": " 1001 "},
+                                        "1001": {"employee_id": "E1001"}, "1005": {"manager": "e1001"}})
+    res = resolve_managers(results.employees)
+    assert res["e1001"].employee_id is None and 'the employee_id "E1001" differs only in case' in res["e1001"].why
+    bundles = {b.team: b for b in plan_bundles(results, set(results.employees["employee_id"]), ("manager",),
+                                               Problems())}
+    assert not bundles["e1001"].mailable and bundles["e1001"].members == ["1005"]
+
+
+def test_manager_by_the_name_of_one_employee_resolves_with_a_warning(generated: Path) -> None:
+    results = load_results(generated)
+    problems = Problems()
+    bundles = plan_bundles(results, set(results.employees["employee_id"]), ("manager",), problems)
+    stepanov = next(b for b in bundles if b.recipient_id == "1031")
+    assert stepanov.recipient_email == "k.stepanov@servis-plus.ru" and not stepanov.note
+    warning = next(p for p in problems.warnings if "given by name" in p.message)
+    assert "'Степанов Кирилл Викторович' → 1031" in warning.message and "employee_id" in warning.fix
+
+
+def test_manager_name_of_a_namesake_in_the_team_is_nobody(generated: Path) -> None:
+    """The manager 'Соколова Анна Викторовна' is not an employee; 1002 of her team is her namesake: the team
+    bundle is built (HR can hand it over) and never mailed to the namesake."""
+    results = load_results(generated)
+    emp = results.employees
+    boss = "Соколова Анна Викторовна"
+    member = emp.loc[emp["manager"] == boss, "employee_id"].iloc[0]
+    results = _team_results(generated, {member: {"name": boss}})
+    bundles = plan_bundles(results, set(results.employees["employee_id"]), ("manager",), Problems())
+    team = next(b for b in bundles if b.team == boss)
+    assert member in team.members and team.recipient_id == "" and not team.recipient_email
+    assert "who is in that very team" in team.note
+
+
+def test_manager_name_of_a_namesake_outside_the_team_is_named_in_the_warning(generated: Path) -> None:
+    """A namesake elsewhere cannot be told from the manager: the team goes to them only with a warning naming both."""
+    boss = "Соколова Анна Викторовна"
+    results = _team_results(generated, {"1040": {"name": boss}})  # a support agent, in another department
+    problems = Problems()
+    bundles = plan_bundles(results, set(results.employees["employee_id"]), ("manager",), problems)
+    team = next(b for b in bundles if b.recipient_id == "1040" and b.by == "manager")
+    assert len(team.members) == 20
+    assert any(f"'{boss}' → 1040" in p.message and "namesake" in p.fix for p in problems.warnings)
+
+
+def test_one_idn_mailbox_in_two_spellings_is_shared_and_not_mailed(generated: Path) -> None:
+    results = _team_results(generated, {"1001": {"email": "ivan@почта.рф"},
+                                        "1002": {"email": "ivan@xn--80a1acny.xn--p1ai"}})
+    bundles = {b.recipient_id: b for b in plan_bundles(results, set(results.employees["employee_id"]),
+                                                       ("employee",), Problems())}
+    for eid in ("1001", "1002"):
+        assert not bundles[eid].mailable
+        assert "is the address of 2 employees (1001, 1002)" in bundles[eid].note
+    assert "also written ivan@xn--80a1acny.xn--p1ai" in bundles["1001"].note
+    assert bundles["1003"].note == ""
+
+
 def test_options_that_do_not_go_together(generated: Path) -> None:
     with pytest.raises(UsageError, match="PDFs cannot be encrypted"):
         Options(encrypt=True, pdf=True)

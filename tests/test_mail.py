@@ -538,6 +538,17 @@ def test_regenerated_or_readdressed_card_is_new(out):
     assert len(handler.messages) == 7
 
 
+def test_one_mailbox_in_punycode_or_unicode_is_not_sent_twice(out):
+    """head@пример.рф and head@xn--e1afmkfd.xn--p1ai are one mailbox (canonical form): the log knows it was sent."""
+    handler = Handler()
+    ds, log = deliveries(out), out / "log.jsonl"
+    with smtp_server(handler) as port:
+        send_all(ds, config(port), log)
+        ds[4] = replace(ds[4], to_address="Head@XN--E1AFMKFD.xn--p1ai")
+        assert send_all(ds, config(port), log).sent == []
+    assert len(handler.messages) == 5
+
+
 def test_torn_log_line_and_missing_attachment(out):
     handler = Handler()
     ds, log = deliveries(out), out / "log.jsonl"
