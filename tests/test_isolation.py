@@ -332,8 +332,9 @@ def test_a_part_that_is_not_well_formed_is_still_read_whole(sample: Path, tmp_pa
 
 
 def test_a_name_in_a_formula_literal_is_caught_but_cell_references_are_no_ids(sample: Path, tmp_path: Path) -> None:
+    formula = '<f>IF($A$1&gt;0,"1001 Козлов Денис Иванович","")</f>'
     leaks = _planted(sample, tmp_path, "xl/worksheets/sheet1.xml", lambda x: x.replace(
-        "</sheetData>", '<row r="999"><c r="A999" t="str"><f>IF($A$1&gt;0,"1001 Козлов Денис Иванович","")</f></c></row></sheetData>'))
+        "</sheetData>", f'<row r="999"><c r="A999" t="str">{formula}</c></row></sheetData>'))
     assert {("name", "1001"), ("id", "1001")} <= {(x.kind, x.employee_id) for x in leaks}
 
 
