@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from tests import _plan_helpers as ph
+from xl_kpi.errors import KpiError
 from xl_kpi.facts import (
     Facts,
     FactsError,
@@ -229,3 +230,26 @@ def test_facts_from_frame_and_attach():
     lines = pd.DataFrame({"employee_id": ["1001", "1002", "1003"], "kpi_id": ["a", "a", "a"]})
     got = facts.attach(lines)["fact"].tolist()
     assert got[:2] == [1234.5, 7.0] and math.isnan(got[2])
+
+
+# ------------------------------------------------------------- never one of two facts (issue 9 §1)
+
+
+def test_two_facts_for_one_employee_and_kpi_neither_is_used(tmp_path):
+    """Even when the run goes on (--skip-invalid), no fact is picked by its order, nor the raw data's instead."""
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "KPIs", 2, "source", "count deals")
+    plan = load_plan(ph.make_plan(tmp_path, sheets))
+    deals = ph.write_csv(tmp_path / "deals.csv", [["employee_id"], ["E1"], ["E1"], ["E2"]])
+    rows = [*ph.facts_rows(), ["E1", "deals", 999]]
+    problems = Problems()
+    facts = load_facts(plan, [deals, ph.write_csv(tmp_path / "facts.csv", rows)], problems=problems)
+    got = fact_map(facts)
+    assert ("E1", "deals") not in got and got[("E2", "deals")] == 130
+    assert ("E1", "deals") in facts.reported
+    assert len(ph.matching(problems.errors, "a second fact for employee E1, KPI deals")) == 1
+
+
+def test_facts_from_frame_refuse_two_facts_for_one_pair():
+    with pytest.raises(KpiError, match="2 rows for employee 1001, KPI a"):
+        Facts.from_frame(pd.DataFrame({"employee_id": [1001, "1001"], "kpi_id": ["a", "a"], "fact": [1, 2]}))

@@ -369,6 +369,11 @@ class Facts:
         values["fact"], errors = to_numbers(values["fact"])
         if errors.notna().any():
             raise KpiError(f"fact: {errors.dropna().iloc[0]}")
+        twice = values.duplicated(["employee_id", "kpi_id"], keep=False) & values["employee_id"].notna()
+        if twice.any():
+            e, k = values.loc[twice, ["employee_id", "kpi_id"]].iloc[0]
+            raise KpiError(f"facts: {int(twice.sum())} rows for employee {e}, KPI {k} (and maybe others); "
+                           "give one fact per employee and KPI")
         for col, default in (("period", np.nan), ("origin", "frame"), ("file", None), ("sheet", None),
                              ("row", np.nan), ("note", np.nan)):
             if col not in values:
@@ -423,9 +428,15 @@ def load_facts(
     file_facts = file_facts[~file_facts["bad"].astype(bool)] if "bad" in file_facts else file_facts
     evaluator = Evaluator(tables, sink)
     the_period = explicit or _infer_period(plan, file_facts, evaluator, sink)
-    parts = [_select_period(file_facts, the_period, sink)]
+    twice: set[tuple[str, str]] = set()
+    parts = [_select_period(file_facts, the_period, sink, twice)]
+    reported |= twice
     failed: set[str] = set()
-    parts.append(_derived(plan, evaluator, the_period, parts[0], sink, failed))
+    derived = _derived(plan, evaluator, the_period, parts[0], sink, failed)
+    if twice and not derived.empty:  # given twice: neither given value, nor the raw data's, is used
+        derived = derived[[(e, k) not in twice for e, k in zip(derived["employee_id"], derived["kpi_id"],
+                                                                 strict=True)]]
+    parts.append(derived)
     values = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(
         not p.empty for p in parts) else _empty_values()
     values = values.drop_duplicates(["employee_id", "kpi_id"], keep="first").reset_index(drop=True)
@@ -560,8 +571,13 @@ def _infer_period(plan: Plan, file_facts: pd.DataFrame, evaluator: Evaluator, pr
     return None
 
 
-def _select_period(file_facts: pd.DataFrame, period: str | None, problems: Problems) -> pd.DataFrame:
-    """Facts-file rows for the period (rows without a period apply to any); duplicates are errors."""
+def _select_period(file_facts: pd.DataFrame, period: str | None, problems: Problems,
+                   twice: set[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Facts-file rows for the period (rows without a period apply to any); duplicates are errors.
+
+    Neither of two facts for one employee × KPI is used (even with --skip-invalid: no fact is picked by
+    its order); the pair goes to ``twice`` (then it is not reported again as missing).
+    """
     if file_facts.empty:
         return file_facts
     other = file_facts["period"].notna() & (file_facts["period"] != period) if period else pd.Series(
@@ -583,7 +599,9 @@ def _select_period(file_facts: pd.DataFrame, period: str | None, problems: Probl
                 "keep one row per employee and KPI", file=r["file"], sheet=r["sheet"], row=int(r["row"]),
                 column=r["column"], header=r["header"],
             )
-    return kept.drop_duplicates(["employee_id", "kpi_id"], keep="first")
+    if twice is not None:
+        twice.update(zip(kept.loc[dup, "employee_id"], kept.loc[dup, "kpi_id"], strict=True))
+    return kept[~dup]
 
 
 def _derived(
