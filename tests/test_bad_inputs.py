@@ -599,6 +599,19 @@ def _(tmp: Path) -> Inputs:
 
 
 
+@pytest.mark.parametrize("other", ["e1", "E1"], ids=["look-alike", "duplicate"])
+def test_skip_invalid_cards_neither_of_two_alike_ids(tmp_path, other):
+    """With --skip-invalid the run goes on, but neither E1 nor its look-alike (or duplicate) row is carded."""
+    plan, data = _rename_employee("E2", other)(tmp_path)
+    out = tmp_path / "out"
+    result = runner.invoke(app, [*_args("generate", plan, data, out), "--skip-invalid"])
+    assert result.exit_code == 0, result.output
+    carded = set(load_results(out).employees.query("status == 'ok'")["employee_id"])
+    assert carded == {"E3"}, carded
+    errors = (out / "errors.csv").read_text(encoding="utf-8-sig")
+    assert "E1" in errors and ("looks like" in errors or "more than once" in errors), errors
+
+
 # ---------------------------------------------------------------- second wave: sheets
 # Which sheet holds the pay (issue 9). Cases of this family go below this line.
 

@@ -196,6 +196,9 @@ class Plan:
     path: Path | None = None
     problems: Problems = field(default_factory=Problems)
     broken: bool = False
+    ambiguous: dict[str, str] = field(default_factory=dict)
+    """employee_id → why it cannot be trusted (in Employees twice, or looks like another id): such an
+    employee is never carded, not even with --skip-invalid (no row is picked by its order)."""
 
     def at(self, sheet: str, row: Any = None, column: str | None = None) -> dict[str, Any]:
         """Problems location keywords for a cell of a plan sheet, by canonical sheet and column name."""
@@ -451,8 +454,10 @@ def _optional_text(plan: Plan, sheet: str, name: str) -> pd.Series:
     return _text(t.frame[header])
 
 
-def _duplicates(plan: Plan, sheet: str, name: str, ids: pd.Series, problems: Problems, what: str) -> pd.Series:
-    """Report repeated ids (every repeat, pointing at the first); returns the 'first occurrence' mask."""
+def _duplicates(plan: Plan, sheet: str, name: str, ids: pd.Series, problems: Problems, what: str,
+                ambiguous: dict[str, str] | None = None) -> pd.Series:
+    """Report repeated ids (every repeat, pointing at the first) and ids that only look alike; returns the
+    'first occurrence' mask. ``ambiguous`` collects every id concerned, with why (for the results)."""
     t, header = _col(plan, sheet, name)
     dup = ids.ne("") & ids.duplicated(keep="first")
     first_row: dict[str, int] = {}
@@ -461,6 +466,8 @@ def _duplicates(plan: Plan, sheet: str, name: str, ids: pd.Series, problems: Pro
     for r, v in ids[dup].items():
         problems.error(f'duplicate {what} "{v}" (first in row {first_row[v]})',
                        f"give each {what} one row; change or delete this one", **t.at(r, header))
+        if ambiguous is not None:
+            ambiguous[v] = f"the {what} {v} is in sheet {sheet} more than once (rows {first_row[v]} and {int(r)})"
     # ids are compared exactly everywhere; two that only look alike (M1 / m1) would be a trap
     first_look: dict[str, tuple[str, int]] = {}
     for r, v in ids[ids.ne("") & ~dup].items():
@@ -475,6 +482,10 @@ def _duplicates(plan: Plan, sheet: str, name: str, ids: pd.Series, problems: Pro
         problems.error(f'{what} "{v}" (row {int(r)}) and "{other}" (row {other_row}) {how}: one would be taken for '
                        "the other", "give each row an id that differs in more than that (ids are compared exactly)",
                        **t.at(r, header))
+        if ambiguous is not None:
+            for a, b in ((v, other), (other, v)):
+                ambiguous.setdefault(a, f'the {what} "{a}" looks like "{b}" (sheet {sheet}, rows {other_row} and '
+                                        f"{int(r)})")
     return ~dup
 
 
@@ -482,7 +493,7 @@ def _employees(plan: Plan, problems: Problems) -> pd.DataFrame:
     t = plan.tables["Employees"]
     f = t.frame
     ids = _required_text(plan, "Employees", "employee_id", problems)
-    first = _duplicates(plan, "Employees", "employee_id", ids, problems, "employee_id")
+    first = _duplicates(plan, "Employees", "employee_id", ids, problems, "employee_id", plan.ambiguous)
     out = pd.DataFrame(index=f.index)
     out["employee_id"] = ids
     for name in ("name", "position"):

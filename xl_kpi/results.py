@@ -187,6 +187,10 @@ def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: str | N
     has_nan = lines["weight"].isna().groupby(lines["employee_id"], sort=False).any()
     off = sums[((sums - 1.0).abs() > WEIGHT_TOLERANCE) & ~has_nan]
     add(pd.Series(off.index), [f"the weights sum to {v * 100:.10g}%, not 100%" for v in off])
+    ambiguous = getattr(plan, "ambiguous", {})
+    if ambiguous:  # in Employees twice, or looking like another id: never carded, not even with --skip-invalid
+        hit = emp["employee_id"].isin(set(ambiguous))
+        add(emp.loc[hit, "employee_id"], [ambiguous[e] for e in emp.loc[hit, "employee_id"]])
     no_plan = ~emp["employee_id"].isin(set(lines["employee_id"]))
     add(emp.loc[no_plan, "employee_id"], ("no KPI plan for the position " + emp["position"][no_plan]).to_numpy())
     for col, text in (("bonus_pool", "the bonus pool is missing or not a number"),
