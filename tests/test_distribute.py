@@ -233,6 +233,20 @@ def test_a_card_changed_after_generate_is_refused_and_nothing_written(generated:
     assert not (out / FOLDER).exists()
 
 
+def test_two_cards_for_one_employee_in_the_manifest_neither_is_sent(generated: Path, tmp_path: Path) -> None:
+    """manifest.csv naming two cards for 1001 (the second another's, hashes valid): no card is picked by order."""
+    out = fresh(generated, tmp_path)
+    path = out / "manifest.csv"
+    text = path.read_bytes().decode("utf-8-sig")
+    rows = text.splitlines()
+    other = next(r for r in rows if r.startswith("1002,")).replace("1002,", "1001,", 1)
+    path.write_bytes(("\r\n".join([*rows, other]) + "\r\n").encode("utf-8-sig"))
+    with pytest.raises(InputError) as e:
+        distribute(out)
+    assert "two cards for employee 1001 (manifest.csv rows 2 and 46)" in str(e.value)
+    assert not (out / FOLDER).exists()
+
+
 # ------------------------------------------------------------------------- managers, addresses
 
 

@@ -385,9 +385,17 @@ def _load_cards(out: Path, results: Results, problems: Problems) -> dict[str, tu
         raise KpiError(f"{manifest}: not found; is {out} the output folder of 'xl-kpi generate'?")
     known = {str(e).strip() for e in results.employees["employee_id"]}
     cards: dict[str, tuple[Path, str]] = {}
+    seen: dict[str, int] = {}
+    twice: set[str] = set()
     for n, row in enumerate(read_csv_rows(manifest), start=2):
         eid, rel, sha = row.get("employee_id", "").strip(), row.get("file", ""), row.get("sha256", "")
         where = {"file": "manifest.csv", "row": n}
+        if eid in seen:  # which of the two cards is theirs? neither is sent
+            problems.error(f"two cards for employee {eid} (manifest.csv rows {seen[eid]} and {n})",
+                           "run xl-kpi generate again", **where)
+            twice.add(eid)
+            continue
+        seen[eid] = n
         path = (out / rel).resolve()
         if not rel or not path.is_relative_to((out / "cards").resolve()):
             problems.error(f"card of {eid}: {rel!r} is not a file under cards/", "run xl-kpi generate again", **where)
@@ -404,6 +412,8 @@ def _load_cards(out: Path, results: Results, problems: Problems) -> dict[str, tu
                            "run xl-kpi generate again (a card edited by hand is not sent)", **where)
             continue
         cards[eid] = (path, sha)
+    for eid in twice:
+        cards.pop(eid, None)
     return cards
 
 
