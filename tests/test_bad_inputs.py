@@ -657,6 +657,38 @@ def _(tmp: Path) -> Inputs:
     return good(tmp, facts={("E1", "deals"): "1e308"})
 
 
+def test_fact_1e308_and_an_overflowing_bonus_leave_nothing_raw_on_stderr(tmp_path):
+    """fact-1e308-no-raw-warnings: a real ``python -m xl_kpi`` process (validate, generate, generate
+    --skip-invalid) prints no NumPy RuntimeWarning on stderr and no "inf%" anywhere, in the terminal
+    or in the output folder; the employee whose score or bonus cannot be computed is not carded."""
+    builds = {
+        "fact-1e308": lambda d: good(d, facts={("E1", "deals"): "1e308"}),
+        "bonus-infinity": next(c.build for c in CASES if c.id == "line-bonus-overflows-to-infinity"),
+    }
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONWARNINGS": "default"}
+    for label, build in builds.items():
+        folder = tmp_path / label
+        folder.mkdir()
+        plan, data = build(folder)
+        out = tmp_path / f"out-{label}"
+        for args, code in ((_args("validate", plan, data), 1), (_args("generate", plan, data, out), 1),
+                           ([*_args("generate", plan, data, out), "--skip-invalid"], 0)):
+            p = subprocess.run([sys.executable, "-m", "xl_kpi", *args], capture_output=True, text=True, timeout=120,
+                               env=env)
+            assert p.returncode == code, (label, args, p.stdout + p.stderr)
+            assert p.stderr == "", (label, args, p.stderr)
+            assert "inf%" not in p.stdout and "Traceback" not in p.stdout, (label, p.stdout)
+        written = [f for f in out.rglob("*") if f.is_file()]
+        assert len(list((out / "cards").rglob("*.xlsx"))) == 2, written
+        for f in written:
+            if f.suffix == ".xlsx":
+                with zipfile.ZipFile(f) as z:
+                    text = "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+            else:
+                text = f.read_bytes().decode("utf-8", "replace")
+            assert "inf%" not in text and ",inf" not in text and ">inf<" not in text, (label, f)
+
+
 @case("zero-employees", "plan.xlsx", "sheet Employees, row 2", "sheet Employees lists no employees",
       "add one row per employee below the header")
 def _(tmp: Path) -> Inputs:

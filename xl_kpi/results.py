@@ -80,6 +80,10 @@ def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: st
     lines = _with_facts(plan, facts, the_period)
     lines = _score_lines(plan, lines, digits)
     employees, over = _employees(plan, lines, the_period, digits)
+    # what cannot be paid or shown is not kept as a number (inf would reach the CSVs and cards); the reason says why
+    lines["score"] = lines["score"].where(np.isfinite(lines["score"].astype(float)) | lines["score"].isna(), np.nan)
+    lines["bonus"] = lines["bonus"].where(~over_limit(lines["bonus"].to_numpy(float)), np.nan)
+    employees["kpi_bonus"] = employees["kpi_bonus"].where(~over_limit(employees["kpi_bonus"].to_numpy(float)), np.nan)
     return Results(
         lines=lines[list(LINE_COLUMNS)].reset_index(drop=True),
         employees=employees[list(EMPLOYEE_COLUMNS)].reset_index(drop=True),
