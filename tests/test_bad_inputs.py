@@ -616,6 +616,69 @@ def test_skip_invalid_cards_neither_of_two_alike_ids(tmp_path, other):
 # Which sheet holds the pay (issue 9). Cases of this family go below this line.
 
 
+def _with_sheets(names: dict[str, str | None], states: dict[str, str] | None = None,
+                 first: dict[str, list] | None = None) -> Callable[[Path], Inputs]:
+    """The good plan with sheets renamed (``names``: old → new, None deletes), extra sheets put first
+    (``first``: title → rows) and sheet states set (``states``: title → hidden/veryHidden)."""
+    def build(tmp: Path) -> Inputs:
+        sheets = {**(first or {})}
+        for title, rows in ph.plan_sheets().items():
+            new = names.get(title, title)
+            if new is not None:
+                sheets[new] = rows
+        plan, data = good(tmp, sheets)
+
+        def change(wb):
+            for title, state in (states or {}).items():
+                wb[title].sheet_state = state
+        return bf.edit_workbook(plan, change), data
+    return build
+
+
+def staff_999999() -> list:
+    rows = ph.plan_sheets()["Employees"]
+    for r in rows[1:]:
+        r[7] = 999_999
+    return rows
+
+
+case("hidden-staff-sheet-before-employees", "sheet Staff", "«Staff» (hidden) could also be the Employees sheet",
+     "«Staff» (hidden) is not read", code=0)(
+    _with_sheets({}, {"Staff": "hidden"}, first={"Staff": staff_999999()}))
+case("two-candidate-employees-sheets", "plan.xlsx", "2 sheets could be the Employees sheet: «Staff», «Сотрудники»",
+     "rename or delete the ones that are not the Employees sheet")(
+    _with_sheets({"Employees": "Сотрудники"}, first={"Staff": staff_999999()}))
+case("hidden-exact-sheet-next-to-an-alias", "2 sheets could be the Employees sheet: «Employees» (hidden), «Staff»")(
+    _with_sheets({}, {"Employees": "hidden"}, first={"Staff": staff_999999()}))
+case("only-candidate-is-hidden", "sheet Staff", "the sheet is hidden; it is read like every visible sheet", code=0)(
+    _with_sheets({"Employees": "Staff"}, {"Staff": "hidden"}))
+case("very-hidden-employees-sheet", "sheet Employees", "the sheet is very hidden", code=0)(
+    _with_sheets({}, {"Employees": "veryHidden"}))
+case("cyrillic-lookalike-sheet-name", "plan.xlsx", "missing sheet Employees",
+     "sheet «\u0415mployees» looks like Employees but has a Cyrillic «\u0415» at position 1",
+     "retype the name of sheet «\u0415mployees» in Latin letters")(_with_sheets({"Employees": "\u0415mployees"}))
+case("latin-letter-in-russian-sheet-name", "missing sheet KPIs",
+     "sheet «Пoказатели» looks like Показатели but has a Latin «o» at position 2")(
+    _with_sheets({"KPIs": "Пoказатели"}))
+case("greek-lookalike-settings-sheet-beside-the-real-one", "sheet «S\u03b5ttings» looks like Settings",
+     "it is not read (sheet «Settings» is)", code=0)(
+    _with_sheets({}, first={"S\u03b5ttings": [["setting", "value"], ["period", "2026-09"]]}))
+
+
+@case("cyrillic-lookalike-column-header", "sheet Employees, row 1, column H (bоnus_pool)",
+      "the header «bоnus_pool» looks like bonus_pool but has a Cyrillic «о» at position 2", "retype the header")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    sheets["Employees"][0][7] = "b\u043enus_pool"
+    return good(tmp, sheets)
+
+
+@case("hidden-facts-sheet-in-a-data-workbook", "facts.xlsx", "sheet Facts", "the sheet is hidden", code=0)
+def _(tmp: Path) -> Inputs:
+    facts = ph.write_workbook(tmp / "facts.xlsx", {"Notes": [["read me"]], "Facts": ph.facts_rows()})
+    return ph.make_plan(tmp), [bf.edit_workbook(facts, lambda wb: setattr(wb["Facts"], "sheet_state", "hidden"))]
+
+
 
 # ---------------------------------------------------------------- second wave: output
 # The output folder belongs to the user (issue 9). Cases of this family go below this line.
@@ -624,6 +687,120 @@ def test_skip_invalid_cards_neither_of_two_alike_ids(tmp_path, other):
 
 # ---------------------------------------------------------------- second wave: money
 # Plausible money (issue 9). Cases of this family go below this line.
+
+
+def _employees_with(column: str, values: dict[str, object]) -> Callable[[Path], Inputs]:
+    """The good plan with ``values`` (employee_id → value) in an Employees column (added if missing)."""
+    def change(sheets: dict) -> None:
+        rows = sheets["Employees"]
+        if column not in rows[0]:
+            rows[0].append(column)
+            for r in rows[1:]:
+                r.append(None)
+        j = rows[0].index(column)
+        for r in rows[1:]:
+            if r[0] in values:
+                r[j] = values[r[0]]
+    return plan_with(change)
+
+
+case("multiplier-100", "plan.xlsx", "sheet Employees, row 2, column I (multiplier)",
+     "multiplier 100 is above 10: it would pay 100 times the bonus", "100 means 100%? write 1 or 100%")(
+    _employees_with("multiplier", {"E1": 100}))
+case("multiplier-1e6-with-pool-9.99e12", "sheet Employees, row 2, column I (multiplier)",
+     "multiplier 1000000 is above 10")(
+    lambda tmp: _pool_and_multiplier(tmp, 9.99e12, 1e6))
+case("multiplier-5-is-a-warning", "sheet Employees, row 2, column I (multiplier)",
+     "multiplier 5 pays 5 times the bonus; more than 3 times is unusual", code=0)(
+    _employees_with("multiplier", {"E1": 5}))
+case("multiplier-0-is-a-warning", "sheet Employees, row 3, column I (multiplier)", "multiplier 0: no bonus is paid",
+     code=0)(_employees_with("multiplier", {"E2": 0}))
+
+
+def _pool_and_multiplier(tmp: Path, pool: float, multiplier: float) -> Inputs:
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "Employees", 2, "bonus_pool", pool)
+    sheets["Employees"][0].append("multiplier")
+    for r in sheets["Employees"][1:]:
+        r.append(multiplier if r[0] == "E1" else None)
+    return good(tmp, sheets)
+
+
+@case("pool-times-multiplier-over-limit", "sheet Employees, row 2, column I (multiplier)",
+      "employee E1 (Иванов Иван): the bonus 11 000 000 000 000 = KPI bonus 5 500 000 000 000 × multiplier 2 "
+      "(Employees!I2) is not below 10 000 000 000 000", "check these cells for a typo")
+def _(tmp: Path) -> Inputs:
+    return _pool_and_multiplier(tmp, 5e12, 2)
+
+
+@case("salary-plus-bonus-over-limit", "sheet Employees, row 2, column G (salary)",
+      "the total pay 10 000 000 012 000 = salary 9 999 999 990 000 (Employees!G2) + bonus 22 000 is not below")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "Employees", 2, "salary", 9_999_999_990_000)
+    return good(tmp, sheets)
+
+
+@case("line-bonus-overflows-to-infinity", "sheet Employees, row 4, column H (bonus_pool)",
+      "employee E3 (Сидорова Анна): KPI nps: the bonus infinity = bonus_pool 10 000 (Employees!H4) × weight 0.5 "
+      "(Plan!D5) × coefficient 1e+306 (scale lin)")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    sheets["Scales"][3][2] = 1e306  # lin: 150% → 1e306
+    return good(tmp, sheets, facts={("E3", "nps"): 65})  # score 150%
+
+
+@case("fact-1e308-no-raw-warnings", "facts.csv", "row 2, column C (fact)",
+      "KPI deals is 2e+308%, too large to be a result")
+def _(tmp: Path) -> Inputs:
+    return good(tmp, facts={("E1", "deals"): "1e308"})
+
+
+def test_fact_1e308_and_an_overflowing_bonus_leave_nothing_raw_on_stderr(tmp_path):
+    """fact-1e308-no-raw-warnings: a real ``python -m xl_kpi`` process (validate, generate, generate
+    --skip-invalid) prints no NumPy RuntimeWarning on stderr and no "inf%" anywhere, in the terminal
+    or in the output folder; the employee whose score or bonus cannot be computed is not carded."""
+    builds = {
+        "fact-1e308": lambda d: good(d, facts={("E1", "deals"): "1e308"}),
+        "bonus-infinity": next(c.build for c in CASES if c.id == "line-bonus-overflows-to-infinity"),
+    }
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONWARNINGS": "default"}
+    for label, build in builds.items():
+        folder = tmp_path / label
+        folder.mkdir()
+        plan, data = build(folder)
+        out = tmp_path / f"out-{label}"
+        for args, code in ((_args("validate", plan, data), 1), (_args("generate", plan, data, out), 1),
+                           ([*_args("generate", plan, data, out), "--skip-invalid"], 0)):
+            p = subprocess.run([sys.executable, "-m", "xl_kpi", *args], capture_output=True, text=True, timeout=120,
+                               env=env)
+            assert p.returncode == code, (label, args, p.stdout + p.stderr)
+            assert p.stderr == "", (label, args, p.stderr)
+            assert "inf%" not in p.stdout and "Traceback" not in p.stdout, (label, p.stdout)
+        written = [f for f in out.rglob("*") if f.is_file()]
+        assert len(list((out / "cards").rglob("*.xlsx"))) == 2, written
+        for f in written:
+            if f.suffix == ".xlsx":
+                with zipfile.ZipFile(f) as z:
+                    text = "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+            else:
+                text = f.read_bytes().decode("utf-8", "replace")
+            assert "inf%" not in text and ",inf" not in text and ">inf<" not in text, (label, f)
+
+
+@case("zero-employees", "plan.xlsx", "sheet Employees, row 2", "sheet Employees lists no employees",
+      "add one row per employee below the header")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    sheets["Employees"] = sheets["Employees"][:1]
+    return good(tmp, sheets)
+
+
+@case("zero-employees-all-rows-blank", "sheet Employees lists no employees")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    sheets["Employees"] = sheets["Employees"][:1] + [[None, " ", "", None, None, None, None, None]] * 3
+    return good(tmp, sheets)
 
 
 

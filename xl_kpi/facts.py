@@ -250,10 +250,22 @@ def _sheet_issues(table: Table, info: SheetInfo, columns: Mapping[int, str]) -> 
             f"(row{'s' if len(hidden) > 1 else ''} {row_ranges(hidden)}); hidden rows are read as data like every "
             "other row",
             "unhide them to check (or clear the filter); delete the rows that must not count", **where))
+    if info.state in HIDDEN_STATES:
+        table.add_issue(None, Problem("warning", *HIDDEN_STATES[info.state], **where))
     if info.stale:
         table.add_issue(None, Problem(
             "warning", f"{info.stale}, so the saved results of its {info.formulas} formulas may be out of date",
             "open the file in Excel, recalculate (Ctrl+Alt+F9) and save it", **where))
+
+
+HIDDEN_STATES = {
+    "hidden": ("the sheet is hidden; it is read like every visible sheet",
+               "unhide it (right-click a sheet tab → Unhide) to check what it holds; delete it if it must not count"),
+    "veryHidden": ("the sheet is very hidden (Excel's Unhide does not even list it); it is read like every visible "
+                   "sheet", "make it visible to check it (VBA editor, Alt+F11: the sheet's Visible property), or "
+                   "delete it if it must not count"),
+}
+"""Warning and fix for a sheet that is read although the user cannot see it, by its state in workbook.xml."""
 
 
 def _short(formula: str, width: int = 60) -> str:

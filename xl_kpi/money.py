@@ -18,6 +18,33 @@ CURRENCY_SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€", "GBP": "£", "KZT": 
                     "CNY": "¥", "JPY": "¥", "INR": "₹", "TRY": "₺", "AMD": "֏", "GEL": "₾", "UZS": "сўм"}
 """Currency code → the sign printed after (or before) amounts on cards and in the terminal."""
 
+MAX_MONEY = 1e13
+"""Every amount (salary, bonus pool, each line bonus, totals, salary + bonus) must be below this: Excel keeps
+15 significant digits, so kopecks of larger amounts are lost (and 1e308 overflows)."""
+
+
+def over_limit(x: Any) -> np.ndarray:
+    """Where an amount is not below :data:`MAX_MONEY` in size (infinity included; NaN, a missing amount, is not).
+
+    >>> over_limit([1e12, 1e13, float("inf"), float("nan")]).tolist()
+    [False, True, True, False]
+    """
+    a = np.asarray(x, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.isinf(a) | (np.abs(a) >= MAX_MONEY)
+
+
+def format_amount(x: float) -> str:
+    """An amount for a message: '19 980 000 000 000', '1.5e+20', 'infinity' (never 'inf')."""
+    if np.isnan(x):
+        return "empty"
+    if np.isinf(x):
+        return "infinity" if x > 0 else "minus infinity"
+    if abs(x) >= 1e16:
+        return f"{x:.3g}"
+    return f"{x:,.2f}".replace(",", " ").removesuffix(".00")
+
+
 _TIE_WINDOW = 1e-6  # fractions this close to .5 are decided exactly, with decimal
 _DIGITS_WINDOW = 1e-13  # ...and those a 15-significant-digit reading could move onto a tie
 _MAX_EXACT = 2.0**52  # beyond this a double has no fractional part left to round

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -32,6 +32,8 @@ from openpyxl.utils import get_column_letter
 from .errors import KpiError, ScaleError
 from .facts import EMPLOYEE_ID, KPI_ID, table_from_grid
 from .identity import alike_hint, id_key, key_index, resolve_managers
+from .lookalike import describe, lookalike
+from .money import MAX_MONEY
 from .numbers import (
     DateFormatError,
     NumberFormatError,
@@ -42,7 +44,7 @@ from .numbers import (
     to_ids,
     to_numbers,
 )
-from .readers import FileReadError, SheetInfo, read_workbook
+from .readers import FileReadError, Sheet, SheetInfo, read_workbook
 from .resources import workbooks_dir
 from .scales import DEFAULT_SCALE, Scale
 from .scoring import WEIGHT_TOLERANCE
@@ -53,9 +55,6 @@ SAMPLE_DIR = workbooks_dir() / "sample"
 """The bundled sample company (plan.xlsx and its raw data for 2026-10)."""
 
 DEFAULT_SCALE_NAME = "default"
-MAX_MONEY = 1e13
-"""Salaries and bonus pools must be below this: Excel keeps 15 significant digits, so kopecks of larger
-amounts are lost (and 1e308 would overflow)."""
 
 
 class PlanError(InputError):
@@ -244,12 +243,7 @@ def read_plan(path: str | Path, problems: Problems | None = None) -> Plan:
     except FileReadError as e:
         sink.error(e.reason, e.fix or "give the path of the plan workbook (.xlsx)", **{**e.where, "file": path.name})
         return _empty_plan(path.name, path, sink)
-    found: dict[str, tuple[str, pd.DataFrame, SheetInfo | None]] = {}
-    for sheet in sheets:
-        key = header_key(sheet.name)
-        for spec in SHEETS.values():
-            if key in {header_key(a) for a in spec.aliases} and spec.name not in found:
-                found[spec.name] = (sheet.name, sheet.grid, sheet.info)
+    found, unclear = choose_sheets(sheets, path.name, sink)
     tables: dict[str, Table | None] = {}
     for spec in SHEETS.values():
         if spec.name not in found:
@@ -263,7 +257,65 @@ def read_plan(path: str | Path, problems: Problems | None = None) -> Plan:
             tables[spec.name] = Table(sheet_name, path.name, pd.DataFrame(), {}, sheet_name, 1, path)
     settings_grid = found["Settings"][1] if "Settings" in found else None
     return build_plan(tables, file=path.name, path=path, problems=sink, settings_grid=settings_grid,
-                      sheet_names=[s.name for s in sheets])
+                      sheet_names=[s.name for s in sheets], unclear=unclear)
+
+
+def _state(sheet: Sheet) -> str:
+    return sheet.info.state if sheet.info is not None else "visible"
+
+
+def _named(sheet: Sheet) -> str:
+    state = _state(sheet)
+    return f"«{sheet.name}»" + {"hidden": " (hidden)", "veryHidden": " (very hidden)"}.get(state, "")
+
+
+def choose_sheets(
+    sheets: Sequence[Sheet], file: str, problems: Problems
+) -> tuple[dict[str, tuple[str, pd.DataFrame, SheetInfo | None]], set[str]]:
+    """Which sheet of the workbook is each plan sheet: ({canonical name: (sheet name, grid, info)}, {unclear}).
+
+    A sheet named exactly as the plan sheet (``Employees``, compared like headers) wins over its aliases
+    (``Staff``, ``Сотрудники``…), which are then ignored with a warning; without such a sheet, one alias is
+    taken. Two or more candidates (two aliases, two exact names, or an exact name that is hidden next to
+    an alias) are an error listing them: which one holds the pay is never decided by their order. A hidden
+    sheet that is taken gets a warning from the table's read issues (see facts._sheet_issues).
+    """
+    found: dict[str, tuple[str, pd.DataFrame, SheetInfo | None]] = {}
+    unclear: set[str] = set()
+    for spec in SHEETS.values():
+        exact_key = header_key(spec.name)
+        keys = {header_key(a) for a in spec.aliases}
+        exact = [s for s in sheets if header_key(s.name) == exact_key]
+        others = [s for s in sheets if header_key(s.name) in keys and header_key(s.name) != exact_key]
+        if len(exact) == 1 and (_state(exact[0]) == "visible" or not others):
+            chosen, ignored = exact[0], others
+        elif len(exact) + len(others) == 1:
+            chosen, ignored = (exact + others)[0], []
+        elif not exact and not others:
+            continue
+        else:
+            unclear.add(spec.name)
+            candidates = exact + others
+            problems.error(
+                f"{len(candidates)} sheets could be the {spec.name} sheet: "
+                + ", ".join(_named(s) for s in candidates) + "; which one to read is not clear",
+                f"rename or delete the ones that are not the {spec.name} sheet, and keep one sheet named "
+                f"{spec.name}", file=file, sheet=candidates[-1].name)
+            continue
+        found[spec.name] = (chosen.name, chosen.grid, chosen.info)
+        for s in ignored:
+            problems.warning(
+                f"sheet {_named(s)} could also be the {spec.name} sheet, but a sheet is named {spec.name} "
+                f"exactly: {_named(s)} is not read",
+                f"rename or delete «{s.name}» if it is not the {spec.name} sheet", file=file, sheet=s.name)
+        taken = {header_key(s.name) for s in (*exact, *others)}
+        for s in sheets:
+            like = lookalike(s.name, spec.aliases) if header_key(s.name) not in taken else None
+            if like is not None:
+                problems.warning(f"{describe(s.name, like)}: it is not read (sheet «{chosen.name}» is)",
+                                 f"rename or delete sheet «{s.name}» if it is not meant as the {spec.name} sheet",
+                                 file=file, sheet=s.name)
+    return found, unclear
 
 
 def plan_from_frames(
@@ -319,21 +371,32 @@ def build_plan(
     problems: Problems,
     settings_grid: pd.DataFrame | None = None,
     sheet_names: Sequence[str] = (),
+    unclear: Collection[str] = (),
 ) -> Plan:
-    """Check and type the sheets (already read into tables) and resolve the matrix."""
+    """Check and type the sheets (already read into tables) and resolve the matrix.
+
+    ``unclear``: plan sheets for which several sheets were candidates (already reported).
+    """
     plan = _empty_plan(file, path, problems)
     plan.broken = False
     plan.tables = {k: v for k, v in tables.items() if v is not None}
     for spec in SHEETS.values():
         t = tables.get(spec.name)
+        if spec.name in unclear:
+            plan.broken = True
+            continue
         if t is None:
             if spec.required:
                 plan.broken = True
                 names = ", ".join(a for a in spec.aliases[1:])
+                similar = [(n, like) for n in sheet_names if (like := lookalike(n, spec.aliases)) is not None]
                 problems.error(
                     f"missing sheet {spec.name}" + (f" (the workbook has: {', '.join(sheet_names)})" if sheet_names
-                                                     else ""),
-                    f"add a sheet named {spec.name} (also accepted: {names}) with columns "
+                                                     else "")
+                    + "".join(f"; {describe(n, like)}" for n, like in similar),
+                    "".join(f"retype the name of sheet «{n}» in {_script_of(like)} letters ({like}); "
+                            for n, like in similar)
+                    + f"add a sheet named {spec.name} (also accepted: {names}) with columns "
                     + ", ".join(c.name + ("*" if c.required else "") for c in spec.columns),
                     file=file, sheet=spec.name,
                 )
@@ -344,6 +407,14 @@ def build_plan(
                 if spec.name == "Plan" and col.name in ("position", "employee_id"):
                     continue
                 plan.broken = True
+                similar = next(((h, like) for h in t.frame.columns
+                                if (like := lookalike(h, col.aliases)) is not None), None)
+                if similar is not None:
+                    h, like = similar
+                    problems.error(
+                        f"missing column {col.name} in sheet {t.sheet}: {describe(h, like, 'the header')}",
+                        f"retype the header «{h}» in {_script_of(like)} letters ({like})", **t.at(t.header_row, h))
+                    continue
                 problems.error(
                     f"missing column {col.name} in sheet {t.sheet}",
                     f"add a column headed {col.name} (or {_alias_hint(col)}) to the header row {t.header_row}",
@@ -356,6 +427,12 @@ def build_plan(
                 "add a position column (plans per position) and/or an employee_id column (personal plans)",
                 **{**t.at(t.header_row), "header": "position"},
             )
+    staff = tables.get("Employees")
+    if staff is not None and staff.frame.empty and staff.frame.columns.size:  # an empty payroll is no success
+        plan.broken = True
+        problems.error(f"sheet {staff.sheet} lists no employees: there is nothing below its header row "
+                       f"{staff.header_row}", f"add one row per employee below the header (row {staff.header_row + 1}"
+                       " on), or check that this is the right plan workbook", **staff.at(staff.header_row + 1))
     if settings_grid is not None:
         plan.settings = _settings(settings_grid, tables["Settings"], problems, file)
     if plan.broken:
@@ -384,6 +461,10 @@ def _report_read_issues(spec: SheetSpec, t: Table, problems: Problems) -> None:
                 "not clear", f"rename or delete all but one of them (keep one column headed {col.name})",
                 **t.at(t.header_row, heads[1]))
     t.report(problems, list(t.frame.columns) if spec.name == "Settings" else used)
+
+
+def _script_of(name: str) -> str:
+    return "Russian" if any("а" <= c <= "я" or c == "ё" for c in name.casefold()) else "Latin"
 
 
 def _alias_hint(col: Column) -> str:
@@ -510,8 +591,7 @@ def _employees(plan: Plan, problems: Problems) -> pd.DataFrame:
                              what="fixed salary")
     out["bonus_pool"] = _numbers(plan, "Employees", "bonus_pool", problems, required=True, minimum=0.0,
                                  maximum=MAX_MONEY, what="bonus pool (planned variable pay)")
-    out["multiplier"] = _numbers(plan, "Employees", "multiplier", problems, default=1.0, minimum=0.0,
-                                 what="individual multiplier")
+    out["multiplier"] = _multipliers(plan, problems)
     for name in ("hired", "left"):
         tt, header = _col(plan, "Employees", name)
         if header is None:
@@ -553,6 +633,41 @@ def _check_managers(plan: Plan, problems: Problems) -> None:
         problems.warning(f"{r.what}; the team bundle of Employees row{'s' if len(rows) > 1 else ''} "
                          f"{row_ranges(rows)} will not be mailed",
                          "write the manager's exact employee_id in the manager column", **t.at(rows[0], header))
+
+
+MULTIPLIER_MAX = 10.0
+"""An individual multiplier above this is an error: 100 is 100% typed without the sign, not 100 times the bonus."""
+MULTIPLIER_HIGH = 3.0
+"""Above this (up to MULTIPLIER_MAX) a multiplier is a warning: possible, but rare enough to be checked."""
+
+
+def _multipliers(plan: Plan, problems: Problems) -> pd.Series:
+    """The individual multipliers (empty = 1), in their plausible range: below 0 or above 10 is an error
+    (the cell and the likely fix named), above 3 or exactly 0 a warning."""
+    nums = _numbers(plan, "Employees", "multiplier", problems, default=1.0, minimum=0.0, what="individual multiplier")
+    t, header = _col(plan, "Employees", "multiplier")
+    if header is None:
+        return nums
+    rows = t.frame.index
+
+    def pct(v: float) -> str:
+        return f"{v:.10g}"
+
+    high = nums > MULTIPLIER_MAX
+    for v in dict.fromkeys(nums[high]):
+        problems.cells("error", t, list(rows[(nums == v).to_numpy()]), header,
+                       f"multiplier {pct(v)} is above {MULTIPLIER_MAX:g}: it would pay {pct(v)} times the bonus",
+                       f"{pct(v)} means {pct(v)}%? write {pct(v / 100)} or {pct(v)}% (a multiplier of 1 pays the "
+                       "bonus as computed)")
+    rare = (nums > MULTIPLIER_HIGH) & ~high
+    problems.cells("warning", t, list(rows[rare.to_numpy()]), header,
+                   [f"multiplier {pct(v)} pays {pct(v)} times the bonus; more than {MULTIPLIER_HIGH:g} times is "
+                    "unusual" for v in nums[rare]],
+                   "check it; if a percentage was meant, type it with the % sign (120%) or as a factor (1.2)")
+    zero = nums == 0
+    problems.cells("warning", t, list(rows[zero.to_numpy()]), header, "multiplier 0: no bonus is paid",
+                   "check it; leave the cell empty for 1 (the bonus as computed)")
+    return nums.where(~high, np.nan)
 
 
 def _kpis(plan: Plan, problems: Problems) -> tuple[pd.DataFrame, dict[str, Source]]:

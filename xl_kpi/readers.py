@@ -458,6 +458,8 @@ class SheetInfo:
     """Formula cells with a saved value."""
     stale: str = ""
     """Why the saved formula results may be out of date ('' when there is no reason to think so)."""
+    state: str = "visible"
+    """The sheet's visibility in xl/workbook.xml: visible, hidden or veryHidden (unhidden only in VBA)."""
 
     @property
     def corner(self) -> str:
@@ -595,6 +597,7 @@ def _scan_zip(zf: zipfile.ZipFile, name: str, lim: Limits) -> dict[str, SheetInf
                                 "missing", _DAMAGED_FIX)
         info = _scan_sheet(zf, zf.getinfo(target), sheet_name, name, lim)
         info.stale = stale if info.formulas else ""
+        info.state = _attr(attrs, b"state") or "visible"
         out[sheet_name] = info
         size = info.rows * info.columns
         reach = f"its used range reaches {info.corner} ({_count(info.rows)} rows × {_count(info.columns)} columns)"

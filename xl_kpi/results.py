@@ -12,12 +12,17 @@ Bonus of an employee (DOMAIN.md §4, plus the plan's extensions)::
     bonus       = 0 if a gate KPI scored below its gate, else ROUND(kpi_bonus × multiplier × proration)
     total_pay   = ROUND(salary + bonus)
 
+Every amount, after every multiplication and sum, must stay below ``money.MAX_MONEY`` (see
+:func:`amount_limits`); an employee whose pay breaks it gets status "error", like one whose score
+is infinite or absurdly large (``scoring.MAX_SCORE``).
+
 An employee whose inputs are incomplete (a missing fact, weights not summing to 100%, …) gets
 status "error", the reasons in ``reason``, and NaN money (not a guess).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +30,12 @@ import numpy as np
 import pandas as pd
 
 from .facts import Facts
-from .money import round_money
+from .money import MAX_MONEY, format_amount, over_limit, round_money
 from .numbers import parse_period
 from .plan import Plan, proration
 from .scales import COMPARE_DECIMALS, Scale
-from .scoring import WEIGHT_TOLERANCE, bonus, coefficient, score
+from .scoring import MAX_SCORE, WEIGHT_TOLERANCE, bonus, coefficient, score
+from .validate import Problems
 
 LINE_COLUMNS = (
     "employee_id", "kpi_id", "kpi_name", "unit", "weight", "base", "norm", "floor", "cap", "scale", "gate",
@@ -73,7 +79,11 @@ def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: st
     digits = plan.settings.digits
     lines = _with_facts(plan, facts, the_period)
     lines = _score_lines(plan, lines, digits)
-    employees = _employees(plan, lines, the_period, digits)
+    employees, over = _employees(plan, lines, the_period, digits)
+    # what cannot be paid or shown is not kept as a number (inf would reach the CSVs and cards); the reason says why
+    lines["score"] = lines["score"].where(np.isfinite(lines["score"].astype(float)) | lines["score"].isna(), np.nan)
+    lines["bonus"] = lines["bonus"].where(~over_limit(lines["bonus"].to_numpy(float)), np.nan)
+    employees["kpi_bonus"] = employees["kpi_bonus"].where(~over_limit(employees["kpi_bonus"].to_numpy(float)), np.nan)
     return Results(
         lines=lines[list(LINE_COLUMNS)].reset_index(drop=True),
         employees=employees[list(EMPLOYEE_COLUMNS)].reset_index(drop=True),
@@ -83,6 +93,7 @@ def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: st
         company=plan.settings.company,
         language=plan.settings.language,
         digits=digits,
+        extra={"over_limit": over} if over else {},
     )
 
 
@@ -135,29 +146,91 @@ def _score_lines(plan: Plan, lines: pd.DataFrame, digits: int) -> pd.DataFrame:
     return lines
 
 
-def _employees(plan: Plan, lines: pd.DataFrame, period: str | None, digits: int) -> pd.DataFrame:
+def _employees(plan: Plan, lines: pd.DataFrame, period: str | None, digits: int
+               ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     emp = plan.employees.copy()
     g = lines.groupby("employee_id", sort=False)
-    kpi_bonus = g["bonus"].sum(skipna=False)
-    emp["kpi_bonus"] = np.asarray(round_money(emp["employee_id"].map(kpi_bonus).astype(float).to_numpy(), digits),
-                                  dtype=float)
-    emp["gated"] = emp["employee_id"].map(g["gated"].any()).fillna(False).astype(bool)
-    emp["proration"] = proration(emp, period)
-    emp["multiplier"] = emp["multiplier"].astype(float)
-    reasons = _reasons(plan, lines, emp, period)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflows become inf, refused by the amount limits below
+        kpi_bonus = g["bonus"].sum(skipna=False)
+        emp["kpi_bonus"] = np.asarray(round_money(emp["employee_id"].map(kpi_bonus).astype(float).to_numpy(),
+                                                  digits), dtype=float)
+        emp["gated"] = emp["employee_id"].map(g["gated"].any()).fillna(False).astype(bool)
+        emp["proration"] = proration(emp, period)
+        emp["multiplier"] = emp["multiplier"].astype(float)
+        prorated = np.asarray(round_money((emp["kpi_bonus"] * emp["multiplier"] * emp["proration"]).to_numpy(),
+                                          digits), dtype=float)
+        bonus = np.where(emp["gated"].to_numpy(), 0.0, prorated)
+        total = np.asarray(round_money((emp["salary"].astype(float) + bonus).to_numpy(), digits), dtype=float)
+    limits = amount_limits(plan, lines, emp.assign(bonus=bonus, total_pay=total))
+    reasons = _reasons(plan, lines, emp, period, limits)
     emp["reason"] = _text_map(emp["employee_id"], reasons)
     emp["status"] = np.where(emp["reason"] == "", "ok", "error")
     error = (emp["status"] == "error").to_numpy()
-    prorated = np.asarray(round_money((emp["kpi_bonus"] * emp["multiplier"] * emp["proration"]).to_numpy(), digits),
-                          dtype=float)
-    bonus = np.where(emp["gated"].to_numpy(), 0.0, prorated)
     emp["bonus"] = np.where(error, np.nan, bonus)
-    emp["total_pay"] = np.asarray(round_money((emp["salary"].astype(float) + emp["bonus"]).to_numpy(), digits),
-                                  dtype=float)
-    return emp
+    emp["total_pay"] = np.where(error, np.nan, total)
+    return emp, limits
 
 
-def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: str | None) -> pd.Series:
+LIMIT_TEXT = f"is not below {format_amount(MAX_MONEY)}, the largest amount paid to the kopeck"
+LIMIT_FIX = "check these cells for a typo (an extra digit, a percentage typed as a whole number?)"
+
+
+def amount_limits(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame) -> list[dict[str, Any]]:
+    """Every employee one of whose amounts is beyond :data:`~xl_kpi.money.MAX_MONEY` after a multiplication
+    or a sum: a line bonus (pool × weight × coefficient), the KPI bonuses' sum, the bonus after the multiplier
+    and proration, salary + bonus. One entry per employee (the first amount over the limit): employee_id,
+    message (naming the amount and the cells it came from), fix, and where (the Employees cell to point at).
+
+    ``emp`` holds the unrounded-by-status amounts (bonus, total_pay computed for everyone).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    rows = emp.set_index("employee_id")["row"]
+
+    def cell(sheet: str, row: Any, column: str, value: float) -> str:
+        w = plan.at(sheet, row, column)
+        ref = f" ({w['sheet']}!{w['column']}{w['row']})" if w.get("column") and w.get("row") else ""
+        text = format_amount(value) if column in ("bonus_pool", "salary") else f"{value:.10g}"
+        return f"{column} {text}{ref}"
+
+    def add(employee: str, text: str, column: str) -> None:
+        if employee not in out:
+            out[employee] = {"employee_id": employee, "message": text, "fix": LIMIT_FIX,
+                             "where": plan.at("Employees", rows.get(employee), column)}
+
+    bad_lines = lines[over_limit(lines["bonus"].to_numpy(float))]
+    for _, ln in bad_lines.iterrows():
+        e = ln["employee_id"]
+        add(e, f"KPI {ln['kpi_id']}: the bonus {format_amount(ln['bonus'])} = "
+            f"{cell('Employees', rows.get(e), 'bonus_pool', ln['pool'])} × "
+            f"{cell('Plan', ln['row'], 'weight', ln['weight'])}"
+            f" × coefficient {format_amount(ln['coefficient'])} (scale {ln['scale']}) {LIMIT_TEXT}", "bonus_pool")
+    for _, x in emp[over_limit(emp["kpi_bonus"].to_numpy(float))].iterrows():
+        add(x["employee_id"], f"the KPI bonuses add up to {format_amount(x['kpi_bonus'])}, which {LIMIT_TEXT}",
+            "bonus_pool")
+    for _, x in emp[over_limit(emp["bonus"].to_numpy(float))].iterrows():
+        prorated = f" × proration {x['proration']:.6g}" if x["proration"] != 1 else ""
+        add(x["employee_id"], f"the bonus {format_amount(x['bonus'])} = KPI bonus {format_amount(x['kpi_bonus'])} × "
+            f"{cell('Employees', x['row'], 'multiplier', x['multiplier'])}{prorated} {LIMIT_TEXT}", "multiplier")
+    for _, x in emp[over_limit(emp["total_pay"].to_numpy(float))].iterrows():
+        add(x["employee_id"], f"the total pay {format_amount(x['total_pay'])} = "
+            f"{cell('Employees', x['row'], 'salary', x['salary'])} + bonus {format_amount(x['bonus'])} {LIMIT_TEXT}",
+            "salary")
+    return list(out.values())
+
+
+def check_amounts(plan: Plan, facts: Facts | pd.DataFrame | None, problems: Problems,
+                  period: str | None = None) -> None:
+    """Report (as located errors) every employee whose pay would break the amount limit (see
+    :func:`amount_limits`), so ``validate`` refuses what ``generate`` could not pay."""
+    results = compute(plan, facts, period=period)
+    names = plan.employees.set_index("employee_id")["name"]
+    for item in results.extra.get("over_limit", []):
+        e = item["employee_id"]
+        problems.error(f"employee {e} ({names.get(e, '')}): {item['message']}", item["fix"], **item["where"])
+
+
+def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: str | None,
+             limits: Sequence[dict[str, Any]] = ()) -> pd.Series:
     """Why each employee's bonus cannot be computed ('; '-joined), only for employees with a reason."""
     found: list[pd.DataFrame] = []
 
@@ -173,6 +246,7 @@ def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: str | N
         (lines["base"].notna() & (lines["base"] == lines["norm"]), "KPI " + k + ": the norm equals the base"),
         (lines["crossed"], "KPI " + k + ": the score floor is above the cap"),
         (~lines["scale"].isin(set(plan.scales)), "KPI " + k + ": unknown scale " + lines["scale"]),
+        (_implausible(lines["score"]), "KPI " + k + ": the score is infinite or too large to compute with"),
     ]
     bad_line = pd.Series(False, index=lines.index)
     for mask, text in line_checks:
@@ -201,10 +275,18 @@ def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: str | N
     no_period = emp["proration"].isna()
     add(emp.loc[no_period, "employee_id"],
         ["the hired/left dates need a period to prorate (set it in Settings)"] * int(no_period.sum()))
+    if limits:
+        add(pd.Series([x["employee_id"] for x in limits]), [x["message"] for x in limits])
     if not found:
         return pd.Series(dtype=object)
     all_reasons = pd.concat(found, ignore_index=True)
     return all_reasons.groupby("employee_id", sort=False)["reason"].agg("; ".join)
+
+
+def _implausible(scores: pd.Series) -> pd.Series:
+    """Scores that are infinite or at least :data:`~xl_kpi.scoring.MAX_SCORE` in size (NaN is not)."""
+    s = scores.astype(float)
+    return s.notna() & ~(s.abs() < MAX_SCORE)
 
 
 def _text_map(keys: pd.Series, mapping: pd.Series) -> pd.Series:

@@ -20,6 +20,9 @@ from .scales import DEFAULT_SCALE, Scale
 
 WEIGHT_TOLERANCE = 1e-9
 """How far one employee's weights may sum from 1."""
+MAX_SCORE = 1e13
+"""A score this large (1e15%, more digits than Excel keeps) or larger is no result but a typo or an overflow:
+the batch refuses it rather than pay the top coefficient for it."""
 
 
 def score(fact: Any, base: Any, norm: Any, *, floor: Any = None, cap: Any = None) -> Any:
@@ -40,7 +43,7 @@ def score(fact: Any, base: Any, norm: Any, *, floor: Any = None, cap: Any = None
             f"norm ({_num(norm)}) equals base ({_num(base)}): the KPI has no range to score against; "
             "set the norm (target) different from the base (minimum)"
         )
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # an overflow is inf: refused by the batch
         s = np.where(span == 0, np.nan, (f - b) / np.where(span == 0, 1.0, span))
     s = clamp(s, floor, cap)
     return shape.restore(s, name="score")
@@ -95,7 +98,8 @@ def bonus(pool: Any, weight: Any, score: Any, scale: Scale | None = None, *, dig
     negative = (p < 0) | (w < 0)
     if shape.scalar and negative:
         raise WeightError(f"pool ({_num(pool)}) and weight ({_num(weight)}) must not be negative")
-    raw = np.where(negative, np.nan, p * w * c)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is inf, caught by the amount limits
+        raw = np.where(negative, np.nan, p * w * c)
     out = raw if digits is None else round_money(raw, digits)
     return shape.restore(np.asarray(out), name="bonus")
 
@@ -133,10 +137,11 @@ def total_bonus(
     _check_weights(w)
     coeff = _coefficients(s, scale)
     pool_b = p[..., None] if p.ndim else p
-    items = pool_b * w * coeff
-    if digits is not None:
-        items = np.asarray(round_money(items, digits))
-    total = items.sum(axis=-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        items = pool_b * w * coeff
+        if digits is not None:
+            items = np.asarray(round_money(items, digits))
+        total = items.sum(axis=-1)
     if gate:
         gated = np.zeros(total.shape, dtype=bool)
         for kpi, threshold in gate.items():

@@ -203,12 +203,14 @@ def weighted_scores(lines: pd.DataFrame) -> pd.Series:
         return pd.Series([], dtype=float, name="weighted_score")
     w = pd.to_numeric(lines["weight"], errors="coerce").to_numpy(dtype=float)
     s = pd.to_numeric(lines["score"], errors="coerce").to_numpy(dtype=float)
-    product = pd.Series(w * s, index=lines.index)
-    grouped = product.groupby(lines["employee_id"], sort=False)
-    total = grouped.sum()
-    missing = product.isna().groupby(lines["employee_id"], sort=False).any()
-    out = total.where(~missing.reindex(total.index).to_numpy(), np.nan)
-    return pd.Series(np.round(out.to_numpy(dtype=float), SCORE_DECIMALS), index=out.index, name="weighted_score")
+    with np.errstate(over="ignore", invalid="ignore"):  # an absurd score (an employee in error) gives inf, not noise
+        product = pd.Series(w * s, index=lines.index)
+        grouped = product.groupby(lines["employee_id"], sort=False)
+        total = grouped.sum()
+        missing = product.isna().groupby(lines["employee_id"], sort=False).any()
+        out = total.where(~missing.reindex(total.index).to_numpy(), np.nan)
+        rounded = np.round(out.to_numpy(dtype=float), SCORE_DECIMALS)
+    return pd.Series(rounded, index=out.index, name="weighted_score")
 
 
 def money_format(currency: str | None) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -327,6 +328,9 @@ def inspect(
             file=the_plan.file, sheet="Settings",
         )
     check_coverage(the_plan, facts, problems)
+    from .results import check_amounts
+
+    check_amounts(the_plan, facts, problems, period=period)
     return the_plan, facts, problems
 
 
@@ -341,7 +345,7 @@ def check_coverage(plan: Any, facts: Any, problems: Problems) -> None:
     KPIs whose source could not be evaluated at all (already reported) are skipped; when many
     employees miss the same KPI, the first few are listed and the rest summed up in one line.
     """
-    from .scoring import score
+    from .scoring import MAX_SCORE, score
 
     lines = plan.lines
     lines = lines[lines["kpi_id"].isin(set(plan.kpis["kpi_id"])) & ~lines["kpi_id"].isin(facts.failed)]
@@ -387,14 +391,17 @@ def check_coverage(plan: Any, facts: Any, problems: Problems) -> None:
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         s = np.asarray(score(known["fact"].to_numpy(float), known["base"].to_numpy(float),
                              known["norm"].to_numpy(float)), dtype=float)
-    for (_, m) in known[np.isinf(s)].iterrows():  # an overflow is never a bonus
+    absurd = ~np.isnan(s) & ~(np.abs(s) < MAX_SCORE)  # an overflow, or a result no KPI has: never a bonus
+    for (_, m), sc in zip(known[absurd].iterrows(), s[absurd], strict=True):
         loc = facts.location(m["employee_id"], m["kpi_id"]) or {"file": plan.file}
         problems.error(
-            f"the score of {_who(emp, m['employee_id'])}, KPI {m['kpi_id']} is infinite: fact {m['fact']:.6g} "
-            f"with base {m['base']:.6g} and norm {m['norm']:.6g} is beyond what can be computed",
+            f"the score of {_who(emp, m['employee_id'])}, KPI {m['kpi_id']} is "
+            + ("infinite" if np.isinf(sc) else f"{_percent(sc)}, too large to be a result")
+            + f": fact {m['fact']:.6g} with base {m['base']:.6g} and norm {m['norm']:.6g} is beyond what can be "
+            "computed",
             "check the fact, the base and the norm (a number typed with too many digits, or base and norm "
             "almost equal?)", **loc)
-    s = np.where(np.isinf(s), np.nan, s)
+    s = np.where(absurd, np.nan, s)
     far = (s < FAR_BELOW) | (s > FAR_ABOVE)
     for (_, m), sc in zip(known[far].iterrows(), s[far], strict=True):
         loc = facts.location(m["employee_id"], m["kpi_id"]) or {"file": plan.file}
@@ -408,7 +415,11 @@ def check_coverage(plan: Any, facts: Any, problems: Problems) -> None:
 
 def _percent(x: float) -> str:
     """A score as a percentage for a message: '135%', or '1.3e+300%' when it is absurdly large."""
-    return f"{x * 100:.0f}%" if abs(x) < 1e6 else f"{x * 100:.3g}%"
+    if not np.isfinite(x):
+        return "infinite"
+    if abs(x) < 1e6:
+        return f"{x * 100:.0f}%"
+    return f"{(Decimal(repr(float(x))) * 100).normalize():.3g}%"  # in decimal: x * 100 may overflow a float
 
 
 def _who(emp: pd.DataFrame, employee_id: str) -> str:
