@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -47,7 +48,9 @@ _CURRENCY = re.compile(r"^(?:₽|\$|€|£|rub\.?|руб\.?|р\.|usd|eur)\s*|\s*
 _EXPONENT = re.compile(r"[eE][+-]?\d+$")
 _BODY = re.compile(r"^\d[\d.,]*$|^[.,]\d+$")
 _SPACED = re.compile(rf"^\d{{1,3}}(?:[{_SPACES}]\d{{3}})+(?:[.,]\d+)?$")
-_PLAIN = re.compile(r"\s*-?\d+(?:\.\d+)?\s*$")
+# ASCII digits only and at most 15 before the point: pd.to_numeric refuses Arabic or full-width digits
+# and gives Python ints (no float) for 309 digits; such cells take the slow path, which reads them.
+_PLAIN = re.compile(r"\s*-?[0-9]{1,15}(?:\.[0-9]+)?\s*$")
 _HOW = "write it as 1234.5, 1234,5 or 1 234,5"
 
 
@@ -62,7 +65,10 @@ def parse_number(value: Any) -> float | None:
     if isinstance(value, (bool, np.bool_)):
         raise NumberFormatError(f"{value!r} is a yes/no value, not a number")
     if isinstance(value, (int, np.integer)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise NumberFormatError(f"a number of {len(str(abs(int(value))))} digits is too large") from None
     if isinstance(value, (float, np.floating)):
         if math.isnan(value):
             return None
@@ -80,17 +86,25 @@ def _parse_text(text: str) -> float | None:
     s = text.strip()
     if not s:
         return None
+    shown = s
+    if not s.isascii():  # Arabic-Indic, full-width… digits are digits: read them as 0-9
+        s = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in s)
     for ch in _MINUS:
         s = s.replace(ch, "-")
-    negative = False
+    negative = parens = False
     if s.startswith("(") and s.endswith(")"):
-        negative, s = True, s[1:-1].strip()
+        negative, parens, s = True, True, s[1:-1].strip()
     percent = s.endswith("%")
     if percent:
         s = s[:-1].strip()
     s = _CURRENCY.sub("", s).strip()
-    if s[:1] in "+-":
-        negative, s = (negative != (s[0] == "-")), s[1:].strip()
+    if s[:1] in "+-" and s[:1]:
+        if parens:
+            raise NumberFormatError(
+                f'"{shown}" is contradictory: (…) already means negative; write (5) or -5, not (-5)')
+        negative, s = (s[0] == "-"), s[1:].strip()
+    if not s:
+        raise NumberFormatError(f'"{shown}" holds no digits, it is not a number; {_HOW} (or leave the cell empty)')
     exponent = ""
     m = _EXPONENT.search(s)
     if m and m.start() > 0:
@@ -103,11 +117,17 @@ def _parse_text(text: str) -> float | None:
     digits = _normalise(s, text.strip(), spaced)
     try:
         exact = Decimal(("-" if negative else "") + digits + exponent)
+        if percent:
+            exact = exact / 100
+        out = float(exact)
     except InvalidOperation:
-        raise NumberFormatError(f'"{text.strip()}" is not a number; {_HOW}') from None
-    out = float(exact / 100 if percent else exact)
+        raise NumberFormatError(f'"{shown}" is not a number; {_HOW}') from None
+    except ArithmeticError:  # decimal.Overflow / Underflow: 1e9999999%
+        raise NumberFormatError(f'"{shown}" is too large or too small to be a number') from None
     if not math.isfinite(out):
-        raise NumberFormatError(f'"{text.strip()}" is too large to be a number')
+        raise NumberFormatError(f'"{shown}" is too large to be a number')
+    if out == 0 and exact != 0:
+        raise NumberFormatError(f'"{shown}" is too small to be a number (it would be read as 0); write 0 if 0 is meant')
     return out
 
 
@@ -204,6 +224,42 @@ _DATE_FORMATS = ("%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%y")
 _ISO_LIKE = re.compile(r"^\d{4}-\d{1,2}(-\d{1,2})?([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 _DATE_HOW = "write dates as 31.10.2026 or 2026-10-31 (a time may follow: 31.10.2026 14:05)"
 
+#: Dates are held as pandas' nanosecond datetimes, which end here. A later date (HR's 31.12.9999 for
+#: "no end date") is read as FAR_FUTURE: after any period, so an open-ended "left" stays open.
+FAR_FUTURE = pd.Timestamp("2262-04-11")
+#: An earlier date (01.01.0001, a placeholder) is an error naming the cell.
+EARLIEST = pd.Timestamp("1677-09-22")
+
+
+def _fit(dates: pd.Series, shown: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
+    """Wide-unit datetimes as datetime64[ns]: later than FAR_FUTURE → FAR_FUTURE, earlier than
+    EARLIEST → NaT with a message (``shown`` gives the cells' text for it)."""
+    errors = pd.Series(np.nan, index=dates.index, dtype=object)
+    if dates.dtype == "datetime64[ns]":
+        return dates, errors
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_localize(None)
+    wide = dates.astype("datetime64[us]")
+    early = (wide < EARLIEST).to_numpy()
+    if early.any():
+        cells = (shown if shown is not None else wide)[early]
+        errors[early] = [f'"{_show(v)}" is before {EARLIEST:%d.%m.%Y}, too early to be a date here '
+                         f"(a placeholder? leave the cell empty); {_DATE_HOW}" for v in cells]
+    wide = wide.mask(early, pd.NaT).mask((wide > FAR_FUTURE).to_numpy(), FAR_FUTURE)
+    return wide.astype("datetime64[ns]"), errors
+
+
+def _show(v: Any) -> str:
+    """A date cell as the user would type it (year in four digits, also for year 1)."""
+    if isinstance(v, np.datetime64):
+        v = v.astype("datetime64[us]").item()
+    if isinstance(v, dt.date):
+        day = f"{v.day:02d}.{v.month:02d}.{v.year:04d}"
+        if isinstance(v, dt.datetime) and (v.hour, v.minute, v.second) != (0, 0, 0):
+            return f"{day} {v.hour:02d}:{v.minute:02d}"
+        return day
+    return str(v).strip()
+
 
 def parse_date(value: Any) -> pd.Timestamp | None:
     """One cell as a Timestamp; ``None`` for an empty cell. Raises :class:`DateFormatError`.
@@ -225,30 +281,31 @@ def to_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """
     no_errors = pd.Series(np.nan, index=values.index, dtype=object)
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        return values.astype("datetime64[ns]"), no_errors
+        return _fit(values)
     obj = values.astype(object)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    is_date = obj.map(lambda v: isinstance(v, (dt.date, pd.Timestamp, np.datetime64)))
+    errors = no_errors.copy()
+    is_date = obj.map(lambda v: isinstance(v, (dt.date, pd.Timestamp, np.datetime64)) and not pd.isna(v))
     if is_date.any():
-        out[is_date] = pd.to_datetime(obj[is_date], format="mixed").astype("datetime64[ns]")
-    empty = obj.map(_blank)
+        out[is_date], errors[is_date] = _fit(pd.to_datetime(obj[is_date], format="mixed"), obj[is_date])
+    empty = obj.map(_blank) | obj.map(lambda v: v is pd.NaT or v is pd.NA)
     text = obj[~is_date & ~empty].map(lambda v: v.strip() if isinstance(v, str) else v)
     is_str = text.map(lambda v: isinstance(v, str))
     strings = text[is_str]
-    parsed = pd.Series(pd.NaT, index=strings.index, dtype="datetime64[ns]")
+    parsed = pd.Series(pd.NaT, index=strings.index, dtype="datetime64[us]")
     if len(strings):
         iso = strings.str.match(_ISO_LIKE)
         if iso.any():
-            parsed[iso] = pd.to_datetime(strings[iso], format="ISO8601", errors="coerce").astype("datetime64[ns]")
+            parsed[iso] = pd.to_datetime(strings[iso], format="ISO8601", errors="coerce").astype("datetime64[us]")
         for fmt in _DATE_FORMATS:
             todo = parsed.isna() & ~iso
             if not todo.any():
                 break
-            parsed[todo] = pd.to_datetime(strings[todo], format=fmt, errors="coerce").astype("datetime64[ns]")
-        out[strings.index] = parsed
-    errors = no_errors.copy()
-    bad_text = strings[parsed.isna()]
-    errors[bad_text.index] = [_not_a_date(v) for v in bad_text]
+            parsed[todo] = pd.to_datetime(strings[todo], format=fmt, errors="coerce").astype("datetime64[us]")
+        bad_text = strings[parsed.isna()]
+        errors[bad_text.index] = [_not_a_date(v) for v in bad_text]
+        good = parsed.notna()
+        out[strings.index[good]], errors[strings.index[good]] = _fit(parsed[good], strings[good])
     other = text[~is_str]
     errors[other.index] = [f"{v!r} is not a date; {_DATE_HOW}" for v in other]
     return out, errors
@@ -285,7 +342,7 @@ def parse_period(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
         return None
     if isinstance(value, (dt.date, pd.Timestamp)):
-        return f"{value.year:04d}-{value.month:02d}"
+        return _period(value.year, value.month, _show(value))
     s = str(value).strip()
     if not s:
         return None
@@ -301,10 +358,21 @@ def parse_period(value: Any) -> str | None:
                 d = None
             if d is None:
                 raise DateFormatError(f'"{s}" is not a period; write the month as 2026-10 or 10.2026')
-            return f"{d.year:04d}-{d.month:02d}"
+            return _period(d.year, d.month, s)
         month, year = int(m.group(1)), int(m.group(2))
     if not 1 <= month <= 12:
         raise DateFormatError(f'"{s}" is not a period: there is no month {month}; write it as 2026-10')
+    return _period(year, month, s)
+
+
+#: Years a period may lie in: far enough for any real KPI, inside pandas' date range.
+PERIOD_YEARS = (1900, 2200)
+
+
+def _period(year: int, month: int, shown: str) -> str:
+    if not PERIOD_YEARS[0] <= year <= PERIOD_YEARS[1]:
+        raise DateFormatError(f'"{shown}" is not a plausible period: the year must lie between '
+                              f"{PERIOD_YEARS[0]} and {PERIOD_YEARS[1]}; write the month as 2026-10")
     return f"{year:04d}-{month:02d}"
 
 
@@ -366,6 +434,19 @@ def to_ids(values: pd.Series) -> pd.Series:
 
 TRUE_WORDS = frozenset({"yes", "y", "true", "да", "д", "истина", "1", "+", "x", "х", "v", "✓", "✔"})
 FALSE_WORDS = frozenset({"no", "n", "false", "нет", "н", "ложь", "0", "-"})
+
+
+def to_flags_checked(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """:func:`to_flags` plus a message for each non-empty cell that is neither yes nor no
+    (``maybe``, ``2``): such a cell must not silently count as "no"."""
+    flags = to_flags(values)
+    obj = values.astype(object)
+    junk = (flags.isna() & ~obj.map(lambda v: _blank(v) or v is pd.NA or v is pd.NaT)).to_numpy()
+    errors = pd.Series(np.nan, index=values.index, dtype=object)
+    if junk.any():
+        errors[junk] = [f'"{_show(v)}" is neither yes nor no; write yes/no, да/нет, true/false, 1/0, '
+                        "or x for yes (an empty cell is no value)" for v in obj[junk]]
+    return flags, errors
 
 
 def to_flags(values: pd.Series) -> pd.Series:

@@ -386,8 +386,38 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None) -> pd.DataF
         return pd.DataFrame()
     except pd.errors.ParserError as e:
         raise _csv_parser_error(name, sep, str(e)) from None
+    _check_line_widths(text, sep, name)
     _check_cell_text(grid, name, None, lim)
     return grid
+
+
+def _check_line_widths(text: str, sep: str, name: str) -> None:
+    """Refuse a CSV line with fewer values than the first line: pandas pads it with empty cells, so a
+    missing amount would silently drop out of a sum. Blank lines are allowed (they are empty rows)."""
+    import csv
+
+    old = csv.field_size_limit()
+    try:
+        csv.field_size_limit(max(old, len(text) + 1))
+        width = None
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=False)
+        start = 1
+        for record in reader:
+            if not record or (len(record) == 1 and not record[0].strip()):
+                start = reader.line_num + 1
+                continue
+            if width is None:
+                width = len(record)
+            elif len(record) < width:
+                raise FileReadError(
+                    name, f"line {start} has {len(record)} values but the first line has {width} "
+                    f"(separator {sep!r})", f"add the missing values (an empty value is two {sep!r} in a row), "
+                    "or re-export the file", row=start)
+            start = reader.line_num + 1
+    except csv.Error:  # pandas has read it; a quoting corner the csv module sees otherwise is not our concern
+        return
+    finally:
+        csv.field_size_limit(old)
 
 
 def _csv_parser_error(name: str, sep: str, message: str) -> FileReadError:
@@ -494,7 +524,10 @@ def read_workbook(path: str | Path, *, max_bytes: int | None = None, role: str =
         raise FileReadError(name, f"this is an Excel workbook (.xlsx), but its name ends in {path.suffix or '(none)'}",
                             "rename it to .xlsx")
     try:
-        grids = pd.read_excel(path, sheet_name=None, header=None, engine="calamine")
+        # keep_default_na=False: text such as N/A, NULL, None, #N/A stays text (the number reader then names
+        # the cell), as in a CSV; only a truly empty cell is empty.
+        grids = pd.read_excel(path, sheet_name=None, header=None, engine="calamine", keep_default_na=False,
+                              na_values=[""])
     except FileNotFoundError:
         raise FileReadError(name, "file not found", "check the path") from None
     except (KeyboardInterrupt, SystemExit):

@@ -39,16 +39,18 @@ group-bys. User text is never passed to ``eval``, ``exec``, ``DataFrame.query`` 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from .errors import KpiError
-from .numbers import to_dates, to_flags, to_ids, to_numbers, to_periods
+from .numbers import EARLIEST, FAR_FUTURE, to_dates, to_flags_checked, to_ids, to_numbers, to_periods
 from .validate import Problems, Table, header_key, row_ranges
 
 
@@ -290,7 +292,14 @@ class Source:
             out = str(self.numerator)
         else:
             out = f"({self.numerator}) / ({self.denominator})"
-        return out + (f" * {self.factor:g}" if self.factor != 1.0 else "")
+        return out + (f" * {_plain_number(self.factor)}" if self.factor != 1.0 else "")
+
+
+def _plain_number(x: float) -> str:
+    """A float as the source language writes numbers: digits and a point, never an exponent
+    (``1e-07`` would not parse back), exact to the float's shortest repr."""
+    out = format(Decimal(repr(x)), "f")
+    return out.rstrip("0").rstrip(".") if "." in out else out
 
 
 def _cond_columns(cond: Cond | None) -> list[str]:
@@ -421,7 +430,10 @@ class _Parser:
                 t = self.next()
                 if t.kind != "number" or t.text.endswith("%"):
                     raise self.fail('a number after "*" (e.g. * 100 to show a share in percent)', t)
-                factor *= float(t.text)
+                factor *= self.finite(t)
+                if factor == 0 or not math.isfinite(factor):
+                    raise SourceSyntaxError(f'the factor "* {t.text}" makes the result too small or too large',
+                                            self.text, t.pos)
             else:
                 return by, dated, factor
 
@@ -535,16 +547,29 @@ class _Parser:
             )
         return Compare(column, t.text, value)
 
+    def finite(self, t: Token) -> float:
+        """A number token's value; a number too large or too small for a float is an error, not inf or 0."""
+        x = float(t.text.removesuffix("%"))
+        if not math.isfinite(x) or (x == 0 and t.text.strip("-0.%")):
+            raise SourceSyntaxError(f'"{t.text}" is too large or too small a number', self.text, t.pos)
+        return x
+
     def value(self) -> Value:
         t = self.next()
         if t.kind == "number":
-            number = float(t.text[:-1]) / 100 if t.text.endswith("%") else float(t.text)
+            number = self.finite(t) / 100 if t.text.endswith("%") else self.finite(t)
             return Value("number", number, t.text)
         if t.kind == "date":
             try:
-                return Value("date", pd.Timestamp(t.text), t.text)
+                day = pd.Timestamp(t.text)
             except ValueError:
                 raise SourceSyntaxError(f'"{t.text}" is not a valid date', self.text, t.pos) from None
+            if not EARLIEST <= day <= FAR_FUTURE:  # data dates are held in this range (later ones as its end)
+                raise SourceSyntaxError(
+                    f'"{t.text}" is outside the dates xl_kpi can compare ({EARLIEST:%Y-%m-%d} to '
+                    f'{FAR_FUTURE:%Y-%m-%d}); for "no end date" test "is empty" or use a date before '
+                    f"{FAR_FUTURE:%Y-%m-%d}", self.text, t.pos)
+            return Value("date", day.as_unit("ns"), t.text)
         if t.kind == "string":
             return Value("text", t.text, t.text)
         if t.kind == "word":
@@ -659,7 +684,7 @@ class Evaluator:
             elif kind == "ids":
                 self._cache[key] = to_ids(s)
             elif kind == "flags":
-                self._cache[key] = to_flags(s)
+                self._cache[key] = to_flags_checked(s)
             elif kind == "text":
                 self._cache[key] = to_ids(s).map(lambda v: v.casefold() if isinstance(v, str) else v)
             elif kind == "day":
@@ -878,7 +903,8 @@ class Evaluator:
 
     def equals(self, table: Table, col: str, value: Value) -> np.ndarray:
         if value.kind == "flag":
-            flags = self._converted(table, col, "flags")
+            flags, errors = self._converted(table, col, "flags")
+            self._bad_cells(table, col, errors, np.ones(len(table.frame), dtype=bool), "yes/no")
             text = self._converted(table, col, "text")
             return (flags == value.value).fillna(False).to_numpy(dtype=bool) | (
                 text == value.text.casefold()
