@@ -9,6 +9,7 @@ succeed. docs/plan.md ("What xl_kpi refuses to read") has the table of how each 
 from __future__ import annotations
 
 import builtins
+import datetime
 import os
 import subprocess
 import sys
@@ -821,6 +822,63 @@ def _(tmp: Path) -> Inputs:
 
 # ---------------------------------------------------------------- second wave: numbers
 # Numbers and dates (issue 9). Cases of this family go below this line.
+
+
+def _fact(value: str) -> Callable[[Path], Inputs]:
+    """The good facts CSV with E1's deals fact typed as ``value`` (other cells stay plain numbers)."""
+    return lambda tmp: facts_csv(tmp, GOOD_FACTS.replace("E1,deals,160", f"E1,deals,{value}"))
+
+
+case("number-1e9999999-percent", "facts.csv", "row 2", '"1e9999999%" is too large or too small to be a number')(
+    _fact("1e9999999%"))
+case("number-only-a-percent-sign", "facts.csv", "row 2", '"%" holds no digits')(_fact("%"))
+case("number-only-rub", "facts.csv", "row 2", '"руб." holds no digits')(_fact("руб."))
+case("number-only-parentheses", "facts.csv", "row 2", '"()" holds no digits')(_fact("()"))
+case("number-negative-in-parentheses", "facts.csv", "row 2", '"(-5)" is contradictory', "write (5) or -5")(
+    _fact("(-5)"))
+case("number-1e-400-underflows", "facts.csv", "row 2", '"1e-400" is too small to be a number')(_fact("1e-400"))
+case("number-309-digit-integer", "facts.csv", "row 2", "is too large to be a number")(_fact("9" * 309))
+case("number-arabic-digits-among-plain", code=0)(_fact("١٦٠"))
+case("number-full-width-digits-among-plain", code=0)(_fact("１６０"))
+
+
+def _employees_date(column: str, value: object) -> Callable[[Path], Inputs]:
+    return _employees_with(column, {"E1": value})
+
+
+case("left-31.12.9999-is-no-end-date", code=0)(_employees_date("left", "31.12.9999"))
+case("left-9999-12-31-date-cell-is-no-end-date", code=0)(
+    _employees_date("left", datetime.datetime(9999, 12, 31)))
+case("hired-01.01.0001", "plan.xlsx", "sheet Employees, row 2", "hired", '"01.01.0001" is before 22.09.1677',
+     "leave the cell empty")(_employees_date("hired", "01.01.0001"))
+case("left-N/A-text-in-xlsx", "sheet Employees, row 2", '"N/A" is not a date')(_employees_date("left", "N/A"))
+case("multiplier-N/A-text-in-xlsx", "sheet Employees, row 2", "multiplier", '"N/A" is not a number')(
+    _employees_date("multiplier", "N/A"))
+case("multiplier-NULL-text-in-xlsx", "sheet Employees, row 2", "multiplier", '"NULL" is not a number')(
+    _employees_date("multiplier", "NULL"))
+
+
+def _period_setting(value: object) -> Callable[[Path], Inputs]:
+    def change(sheets: dict) -> None:
+        sheets["Settings"][1][1] = value
+    return plan_with(change)
+
+
+case("settings-period-9999-12", "plan.xlsx", "period", '"9999-12" is not a plausible period',
+     "between 1900 and 2200")(_period_setting("9999-12"))
+case("settings-period-date-31.12.9999", "plan.xlsx", "period", "is not a plausible period")(
+    _period_setting(datetime.datetime(9999, 12, 31)))
+case("csv-line-one-value-short", "facts.csv", "line 3 has 2 values but the first line has 3",
+     "add the missing values")(
+    lambda tmp: facts_csv(tmp, GOOD_FACTS.replace("E1,complaints,4", "E1,complaints")))
+
+
+@pytest.mark.parametrize("period", ["9999-12", "0001-01", "31.12.9999"])
+def test_period_option_out_of_range_is_a_usage_error(tmp_path, period):
+    plan, data = good(tmp_path)
+    result = runner.invoke(app, [*_args("validate", plan, data), "--period", period])
+    assert result.exit_code == 2, result.output
+    assert "not a plausible period" in result.output and "Traceback" not in result.output
 
 
 

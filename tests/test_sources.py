@@ -396,3 +396,40 @@ def test_large_table_is_vectorised(tmp_path):
     got = out.set_index("employee_id")["fact"]
     assert np.allclose(got.loc[expected.index], expected)
     assert elapsed < 10
+
+
+# ------------------------------------------------------------------- numbers and dates (issue 9 §8)
+@pytest.mark.parametrize("text", ["count deals where closed_at >= 9999-12-31",
+                                  "count deals where closed_at < 0001-01-01"])
+def test_date_literal_outside_the_date_range_is_a_syntax_error(text):
+    with pytest.raises(SourceSyntaxError, match="outside the dates xl_kpi can compare"):
+        parse(text)
+
+
+@pytest.mark.parametrize("factor", ["0.0000001", "123456789.123456789", "0.5 * 3", "100000000000000000000000"])
+def test_factor_is_printed_without_exponent_and_parses_back(factor):
+    s = parse(f"sum deals.amount * {factor}")
+    printed = str(s)
+    assert "e" not in printed.split("*")[-1].casefold()
+    assert parse(printed).factor == s.factor and str(parse(printed)) == printed
+
+
+@pytest.mark.parametrize("text", ["count deals where amount > 1" + "0" * 400,
+                                  "sum deals.amount * 0." + "0" * 400 + "1"])
+def test_number_literal_that_overflows_or_underflows_is_a_syntax_error(text):
+    with pytest.raises(SourceSyntaxError, match="too large or too small"):
+        parse(text)
+
+
+def test_far_future_date_in_data_is_after_any_literal():
+    deals = table("deals", [["deal_id", "manager_id", "closed_at"], [1, "M1", "31.12.9999"], [2, "M1", "01.10.2026"]])
+    problems = Problems()
+    out = evaluate("count deals where closed_at < 2100-01-01 by manager_id", {"deals": deals}, problems=problems)
+    assert dict(zip(out["employee_id"], out["fact"], strict=True)) == {"M1": 1} and not problems.errors
+
+
+def test_yes_no_junk_is_a_cell_error_not_no():
+    req = table("requests", [["id", "manager", "complaint"], [1, "M1", "да"], [2, "M1", "maybe"], [3, "M1", "нет"]])
+    problems = Problems()
+    evaluate("count requests where complaint != yes by manager", {"requests": req}, problems=problems)
+    assert any("maybe" in p.message and "neither yes nor no" in p.message for p in problems.errors), problems.errors
