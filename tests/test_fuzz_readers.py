@@ -104,3 +104,33 @@ def test_source_parses_or_raises_and_prints_back_to_the_same_source(words):
     assert isinstance(s, Source)
     again = parse(str(s))
     assert again == s and str(again) == str(s)
+
+
+def _decimal(x: float) -> str:
+    return format(__import__("decimal").Decimal(repr(x)), "f")
+
+
+literals = st.one_of(
+    st.floats(min_value=1e-12, max_value=1e12).map(_decimal),
+    st.integers(min_value=-10 ** 6, max_value=10 ** 6).map(str),
+    st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31)).map(lambda d: f"{d.year:04d}-{d:%m-%d}"),
+    st.sampled_from(["yes", "нет", "won", '"x y"', "40%"]),
+)
+conditions = st.tuples(st.sampled_from(["status", "closed_at", "amount"]), st.sampled_from(["=", "!=", "<", ">="]),
+                       literals).map(" ".join)
+factors = st.one_of(st.floats(min_value=1e-12, max_value=1e15).map(_decimal),
+                    st.sampled_from(["0.0000001", "100", "0.5 * 3"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["count deals", "sum deals.amount", "mean deals.amount"]), st.lists(conditions, max_size=3),
+       st.booleans(), st.lists(factors, max_size=2))
+def test_structured_source_parses_or_raises_and_prints_back(head, conds, by, mult):
+    text = head + (" where " + " and ".join(conds) if conds else "") + (" by manager_id" if by else "")
+    text += "".join(f" * {f}" for f in mult)
+    try:
+        s = parse(text)
+    except KpiError:
+        return
+    again = parse(str(s))
+    assert again == s and str(again) == str(s)
