@@ -86,7 +86,7 @@ def _parse_text(text: str) -> float | None:
     s = text.strip()
     if not s:
         return None
-    shown = s
+    shown = s if len(s) <= 40 else f"{s[:20]}…{s[-10:]} ({len(s)} characters)"
     if not s.isascii():  # Arabic-Indic, full-width… digits are digits: read them as 0-9
         s = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in s)
     for ch in _MINUS:
