@@ -68,7 +68,8 @@ def parse_number(value: Any) -> float | None:
         try:
             return float(value)
         except OverflowError:
-            raise NumberFormatError(f"a number of {len(str(abs(int(value))))} digits is too large") from None
+            digits = int(abs(int(value)).bit_length() * 0.30103) + 1  # str() of a huge int is refused
+            raise NumberFormatError(f"a number of about {digits} digits is too large") from None
     if isinstance(value, (float, np.floating)):
         if math.isnan(value):
             return None
@@ -307,8 +308,18 @@ def to_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         good = parsed.notna()
         out[strings.index[good]], errors[strings.index[good]] = _fit(parsed[good], strings[good])
     other = text[~is_str]
-    errors[other.index] = [f"{v!r} is not a date; {_DATE_HOW}" for v in other]
+    errors[other.index] = [_not_a_date_cell(v) for v in other]
     return out, errors
+
+
+def _not_a_date_cell(v: Any) -> str:
+    """Why a non-text cell (a number, a time of day) is not a date; long numbers are shortened."""
+    if isinstance(v, dt.time):
+        return f"{v:%H:%M} is a time of day, not a date (a date cell before 1900?); {_DATE_HOW}"
+    text = repr(v)
+    if len(text) > 40:
+        text = f"{text[:20]}…({len(text)} characters)"
+    return f"{text} is not a date; {_DATE_HOW}"
 
 
 _SLASHED = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})\b")
