@@ -81,3 +81,13 @@ def test_every_metric_has_a_formula_docstring():
     assert len(funcs) >= 20
     for f in funcs:
         assert f.__doc__ and len(f.__doc__.strip()) > 20, f.__name__
+
+
+def test_mean_duration_far_future_end_is_no_end_and_year_1_start_an_error():
+    import datetime as dt
+
+    start = [dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1)]
+    end = [dt.datetime(9999, 12, 31), dt.datetime(2026, 1, 1, 2)]  # 31.12.9999: not answered yet
+    assert m.mean_duration(start, end) == pytest.approx(2.0)
+    with pytest.raises(xl_kpi.KpiError, match=r"outside 22\.09\.1677"):
+        m.mean_duration([dt.datetime(1, 1, 1)], [dt.datetime(2026, 1, 1)])

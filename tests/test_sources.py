@@ -433,3 +433,11 @@ def test_yes_no_junk_is_a_cell_error_not_no():
     problems = Problems()
     evaluate("count requests where complaint != yes by manager", {"requests": req}, problems=problems)
     assert any("maybe" in p.message and "neither yes nor no" in p.message for p in problems.errors), problems.errors
+
+
+def test_duration_to_a_far_future_end_is_skipped_like_an_empty_end():
+    req = table("requests", [["id", "manager", "created", "answered"], [1, "M1", "2026-10-01 09:00", "31.12.9999"],
+                             [2, "M1", "2026-10-01 09:00", "2026-10-01 11:00"]])
+    problems = Problems()
+    out = evaluate("mean hours requests.created to answered by manager", {"requests": req}, problems=problems)
+    assert dict(zip(out["employee_id"], out["fact"], strict=True)) == {"M1": pytest.approx(2.0)}

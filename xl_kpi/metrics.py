@@ -144,10 +144,11 @@ def nps_from_counts(promoters: Any, passives: Any, detractors: Any) -> Any:
 def mean_duration(start: Any, end: Any, unit: str = "h") -> float:
     """Mean time from start to end (time to resolution, response time), in ``unit`` ('s','min','h','D').
 
-    Lower is better: score it with base above norm. Pairs with a missing end are skipped.
+    Lower is better: score it with base above norm. Pairs with a missing end are skipped, and so are
+    ends after 11.04.2262 (HR's 31.12.9999 for "no end"); a start outside 1677–2262 is an error.
     """
-    s = np.asarray(start, dtype="datetime64[ns]")
-    e = np.asarray(end, dtype="datetime64[ns]")
+    s = _instants(start, "start")
+    e = _instants(end, "end")
     d = (e - s)[~(np.isnat(s) | np.isnat(e))]
     if d.size == 0:
         raise DivisionByZeroError("no complete start/end pairs to average")
@@ -156,6 +157,23 @@ def mean_duration(start: Any, end: Any, unit: str = "h") -> float:
     if unit not in _UNITS_NS:
         raise KpiError(f"unit must be one of {', '.join(_UNITS_NS)}, not {unit!r}")
     return float(d.astype("int64").mean() / _UNITS_NS[unit])
+
+
+_FIRST, _LAST = np.datetime64("1677-09-22", "us"), np.datetime64("2262-04-11", "us")
+
+
+def _instants(values: Any, what: str) -> np.ndarray:
+    """Times as datetime64[ns] without silent wrap-around: read in microseconds (years 1–9999 fit), then a
+    far-future end is a missing end and anything else outside the nanosecond range is an error."""
+    wide = np.asarray(values, dtype="datetime64[us]")
+    late = ~np.isnat(wide) & (wide > _LAST)
+    if what == "end":
+        wide = np.where(late, np.datetime64("NaT", "us"), wide)
+        late = np.zeros(wide.shape, dtype=bool)
+    if np.any(late | (~np.isnat(wide) & (wide < _FIRST))):
+        raise KpiError(f"a {what} time outside 22.09.1677–11.04.2262 cannot be used; leave the cell empty if "
+                       "there is none")
+    return wide.astype("datetime64[ns]")
 
 
 _UNITS_NS = {"s": 1e9, "min": 60e9, "h": 3600e9, "D": 86400e9}

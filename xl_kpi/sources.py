@@ -839,6 +839,7 @@ class Evaluator:
             end = cols[agg.end_column or ""]
             start, e1 = self._converted(table, col, "dates")
             stop, e2 = self._converted(table, end, "dates")
+            stop = stop.mask(stop >= FAR_FUTURE)  # an end of 31.12.9999 means "not yet": like an empty end
             self._bad_cells(table, col, e1, mask, "date")
             self._bad_cells(table, end, e2, mask, "date")
             values = (stop - start)[mask].dt.total_seconds() / _DURATION_UNITS[agg.unit]
