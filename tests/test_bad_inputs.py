@@ -849,6 +849,8 @@ def _employees_date(column: str, value: object) -> Callable[[Path], Inputs]:
 case("left-31.12.9999-is-no-end-date", code=0)(_employees_date("left", "31.12.9999"))
 case("left-9999-12-31-date-cell-is-no-end-date", code=0)(
     _employees_date("left", datetime.datetime(9999, 12, 31)))
+case("hired-31.12.9999", "plan.xlsx", "sheet Employees, row 2", "hired", "(31.12.9999?) is not a hire date",
+     "leave the cell empty or type the first working day")(_employees_date("hired", "31.12.9999"))
 case("hired-01.01.0001", "plan.xlsx", "sheet Employees, row 2", "hired", '"01.01.0001" is before 22.09.1677',
      "leave the cell empty")(_employees_date("hired", "01.01.0001"))
 case("left-N/A-text-in-xlsx", "sheet Employees, row 2", '"N/A" is not a date')(_employees_date("left", "N/A"))

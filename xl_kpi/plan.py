@@ -35,6 +35,7 @@ from .identity import alike_hint, id_key, key_index, resolve_managers
 from .lookalike import describe, lookalike
 from .money import MAX_MONEY
 from .numbers import (
+    FAR_FUTURE,
     DateFormatError,
     NumberFormatError,
     parse_number,
@@ -598,6 +599,11 @@ def _employees(plan: Plan, problems: Problems) -> pd.DataFrame:
             out[name] = pd.Series(pd.NaT, index=f.index, dtype="datetime64[ns]")
             continue
         dates, errors = to_dates(f[header])
+        if name == "hired":  # 31.12.9999 means "open-ended" for a left date; as a hire date it means nothing
+            never = (dates >= FAR_FUTURE) & errors.isna()
+            errors = errors.mask(never, f"a date after {FAR_FUTURE:%d.%m.%Y} (31.12.9999?) is not a hire date; "
+                                        "leave the cell empty or type the first working day")
+            dates = dates.mask(never)
         bad = errors.notna()
         problems.cells("error", tt, list(f.index[bad]), header, [f"{name}: {m}" for m in errors[bad]],
                        "type the date as 31.10.2026 or 2026-10-31")
