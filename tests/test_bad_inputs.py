@@ -824,22 +824,22 @@ def _(tmp: Path) -> Inputs:
 # Numbers and dates (issue 9). Cases of this family go below this line.
 
 
-def _fact(value: str) -> Callable[[Path], Inputs]:
+def _fact_typed(value: str) -> Callable[[Path], Inputs]:
     """The good facts CSV with E1's deals fact typed as ``value`` (other cells stay plain numbers)."""
     return lambda tmp: facts_csv(tmp, GOOD_FACTS.replace("E1,deals,160", f"E1,deals,{value}"))
 
 
 case("number-1e9999999-percent", "facts.csv", "row 2", '"1e9999999%" is too large or too small to be a number')(
-    _fact("1e9999999%"))
-case("number-only-a-percent-sign", "facts.csv", "row 2", '"%" holds no digits')(_fact("%"))
-case("number-only-rub", "facts.csv", "row 2", '"руб." holds no digits')(_fact("руб."))
-case("number-only-parentheses", "facts.csv", "row 2", '"()" holds no digits')(_fact("()"))
+    _fact_typed("1e9999999%"))
+case("number-only-a-percent-sign", "facts.csv", "row 2", '"%" holds no digits')(_fact_typed("%"))
+case("number-only-rub", "facts.csv", "row 2", '"руб." holds no digits')(_fact_typed("руб."))
+case("number-only-parentheses", "facts.csv", "row 2", '"()" holds no digits')(_fact_typed("()"))
 case("number-negative-in-parentheses", "facts.csv", "row 2", '"(-5)" is contradictory', "write (5) or -5")(
-    _fact("(-5)"))
-case("number-1e-400-underflows", "facts.csv", "row 2", '"1e-400" is too small to be a number')(_fact("1e-400"))
-case("number-309-digit-integer", "facts.csv", "row 2", "is too large to be a number")(_fact("9" * 309))
-case("number-arabic-digits-among-plain", code=0)(_fact("١٦٠"))
-case("number-full-width-digits-among-plain", code=0)(_fact("１６０"))
+    _fact_typed("(-5)"))
+case("number-1e-400-underflows", "facts.csv", "row 2", '"1e-400" is too small to be a number')(_fact_typed("1e-400"))
+case("number-309-digit-integer", "facts.csv", "row 2", "is too large to be a number")(_fact_typed("9" * 309))
+case("number-arabic-digits-among-plain", code=0)(_fact_typed("١٦٠"))
+case("number-full-width-digits-among-plain", code=0)(_fact_typed("１６０"))
 
 
 def _employees_date(column: str, value: object) -> Callable[[Path], Inputs]:
@@ -853,8 +853,10 @@ case("hired-31.12.9999", "plan.xlsx", "sheet Employees, row 2", "hired", "(31.12
      "leave the cell empty or type the first working day")(_employees_date("hired", "31.12.9999"))
 case("hired-01.01.0001", "plan.xlsx", "sheet Employees, row 2", "hired", '"01.01.0001" is before 22.09.1677',
      "leave the cell empty")(_employees_date("hired", "01.01.0001"))
-case("left-N/A-text-in-xlsx", "sheet Employees, row 2", '"N/A" is not a date')(_employees_date("left", "N/A"))
-case("multiplier-N/A-text-in-xlsx", "sheet Employees, row 2", "multiplier", '"N/A" is not a number')(
+case("left-N/A-text-in-xlsx", "sheet Employees, row 2",
+     '"N/A" is not a date; leave the cell empty if there is none')(_employees_date("left", "N/A"))
+case("multiplier-N/A-text-in-xlsx", "sheet Employees, row 2", "multiplier",
+     '"N/A" is not a number; leave the cell empty if there is no value')(
     _employees_date("multiplier", "N/A"))
 case("multiplier-NULL-text-in-xlsx", "sheet Employees, row 2", "multiplier", '"NULL" is not a number')(
     _employees_date("multiplier", "NULL"))

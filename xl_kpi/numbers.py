@@ -52,6 +52,9 @@ _SPACED = re.compile(rf"^\d{{1,3}}(?:[{_SPACES}]\d{{3}})+(?:[.,]\d+)?$")
 # and gives Python ints (no float) for 309 digits; such cells take the slow path, which reads them.
 _PLAIN = re.compile(r"\s*-?[0-9]{1,15}(?:\.[0-9]+)?\s*$")
 _HOW = "write it as 1234.5, 1234,5 or 1 234,5"
+#: Text that means "no value" to people (and to pandas' default NA strings); it is kept as text and
+#: refused where a number or date is needed, with a hint to leave the cell empty.
+NA_WORDS = frozenset({"n/a", "na", "#n/a", "null", "none", "nan", "-nan", "#na", "n.a.", "н/д", "нет данных"})
 
 
 def parse_number(value: Any) -> float | None:
@@ -114,6 +117,8 @@ def _parse_text(text: str) -> float | None:
     if spaced:
         s = _ungroup(s, text)
     if not _BODY.match(s):
+        if s.casefold() in NA_WORDS:
+            raise NumberFormatError(f'"{shown}" is not a number; leave the cell empty if there is no value, or {_HOW}')
         raise NumberFormatError(f'"{text.strip()}" is not a number; {_HOW}')
     digits = _normalise(s, text.strip(), spaced)
     try:
@@ -336,6 +341,8 @@ def _not_a_date(text: str) -> str:
             return (f'"{text}" is ambiguous: {a} {months[b - 1]} or {b} {months[a - 1]}? '
                     f"Dates with slashes are not accepted; {_DATE_HOW}")
         return f'"{text}": dates with slashes are not accepted (day or month first?); {_DATE_HOW}'
+    if text.casefold() in NA_WORDS:
+        return f'"{text}" is not a date; leave the cell empty if there is none, or {_DATE_HOW}'
     return f'"{text}" is not a date; {_DATE_HOW}'
 
 
