@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -720,3 +721,163 @@ def test_starttls_required_but_not_offered_sends_nothing(out):
         with pytest.raises(MailError, match="does not offer STARTTLS"):
             send_all(deliveries(out), c, out / "log.jsonl")
     assert handler.messages == []
+
+
+# --------------------------------------------------------------------------------------------
+# Deadlines: a server that trickles (issue 9 §7). smtplib's timeout is per read, so a server
+# that sends a continuation line every few tenths of a second never trips it.
+
+
+class TricklingServer:
+    """A raw SMTP server on loopback that answers normally but, at ``trickle_at`` (``"greeting"``,
+    ``"mail"`` or ``"data-end"``), sends endless ``NNN-`` continuation lines instead of a reply.
+    ``only_for``: trickle at ``"data-end"`` only for messages to that recipient."""
+
+    def __init__(self, trickle_at: str, only_for: str | None = None, every: float = 0.2) -> None:
+        self.trickle_at, self.only_for, self.every = trickle_at, only_for, every
+        self.accepted: list[str] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket, code: str) -> None:
+        while not self.stop.is_set():
+            conn.sendall(f"{code}-still thinking\r\n".encode())
+            self.stop.wait(self.every)
+
+    def _session(self, conn: socket.socket) -> None:
+        f = conn.makefile("rb")
+        rcpt = ""
+        try:
+            if self.trickle_at == "greeting":
+                self._trickle(conn, "220")
+                return
+            conn.sendall(b"220 trickle.test ESMTP\r\n")
+            for raw in f:
+                line = raw.decode().strip().upper()
+                if line.startswith(("EHLO", "HELO")):
+                    conn.sendall(b"250 trickle.test\r\n")
+                elif line.startswith("MAIL"):
+                    if self.trickle_at == "mail":
+                        self._trickle(conn, "250")
+                        return
+                    conn.sendall(b"250 OK\r\n")
+                elif line.startswith("RCPT"):
+                    rcpt = raw.decode().split("<", 1)[1].split(">", 1)[0]
+                    conn.sendall(b"250 OK\r\n")
+                elif line == "DATA":
+                    conn.sendall(b"354 go ahead\r\n")
+                    for body in f:
+                        if body == b".\r\n":
+                            break
+                    if self.trickle_at == "data-end" and self.only_for in (None, rcpt):
+                        self._trickle(conn, "250")
+                        return
+                    self.accepted.append(rcpt)
+                    conn.sendall(b"250 OK queued\r\n")
+                elif line == "RSET":
+                    conn.sendall(b"250 OK\r\n")
+                elif line == "QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"502 no\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def trickling():
+    servers: list[TricklingServer] = []
+
+    def make(trickle_at: str, only_for: str | None = None) -> TricklingServer:
+        servers.append(TricklingServer(trickle_at, only_for))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+def _timed(fn):
+    """Run ``fn`` in a thread; fail (instead of hanging the suite) when it takes over 20 s."""
+    result: dict = {}
+
+    def run() -> None:
+        t0 = time.monotonic()
+        try:
+            result["value"] = fn()
+        except BaseException as e:  # handed to the test
+            result["error"] = e
+        result["seconds"] = time.monotonic() - t0
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(20)
+    assert not t.is_alive(), "the run hung on a trickling server"
+    return result
+
+
+def test_a_server_trickling_its_greeting_ends_within_the_session_deadline(out, trickling):
+    server = trickling("greeting")
+    ds, log = deliveries(out), out / "log.jsonl"
+    res = _timed(lambda: send_all(ds, config(server.port, session_deadline=1, message_deadline=1), log))
+    err = res.get("error")
+    assert isinstance(err, SmtpDownError), res
+    assert res["seconds"] < 6
+    assert "within 1 s" in str(err) and f"127.0.0.1:{server.port}" in str(err)
+    assert sorted(err.report.remaining) == sorted(d.key for d in ds) and err.report.sent == []
+    assert not log.exists() or sent_keys(log) == []
+
+
+def test_a_server_trickling_after_the_data_leaves_the_message_maybe_delivered(out, trickling):
+    server = trickling("data-end", only_for="bob@example.com")
+    ds, log = deliveries(out), out / "log.jsonl"
+    res = _timed(lambda: send_all(ds, config(server.port, session_deadline=5, message_deadline=1), log))
+    report = res.get("value")
+    assert report is not None, res
+    assert res["seconds"] < 8
+    assert [k for k, _ in report.uncertain] == ["employee:1002"]
+    assert "within 1 s" in report.uncertain[0][1]
+    assert sorted(report.sent) == sorted(d.key for d in ds if d.key != "employee:1002")
+    bob = [r for r in log_records(log) if r["key"] == "employee:1002"]
+    assert [r["status"] for r in bob] == ["sending", "uncertain"] and "within 1 s" in bob[-1]["reason"]
+    again = _timed(lambda: send_all(ds, config(server.port, session_deadline=5, message_deadline=1), log))["value"]
+    assert again.sent == [] and [k for k, _ in again.uncertain] == ["employee:1002"]  # never sent twice
+
+
+def test_a_server_trickling_before_the_data_leaves_the_message_not_sent(out, trickling):
+    server = trickling("mail")
+    ds, log = deliveries(out), out / "log.jsonl"
+    res = _timed(lambda: send_all(ds, config(server.port, session_deadline=5, message_deadline=1), log))
+    err = res.get("error")
+    assert isinstance(err, SmtpDownError), res
+    assert res["seconds"] < 8
+    assert "within 1 s" in str(err)
+    first = [r for r in log_records(log) if r["key"] == ds[0].key]
+    assert [r["status"] for r in first] == ["sending", "not_sent", "sending", "not_sent"]
+    assert sorted(err.report.remaining) == sorted(d.key for d in ds) and err.report.uncertain == []
+
+
+@pytest.mark.parametrize("name", ["timeout", "session_deadline", "message_deadline"])
+def test_deadlines_must_be_positive(name):
+    with pytest.raises(KpiError, match="positive"):
+        SmtpConfig("127.0.0.1", 25, sender=SENDER, **{name: 0})

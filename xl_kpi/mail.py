@@ -27,6 +27,7 @@ import socket
 import ssl
 import string
 import sys
+import threading
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,10 @@ TEMPLATE_FIELDS = ("name", "period", "period_name", "period_in", "team", "files"
 """Fields a subject or body template may use, as ``{name}``; nothing else (no ``{name.attr}``)."""
 
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+SESSION_DEADLINE = 120.0
+"""Default seconds for connecting, greeting, EHLO, STARTTLS and login together."""
+MESSAGE_DEADLINE = 600.0
+"""Default seconds for one message, MAIL FROM to the final reply (large attachments on a slow line)."""
 
 POLICY = email.policy.SMTP.clone(cte_type="7bit", refold_source="none")
 """CRLF line ends, 7-bit transfer encodings (no server needs 8BITMIME), headers we fold ourselves kept as is."""
@@ -134,14 +139,22 @@ class SmtpConfig:
     sender: str = ""
     """The ``From`` address (``--from``)."""
     timeout: float = 30.0
+    """Seconds one read or write may wait (smtplib's own timeout)."""
     cafile: str | None = None
     """Extra CA certificates (PEM) to trust, e.g. a company CA; the system's are trusted anyway."""
+    session_deadline: float = SESSION_DEADLINE
+    """Seconds from connecting to a session ready to send (greeting, EHLO, STARTTLS, login), in all."""
+    message_deadline: float = MESSAGE_DEADLINE
+    """Seconds one message may take in all, from MAIL FROM to the server's final reply."""
 
     def __post_init__(self) -> None:
         if self.security not in DEFAULT_PORTS:
             raise KpiError(f"SMTP security must be one of none, starttls, ssl, not {self.security!r}")
         if not isinstance(self.port, int) or not 1 <= self.port <= 65535:
             raise KpiError(f"SMTP port must be a number from 1 to 65535, not {self.port!r}")
+        for name in ("timeout", "session_deadline", "message_deadline"):
+            if not getattr(self, name) > 0:
+                raise KpiError(f"the SMTP {name.replace('_', ' ')} must be a positive number of seconds")
 
     @classmethod
     def from_options(
@@ -791,15 +804,90 @@ def _reply(code: int, resp: bytes | str) -> str:
     return f"{code} {' '.join(text.split())}"[:300]
 
 
+class _Deadline:
+    """A limit on the whole of a step, not on each read: when it passes, the socket is shut down.
+
+    smtplib's timeout applies to one read at a time, so a server that trickles a ``220-`` line every
+    two seconds would hold a run forever; shutting the socket down makes the blocked read fail at once
+    (an ``OSError``, handled like a dropped connection), and :attr:`expired` says why.
+    """
+
+    def __init__(self) -> None:
+        self.sock: socket.socket | None = None
+        self.expired: str | None = None
+        self._timer: threading.Timer | None = None
+
+    def start(self, seconds: float, what: str) -> None:
+        """Begin a step that must end within ``seconds``; ``what`` names it in the message."""
+        self.cancel()
+        self.expired = None
+        self._timer = threading.Timer(seconds, self._fire, args=(f"no complete answer {what} within {seconds:g} s",))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        """The step ended in time."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _fire(self, reason: str) -> None:
+        self.expired = reason
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+
+    def why(self, error: BaseException) -> str:
+        """The reason to record for a broken step: the deadline when it was that, else the error."""
+        return self.expired or str(error) or type(error).__name__
+
+
+class _SMTP(smtplib.SMTP):
+    """smtplib.SMTP whose socket is known to its :class:`_Deadline` as soon as it exists."""
+
+    deadline: _Deadline
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = super()._get_socket(host, port, timeout)
+        self.deadline.sock = sock
+        return sock
+
+
+class _SMTP_SSL(smtplib.SMTP_SSL):
+    """smtplib.SMTP_SSL whose socket is known to its :class:`_Deadline` as soon as it exists."""
+
+    deadline: _Deadline
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = super()._get_socket(host, port, timeout)
+        self.deadline.sock = sock
+        return sock
+
+
+def _deadline_of(smtp: smtplib.SMTP) -> _Deadline:
+    """The connection's deadline (a fresh, unused one for a connection not made by :func:`_connect`)."""
+    found = getattr(smtp, "deadline", None)
+    return found if isinstance(found, _Deadline) else _Deadline()
+
+
 def _connect(config: SmtpConfig) -> smtplib.SMTP:
-    """An open, greeted (and secured, logged-in) connection. Network trouble raises OSError."""
+    """An open, greeted (and secured, logged-in) connection, within the session deadline.
+
+    Network trouble, and a server too slow for the deadline, raise OSError.
+    """
     context = ssl.create_default_context(cafile=config.cafile)
     smtp: smtplib.SMTP
     if config.security == "ssl":
-        smtp = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout, context=context)
+        smtp = _SMTP_SSL(timeout=config.timeout, context=context)
     else:
-        smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+        smtp = _SMTP(timeout=config.timeout)
+    deadline = smtp.deadline = _Deadline()  # type: ignore[attr-defined]
+    smtp._host = config.host  # smtplib names the TLS server (SNI) from it
+    deadline.start(config.session_deadline, "to the greeting, EHLO and login")
     try:
+        code, msg = smtp.connect(config.host, config.port)
+        if code != 220:
+            raise smtplib.SMTPConnectError(code, msg)
         smtp.ehlo_or_helo_if_needed()
         if config.security == "starttls":
             if not smtp.has_extn("starttls"):
@@ -810,13 +898,24 @@ def _connect(config: SmtpConfig) -> smtplib.SMTP:
             code, resp = smtp.starttls(context=context)
             if code != 220:
                 raise MailError(f"STARTTLS refused by {config.host}:{config.port}: {_reply(code, resp)}")
+            deadline.sock = smtp.sock  # the TLS socket now carries the connection
             smtp.ehlo()
         if config.user:
             smtp.login(config.user, config.password or "")
+        if deadline.expired:
+            raise TimeoutError(deadline.expired)
+    except OSError:
+        with contextlib.suppress(Exception):
+            smtp.close()
+        if deadline.expired:
+            raise TimeoutError(deadline.expired) from None
+        raise
     except BaseException:
         with contextlib.suppress(Exception):
             smtp.close()
         raise
+    finally:
+        deadline.cancel()
     return smtp
 
 
@@ -850,11 +949,16 @@ class _Attempt:
     handed_over = False
 
 
-def _transact(smtp: smtplib.SMTP, sender: str, rcpt: str, payload: bytes, state: _Attempt) -> str | None:
-    """Send one message to one recipient. ``None`` when accepted, else why it was refused.
+def _transact(smtp: smtplib.SMTP, sender: str, rcpt: str, payload: bytes, state: _Attempt,
+              seconds: float = MESSAGE_DEADLINE) -> str | None:
+    """Send one message to one recipient, within ``seconds`` in all. ``None`` when accepted, else why
+    it was refused.
 
-    Raises :class:`_Dropped` when the connection breaks or the server closes it (421).
+    Raises :class:`_Dropped` when the connection breaks, the server closes it (421) or the deadline
+    passes (the connection is then shut down: a trickling server cannot hold the run).
     """
+    deadline = _deadline_of(smtp)
+    deadline.start(seconds, "to the message")
     try:
         code, resp = smtp.mail(sender)
         if code == 421:
@@ -887,8 +991,10 @@ def _transact(smtp: smtplib.SMTP, sender: str, rcpt: str, payload: bytes, state:
         return None
     except _Dropped:
         raise
-    except OSError as e:  # SMTPServerDisconnected, timeouts, resets
-        raise _Dropped(str(e) or type(e).__name__, state.handed_over) from None
+    except OSError as e:  # SMTPServerDisconnected, timeouts, resets, the deadline's shutdown
+        raise _Dropped(deadline.why(e), state.handed_over) from None
+    finally:
+        deadline.cancel()
 
 
 def _rset(smtp: smtplib.SMTP) -> None:
@@ -1092,7 +1198,7 @@ class _Run:
             state = _Attempt()
             self.log.write(**record, status="sending")
             try:
-                refused = _transact(self.smtp, envelope_from, rcpt, payload, state)
+                refused = _transact(self.smtp, envelope_from, rcpt, payload, state, self.config.message_deadline)
             except _Dropped as e:
                 with contextlib.suppress(Exception):
                     self.smtp.close()
