@@ -831,3 +831,34 @@ def test_user_template_gets_the_same_file_checks_as_a_plan(tmp_path):
     not_xlsx.write_text("name;value\n")
     with pytest.raises(TemplateError, match=r"card\.xlsx"):
         CardTemplate.load(not_xlsx)
+
+
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("digits", [0, 1])
+def test_settings_digits_reach_every_round_on_the_card(lo_dir: Path, tpl: CardTemplate, digits: int) -> None:
+    """Issue 10: with digits = 0 the engine cached 8800 while the card's ROUND(…,2) showed 8800.44."""
+    import dataclasses
+
+    from xl_kpi.facts import load_facts
+    from xl_kpi.plan import load_plan, sample_inputs
+    from xl_kpi.results import compute
+
+    plan_path, data = sample_inputs()
+    plan = load_plan(plan_path)
+    facts = load_facts(plan, data)
+    plan = dataclasses.replace(plan, settings=dataclasses.replace(plan.settings, digits=digits))
+    plan.employees["bonus_pool"] = plan.employees["bonus_pool"] + 33.3337  # amounts with fractions
+    plan.employees["salary"] = plan.employees["salary"] + 0.4444
+    results = compute(plan, facts)
+    src = lo_dir / f"digits{digits}"
+    src.mkdir()
+    files = []
+    for eid, data_ in list(iter_cards(tpl, results))[:8]:
+        files.append(src / f"{eid}.xlsx")
+        files[-1].write_bytes(data_)
+    scaled = results.employees["total_pay"].to_numpy(float) * 10.0**digits
+    assert (abs(scaled - scaled.round()) < 1e-6).all()  # the engine rounded to `digits`
+    outs = lo.recalc(files, lo_dir / f"digits{digits}_recalc")
+    problems = [(f.name, m) for f, o in zip(files, outs, strict=True)
+                for m in lo.formula_cells_vs_cached(f, o, money_tol=10.0 ** -digits / 100)]
+    assert problems == []

@@ -13,7 +13,8 @@ docs/templates.md). Filling it is split in two, so that 10,000 cards take second
 
 The formulas are native Excel (no UDFs): the card is a what-if calculator that mirrors the
 engine exactly (``ROUND(score, 12)`` before comparing with step thresholds, ``LOOKUP`` for
-half-open bands, straight-line interpolation for linear scales, ``ROUND(…, 2)`` for money).
+half-open bands, straight-line interpolation for linear scales, ``ROUND(…, digits)`` for money
+(the Settings' rounding digits).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import pandas as pd
 
 from .atomic import AtomicBatch, write_atomic
 from .errors import KpiError
-from .money import CURRENCY_SYMBOLS, round_money
+from .money import CURRENCY_SYMBOLS, round_formula, round_money
 from .names import child
 from .resources import workbooks_dir
 from .scales import DEFAULT_SCALE, Scale
@@ -1027,6 +1028,8 @@ class _Context:
         self.period = str(getattr(results, "period", "") or "")
         self.currency = str(getattr(results, "currency", "") or "RUB")
         self.company = _clean_text(getattr(results, "company", "")) or ""
+        self.digits = int(getattr(results, "digits", 2))
+        """Settings' rounding digits: every money ROUND on the card uses them."""
         self.lang = lang
         self.t = TEXTS[lang]
         self.period_name = _period_name(self.period, self.t)
@@ -1256,7 +1259,7 @@ class _Stamp:
             if "cap" in d:
                 y = f"MIN({y},{d['cap']})"
             coef_f = f'IF(ISNUMBER({S}),{y},"")'
-            bonus_f = f'IF(ISNUMBER({C}),ROUND({pool_ref}*{W}*{C},2),"")'
+            bonus_f = f'IF(ISNUMBER({C}),{round_formula(f"{pool_ref}*{W}*{C}", cx.digits)},"")'
 
             fact, score, coef, bon = ln[_L_FACT], ln[_L_SCORE], ln[_L_COEF], ln[_L_BONUS]
             if not _isnum(fact):
@@ -1293,7 +1296,7 @@ class _Stamp:
         kb_ref = fc.get("kpi_bonus") or sum_bonus
         m_ref = fc.get("multiplier") or _lit(mult)
         p_ref = fc.get("proration") or _lit(pror)
-        core = f"ROUND({kb_ref}*{m_ref}*{p_ref},2)"
+        core = round_formula(f"{kb_ref}*{m_ref}*{p_ref}", cx.digits)
         gated_now = any(_isnum(sv) and round(sv, 12) < g for _, sv, _, g, _ in gates)
         if gates:  # IF(ISNUMBER(..)) rather than AND(..): AND would pass a #DIV/0! on
             cond = ",".join(f"IF(ISNUMBER({s}),ROUND({s},12)<{gref},FALSE)" for s, _, gref, _, _ in gates)
@@ -1302,13 +1305,13 @@ class _Stamp:
             bonus_f = core
         bonus = emp["bonus"]
         if not _isnum(bonus):
-            bonus = 0.0 if (emp["gated"] or gated_now) else float(round_money(kb * mult * pror))
+            bonus = 0.0 if (emp["gated"] or gated_now) else float(round_money(kb * mult * pror, cx.digits))
         salary = emp["salary"] if _isnum(emp["salary"]) else 0.0
         sal_ref = fc.get("salary") or _lit(salary)
         bon_ref = fc.get("bonus") or f"({bonus_f})"
         total = emp["total_pay"]
         if not _isnum(total):
-            total = float(round_money(salary + bonus))
+            total = float(round_money(salary + bonus, cx.digits))
         wsum = math.fsum(weights)
         weight_f = f"SUM({wc}{first}:{wc}{last})" if wc else _lit(wsum)
 
@@ -1324,7 +1327,7 @@ class _Stamp:
             "status": emp["status"], "reason": emp["reason"], "gate_note": gate_note,
             "salary": emp["salary"], "bonus_pool": pool, "multiplier": mult, "proration": pror,
             "weight_total": Fx(weight_f, wsum), "kpi_bonus": Fx(sum_bonus, kb),
-            "bonus": Fx(bonus_f, bonus), "total_pay": Fx(f"ROUND({sal_ref}+{bon_ref},2)", total),
+            "bonus": Fx(bonus_f, bonus), "total_pay": Fx(round_formula(f"{sal_ref}+{bon_ref}", cx.digits), total),
         }
         return ctxs
 

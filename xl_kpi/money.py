@@ -56,6 +56,20 @@ def _excel_round_one(x: float, digits: int) -> float:
     return float(Decimal(format(x, ".15g")).quantize(quantum, rounding=ROUND_HALF_UP))
 
 
+def round_formula(expr: str, digits: int = 2) -> str:
+    """Excel formula text rounding ``expr`` as :func:`round_money` rounds: ``ROUND(expr,digits)``.
+
+    The cards spell every money rounding with it, so the Settings' ``digits`` reaches each ROUND
+    and a recalculating spreadsheet shows the very amounts the engine cached.
+
+    >>> round_formula("B2*C2", 0)
+    'ROUND(B2*C2,0)'
+    """
+    if not isinstance(digits, (int, np.integer)) or isinstance(digits, bool):
+        raise TypeError(f"digits must be a whole number, not {digits!r}")
+    return f"ROUND({expr},{int(digits)})"
+
+
 def round_money(x: Any, digits: int = 2) -> Any:
     """Round like Excel's ROUND: 2.675 → 2.68, −0.5 → −1, 0.125 → 0.13 (half away from zero).
 
