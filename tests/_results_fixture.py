@@ -1,7 +1,7 @@
 """A ``Results``-like object for the card tests and the benchmark, computed with the xl_kpi engine.
 
 Same shape as ``xl_kpi.results`` produces (lines, employees, scales, period, currency, company,
-language). Every number is computed by xl_kpi.score / Scale / xl_kpi.bonus / round_money, never
+language). Every number is computed by xl_kpi.score / Scale / xl_kpi.bonus / period_bonus / total_pay, never
 typed in, so the card tests compare the card against the engine.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 import xl_kpi
-from xl_kpi import DEFAULT_SCALE, Scale, round_money
+from xl_kpi import DEFAULT_SCALE, Scale
 from xl_kpi.results import Results
 
 SCALES: dict[str, Scale] = {
@@ -75,10 +75,9 @@ def compute(lines: pd.DataFrame, employees: pd.DataFrame, scales: dict[str, Scal
     below = np.round(g["score"].to_numpy(float), 12) < g["gate"].to_numpy(float)
     gated_ids = set(g["employee_id"][below])
     emp["gated"] = emp["employee_id"].isin(gated_ids)
-    raw = round_money(emp["kpi_bonus"].to_numpy(float) * emp["multiplier"].to_numpy(float)
-                      * emp["proration"].to_numpy(float))
-    emp["bonus"] = np.where(emp["gated"].to_numpy(), 0.0, raw)
-    emp["total_pay"] = round_money(emp["salary"].to_numpy(float) + emp["bonus"].to_numpy(float))
+    emp["bonus"] = xl_kpi.period_bonus(emp["kpi_bonus"].to_numpy(float), emp["multiplier"].to_numpy(float),
+                                       emp["proration"].to_numpy(float), gated=emp["gated"].to_numpy(bool))
+    emp["total_pay"] = xl_kpi.total_pay(emp["salary"].to_numpy(float), emp["bonus"].to_numpy(float))
     emp["status"] = "ok"  # as xl_kpi.results: a gated employee is valid, with bonus 0 and gated=True
     emp["reason"] = ""
     kw = {"period": "2026-10", "company": "Romashka LLC", **kw}

@@ -224,3 +224,27 @@ def test_compute_is_vectorised_on_a_large_company():
     a = one.iloc[0]
     expected_a = round(10_000 * 0.5 * DEFAULT_SCALE(a["fact"] / 100) + 1e-9, 2)
     assert a["bonus"] == pytest.approx(expected_a)
+
+
+def test_the_library_pays_the_period_bonus_the_batch_pays():
+    """Issue 10: ``total_bonus`` knew no multiplier or proration; ``period_bonus`` is the batch's own rule."""
+    import xl_kpi
+
+    plan_path, data = sample_inputs()
+    plan = load_plan(plan_path)
+    plan.employees["multiplier"] = np.where(np.arange(len(plan.employees)) % 3 == 0, 1.25, 1.0)
+    r = compute(plan, load_facts(plan, data))
+    emp = r.employees
+    assert (emp["multiplier"] != 1).any() and (emp["proration"] < 1).any()  # both rules exercised
+    ok = emp["status"] == "ok"
+    got = xl_kpi.period_bonus(emp["kpi_bonus"].to_numpy(float), emp["multiplier"].to_numpy(float),
+                              emp["proration"].to_numpy(float), gated=emp["gated"].to_numpy(bool))
+    assert np.array_equal(got[ok], emp["bonus"].to_numpy(float)[ok])
+    pay = xl_kpi.total_pay(emp["salary"].to_numpy(float), got)
+    assert np.array_equal(pay[ok], emp["total_pay"].to_numpy(float)[ok])
+    # one employee by hand, through the public functions only
+    e = emp[ok & (emp["multiplier"] != 1)].iloc[0]
+    ln = r.lines[r.lines["employee_id"] == e["employee_id"]]
+    kb = xl_kpi.total_bonus(e["bonus_pool"], ln["weight"].to_numpy(float), ln["score"].to_numpy(float),
+                            [r.scales.get(s) if isinstance(s, str) and s else None for s in ln["scale"]])
+    assert xl_kpi.period_bonus(kb, e["multiplier"], e["proration"]) == e["bonus"]

@@ -16,7 +16,7 @@ from .errors import (
 )
 from .money import round_money
 from .scales import DEFAULT_SCALE, Scale
-from .scoring import bonus, clamp, coefficient, score, total_bonus
+from .scoring import bonus, clamp, coefficient, period_bonus, score, total_bonus, total_pay
 
 __version__ = "0.1.0"
 
@@ -34,7 +34,9 @@ __all__ = [
     "clamp",
     "coefficient",
     "metrics",
+    "period_bonus",
     "round_money",
     "score",
     "total_bonus",
+    "total_pay",
 ]

@@ -34,10 +34,11 @@ import pandas as pd
 
 from .atomic import AtomicBatch, write_atomic
 from .errors import KpiError
-from .money import CURRENCY_SYMBOLS, round_formula, round_money
+from .money import CURRENCY_SYMBOLS, round_formula
 from .names import child
 from .resources import workbooks_dir
 from .scales import DEFAULT_SCALE, Scale
+from .scoring import period_bonus, total_pay
 from .xlsxpack import (
     COMPRESS_LEVEL,
     RowPlan,
@@ -1305,13 +1306,13 @@ class _Stamp:
             bonus_f = core
         bonus = emp["bonus"]
         if not _isnum(bonus):
-            bonus = 0.0 if (emp["gated"] or gated_now) else float(round_money(kb * mult * pror, cx.digits))
+            bonus = float(period_bonus(kb, mult, pror, gated=bool(emp["gated"] or gated_now), digits=cx.digits))
         salary = emp["salary"] if _isnum(emp["salary"]) else 0.0
         sal_ref = fc.get("salary") or _lit(salary)
         bon_ref = fc.get("bonus") or f"({bonus_f})"
         total = emp["total_pay"]
         if not _isnum(total):
-            total = float(round_money(salary + bonus, cx.digits))
+            total = float(total_pay(salary, bonus, digits=cx.digits))
         wsum = math.fsum(weights)
         weight_f = f"SUM({wc}{first}:{wc}{last})" if wc else _lit(wsum)
 

@@ -34,7 +34,7 @@ from .money import MAX_MONEY, format_amount, over_limit, round_money
 from .numbers import parse_period
 from .plan import Plan, proration
 from .scales import COMPARE_DECIMALS, Scale
-from .scoring import MAX_SCORE, WEIGHT_TOLERANCE, bonus, coefficient, score
+from .scoring import MAX_SCORE, WEIGHT_TOLERANCE, bonus, coefficient, period_bonus, score, total_pay
 from .validate import Problems
 
 LINE_COLUMNS = (
@@ -157,10 +157,10 @@ def _employees(plan: Plan, lines: pd.DataFrame, period: str | None, digits: int
         emp["gated"] = emp["employee_id"].map(g["gated"].any()).fillna(False).astype(bool)
         emp["proration"] = proration(emp, period)
         emp["multiplier"] = emp["multiplier"].astype(float)
-        prorated = np.asarray(round_money((emp["kpi_bonus"] * emp["multiplier"] * emp["proration"]).to_numpy(),
-                                          digits), dtype=float)
-        bonus = np.where(emp["gated"].to_numpy(), 0.0, prorated)
-        total = np.asarray(round_money((emp["salary"].astype(float) + bonus).to_numpy(), digits), dtype=float)
+        bonus = np.asarray(period_bonus(emp["kpi_bonus"].to_numpy(float), emp["multiplier"].to_numpy(float),
+                                        emp["proration"].to_numpy(float), gated=emp["gated"].to_numpy(bool),
+                                        digits=digits), dtype=float)
+        total = np.asarray(total_pay(emp["salary"].to_numpy(float), bonus, digits=digits), dtype=float)
     limits = amount_limits(plan, lines, emp.assign(bonus=bonus, total_pay=total))
     reasons = _reasons(plan, lines, emp, period, limits)
     emp["reason"] = _text_map(emp["employee_id"], reasons)

@@ -155,6 +155,48 @@ def total_bonus(
     return total
 
 
+def period_bonus(
+    kpi_bonus: Any,
+    multiplier: Any = 1.0,
+    proration: Any = 1.0,
+    *,
+    gated: Any = False,
+    digits: int = 2,
+) -> Any:
+    """The bonus for the period as ``xl-kpi generate`` pays it: ROUND(KPI bonus × multiplier × proration, digits),
+    and 0 for an employee who failed a gate.
+
+    ``kpi_bonus`` is the sum of the rounded line items (:func:`total_bonus` without ``gate``);
+    ``multiplier`` is the individual multiplier (empty in the plan = 1), ``proration`` the share of the
+    period worked (1 = all of it). Scalars or arrays of one shape; the batch, the cards and this
+    function use this one rule.
+
+    >>> period_bonus(20_800, multiplier=1.2, proration=0.5)
+    12480.0
+    >>> period_bonus(20_800, gated=True)
+    0.0
+    """
+    (k, m, p), _ = as_floats(kpi_bonus=kpi_bonus, multiplier=multiplier, proration=proration)
+    shape = Shape([kpi_bonus, multiplier, proration])
+    g = np.asarray(gated, dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is inf, caught by the amount limits
+        out = np.where(g, 0.0, np.asarray(round_money(k * m * p, digits), dtype=float))
+    return shape.restore(np.asarray(out, dtype=float), name="period_bonus")
+
+
+def total_pay(salary: Any, bonus: Any, *, digits: int = 2) -> Any:
+    """Salary plus the period's bonus, rounded like Excel's ROUND to ``digits``.
+
+    >>> total_pay(80_000, 12_480.004)
+    92480.0
+    """
+    (s, b), _ = as_floats(salary=salary, bonus=bonus)
+    shape = Shape([salary, bonus])
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.asarray(round_money(s + b, digits), dtype=float)
+    return shape.restore(out, name="total_pay")
+
+
 def _check_weights(w: np.ndarray) -> None:
     if np.any(w < 0):
         raise WeightError(f"weights must not be negative: {_num(w[w < 0].ravel()[0])} found")
