@@ -1,0 +1,171 @@
+"""Benchmark: ``xl-kpi generate`` end to end against a naive openpyxl load-fill-save loop, same run.
+
+    .venv/bin/python benchmarks/bench_batch.py [--n 10000] [--jobs 2] [--naive 200] [--big 0]
+
+Builds a plan workbook of N employees (the sample plan's positions, KPIs and scales, each employee
+a copy of a sample employee with a new id) and a facts.csv with one fact per employee and KPI, then
+
+* naive: per employee, openpyxl loads the card template, fills the header and the KPI rows,
+  saves the card to disk (on ``--naive`` employees, reported as a rate);
+* generate: ``python -m xl_kpi generate --jobs J`` as a whole process (reading the plan and the
+  facts, the engine, every card, the summary, the manifest, the swap into place);
+
+and prints both rates, the ratio and the peak RSS of the generate process (its own and its workers').
+``--big M`` also runs generate on M employees and prints the peak RSS ratio M : N (flat memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import openpyxl  # noqa: E402
+
+from xl_kpi.cards import TEMPLATE_DIR  # noqa: E402
+from xl_kpi.plan import sample_inputs  # noqa: E402
+
+
+def make_inputs(n: int, folder: Path, seed: int = 1) -> tuple[Path, Path]:
+    """plan.xlsx with ``n`` employees and facts.csv with all their facts; KPI sources are cleared so the
+    facts file is the only data (the benchmark times the batch, not the CRM derivation)."""
+    plan_path, _ = sample_inputs()
+    wb = openpyxl.load_workbook(plan_path)
+    emp = wb["Employees"]
+    header = [c.value for c in emp[1]]
+    samples = [list(r) for r in emp.iter_rows(min_row=2, values_only=True) if r[0] is not None]
+    emp.delete_rows(2, emp.max_row)
+    for i in range(n):
+        row = list(samples[i % len(samples)])
+        eid = 100_000 + i
+        row[0], row[1] = eid, f"{row[1]} {i}"
+        row[4] = None  # managers by name would not resolve among the copies
+        row[5] = f"e{eid}@example.com"
+        emp.append(row)
+    for r in wb["KPIs"].iter_rows(min_row=2):
+        r[3].value = None
+    plan_rows = [r for r in wb["Plan"].iter_rows(min_row=2, values_only=True) if r[0]]
+    for r in list(wb["Plan"].iter_rows(min_row=2)):
+        if r[1].value is not None:  # the personal row of one sample employee
+            for c in r:
+                c.value = None
+    kpis: dict[str, list[tuple[str, float, float]]] = {}
+    for position, _eid, kpi, _w, base, norm, *_ in plan_rows:
+        to_num = (lambda v: float(str(v).replace(" ", "")))  # noqa: E731
+        kpis.setdefault(position, []).append((kpi, to_num(base), to_num(norm)))
+    folder.mkdir(parents=True, exist_ok=True)
+    out_plan = folder / "plan.xlsx"
+    wb.save(out_plan)
+    rng = random.Random(seed)
+    pos_col = header.index("Должность")
+    facts = folder / "facts.csv"
+    with facts.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["employee_id", "kpi_id", "fact"])
+        for i in range(n):
+            for kpi, base, norm in kpis[samples[i % len(samples)][pos_col]]:
+                w.writerow([100_000 + i, kpi, round(base + (norm - base) * rng.gauss(1.0, 0.25), 2)])
+    return out_plan, facts
+
+
+def naive_cards(n: int, template: Path, out: Path) -> float:
+    """Cards per second of the straightforward loop: load the template, fill one employee, save."""
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(0)
+    t0 = time.perf_counter()
+    for i in range(n):
+        wb = openpyxl.load_workbook(template)
+        ws = wb.active
+        markers = {c.value: c for row in ws.iter_rows() for c in row if isinstance(c.value, str) and "{{" in c.value}
+        kpi_row = markers["{{kpi.fact}}"].row
+        ws.insert_rows(kpi_row + 1, 3)
+        for key in ("name", "position", "department", "employee_id"):
+            if "{{" + key + "}}" in markers:
+                markers["{{" + key + "}}"].value = f"{key} {i}"
+        markers["{{bonus_pool}}"].value = 20_000
+        markers["{{salary}}"].value = 80_000
+        for k in range(4):
+            r = kpi_row + k
+            ws[f"A{r}"], ws[f"B{r}"], ws[f"D{r}"], ws[f"E{r}"], ws[f"F{r}"] = k + 1, f"KPI {k}", 0.25, 100, 150
+            ws[f"G{r}"] = round(rng.uniform(90, 170), 2)
+            ws[f"H{r}"] = f"=(G{r}-E{r})/(F{r}-E{r})"
+            ws[f"I{r}"] = f"=LOOKUP(ROUND(H{r},12),{{0,0.7,1,1.1}},{{0,0.9,1,1.1}})"
+            ws[f"J{r}"] = f"=ROUND(D{r}*I{r}*20000,2)"
+        buf = BytesIO()
+        wb.save(buf)
+        (out / f"{i}.xlsx").write_bytes(buf.getvalue())
+    return n / (time.perf_counter() - t0)
+
+
+def generate(plan: Path, facts: Path, out: Path, jobs: int) -> tuple[float, float]:
+    """(seconds, peak RSS in MB of the process and its workers) of one ``xl-kpi generate`` process."""
+    cmd = [sys.executable, "-c",
+           "import resource, runpy, sys\n"
+           "sys.argv = ['xl-kpi'] + sys.argv[1:]\n"
+           "try:\n"
+           "    runpy.run_module('xl_kpi', run_name='__main__')\n"
+           "finally:\n"
+           "    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+           "    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+           "    print(f'RSS {own} {kids}', file=sys.stderr)\n",
+           "generate", "--plan", str(plan), "--data", str(facts), "--out", str(out), "--jobs", str(jobs)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    dt = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"generate failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    rss = [line for line in proc.stderr.splitlines() if line.startswith("RSS ")][-1].split()
+    with (out / "manifest.csv").open(encoding="utf-8") as f:
+        carded = sum(1 for row in csv.DictReader(f) if row["status"] == "ok")
+    print(f"  ({carded} cards written)")
+    return dt, max(int(rss[1]), int(rss[2])) / 1024
+
+
+def main() -> None:
+    """Run the benchmark and print the rates."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=10_000, help="employees (default 10000)")
+    ap.add_argument("--jobs", type=int, default=2, help="generate --jobs (default 2)")
+    ap.add_argument("--naive", type=int, default=200, help="employees for the naive loop (default 200)")
+    ap.add_argument("--big", type=int, default=0, help="also generate this many employees for the memory ratio")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    try:
+        t0 = time.perf_counter()
+        plan, facts = make_inputs(args.n, work / "in")
+        print(f"inputs: {args.n} employees ({time.perf_counter() - t0:.1f} s to build)  cpus={os.cpu_count()}")
+        naive_rate = naive_cards(args.naive, TEMPLATE_DIR / "kpi_card_ru.xlsx", work / "naive")
+        print(f"naive openpyxl loop:     {naive_rate:8.1f} cards/s  ({args.naive} cards)")
+        dt, rss = generate(plan, facts, work / "out", args.jobs)
+        rate = args.n / dt
+        print(f"generate --jobs {args.jobs}:       {rate:8.1f} cards/s  ({args.n} employees in {dt:.2f} s, "
+              f"end to end)")
+        print(f"ratio:                   {rate / naive_rate:8.1f}x the naive loop")
+        print(f"peak RSS:                {rss:8.0f} MB at {args.n} employees")
+        if args.big:
+            shutil.rmtree(work / "out", ignore_errors=True)
+            plan, facts = make_inputs(args.big, work / "big")
+            dt_big, rss_big = generate(plan, facts, work / "out-big", args.jobs)
+            print(f"generate {args.big}:       {args.big / dt_big:8.1f} cards/s  ({dt_big:.2f} s); peak RSS "
+                  f"{rss_big:.0f} MB = {rss_big / rss:.2f}x that at {args.n}")
+        me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"(this script's own peak RSS: {me:.0f} MB)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
