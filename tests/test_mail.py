@@ -730,7 +730,7 @@ def test_starttls_required_but_not_offered_sends_nothing(out):
 
 class TricklingServer:
     """A raw SMTP server on loopback that answers normally but, at ``trickle_at`` (``"greeting"``,
-    ``"mail"`` or ``"data-end"``), sends endless ``NNN-`` continuation lines instead of a reply.
+    ``"mail"``, ``"data-end"`` or ``"quit"``), sends endless ``NNN-`` continuation lines instead of a reply.
     ``only_for``: trickle at ``"data-end"`` only for messages to that recipient."""
 
     def __init__(self, trickle_at: str, only_for: str | None = None, every: float = 0.2) -> None:
@@ -790,6 +790,9 @@ class TricklingServer:
                 elif line == "RSET":
                     conn.sendall(b"250 OK\r\n")
                 elif line == "QUIT":
+                    if self.trickle_at == "quit":
+                        self._trickle(conn, "221")
+                        return
                     conn.sendall(b"221 bye\r\n")
                     return
                 else:
@@ -881,3 +884,14 @@ def test_a_server_trickling_before_the_data_leaves_the_message_not_sent(out, tri
 def test_deadlines_must_be_positive(name):
     with pytest.raises(KpiError, match="positive"):
         SmtpConfig("127.0.0.1", 25, sender=SENDER, **{name: 0})
+
+
+def test_a_server_trickling_its_goodbye_does_not_hold_the_end_of_the_run(out, trickling, monkeypatch):
+    import xl_kpi.mail
+
+    monkeypatch.setattr(xl_kpi.mail, "QUIT_DEADLINE", 0.5)
+    server = trickling("quit")
+    ds = deliveries(out)
+    res = _timed(lambda: send_all(ds, config(server.port, session_deadline=5, message_deadline=5), out / "log.jsonl"))
+    assert res.get("value") is not None and res["value"].ok, res
+    assert res["seconds"] < 5 and len(res["value"].sent) == 5

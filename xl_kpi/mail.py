@@ -69,6 +69,8 @@ SESSION_DEADLINE = 120.0
 """Default seconds for connecting, greeting, EHLO, STARTTLS and login together."""
 MESSAGE_DEADLINE = 600.0
 """Default seconds for one message, MAIL FROM to the final reply (large attachments on a slow line)."""
+QUIT_DEADLINE = 10.0
+"""Seconds for the goodbye (QUIT) at the end of a run: everything is sent by then."""
 
 POLICY = email.policy.SMTP.clone(cte_type="7bit", refold_source="none")
 """CRLF line ends, 7-bit transfer encodings (no server needs 8BITMIME), headers we fold ourselves kept as is."""
@@ -1152,8 +1154,10 @@ class _Run:
                 self.progress()
         finally:
             if self.smtp is not None:
+                _deadline_of(self.smtp).start(QUIT_DEADLINE, "to QUIT")  # a trickling server cannot hold the exit
                 with contextlib.suppress(Exception):
                     self.smtp.quit()
+                _deadline_of(self.smtp).cancel()
                 with contextlib.suppress(Exception):
                     self.smtp.close()
 
