@@ -46,6 +46,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from .atomic import write_atomic
+from .csvsafe import neutralise, restore
 from .money import round_money
 
 __all__ = [
@@ -883,7 +884,7 @@ def write_manifest(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> P
         ])
     rows.sort(key=lambda row: (_natural(row[0]), row[1]))
     target = out / "manifest.csv"
-    _write_atomic(target, _csv_bytes(MANIFEST_COLUMNS, rows, neutralise=(0, 1, 4)))
+    _write_atomic(target, _csv_bytes(MANIFEST_COLUMNS, rows, neutralise=(0, 1, 2, 4)))
     return target
 
 
@@ -931,12 +932,8 @@ def _natural(value: Any) -> tuple[Any, ...]:
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.casefold()) for part in re.split(r"(\d+)", text))
 
 
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _neutral(value: Any) -> str:
-    text = _text(value)
-    return "'" + text if text.startswith(_DANGEROUS) else text
+    return neutralise(_text(value))
 
 
 def read_csv_rows(path: str | os.PathLike[str]) -> list[dict[str, str]]:
@@ -946,8 +943,7 @@ def read_csv_rows(path: str | os.PathLike[str]) -> list[dict[str, str]]:
 
 
 def _unneutral(value: Any) -> str:
-    s = "" if value is None else str(value)
-    return s[1:] if len(s) > 1 and s[0] == "'" and s[1] in "=+-@\t\r" else s
+    return restore("" if value is None else str(value))
 
 
 def _csv_bytes(header: tuple[str, ...], rows: list[list[Any]], neutralise: tuple[int, ...]) -> bytes:
