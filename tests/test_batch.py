@@ -228,3 +228,66 @@ def test_relative_out_folder_gives_paths_relative_to_out(tmp_path, monkeypatch):
     rows = manifest(tmp_path / "rel-out")
     assert all(r["file"].startswith("cards/") for r in rows), rows[0]["file"]
     assert batch.verify(tmp_path / "rel-out") == []
+
+
+# ---- second wave: audit (issue 9 §5): verify cannot be fooled
+
+def _run_small(tmp_path: Path, *, skip_invalid: bool = False) -> Path:
+    plan, facts = _broken_plan(tmp_path) if skip_invalid else (ph.make_plan(tmp_path), ph.make_facts(tmp_path))
+    out = tmp_path / "out"
+    batch.generate(plan, [facts], out, skip_invalid=skip_invalid)
+    assert batch.verify(out) == []
+    return out
+
+
+def _edit_and_rehash(out: Path, name: str, old: str, new: str) -> None:
+    """Edit a recorded output and record the new hash in manifest.json, as a careful forger would."""
+    import json
+
+    p = out / name
+    text = p.read_bytes().decode("utf-8-sig")
+    assert old in text
+    p.write_bytes(text.replace(old, new, 1).encode("utf-8-sig"))
+    audit = json.loads((out / batch.AUDIT).read_text(encoding="utf-8"))
+    audit["outputs"][name] = hashlib.sha256(p.read_bytes()).hexdigest()
+    (out / batch.AUDIT).write_text(json.dumps(audit, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def test_verify_catches_manifest_total_bonus_edited_and_rehashed(tmp_path):
+    out = _run_small(tmp_path)
+    total = manifest(out)[0]["total_bonus"]
+    _edit_and_rehash(out, "manifest.csv", f",{total},", ",999999.00,")
+    found = batch.verify(out)
+    assert [f.file for f in found] == ["manifest.csv"], found
+    assert "row 2, column total_bonus" in found[0].message and "999999.00" in found[0].message
+
+
+def test_verify_catches_errors_csv_edited_and_rehashed(tmp_path):
+    out = _run_small(tmp_path, skip_invalid=True)
+    _edit_and_rehash(out, "errors.csv", "E1,", "E7,")
+    found = batch.verify(out)
+    assert [f.file for f in found] == ["errors.csv"], found
+    assert "row 2, column employee_id" in found[0].message
+
+
+def test_verify_reports_files_no_run_recorded_anywhere_in_out(tmp_path):
+    out = _run_small(tmp_path)
+    (out / "notes.txt").write_text("x", encoding="utf-8")
+    (out / "results" / "extra.csv").write_text("x", encoding="utf-8")
+    (out / "cards" / "stray").mkdir()
+    (out / "cards" / "stray" / "old.xlsx").write_bytes(b"x")
+    found = {f.file for f in batch.verify(out)}
+    assert found == {"notes.txt", "results/extra.csv", "cards/stray/old.xlsx"}, found
+
+
+def test_verify_reports_symlinks_in_out(tmp_path):
+    out = _run_small(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("x", encoding="utf-8")
+    os.symlink(outside, out / "cards" / "linked-dir")
+    os.symlink(outside / "secret.txt", out / "results" / "linked.csv")
+    found = batch.verify(out)
+    files = {f.file for f in found}
+    assert files == {"cards/linked-dir", "results/linked.csv"}, found
+    assert all("symbolic link" in f.message for f in found)

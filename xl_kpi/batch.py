@@ -32,6 +32,7 @@ from typing import Any
 
 from . import __version__
 from .atomic import write_atomic
+from .audit import compare_csvs, unrecorded
 from .cards import CardRecord, CardTemplate, iter_cards, write_cards
 from .errors import KpiError
 from .facts import expand_paths
@@ -229,6 +230,9 @@ def verify(out_dir: str | os.PathLike[str], *, recompute: bool = True) -> list[F
             found.append(Finding(p.relative_to(out).as_posix(), "not listed in manifest.csv (added after the run)"))
     if len(listed) != audit.get("cards"):
         found.append(Finding("manifest.csv", f"lists {len(listed)} cards, the run wrote {audit.get('cards')}"))
+    recorded = {AUDIT, *audit.get("outputs", {}), *(r["file"] for r in listed)}
+    flagged = {f.file for f in found}
+    found.extend(Finding(f, m) for f, m in unrecorded(out, recorded) if f not in flagged)
     if recompute:
         flagged = {f.file for f in found}
         found.extend(f for f in _recompute(out, audit, listed) if f.file not in flagged)
@@ -266,13 +270,17 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
     if (out / "summary.xlsx").is_file() and (out / "summary.xlsx").read_bytes() != summary_bytes(fresh):
         found.append(Finding("summary.xlsx", "differs from a fresh computation"))
     by_id = {r["employee_id"]: r for r in listed}
-    ok, _ = split_invalid(fresh)
+    ok, errors = split_invalid(fresh)
+    digests = []
     for eid, data in iter_cards(tpl, ok):
+        digests.append((eid, hashlib.sha256(data).hexdigest()))
         row = by_id.get(str(eid))
         if row is None:
             found.append(Finding("manifest.csv", f"employee {eid} has no card"))
         elif (out / row["file"]).is_file() and (out / row["file"]).read_bytes() != data:
             found.append(Finding(row["file"], f"differs from a fresh computation (employee {eid})"))
+    flagged = {f.file for f in found}
+    found.extend(Finding(f, m) for f, m in compare_csvs(out.resolve(), ok, errors, digests) if f not in flagged)
     return found
 
 
