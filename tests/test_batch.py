@@ -291,3 +291,48 @@ def test_verify_reports_symlinks_in_out(tmp_path):
     files = {f.file for f in found}
     assert files == {"cards/linked-dir", "results/linked.csv"}, found
     assert all("symbolic link" in f.message for f in found)
+
+
+def _manifest_json(out: Path) -> dict:
+    import json
+
+    return json.loads((out / batch.AUDIT).read_text(encoding="utf-8"))
+
+
+def test_input_hash_is_of_the_bytes_parsed_even_if_a_data_file_changes_during_the_run(tmp_path, monkeypatch):
+    from xl_kpi import readers
+
+    plan, facts = ph.make_plan(tmp_path), ph.make_facts(tmp_path)
+    parsed = facts.read_bytes()
+    real = readers.detect_encoding
+
+    def save_again_while_parsing(data: bytes) -> str:
+        if data == parsed:
+            facts.write_bytes(parsed + b"E1,deals,1\r\n")  # someone saves the file again mid-run
+        return real(data)
+
+    monkeypatch.setattr(readers, "detect_encoding", save_again_while_parsing)
+    out = tmp_path / "out"
+    batch.generate(plan, [facts], out)
+    assert facts.read_bytes() != parsed
+    (rec,) = _manifest_json(out)["data"]
+    assert rec["sha256"] == hashlib.sha256(parsed).hexdigest()
+
+
+def test_input_hash_is_of_the_bytes_parsed_even_if_the_plan_changes_during_the_run(tmp_path, monkeypatch):
+    from xl_kpi import readers
+
+    plan, facts = ph.make_plan(tmp_path), ph.make_facts(tmp_path)
+    parsed = plan.read_bytes()
+    real = readers.scan_xlsx
+
+    def save_again_while_parsing(path, lim=None, **kw):
+        if Path(path).name == plan.name:
+            plan.write_bytes(parsed + b"\0")
+        return real(path, lim, **kw)
+
+    monkeypatch.setattr(readers, "scan_xlsx", save_again_while_parsing)
+    out = tmp_path / "out"
+    batch.generate(plan, [facts], out)
+    assert plan.read_bytes() != parsed
+    assert _manifest_json(out)["plan"]["sha256"] == hashlib.sha256(parsed).hexdigest()

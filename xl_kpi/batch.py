@@ -36,6 +36,7 @@ from .audit import compare_csvs, unrecorded
 from .cards import CardRecord, CardTemplate, iter_cards, write_cards
 from .errors import KpiError
 from .facts import expand_paths
+from .inputbytes import recording
 from .money import round_money
 from .results import Results, compute
 from .results_io import load_results, same_results, save_results
@@ -94,7 +95,8 @@ def generate(
     keeping the cards it had finished. ``on_start(n)`` and ``on_progress(n_done)`` drive a progress bar.
     """
     started = time.perf_counter()
-    the_plan, facts, problems = inspect(plan, [Path(d) for d in data], period=period)
+    with recording() as read:  # the sha256 of the very bytes parsed, for manifest.json
+        the_plan, facts, problems = inspect(plan, [Path(d) for d in data], period=period)
     if the_plan is None or (problems.has_errors and not skip_invalid):
         raise InputError(problems)
     results = compute(the_plan, facts, period=period)
@@ -108,7 +110,8 @@ def generate(
                            file=Path(plan).name, sheet="Employees")
         raise InputError(problems)
     tpl = CardTemplate.load(template, lang=results.language)
-    audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid})
+    audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid},
+                         read=read)
 
     out = Path(out_dir).resolve()
     if resume and _up_to_date(out, audit["fingerprint"]):
@@ -167,11 +170,20 @@ def audit_record(
     template: CardTemplate,
     results: Results,
     options: dict[str, Any],
+    *,
+    read: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """What a run was made from: every input's sha256, the template's, the version, period, options.
 
-    ``fingerprint`` hashes all of it, so two runs with the same fingerprint write the same bytes.
+    ``read``: {resolved path: sha256} of the bytes the run parsed (:func:`xl_kpi.inputbytes.recording`);
+    an input not in it is hashed from disk. ``fingerprint`` hashes all of it, so two runs with the same
+    fingerprint write the same bytes.
     """
+    read = read or {}
+
+    def digest(p: Path) -> str:
+        return read.get(str(p.resolve())) or _sha256(p)
+
     plan_path = Path(plan).resolve()
     files = expand_paths([Path(d) for d in data], exclude=[plan_path])
     record: dict[str, Any] = {
@@ -180,8 +192,8 @@ def audit_record(
         "period": results.period,
         "language": results.language,
         "options": options,
-        "plan": {"path": str(plan_path), "sha256": _sha256(plan_path)},
-        "data": [{"path": str(p.resolve()), "sha256": _sha256(p)} for p in files],
+        "plan": {"path": str(plan_path), "sha256": digest(plan_path)},
+        "data": [{"path": str(p.resolve()), "sha256": digest(p)} for p in files],
         "template": {"path": str(template.path) if template.path else None,
                      "sha256": hashlib.sha256(template.source).hexdigest()},
     }
