@@ -336,3 +336,30 @@ def test_input_hash_is_of_the_bytes_parsed_even_if_the_plan_changes_during_the_r
     batch.generate(plan, [facts], out)
     assert plan.read_bytes() != parsed
     assert _manifest_json(out)["plan"]["sha256"] == hashlib.sha256(parsed).hexdigest()
+
+
+def test_an_input_read_twice_with_other_bytes_in_one_run_is_refused(tmp_path):
+    from xl_kpi import readers
+    from xl_kpi.inputbytes import recording
+
+    facts = ph.make_facts(tmp_path)
+    with recording() as read:
+        readers.read_csv_grid(facts)
+        facts.write_bytes(facts.read_bytes() + b"E1,deals,1\r\n")
+        with pytest.raises(readers.FileReadError, match="changed while xl-kpi was reading it"):
+            readers.read_csv_grid(facts)
+    assert list(read) == [str(facts.resolve())]
+
+
+def test_verify_recomputes_from_the_recorded_bytes_not_a_file_saved_meanwhile(tmp_path, monkeypatch):
+    plan, facts = ph.make_plan(tmp_path), ph.make_facts(tmp_path)
+    out = tmp_path / "out"
+    batch.generate(plan, [facts], out)
+    recorded = hashlib.sha256(facts.read_bytes()).hexdigest()
+    real = batch._sha256
+    # verify's hash check sees the recorded bytes; the file is saved again before it is parsed
+    monkeypatch.setattr(batch, "_sha256", lambda p: recorded if Path(p).resolve() == facts.resolve() else real(p))
+    with open(facts, "a", encoding="utf-8") as f:
+        f.write("E00000,deals,1\r\n")
+    found = batch.verify(out)
+    assert len(found) == 1 and "cannot recompute" in found[0].message and facts.name in found[0].message, found

@@ -266,8 +266,13 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
         return [Finding(AUDIT, f"cannot recompute: template {tpath}: {e}")]
     if hashlib.sha256(tpl.source).hexdigest() != audit["template"]["sha256"]:
         return [Finding(AUDIT, f"cannot recompute: the template {tpath or '(bundled)'} changed since the run")]
-    the_plan, facts, problems = inspect(audit["plan"]["path"], [d["path"] for d in audit["data"]],
-                                        period=opts.get("period"))
+    with recording() as read:  # recompute from the very bytes recorded, not from a file saved meanwhile
+        the_plan, facts, problems = inspect(audit["plan"]["path"], [d["path"] for d in audit["data"]],
+                                            period=opts.get("period"))
+    moved = [Path(i["path"]).name for _, i in inputs if read.get(str(Path(i["path"]).resolve()), i["sha256"])
+             != i["sha256"]]
+    if moved:
+        return [Finding(AUDIT, "cannot recompute: " + "; ".join(f"{n} changed" for n in moved) + " since the run")]
     if the_plan is None:
         return [Finding(AUDIT, f"cannot recompute: {problems.summary()}")]
     fresh = compute(the_plan, facts, period=opts.get("period"))

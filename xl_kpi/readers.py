@@ -579,6 +579,7 @@ def scan_xlsx(path: Path, lim: Limits | None = None, *, data: bytes | None = Non
     except Exception as e:  # zipfile raises BadZipFile, NotImplementedError, struct.error… on a damaged archive
         raise FileReadError(name, f"cannot read it as a workbook: it is not a complete zip archive ({e})",
                             _DAMAGED_FIX) from None
+    zf.filename = str(path)  # named by its path also when read from bytes (messages say what it is)
     try:
         with zf:
             return _scan_zip(zf, name, lim)
