@@ -228,3 +228,138 @@ def test_relative_out_folder_gives_paths_relative_to_out(tmp_path, monkeypatch):
     rows = manifest(tmp_path / "rel-out")
     assert all(r["file"].startswith("cards/") for r in rows), rows[0]["file"]
     assert batch.verify(tmp_path / "rel-out") == []
+
+
+# ---- second wave: audit (issue 9 §5): verify cannot be fooled
+
+def _run_small(tmp_path: Path, *, skip_invalid: bool = False) -> Path:
+    plan, facts = _broken_plan(tmp_path) if skip_invalid else (ph.make_plan(tmp_path), ph.make_facts(tmp_path))
+    out = tmp_path / "out"
+    batch.generate(plan, [facts], out, skip_invalid=skip_invalid)
+    assert batch.verify(out) == []
+    return out
+
+
+def _edit_and_rehash(out: Path, name: str, old: str, new: str) -> None:
+    """Edit a recorded output and record the new hash in manifest.json, as a careful forger would."""
+    import json
+
+    p = out / name
+    text = p.read_bytes().decode("utf-8-sig")
+    assert old in text
+    p.write_bytes(text.replace(old, new, 1).encode("utf-8-sig"))
+    audit = json.loads((out / batch.AUDIT).read_text(encoding="utf-8"))
+    audit["outputs"][name] = hashlib.sha256(p.read_bytes()).hexdigest()
+    (out / batch.AUDIT).write_text(json.dumps(audit, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def test_verify_catches_manifest_total_bonus_edited_and_rehashed(tmp_path):
+    out = _run_small(tmp_path)
+    total = manifest(out)[0]["total_bonus"]
+    _edit_and_rehash(out, "manifest.csv", f",{total},", ",999999.00,")
+    found = batch.verify(out)
+    assert [f.file for f in found] == ["manifest.csv"], found
+    assert "row 2, column total_bonus" in found[0].message and "999999.00" in found[0].message
+
+
+def test_verify_catches_errors_csv_edited_and_rehashed(tmp_path):
+    out = _run_small(tmp_path, skip_invalid=True)
+    _edit_and_rehash(out, "errors.csv", "E1,", "E7,")
+    found = batch.verify(out)
+    assert [f.file for f in found] == ["errors.csv"], found
+    assert "row 2, column employee_id" in found[0].message
+
+
+def test_verify_reports_files_no_run_recorded_anywhere_in_out(tmp_path):
+    out = _run_small(tmp_path)
+    (out / "notes.txt").write_text("x", encoding="utf-8")
+    (out / "results" / "extra.csv").write_text("x", encoding="utf-8")
+    (out / "cards" / "stray").mkdir()
+    (out / "cards" / "stray" / "old.xlsx").write_bytes(b"x")
+    found = {f.file for f in batch.verify(out)}
+    assert found == {"notes.txt", "results/extra.csv", "cards/stray/old.xlsx"}, found
+
+
+def test_verify_reports_symlinks_in_out(tmp_path):
+    out = _run_small(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("x", encoding="utf-8")
+    os.symlink(outside, out / "cards" / "linked-dir")
+    os.symlink(outside / "secret.txt", out / "results" / "linked.csv")
+    found = batch.verify(out)
+    files = {f.file for f in found}
+    assert files == {"cards/linked-dir", "results/linked.csv"}, found
+    assert all("symbolic link" in f.message for f in found)
+
+
+def _manifest_json(out: Path) -> dict:
+    import json
+
+    return json.loads((out / batch.AUDIT).read_text(encoding="utf-8"))
+
+
+def test_input_hash_is_of_the_bytes_parsed_even_if_a_data_file_changes_during_the_run(tmp_path, monkeypatch):
+    from xl_kpi import readers
+
+    plan, facts = ph.make_plan(tmp_path), ph.make_facts(tmp_path)
+    parsed = facts.read_bytes()
+    real = readers.detect_encoding
+
+    def save_again_while_parsing(data: bytes) -> str:
+        if data == parsed:
+            facts.write_bytes(parsed + b"E1,deals,1\r\n")  # someone saves the file again mid-run
+        return real(data)
+
+    monkeypatch.setattr(readers, "detect_encoding", save_again_while_parsing)
+    out = tmp_path / "out"
+    batch.generate(plan, [facts], out)
+    assert facts.read_bytes() != parsed
+    (rec,) = _manifest_json(out)["data"]
+    assert rec["sha256"] == hashlib.sha256(parsed).hexdigest()
+
+
+def test_input_hash_is_of_the_bytes_parsed_even_if_the_plan_changes_during_the_run(tmp_path, monkeypatch):
+    from xl_kpi import readers
+
+    plan, facts = ph.make_plan(tmp_path), ph.make_facts(tmp_path)
+    parsed = plan.read_bytes()
+    real = readers.scan_xlsx
+
+    def save_again_while_parsing(path, lim=None, **kw):
+        if Path(path).name == plan.name:
+            plan.write_bytes(parsed + b"\0")
+        return real(path, lim, **kw)
+
+    monkeypatch.setattr(readers, "scan_xlsx", save_again_while_parsing)
+    out = tmp_path / "out"
+    batch.generate(plan, [facts], out)
+    assert plan.read_bytes() != parsed
+    assert _manifest_json(out)["plan"]["sha256"] == hashlib.sha256(parsed).hexdigest()
+
+
+def test_an_input_read_twice_with_other_bytes_in_one_run_is_refused(tmp_path):
+    from xl_kpi import readers
+    from xl_kpi.inputbytes import recording
+
+    facts = ph.make_facts(tmp_path)
+    with recording() as read:
+        readers.read_csv_grid(facts)
+        facts.write_bytes(facts.read_bytes() + b"E1,deals,1\r\n")
+        with pytest.raises(readers.FileReadError, match="changed while xl-kpi was reading it"):
+            readers.read_csv_grid(facts)
+    assert list(read) == [str(facts.resolve())]
+
+
+def test_verify_recomputes_from_the_recorded_bytes_not_a_file_saved_meanwhile(tmp_path, monkeypatch):
+    plan, facts = ph.make_plan(tmp_path), ph.make_facts(tmp_path)
+    out = tmp_path / "out"
+    batch.generate(plan, [facts], out)
+    recorded = hashlib.sha256(facts.read_bytes()).hexdigest()
+    real = batch._sha256
+    # verify's hash check sees the recorded bytes; the file is saved again before it is parsed
+    monkeypatch.setattr(batch, "_sha256", lambda p: recorded if Path(p).resolve() == facts.resolve() else real(p))
+    with open(facts, "a", encoding="utf-8") as f:
+        f.write("E00000,deals,1\r\n")
+    found = batch.verify(out)
+    assert len(found) == 1 and "cannot recompute" in found[0].message and facts.name in found[0].message, found

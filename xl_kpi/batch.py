@@ -32,9 +32,11 @@ from typing import Any
 
 from . import __version__
 from .atomic import write_atomic
+from .audit import compare_csvs, unrecorded
 from .cards import CardRecord, CardTemplate, iter_cards, write_cards
 from .errors import KpiError
 from .facts import expand_paths
+from .inputbytes import recording
 from .money import round_money
 from .results import Results, compute
 from .results_io import load_results, same_results, save_results
@@ -93,7 +95,8 @@ def generate(
     keeping the cards it had finished. ``on_start(n)`` and ``on_progress(n_done)`` drive a progress bar.
     """
     started = time.perf_counter()
-    the_plan, facts, problems = inspect(plan, [Path(d) for d in data], period=period)
+    with recording() as read:  # the sha256 of the very bytes parsed, for manifest.json
+        the_plan, facts, problems = inspect(plan, [Path(d) for d in data], period=period)
     if the_plan is None or (problems.has_errors and not skip_invalid):
         raise InputError(problems)
     results = compute(the_plan, facts, period=period)
@@ -107,7 +110,8 @@ def generate(
                            file=Path(plan).name, sheet="Employees")
         raise InputError(problems)
     tpl = CardTemplate.load(template, lang=results.language)
-    audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid})
+    audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid},
+                         read=read)
 
     out = Path(out_dir).resolve()
     if resume and _up_to_date(out, audit["fingerprint"]):
@@ -166,11 +170,20 @@ def audit_record(
     template: CardTemplate,
     results: Results,
     options: dict[str, Any],
+    *,
+    read: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """What a run was made from: every input's sha256, the template's, the version, period, options.
 
-    ``fingerprint`` hashes all of it, so two runs with the same fingerprint write the same bytes.
+    ``read``: {resolved path: sha256} of the bytes the run parsed (:func:`xl_kpi.inputbytes.recording`);
+    an input not in it is hashed from disk. ``fingerprint`` hashes all of it, so two runs with the same
+    fingerprint write the same bytes.
     """
+    read = read or {}
+
+    def digest(p: Path) -> str:
+        return read.get(str(p.resolve())) or _sha256(p)
+
     plan_path = Path(plan).resolve()
     files = expand_paths([Path(d) for d in data], exclude=[plan_path])
     record: dict[str, Any] = {
@@ -179,8 +192,8 @@ def audit_record(
         "period": results.period,
         "language": results.language,
         "options": options,
-        "plan": {"path": str(plan_path), "sha256": _sha256(plan_path)},
-        "data": [{"path": str(p.resolve()), "sha256": _sha256(p)} for p in files],
+        "plan": {"path": str(plan_path), "sha256": digest(plan_path)},
+        "data": [{"path": str(p.resolve()), "sha256": digest(p)} for p in files],
         "template": {"path": str(template.path) if template.path else None,
                      "sha256": hashlib.sha256(template.source).hexdigest()},
     }
@@ -229,6 +242,9 @@ def verify(out_dir: str | os.PathLike[str], *, recompute: bool = True) -> list[F
             found.append(Finding(p.relative_to(out).as_posix(), "not listed in manifest.csv (added after the run)"))
     if len(listed) != audit.get("cards"):
         found.append(Finding("manifest.csv", f"lists {len(listed)} cards, the run wrote {audit.get('cards')}"))
+    recorded = {AUDIT, *audit.get("outputs", {}), *(r["file"] for r in listed)}
+    flagged = {f.file for f in found}
+    found.extend(Finding(f, m) for f, m in unrecorded(out, recorded) if f not in flagged)
     if recompute:
         flagged = {f.file for f in found}
         found.extend(f for f in _recompute(out, audit, listed) if f.file not in flagged)
@@ -250,8 +266,13 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
         return [Finding(AUDIT, f"cannot recompute: template {tpath}: {e}")]
     if hashlib.sha256(tpl.source).hexdigest() != audit["template"]["sha256"]:
         return [Finding(AUDIT, f"cannot recompute: the template {tpath or '(bundled)'} changed since the run")]
-    the_plan, facts, problems = inspect(audit["plan"]["path"], [d["path"] for d in audit["data"]],
-                                        period=opts.get("period"))
+    with recording() as read:  # recompute from the very bytes recorded, not from a file saved meanwhile
+        the_plan, facts, problems = inspect(audit["plan"]["path"], [d["path"] for d in audit["data"]],
+                                            period=opts.get("period"))
+    moved = [Path(i["path"]).name for _, i in inputs if read.get(str(Path(i["path"]).resolve()), i["sha256"])
+             != i["sha256"]]
+    if moved:
+        return [Finding(AUDIT, "cannot recompute: " + "; ".join(f"{n} changed" for n in moved) + " since the run")]
     if the_plan is None:
         return [Finding(AUDIT, f"cannot recompute: {problems.summary()}")]
     fresh = compute(the_plan, facts, period=opts.get("period"))
@@ -266,13 +287,17 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
     if (out / "summary.xlsx").is_file() and (out / "summary.xlsx").read_bytes() != summary_bytes(fresh):
         found.append(Finding("summary.xlsx", "differs from a fresh computation"))
     by_id = {r["employee_id"]: r for r in listed}
-    ok, _ = split_invalid(fresh)
+    ok, errors = split_invalid(fresh)
+    digests = []
     for eid, data in iter_cards(tpl, ok):
+        digests.append((eid, hashlib.sha256(data).hexdigest()))
         row = by_id.get(str(eid))
         if row is None:
             found.append(Finding("manifest.csv", f"employee {eid} has no card"))
         elif (out / row["file"]).is_file() and (out / row["file"]).read_bytes() != data:
             found.append(Finding(row["file"], f"differs from a fresh computation (employee {eid})"))
+    flagged = {f.file for f in found}
+    found.extend(Finding(f, m) for f, m in compare_csvs(out.resolve(), ok, errors, digests) if f not in flagged)
     return found
 
 

@@ -19,6 +19,7 @@ import os
 import secrets
 from pathlib import Path
 
+from .csvsafe import restore
 from .errors import KpiError
 from .validate import Problems
 
@@ -117,7 +118,7 @@ def read_passwords(path: str | os.PathLike[str], problems: Problems) -> tuple[di
     for n, row in enumerate(reader, start=2):
         eid = _plain(row.get(head.get("employee_id", ""), ""))
         bundle = _plain(row.get(head.get("bundle", ""), ""))
-        pw = row.get(head["password"]) or ""
+        pw = restore(row.get(head["password"]) or "")  # as written by distribute: '=… is =…, ''… is '…
         if not eid and not bundle:
             continue
         where = {"file": name, "row": n, "header": "password"}
@@ -142,7 +143,4 @@ def read_passwords(path: str | os.PathLike[str], problems: Problems) -> tuple[di
 
 def _plain(value: object) -> str:
     """A CSV cell as written by xl_kpi: strip spaces and the quote that neutralises formulas."""
-    s = str(value or "").strip()
-    if len(s) > 1 and s[0] == "'" and s[1] in "=+-@\t\r":
-        s = s[1:]
-    return s
+    return restore(str(value or "").strip())

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import AtomicBatch
+from .csvsafe import neutralise
 from .errors import KpiError
 from .identity import Resolution, canonical_address, id_key
 from .identity import resolve_managers as _resolve
@@ -734,16 +735,13 @@ def _index_rows(bundles: Sequence[Bundle], zipped: bool) -> list[list[str]]:
     return rows
 
 
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> bytes:
     """UTF-8 with BOM (Excel), CRLF; text Excel would run as a formula is prefixed with a quote."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(header)
     for row in rows:
-        w.writerow(["'" + v if isinstance(v, str) and v.startswith(_DANGEROUS) else v for v in row])
+        w.writerow([neutralise(v) if isinstance(v, str) else v for v in row])
     return buf.getvalue().encode("utf-8-sig")
 
 

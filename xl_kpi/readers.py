@@ -40,6 +40,7 @@ from xml.sax.saxutils import unescape
 import pandas as pd
 
 from .errors import KpiError
+from .inputbytes import ChangedWhileReading, read_input
 
 MB = 1024 * 1024
 
@@ -267,6 +268,19 @@ def _refuse(name: str, kind: str, expected: str, path: Path, role: str = "data f
     return FileReadError(name, "this is a binary file, not a CSV text file or an Excel workbook", _NOT_A_SPREADSHEET)
 
 
+def _read_input(path: Path) -> bytes:
+    """The file's bytes, read once and hashed (:mod:`xl_kpi.inputbytes`); a :class:`FileReadError` if it cannot be."""
+    try:
+        return read_input(path)
+    except ChangedWhileReading:
+        raise FileReadError(path.name, "the file changed while xl-kpi was reading it",
+                            "wait until it is saved (or copied) completely, then run again") from None
+    except FileNotFoundError:
+        raise FileReadError(path.name, "file not found", "check the path") from None
+    except OSError as e:
+        raise FileReadError(path.name, f"cannot read the file ({e.strerror or e})", "check the file") from None
+
+
 def check_file(path: Path, max_bytes: int, role: str) -> tuple[int, str]:
     """(size, kind) of a file, refused if missing or larger than ``max_bytes``; ``role`` names it in messages."""
     name = path.name
@@ -346,10 +360,7 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None) -> pd.DataF
         return pd.DataFrame()
     if kind != "text":
         raise _refuse(name, kind, "csv", path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise FileReadError(name, f"cannot read the file ({e.strerror or e})", "check the file") from None
+    data = _read_input(path)
     encoding = detect_encoding(data)
     try:
         text = data.decode(encoding)
@@ -519,15 +530,16 @@ def read_workbook(path: str | Path, *, max_bytes: int | None = None, role: str =
     if kind != "zip":
         raise _refuse(name, kind, "xlsx", path, role)
     suffix = path.suffix.casefold()
-    infos = scan_xlsx(path, lim)
+    data = _read_input(path)  # read once: scanned, parsed and hashed are the same bytes
+    infos = scan_xlsx(path, lim, data=data)
     if suffix not in XLSX_SUFFIXES:
         raise FileReadError(name, f"this is an Excel workbook (.xlsx), but its name ends in {path.suffix or '(none)'}",
                             "rename it to .xlsx")
     try:
         # keep_default_na=False: text such as N/A, NULL, None, #N/A stays text (the number reader then names
         # the cell), as in a CSV; only a truly empty cell is empty.
-        grids = pd.read_excel(path, sheet_name=None, header=None, engine="calamine", keep_default_na=False,
-                              na_values=[""])
+        grids = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, engine="calamine",
+                              keep_default_na=False, na_values=[""])
     except FileNotFoundError:
         raise FileReadError(name, "file not found", "check the path") from None
     except (KeyboardInterrupt, SystemExit):
@@ -555,15 +567,19 @@ _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
 _SST_COUNT = re.compile(rb"\buniqueCount=\"(\d+)\"")
 
 
-def scan_xlsx(path: Path, lim: Limits | None = None) -> dict[str, SheetInfo]:
-    """Check an .xlsx against the limits without parsing its XML; what each worksheet holds, by sheet name."""
+def scan_xlsx(path: Path, lim: Limits | None = None, *, data: bytes | None = None) -> dict[str, SheetInfo]:
+    """Check an .xlsx against the limits without parsing its XML; what each worksheet holds, by sheet name.
+
+    ``data``: the file's bytes, already read (then ``path`` only names it).
+    """
     lim = lim or limits()
     name = path.name
     try:
-        zf = zipfile.ZipFile(path)
+        zf = zipfile.ZipFile(path if data is None else io.BytesIO(data))
     except Exception as e:  # zipfile raises BadZipFile, NotImplementedError, struct.error… on a damaged archive
         raise FileReadError(name, f"cannot read it as a workbook: it is not a complete zip archive ({e})",
                             _DAMAGED_FIX) from None
+    zf.filename = str(path)  # named by its path also when read from bytes (messages say what it is)
     try:
         with zf:
             return _scan_zip(zf, name, lim)

@@ -1,7 +1,8 @@
 """Save and load a :class:`~xl_kpi.results.Results` as plain files, so later steps need no re-run.
 
 ``OUT/results/`` holds ``lines.csv``, ``employees.csv`` (UTF-8, every float at full precision, so a
-reload gives the very same numbers) and ``run.json`` (period, currency, company, language, digits and
+reload gives the very same numbers; text neutralised by :mod:`xl_kpi.csvsafe`, so Excel runs no formula
+and the text reads back as it was) and ``run.json`` (period, currency, company, language, digits and
 the scales). ``xl-kpi distribute`` rebuilds team summaries from it. The folder holds everyone's pay:
 it is for HR, never part of a bundle. JSON and CSV only: loading runs no code (no pickle).
 """
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import write_atomic
+from .csvsafe import neutralise, restore
 from .errors import KpiError
 from .results import EMPLOYEE_COLUMNS, LINE_COLUMNS, Results
 from .scales import Scale
@@ -35,7 +37,7 @@ def save_results(results: Results, out_dir: str | os.PathLike[str]) -> Path:
     for name, frame, cols in (("lines", results.lines, LINE_COLUMNS), ("employees", results.employees,
                                                                       EMPLOYEE_COLUMNS)):
         buf = io.StringIO()
-        frame[list(cols)].to_csv(buf, index=False, lineterminator="\n")
+        _neutralised(frame[list(cols)]).to_csv(buf, index=False, lineterminator="\r\n")  # a \r in text is quoted
         write_atomic(folder / f"{name}.csv", buf.getvalue().encode("utf-8"))
     run = {
         "format": FORMAT_VERSION,
@@ -79,10 +81,19 @@ def _read(path: Path, cols: tuple[str, ...]) -> pd.DataFrame:
                                                                                 if c not in _TEXT})
     for c in cols:
         if c in _TEXT:
-            frame[c] = frame[c].astype(object)
+            frame[c] = frame[c].map(restore).astype(object)
         elif c != "gated":
             frame[c] = pd.to_numeric(frame[c], errors="raise").astype(float)
     return frame[list(cols)]
+
+
+def _neutralised(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with every text cell of the text columns neutralised (numbers are written as numbers)."""
+    out = frame.copy()
+    for c in out.columns:
+        if c in _TEXT:
+            out[c] = out[c].map(lambda v: neutralise(v) if isinstance(v, str) else v).astype(object)
+    return out
 
 
 def _scale_dict(s: Scale) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from .atomic import write_atomic
+from .csvsafe import neutralise, restore
 from .money import round_money
 
 __all__ = [
@@ -867,8 +868,15 @@ def write_manifest(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> P
     ``records`` are dicts or objects with ``employee_id``, ``path`` (absolute, or relative to
     ``out_dir``), ``sha256``, ``total_bonus`` and ``status``. Rows are sorted by employee id
     (numbers in ids compare as numbers: E2 before E10), so parallel runs give the same file.
-    UTF-8 with BOM; text that Excel would run as a formula is prefixed with a quote.
+    UTF-8 with BOM; text is neutralised by :mod:`xl_kpi.csvsafe` (Excel runs no formula).
     """
+    target = Path(out_dir) / "manifest.csv"
+    _write_atomic(target, manifest_bytes(records, out_dir))
+    return target
+
+
+def manifest_bytes(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> bytes:
+    """The bytes :func:`write_manifest` writes (``xl-kpi verify`` recomputes them to compare)."""
     out = Path(out_dir)
     rows = []
     for rec in records:
@@ -882,9 +890,7 @@ def write_manifest(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> P
             _get(rec, "status"),
         ])
     rows.sort(key=lambda row: (_natural(row[0]), row[1]))
-    target = out / "manifest.csv"
-    _write_atomic(target, _csv_bytes(MANIFEST_COLUMNS, rows, neutralise=(0, 1, 4)))
-    return target
+    return _csv_bytes(MANIFEST_COLUMNS, rows, neutralise=(0, 1, 2, 4))
 
 
 def write_errors(rows: Iterable[Any], out_dir: str | os.PathLike[str]) -> Path | None:
@@ -895,15 +901,21 @@ def write_errors(rows: Iterable[Any], out_dir: str | os.PathLike[str]) -> Path |
     """
     out = Path(out_dir)
     target = out / "errors.csv"
-    data = [[_get(r, "employee_id"), _get(r, "name"), _get(r, "reason")] for r in rows]
-    if not data:
+    data = errors_bytes(rows)
+    if data is None:
         try:
             target.unlink()
         except FileNotFoundError:
             pass
         return None
-    _write_atomic(target, _csv_bytes(ERROR_COLUMNS, data, neutralise=(0, 1, 2)))
+    _write_atomic(target, data)
     return target
+
+
+def errors_bytes(rows: Iterable[Any]) -> bytes | None:
+    """The bytes :func:`write_errors` writes, or None when there is no error (no errors.csv then)."""
+    data = [[_get(r, "employee_id"), _get(r, "name"), _get(r, "reason")] for r in rows]
+    return _csv_bytes(ERROR_COLUMNS, data, neutralise=(0, 1, 2)) if data else None
 
 
 def _get(rec: Any, name: str) -> Any:
@@ -931,12 +943,8 @@ def _natural(value: Any) -> tuple[Any, ...]:
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.casefold()) for part in re.split(r"(\d+)", text))
 
 
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _neutral(value: Any) -> str:
-    text = _text(value)
-    return "'" + text if text.startswith(_DANGEROUS) else text
+    return neutralise(_text(value))
 
 
 def read_csv_rows(path: str | os.PathLike[str]) -> list[dict[str, str]]:
@@ -946,8 +954,7 @@ def read_csv_rows(path: str | os.PathLike[str]) -> list[dict[str, str]]:
 
 
 def _unneutral(value: Any) -> str:
-    s = "" if value is None else str(value)
-    return s[1:] if len(s) > 1 and s[0] == "'" and s[1] in "=+-@\t\r" else s
+    return restore("" if value is None else str(value))
 
 
 def _csv_bytes(header: tuple[str, ...], rows: list[list[Any]], neutralise: tuple[int, ...]) -> bytes:

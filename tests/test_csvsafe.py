@@ -1,0 +1,103 @@
+"""Every CSV xl_kpi writes neutralises formula-like text reversibly: ``=1`` and ``'=1`` come back distinct."""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests._results_fixture import sample_results
+from xl_kpi import distribute
+from xl_kpi.crypto import read_passwords
+from xl_kpi.csvsafe import neutralise, restore
+from xl_kpi.results_io import load_results, save_results
+from xl_kpi.summary import read_csv_rows, write_errors, write_manifest
+from xl_kpi.validate import Problems
+
+TRICKY = ["=1", "'=1", "''=1", "'", "''", "-5", "'-5", "+x", "@x", "\tx", "\rx", "'plain", "plain", ""]
+text = st.text(alphabet=st.sampled_from("='+-@\t\r a1ü\"\n,;"), max_size=8) | st.text(max_size=8)
+
+
+def _cells(path: Path) -> list[str]:
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return [c for row in csv.reader(f) for c in row]
+
+
+@given(text)
+def test_neutralise_restore_round_trip_and_never_a_formula(value):
+    cell = neutralise(value)
+    assert restore(cell) == value
+    assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+@given(text, text)
+def test_neutralise_keeps_distinct_texts_distinct(a, b):
+    if a != b:
+        assert neutralise(a) != neutralise(b)
+
+
+def test_manifest_keeps_formula_text_and_its_quoted_form_apart(tmp_path):
+    recs = [{"employee_id": e, "path": f"cards/{i}.xlsx", "sha256": "0" * 64, "total_bonus": -5, "status": e}
+            for i, e in enumerate(TRICKY)]
+    cells = _cells(write_manifest(recs, tmp_path))
+    assert "'=1" in cells and "''=1" in cells and "-5.00" in cells  # the number column is a number
+    rows = read_csv_rows(tmp_path / "manifest.csv")
+    assert sorted(r["employee_id"] for r in rows) == sorted(TRICKY)
+    assert all(r["employee_id"] == r["status"] for r in rows)
+
+
+def test_errors_csv_keeps_formula_text_and_its_quoted_form_apart(tmp_path):
+    rows = [{"employee_id": e, "name": e, "reason": e} for e in TRICKY]
+    back = read_csv_rows(write_errors(rows, tmp_path))
+    assert [(r["employee_id"], r["name"], r["reason"]) for r in back] == [(e, e, e) for e in TRICKY]
+
+
+def _with_names(names: list[str]):
+    results = sample_results()
+    emp = results.employees.copy()
+    lines = results.lines.copy()
+    n = len(emp)
+    chosen = [names[i % len(names)] for i in range(n)]
+    emp["name"] = chosen
+    emp["department"] = list(reversed(chosen))
+    lines["kpi_name"] = [names[i % len(names)] for i in range(len(lines))]
+    return replace(results, employees=emp, lines=lines)
+
+
+def test_results_csvs_neutralise_and_read_back_formula_text(tmp_path):
+    results = _with_names(TRICKY)
+    save_results(results, tmp_path)
+    for name in ("employees.csv", "lines.csv"):
+        cells = _cells(tmp_path / "results" / name)
+        assert not [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r"))], name
+        assert "'=1" in cells and "''=1" in cells, name
+    back = load_results(tmp_path)
+    assert back.employees["name"].tolist() == results.employees["name"].tolist()
+    assert back.employees["department"].tolist() == results.employees["department"].tolist()
+    assert back.lines["kpi_name"].tolist() == results.lines["kpi_name"].tolist()
+    assert back.employees["bonus"].tolist() == results.employees["bonus"].tolist()  # numbers stay numbers
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(text.filter(lambda s: s.strip() == s and s != ""), min_size=1, max_size=4))
+def test_results_round_trip_any_text(names):
+    results = _with_names(names)
+    with tempfile.TemporaryDirectory() as d:
+        save_results(results, d)
+        back = load_results(d)
+    assert back.employees["name"].tolist() == results.employees["name"].tolist()
+    assert back.lines["kpi_name"].tolist() == results.lines["kpi_name"].tolist()
+
+
+def test_distribution_csv_and_passwords_read_back_as_written(tmp_path):
+    data = distribute._csv(["employee_id", "password"], [["=1", "=secret-pw1"], ["'=1", "'=secret-pw2"]])
+    (tmp_path / "passwords.csv").write_bytes(data)
+    assert _cells(tmp_path / "passwords.csv")[2:] == ["'=1", "'=secret-pw1", "''=1", "''=secret-pw2"]
+    assert [r["employee_id"] for r in read_csv_rows(tmp_path / "passwords.csv")] == ["=1", "'=1"]
+    problems = Problems()
+    by_id, _ = read_passwords(tmp_path / "passwords.csv", problems)
+    assert by_id == {"=1": "=secret-pw1", "'=1": "'=secret-pw2"}
