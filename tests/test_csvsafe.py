@@ -99,5 +99,13 @@ def test_distribution_csv_and_passwords_read_back_as_written(tmp_path):
     assert _cells(tmp_path / "passwords.csv")[2:] == ["'=1", "'=secret-pw1", "''=1", "''=secret-pw2"]
     assert [r["employee_id"] for r in read_csv_rows(tmp_path / "passwords.csv")] == ["=1", "'=1"]
     problems = Problems()
-    by_id, _ = read_passwords(tmp_path / "passwords.csv", problems)
+    by_id, _ = read_passwords(tmp_path / "passwords.csv", problems, ours=True)
     assert by_id == {"=1": "=secret-pw1", "'=1": "'=secret-pw2"}
+
+
+def test_hr_passwords_file_is_read_exactly_as_typed(tmp_path):
+    """Only xl_kpi's own passwords.csv carries the neutralising quote; HR's ``'secret-pw1`` is that password."""
+    (tmp_path / "hr.csv").write_text("employee_id,password\n1001,'secret-pw1\n1002,=secret-pw2\n", encoding="utf-8")
+    problems = Problems()
+    by_id, _ = read_passwords(tmp_path / "hr.csv", problems)
+    assert by_id == {"1001": "'secret-pw1", "1002": "=secret-pw2"} and not problems.errors

@@ -89,8 +89,13 @@ def decrypt_xlsx(data: bytes, password: str) -> bytes:
     return out.getvalue()
 
 
-def read_passwords(path: str | os.PathLike[str], problems: Problems) -> tuple[dict[str, str], dict[str, str]]:
+def read_passwords(path: str | os.PathLike[str], problems: Problems, *, ours: bool = False
+                   ) -> tuple[dict[str, str], dict[str, str]]:
     """Read HR's passwords CSV: ``({employee_id: password}, {bundle: password})``.
+
+    ``ours``: the file is the ``passwords.csv`` xl_kpi wrote, whose passwords carry its reversible
+    formula neutralising (one leading ``'`` removed); in HR's own file a password is read exactly as
+    typed, so one that begins with ``'`` stays the password HR handed out (ids lose such a quote in both).
 
     Columns ``employee_id`` and ``password`` (any order, more columns allowed); an optional
     ``bundle`` column keys rows without an employee id (a manager who is not an employee). The
@@ -118,7 +123,9 @@ def read_passwords(path: str | os.PathLike[str], problems: Problems) -> tuple[di
     for n, row in enumerate(reader, start=2):
         eid = _plain(row.get(head.get("employee_id", ""), ""))
         bundle = _plain(row.get(head.get("bundle", ""), ""))
-        pw = restore(row.get(head["password"]) or "")  # as written by distribute: '=… is =…, ''… is '…
+        pw = row.get(head["password"]) or ""
+        if ours:
+            pw = restore(pw)  # as written by distribute: '=… is =…, ''… is '…
         if not eid and not bundle:
             continue
         where = {"file": name, "row": n, "header": "password"}
@@ -142,5 +149,5 @@ def read_passwords(path: str | os.PathLike[str], problems: Problems) -> tuple[di
 
 
 def _plain(value: object) -> str:
-    """A CSV cell as written by xl_kpi: strip spaces and the quote that neutralises formulas."""
+    """An id or bundle cell: strip spaces and the quote that neutralises formulas (``'-7`` is the id -7)."""
     return restore(str(value or "").strip())

@@ -443,7 +443,7 @@ def _previous(dist: Path, *, read_passwords: bool, problems: Problems) -> _Previ
             from .crypto import read_passwords as read_pw
 
             quiet = Problems()
-            prev.by_id, prev.by_bundle = read_pw(dist / PASSWORDS, quiet)
+            prev.by_id, prev.by_bundle = read_pw(dist / PASSWORDS, quiet, ours=True)
             if quiet.has_errors:
                 problems.warning("the previous passwords.csv could not be read; new passwords are generated",
                                  file=str(dist / PASSWORDS))
