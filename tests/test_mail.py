@@ -881,3 +881,25 @@ def test_a_server_trickling_before_the_data_leaves_the_message_not_sent(out, tri
 def test_deadlines_must_be_positive(name):
     with pytest.raises(KpiError, match="positive"):
         SmtpConfig("127.0.0.1", 25, sender=SENDER, **{name: 0})
+
+
+# ---- send log and its lock never follow a symbolic link (issue 9 §3)
+
+
+def test_symlinked_send_log_lock_is_refused_and_its_target_not_truncated(out, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (out / "send-log.jsonl.lock").symlink_to(victim)
+    with smtp_server(Handler()) as port, pytest.raises(KpiError, match="symbolic link"):
+        send_all(deliveries(out), config(port), out / "send-log.jsonl")
+    assert victim.read_text() == "precious"
+
+
+def test_symlinked_send_log_is_refused_and_no_address_lands_outside(out, tmp_path):
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text("")
+    (out / "send-log.jsonl").symlink_to(outside)
+    handler = Handler()
+    with smtp_server(handler) as port, pytest.raises(KpiError, match="symbolic link"):
+        send_all(deliveries(out), config(port), out / "send-log.jsonl")
+    assert outside.read_text() == "" and handler.messages == []
