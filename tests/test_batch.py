@@ -355,3 +355,59 @@ def test_symlinked_results_folder_is_refused(tmp_path):
     with pytest.raises(KpiError, match="symbolic link"):
         batch.generate(plan, data, out)
     assert sorted(p.name for p in elsewhere.iterdir()) == ["employees.csv", "lines.csv", "run.json"]
+
+
+def _interrupt_after(monkeypatch, chunks: int) -> dict[str, int]:
+    """Cards two at a time; Ctrl+C after ``chunks`` chunks; counts the cards rendered."""
+    import functools
+
+    from xl_kpi import cards
+
+    real_chunk, real_render = cards._write_chunk, cards._render
+    seen = {"chunks": 0, "rendered": 0, "stop": chunks}
+
+    def chunk(*a, **k):
+        if seen["chunks"] == seen["stop"]:
+            raise KeyboardInterrupt
+        seen["chunks"] += 1
+        return real_chunk(*a, **k)
+
+    def render(*a, **k):
+        seen["rendered"] += 1
+        return real_render(*a, **k)
+
+    monkeypatch.setattr(cards, "_write_chunk", chunk)
+    monkeypatch.setattr(cards, "_render", render)
+    monkeypatch.setattr(batch, "write_cards", functools.partial(cards.write_cards, chunk_size=2))
+    return seen
+
+
+def test_ctrl_c_keeps_finished_cards_and_resume_reuses_them(tmp_path, monkeypatch):
+    plan, data = sample_inputs()
+    out = tmp_path / "out"
+    seen = _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        batch.generate(plan, data, out)
+    staged = list(out.glob(f"{batch.STAGING_PREFIX}*/cards/*/*.xlsx"))
+    assert len(staged) == 4
+    seen.update(rendered=0, stop=-1)
+    report = batch.generate(plan, data, out, resume=True)
+    assert report.reused == 4 and seen["rendered"] == len(report.cards) - 4
+    assert batch.verify(out, recompute=False) == []
+
+
+def test_resume_rebuilds_a_staged_card_it_did_not_record(tmp_path, monkeypatch):
+    plan, data = sample_inputs()
+    fresh_out = tmp_path / "fresh"
+    batch.generate(plan, data, fresh_out)
+    out = tmp_path / "out"
+    seen = _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        batch.generate(plan, data, out)
+    a, b = sorted(out.glob(f"{batch.STAGING_PREFIX}*/cards/*/*.xlsx"))[:2]
+    a.write_bytes(b.read_bytes())  # another employee's pay in a's place
+    seen.update(rendered=0, stop=-1)
+    report = batch.generate(plan, data, out, resume=True)
+    assert report.reused == 3 and seen["rendered"] == len(report.cards) - 3
+    for r in manifest(out):
+        assert (out / r["file"]).read_bytes() == (fresh_out / r["file"]).read_bytes(), r["file"]

@@ -33,7 +33,7 @@ from typing import Any
 
 from . import __version__, outdir
 from .atomic import write_atomic
-from .cards import CardRecord, CardTemplate, iter_cards, write_cards
+from .cards import CardRecord, CardTemplate, iter_cards, read_journal, write_cards
 from .errors import KpiError
 from .facts import expand_paths
 from .money import round_money
@@ -48,6 +48,8 @@ OUTPUTS = ("cards", "summary.xlsx", "manifest.csv", "errors.csv", "results", AUD
 """What a run owns in OUT; anything else there is left alone. Bundles and dry-run e-mails of an
 earlier ``xl-kpi distribute`` are removed too: they hold the previous cards. The send log stays."""
 FINGERPRINT = ".fingerprint"
+JOURNAL = ".journal"
+"""In staging: "sha256 path" of every card written, flushed per chunk; --resume keeps only those cards."""
 AUDITED_FILES = ("summary.xlsx", "manifest.csv", "errors.csv", "results/lines.csv", "results/employees.csv",
                  "results/run.json")
 
@@ -141,13 +143,14 @@ def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Resu
                   on_progress: Callable[[int], None] | None) -> tuple[Path, list[CardRecord], int]:
     """Write everything into a staging folder and swap it in; (staging path, card records, cards reused)."""
     staging = _staging(out, audit["fingerprint"], reuse=resume)
-    reused = sum(1 for _ in (staging / "cards").rglob("*.xlsx")) if resume else 0
-    done = False
+    trusted = read_journal(staging / JOURNAL) if resume else {}
+    reused = sum(1 for p, digest in trusted.items() if Path(p).is_file() and _sha256(Path(p)) == digest)
+    done = keep = False
     try:
         if on_start:
             on_start(len(ok_results.employees))
         records = write_cards(ok_results, staging, tpl, lang=results.language, jobs=jobs, on_progress=on_progress,
-                              keep_existing=resume)
+                              keep_existing=trusted if resume else False, journal=staging / JOURNAL)
         (staging / "cards").mkdir(exist_ok=True)
         _remove_unlisted_cards(staging, records)
         write_summary(results, staging / "summary.xlsx")
@@ -160,8 +163,11 @@ def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Resu
         write_atomic(staging / AUDIT, json.dumps(audit, ensure_ascii=False, indent=1).encode("utf-8"))
         _swap_into_place(staging, out, owned)
         done = True
+    except KeyboardInterrupt:
+        keep = True  # Ctrl+C: the finished cards and their journal stay for --resume
+        raise
     finally:
-        if done or not resume:  # a failed --resume run keeps its finished cards for the next try
+        if done or not (resume or keep):  # a failed --resume run keeps its finished cards for the next try
             shutil.rmtree(staging, ignore_errors=True)
     return staging, records, reused
 
@@ -379,7 +385,7 @@ def _remove_unlisted_cards(staging: Path, records: list[CardRecord]) -> None:
 def _staged_files(staging: Path) -> list[str]:
     """The files a staging folder holds for OUT ('/'-separated, relative), without its own bookkeeping."""
     return sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*")
-                  if p.is_file() and p.relative_to(staging).parts[0] not in (FINGERPRINT, ".previous"))
+                  if p.is_file() and p.relative_to(staging).parts[0] not in (FINGERPRINT, JOURNAL, ".previous"))
 
 
 def _swap_into_place(staging: Path, out: Path, owned: set[str]) -> None:
