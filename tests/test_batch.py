@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -16,6 +18,7 @@ from tests import _plan_helpers as ph
 from tests import lo
 from xl_kpi import batch
 from xl_kpi.cli import app
+from xl_kpi.errors import KpiError
 from xl_kpi.money import round_money
 from xl_kpi.plan import sample_inputs
 from xl_kpi.validate import InputError
@@ -136,9 +139,10 @@ def test_rerun_replaces_previous_output_cleanly(tmp_path):
     good = ph.make_facts(tmp_path, name="good.csv")
     res = runner.invoke(app, ["generate", "--plan", str(plan), "--data", str(good), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert not stale.exists() and not (out / "errors.csv").exists()
+    assert not (out / "errors.csv").exists()  # the first run's, not produced by the second: removed
     assert (out / "notes.txt").read_text() == "mine"
-    assert len(manifest(out)) == 3 == len(list(out.glob("cards/*/*.xlsx")))
+    assert stale.read_bytes() == b"old"  # put there by hand, not recorded by a run: left alone
+    assert len(manifest(out)) == 3 == len(list(out.glob("cards/*/*.xlsx"))) - 1
 
 
 def test_failure_mid_run_keeps_the_previous_output(tmp_path, monkeypatch):
@@ -148,10 +152,10 @@ def test_failure_mid_run_keeps_the_previous_output(tmp_path, monkeypatch):
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
     def boom(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "summary.xlsx"))
 
     monkeypatch.setattr(batch, "write_summary", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(KpiError, match=r"summary\.xlsx: the disk is full"):
         batch.generate(plan, data, out)
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before  # nothing half-replaced, no staging left behind
@@ -363,3 +367,183 @@ def test_verify_recomputes_from_the_recorded_bytes_not_a_file_saved_meanwhile(tm
         f.write("E00000,deals,1\r\n")
     found = batch.verify(out)
     assert len(found) == 1 and "cannot recompute" in found[0].message and facts.name in found[0].message, found
+
+
+# ---- the output folder belongs to the user (issue 9 §3)
+
+
+def _demo_args(out: Path) -> list[str]:
+    plan, data = sample_inputs()
+    return ["generate", "--plan", str(plan), "--data", *map(str, data), "--out", str(out)]
+
+
+def test_out_nonempty_without_manifest_is_refused_and_untouched(tmp_path):
+    out = tmp_path / "out"
+    (out / "results").mkdir(parents=True)
+    (out / "results" / "thesis.docx").write_bytes(b"my thesis")
+    (out / "summary.xlsx").write_bytes(b"my summary")
+    res = runner.invoke(app, _demo_args(out))
+    assert res.exit_code == 1
+    assert "has no manifest.json" in str(res.exception) and "fix:" in str(res.exception)
+    assert sorted(p.name for p in out.rglob("*")) == ["results", "summary.xlsx", "thesis.docx"]
+    assert (out / "summary.xlsx").read_bytes() == b"my summary"
+
+
+def test_rerun_keeps_user_files_inside_results_and_cards(tmp_path):
+    out = tmp_path / "out"
+    assert runner.invoke(app, _demo_args(out)).exit_code == 0
+    (out / "results" / "thesis.docx").write_bytes(b"my thesis")
+    assert runner.invoke(app, _demo_args(out)).exit_code == 0
+    assert (out / "results" / "thesis.docx").read_bytes() == b"my thesis"
+    # kept, and the audit points it out as the one file no run recorded (issue 9 §5)
+    assert [f.file for f in batch.verify(out, recompute=False)] == ["results/thesis.docx"]
+
+
+def test_rerun_refuses_to_overwrite_a_file_it_did_not_record(tmp_path):
+    out = tmp_path / "out"
+    plan, data = sample_inputs()
+    batch.generate(plan, data, out)
+    audit = json.loads((out / "manifest.json").read_text())
+    audit["files"].remove("summary.xlsx")  # as if the user had put summary.xlsx there
+    (out / "manifest.json").write_text(json.dumps(audit))
+    (out / "summary.xlsx").write_bytes(b"my summary")
+    with pytest.raises(KpiError, match=r"summary\.xlsx exists and was not written by xl-kpi"):
+        batch.generate(plan, data, out)
+    assert (out / "summary.xlsx").read_bytes() == b"my summary"
+
+
+def test_out_inside_a_data_folder_is_a_usage_error(tmp_path):
+    plan, data = sample_inputs()
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for d in data:
+        shutil.copy(d, folder / Path(d).name)
+    for out in (folder, folder / "kpi-out"):
+        res = runner.invoke(app, ["generate", "--plan", str(plan), "--data", str(folder), "--out", str(out)])
+        assert res.exit_code == 2, res.output
+        assert "inside the --data folder" in res.output
+    assert not (folder / "kpi-out").exists()
+
+
+def test_damaged_manifest_json_stops_with_its_path(tmp_path):
+    out = tmp_path / "out"
+    plan, data = sample_inputs()
+    batch.generate(plan, data, out)
+    (out / "manifest.json").write_text("{broken")
+    before = sorted(p.name for p in out.rglob("*"))
+    with pytest.raises(KpiError, match=r"manifest\.json is damaged"):
+        batch.generate(plan, data, out)
+    assert sorted(p.name for p in out.rglob("*")) == before
+
+
+def test_out_under_a_file_is_exit_1_with_the_cause(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    res = runner.invoke(app, _demo_args(tmp_path / "afile" / "out"))
+    assert res.exit_code == 1
+    assert "afile" in str(res.exception) and "not a folder" in str(res.exception)
+
+
+@pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else True, reason="root writes anywhere")
+def test_read_only_out_is_exit_1_with_the_cause(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        res = runner.invoke(app, _demo_args(out))
+    finally:
+        out.chmod(0o700)
+    assert res.exit_code == 1 and "permission denied" in str(res.exception)
+
+
+def test_second_generate_into_a_locked_out_is_refused(tmp_path):
+    from xl_kpi import outdir
+
+    out = tmp_path / "out"
+    plan, data = sample_inputs()
+    batch.generate(plan, data, out)
+    staging = out / f"{batch.STAGING_PREFIX}running"
+    staging.mkdir()
+    with outdir.lock(out):
+        res = runner.invoke(app, _demo_args(out))
+    assert res.exit_code == 1
+    assert "another xl-kpi run" in str(res.exception)
+    assert staging.is_dir()  # the running one's staging is not deleted
+
+
+def test_symlinked_lock_file_is_refused_and_its_target_untouched(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (out / ".xl-kpi.lock").symlink_to(victim)
+    with pytest.raises(KpiError, match="symbolic link"):
+        batch.generate(*sample_inputs(), out)
+    assert victim.read_text() == "precious"
+
+
+def test_symlinked_results_folder_is_refused(tmp_path):
+    out = tmp_path / "out"
+    plan, data = sample_inputs()
+    batch.generate(plan, data, out)
+    elsewhere = tmp_path / "elsewhere"
+    (out / "results").rename(elsewhere)
+    (out / "results").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(KpiError, match="symbolic link"):
+        batch.generate(plan, data, out)
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["employees.csv", "lines.csv", "run.json"]
+
+
+def _interrupt_after(monkeypatch, chunks: int) -> dict[str, int]:
+    """Cards two at a time; Ctrl+C after ``chunks`` chunks; counts the cards rendered."""
+    import functools
+
+    from xl_kpi import cards
+
+    real_chunk, real_render = cards._write_chunk, cards._render
+    seen = {"chunks": 0, "rendered": 0, "stop": chunks}
+
+    def chunk(*a, **k):
+        if seen["chunks"] == seen["stop"]:
+            raise KeyboardInterrupt
+        seen["chunks"] += 1
+        return real_chunk(*a, **k)
+
+    def render(*a, **k):
+        seen["rendered"] += 1
+        return real_render(*a, **k)
+
+    monkeypatch.setattr(cards, "_write_chunk", chunk)
+    monkeypatch.setattr(cards, "_render", render)
+    monkeypatch.setattr(batch, "write_cards", functools.partial(cards.write_cards, chunk_size=2))
+    return seen
+
+
+def test_ctrl_c_keeps_finished_cards_and_resume_reuses_them(tmp_path, monkeypatch):
+    plan, data = sample_inputs()
+    out = tmp_path / "out"
+    seen = _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        batch.generate(plan, data, out)
+    staged = list(out.glob(f"{batch.STAGING_PREFIX}*/cards/*/*.xlsx"))
+    assert len(staged) == 4
+    seen.update(rendered=0, stop=-1)
+    report = batch.generate(plan, data, out, resume=True)
+    assert report.reused == 4 and seen["rendered"] == len(report.cards) - 4
+    assert batch.verify(out, recompute=False) == []
+
+
+def test_resume_rebuilds_a_staged_card_it_did_not_record(tmp_path, monkeypatch):
+    plan, data = sample_inputs()
+    fresh_out = tmp_path / "fresh"
+    batch.generate(plan, data, fresh_out)
+    out = tmp_path / "out"
+    seen = _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        batch.generate(plan, data, out)
+    a, b = sorted(out.glob(f"{batch.STAGING_PREFIX}*/cards/*/*.xlsx"))[:2]
+    a.write_bytes(b.read_bytes())  # another employee's pay in a's place
+    seen.update(rendered=0, stop=-1)
+    report = batch.generate(plan, data, out, resume=True)
+    assert report.reused == 3 and seen["rendered"] == len(report.cards) - 3
+    for r in manifest(out):
+        assert (out / r["file"]).read_bytes() == (fresh_out / r["file"]).read_bytes(), r["file"]

@@ -38,6 +38,7 @@ from xl_kpi.distribute import (
     send,
     zip_bytes,
 )
+from xl_kpi.errors import KpiError
 from xl_kpi.isolation import check_report
 from xl_kpi.mail import SmtpConfig
 from xl_kpi.office import pdf_page_count, soffice_path
@@ -530,3 +531,40 @@ def test_isolation_check_reads_the_pdfs_and_catches_a_foreign_one(with_pdf, tmp_
     leaks = check_report(copy).leaks
     kinds = {(x.kind, x.employee_id) for x in leaks if x.file.endswith("report.pdf")}
     assert {("name", "1001"), ("id", "1001"), ("amount", "1001")} <= kinds
+
+
+# ---- the output folder: one run at a time, no symbolic links (issue 9 §3)
+
+
+def test_distribute_into_a_folder_locked_by_another_run_is_refused(generated: Path, tmp_path: Path) -> None:
+    from xl_kpi import outdir
+
+    out = fresh(generated, tmp_path)
+    distribute(out)
+    before = sorted(p.relative_to(out).as_posix() for p in (out / FOLDER).rglob("*"))
+    with outdir.lock(out), pytest.raises(KpiError, match="another xl-kpi run"):
+        distribute(out)
+    assert sorted(p.relative_to(out).as_posix() for p in (out / FOLDER).rglob("*")) == before
+
+
+def test_symlinked_distribution_folder_is_refused(generated: Path, tmp_path: Path) -> None:
+    out = fresh(generated, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    (out / FOLDER).symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(KpiError, match="symbolic link"):
+        distribute(out)
+    assert sorted(os.listdir(elsewhere)) == ["keep.txt"]
+
+
+def test_symlinked_outbox_is_refused(generated: Path, tmp_path: Path) -> None:
+    out = fresh(generated, tmp_path)
+    report = distribute(out)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    (out / "outbox").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(KpiError, match="symbolic link"):
+        send(report, None, dry_run=True)
+    assert sorted(os.listdir(elsewhere)) == ["keep.txt"]

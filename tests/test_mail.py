@@ -895,3 +895,25 @@ def test_a_server_trickling_its_goodbye_does_not_hold_the_end_of_the_run(out, tr
     res = _timed(lambda: send_all(ds, config(server.port, session_deadline=5, message_deadline=5), out / "log.jsonl"))
     assert res.get("value") is not None and res["value"].ok, res
     assert res["seconds"] < 5 and len(res["value"].sent) == 5
+
+
+# ---- send log and its lock never follow a symbolic link (issue 9 §3)
+
+
+def test_symlinked_send_log_lock_is_refused_and_its_target_not_truncated(out, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (out / "send-log.jsonl.lock").symlink_to(victim)
+    with smtp_server(Handler()) as port, pytest.raises(KpiError, match="symbolic link"):
+        send_all(deliveries(out), config(port), out / "send-log.jsonl")
+    assert victim.read_text() == "precious"
+
+
+def test_symlinked_send_log_is_refused_and_no_address_lands_outside(out, tmp_path):
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text("")
+    (out / "send-log.jsonl").symlink_to(outside)
+    handler = Handler()
+    with smtp_server(handler) as port, pytest.raises(KpiError, match="symbolic link"):
+        send_all(deliveries(out), config(port), out / "send-log.jsonl")
+    assert outside.read_text() == "" and handler.messages == []

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from .cards import _chunks
+from .outdir import LOCK
 from .results import Results
 from .summary import errors_bytes, manifest_bytes
 
-NOT_AUDITED = ("distribution", "outbox", "send-log.jsonl", "send-log.jsonl.lock")
-"""Top-level entries of OUT that ``xl-kpi distribute`` / ``send`` own and check themselves."""
+NOT_AUDITED = ("distribution", "outbox", "send-log.jsonl", "send-log.jsonl.lock", LOCK)
+"""Top-level entries of OUT that ``xl-kpi distribute`` / ``send`` own and check themselves, and the
+lock file of the runs (:data:`xl_kpi.outdir.LOCK`, kept empty between runs)."""
 STAGING_PREFIXES = (".xl-kpi-staging-", ".xl-kpi-distribute-")
 """Top-level folders of an interrupted generate / distribute: removed or resumed by the next run."""
 

@@ -19,6 +19,7 @@ checks every hash and recomputes everything from the recorded inputs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -30,10 +31,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, outdir
 from .atomic import write_atomic
 from .audit import compare_csvs, unrecorded
-from .cards import CardRecord, CardTemplate, iter_cards, write_cards
+from .cards import CardRecord, CardTemplate, iter_cards, read_journal, write_cards
 from .errors import KpiError
 from .facts import expand_paths
 from .inputbytes import recording
@@ -49,6 +50,8 @@ OUTPUTS = ("cards", "summary.xlsx", "manifest.csv", "errors.csv", "results", AUD
 """What a run owns in OUT; anything else there is left alone. Bundles and dry-run e-mails of an
 earlier ``xl-kpi distribute`` are removed too: they hold the previous cards. The send log stays."""
 FINGERPRINT = ".fingerprint"
+JOURNAL = ".journal"
+"""In staging: "sha256 path" of every card written, flushed per chunk; --resume keeps only those cards."""
 AUDITED_FILES = ("summary.xlsx", "manifest.csv", "errors.csv", "results/lines.csv", "results/employees.csv",
                  "results/run.json")
 
@@ -95,6 +98,10 @@ def generate(
     keeping the cards it had finished. ``on_start(n)`` and ``on_progress(n_done)`` drive a progress bar.
     """
     started = time.perf_counter()
+    out = Path(out_dir).resolve()
+    outdir.refuse_out_in_data(out, data)
+    working = (STAGING_PREFIX, ".xl-kpi-distribute-")
+    outdir.claim(out, working)  # before anything is read or written: a folder of the user's is refused
     with recording() as read:  # the sha256 of the very bytes parsed, for manifest.json
         the_plan, facts, problems = inspect(plan, [Path(d) for d in data], period=period)
     if the_plan is None or (problems.has_errors and not skip_invalid):
@@ -113,20 +120,41 @@ def generate(
     audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid},
                          read=read)
 
-    out = Path(out_dir).resolve()
-    if resume and _up_to_date(out, audit["fingerprint"]):
-        records = _records_from_manifest(out, ok_results)
-        return BatchReport(out, records, errors, results, problems, time.perf_counter() - started, _present(out),
-                           reused=len(records), up_to_date=True)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise outdir.os_error(e, out, "cannot create the output folder") from None
+    with outdir.lock(out):
+        owned = outdir.claim(out, working)  # again, under the lock
+        if resume and _up_to_date(out, audit["fingerprint"]):
+            records = _records_from_manifest(out, ok_results)
+            return BatchReport(out, records, errors, results, problems, time.perf_counter() - started,
+                               _present(out), reused=len(records), up_to_date=True)
+        try:
+            staging, records, reused = _write_staged(out, owned, ok_results, results, errors, tpl, audit,
+                                                     jobs=jobs, resume=resume, on_start=on_start,
+                                                     on_progress=on_progress)
+        except OSError as e:
+            raise outdir.os_error(e, out) from None
+    moved = [replace(r, path=out / r.path.relative_to(staging)) for r in records]
+    return BatchReport(out, moved, errors, results, problems, time.perf_counter() - started, _present(out),
+                       reused=reused)
+
+
+def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Results, errors: list[dict[str, Any]],
+                  tpl: CardTemplate, audit: dict[str, Any], *, jobs: int, resume: bool,
+                  on_start: Callable[[int], None] | None,
+                  on_progress: Callable[[int], None] | None) -> tuple[Path, list[CardRecord], int]:
+    """Write everything into a staging folder and swap it in; (staging path, card records, cards reused)."""
     staging = _staging(out, audit["fingerprint"], reuse=resume)
-    reused = sum(1 for _ in (staging / "cards").rglob("*.xlsx")) if resume else 0
-    done = False
+    trusted = read_journal(staging / JOURNAL) if resume else {}
+    reused = sum(1 for p, digest in trusted.items() if Path(p).is_file() and _sha256(Path(p)) == digest)
+    done = keep = False
     try:
         if on_start:
             on_start(len(ok_results.employees))
         records = write_cards(ok_results, staging, tpl, lang=results.language, jobs=jobs, on_progress=on_progress,
-                              keep_existing=resume)
+                              keep_existing=trusted if resume else False, journal=staging / JOURNAL)
         (staging / "cards").mkdir(exist_ok=True)
         _remove_unlisted_cards(staging, records)
         write_summary(results, staging / "summary.xlsx")
@@ -135,15 +163,17 @@ def generate(
         save_results(results, staging)
         audit["outputs"] = {n: _sha256(staging / n) for n in AUDITED_FILES if (staging / n).exists()}
         audit["cards"] = len(records)
+        audit["files"] = sorted({*_staged_files(staging), AUDIT})
         write_atomic(staging / AUDIT, json.dumps(audit, ensure_ascii=False, indent=1).encode("utf-8"))
-        _swap_into_place(staging, out)
+        _swap_into_place(staging, out, owned)
         done = True
+    except KeyboardInterrupt:
+        keep = True  # Ctrl+C: the finished cards and their journal stay for --resume
+        raise
     finally:
-        if done or not resume:  # a failed --resume run keeps its finished cards for the next try
+        if done or not (resume or keep):  # a failed --resume run keeps its finished cards for the next try
             shutil.rmtree(staging, ignore_errors=True)
-    moved = [replace(r, path=out / r.path.relative_to(staging)) for r in records]
-    return BatchReport(out, moved, errors, results, problems, time.perf_counter() - started, _present(out),
-                       reused=reused)
+    return staging, records, reused
 
 
 def split_invalid(results: Results) -> tuple[Results, list[dict[str, Any]]]:
@@ -377,14 +407,44 @@ def _remove_unlisted_cards(staging: Path, records: list[CardRecord]) -> None:
             p.unlink()
 
 
-def _swap_into_place(staging: Path, out: Path) -> None:
-    """Move the staged outputs into OUT; a previous run's outputs are replaced, stale ones removed."""
+def _staged_files(staging: Path) -> list[str]:
+    """The files a staging folder holds for OUT ('/'-separated, relative), without its own bookkeeping."""
+    return sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*")
+                  if p.is_file() and p.relative_to(staging).parts[0] not in (FINGERPRINT, JOURNAL, ".previous"))
+
+
+def _swap_into_place(staging: Path, out: Path, owned: set[str]) -> None:
+    """Move the staged outputs into OUT, replacing only files an earlier run recorded as its own.
+
+    A staged file whose place holds a file xl_kpi did not write stops the swap before anything moves;
+    a symbolic link on the way is refused. Files of the earlier run that this run does not produce are
+    removed, and so are the earlier ``distribution/`` and ``outbox/`` (they hold the previous cards);
+    every other file in OUT is left alone.
+    """
+    new = [n for n in _staged_files(staging) if n != AUDIT] + [AUDIT]  # the record of ownership last
+    for rel in new:
+        outdir.refuse_symlinks(out, rel)
+        target = out / rel
+        if os.path.lexists(target) and (rel not in owned or not target.is_file()):
+            raise outdir.OutDirError(f"{target} exists and was not written by xl-kpi (not listed in {out / AUDIT}); "
+                                     "nothing was replaced — fix: move it away, or choose another --out")
+    for name in ("distribution", "outbox"):
+        outdir.refuse_symlink(out / name)
     old = staging / ".previous"
     old.mkdir()
-    for name in OUTPUTS:
-        new, target = staging / name, out / name
-        if target.exists():
-            os.replace(target, old / name)
-        if new.exists():
-            os.replace(new, target)
+    for rel in sorted(owned):
+        target = out / rel
+        if target.is_file() and not target.is_symlink():
+            (old / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(target, old / rel)
+    for name in ("distribution", "outbox"):
+        if (out / name).is_dir():
+            os.replace(out / name, old / name)
+    for rel in new:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / rel, out / rel)
+    for rel in sorted(owned, key=lambda r: -len(Path(r).parts)):  # folders the earlier run left empty
+        for parent in list(Path(rel).parents)[:-1]:
+            with contextlib.suppress(OSError):
+                (out / parent).rmdir()
     shutil.rmtree(old, ignore_errors=True)

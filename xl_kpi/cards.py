@@ -23,7 +23,7 @@ import hashlib
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -1456,26 +1456,58 @@ class CardRecord:
 _W: dict[str, Any] = {}
 
 
-def _worker_init(source: bytes, lang: str, path: Path | None, ctx: _Context, fsync: bool, keep: bool) -> None:
+def _worker_init(source: bytes, lang: str, path: Path | None, ctx: _Context, fsync: bool,
+                 keep: bool | Mapping[str, str]) -> None:
     tpl = CardTemplate(source, lang, path)
     _W.update(template=tpl, stamp=_Stamp(tpl, ctx), fsync=fsync, keep=keep)
 
 
+class _Journal:
+    """Append-only "sha256 path" lines, fsync'ed per chunk: the cards a run has finished (for resume)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def add(self, rows: Sequence[tuple[Any, str, str, Any, Any, Any]]) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            os.write(fd, "".join(f"{digest} {p}\n" for _, p, digest, *_ in rows).encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_journal(path: str | os.PathLike[str]) -> dict[str, str]:
+    """path → sha256 of the cards a :func:`write_cards` journal records (empty when missing)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    pairs = (line.split(" ", 1) for line in text.splitlines() if " " in line)
+    return {p: d for d, p in pairs if len(d) == 64}
+
+
 def _write_chunk(
-    template: CardTemplate, stamp: _Stamp, chunk: Sequence[tuple[_Card, str]], fsync: bool, keep: bool = False
+    template: CardTemplate, stamp: _Stamp, chunk: Sequence[tuple[_Card, str]], fsync: bool,
+    keep: bool | Mapping[str, str] = False,
 ) -> list[tuple[Any, str, str, Any, Any, Any]]:
     """Render and write one chunk of cards (one flush to disk for the chunk).
 
     ``keep``: a card file already at its path is kept as it is (a resumed run whose earlier,
-    identical run wrote it atomically). Returns (employee_id, path, sha256, bonus, status, reason).
+    identical run wrote it atomically); a mapping path → sha256 (a resume journal) keeps it only when
+    its bytes have the recorded hash, anything else is rendered again. Returns (employee_id, path,
+    sha256, bonus, status, reason).
     """
     out = []
     with AtomicBatch(fsync=fsync) as batch:
         for card, path in chunk:
-            if keep and os.path.isfile(path):
+            data = None
+            if keep and os.path.isfile(path) and not os.path.islink(path):
                 with open(path, "rb") as f:
                     data = f.read()
-            else:
+                if isinstance(keep, Mapping) and keep.get(path) != hashlib.sha256(data).hexdigest():
+                    data = None  # not proven to be this run's card for these inputs: rebuilt
+            if data is None:
                 data = _render(template, stamp, card)
                 batch.write(path, data)
             e = card.emp
@@ -1518,7 +1550,8 @@ def write_cards(
     *,
     fsync: bool = True,
     chunk_size: int = 250,
-    keep_existing: bool = False,
+    keep_existing: bool | Mapping[str, str] = False,
+    journal: str | os.PathLike[str] | None = None,
 ) -> list[CardRecord]:
     """Write every employee's card under OUT/cards/<department>/ and return one record per card.
 
@@ -1530,8 +1563,11 @@ def write_cards(
     with one flush to disk per chunk (``fsync=False`` skips the flush). ``on_progress(n_done)``
     is called after each chunk. Records come in the order of ``results.employees``; names that
     collide after sanitising get a " (2)" suffix. ``keep_existing`` keeps card files already in
-    place (resuming an interrupted run of the same inputs into the same folder).
+    place (resuming an interrupted run of the same inputs into the same folder); a mapping path →
+    sha256 keeps only the files with those hashes. ``journal``: a file that gets "sha256 path" lines
+    for every finished chunk, flushed to disk, so that a resume can prove which cards it wrote.
     """
+    log = _Journal(journal) if journal is not None else None
     tpl = _template(template, lang)
     out = Path(out_dir)
     ctx = _Context(results, tpl.lang)
@@ -1542,6 +1578,8 @@ def write_cards(
         stamp = _Stamp(tpl, ctx)
         for i, ch in enumerate(chunks):
             done[i] = _write_chunk(tpl, stamp, ch, fsync, keep_existing)
+            if log:
+                log.add(done[i])
             n_done += len(ch)
             if on_progress:
                 on_progress(n_done)
@@ -1569,6 +1607,8 @@ def write_cards(
                 for fut in finished:
                     i = pending.pop(fut)
                     done[i] = fut.result()
+                    if log:
+                        log.add(done[i])
                     n_done += len(done[i])
                     if on_progress:
                         on_progress(n_done)

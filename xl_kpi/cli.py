@@ -153,9 +153,11 @@ def demo_command(
 
 def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> None:
     """Run xl_kpi.batch.generate with a progress bar; print the report, or every problem and exit 1."""
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .batch import generate
+    from .outdir import OutDirError
     from .validate import InputError, render
 
     with Progress(TextColumn("[bold]Cards"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -168,6 +170,12 @@ def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> No
                 on_progress=lambda n: progress.update(task, completed=n),
                 **options,  # type: ignore[arg-type]
             )
+        except OutDirError as e:
+            progress.stop()
+            if not e.usage:
+                raise
+            console.print(f"[red]Usage error:[/red] {escape(str(e))}", soft_wrap=True)
+            raise typer.Exit(2) from None
         except InputError as e:
             progress.stop()
             render(e.problems, console)

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import outdir
 from .atomic import AtomicBatch
 from .csvsafe import neutralise
 from .errors import KpiError
@@ -494,6 +495,15 @@ def distribute(
     for and LibreOffice is missing. Bundles whose PDF could not be made are not written (their
     ``failed`` says why, and the problems list them).
     """
+    out = Path(out_dir)
+    if not out.is_dir():
+        return _distribute(out, options, on_progress=on_progress)  # names the missing folder
+    with outdir.lock(out):  # never rebuilt under a running generate or sender
+        return _distribute(out, options, on_progress=on_progress)
+
+
+def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress | None) -> DistributionReport:
+    """:func:`distribute`, with OUT locked."""
     from .crypto import is_encrypted
     from .results_io import load_results
 
@@ -751,6 +761,7 @@ def _write(out: Path, report: DistributionReport) -> None:
     for p in out.glob(f"{STAGING_PREFIX}*"):
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
+    outdir.refuse_symlink(out / FOLDER)
     staging = out / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
     staging.mkdir(mode=0o700)
     target = staging / FOLDER
@@ -847,17 +858,19 @@ def send(
     from .isolation import check_report
     from .mail import send_all
 
-    iso = check_report(report.out_dir, cards=False, outbox=False)
-    if iso.leaks:
-        raise LeakError(iso.leaks)
-    todo, skipped = deliveries(report)
-    total = len(todo)
-    progress = (lambda n: on_progress(n, total)) if on_progress else None
-    outbox = None
-    if dry_run:
-        outbox = report.out_dir / OUTBOX
-        if outbox.exists():
-            shutil.rmtree(outbox)
-        outbox.mkdir(mode=0o700)
-    result = send_all(todo, config, report.out_dir / MAIL_LOG, dry_run_dir=outbox, on_progress=progress)
+    with outdir.lock(report.out_dir):  # distribute cannot rebuild the bundles while they are sent
+        iso = check_report(report.out_dir, cards=False, outbox=False)
+        if iso.leaks:
+            raise LeakError(iso.leaks)
+        todo, skipped = deliveries(report)
+        total = len(todo)
+        progress = (lambda n: on_progress(n, total)) if on_progress else None
+        outbox = None
+        if dry_run:
+            outbox = report.out_dir / OUTBOX
+            outdir.refuse_symlink(outbox)
+            if outbox.exists():
+                shutil.rmtree(outbox)
+            outbox.mkdir(mode=0o700)
+        result = send_all(todo, config, report.out_dir / MAIL_LOG, dry_run_dir=outbox, on_progress=progress)
     return MailOutcome(result, skipped, outbox)

@@ -36,6 +36,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 
+from . import outdir
 from .atomic import fsync_dir, write_atomic
 from .errors import KpiError
 from .names import safe_component
@@ -686,8 +687,8 @@ class _Log:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        new = not path.exists()
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        new = not os.path.lexists(path)
+        self.fd = outdir.open_nofollow(path, os.O_WRONLY | os.O_APPEND)  # a link would send addresses elsewhere
         if new:
             fsync_dir(path.parent)
         elif path.stat().st_size:
@@ -725,7 +726,7 @@ class _Lock:
     def __enter__(self) -> _Lock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(10):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+            fd = outdir.open_nofollow(self.path, os.O_RDWR)  # a link: refused, its target never truncated
             try:
                 _os_lock(fd)
             except (BlockingIOError, PermissionError):
