@@ -845,26 +845,24 @@ class _Deadline:
         return self.expired or str(error) or type(error).__name__
 
 
-class _SMTP(smtplib.SMTP):
-    """smtplib.SMTP whose socket is known to its :class:`_Deadline` as soon as it exists."""
+class _WithDeadline:
+    """Mixin for smtplib's classes: the socket is known to the connection's :class:`_Deadline` as soon as
+    it exists, so the greeting is already under the session deadline."""
 
     deadline: _Deadline
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = super()._get_socket(host, port, timeout)
+        sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]
         self.deadline.sock = sock
         return sock
 
 
-class _SMTP_SSL(smtplib.SMTP_SSL):
-    """smtplib.SMTP_SSL whose socket is known to its :class:`_Deadline` as soon as it exists."""
+class _SMTP(_WithDeadline, smtplib.SMTP):
+    """smtplib.SMTP under a deadline."""
 
-    deadline: _Deadline
 
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = super()._get_socket(host, port, timeout)
-        self.deadline.sock = sock
-        return sock
+class _SMTP_SSL(_WithDeadline, smtplib.SMTP_SSL):
+    """smtplib.SMTP_SSL under a deadline."""
 
 
 def _deadline_of(smtp: smtplib.SMTP) -> _Deadline:
