@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 import openpyxl  # noqa: E402
 
-from xl_kpi.cards import TEMPLATE_DIR  # noqa: E402
-from xl_kpi.plan import sample_inputs  # noqa: E402
+from xl_kpi.inputs.plan import sample_inputs  # noqa: E402
+from xl_kpi.outputs.cards import TEMPLATE_DIR  # noqa: E402
 
 
 def make_inputs(n: int, folder: Path, seed: int = 1) -> tuple[Path, Path]:

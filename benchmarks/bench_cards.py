@@ -8,7 +8,7 @@ then times
 * naive: per employee, openpyxl loads the template, inserts the KPI rows, fills values and
   formulas, saves (on a subset, reported as a rate);
 * compiled, in memory: ``iter_cards`` (bytes only, no files) on all N;
-* compiled: ``xl_kpi.cards.write_cards`` with jobs=1 and jobs=2 on all N (atomic writes to disk,
+* compiled: ``xl_kpi.outputs.cards.write_cards`` with jobs=1 and jobs=2 on all N (atomic writes to disk,
   one flush per chunk unless --no-fsync);
 
 and prints cards/s for each, the speed-up over naive, and the peak RSS of the parent and of the
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import openpyxl  # noqa: E402
 from _results_fixture import synthetic_results  # noqa: E402
 
-from xl_kpi.cards import TEMPLATE_DIR, CardTemplate, iter_cards, write_cards  # noqa: E402
+from xl_kpi.outputs.cards import TEMPLATE_DIR, CardTemplate, iter_cards, write_cards  # noqa: E402
 
 
 def naive_cards(results, template_path: Path, limit: int) -> int:

@@ -30,7 +30,7 @@ from openpyxl.worksheet.properties import PageSetupProperties
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from xl_kpi.xlsxpack import read_parts, write_xlsx  # noqa: E402
+from xl_kpi.outputs.ooxml import read_parts, write_xlsx  # noqa: E402
 
 FIXED_DATE = "2026-01-01T00:00:00Z"
 
@@ -459,7 +459,7 @@ def render_sample(png: Path, lang: str = "en", employee_id: str = "E002", dpi: i
     import lo  # tests/lo.py
     from _results_fixture import sample_results
 
-    from xl_kpi.cards import CardTemplate, render_card
+    from xl_kpi.outputs.cards import CardTemplate, render_card
 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in"

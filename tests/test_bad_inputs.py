@@ -29,11 +29,13 @@ from tests import _bad_files as bf
 from tests import _plan_helpers as ph
 from xl_kpi import KpiError, cli
 from xl_kpi.cli import app
-from xl_kpi.plan import load_plan
-from xl_kpi.readers import Limits, limits, sniff
-from xl_kpi.results_io import load_results
-from xl_kpi.sources import evaluate, parse
-from xl_kpi.validate import Problems, Table, validate
+from xl_kpi.inputs.plan import load_plan
+from xl_kpi.inputs.problems import Problems
+from xl_kpi.inputs.readers import Limits, limits, sniff
+from xl_kpi.inputs.sources import evaluate, parse
+from xl_kpi.inputs.tables import Table
+from xl_kpi.outputs.results_files import load_results
+from xl_kpi.validate import validate
 
 runner = CliRunner()
 Inputs = tuple[Path, list[Path]]
@@ -1125,7 +1127,7 @@ def test_the_prescan_of_an_ordinary_sheet_is_quick():
     with tempfile.TemporaryDirectory() as d:
         rows = [["employee_id", "kpi_id", "fact"]] + [[f"E{i}", "deals", i] for i in range(20_000)]
         path = ph.write_workbook(Path(d) / "big.xlsx", {"Facts": rows})
-        from xl_kpi.readers import scan_xlsx
+        from xl_kpi.inputs.readers import scan_xlsx
 
         start = time.perf_counter()
         info = scan_xlsx(path)["Facts"]

@@ -18,10 +18,10 @@ from tests import _plan_helpers as ph
 from tests import lo
 from xl_kpi import batch
 from xl_kpi.cli import app
-from xl_kpi.errors import KpiError
-from xl_kpi.money import round_money
-from xl_kpi.plan import sample_inputs
-from xl_kpi.validate import InputError
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.engine.money import round_money
+from xl_kpi.inputs.plan import sample_inputs
+from xl_kpi.inputs.problems import InputError
 
 runner = CliRunner()
 
@@ -189,8 +189,8 @@ def test_python_dash_m_is_the_same_program(tmp_path):
 
 
 def test_saved_results_reload_to_the_same_numbers_and_summary(demo_out):
-    from xl_kpi.results_io import load_results, same_results
-    from xl_kpi.summary import summary_bytes
+    from xl_kpi.outputs.results_files import load_results, same_results
+    from xl_kpi.outputs.summary import summary_bytes
 
     plan, data = sample_inputs()
     from xl_kpi.results import compute
@@ -205,7 +205,7 @@ def test_saved_results_reload_to_the_same_numbers_and_summary(demo_out):
 
 def test_load_results_names_the_missing_file(tmp_path):
     from xl_kpi import KpiError
-    from xl_kpi.results_io import load_results
+    from xl_kpi.outputs.results_files import load_results
 
     with pytest.raises(KpiError, match=r"run\.json: not found"):
         load_results(tmp_path)
@@ -304,7 +304,7 @@ def _manifest_json(out: Path) -> dict:
 
 
 def test_input_hash_is_of_the_bytes_parsed_even_if_a_data_file_changes_during_the_run(tmp_path, monkeypatch):
-    from xl_kpi import readers
+    from xl_kpi.inputs import readers
 
     plan, facts = ph.make_plan(tmp_path), ph.make_facts(tmp_path)
     parsed = facts.read_bytes()
@@ -324,7 +324,7 @@ def test_input_hash_is_of_the_bytes_parsed_even_if_a_data_file_changes_during_th
 
 
 def test_input_hash_is_of_the_bytes_parsed_even_if_the_plan_changes_during_the_run(tmp_path, monkeypatch):
-    from xl_kpi import readers
+    from xl_kpi.inputs import readers
 
     plan, facts = ph.make_plan(tmp_path), ph.make_facts(tmp_path)
     parsed = plan.read_bytes()
@@ -343,8 +343,8 @@ def test_input_hash_is_of_the_bytes_parsed_even_if_the_plan_changes_during_the_r
 
 
 def test_an_input_read_twice_with_other_bytes_in_one_run_is_refused(tmp_path):
-    from xl_kpi import readers
-    from xl_kpi.inputbytes import recording
+    from xl_kpi.inputs import readers
+    from xl_kpi.inputs.inputbytes import recording
 
     facts = ph.make_facts(tmp_path)
     with recording() as read:
@@ -456,7 +456,7 @@ def test_read_only_out_is_exit_1_with_the_cause(tmp_path):
 
 
 def test_second_generate_into_a_locked_out_is_refused(tmp_path):
-    from xl_kpi import outdir
+    from xl_kpi.outputs import outdir
 
     out = tmp_path / "out"
     plan, data = sample_inputs()
@@ -497,7 +497,7 @@ def _interrupt_after(monkeypatch, chunks: int) -> dict[str, int]:
     """Cards two at a time; Ctrl+C after ``chunks`` chunks; counts the cards rendered."""
     import functools
 
-    from xl_kpi import cards
+    from xl_kpi.outputs import cards
 
     real_chunk, real_render = cards._write_chunk, cards._render
     seen = {"chunks": 0, "rendered": 0, "stop": chunks}

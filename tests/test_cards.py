@@ -31,7 +31,7 @@ import lo
 from _results_fixture import SCALES, compute, sample_results, synthetic_results
 
 import xl_kpi
-from xl_kpi.cards import (
+from xl_kpi.outputs.cards import (
     FIXED_TIMESTAMP,
     TEMPLATE_DIR,
     CardTemplate,
@@ -42,7 +42,7 @@ from xl_kpi.cards import (
     write_atomic,
     write_cards,
 )
-from xl_kpi.xlsxpack import RowPlan, read_parts, shift_formula, write_xlsx
+from xl_kpi.outputs.ooxml import RowPlan, read_parts, shift_formula, write_xlsx
 
 LABELS = {
     "en": {"pool": "Bonus pool (target bonus)", "kpi_bonus": "KPI bonus (sum of the KPI lines)",
@@ -590,7 +590,7 @@ def test_write_atomic_replaces_whole_files_only(tmp_path: Path) -> None:
 
 
 def test_atomic_batch_commits_all_or_leaves_nothing(tmp_path: Path) -> None:
-    from xl_kpi.atomic import AtomicBatch
+    from xl_kpi.outputs.atomic import AtomicBatch
 
     with AtomicBatch() as batch:
         batch.write(tmp_path / "a" / "1.xlsx", b"one")
@@ -818,7 +818,7 @@ def test_engine_round_trip_of_the_fixture() -> None:
 def test_user_template_gets_the_same_file_checks_as_a_plan(tmp_path):
     import zipfile
 
-    from xl_kpi.cards import CardTemplate, TemplateError
+    from xl_kpi.outputs.cards import CardTemplate, TemplateError
 
     bomb = tmp_path / "bomb.xlsx"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
@@ -839,8 +839,8 @@ def test_settings_digits_reach_every_round_on_the_card(lo_dir: Path, tpl: CardTe
     """Issue 10: with digits = 0 the engine cached 8800 while the card's ROUND(…,2) showed 8800.44."""
     import dataclasses
 
-    from xl_kpi.facts import load_facts
-    from xl_kpi.plan import load_plan, sample_inputs
+    from xl_kpi.inputs.facts import load_facts
+    from xl_kpi.inputs.plan import load_plan, sample_inputs
     from xl_kpi.results import compute
 
     plan_path, data = sample_inputs()

@@ -73,7 +73,7 @@ def test_sigkill_mid_run_then_resume_finishes_with_identical_output(tmp_path):
     assert {p.name for p in out.iterdir() if not p.name.startswith(batch.STAGING_PREFIX)} <= {".xl-kpi.lock"}
     staged = [p for p in out.rglob("*.xlsx")]
     assert staged and all(complete_zip(p) for p in staged)
-    from xl_kpi.cards import read_journal
+    from xl_kpi.outputs.cards import read_journal
 
     (journal,) = out.glob(f"{batch.STAGING_PREFIX}*/{batch.JOURNAL}")
     kept = sum(1 for p in read_journal(journal) if Path(p).is_file())  # a card is reused only when journaled

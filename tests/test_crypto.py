@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from xl_kpi.batch import generate
 from xl_kpi.cli import app
-from xl_kpi.crypto import (
+from xl_kpi.delivery.crypto import (
     ALPHABET,
     PASSWORD_BITS,
     WrongPasswordError,
@@ -29,10 +29,10 @@ from xl_kpi.crypto import (
     is_encrypted,
     read_passwords,
 )
-from xl_kpi.distribute import FOLDER, PASSWORDS, Options, distribute
-from xl_kpi.isolation import check_report
-from xl_kpi.plan import sample_inputs
-from xl_kpi.validate import Problems
+from xl_kpi.delivery.distribute import FOLDER, PASSWORDS, Options, distribute
+from xl_kpi.delivery.isolation import check_report
+from xl_kpi.inputs.plan import sample_inputs
+from xl_kpi.inputs.problems import Problems
 
 runner = CliRunner()
 

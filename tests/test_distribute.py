@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from xl_kpi.batch import generate
 from xl_kpi.cli import app
-from xl_kpi.distribute import (
+from xl_kpi.delivery.distribute import (
     FOLDER,
     INDEX,
     INDEX_COLUMNS,
@@ -38,13 +38,13 @@ from xl_kpi.distribute import (
     send,
     zip_bytes,
 )
-from xl_kpi.errors import KpiError
-from xl_kpi.isolation import check_report
-from xl_kpi.mail import SmtpConfig
-from xl_kpi.office import pdf_page_count, soffice_path
-from xl_kpi.plan import sample_inputs
-from xl_kpi.results_io import load_results
-from xl_kpi.validate import InputError, Problems
+from xl_kpi.delivery.isolation import check_report
+from xl_kpi.delivery.mail import SmtpConfig
+from xl_kpi.delivery.office import pdf_page_count, soffice_path
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.inputs.plan import sample_inputs
+from xl_kpi.inputs.problems import InputError, Problems
+from xl_kpi.outputs.results_files import load_results
 
 runner = CliRunner()
 
@@ -537,7 +537,7 @@ def test_isolation_check_reads_the_pdfs_and_catches_a_foreign_one(with_pdf, tmp_
 
 
 def test_distribute_into_a_folder_locked_by_another_run_is_refused(generated: Path, tmp_path: Path) -> None:
-    from xl_kpi import outdir
+    from xl_kpi.outputs import outdir
 
     out = fresh(generated, tmp_path)
     distribute(out)

@@ -8,20 +8,12 @@ import pandas as pd
 import pytest
 
 from tests import _plan_helpers as ph
-from xl_kpi.errors import KpiError
-from xl_kpi.facts import (
-    Facts,
-    FactsError,
-    detect_encoding,
-    detect_separator,
-    expand_paths,
-    load_facts,
-    load_tables,
-    read_csv_grid,
-    read_tables,
-)
-from xl_kpi.plan import load_plan, sample_inputs
-from xl_kpi.validate import Problems
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.inputs.facts import Facts, FactsError, load_facts, load_tables
+from xl_kpi.inputs.plan import load_plan, sample_inputs
+from xl_kpi.inputs.problems import Problems
+from xl_kpi.inputs.readers import detect_encoding, detect_separator, read_csv_grid
+from xl_kpi.inputs.tables import expand_paths, read_tables
 
 
 def fact_map(facts: Facts) -> dict[tuple[str, str], float]:

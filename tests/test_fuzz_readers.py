@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xl_kpi import KpiError
-from xl_kpi.numbers import EARLIEST, FAR_FUTURE, parse_date, parse_number, parse_period, to_dates, to_numbers
-from xl_kpi.sources import Source, parse
+from xl_kpi.inputs.cells import EARLIEST, FAR_FUTURE, parse_date, parse_number, parse_period, to_dates, to_numbers
+from xl_kpi.inputs.sources import Source, parse
 
 FAST = settings(max_examples=300, deadline=None)
 

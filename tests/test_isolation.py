@@ -18,15 +18,15 @@ import pytest
 from typer.testing import CliRunner
 
 from xl_kpi.batch import generate
-from xl_kpi.cards import write_cards
 from xl_kpi.cli import app
-from xl_kpi.crypto import encrypt_xlsx
-from xl_kpi.distribute import FOLDER, INDEX, Options, distribute, send
-from xl_kpi.isolation import check, check_report, norm_name, numbers_in
-from xl_kpi.plan import sample_inputs
+from xl_kpi.delivery.crypto import encrypt_xlsx
+from xl_kpi.delivery.distribute import FOLDER, INDEX, Options, distribute, send
+from xl_kpi.delivery.isolation import check, check_report, norm_name, numbers_in
+from xl_kpi.inputs.plan import sample_inputs
+from xl_kpi.outputs.cards import write_cards
+from xl_kpi.outputs.results_files import load_results, save_results
+from xl_kpi.outputs.summary import summary_bytes, write_manifest
 from xl_kpi.results import Results
-from xl_kpi.results_io import load_results, save_results
-from xl_kpi.summary import summary_bytes, write_manifest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

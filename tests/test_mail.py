@@ -1,4 +1,4 @@
-"""E-mail delivery (xl_kpi.mail) against a real SMTP server on loopback (aiosmtpd).
+"""E-mail delivery (xl_kpi.delivery.mail) against a real SMTP server on loopback (aiosmtpd).
 
 Who received what is checked from the server's side: envelope recipients, the To header, the
 attachments' names and bytes. Failure cases: a server that closes mid-run, refuses a recipient,
@@ -28,7 +28,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from xl_kpi import KpiError
-from xl_kpi.mail import (
+from xl_kpi.delivery.mail import (
     Delivery,
     MailError,
     SmtpConfig,
@@ -887,9 +887,9 @@ def test_deadlines_must_be_positive(name):
 
 
 def test_a_server_trickling_its_goodbye_does_not_hold_the_end_of_the_run(out, trickling, monkeypatch):
-    import xl_kpi.mail
+    import xl_kpi.delivery.mail
 
-    monkeypatch.setattr(xl_kpi.mail, "QUIT_DEADLINE", 0.5)
+    monkeypatch.setattr(xl_kpi.delivery.mail, "QUIT_DEADLINE", 0.5)
     server = trickling("quit")
     ds = deliveries(out)
     res = _timed(lambda: send_all(ds, config(server.port, session_deadline=5, message_deadline=5), out / "log.jsonl"))

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from xl_kpi.numbers import (
+from xl_kpi.inputs.cells import (
     FAR_FUTURE,
     DateFormatError,
     NumberFormatError,

@@ -13,8 +13,8 @@ import pytest
 
 from tests import _plan_helpers as ph
 from xl_kpi import DEFAULT_SCALE, KpiError
-from xl_kpi.numbers import NumberFormatError, parse_number, parse_period, to_ids, to_numbers
-from xl_kpi.plan import (
+from xl_kpi.inputs.cells import NumberFormatError, parse_number, parse_period, to_ids, to_numbers
+from xl_kpi.inputs.plan import (
     SAMPLE_DIR,
     PlanError,
     Settings,
@@ -24,7 +24,7 @@ from xl_kpi.plan import (
     read_plan,
     sample_inputs,
 )
-from xl_kpi.validate import Problems
+from xl_kpi.inputs.problems import Problems
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -285,9 +285,9 @@ def test_proration_of_february_and_without_a_period():
 
 
 def test_docs_list_every_accepted_alias():
-    from xl_kpi.facts import EMPLOYEE_ID, FACT, FACTS_KPI_ID, PERIOD
-    from xl_kpi.plan import SETTINGS_KEYS, SHEETS
-    from xl_kpi.validate import header_key
+    from xl_kpi.inputs.facts import FACT, FACTS_KPI_ID, PERIOD
+    from xl_kpi.inputs.plan import SETTINGS_KEYS, SHEETS
+    from xl_kpi.inputs.tables import EMPLOYEE_ID, header_key
 
     docs = header_key((ROOT / "docs" / "plan.md").read_text(encoding="utf-8"))
     aliases = [a for s in SHEETS.values() for a in s.aliases] + [a for s in SHEETS.values() for c in s.columns

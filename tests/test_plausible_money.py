@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from tests import _plan_helpers as ph
-from xl_kpi.money import MAX_MONEY, format_amount, over_limit
-from xl_kpi.plan import plan_from_frames
+from xl_kpi.engine.money import MAX_MONEY, format_amount, over_limit
+from xl_kpi.inputs.plan import plan_from_frames
+from xl_kpi.inputs.problems import Problems
 from xl_kpi.results import compute
-from xl_kpi.validate import Problems
 
 
 def frames(change=None) -> dict[str, pd.DataFrame]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests import _plan_helpers as ph
-from xl_kpi.errors import KpiError
-from xl_kpi.readers import read_csv_grid, read_workbook
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.inputs.readers import read_csv_grid, read_workbook
 
 
 @pytest.mark.parametrize("text", ["N/A", "NULL", "None", "NA", "nan", "n/a"])  # openpyxl writes "#N/A" as an error cell

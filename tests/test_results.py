@@ -12,8 +12,8 @@ import pytest
 
 from tests import _plan_helpers as ph
 from xl_kpi import DEFAULT_SCALE
-from xl_kpi.facts import load_facts
-from xl_kpi.plan import load_plan, plan_from_frames, read_plan, sample_inputs
+from xl_kpi.inputs.facts import load_facts
+from xl_kpi.inputs.plan import load_plan, plan_from_frames, read_plan, sample_inputs
 from xl_kpi.results import EMPLOYEE_COLUMNS, LINE_COLUMNS, Results, compute
 
 

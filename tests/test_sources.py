@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from tests import _plan_helpers as ph
 from xl_kpi import KpiError
-from xl_kpi.facts import read_tables
-from xl_kpi.sources import (
+from xl_kpi.inputs.problems import Problems
+from xl_kpi.inputs.sources import (
     Agg,
     Compare,
     Source,
@@ -25,7 +25,7 @@ from xl_kpi.sources import (
     parse,
     tokenize,
 )
-from xl_kpi.validate import Problems, Table
+from xl_kpi.inputs.tables import Table, read_tables
 
 
 def table(name: str, rows: list[list], file: str | None = None) -> Table:

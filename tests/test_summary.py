@@ -1,4 +1,4 @@
-"""The summary workbook, manifest.csv and errors.csv (xl_kpi.summary).
+"""The summary workbook, manifest.csv and errors.csv (xl_kpi.outputs.summary).
 
 The LibreOffice test recalculates the workbook headless and compares every formula cell with the
 cached value we wrote. Everything else reads the file as pandas and openpyxl do, without Excel.
@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 import xl_kpi
-from xl_kpi.summary import (
+from xl_kpi.outputs.summary import (
     DEFAULT_TRAFFIC_LIGHT,
     TrafficLight,
     money_format,
@@ -343,7 +343,7 @@ def test_output_does_not_depend_on_hash_seed_or_process(results):
         "import hashlib, importlib.util, sys\n"
         f"spec = importlib.util.spec_from_file_location('fx', {str(Path(fx.__file__))!r})\n"
         "m = importlib.util.module_from_spec(spec); sys.modules['fx'] = m; spec.loader.exec_module(m)\n"
-        "from xl_kpi.summary import summary_bytes\n"
+        "from xl_kpi.outputs.summary import summary_bytes\n"
         "print(hashlib.sha256(summary_bytes(m.build_results('en', tricky=True, with_error=True))).hexdigest())\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from tests import _plan_helpers as ph
 from xl_kpi.cli import app
-from xl_kpi.plan import SAMPLE_DIR, sample_inputs
-from xl_kpi.validate import Problem, Problems, validate
+from xl_kpi.inputs.plan import SAMPLE_DIR, sample_inputs
+from xl_kpi.inputs.problems import Problem, Problems
+from xl_kpi.validate import validate
 
 runner = CliRunner()
 

@@ -9,9 +9,9 @@ import pytest
 
 from tests import _bad_files as bf
 from tests import _plan_helpers as ph
-from xl_kpi.lookalike import describe, foreign_letters, lookalike, skeleton
-from xl_kpi.plan import PlanError, load_plan, read_plan
-from xl_kpi.readers import scan_xlsx
+from xl_kpi.inputs.lookalike import describe, foreign_letters, lookalike, skeleton
+from xl_kpi.inputs.plan import PlanError, load_plan, read_plan
+from xl_kpi.inputs.readers import scan_xlsx
 
 
 def workbook(tmp: Path, sheets: dict[str, list], states: dict[str, str] | None = None) -> Path:

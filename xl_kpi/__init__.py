@@ -5,8 +5,8 @@ One engine behind the Excel functions (``udfs.py``), the ``xl-kpi`` command and 
 
 from __future__ import annotations
 
-from . import metrics
-from .errors import (
+from xl_kpi import metrics
+from xl_kpi.engine.errors import (
     DivisionByZeroError,
     KpiError,
     NotANumberError,
@@ -14,9 +14,9 @@ from .errors import (
     WeightError,
     ZeroRangeError,
 )
-from .money import round_money
-from .scales import DEFAULT_SCALE, Scale
-from .scoring import bonus, clamp, coefficient, period_bonus, score, total_bonus, total_pay
+from xl_kpi.engine.money import round_money
+from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
+from xl_kpi.engine.scoring import bonus, clamp, coefficient, period_bonus, score, total_bonus, total_pay
 
 __version__ = "0.1.0"
 

@@ -15,14 +15,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .cards import _chunks
-from .outdir import LOCK
-from .results import Results
-from .summary import errors_bytes, manifest_bytes
+from xl_kpi.outputs.cards import _chunks
+from xl_kpi.outputs.layout import FOLDER, MAIL_LOG, MAIL_LOG_LOCK, OUTBOX
+from xl_kpi.outputs.outdir import LOCK
+from xl_kpi.outputs.summary import errors_bytes, manifest_bytes
+from xl_kpi.results import Results
 
-NOT_AUDITED = ("distribution", "outbox", "send-log.jsonl", "send-log.jsonl.lock", LOCK)
+NOT_AUDITED = (FOLDER, OUTBOX, MAIL_LOG, MAIL_LOG_LOCK, LOCK)
 """Top-level entries of OUT that ``xl-kpi distribute`` / ``send`` own and check themselves, and the
-lock file of the runs (:data:`xl_kpi.outdir.LOCK`, kept empty between runs)."""
+lock file of the runs (:data:`xl_kpi.outputs.outdir.LOCK`, kept empty between runs)."""
 STAGING_PREFIXES = (".xl-kpi-staging-", ".xl-kpi-distribute-")
 """Top-level folders of an interrupted generate / distribute: removed or resumed by the next run."""
 

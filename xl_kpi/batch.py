@@ -31,22 +31,25 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import __version__, outdir
-from .atomic import write_atomic
-from .audit import compare_csvs, unrecorded
-from .cards import CardRecord, CardTemplate, iter_cards, read_journal, write_cards
-from .errors import KpiError
-from .facts import expand_paths
-from .inputbytes import recording
-from .money import round_money
-from .results import Results, compute
-from .results_io import load_results, same_results, save_results
-from .summary import read_csv_rows, summary_bytes, write_errors, write_manifest, write_summary
-from .validate import InputError, Problems, inspect
+from xl_kpi import __version__
+from xl_kpi.audit import compare_csvs, unrecorded
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.engine.money import round_money
+from xl_kpi.inputs.inputbytes import recording
+from xl_kpi.inputs.problems import InputError, Problems
+from xl_kpi.inputs.tables import expand_paths
+from xl_kpi.outputs import outdir
+from xl_kpi.outputs.atomic import write_atomic
+from xl_kpi.outputs.cards import CardRecord, CardTemplate, iter_cards, read_journal, write_cards
+from xl_kpi.outputs.layout import CARDS, ERRORS_CSV, FOLDER, MANIFEST_CSV, OUTBOX, RESULTS, SUMMARY
+from xl_kpi.outputs.results_files import load_results, same_results, save_results
+from xl_kpi.outputs.summary import read_csv_rows, summary_bytes, write_errors, write_manifest, write_summary
+from xl_kpi.results import Results, compute
+from xl_kpi.validate import inspect
 
 STAGING_PREFIX = ".xl-kpi-staging-"
 AUDIT = "manifest.json"
-OUTPUTS = ("cards", "summary.xlsx", "manifest.csv", "errors.csv", "results", AUDIT, "distribution", "outbox")
+OUTPUTS = (CARDS, SUMMARY, MANIFEST_CSV, ERRORS_CSV, RESULTS, AUDIT, FOLDER, OUTBOX)
 """What a run owns in OUT; anything else there is left alone. Bundles and dry-run e-mails of an
 earlier ``xl-kpi distribute`` are removed too: they hold the previous cards. The send log stays."""
 FINGERPRINT = ".fingerprint"
@@ -205,7 +208,7 @@ def audit_record(
 ) -> dict[str, Any]:
     """What a run was made from: every input's sha256, the template's, the version, period, options.
 
-    ``read``: {resolved path: sha256} of the bytes the run parsed (:func:`xl_kpi.inputbytes.recording`);
+    ``read``: {resolved path: sha256} of the bytes the run parsed (:func:`xl_kpi.inputs.inputbytes.recording`);
     an input not in it is hashed from disk. ``fingerprint`` hashes all of it, so two runs with the same
     fingerprint write the same bytes.
     """
@@ -428,7 +431,7 @@ def _swap_into_place(staging: Path, out: Path, owned: set[str]) -> None:
         if os.path.lexists(target) and (rel not in owned or not target.is_file()):
             raise outdir.OutDirError(f"{target} exists and was not written by xl-kpi (not listed in {out / AUDIT}); "
                                      "nothing was replaced — fix: move it away, or choose another --out")
-    for name in ("distribution", "outbox"):
+    for name in (FOLDER, OUTBOX):
         outdir.refuse_symlink(out / name)
     old = staging / ".previous"
     old.mkdir()
@@ -437,7 +440,7 @@ def _swap_into_place(staging: Path, out: Path, owned: set[str]) -> None:
         if target.is_file() and not target.is_symlink():
             (old / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(target, old / rel)
-    for name in ("distribution", "outbox"):
+    for name in (FOLDER, OUTBOX):
         if (out / name).is_dir():
             os.replace(out / name, old / name)
     for rel in new:

@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from . import __version__
-from .money import CURRENCY_SYMBOLS
+from xl_kpi import __version__
+from xl_kpi.engine.money import CURRENCY_SYMBOLS
 
 app = typer.Typer(
     name="xl-kpi",
@@ -42,7 +42,7 @@ def _period_option(value: str | None) -> str | None:
     """--period as YYYY-MM; a bad value is a usage error (exit code 2)."""
     if value is None:
         return None
-    from .numbers import DateFormatError, parse_period
+    from xl_kpi.inputs.cells import DateFormatError, parse_period
 
     try:
         return parse_period(value)
@@ -63,7 +63,7 @@ def validate_command(
         "--period", callback=_period_option, help="The period, YYYY-MM (default: the plan's Settings).")] = None,
 ) -> None:
     """Check the plan and the data files: print every problem, write nothing. Exit 1 on any error."""
-    from .validate import render, validate
+    from xl_kpi.validate import render, validate
 
     problems = validate(plan, [*(data or []), *(more or [])], period=period)
     render(problems, console)
@@ -124,7 +124,7 @@ def verify_command(
     computation from the recorded inputs. Exit 1 when anything differs."""
     from rich.markup import escape
 
-    from .batch import verify
+    from xl_kpi.batch import verify
 
     with console.status("Verifying…"):
         findings = verify(out, recompute=not no_recompute)
@@ -144,7 +144,7 @@ def demo_command(
     jobs: JobsOption = 1,
 ) -> None:
     """The whole batch on the bundled sample company (44 employees, October 2026)."""
-    from .plan import sample_inputs
+    from xl_kpi.inputs.plan import sample_inputs
 
     plan, data = sample_inputs()
     console.print(f"Sample company: plan [bold]{plan}[/bold], data {', '.join(p.name for p in data)}")
@@ -156,9 +156,10 @@ def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> No
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .batch import generate
-    from .outdir import OutDirError
-    from .validate import InputError, render
+    from xl_kpi.batch import generate
+    from xl_kpi.inputs.problems import InputError
+    from xl_kpi.outputs.outdir import OutDirError
+    from xl_kpi.validate import render
 
     with Progress(TextColumn("[bold]Cards"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
@@ -238,7 +239,7 @@ def distribute_command(
     jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Worker processes for encrypting.")] = 1,
 ) -> None:
     """Bundle the cards per employee, manager or department; encrypt, make PDFs, e-mail, check isolation."""
-    from .distribute import Options, UsageError
+    from xl_kpi.delivery.distribute import Options, UsageError
 
     mailing = mail or dry_run
     building = bool(by or zip_ or encrypt or passwords or new_passwords or pdf or pdf_only or allow_plain_pdf
@@ -276,8 +277,8 @@ def _usage(message: str) -> typer.Exit:
 def _smtp_config(smtp: str | None, *, starttls: bool, ssl: bool, user: str | None, sender: str | None,
                  dry_run: bool) -> object:
     """The SmtpConfig of the --mail options (None for a dry run without --smtp); usage error when unusable."""
-    from .errors import KpiError
-    from .mail import SmtpConfig, check_address
+    from xl_kpi.delivery.mail import SmtpConfig, check_address
+    from xl_kpi.engine.errors import KpiError
 
     if smtp is None:
         if not dry_run:
@@ -301,10 +302,11 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .distribute import LeakError, distribute, send
-    from .errors import KpiError
-    from .mail import MailError, SmtpDownError
-    from .validate import InputError, render
+    from xl_kpi.delivery.distribute import LeakError, distribute, send
+    from xl_kpi.delivery.mail import MailError, SmtpDownError
+    from xl_kpi.engine.errors import KpiError
+    from xl_kpi.inputs.problems import InputError
+    from xl_kpi.validate import render
 
     titles = {"pdf": "PDF (LibreOffice)", "encrypt": "Encrypting", "send": "Writing .eml" if dry_run else "Sending"}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -356,7 +358,7 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
 def _print_distribution(report: object) -> None:
     from rich.markup import escape
 
-    from .validate import render
+    from xl_kpi.validate import render
 
     r = report  # DistributionReport
     opts = r.options  # type: ignore[attr-defined]
@@ -374,7 +376,7 @@ def _print_distribution(report: object) -> None:
     console.print(f"  files        {r.files}: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
                   + (" — workbooks encrypted" if opts.encrypt else ""))
     no_mail = [b for b in bundles if (not b.recipient_email or b.note) and b.by != "department"]
-    from .identity import canonical_address
+    from xl_kpi.inputs.identity import canonical_address
 
     mailboxes = {canonical_address(b.recipient_email) for b in bundles if b.recipient_email}
     console.print(f"  recipients   {len(mailboxes)} "
@@ -426,8 +428,8 @@ def _run_check(out: Path) -> bool:
     """The isolation check; print every finding. True when anything was found."""
     from rich.markup import escape
 
-    from .errors import KpiError
-    from .isolation import check_report
+    from xl_kpi.delivery.isolation import check_report
+    from xl_kpi.engine.errors import KpiError
 
     try:
         rep = check_report(out)
@@ -464,7 +466,7 @@ def main() -> None:
     import os
     import sys
 
-    from .errors import KpiError
+    from xl_kpi.engine.errors import KpiError
 
     def say(text: str) -> None:
         print(f"xl-kpi: {text}", file=sys.stderr)

@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .facts import Facts
-from .money import MAX_MONEY, format_amount, over_limit, round_money
-from .numbers import parse_period
-from .plan import Plan, proration
-from .scales import COMPARE_DECIMALS, Scale
-from .scoring import MAX_SCORE, WEIGHT_TOLERANCE, bonus, coefficient, period_bonus, score, total_pay
-from .validate import Problems
+from xl_kpi.engine.money import MAX_MONEY, format_amount, over_limit, round_money
+from xl_kpi.engine.scales import COMPARE_DECIMALS, Scale
+from xl_kpi.engine.scoring import MAX_SCORE, WEIGHT_TOLERANCE, bonus, coefficient, period_bonus, score, total_pay
+from xl_kpi.inputs.cells import parse_period
+from xl_kpi.inputs.facts import Facts
+from xl_kpi.inputs.plan import Plan, proration
+from xl_kpi.inputs.problems import Problems
 
 LINE_COLUMNS = (
     "employee_id", "kpi_id", "kpi_name", "unit", "weight", "base", "norm", "floor", "cap", "scale", "gate",
@@ -70,7 +70,7 @@ class Results:
 def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: str | None = None) -> Results:
     """Score every line of ``plan`` with ``facts`` and total the bonuses (see the module doc).
 
-    ``facts`` is a :class:`~xl_kpi.facts.Facts` (from :func:`~xl_kpi.facts.load_facts`) or a DataFrame
+    ``facts`` is a :class:`~xl_kpi.inputs.facts.Facts` (from :func:`~xl_kpi.inputs.facts.load_facts`) or a DataFrame
     with employee_id, kpi_id, fact (and optionally period). The period is ``period`` if given, else
     the one the facts were loaded for, else the plan's Settings period.
     """
@@ -176,7 +176,7 @@ LIMIT_FIX = "check these cells for a typo (an extra digit, a percentage typed as
 
 
 def amount_limits(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame) -> list[dict[str, Any]]:
-    """Every employee one of whose amounts is beyond :data:`~xl_kpi.money.MAX_MONEY` after a multiplication
+    """Every employee one of whose amounts is beyond :data:`~xl_kpi.engine.money.MAX_MONEY` after a multiplication
     or a sum: a line bonus (pool × weight × coefficient), the KPI bonuses' sum, the bonus after the multiplier
     and proration, salary + bonus. One entry per employee (the first amount over the limit): employee_id,
     message (naming the amount and the cells it came from), fix, and where (the Employees cell to point at).
@@ -284,7 +284,7 @@ def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: str | N
 
 
 def _implausible(scores: pd.Series) -> pd.Series:
-    """Scores that are infinite or at least :data:`~xl_kpi.scoring.MAX_SCORE` in size (NaN is not)."""
+    """Scores that are infinite or at least :data:`~xl_kpi.engine.scoring.MAX_SCORE` in size (NaN is not)."""
     s = scores.astype(float)
     return s.notna() & ~(s.abs() < MAX_SCORE)
 

@@ -1,299 +1,24 @@
-"""Input problems: collect every one (not just the first), each pinned to file, sheet, row, column.
+"""``xl-kpi validate``: every problem in a plan workbook and its data, and how it is printed.
 
-A :class:`Problem` says what is wrong and how to fix it, in plain language, and where: the row
-number as Excel shows it and the column letter and header. :class:`Problems` collects them while
-the plan, the facts and the raw data are read; :func:`validate` runs all the checks behind
-``xl-kpi validate``; :func:`render` prints them with rich, grouped by file.
-
-:class:`Table` (a sheet or CSV file whose index is the Excel row number) lives here because every
-location in a message comes from one.
+:class:`~xl_kpi.inputs.problems.Problems` collects the problems while
+the plan, the facts and the raw data are read (:mod:`xl_kpi.inputs.problems`); :func:`validate`
+runs all the checks behind ``xl-kpi validate``; :func:`render` prints them with rich, grouped by file.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import KpiError
+from xl_kpi.inputs.problems import ROW_LIMIT, Problems
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-Severity = Literal["error", "warning"]
-
-ROW_LIMIT = 5
-"""How many cells with the same problem in one column are listed one by one before a summary line."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One problem in the inputs: what, where, and how to fix it."""
-
-    severity: Severity
-    message: str
-    fix: str = ""
-    file: str | None = None
-    sheet: str | None = None
-    row: int | None = None
-    column: str | None = None
-    header: str | None = None
-
-    @property
-    def is_error(self) -> bool:
-        return self.severity == "error"
-
-    def where(self) -> str:
-        """'sheet Plan, row 7, column E (weight)', without the file; '' when nothing is known."""
-        parts = []
-        if self.sheet:
-            parts.append(f"sheet {self.sheet}")
-        if self.row is not None:
-            parts.append(f"row {self.row}")
-        if self.column:
-            parts.append(f"column {self.column}" + (f" ({self.header})" if self.header else ""))
-        elif self.header:
-            parts.append(f"column {self.header}")
-        return ", ".join(parts)
-
-    def __str__(self) -> str:
-        where = ", ".join(p for p in (self.file or "", self.where()) if p)
-        text = f"{self.severity}: {where + ': ' if where else ''}{self.message}"
-        return text + (f". Fix: {self.fix}" if self.fix else "")
-
-
-class Problems:
-    """An ordered collection of :class:`Problem` s, filled in while inputs are read and checked."""
-
-    def __init__(self, items: Iterable[Problem] = ()) -> None:
-        self._items: list[Problem] = list(items)
-        self._covered: set[tuple[Any, ...]] = set()
-
-    def cover(self, file: str | None, sheet: str | None, row: int, column: str | None) -> None:
-        """Mark a cell as explained (e.g. 'formula with no saved value'): :meth:`cells` skips it from now on,
-        so one bad cell gives one error, not also 'the fact is empty'."""
-        self._covered.add((file, sheet, int(row), column))
-
-    def add(self, problem: Problem) -> None:
-        self._items.append(problem)
-
-    def error(self, message: str, fix: str = "", **where: Any) -> None:
-        """Record an error; ``where`` takes file, sheet, row, column, header (see :meth:`Table.at`)."""
-        self._items.append(Problem("error", message, fix, **where))
-
-    def warning(self, message: str, fix: str = "", **where: Any) -> None:
-        """Record a warning (reported, but does not fail validation)."""
-        self._items.append(Problem("warning", message, fix, **where))
-
-    def cells(
-        self,
-        severity: Severity,
-        table: Table,
-        rows: Sequence[int],
-        column: str,
-        messages: Sequence[str] | str,
-        fix: str = "",
-        limit: int = ROW_LIMIT,
-    ) -> None:
-        """One problem per bad cell of a column, the first ``limit`` of them, then one summary line.
-
-        Cells already explained by another problem (see :meth:`cover`) are left out.
-        """
-        rows = list(rows)
-        texts = [messages] * len(rows) if isinstance(messages, str) else list(messages)
-        if self._covered:
-            letter = table.letters.get(column)
-            keep = [(table.file, table.sheet, int(r), letter) not in self._covered for r in rows]
-            rows = [r for r, k in zip(rows, keep, strict=True) if k]
-            texts = [t for t, k in zip(texts, keep, strict=True) if k]
-        for r, text in zip(rows[:limit], texts[:limit], strict=True):
-            self._items.append(Problem(severity, text, fix, **table.at(r, column)))
-        if len(rows) > limit:
-            more = len(rows) - limit
-            self._items.append(
-                Problem(
-                    severity,
-                    f"{more} more row{'s' if more > 1 else ''} with the same problem "
-                    f"(rows {_ranges(rows[limit:])})",
-                    fix,
-                    **table.at(None, column),
-                )
-            )
-
-    def extend(self, items: Iterable[Problem]) -> None:
-        self._items.extend(items)
-
-    def __iter__(self) -> Iterator[Problem]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __bool__(self) -> bool:  # a collection object is always "there", even when empty
-        return True
-
-    def __repr__(self) -> str:
-        return f"<Problems: {len(self.errors)} errors, {len(self.warnings)} warnings>"
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self._items if p.is_error]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self._items if not p.is_error]
-
-    @property
-    def has_errors(self) -> bool:
-        return any(p.is_error for p in self._items)
-
-    def by_file(self) -> dict[str, list[Problem]]:
-        """Problems grouped by file (in order of first appearance); '' for problems without a file."""
-        out: dict[str, list[Problem]] = {}
-        for p in self._items:
-            out.setdefault(p.file or "", []).append(p)
-        return out
-
-    def summary(self) -> str:
-        """'N errors, M warnings' ('1 error', '1 warning' when there is one)."""
-        e, w = len(self.errors), len(self.warnings)
-        return f"{e} error{'' if e == 1 else 's'}, {w} warning{'' if w == 1 else 's'}"
-
-    def raise_for_errors(self, error: type[InputError] | None = None) -> None:
-        """Raise ``error`` (default :class:`InputError`) carrying every problem when any is an error."""
-        if self.has_errors:
-            raise (error or InputError)(self)
-
-
-class InputError(KpiError):
-    """The inputs have errors; ``.problems`` holds all of them (and the warnings)."""
-
-    def __init__(self, problems: Problems | Iterable[Problem]) -> None:
-        self.problems = problems if isinstance(problems, Problems) else Problems(problems)
-        errors = self.problems.errors
-        head = "; ".join(str(p) for p in errors[:3])
-        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-        super().__init__(f"{len(errors)} input error{'s' if len(errors) != 1 else ''}: {head}{more}")
-
-
-# ------------------------------------------------------------------------------------- tables
-
-
-def header_key(text: Any) -> str:
-    """A header reduced for matching: case, ё/е, spaces, '_', '-', '.', '*' and ':' do not matter.
-
-    >>> header_key(" Табельный_номер* "), header_key("E-mail"), header_key("Ед. изм.")
-    ('табельный номер', 'e mail', 'ед изм')
-    """
-    s = str(text).casefold().replace("ё", "е").replace("№", " no ")
-    s = re.sub(r"[\s_\-.*:]+", " ", s)
-    return s.strip()
-
-
-def header_keys(text: Any) -> list[str]:
-    """Keys to try for a header: the whole header, then the part before ',' or '(' ('Вес, %' → 'вес')."""
-    keys = [header_key(text)]
-    head = re.split(r"[,(]", str(text), maxsplit=1)[0]
-    if head.strip() and header_key(head) not in keys:
-        keys.append(header_key(head))
-    return keys
-
-
-@dataclass
-class Table:
-    """A sheet or CSV file as read: ``frame`` is indexed by the row number Excel shows.
-
-    ``name`` is how raw-data sources refer to it (file stem, or ``stem:sheet`` for a workbook
-    sheet); ``letters`` maps each header to its column letter. ``issues`` holds what reading found
-    that could make a value wrong (a formula without a saved value, merged cells, hidden rows…), by
-    header (``None``: the whole table); :meth:`report` adds them to a :class:`Problems` when the
-    table or a column is actually used, so a sheet or column nobody uses does not fail a run.
-    """
-
-    name: str
-    file: str
-    frame: pd.DataFrame
-    letters: dict[str, str] = field(default_factory=dict)
-    sheet: str | None = None
-    header_row: int = 1
-    path: Path | None = None
-    issues: dict[str | None, list[Problem]] = field(default_factory=dict, repr=False)
-    issues_reported: set[Problem] = field(default_factory=set, repr=False)
-    issue_cells: dict[Problem, list[tuple[int, str]]] = field(default_factory=dict, repr=False)
-    """Further cells (row, letter) an issue explains, besides its own (e.g. every cell of a merge)."""
-
-    def add_issue(self, column: str | None, problem: Problem, cells: Iterable[tuple[int, str]] = ()) -> None:
-        """Keep a problem found while reading, to be reported when ``column`` (None: the table) is used."""
-        self.issues.setdefault(column, []).append(problem)
-        if cells:
-            self.issue_cells.setdefault(problem, []).extend(cells)
-
-    def report(self, problems: Problems, columns: Iterable[str | None] = ()) -> None:
-        """Add the issues of the whole table and of ``columns`` to ``problems``, each only once.
-
-        The cells an error explains are covered (:meth:`Problems.cover`), so they are not reported
-        again as, say, empty.
-        """
-        for key in dict.fromkeys((None, *columns)):
-            for p in self.issues.get(key, ()):
-                if p in self.issues_reported:
-                    continue
-                self.issues_reported.add(p)
-                problems.add(p)
-                if p.is_error:
-                    if p.row is not None and p.column:
-                        problems.cover(p.file, p.sheet, p.row, p.column)
-                    for r, letter in self.issue_cells.get(p, ()):
-                        problems.cover(p.file, p.sheet, r, letter)
-
-    def column(self, *aliases: str) -> str | None:
-        """The header matching any alias (see :func:`header_key`), or None."""
-        wanted = {header_key(a) for a in aliases}
-        for h in self.frame.columns:
-            if any(k in wanted for k in header_keys(h)):
-                return h
-        return None
-
-    def at(self, row: int | None = None, column: str | None = None) -> dict[str, Any]:
-        """Location keywords for :class:`Problems`: file, sheet, row, column letter and header."""
-        return {
-            "file": self.file,
-            "sheet": self.sheet,
-            "row": None if row is None else int(row),
-            "column": self.letters.get(column) if column is not None else None,
-            "header": column,
-        }
-
-    def __repr__(self) -> str:
-        where = f"{self.file}:{self.sheet}" if self.sheet else self.file
-        return f"<Table {self.name!r} from {where}: {len(self.frame)} rows, columns {list(self.frame.columns)}>"
-
-
-def _ranges(rows: Sequence[int]) -> str:
-    """'5–8, 11, 20–21' for rows 5, 6, 7, 8, 11, 20, 21 (at most 10 runs, then '…')."""
-    runs: list[tuple[int, int]] = []
-    for r in sorted(set(int(x) for x in rows)):
-        if runs and r == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], r)
-        else:
-            runs.append((r, r))
-    text = ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in runs[:10])
-    return text + (", …" if len(runs) > 10 else "")
-
-
-def row_ranges(rows: Sequence[int]) -> str:
-    """Public form of the row-run formatter used in messages ('5–8, 11')."""
-    return _ranges(rows)
-
-
-# --------------------------------------------------------------------------------- validate
-
 
 def validate(plan: str | Path, data: Sequence[str | Path] = (), *, period: str | None = None) -> Problems:
     """Every problem in a plan workbook and its data files; nothing is written.
@@ -311,8 +36,8 @@ def inspect(
 
     :func:`validate` reports the problems; the batch run goes on to compute from the same objects.
     """
-    from .facts import load_facts
-    from .plan import check_employment, read_plan
+    from xl_kpi.inputs.facts import load_facts
+    from xl_kpi.inputs.plan import check_employment, read_plan
 
     problems = Problems()
     the_plan = read_plan(plan, problems=problems)
@@ -328,7 +53,7 @@ def inspect(
             file=the_plan.file, sheet="Settings",
         )
     check_coverage(the_plan, facts, problems)
-    from .results import check_amounts
+    from xl_kpi.results import check_amounts
 
     check_amounts(the_plan, facts, problems, period=period)
     return the_plan, facts, problems
@@ -345,7 +70,7 @@ def check_coverage(plan: Any, facts: Any, problems: Problems) -> None:
     KPIs whose source could not be evaluated at all (already reported) are skipped; when many
     employees miss the same KPI, the first few are listed and the rest summed up in one line.
     """
-    from .scoring import MAX_SCORE, score
+    from xl_kpi.engine.scoring import MAX_SCORE, score
 
     lines = plan.lines
     lines = lines[lines["kpi_id"].isin(set(plan.kpis["kpi_id"])) & ~lines["kpi_id"].isin(facts.failed)]

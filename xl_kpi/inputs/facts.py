@@ -4,14 +4,14 @@ Two ways in, both through ``--data`` files:
 
 * a facts file (``employee_id, kpi_id, fact[, period]``, CSV or XLSX), for KPIs without a source;
 * raw tables (CRM exports: deals, client requests, survey answers…), from which a KPI's
-  ``KPIs.source`` derives the fact (see :mod:`xl_kpi.sources`). A table is named after its file
+  ``KPIs.source`` derives the fact (see :mod:`xl_kpi.inputs.sources`). A table is named after its file
   stem (``deals.csv`` → ``deals``); each sheet of a workbook is ``stem:sheet`` and the first sheet
   is also plain ``stem``.
 
 CSV files may use ``,``, ``;`` or tab separators and UTF-8 (with or without BOM), UTF-16 or cp1251
 encoding, as Russian Excel saves them; they are read with pandas' C parser, all cells as text, and
-numbers are parsed where they are used (:mod:`xl_kpi.numbers`). Workbooks (.xlsx) are pre-scanned and
-then read with calamine. Files are opened through :mod:`xl_kpi.readers`, which refuses what is too
+numbers are parsed where they are used (:mod:`xl_kpi.inputs.cells`). Workbooks (.xlsx) are pre-scanned and
+then read with calamine. Files are opened through :mod:`xl_kpi.inputs.readers`, which refuses what is too
 large, damaged, encrypted or not what its name says, and records what a sheet hides (formulas without
 saved values, merged cells, hidden rows…) as issues on each :class:`Table`, reported when the table
 or column is used.
@@ -21,52 +21,31 @@ correct one person's figure by hand.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from openpyxl.utils import get_column_letter
 
-from .errors import KpiError
-from .identity import alike_hint, key_index
-from .numbers import DateFormatError, parse_period, to_ids, to_numbers
-from .readers import (
-    CSV_SUFFIXES,
-    WORKBOOK_SUFFIXES,
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.inputs.cells import DateFormatError, parse_period, to_ids, to_numbers
+from xl_kpi.inputs.identity import alike_hint, key_index
+from xl_kpi.inputs.problems import InputError, Problems, row_ranges
+from xl_kpi.inputs.readers import (
     FileReadError,
-    SheetInfo,
-    detect_encoding,
-    detect_separator,
-    read_csv_grid,
-    read_workbook,
-    read_workbook_grids,
 )
-from .sources import UNEVALUATED, Evaluator
-from .validate import InputError, Problem, Problems, Table, header_key, row_ranges
+from xl_kpi.inputs.sources import UNEVALUATED, Evaluator
+from xl_kpi.inputs.tables import EMPLOYEE_ID, KPI_ID, Table, expand_paths, read_tables
 
 __all__ = [
-    "CSV_SUFFIXES", "EMPLOYEE_ID", "FACT", "FACTS_KPI_ID", "HEADER_SEARCH_ROWS", "KPI_ID", "PERIOD",
-    "WORKBOOK_SUFFIXES", "Facts", "FactsError", "FileReadError", "detect_encoding", "detect_separator",
-    "expand_paths", "load_facts", "load_tables", "read_csv_grid", "read_tables", "read_workbook_grids",
-    "table_from_grid",
+    "FACT", "FACTS_KPI_ID", "PERIOD", "Facts", "FactsError", "load_facts", "load_tables",
 ]
 
 if TYPE_CHECKING:
-    from .plan import Plan
+    from xl_kpi.inputs.plan import Plan
 
-HEADER_SEARCH_ROWS = 10
-"""The header row is looked for among the first rows of a sheet (a title may sit above it)."""
-HEADER_LOOK_FURTHER = 200
-"""Filled rows below those searched in which a header that clearly matches is reported as misplaced."""
-
-EMPLOYEE_ID = (
-    "employee_id", "employee id", "employee", "emp id", "id", "табельный номер", "таб номер", "таб no",
-    "табельный no", "табельный", "id сотрудника", "код сотрудника", "сотрудник id",
-)
-KPI_ID = ("kpi_id", "kpi id", "kpi", "код kpi", "код показателя", "kpi code", "показатель id", "id kpi")
 FACTS_KPI_ID = (*KPI_ID, "показатель", "indicator")
 """kpi_id in a facts file, where a 'Показатель' column can only mean the KPI."""
 FACT = ("fact", "value", "actual", "result", "факт", "значение", "фактическое значение", "результат")
@@ -75,239 +54,6 @@ PERIOD = ("period", "month", "период", "месяц")
 
 class FactsError(InputError):
     """The facts or raw data have errors; ``.problems`` holds all of them."""
-
-
-# ------------------------------------------------------------------------------------ reading
-
-
-def read_tables(
-    path: str | Path,
-    *,
-    expected: Sequence[Sequence[str]] | None = None,
-    problems: Problems | None = None,
-) -> list[Table]:
-    """Every sheet of a workbook (or the one table of a CSV file) as :class:`Table` s.
-
-    ``expected`` lists alias groups of the columns the caller looks for; the header row is the one
-    among the first rows that names most of them (default: the first non-empty row).
-    Raises :class:`FileReadError` if the file cannot be read. What a sheet hides (formulas without
-    a saved value, merged cells, hidden rows, repeated headers…) is kept in each table's ``issues``.
-    """
-    path = Path(path)
-    suffix = path.suffix.casefold()
-    if suffix in CSV_SUFFIXES:
-        sheets: list[tuple[str | None, pd.DataFrame, SheetInfo | None]] = [(None, read_csv_grid(path), None)]
-    elif suffix in WORKBOOK_SUFFIXES:
-        sheets = [(s.name, s.grid, s.info) for s in read_workbook(path)]
-    else:
-        raise FileReadError(
-            path.name, f"unknown file type {path.suffix or '(none)'}; xl_kpi reads .csv and .xlsx files",
-            "save it as CSV or Excel Workbook (.xlsx), or remove it from --data",
-        )
-    tables = []
-    for i, (sheet, grid, info) in enumerate(sheets):
-        name = path.stem if sheet is None else f"{path.stem}:{sheet}"
-        table = table_from_grid(grid, name=name, file=path.name, sheet=sheet, path=path, expected=expected,
-                                problems=problems, info=info)
-        if table is not None:
-            tables.append(table)
-        if i == 0 and sheet is not None and table is not None:
-            tables.append(Table(path.stem, table.file, table.frame, table.letters, table.sheet, table.header_row,
-                                path, table.issues, table.issues_reported))
-    return tables
-
-
-def table_from_grid(
-    grid: pd.DataFrame,
-    *,
-    name: str,
-    file: str,
-    sheet: str | None = None,
-    path: Path | None = None,
-    expected: Sequence[Sequence[str]] | None = None,
-    problems: Problems | None = None,
-    info: SheetInfo | None = None,
-) -> Table | None:
-    """Find the header row of a grid and turn the rows below it into a :class:`Table` (None if empty).
-
-    What could make the table read wrong is kept in the table's ``issues`` (reported by
-    :meth:`Table.report` when the table or a column is used): a header row below the rows searched,
-    a header repeated, and, from the pre-scan ``info`` of a worksheet, merged cells, formulas without
-    a saved value, error values, hidden rows and possibly stale formula results. ``problems`` is
-    accepted for compatibility and not used.
-    """
-    if grid.empty:
-        return None
-    filled = _non_empty(grid)
-    rows_filled = np.flatnonzero(filled.any(axis=1).to_numpy())
-    candidates = list(rows_filled[:HEADER_SEARCH_ROWS])
-    if not candidates:
-        return None
-    header_idx = candidates[0]
-    misplaced: Problem | None = None
-    if expected:
-        groups = [{header_key(a) for a in g} for g in expected]
-
-        def hits(i: int) -> int:
-            keys = [header_key(v) for v in grid.iloc[i] if _is_filled(v)]
-            return sum(any(k in g for k in keys) for g in groups)
-
-        scores = [hits(i) for i in candidates]
-        if max(scores) >= min(2, len(groups)):  # two known headers: a title row or a data row will not do
-            header_idx = candidates[int(np.argmax(scores))]
-        else:  # a header that clearly matches further down: say so rather than read the wrong row
-            strong = min(3, len(groups))
-            later = (int(i) for i in rows_filled[HEADER_SEARCH_ROWS:HEADER_SEARCH_ROWS + HEADER_LOOK_FURTHER])
-            found = next((i for i in later if hits(i) >= strong), None)
-            if found is not None:
-                header_idx = found
-                misplaced = Problem(
-                    "error", f"the header row is row {found + 1}, below the first {HEADER_SEARCH_ROWS} filled rows "
-                    "where the header is looked for; the rows above it would be left out",
-                    "delete the rows above the header (a title row or two may stay), or move the table up",
-                    file=file, sheet=sheet, row=found + 1)
-    header = grid.iloc[header_idx]
-    keep: list[int] = []
-    names: list[str] = []
-    letters: dict[str, str] = {}
-    repeated: dict[str, list[str]] = {}
-    for j, v in enumerate(header):
-        if not _is_filled(v):
-            continue
-        label = _label(v)
-        if label in letters:
-            repeated.setdefault(label, [letters[label]]).append(get_column_letter(j + 1))
-            continue
-        keep.append(j)
-        names.append(label)
-        letters[label] = get_column_letter(j + 1)
-    body = grid.iloc[header_idx + 1 :, keep]
-    body.columns = names
-    body.index = pd.RangeIndex(header_idx + 2, header_idx + 2 + len(body))
-    body = body[_non_empty(body).any(axis=1).to_numpy()] if len(body) else body
-    table = Table(name=name, file=file, frame=body, letters=letters, sheet=sheet, header_row=int(header_idx) + 1,
-                  path=path)
-    if misplaced is not None:
-        table.add_issue(None, misplaced)
-    for label, cols in repeated.items():
-        table.add_issue(label, Problem(
-            "error", f'the header "{label}" appears {len(cols)} times (columns {", ".join(cols)}): which column '
-            "holds the data is not clear", "rename or delete the extra columns",
-            file=file, sheet=sheet, row=table.header_row, column=cols[1], header=label))
-    if info is not None:
-        _sheet_issues(table, info, {j + 1: lab for j, lab in zip(keep, names, strict=True)})
-    return table
-
-
-def _sheet_issues(table: Table, info: SheetInfo, columns: Mapping[int, str]) -> None:
-    """Turn what the pre-scan of a worksheet found into issues of the table read from it."""
-    head = table.header_row
-    where = {"file": table.file, "sheet": table.sheet}
-    for r1, c1, r2, c2 in info.merged:
-        hit = [lab for c, lab in columns.items() if c1 <= c <= c2]
-        if r2 < head or not hit:
-            continue  # a title above the header, or cells outside the table
-        ref = f"{get_column_letter(c1)}{r1}:{get_column_letter(c2)}{r2}"
-        if r1 <= head:
-            problem = Problem("error", f"cells {ref} are merged across the header row", "unmerge them (Home → Merge "
-                              "& Center) and give every column its own header, all in one row", **where, row=r1,
-                              column=get_column_letter(c1), header=hit[0])
-        else:
-            problem = Problem("error", f"cells {ref} are merged: only {get_column_letter(c1)}{r1} holds the value, "
-                              "the other cells of the merge read as empty", "unmerge them (Home → Merge & Center) "
-                              "and type the value in every row", **where, row=r1, column=get_column_letter(c1),
-                              header=hit[0])
-        rows = range(max(r1, head + 1), min(r2, head + 2000) + 1)  # the cells that read as empty
-        cover = [(r, get_column_letter(c)) for c in columns if c1 <= c <= c2 for r in rows]
-        for lab in hit:
-            table.add_issue(lab, problem, cover)
-    cells = [
-        ("error", info.no_value, lambda f: f"formula with no saved value ({_short(f)}): the file was saved by a "
-         "program that does not calculate", "open and save the file in Excel (or LibreOffice), which stores the "
-         "results of the formulas; then run again"),
-        ("error", info.bad_values, lambda v: f"the cell holds {v}, not a number" if v[:1] != "#" else
-         f"the cell shows the Excel error {v}", "correct the formula or the value in Excel"),
-        ("warning", info.external, lambda f: f"formula refers to another workbook ({_short(f)}); the value saved with "
-         "this file is used and may be out of date", "open both workbooks in Excel and save this one, or replace the "
-         "formula with its value"),
-    ]
-    for severity, found, message, fix in cells:
-        by_column: dict[int, list[int]] = {}
-        for (r, c), _ in sorted(found.items()):
-            if r > head and c in columns:
-                by_column.setdefault(c, []).append(r)
-        for c, rows in by_column.items():
-            sink = Problems()
-            sink.cells(severity, table, rows, columns[c], [message(found[(r, c)]) for r in rows], fix)
-            for p in sink:
-                table.add_issue(columns[c], p)
-    data_rows = set(table.frame.index)
-    hidden = [r for r in info.hidden_rows if r in data_rows]
-    if hidden:
-        how = " by a filter" if info.filtered else ""
-        table.add_issue(None, Problem(
-            "warning", f"{len(hidden)} row{'s are' if len(hidden) > 1 else ' is'} hidden{how} "
-            f"(row{'s' if len(hidden) > 1 else ''} {row_ranges(hidden)}); hidden rows are read as data like every "
-            "other row",
-            "unhide them to check (or clear the filter); delete the rows that must not count", **where))
-    if info.state in HIDDEN_STATES:
-        table.add_issue(None, Problem("warning", *HIDDEN_STATES[info.state], **where))
-    if info.stale:
-        table.add_issue(None, Problem(
-            "warning", f"{info.stale}, so the saved results of its {info.formulas} formulas may be out of date",
-            "open the file in Excel, recalculate (Ctrl+Alt+F9) and save it", **where))
-
-
-HIDDEN_STATES = {
-    "hidden": ("the sheet is hidden; it is read like every visible sheet",
-               "unhide it (right-click a sheet tab → Unhide) to check what it holds; delete it if it must not count"),
-    "veryHidden": ("the sheet is very hidden (Excel's Unhide does not even list it); it is read like every visible "
-                   "sheet", "make it visible to check it (VBA editor, Alt+F11: the sheet's Visible property), or "
-                   "delete it if it must not count"),
-}
-"""Warning and fix for a sheet that is read although the user cannot see it, by its state in workbook.xml."""
-
-
-def _short(formula: str, width: int = 60) -> str:
-    return formula if len(formula) <= width else formula[: width - 1] + "…"
-
-
-def _is_filled(v: Any) -> bool:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return False
-    return not (isinstance(v, str) and not v.strip())
-
-
-def _non_empty(frame: pd.DataFrame) -> pd.DataFrame:
-    """Cell-wise 'has a value' (NaN, None and blank text count as empty)."""
-    mask = frame.notna()
-    for c in frame.columns[_text_cols(frame)]:
-        col = frame[c]
-        mask[c] = mask[c] & ~col.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
-    return mask
-
-
-def _text_cols(frame: pd.DataFrame) -> np.ndarray:
-    """Columns that may hold text (object or string dtype)."""
-    return np.array([pd.api.types.is_object_dtype(t) or pd.api.types.is_string_dtype(t) for t in frame.dtypes],
-                    dtype=bool)
-
-
-def _label(v: Any) -> str:
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return " ".join(str(v).split())
-
-
-def expand_paths(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ()) -> list[Path]:
-    """Data paths with folders expanded to the CSV and workbook files in them (sorted), minus ``exclude``."""
-    skip = {Path(p).resolve() for p in exclude}
-    out: list[Path] = []
-    for p in map(Path, paths):
-        items = sorted(q for q in p.iterdir() if q.suffix.casefold() in CSV_SUFFIXES + WORKBOOK_SUFFIXES
-                       and not q.name.startswith(("~$", "."))) if p.is_dir() else [p]
-        out.extend(q for q in items if q.resolve() not in skip and q not in out)
-    return out
 
 
 def load_tables(

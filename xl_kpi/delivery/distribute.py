@@ -14,15 +14,15 @@ Layout (everything replaced as a whole on a rerun: built in a staging folder, th
     OUT/distribution/<by>/<bundle>/...    or <bundle>.zip with --zip
 
 ``--encrypt`` encrypts every workbook of a bundle with the bundle recipient's password
-(:mod:`xl_kpi.crypto`); ``--pdf`` adds (``--pdf-only``: ships instead) a PDF of each card and
-team summary, made by LibreOffice in one batch (:mod:`xl_kpi.office`). :func:`send` mails the
-bundles (:mod:`xl_kpi.mail`) after :mod:`xl_kpi.isolation` has proved that no bundle holds anybody
+(:mod:`xl_kpi.delivery.crypto`); ``--pdf`` adds (``--pdf-only``: ships instead) a PDF of each card and
+team summary, made by LibreOffice in one batch (:mod:`xl_kpi.delivery.office`). :func:`send` mails the
+bundles (:mod:`xl_kpi.delivery.mail`) after :mod:`xl_kpi.delivery.isolation` has proved that no bundle holds anybody
 else's data. Nothing is guessed: a manager who cannot be matched to exactly one employee, a
 missing, malformed or shared e-mail address are reported, and such bundles are not mailed.
 
 Reruns are cheap and stable: a file whose source workbook and password have not changed is
 taken over from the previous distribution byte for byte (no new encryption salt, no new PDF),
-so the send log of :mod:`xl_kpi.mail` recognises what was already sent.
+so the send log of :mod:`xl_kpi.delivery.mail` recognises what was already sent.
 """
 
 from __future__ import annotations
@@ -42,16 +42,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import outdir
-from .atomic import AtomicBatch
-from .csvsafe import neutralise
-from .errors import KpiError
-from .identity import Resolution, canonical_address, id_key
-from .identity import resolve_managers as _resolve
-from .names import safe_component, safe_file_name
-from .results import Results
-from .summary import read_csv_rows
-from .validate import InputError, Problems
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.inputs.identity import Resolution, canonical_address, id_key
+from xl_kpi.inputs.identity import resolve_managers as _resolve
+from xl_kpi.inputs.problems import InputError, Problems
+from xl_kpi.outputs import outdir
+from xl_kpi.outputs.atomic import AtomicBatch
+from xl_kpi.outputs.csvsafe import neutralise
+from xl_kpi.outputs.layout import FOLDER, INDEX, MAIL_LOG, OUTBOX, PASSWORDS
+from xl_kpi.outputs.names import safe_component, safe_file_name
+from xl_kpi.outputs.summary import read_csv_rows
+from xl_kpi.results import Results
 
 __all__ = [
     "BY_MODES",
@@ -69,12 +70,6 @@ __all__ = [
     "zip_bytes",
 ]
 
-FOLDER = "distribution"
-INDEX = "index.csv"
-PASSWORDS = "passwords.csv"
-HR_FILES = frozenset({INDEX, PASSWORDS})
-OUTBOX = "outbox"
-MAIL_LOG = "send-log.jsonl"
 BY_MODES = ("employee", "manager", "department")
 INDEX_COLUMNS = ("bundle", "recipient", "recipient_email", "employee_id", "file", "sha256", "kind", "recipient_id",
                  "source_sha256")
@@ -236,7 +231,7 @@ def _key(text: Any) -> str:
 def resolve_managers(employees: Any) -> dict[str, Resolution]:
     """Match every distinct ``manager`` value to exactly one employee, by employee_id or by name.
 
-    Keys are the values as written (stripped). See :func:`xl_kpi.identity.resolve_managers`: an
+    Keys are the values as written (stripped). See :func:`xl_kpi.inputs.identity.resolve_managers`: an
     exact id, or the name of exactly one employee (``by="name"``, reported as a warning); a value
     matching nobody, several employees, or one of the very employees who name this manager (a
     namesake) is not resolved and ``why`` says so: the bundle is then never mailed to a guessed address.
@@ -259,7 +254,7 @@ def plan_bundles(results: Results, carded: Iterable[str], by: Sequence[str], pro
     Only carded employees are in bundles; the others are reported. No bundle is left out for a
     missing address: it is built (HR may hand it over) and its ``note`` says why it is not mailed.
     """
-    from .mail import check_address
+    from xl_kpi.delivery.mail import check_address
 
     emp = results.employees
     carded_ids = set(carded)
@@ -441,7 +436,7 @@ def _previous(dist: Path, *, read_passwords: bool, problems: Problems) -> _Previ
     try:
         rows = read_csv_rows(index)
         if read_passwords and (dist / PASSWORDS).exists():
-            from .crypto import read_passwords as read_pw
+            from xl_kpi.delivery.crypto import read_passwords as read_pw
 
             quiet = Problems()
             prev.by_id, prev.by_bundle = read_pw(dist / PASSWORDS, quiet, ours=True)
@@ -491,7 +486,7 @@ def distribute(
 
     Raises :class:`InputError` (nothing written) when the output folder is inconsistent (a card
     missing or edited since it was generated) or the passwords file is bad; :class:`UsageError`
-    for options that do not go together; :class:`~xl_kpi.office.OfficeError` when a PDF is asked
+    for options that do not go together; :class:`~xl_kpi.delivery.office.OfficeError` when a PDF is asked
     for and LibreOffice is missing. Bundles whose PDF could not be made are not written (their
     ``failed`` says why, and the problems list them).
     """
@@ -504,8 +499,8 @@ def distribute(
 
 def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress | None) -> DistributionReport:
     """:func:`distribute`, with OUT locked."""
-    from .crypto import is_encrypted
-    from .results_io import load_results
+    from xl_kpi.delivery.crypto import is_encrypted
+    from xl_kpi.outputs.results_files import load_results
 
     started = time.perf_counter()
     opts = options or Options()
@@ -516,13 +511,13 @@ def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress
     given_id: dict[str, str] = {}
     given_bundle: dict[str, str] = {}
     if opts.passwords is not None:
-        from .crypto import read_passwords
+        from xl_kpi.delivery.crypto import read_passwords
 
         given_id, given_bundle = read_passwords(opts.passwords, problems)
     if problems.has_errors:
         raise InputError(problems)
     if opts.with_pdf:
-        from .office import require_soffice
+        from xl_kpi.delivery.office import require_soffice
 
         require_soffice()
 
@@ -561,7 +556,7 @@ def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress
                            "see the LibreOffice message; the bundles holding it were not written")
         for src, data in pdfs.items():
             if src in card_src.values():
-                from .office import pdf_page_count
+                from xl_kpi.delivery.office import pdf_page_count
 
                 n = pdf_page_count(data)
                 if n != 1:
@@ -622,7 +617,7 @@ def _natural(text: str) -> tuple[Any, ...]:
 
 def _team_summary(results: Results, members: Sequence[str]) -> bytes:
     """The summary workbook of ``members`` only: their rows, their totals, nobody else's."""
-    from .summary import summary_bytes
+    from xl_kpi.outputs.summary import summary_bytes
 
     ids = set(members)
     emp = results.employees
@@ -635,7 +630,7 @@ def _team_summary(results: Results, members: Sequence[str]) -> bytes:
 def _assign_passwords(bundles: list[Bundle], given_id: dict[str, str], given_bundle: dict[str, str],
                       prev: _Previous, report: DistributionReport) -> None:
     """One password per bundle: the recipient's own (given, else the previous run's, else generated)."""
-    from .crypto import generate_password
+    from xl_kpi.delivery.crypto import generate_password
 
     counts = {"given": 0, "reused": 0, "generated": 0}
     made: dict[str, str] = {}
@@ -662,7 +657,7 @@ def _assign_passwords(bundles: list[Bundle], given_id: dict[str, str], given_bun
 def _make_pdfs(wanted: list[str], plain: dict[str, bytes], prev: _Previous, report: DistributionReport,
                on_progress: Progress | None) -> tuple[dict[str, bytes], dict[str, str]]:
     """PDFs of the workbooks ``wanted`` (by source sha): reused ones, the rest in ONE soffice call."""
-    from .office import convert
+    from xl_kpi.delivery.office import convert
 
     pdfs = {s: prev.pdfs[s] for s in wanted if s in prev.pdfs}
     report.pdf_reused = len(pdfs)
@@ -693,7 +688,7 @@ def _make_pdfs(wanted: list[str], plain: dict[str, bytes], prev: _Previous, repo
 
 
 def _encrypt_one(args: tuple[bytes, str]) -> bytes:
-    from .crypto import encrypt_xlsx
+    from xl_kpi.delivery.crypto import encrypt_xlsx
 
     return encrypt_xlsx(*args)
 
@@ -821,7 +816,7 @@ class LeakError(KpiError):
 
 def deliveries(report: DistributionReport) -> tuple[list[Any], list[tuple[Bundle, str]]]:
     """The messages to send (one per mailable bundle) and the bundles that cannot be mailed, with why."""
-    from .mail import Delivery
+    from xl_kpi.delivery.mail import Delivery
 
     out, skipped = [], []
     lang = report.results.language if report.results.language in ("en", "ru") else "en"
@@ -848,15 +843,15 @@ def send(
     dry_run: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> MailOutcome:
-    """Mail every mailable bundle (``config``: :class:`xl_kpi.mail.SmtpConfig`; None with ``dry_run``).
+    """Mail every mailable bundle (``config``: :class:`xl_kpi.delivery.mail.SmtpConfig`; None with ``dry_run``).
 
     First the isolation check runs over the distribution: any leak raises :class:`LeakError`
     and nothing is sent. A dry run writes the messages as ``.eml`` into ``OUT/outbox/`` (emptied
     first) and sends nothing; a real run appends to the send log ``OUT/send-log.jsonl``, which
-    makes a rerun send only what was not sent (:func:`xl_kpi.mail.send_all`).
+    makes a rerun send only what was not sent (:func:`xl_kpi.delivery.mail.send_all`).
     """
-    from .isolation import check_report
-    from .mail import send_all
+    from xl_kpi.delivery.isolation import check_report
+    from xl_kpi.delivery.mail import send_all
 
     with outdir.lock(report.out_dir):  # distribute cannot rebuild the bundles while they are sent
         iso = check_report(report.out_dir, cards=False, outbox=False)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import KpiError, NotANumberError
+from xl_kpi.engine.errors import KpiError, NotANumberError
 
 Number = float | int
 ArrayLike = Number | np.ndarray | pd.Series | list | tuple

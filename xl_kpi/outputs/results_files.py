@@ -1,7 +1,7 @@
 """Save and load a :class:`~xl_kpi.results.Results` as plain files, so later steps need no re-run.
 
 ``OUT/results/`` holds ``lines.csv``, ``employees.csv`` (UTF-8, every float at full precision, so a
-reload gives the very same numbers; text neutralised by :mod:`xl_kpi.csvsafe`, so Excel runs no formula
+reload gives the very same numbers; text neutralised by :mod:`xl_kpi.outputs.csvsafe`, so Excel runs no formula
 and the text reads back as it was) and ``run.json`` (period, currency, company, language, digits and
 the scales). ``xl-kpi distribute`` rebuilds team summaries from it. The folder holds everyone's pay:
 it is for HR, never part of a bundle. JSON and CSV only: loading runs no code (no pickle).
@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .atomic import write_atomic
-from .csvsafe import neutralise, restore
-from .errors import KpiError
-from .results import EMPLOYEE_COLUMNS, LINE_COLUMNS, Results
-from .scales import Scale
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.engine.scales import Scale
+from xl_kpi.outputs.atomic import write_atomic
+from xl_kpi.outputs.csvsafe import neutralise, restore
+from xl_kpi.results import EMPLOYEE_COLUMNS, LINE_COLUMNS, Results
 
 FOLDER = "results"
 _TEXT = {"employee_id", "kpi_id", "kpi_name", "unit", "scale", "name", "position", "department", "manager",

@@ -45,9 +45,9 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from .atomic import write_atomic
-from .csvsafe import neutralise, restore
-from .money import round_money
+from xl_kpi.engine.money import round_money
+from xl_kpi.outputs.atomic import write_atomic
+from xl_kpi.outputs.csvsafe import neutralise, restore
 
 __all__ = [
     "DEFAULT_BANDS",
@@ -868,7 +868,7 @@ def write_manifest(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> P
     ``records`` are dicts or objects with ``employee_id``, ``path`` (absolute, or relative to
     ``out_dir``), ``sha256``, ``total_bonus`` and ``status``. Rows are sorted by employee id
     (numbers in ids compare as numbers: E2 before E10), so parallel runs give the same file.
-    UTF-8 with BOM; text is neutralised by :mod:`xl_kpi.csvsafe` (Excel runs no formula).
+    UTF-8 with BOM; text is neutralised by :mod:`xl_kpi.outputs.csvsafe` (Excel runs no formula).
     """
     target = Path(out_dir) / "manifest.csv"
     _write_atomic(target, manifest_bytes(records, out_dir))

@@ -39,8 +39,8 @@ from xml.sax.saxutils import unescape
 
 import pandas as pd
 
-from .errors import KpiError
-from .inputbytes import ChangedWhileReading, read_input
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.inputs.inputbytes import ChangedWhileReading, read_input
 
 MB = 1024 * 1024
 
@@ -269,7 +269,7 @@ def _refuse(name: str, kind: str, expected: str, path: Path, role: str = "data f
 
 
 def _read_input(path: Path) -> bytes:
-    """The file's bytes, read once and hashed (:mod:`xl_kpi.inputbytes`); a :class:`FileReadError` if it cannot be."""
+    """The file's bytes, read once and hashed (:mod:`xl_kpi.inputs.inputbytes`); a :class:`FileReadError` if not."""
     try:
         return read_input(path)
     except ChangedWhileReading:

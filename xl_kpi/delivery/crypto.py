@@ -19,9 +19,9 @@ import os
 import secrets
 from pathlib import Path
 
-from .csvsafe import restore
-from .errors import KpiError
-from .validate import Problems
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.inputs.problems import Problems
+from xl_kpi.outputs.csvsafe import restore
 
 __all__ = [
     "ALPHABET",

@@ -2,7 +2,7 @@
 
 **Ids are exact.** Every lookup by employee id (facts files, the Plan sheet's personal rows, a
 source's ``by`` column, manager references, distribution, the isolation check) compares the id as
-written (stripped, as :func:`xl_kpi.numbers.normalize_id` reads it). So that an exact comparison is
+written (stripped, as :func:`xl_kpi.inputs.cells.normalize_id` reads it). So that an exact comparison is
 never a trap, two ids that *look* the same, i.e. have the same :func:`id_key` (equal under case
 folding, Unicode NFC and spacing: ``M1`` and ``m1``), are an error in the plan naming both rows.
 :func:`id_key` is also what a message uses to point out "did you mean M1?".

@@ -14,7 +14,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 
-from .validate import header_key
+from xl_kpi.inputs.tables import header_key
 
 _TO_LATIN = str.maketrans({
     # Cyrillic (after casefolding, so К, М, Т, Н, В… arrive as к, м, т, н, в)

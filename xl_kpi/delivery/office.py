@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import KpiError
+from xl_kpi.engine.errors import KpiError
 
 __all__ = ["ConversionResult", "OfficeError", "convert", "pdf_page_count", "soffice_path"]
 

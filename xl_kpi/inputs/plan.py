@@ -29,12 +29,11 @@ import numpy as np
 import pandas as pd
 from openpyxl.utils import get_column_letter
 
-from .errors import KpiError, ScaleError
-from .facts import EMPLOYEE_ID, KPI_ID, table_from_grid
-from .identity import alike_hint, id_key, key_index, resolve_managers
-from .lookalike import describe, lookalike
-from .money import MAX_MONEY
-from .numbers import (
+from xl_kpi.engine.errors import KpiError, ScaleError
+from xl_kpi.engine.money import MAX_MONEY
+from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
+from xl_kpi.engine.scoring import WEIGHT_TOLERANCE
+from xl_kpi.inputs.cells import (
     FAR_FUTURE,
     DateFormatError,
     NumberFormatError,
@@ -45,12 +44,13 @@ from .numbers import (
     to_ids,
     to_numbers,
 )
-from .readers import FileReadError, Sheet, SheetInfo, read_workbook
-from .resources import workbooks_dir
-from .scales import DEFAULT_SCALE, Scale
-from .scoring import WEIGHT_TOLERANCE
-from .sources import Source, SourceSyntaxError, parse
-from .validate import InputError, Problems, Table, header_key, header_keys, row_ranges
+from xl_kpi.inputs.identity import alike_hint, id_key, key_index, resolve_managers
+from xl_kpi.inputs.lookalike import describe, lookalike
+from xl_kpi.inputs.problems import InputError, Problems, row_ranges
+from xl_kpi.inputs.readers import FileReadError, Sheet, SheetInfo, read_workbook
+from xl_kpi.inputs.resources import workbooks_dir
+from xl_kpi.inputs.sources import Source, SourceSyntaxError, parse
+from xl_kpi.inputs.tables import EMPLOYEE_ID, KPI_ID, Table, header_key, header_keys, table_from_grid
 
 SAMPLE_DIR = workbooks_dir() / "sample"
 """The bundled sample company (plan.xlsx and its raw data for 2026-10)."""

@@ -32,14 +32,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .atomic import AtomicBatch, write_atomic
-from .errors import KpiError
-from .money import CURRENCY_SYMBOLS, round_formula
-from .names import child
-from .resources import workbooks_dir
-from .scales import DEFAULT_SCALE, Scale
-from .scoring import period_bonus, total_pay
-from .xlsxpack import (
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.engine.money import CURRENCY_SYMBOLS, round_formula
+from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
+from xl_kpi.engine.scoring import period_bonus, total_pay
+from xl_kpi.inputs.resources import workbooks_dir
+from xl_kpi.outputs.atomic import AtomicBatch, write_atomic
+from xl_kpi.outputs.names import child
+from xl_kpi.outputs.ooxml import (
     COMPRESS_LEVEL,
     RowPlan,
     ZipEntry,
@@ -420,7 +420,7 @@ class CardTemplate:
         """Read a template (``None`` = the bundled ``workbooks/kpi_card_<lang>.xlsx``)."""
         p = Path(path) if path is not None else TEMPLATE_DIR / f"kpi_card_{lang}.xlsx"
         if path is not None:  # a user's file: the same size, zip-bomb and XML-bomb checks as a plan
-            from .readers import FileReadError, check_file, limits, scan_xlsx
+            from xl_kpi.inputs.readers import FileReadError, check_file, limits, scan_xlsx
 
             try:
                 check_file(p, limits().plan_bytes, "card template")

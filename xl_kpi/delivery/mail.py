@@ -36,10 +36,10 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 
-from . import outdir
-from .atomic import fsync_dir, write_atomic
-from .errors import KpiError
-from .names import safe_component
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.outputs import outdir
+from xl_kpi.outputs.atomic import fsync_dir, write_atomic
+from xl_kpi.outputs.names import safe_component
 
 __all__ = [
     "KINDS",
@@ -656,7 +656,7 @@ def _check_templates(subject_template: Template, body_template: Template) -> Non
 
 def _fingerprint(key: str, to: str, digest: str) -> tuple[str, str, str]:
     """What the send log knows a message by: the same key, mailbox (canonical form) and attachments."""
-    from .identity import canonical_address
+    from xl_kpi.inputs.identity import canonical_address
 
     return key, canonical_address(to), digest
 

@@ -1,7 +1,7 @@
 """KPI score, premium coefficient and weighted bonus (DOMAIN.md §2–4).
 
 Pure, vectorised functions: scalars, NumPy arrays and pandas Series in, the same kind out.
-Scalar calls raise a :class:`~xl_kpi.errors.KpiError` on bad input; array calls put NaN in the
+Scalar calls raise a :class:`~xl_kpi.engine.errors.KpiError` on bad input; array calls put NaN in the
 bad position and compute the rest.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._arrays import Shape, as_float_array, as_floats
-from .errors import KpiError, WeightError, ZeroRangeError
-from .money import round_money
-from .scales import DEFAULT_SCALE, Scale
+from xl_kpi.engine.arrays import Shape, as_float_array, as_floats
+from xl_kpi.engine.errors import KpiError, WeightError, ZeroRangeError
+from xl_kpi.engine.money import round_money
+from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
 
 WEIGHT_TOLERANCE = 1e-9
 """How far one employee's weights may sum from 1."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import as_floats
+from xl_kpi.engine.arrays import as_floats
 
 CURRENCY_SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€", "GBP": "£", "KZT": "₸", "BYN": "Br", "UAH": "₴",
                     "CNY": "¥", "JPY": "¥", "INR": "₹", "TRY": "₺", "AMD": "֏", "GEL": "₾", "UZS": "сўм"}

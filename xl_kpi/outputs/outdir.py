@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .errors import KpiError
+from xl_kpi.engine.errors import KpiError
 
 LOCK = ".xl-kpi.lock"
 AUDIT = "manifest.json"
@@ -139,7 +139,7 @@ def recorded_files(out: Path) -> set[str] | None:
             return {f for f in files if _inside(f)} | {AUDIT}
         owned = {AUDIT, "manifest.csv", *(k for k in audit.get("outputs", {}) if isinstance(k, str))}
         with contextlib.suppress(OSError, ValueError, KeyError):
-            from .summary import read_csv_rows
+            from xl_kpi.outputs.summary import read_csv_rows
 
             owned |= {r["file"] for r in read_csv_rows(out / "manifest.csv")}
         return {f for f in owned if _inside(f)}

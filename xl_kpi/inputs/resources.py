@@ -12,7 +12,7 @@ from pathlib import Path
 
 def workbooks_dir() -> Path:
     """The folder of the bundled workbooks (the checkout's, else the installed copy)."""
-    checkout = Path(__file__).resolve().parent.parent / "workbooks"
+    checkout = Path(__file__).resolve().parents[2] / "workbooks"
     if checkout.is_dir():
         return checkout
     for prefix in (sys.prefix, sys.base_prefix):

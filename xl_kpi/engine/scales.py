@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._arrays import as_floats
-from .errors import ScaleError
+from xl_kpi.engine.arrays import as_floats
+from xl_kpi.engine.errors import ScaleError
 
 COMPARE_DECIMALS = 12
 """Decimal places a score is rounded to before it is compared with band thresholds."""

@@ -81,9 +81,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import KpiError
-from .identity import canonical_address
-from .summary import read_csv_rows
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.inputs.identity import canonical_address
+from xl_kpi.outputs.summary import read_csv_rows
 
 __all__ = ["IsolationReport", "Leak", "check", "check_report", "norm_name", "numbers_in"]
 
@@ -155,7 +155,7 @@ def _fold(s: str) -> str:
 def _id_form(s: Any) -> str:
     """An id or a whole cell as written, for exact comparison: NFC, odd spaces made plain, white space collapsed.
 
-    Ids are exact (case included, see :mod:`xl_kpi.identity`); only names are case-folded.
+    Ids are exact (case included, see :mod:`xl_kpi.inputs.identity`); only names are case-folded.
     """
     if s is None or (isinstance(s, float) and s != s):
         return ""
@@ -475,7 +475,7 @@ class _Person:
     key: str
     manager_key: str
     email: str
-    """:func:`xl_kpi.identity.canonical_address` of the plan's address."""
+    """:func:`xl_kpi.inputs.identity.canonical_address` of the plan's address."""
     amounts: dict[str, int]
     form: str = ""
 
@@ -787,7 +787,7 @@ class _Opener:
         self.scanner.match(label, text, allowed, audience_label)
 
     def _decrypt(self, data: bytes, passwords: list[str]) -> bytes | None:
-        from .crypto import WrongPasswordError, decrypt_xlsx
+        from xl_kpi.delivery.crypto import WrongPasswordError, decrypt_xlsx
 
         digest = _sha(data)
         for pw in dict.fromkeys(passwords):
@@ -925,8 +925,8 @@ def check_report(
     out_dir: str | os.PathLike[str], *, cards: bool = True, distribution: bool = True, outbox: bool = True
 ) -> IsolationReport:
     """Run the isolation check (see the module doc); the parts to look at can be switched off."""
-    from .distribute import FOLDER, INDEX, OUTBOX, PASSWORDS
-    from .results_io import load_results
+    from xl_kpi.outputs.layout import FOLDER, INDEX, OUTBOX, PASSWORDS
+    from xl_kpi.outputs.results_files import load_results
 
     out = Path(out_dir)
     company = _Company(load_results(out))
@@ -1000,7 +1000,7 @@ def _check_cards(out: Path, company: _Company, scanner: _Scanner, opener: _Opene
 
 def _check_distribution(dist: Path, bundles: dict[str, dict[str, Any]], passwords: dict[str, str],
                         company: _Company, scanner: _Scanner, opener: _Opener, folder: str) -> None:
-    from .distribute import HR_FILES
+    from xl_kpi.outputs.layout import HR_FILES
 
     seen: set[str] = set()
     for top in sorted(dist.iterdir()):

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import KpiError, NotANumberError
+from xl_kpi.engine.errors import KpiError, NotANumberError
 
 
 class NumberFormatError(NotANumberError):

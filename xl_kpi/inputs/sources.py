@@ -49,9 +49,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .errors import KpiError
-from .numbers import EARLIEST, FAR_FUTURE, to_dates, to_flags_checked, to_ids, to_numbers, to_periods
-from .validate import Problems, Table, header_key, row_ranges
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.inputs.cells import EARLIEST, FAR_FUTURE, to_dates, to_flags_checked, to_ids, to_numbers, to_periods
+from xl_kpi.inputs.problems import Problems, row_ranges
+from xl_kpi.inputs.tables import Table, header_key
 
 
 class SourceError(KpiError):

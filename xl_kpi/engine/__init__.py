@@ -1,0 +1,1 @@
+"""The engine: every KPI and payout rule, pure and vectorised, with no I/O (imports only numpy and pandas)."""
