@@ -159,16 +159,18 @@ def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Resu
         records = write_cards(ok_results, staging, tpl, lang=results.language, jobs=jobs, on_progress=on_progress,
                               keep_existing=trusted if resume else False, journal=staging / JOURNAL)
         (staging / "cards").mkdir(exist_ok=True)
-        _remove_unlisted_cards(staging, records)
+        if resume:
+            _remove_unlisted_cards(staging, records)
         write_summary(results, staging / "summary.xlsx")
         write_manifest(records, staging)
         write_errors(errors, staging)
         save_results(results, staging)
         audit["outputs"] = {n: _sha256(staging / n) for n in AUDITED_FILES if (staging / n).exists()}
         audit["cards"] = len(records)
-        audit["files"] = sorted({*_staged_files(staging), AUDIT})
+        staged = _staged_files(staging)
+        audit["files"] = sorted({*staged, AUDIT})
         write_atomic(staging / AUDIT, json.dumps(audit, ensure_ascii=False, indent=1).encode("utf-8"))
-        _swap_into_place(staging, out, owned)
+        _swap_into_place(staging, out, owned, staged)
         done = True
     except KeyboardInterrupt:
         keep = True  # Ctrl+C: the finished cards and their journal stay for --resume
@@ -404,19 +406,28 @@ def _staging(out: Path, fingerprint: str, *, reuse: bool) -> Path:
 
 def _remove_unlisted_cards(staging: Path, records: list[CardRecord]) -> None:
     """A resumed folder may hold cards of an earlier attempt that this run did not list: drop them."""
-    listed = {Path(r.path).resolve() for r in records}
-    for p in (staging / "cards").rglob("*"):
-        if p.is_file() and p.resolve() not in listed:
-            p.unlink()
+    listed = {os.path.normpath(os.path.join(staging, r.path)) for r in records}
+    for folder, _, names in os.walk(staging / "cards"):
+        for name in names:
+            p = os.path.normpath(os.path.join(folder, name))
+            if p not in listed:
+                os.unlink(p)
 
 
 def _staged_files(staging: Path) -> list[str]:
     """The files a staging folder holds for OUT ('/'-separated, relative), without its own bookkeeping."""
-    return sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*")
-                  if p.is_file() and p.relative_to(staging).parts[0] not in (FINGERPRINT, JOURNAL, ".previous"))
+    skip = (FINGERPRINT, JOURNAL, ".previous")
+    found = []
+    for folder, dirs, names in os.walk(staging):
+        rel = Path(folder).relative_to(staging)
+        if rel.parts and rel.parts[0] in skip:
+            dirs[:] = []
+            continue
+        found.extend((rel / n).as_posix() for n in names if rel.parts or n not in skip)
+    return sorted(found)
 
 
-def _swap_into_place(staging: Path, out: Path, owned: set[str]) -> None:
+def _swap_into_place(staging: Path, out: Path, owned: set[str], staged: list[str]) -> None:
     """Move the staged outputs into OUT, replacing only files an earlier run recorded as its own.
 
     A staged file whose place holds a file xl_kpi did not write stops the swap before anything moves;
@@ -424,9 +435,10 @@ def _swap_into_place(staging: Path, out: Path, owned: set[str]) -> None:
     removed, and so are the earlier ``distribution/`` and ``outbox/`` (they hold the previous cards);
     every other file in OUT is left alone.
     """
-    new = [n for n in _staged_files(staging) if n != AUDIT] + [AUDIT]  # the record of ownership last
+    new = [n for n in staged if n != AUDIT] + [AUDIT]  # the record of ownership last
+    checked: set[Path] = set()
     for rel in new:
-        outdir.refuse_symlinks(out, rel)
+        outdir.refuse_symlinks(out, rel, checked)
         target = out / rel
         if os.path.lexists(target) and (rel not in owned or not target.is_file()):
             raise outdir.OutDirError(f"{target} exists and was not written by xl-kpi (not listed in {out / AUDIT}); "

@@ -74,12 +74,23 @@ def refuse_symlink(path: Path) -> None:
                           "does not follow links — fix: remove the link (xl-kpi creates it itself)")
 
 
-def refuse_symlinks(out: Path, rel: str) -> None:
-    """Refuse a link anywhere on the way from ``out`` to ``out/rel`` (the file itself included)."""
+def refuse_symlinks(out: Path, rel: str, checked: set[Path] | None = None) -> None:
+    """Refuse a link anywhere on the way from ``out`` to ``out/rel`` (the file itself included).
+
+    ``checked`` remembers the folders already found to be no links, so that many files in one folder
+    cost one check of that folder (pass the same set for one pass over the files).
+    """
     p = out
-    for part in Path(rel).parts:
+    parts = Path(rel).parts
+    for i, part in enumerate(parts):
         p = p / part
-        refuse_symlink(p)
+        if checked is not None and i < len(parts) - 1:
+            if p in checked:
+                continue
+            refuse_symlink(p)
+            checked.add(p)
+        else:
+            refuse_symlink(p)
 
 
 def open_nofollow(path: Path, flags: int, mode: int = 0o600) -> int:
