@@ -27,6 +27,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -156,15 +157,26 @@ def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Resu
     try:
         if on_start:
             on_start(len(ok_results.employees))
-        records = write_cards(ok_results, staging, tpl, lang=results.language, jobs=jobs, on_progress=on_progress,
-                              keep_existing=trusted if resume else False, journal=staging / JOURNAL)
-        (staging / "cards").mkdir(exist_ok=True)
+        # The summary and the results files need no card: the parent writes them while the workers render
+        # (it would only wait for them otherwise). Their errors surface at .result(), before the swap.
+        with ThreadPoolExecutor(1, thread_name_prefix="xl-kpi-summary") as side:
+            beside = [side.submit(write_summary, results, staging / SUMMARY),
+                      side.submit(write_errors, errors, staging),
+                      side.submit(save_results, results, staging)]
+            try:
+                records = write_cards(ok_results, staging, tpl, lang=results.language, jobs=jobs,
+                                      on_progress=on_progress, keep_existing=trusted if resume else False,
+                                      journal=staging / JOURNAL)
+            except BaseException:
+                for f in beside:
+                    f.cancel()
+                raise
+            for f in beside:
+                f.result()
+        (staging / CARDS).mkdir(exist_ok=True)
         if resume:
             _remove_unlisted_cards(staging, records)
-        write_summary(results, staging / "summary.xlsx")
         write_manifest(records, staging)
-        write_errors(errors, staging)
-        save_results(results, staging)
         audit["outputs"] = {n: _sha256(staging / n) for n in AUDITED_FILES if (staging / n).exists()}
         audit["cards"] = len(records)
         staged = _staged_files(staging)
