@@ -270,7 +270,9 @@ def test_formatting_traffic_light_filter_and_freeze(files):
         "AND(ISNUMBER(F2),ROUND(F2,12)>=0.7,ROUND(F2,12)<1.0)",
         "AND(ISNUMBER(F2),ROUND(F2,12)>=1.0)",
     ]
-    assert [r.dxf.fill.fgColor.rgb[-6:] for r in rules] == list(DEFAULT_TRAFFIC_LIGHT.fills)
+    # a conditional format's solid fill is its bgColor (Excel draws dxf fills with it)
+    assert [r.dxf.fill.bgColor.rgb[-6:] for r in rules] == list(DEFAULT_TRAFFIC_LIGHT.fills)
+    assert [r.dxf.font.color.rgb[-6:] for r in rules] == list(DEFAULT_TRAFFIC_LIGHT.fonts)
     assert len(wb[EN["departments"]]._charts) == 1 and len(wb[EN["bands"]]._charts) == 1
 
 
@@ -281,7 +283,7 @@ def test_traffic_light_is_a_parameter(results, tmp_path):
     ws = openpyxl.load_workbook(path)[EN["employees"]]
     (rules,) = (cf.rules for cf in ws.conditional_formatting)
     assert [r.formula[0] for r in rules][1] == "AND(ISNUMBER(F2),ROUND(F2,12)>=0.5,ROUND(F2,12)<0.8)"
-    assert [r.dxf.fill.fgColor.rgb[-6:] for r in rules] == list(light.fills)
+    assert [r.dxf.fill.bgColor.rgb[-6:] for r in rules] == list(light.fills)
     with pytest.raises(ValueError, match="need 3 fills"):
         TrafficLight(thresholds=(0.7, 1.0), fills=("FF0000",))
     with pytest.raises(ValueError, match="ascending"):
@@ -324,7 +326,12 @@ def test_text_that_looks_like_a_formula_stays_text(files):
     assert cells[fx.FORMULA_NAME].quotePrefix
     with zipfile.ZipFile(files.en) as z:
         xml = z.read("xl/worksheets/sheet1.xml").decode()
-    assert "HYPERLINK" in xml and not re.search(r"<f>[^<]*HYPERLINK", xml)
+        strings = re.findall(r"<si><t[^>]*>([^<]*)</t></si>", z.read("xl/sharedStrings.xml").decode())
+    assert not re.search(r"<f>[^<]*HYPERLINK", xml)  # no formula anywhere mentions it
+    # the raw cell: a shared-string cell (t="s") pointing at the text, with no <f> element
+    index = strings.index(fx.FORMULA_NAME)
+    ref = cells[fx.FORMULA_NAME].coordinate
+    assert re.search(rf'<c r="{ref}" s="\d+" t="s"><v>{index}</v></c>', xml), ref
 
 
 def test_same_input_gives_byte_identical_output(results, tmp_path):
