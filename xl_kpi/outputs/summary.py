@@ -22,13 +22,15 @@ numbers come from the results table.
 
 from __future__ import annotations
 
+import copy
 import csv
+import dataclasses
 import io
 import itertools
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -316,18 +318,39 @@ class _Sheet:
     def put(self, row: int, col: int, value: Any, fmt: str | None = None, *, numeric: bool = False,
             total: bool = False) -> None:
         """A constant: text is always a text cell (``=…`` stays a string, never a formula)."""
-        value = _cell_value(value)
-        r, c = row - 1, col - 1
+        write, value, style = self.cell(_cell_value(value), fmt, numeric=numeric, total=total)
+        write(row - 1, col - 1, value, style)
+
+    def cell(self, value: Any, fmt: str | None = None, *, numeric: bool = False,
+             total: bool = False) -> tuple[Callable[[int, int, Any, Format], Any], Any, Format]:
+        """(XlsxWriter write method, value, format) of a plain cell value (see :func:`_cell_value`)."""
+        ws = self.ws
         if isinstance(value, str):
             style = self.styles.get("number" if numeric else "text", fmt, total=total,
                                     quote=value[:1] in _FORMULA_LIKE)
-            self.ws.write_string(r, c, value, style)
-        elif value is None:
-            self.ws.write_blank(r, c, None, self.styles.get("number" if numeric else "text", fmt, total=total))
-        elif isinstance(value, bool):
-            self.ws.write_boolean(r, c, value, self.styles.get("number", fmt, total=total))
-        else:
-            self.ws.write_number(r, c, value, self.styles.get("number", fmt, total=total))
+            return ws.write_string, value, style
+        if value is None:
+            return ws.write_blank, None, self.styles.get("number" if numeric else "text", fmt, total=total)
+        if isinstance(value, bool):
+            return ws.write_boolean, value, self.styles.get("number", fmt, total=total)
+        return ws.write_number, value, self.styles.get("number", fmt, total=total)
+
+    def column(self, values: list[Any]) -> list[tuple[Callable[[int, int, Any, Format], Any], Any, Format]]:
+        """:meth:`cell` of each value of a text column, each distinct value converted once."""
+        made: dict[tuple[type, Any], tuple[Callable[[int, int, Any, Format], Any], Any, Format]] = {}
+        out = []
+        for v in values:
+            try:
+                key = (type(v), v)
+                hit = made.get(key)
+            except TypeError:  # unhashable: convert every time
+                key, hit = None, None
+            if hit is None:
+                hit = self.cell(_cell_value(v))
+                if key is not None:
+                    made[key] = hit
+            out.append(hit)
+        return out
 
     def formula(self, row: int, col: int, formula: str, cached: Any, fmt: str | None = None, *,
                 total: bool = False) -> None:
@@ -383,9 +406,25 @@ def _wrapped_lines(text: str, width: float) -> int:
 
 
 def _width(values: Iterable[Any], header: str, lo: float, hi: float) -> float:
-    longest = max((len(_text(v)) for v in values), default=0)
+    longest = max((len(_text(v)) for v in _distinct(values)), default=0)
     longest_word = max((len(w) for w in header.split()), default=0)
     return float(min(max(round(longest * 1.1) + 2, longest_word + 3, lo), hi))
+
+
+def _distinct(values: Iterable[Any]) -> list[Any]:
+    """Each value once (by type and value; unhashable ones all kept), in first-seen order."""
+    seen: set[tuple[type, Any]] = set()
+    out = []
+    for v in values:
+        try:
+            key = (type(v), v)
+            if key in seen:
+                continue
+            seen.add(key)
+        except TypeError:
+            pass
+        out.append(v)
+    return out
 
 
 def _print_setup(sheet: _Sheet, title: str, company: str, period: str, landscape: bool) -> None:
@@ -507,7 +546,7 @@ def _employees_table(results: Any) -> tuple[pd.DataFrame, list[tuple[Any, str]],
     # RANK(x, range) = 1 + how many numbers in the range are greater (ties share the rank)
     emp["rank"] = emp["weighted_score"].rank(method="min", ascending=False)
     for col in ("bonus", "total_pay"):
-        emp[col] = [(_num(v) if _num(v) is not None else np.nan) for v in emp[col]] if col in emp else np.nan
+        emp[col] = [np.nan if (x := _num(v)) is None else x for v in emp[col]] if col in emp else np.nan
     return emp, kpis, matrix
 
 
@@ -564,10 +603,13 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
     write_number, write_blank, write_formula = ws.write_number, ws.write_blank, ws.write_formula
     wcol = xl_col_to_name(col_weighted - 1)
     rank_range = lay.rng(col_weighted)
+    text_cells = [(j, sheet.column(columns[c])) for j, c in enumerate(fixed)]
+    note_cells = sheet.column(notes) if has_note else []
     for i in range(n):
         r = i + 2
-        for j, c in enumerate(fixed, start=1):
-            sheet.put(r, j, columns[c][i])
+        for j, cells_j in text_cells:
+            write, value, style = cells_j[i]
+            write(r - 1, j, value, style)
         for j, col in enumerate(kpi_cols):
             x = scores[i, j]
             if math.isfinite(x):
@@ -588,7 +630,8 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
             else:
                 write_number(r - 1, col - 1, float(v), cash)
         if has_note:
-            sheet.put(r, lay.ncols, notes[i])
+            write, value, style = note_cells[i]
+            write(r - 1, lay.ncols - 1, value, style)
 
     # total row: SUBTOTAL respects the autofilter (hidden rows drop out of the totals)
     tr = n + 2
@@ -786,6 +829,7 @@ def summary_bytes(
     traffic_light: TrafficLight = DEFAULT_TRAFFIC_LIGHT,
     bands: Iterable[float] = DEFAULT_BANDS,
     timestamp: datetime | None = None,
+    members: Iterable[Any] | None = None,
 ) -> bytes:
     """The summary workbook as bytes (same input → same bytes).
 
@@ -793,10 +837,14 @@ def summary_bytes(
     ``language`` (see ``xl_kpi.results``). ``traffic_light`` sets the score colours and their
     intervals, ``bands`` the bounds of the weighted-score bands, ``timestamp`` the
     created/modified time recorded in the file (default: the first day of the period).
+    ``members`` (employee ids) keeps only their rows: a manager's or a department's team summary
+    (``xl-kpi distribute``), whose totals, departments and bands are theirs alone.
     """
     bounds = tuple(float(b) for b in bands)
     if not bounds or any(b <= a for a, b in itertools.pairwise(bounds)) or not all(map(math.isfinite, bounds)):
         raise ValueError(f"bands must be finite, strictly ascending bounds, not {bounds}")
+    if members is not None:
+        results = _only(results, members)
     book = _Book()
     _build(book, results, traffic_light, bounds)
     language = str(getattr(results, "language", "en") or "en").lower()
@@ -805,6 +853,22 @@ def summary_bytes(
         x for x in (t["title"], _text(getattr(results, "company", "")), _text(getattr(results, "period", ""))) if x
     )
     return book.close(timestamp or _timestamp(getattr(results, "period", None)), "xl_kpi", title)
+
+
+def _only(results: Any, members: Iterable[Any]) -> Any:
+    """A copy of ``results`` holding only the employees (and KPI lines) whose id is in ``members``."""
+    ids = {str(m).strip() for m in members}
+    emp = results.employees
+    keep = emp["employee_id"].astype(str).str.strip().isin(ids)
+    lines = results.lines
+    lines = lines[lines["employee_id"].astype(str).str.strip().isin(ids)]
+    changes = {"employees": emp[keep].reset_index(drop=True), "lines": lines.reset_index(drop=True)}
+    if dataclasses.is_dataclass(results) and not isinstance(results, type):
+        return dataclasses.replace(results, **changes)
+    team = copy.copy(results)
+    for name, value in changes.items():
+        setattr(team, name, value)
+    return team
 
 
 def write_summary(results: Any, path: str | os.PathLike[str], **options: Any) -> Path:
