@@ -405,9 +405,9 @@ class _Book:
 
 
 def _header(sheet: _Sheet, labels: list[str], widths: list[float]) -> None:
-    style = sheet.styles.get("header")
     for col, (label, width) in enumerate(zip(labels, widths, strict=True)):
-        sheet.ws.write_string(0, col, _text(label), style)
+        text = _text(label)
+        sheet.ws.write_string(0, col, text, sheet.styles.get("header", quote=text[:1] in _FORMULA_LIKE))
         sheet.ws.set_column(col, col, width)
     lines = max((_wrapped_lines(label, width) for label, width in zip(labels, widths, strict=True)), default=1)
     sheet.ws.set_row(0, 15 * lines + 6)
