@@ -25,6 +25,7 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_cards.py
+	$(PY) benchmarks/bench_summary.py
 	$(PY) benchmarks/bench_batch.py
 
 clean:

@@ -270,7 +270,9 @@ def test_formatting_traffic_light_filter_and_freeze(files):
         "AND(ISNUMBER(F2),ROUND(F2,12)>=0.7,ROUND(F2,12)<1.0)",
         "AND(ISNUMBER(F2),ROUND(F2,12)>=1.0)",
     ]
-    assert [r.dxf.fill.fgColor.rgb[-6:] for r in rules] == list(DEFAULT_TRAFFIC_LIGHT.fills)
+    # a conditional format's solid fill is its bgColor (Excel draws dxf fills with it)
+    assert [r.dxf.fill.bgColor.rgb[-6:] for r in rules] == list(DEFAULT_TRAFFIC_LIGHT.fills)
+    assert [r.dxf.font.color.rgb[-6:] for r in rules] == list(DEFAULT_TRAFFIC_LIGHT.fonts)
     assert len(wb[EN["departments"]]._charts) == 1 and len(wb[EN["bands"]]._charts) == 1
 
 
@@ -281,7 +283,7 @@ def test_traffic_light_is_a_parameter(results, tmp_path):
     ws = openpyxl.load_workbook(path)[EN["employees"]]
     (rules,) = (cf.rules for cf in ws.conditional_formatting)
     assert [r.formula[0] for r in rules][1] == "AND(ISNUMBER(F2),ROUND(F2,12)>=0.5,ROUND(F2,12)<0.8)"
-    assert [r.dxf.fill.fgColor.rgb[-6:] for r in rules] == list(light.fills)
+    assert [r.dxf.fill.bgColor.rgb[-6:] for r in rules] == list(light.fills)
     with pytest.raises(ValueError, match="need 3 fills"):
         TrafficLight(thresholds=(0.7, 1.0), fills=("FF0000",))
     with pytest.raises(ValueError, match="ascending"):
@@ -324,7 +326,12 @@ def test_text_that_looks_like_a_formula_stays_text(files):
     assert cells[fx.FORMULA_NAME].quotePrefix
     with zipfile.ZipFile(files.en) as z:
         xml = z.read("xl/worksheets/sheet1.xml").decode()
-    assert "HYPERLINK" in xml and not re.search(r"<f>[^<]*HYPERLINK", xml)
+        strings = re.findall(r"<si><t[^>]*>([^<]*)</t></si>", z.read("xl/sharedStrings.xml").decode())
+    assert not re.search(r"<f>[^<]*HYPERLINK", xml)  # no formula anywhere mentions it
+    # the raw cell: a shared-string cell (t="s") pointing at the text, with no <f> element
+    index = strings.index(fx.FORMULA_NAME)
+    ref = cells[fx.FORMULA_NAME].coordinate
+    assert re.search(rf'<c r="{ref}" s="\d+" t="s"><v>{index}</v></c>', xml), ref
 
 
 def test_same_input_gives_byte_identical_output(results, tmp_path):
@@ -556,3 +563,110 @@ def test_bands_are_a_parameter(results, tmp_path):
     assert list(bands) == ["<70%", "70% – <100%", "≥100%", "Total"]
     with pytest.raises(ValueError, match="ascending"):
         summary_bytes(results, bands=(1.0, 0.7))
+
+
+# ------------------------------------------------------------------------------------------
+# XlsxWriter: determinism, hostile text, print setup, team summaries, formula preparation
+
+
+def test_two_runs_give_byte_identical_files_with_fixed_times(results, tmp_path):
+    # two runs a second apart (the clock moves) in fresh objects: same bytes, no clock time in the file
+    import time
+
+    first = write_summary(fx.build_results("en", tricky=True, with_error=True), tmp_path / "a.xlsx").read_bytes()
+    time.sleep(1.1)
+    second = write_summary(fx.build_results("en", tricky=True, with_error=True), tmp_path / "b.xlsx").read_bytes()
+    assert first == second
+    with zipfile.ZipFile(io.BytesIO(first)) as z:
+        core = z.read("docProps/core.xml").decode()
+    stamps = re.findall(r"<dcterms:(?:created|modified)[^>]*>([^<]*)<", core)
+    assert stamps == ["2026-10-01T00:00:00Z"] * 2  # the period's first day, not the clock
+
+
+HOSTILE = {
+    "name": "=1+1",
+    "department": "=cmd|' /C calc'!A0",
+    "position": "+SUM(A1:A9)",
+    "manager": "@HYPERLINK(\"http://x\")",
+}
+
+
+def test_hostile_texts_are_text_cells_everywhere(tmp_path):
+    res = fx.build_results("en", tricky=False, with_error=True)
+    res.employees = res.employees.copy()
+    for column, text in HOSTILE.items():
+        res.employees.loc[res.employees["employee_id"] == "E003", column] = text
+    res.employees.loc[res.employees["employee_id"] == "E011", "reason"] = "-1 fact missing"
+    res.lines = res.lines.assign(kpi_name=res.lines["kpi_name"].replace({"NPS": "=NPS()*2"}))
+    path = write_summary(res, tmp_path / "s.xlsx")
+    wb = openpyxl.load_workbook(path)
+    seen = {}
+    for ws in wb:
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":  # only our own formulas, never a text from the data
+                    assert re.match(r"=(RANK|SUBTOTAL|COUNTIFS?|SUMIF|AVERAGEIF|SUM|AVERAGE)\(", cell.value), \
+                        cell.value
+                elif isinstance(cell.value, str):
+                    seen.setdefault(cell.value, cell)
+    for text in [*HOSTILE.values(), "-1 fact missing", "=NPS()*2"]:
+        assert seen[text].data_type == "s" and seen[text].quotePrefix, text
+    # and in the XML: outside string literals (a COUNTIF criterion "==cmd|…" matches the department
+    # name literally) no formula holds any of them
+    with zipfile.ZipFile(path) as z:
+        formulas = " ".join(re.findall(r"<f>([^<]*)</f>", " ".join(
+            z.read(n).decode() for n in z.namelist() if n.startswith("xl/worksheets/"))))
+    assert '"==cmd|' in formulas
+    code = re.sub(r'"(?:[^"]|"")*"', '""', formulas.replace("&quot;", '"'))
+    assert "calc" not in code and "1+1" not in code and "HYPERLINK" not in code and "NPS" not in code
+
+
+def test_print_setup_freeze_widths_and_page_header(files, results, tmp_path):
+    wb = openpyxl.load_workbook(files.en)
+    for ws in wb:
+        assert ws.page_setup.orientation == "landscape" and str(ws.page_setup.paperSize) == "9"
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
+        assert ws.oddHeader.left.text == "Romashka LLC" and ws.oddHeader.center.text == "KPI summary 2026-10"
+        assert ws.oddFooter.right.text == "&P / &N"
+    emp = wb[EN["employees"]]
+    assert emp.print_title_rows.replace("$", "") == "1:1"
+    assert wb[EN["departments"]].freeze_panes == "A2" and wb[EN["bands"]].freeze_panes == "A2"
+    assert emp.column_dimensions["B"].width > emp.column_dimensions["A"].width  # names are wider than ids
+    assert emp.row_dimensions[1].height >= 21  # the header row fits its wrapped labels
+    # an "&" in the company is doubled (a single & starts a header code), a long name is shortened
+    res = fx.build_results("en", tricky=False)
+    res.company = "Roga & Kopyta " + "x" * 300
+    ws = openpyxl.load_workbook(write_summary(res, tmp_path / "s.xlsx"))[EN["employees"]]
+    header = ws.oddHeader.left.text
+    assert header.startswith("Roga && Kopyta x") and header.endswith("…")
+    assert len(f"&L{header}&C{ws.oddHeader.center.text}") <= 255
+
+
+def test_team_summary_holds_only_its_members(results):
+    team = ["E001", "E002", "E005"]
+    data = summary_bytes(results, members=team)
+    assert data == summary_bytes(results, members=list(reversed(team)))  # deterministic, order-free
+    wb = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+    rows = _rows(wb[EN["employees"]])
+    assert [k for k in rows if k != "__total__"] == team  # in results order
+    emp = results.employees[results.employees["employee_id"].isin(team)]
+    assert abs(rows["__total__"]["Bonus"] - emp["bonus"].sum()) < KOPECK
+    dept = _table(wb[EN["departments"]])
+    assert set(dept) - {"Total"} == set(emp["department"]) and dept["Total"]["Headcount"] == 3
+    strings = " ".join(str(c.value) for ws in wb for row in ws.iter_rows() for c in row)
+    others = results.employees[~results.employees["employee_id"].isin(team)]
+    assert not any(name in strings for name in others["name"])
+
+
+def test_quick_formula_preparation_equals_xlsxwriters(files):
+    from xlsxwriter.worksheet import Worksheet
+
+    from xl_kpi.outputs.summary import _Worksheet
+
+    quick, plain = _Worksheet(), Worksheet()
+    formulas = [f for path in (files.en, files.ru) for _, _, f, _ in _formula_cells(path)]
+    formulas += ['COUNTIF(A1:A3,"=FILTER(x")', "SORT(A1:A3)", "{=SUM(A1:A3)}", "=XLOOKUP(1,A:A,B:B)"]
+    assert len(formulas) > 100
+    for f in formulas:
+        assert quick._prepare_formula(f) == plain._prepare_formula(f), f
+        assert quick._prepare_formula(f, True) == plain._prepare_formula(f, True), f

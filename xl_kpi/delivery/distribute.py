@@ -38,7 +38,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -616,15 +616,13 @@ def _natural(text: str) -> tuple[Any, ...]:
 
 
 def _team_summary(results: Results, members: Sequence[str]) -> bytes:
-    """The summary workbook of ``members`` only: their rows, their totals, nobody else's."""
+    """The summary workbook of ``members`` only: their rows, their totals, nobody else's.
+
+    The same writer as ``OUT/summary.xlsx`` (XlsxWriter, cached values, deterministic bytes), on a subset of rows.
+    """
     from xl_kpi.outputs.summary import summary_bytes
 
-    ids = set(members)
-    emp = results.employees
-    keep = emp["employee_id"].astype(str).str.strip().isin(ids)
-    lines = results.lines[results.lines["employee_id"].astype(str).str.strip().isin(ids)]
-    team = replace(results, employees=emp[keep].reset_index(drop=True), lines=lines.reset_index(drop=True))
-    return summary_bytes(team)
+    return summary_bytes(results, members=members)
 
 
 def _assign_passwords(bundles: list[Bundle], given_id: dict[str, str], given_bundle: dict[str, str],

@@ -11,39 +11,37 @@ The summary has three sheets:
 * **Score bands**: how many employees fall in each weighted-score band (COUNTIFS), and a
   histogram-like bar chart coloured by the traffic light.
 
-Every formula cell carries its cached value (openpyxl cannot write them, so they are put into the
-saved XML afterwards), so pandas and ``openpyxl.load_workbook(data_only=True)`` read the numbers
-without Excel. The file is deterministic (fixed timestamps, fixed ZIP entry dates) and written
-atomically. No KPI math happens here: the numbers come from the results table.
+The workbook is written with XlsxWriter: every formula cell carries its cached value
+(``write_formula(..., value)``), so pandas and ``openpyxl.load_workbook(data_only=True)`` read the
+numbers without Excel; each cell format is made once per workbook and shared. Text is always written
+as text (a name like ``=HYPERLINK(...)`` is a string cell with a quote prefix, never a formula). The
+file is deterministic (fixed created/modified time, fixed ZIP entry dates: equal input gives equal
+bytes, which ``xl-kpi verify`` relies on) and written atomically. No KPI math happens here: the
+numbers come from the results table.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
+import dataclasses
 import io
 import itertools
 import math
 import os
 import re
-import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 import numpy as np
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.chart import BarChart, Reference
-from openpyxl.chart.label import DataLabelList
-from openpyxl.chart.series import DataPoint
-from openpyxl.formatting.rule import FormulaRule
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
+import xlsxwriter
+from xlsxwriter.format import Format
+from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.worksheet import Worksheet
 
 from xl_kpi.engine.money import round_money
 from xl_kpi.outputs.atomic import write_atomic
@@ -177,17 +175,10 @@ _LABELS: dict[str, dict[str, str]] = {
     },
 }
 
-# styles (shared objects: openpyxl stores each distinct style once)
-_THIN = Side(style="thin", color="BFBFBF")
-_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-_TOTAL_BORDER = Border(left=_THIN, right=_THIN, top=Side(style="medium", color="1F4E78"), bottom=_THIN)
-_HEADER_FONT = Font(name="Calibri", size=11, bold=True, color="FFFFFF")
-_HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
-_HEADER_ALIGN = Alignment(horizontal="center", vertical="center", wrap_text=True)
-_TOTAL_FONT = Font(name="Calibri", size=11, bold=True)
-_TOTAL_FILL = PatternFill("solid", fgColor="DDEBF7")
-_TEXT_ALIGN = Alignment(vertical="center", indent=0)
-_NUM_ALIGN = Alignment(horizontal="right", vertical="center")
+_HEADER_LIMIT = 255
+"""Excel keeps at most this many characters of a page header."""
+_ILLEGAL_CHARACTERS = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+"""Control characters XML 1.0 cannot hold: dropped from text cells."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,7 +216,7 @@ def money_format(currency: str | None) -> str:
 
 
 def _stored(x: float) -> float:
-    """The float as openpyxl writes it (16 significant digits): caches are computed from these."""
+    """The float as the file holds it (16 significant digits): caches are computed from these."""
     return float(f"{x:.16g}")
 
 
@@ -267,7 +258,7 @@ def _cell_value(v: Any) -> Any:
         return int(v)
     if isinstance(v, (float, np.floating)):
         return _num(v)
-    text = ILLEGAL_CHARACTERS_RE.sub("", str(v))
+    text = _ILLEGAL_CHARACTERS.sub("", str(v))
     return text if text != "" else None
 
 
@@ -277,61 +268,149 @@ def _text(v: Any) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# the workbook
+# the workbook (XlsxWriter: formulas carry their cached values, formats are made once per book)
+
+_BORDER_PROPS = {"border": 1, "border_color": "#BFBFBF"}
+_STYLE_KINDS: dict[str, dict[str, Any]] = {
+    "header": {"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F4E78", "align": "center",
+               "valign": "vcenter", "text_wrap": True},
+    "text": {"valign": "vcenter"},
+    "number": {"align": "right", "valign": "vcenter"},
+}
+_TOTAL_PROPS = {"bold": True, "bg_color": "#DDEBF7", "top": 2, "top_color": "#1F4E78"}
+_FORMULA_LIKE = ("=", "+", "-", "@")
+_CM_PX = 96 / 2.54
+"""Pixels per centimetre (chart sizes are given in cm, as Excel's dialog shows them)."""
+
+
+_PLAIN_FUNCTIONS = frozenset({"AND", "AVERAGE", "AVERAGEIF", "COUNTIF", "COUNTIFS", "ISNUMBER", "RANK", "ROUND",
+                              "SUBTOTAL", "SUM", "SUMIF"})
+"""The worksheet functions this module writes: Excel 2007 functions, which no ``_xlfn.`` prefix applies to."""
+_FUNCTION_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\(")
+
+
+class _Worksheet(Worksheet):
+    """XlsxWriter's worksheet, with a quick formula preparation for the formulas this module writes.
+
+    ``write_formula`` runs every formula through some thirty regular expressions that add the ``_xlfn.``
+    prefix to Excel 365 functions: 50 µs a formula, a third of a 10,000-row summary's time (one RANK
+    per row). A formula whose functions are all in :data:`_PLAIN_FUNCTIONS` (and is not an array
+    formula) needs none of them and is used as written; anything else goes through XlsxWriter's own
+    preparation. tests/test_summary.py checks that both give the same text for every formula written.
+    """
+
+    def _prepare_formula(self, formula: str, expand_future_functions: bool = False) -> str:
+        if (not expand_future_functions and not self.use_future_functions and formula[:1] not in ("{", "=")
+                and not formula.endswith("}")
+                and all(name.upper() in _PLAIN_FUNCTIONS for name in _FUNCTION_NAME.findall(formula))):
+            return formula
+        return super()._prepare_formula(formula, expand_future_functions)
+
+
+class _Styles:
+    """The cell formats of one workbook, each made once and shared by every cell that uses it."""
+
+    def __init__(self, wb: xlsxwriter.Workbook) -> None:
+        self.wb = wb
+        self._made: dict[tuple[str, str | None, bool, bool], Format] = {}
+
+    def get(self, kind: str, num_format: str | None = None, *, total: bool = False, quote: bool = False) -> Format:
+        """The format of a ``kind`` cell (header, text, number) with this number format, in a total row or not."""
+        key = (kind, num_format, total, quote)
+        fmt = self._made.get(key)
+        if fmt is None:
+            props: dict[str, Any] = {**_BORDER_PROPS, **_STYLE_KINDS[kind]}
+            if num_format:
+                props["num_format"] = num_format
+            if total:
+                props.update(_TOTAL_PROPS)
+            if quote:
+                props["quote_prefix"] = True  # Excel shows =… as typed and never evaluates it
+            fmt = self._made[key] = self.wb.add_format(props)
+        return fmt
+
+
+class _Sheet:
+    """One worksheet, addressed 1-based as Excel shows it, and the cached value of every formula written."""
+
+    def __init__(self, book: _Book, title: str) -> None:
+        self.title = title
+        self.ws: Worksheet = book.wb.add_worksheet(title, worksheet_class=_Worksheet)
+        self.styles = book.styles
+        self.cached: dict[tuple[int, int], Any] = {}
+
+    def put(self, row: int, col: int, value: Any, fmt: str | None = None, *, numeric: bool = False,
+            total: bool = False) -> None:
+        """A constant: text is always a text cell (``=…`` stays a string, never a formula)."""
+        write, value, style = self.cell(_cell_value(value), fmt, numeric=numeric, total=total)
+        write(row - 1, col - 1, value, style)
+
+    def cell(self, value: Any, fmt: str | None = None, *, numeric: bool = False,
+             total: bool = False) -> tuple[Callable[[int, int, Any, Format], Any], Any, Format]:
+        """(XlsxWriter write method, value, format) of a plain cell value (see :func:`_cell_value`)."""
+        ws = self.ws
+        if isinstance(value, str):
+            style = self.styles.get("number" if numeric else "text", fmt, total=total,
+                                    quote=value[:1] in _FORMULA_LIKE)
+            return ws.write_string, value, style
+        if value is None:
+            return ws.write_blank, None, self.styles.get("number" if numeric else "text", fmt, total=total)
+        if isinstance(value, bool):
+            return ws.write_boolean, value, self.styles.get("number", fmt, total=total)
+        return ws.write_number, value, self.styles.get("number", fmt, total=total)
+
+    def column(self, values: list[Any]) -> list[tuple[Callable[[int, int, Any, Format], Any], Any, Format]]:
+        """:meth:`cell` of each value of a text column, each distinct value converted once."""
+        made: dict[tuple[type, Any], tuple[Callable[[int, int, Any, Format], Any], Any, Format]] = {}
+        out = []
+        for v in values:
+            try:
+                key = (type(v), v)
+                hit = made.get(key)
+            except TypeError:  # unhashable: convert every time
+                key, hit = None, None
+            if hit is None:
+                hit = self.cell(_cell_value(v))
+                if key is not None:
+                    made[key] = hit
+            out.append(hit)
+        return out
+
+    def formula(self, row: int, col: int, formula: str, cached: Any, fmt: str | None = None, *,
+                total: bool = False) -> None:
+        """A formula cell and the value Excel would compute for it (written as its cached value)."""
+        if isinstance(cached, float) and not math.isfinite(cached):
+            raise ValueError(f"no finite cached value for {formula}")
+        self.ws.write_formula(row - 1, col - 1, formula, self.styles.get("number", fmt, total=total), cached)
+        self.cached[row, col] = cached
 
 
 class _Book:
-    """An openpyxl workbook plus the cached value of every formula cell written into it."""
+    """An XlsxWriter workbook written in memory, its shared formats and its sheets."""
 
     def __init__(self) -> None:
-        self.wb = Workbook()
-        self.cached: dict[str, dict[str, Any]] = {}
+        self.buffer = io.BytesIO()
+        self.wb = xlsxwriter.Workbook(self.buffer, {"in_memory": True, "strings_to_numbers": False,
+                                                    "strings_to_formulas": False, "strings_to_urls": False})
+        self.styles = _Styles(self.wb)
 
-    def sheet(self, title: str, first: bool = False) -> Worksheet:
-        ws = self.wb.active if first else self.wb.create_sheet()
-        ws.title = title
-        self.cached[title] = {}
-        return ws
+    def sheet(self, title: str) -> _Sheet:
+        return _Sheet(self, title)
 
-    @staticmethod
-    def put(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None = None, *, numeric: bool = False) -> None:
-        """A constant: text is always text (``=…`` stays a string, never a formula)."""
-        value = _cell_value(value)
-        cell = ws.cell(row=row, column=col)
-        cell.value = value
-        if isinstance(value, str):
-            cell.data_type = "s"
-            if value[:1] in ("=", "+", "-", "@"):
-                cell.quotePrefix = True
-        cell.border = _BORDER
-        cell.alignment = _NUM_ALIGN if numeric or isinstance(value, (int, float)) else _TEXT_ALIGN
-        if fmt:
-            cell.number_format = fmt
-
-    def formula(self, ws: Worksheet, row: int, col: int, formula: str, cached: Any, fmt: str | None = None) -> None:
-        """A formula cell and the value Excel would compute for it."""
-        if isinstance(cached, float) and not math.isfinite(cached):
-            raise ValueError(f"no finite cached value for {formula}")
-        cell = ws.cell(row=row, column=col)
-        cell.value = "=" + formula
-        cell.border = _BORDER
-        cell.alignment = _NUM_ALIGN
-        if fmt:
-            cell.number_format = fmt
-        self.cached[ws.title][cell.coordinate] = cached
+    def close(self, created: datetime, creator: str, title: str) -> bytes:
+        """The finished file: fixed timestamps (created = modified = ``created``), so equal input gives equal bytes."""
+        self.wb.set_properties({"title": title, "author": creator, "created": created})
+        self.wb.close()
+        return self.buffer.getvalue()
 
 
-def _header(ws: Worksheet, labels: list[str], widths: list[float]) -> None:
-    for col, (label, width) in enumerate(zip(labels, widths, strict=True), start=1):
-        cell = ws.cell(row=1, column=col, value=label)
-        cell.data_type = "s"
-        cell.font = _HEADER_FONT
-        cell.fill = _HEADER_FILL
-        cell.alignment = _HEADER_ALIGN
-        cell.border = _BORDER
-        ws.column_dimensions[get_column_letter(col)].width = width
+def _header(sheet: _Sheet, labels: list[str], widths: list[float]) -> None:
+    for col, (label, width) in enumerate(zip(labels, widths, strict=True)):
+        text = _text(label)
+        sheet.ws.write_string(0, col, text, sheet.styles.get("header", quote=text[:1] in _FORMULA_LIKE))
+        sheet.ws.set_column(col, col, width)
     lines = max((_wrapped_lines(label, width) for label, width in zip(labels, widths, strict=True)), default=1)
-    ws.row_dimensions[1].height = 15 * lines + 6
+    sheet.ws.set_row(0, 15 * lines + 6)
 
 
 def _wrapped_lines(text: str, width: float) -> int:
@@ -350,37 +429,48 @@ def _wrapped_lines(text: str, width: float) -> int:
     return lines
 
 
-def _style_total(ws: Worksheet, row: int, ncols: int) -> None:
-    for col in range(1, ncols + 1):
-        cell = ws.cell(row=row, column=col)
-        cell.font = _TOTAL_FONT
-        cell.fill = _TOTAL_FILL
-        cell.border = _TOTAL_BORDER
-
-
 def _width(values: Iterable[Any], header: str, lo: float, hi: float) -> float:
-    longest = max((len(_text(v)) for v in values), default=0)
+    longest = max((len(_text(v)) for v in _distinct(values)), default=0)
     longest_word = max((len(w) for w in header.split()), default=0)
     return float(min(max(round(longest * 1.1) + 2, longest_word + 3, lo), hi))
 
 
-def _print_setup(ws: Worksheet, title: str, company: str, period: str, landscape: bool) -> None:
-    ws.page_setup.orientation = "landscape" if landscape else "portrait"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_options.gridLines = False
-    ws.page_margins.left = ws.page_margins.right = 0.4
-    ws.page_margins.top = ws.page_margins.bottom = 0.75
-    ws.page_margins.header = ws.page_margins.footer = 0.3
+def _distinct(values: Iterable[Any]) -> list[Any]:
+    """Each value once (by type and value; unhashable ones all kept), in first-seen order."""
+    seen: set[tuple[type, Any]] = set()
+    out = []
+    for v in values:
+        try:
+            key = (type(v), v)
+            if key in seen:
+                continue
+            seen.add(key)
+        except TypeError:
+            pass
+        out.append(v)
+    return out
+
+
+def _print_setup(sheet: _Sheet, title: str, company: str, period: str, landscape: bool) -> None:
+    ws = sheet.ws
+    if landscape:
+        ws.set_landscape()
+    else:
+        ws.set_portrait()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)  # one page wide, as many pages tall as needed
+    ws.set_margins(left=0.4, right=0.4, top=0.75, bottom=0.75)
 
     def amp(s: str) -> str:
         return s.replace("&", "&&")
 
-    ws.oddHeader.left.text = amp(company)
-    ws.oddHeader.center.text = amp(f"{title} {period}".strip())
-    ws.oddFooter.right.text = "&P / &N"
+    centre = amp(f"{title} {period}".strip())
+    left = amp(company)
+    room = _HEADER_LIMIT - len("&L&C") - len(centre)
+    if len(left) > room:  # Excel keeps at most 255 characters of a header: shorten the company, not the title
+        left = left[:max(room - 1, 0)].rstrip("&") + "…"
+    ws.set_header(f"&L{left}&C{centre}", {"margin": 0.3})
+    ws.set_footer("&R&P / &N", {"margin": 0.3})
 
 
 def _quote_sheet(title: str) -> str:
@@ -443,7 +533,7 @@ class _Layout:
         return self.n + 1
 
     def rng(self, col: int, absolute: bool = True) -> str:
-        c = get_column_letter(col)
+        c = xl_col_to_name(col - 1)
         return f"${c}$2:${c}${self.last}" if absolute else f"{c}2:{c}{self.last}"
 
 
@@ -480,11 +570,11 @@ def _employees_table(results: Any) -> tuple[pd.DataFrame, list[tuple[Any, str]],
     # RANK(x, range) = 1 + how many numbers in the range are greater (ties share the rank)
     emp["rank"] = emp["weighted_score"].rank(method="min", ascending=False)
     for col in ("bonus", "total_pay"):
-        emp[col] = [(_num(v) if _num(v) is not None else np.nan) for v in emp[col]] if col in emp else np.nan
+        emp[col] = [np.nan if (x := _num(v)) is None else x for v in emp[col]] if col in emp else np.nan
     return emp, kpis, matrix
 
 
-def _build(results: Any, traffic_light: TrafficLight, bands: tuple[float, ...]) -> _Book:
+def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[float, ...]) -> None:
     language = str(getattr(results, "language", "en") or "en").lower()
     t = _LABELS.get(language, _LABELS["en"])
     money = money_format(getattr(results, "currency", None))
@@ -496,8 +586,8 @@ def _build(results: Any, traffic_light: TrafficLight, bands: tuple[float, ...]) 
     notes = [_text(r) for r in emp["reason"]] if "reason" in emp else [""] * n
     has_note = any(notes)
 
-    book = _Book()
-    ws = book.sheet(t["sheet_employees"], first=True)
+    sheet = book.sheet(t["sheet_employees"])
+    ws = sheet.ws
     fixed = ["employee_id", "name", "department", "position", "manager"]
     first_kpi = len(fixed) + 1
     kpi_cols = list(range(first_kpi, first_kpi + len(kpis)))
@@ -524,50 +614,75 @@ def _build(results: Any, traffic_light: TrafficLight, bands: tuple[float, ...]) 
     if has_note:
         labels.append(t["note"])
         widths.append(_width(notes, t["note"], 14, 45))
-    _header(ws, labels, widths)
+    _header(sheet, labels, widths)
 
-    wcol = get_column_letter(col_weighted)
+    # the rows: the cell loop calls XlsxWriter directly with formats fetched once
+    styles = book.styles
+    pct, count, cash = styles.get("number", PCT), styles.get("number", "0"), styles.get("number", money)
+    scores = matrix.to_numpy(dtype=float) if len(kpis) else np.empty((n, 0))
+    weighted = emp["weighted_score"].to_numpy(dtype=float)
+    ranks = emp["rank"].to_numpy(dtype=float)
+    bonus = emp["bonus"].to_numpy(dtype=float)
+    total_pay = emp["total_pay"].to_numpy(dtype=float)
+    write_number, write_blank, write_formula = ws.write_number, ws.write_blank, ws.write_formula
+    wcol = xl_col_to_name(col_weighted - 1)
+    rank_range = lay.rng(col_weighted)
+    text_cells = [(j, sheet.column(columns[c])) for j, c in enumerate(fixed)]
+    note_cells = sheet.column(notes) if has_note else []
     for i in range(n):
         r = i + 2
-        for j, c in enumerate(fixed, start=1):
-            book.put(ws, r, j, columns[c][i])
+        for j, cells_j in text_cells:
+            write, value, style = cells_j[i]
+            write(r - 1, j, value, style)
         for j, col in enumerate(kpi_cols):
-            book.put(ws, r, col, _num(matrix.iat[i, j]), PCT, numeric=True)
-        w = emp.at[i, "weighted_score"]
-        book.put(ws, r, col_weighted, None if np.isnan(w) else float(w), PCT, numeric=True)
-        if np.isnan(w):
-            book.put(ws, r, lay.col_rank, None, "0", numeric=True)
+            x = scores[i, j]
+            if math.isfinite(x):
+                write_number(r - 1, col - 1, float(x), pct)
+            else:
+                write_blank(r - 1, col - 1, None, pct)
+        w = weighted[i]
+        if math.isnan(w):
+            write_blank(r - 1, col_weighted - 1, None, pct)
+            write_blank(r - 1, lay.col_rank - 1, None, count)
         else:
-            book.formula(ws, r, lay.col_rank, f"RANK({wcol}{r},{lay.rng(col_weighted)})", int(emp.at[i, "rank"]), "0")
-        for col, key in ((lay.col_bonus, "bonus"), (lay.col_total, "total_pay")):
-            v = emp.at[i, key]
-            book.put(ws, r, col, None if np.isnan(v) else float(v), money, numeric=True)
+            write_number(r - 1, col_weighted - 1, float(w), pct)
+            write_formula(r - 1, lay.col_rank - 1, f"RANK({wcol}{r},{rank_range})", count, int(ranks[i]))
+        for col, values in ((lay.col_bonus, bonus), (lay.col_total, total_pay)):
+            v = values[i]
+            if math.isnan(v):
+                write_blank(r - 1, col - 1, None, cash)
+            else:
+                write_number(r - 1, col - 1, float(v), cash)
         if has_note:
-            book.put(ws, r, lay.ncols, notes[i])
+            write, value, style = note_cells[i]
+            write(r - 1, lay.ncols - 1, value, style)
 
-    # total row
+    # total row: SUBTOTAL respects the autofilter (hidden rows drop out of the totals)
     tr = n + 2
-    for col in range(1, lay.ncols + 1):
-        book.put(ws, tr, col, None)
-    book.put(ws, tr, 1, t["total"])
+    cells: dict[int, tuple[str, Any, str]] = {}  # column → (formula, cached value, number format)
     if n:
-        for col in [*kpi_cols, col_weighted]:
-            vals = [_num(ws.cell(row=r, column=col).value) for r in range(2, tr)]
-            vals = [v for v in vals if v is not None]
+        for j, col in enumerate([*kpi_cols, col_weighted]):
+            column = scores[:, j] if j < len(kpi_cols) else weighted
+            vals = [_stored(float(x)) for x in column if math.isfinite(x)]
             if vals:
-                book.formula(ws, tr, col, f"SUBTOTAL(101,{lay.rng(col, False)})", math.fsum(vals) / len(vals), PCT)
-        for col, key in ((lay.col_bonus, "bonus"), (lay.col_total, "total_pay")):
-            vals = [float(v) for v in emp[key] if not np.isnan(v)]
-            book.formula(ws, tr, col, f"SUBTOTAL(109,{lay.rng(col, False)})", _money_sum(vals), money)
-    else:
-        book.put(ws, tr, lay.col_bonus, 0.0, money)
-        book.put(ws, tr, lay.col_total, 0.0, money)
-    _style_total(ws, tr, lay.ncols)
+                cells[col] = (f"SUBTOTAL(101,{lay.rng(col, False)})", math.fsum(vals) / len(vals), PCT)
+        for col, values in ((lay.col_bonus, bonus), (lay.col_total, total_pay)):
+            cells[col] = (f"SUBTOTAL(109,{lay.rng(col, False)})", _money_sum(v for v in values if not np.isnan(v)),
+                          money)
+    for col in range(1, lay.ncols + 1):
+        if col == 1:
+            sheet.put(tr, col, t["total"], total=True)
+        elif col in cells:
+            formula, cached, fmt = cells[col]
+            sheet.formula(tr, col, formula, cached, fmt, total=True)
+        elif not n and col in (lay.col_bonus, lay.col_total):
+            sheet.put(tr, col, 0.0, money, total=True)
+        else:
+            sheet.put(tr, col, None, total=True)
 
     # traffic light over the score columns (data rows only; blanks stay uncoloured)
     if n:
-        first_col = get_column_letter(first_kpi)
-        area = f"{first_col}2:{wcol}{n + 1}"
+        first_col = xl_col_to_name(first_kpi - 1)
         x = f"ROUND({first_col}2,{SCORE_DECIMALS})"
         bounds: list[float | None] = [None, *traffic_light.thresholds, None]
         for b in range(len(traffic_light.fills)):
@@ -576,25 +691,22 @@ def _build(results: Any, traffic_light: TrafficLight, bands: tuple[float, ...]) 
                 conds.append(f"{x}>={bounds[b]!r}")
             if bounds[b + 1] is not None:
                 conds.append(f"{x}<{bounds[b + 1]!r}")
-            ws.conditional_formatting.add(area, FormulaRule(
-                formula=[f"AND({','.join(conds)})"],
-                fill=PatternFill("solid", fgColor=traffic_light.fills[b], bgColor=traffic_light.fills[b]),
-                font=Font(color=traffic_light.fonts[b]),
-            ))
-    ws.freeze_panes = "C2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(lay.ncols)}{max(n + 1, 2)}"
-    ws.print_title_rows = "1:1"
-    _print_setup(ws, t["title"], company, period, landscape=True)
+            light = book.wb.add_format({"bg_color": "#" + traffic_light.fills[b],
+                                        "font_color": "#" + traffic_light.fonts[b]})
+            ws.conditional_format(1, first_kpi - 1, n, col_weighted - 1,
+                                  {"type": "formula", "criteria": f"AND({','.join(conds)})", "format": light})
+    ws.freeze_panes(1, 2)
+    ws.autofilter(0, 0, max(n, 1), lay.ncols - 1)
+    ws.repeat_rows(0)
+    _print_setup(sheet, t["title"], company, period, landscape=True)
 
     _departments_sheet(book, t, lay, emp, departments, money, company, period)
     _bands_sheet(book, t, lay, emp, bands, traffic_light, company, period)
-    book.wb.active = 0
-    return book
 
 
 def _departments_sheet(book: _Book, t: dict[str, str], lay: _Layout, emp: pd.DataFrame,
                        departments: list[str], money: str, company: str, period: str) -> None:
-    ws = book.sheet(t["sheet_departments"])
+    sheet = book.sheet(t["sheet_departments"])
     src = _quote_sheet(t["sheet_employees"])
     # COUNTIF compares text ignoring case: group the same way, show the first spelling met
     groups: dict[str, list[int]] = {}
@@ -606,79 +718,84 @@ def _departments_sheet(book: _Book, t: dict[str, str], lay: _Layout, emp: pd.Dat
     keys = sorted(groups, key=lambda k: (k, label[k]))
     heads = [t["department"], t["headcount"], t["bonus_total"], t["total_pay_total"], t["avg_weighted"]]
     widths = [_width(label.values(), t["department"], 16, 40), 14.0, 16.0, 17.0, 16.0]
-    _header(ws, heads, widths)
+    _header(sheet, heads, widths)
     dept_rng = f"{src}{lay.rng(lay.col_dept)}"
     bonus_rng = f"{src}{lay.rng(lay.col_bonus)}"
     total_rng = f"{src}{lay.rng(lay.col_total)}"
     w_rng = f"{src}{lay.rng(lay.col_weighted)}"
+    bonus_all = emp["bonus"].to_numpy(dtype=float)
+    pay_all = emp["total_pay"].to_numpy(dtype=float)
+    weighted_all = emp["weighted_score"].to_numpy(dtype=float)
     for r, key in enumerate(keys, start=2):
         rows = groups[key]
         name = label[key]
         crit = _criterion(f"$A{r}", name)
-        book.put(ws, r, 1, name)
-        book.formula(ws, r, 2, f"COUNTIF({dept_rng},{crit})", len(rows), "0")
-        bonus = [float(emp.at[i, "bonus"]) for i in rows if not np.isnan(emp.at[i, "bonus"])]
-        pay = [float(emp.at[i, "total_pay"]) for i in rows if not np.isnan(emp.at[i, "total_pay"])]
-        book.formula(ws, r, 3, f"SUMIF({dept_rng},{crit},{bonus_rng})", _money_sum(bonus), money)
-        book.formula(ws, r, 4, f"SUMIF({dept_rng},{crit},{total_rng})", _money_sum(pay), money)
-        scores = [float(emp.at[i, "weighted_score"]) for i in rows if not np.isnan(emp.at[i, "weighted_score"])]
+        sheet.put(r, 1, name)
+        sheet.formula(r, 2, f"COUNTIF({dept_rng},{crit})", len(rows), "0")
+        bonus = [float(bonus_all[i]) for i in rows if not np.isnan(bonus_all[i])]
+        pay = [float(pay_all[i]) for i in rows if not np.isnan(pay_all[i])]
+        sheet.formula(r, 3, f"SUMIF({dept_rng},{crit},{bonus_rng})", _money_sum(bonus), money)
+        sheet.formula(r, 4, f"SUMIF({dept_rng},{crit},{total_rng})", _money_sum(pay), money)
+        scores = [float(weighted_all[i]) for i in rows if not np.isnan(weighted_all[i])]
         if scores:
-            book.formula(ws, r, 5, f"AVERAGEIF({dept_rng},{crit},{w_rng})", math.fsum(scores) / len(scores), PCT)
+            sheet.formula(r, 5, f"AVERAGEIF({dept_rng},{crit},{w_rng})", math.fsum(scores) / len(scores), PCT)
         else:
-            book.put(ws, r, 5, None, PCT, numeric=True)
+            sheet.put(r, 5, None, PCT, numeric=True)
     tr = len(keys) + 2
-    for col in range(1, 6):
-        book.put(ws, tr, col, None)
-    book.put(ws, tr, 1, t["total"])
+    sheet.put(tr, 1, t["total"], total=True)
     if keys:
-        book.formula(ws, tr, 2, f"SUM(B2:B{tr - 1})", len(emp), "0")
-        book.formula(ws, tr, 3, f"SUM(C2:C{tr - 1})",
-                     _money_sum(book.cached[ws.title][f"C{r}"] for r in range(2, tr)), money)
-        book.formula(ws, tr, 4, f"SUM(D2:D{tr - 1})",
-                     _money_sum(book.cached[ws.title][f"D{r}"] for r in range(2, tr)), money)
-        scores = [float(x) for x in emp["weighted_score"] if not np.isnan(x)]
+        sheet.formula(tr, 2, f"SUM(B2:B{tr - 1})", len(emp), "0", total=True)
+        sheet.formula(tr, 3, f"SUM(C2:C{tr - 1})", _money_sum(sheet.cached[r, 3] for r in range(2, tr)), money,
+                      total=True)
+        sheet.formula(tr, 4, f"SUM(D2:D{tr - 1})", _money_sum(sheet.cached[r, 4] for r in range(2, tr)), money,
+                      total=True)
+        scores = [float(x) for x in weighted_all if not np.isnan(x)]
         if scores:
-            book.formula(ws, tr, 5, f"AVERAGE({w_rng})", math.fsum(scores) / len(scores), PCT)
-    _style_total(ws, tr, 5)
-    ws.freeze_panes = "A2"
-    _print_setup(ws, t["title"], company, period, landscape=True)
+            sheet.formula(tr, 5, f"AVERAGE({w_rng})", math.fsum(scores) / len(scores), PCT, total=True)
+        else:
+            sheet.put(tr, 5, None, total=True)
+    else:
+        for col in range(2, 6):
+            sheet.put(tr, col, None, total=True)
+    sheet.ws.freeze_panes(1, 0)
+    _print_setup(sheet, t["title"], company, period, landscape=True)
 
     if keys:
-        chart = BarChart()
-        chart.type = "bar"
-        chart.style = 10
-        chart.title = t["chart_departments"]
-        chart.legend = None
-        chart.add_data(Reference(ws, min_col=3, min_row=1, max_row=tr - 1), titles_from_data=True)
-        chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=tr - 1))
-        chart.series[0].graphicalProperties.solidFill = "2F5597"
-        chart.series[0].graphicalProperties.line.solidFill = "2F5597"
-        chart.gapWidth = 60
-        chart.x_axis.scaling.orientation = "maxMin"  # first department on top, as in the table
-        chart.x_axis.delete = False
-        chart.y_axis.delete = False
-        chart.y_axis.numFmt = money.replace(".00", "")
-        chart.y_axis.crosses = "max"
-        chart.width = 18
-        chart.height = max(7.5, 1.0 * len(keys) + 3.5)
-        ws.add_chart(chart, "G2")
+        chart = book.wb.add_chart({"type": "bar"})
+        chart.set_style(10)
+        chart.set_title({"name": t["chart_departments"]})
+        chart.set_legend({"none": True})
+        chart.add_series({
+            "name": [sheet.title, 0, 2],
+            "categories": [sheet.title, 1, 0, tr - 2, 0],
+            "values": [sheet.title, 1, 2, tr - 2, 2],
+            "fill": {"color": "#2F5597"},
+            "border": {"color": "#2F5597"},
+            "gap": 60,
+        })
+        # a bar chart's y axis is its category axis: first department on top, the value axis below it
+        chart.set_y_axis({"reverse": True, "crossing": "max"})
+        chart.set_x_axis({"num_format": money.replace(".00", "")})
+        chart.set_size({"width": round(18 * _CM_PX), "height": round(max(7.5, 1.0 * len(keys) + 3.5) * _CM_PX)})
+        sheet.ws.insert_chart("G2", chart)
 
 
 def _bands_sheet(book: _Book, t: dict[str, str], lay: _Layout, emp: pd.DataFrame, bands: tuple[float, ...],
                  light: TrafficLight, company: str, period: str) -> None:
-    ws = book.sheet(t["sheet_bands"])
+    sheet = book.sheet(t["sheet_bands"])
     src = _quote_sheet(t["sheet_employees"])
-    _header(ws, [t["band"], t["band_from"], t["band_below"], t["band_count"]], [18.0, 9.0, 9.0, 14.0])
+    _header(sheet, [t["band"], t["band_from"], t["band_below"], t["band_count"]], [18.0, 9.0, 9.0, 14.0])
     w_rng = f"{src}{lay.rng(lay.col_weighted)}"
     scores = np.array([x for x in emp["weighted_score"] if not np.isnan(x)], dtype=float)
     labels = _band_labels(bands)
     lows: list[float | None] = [None, *bands]
     highs: list[float | None] = [*bands, None]
+    counts: list[int] = []
     for i, (label, lo, hi) in enumerate(zip(labels, lows, highs, strict=True)):
         r = i + 2
-        book.put(ws, r, 1, label)
-        book.put(ws, r, 2, lo, "0%", numeric=True)
-        book.put(ws, r, 3, hi, "0%", numeric=True)
+        sheet.put(r, 1, label)
+        sheet.put(r, 2, lo, "0%", numeric=True)
+        sheet.put(r, 3, hi, "0%", numeric=True)
         mask = np.ones(len(scores), dtype=bool)
         parts = []
         if lo is not None:
@@ -687,134 +804,43 @@ def _bands_sheet(book: _Book, t: dict[str, str], lay: _Layout, emp: pd.DataFrame
         if hi is not None:
             mask &= scores < _criterion_number(_stored(hi))
             parts.append(f'{w_rng},"<"&C{r}')
+        counts.append(int(mask.sum()))
         if lay.n:
             fn = "COUNTIFS" if len(parts) > 1 else "COUNTIF"
-            book.formula(ws, r, 4, f"{fn}({','.join(parts)})", int(mask.sum()), "0")
+            sheet.formula(r, 4, f"{fn}({','.join(parts)})", counts[-1], "0")
         else:
-            book.put(ws, r, 4, 0, "0")
+            sheet.put(r, 4, 0, "0")
     tr = len(labels) + 2
-    for col in range(1, 5):
-        book.put(ws, tr, col, None)
-    book.put(ws, tr, 1, t["total"])
+    sheet.put(tr, 1, t["total"], total=True)
+    sheet.put(tr, 2, None, total=True)
+    sheet.put(tr, 3, None, total=True)
     if lay.n:
-        book.formula(ws, tr, 4, f"SUM(D2:D{tr - 1})", sum(book.cached[ws.title][f"D{r}"] for r in range(2, tr)), "0")
+        sheet.formula(tr, 4, f"SUM(D2:D{tr - 1})", sum(counts), "0", total=True)
     else:
-        book.put(ws, tr, 4, 0, "0")
-    _style_total(ws, tr, 4)
-    ws.freeze_panes = "A2"
-    _print_setup(ws, t["title"], company, period, landscape=True)
+        sheet.put(tr, 4, 0, "0", total=True)
+    sheet.ws.freeze_panes(1, 0)
+    _print_setup(sheet, t["title"], company, period, landscape=True)
 
     if lay.n:
-        chart = BarChart()
-        chart.type = "col"
-        chart.style = 10
-        chart.title = t["chart_bands"]
-        chart.legend = None
-        chart.add_data(Reference(ws, min_col=4, min_row=1, max_row=tr - 1), titles_from_data=True)
-        chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=tr - 1))
-        series = chart.series[0]
-        for i, lo in enumerate(lows):
-            colour = light.bars[light.band(lo) if lo is not None else 0]
-            point = DataPoint(idx=i)
-            point.graphicalProperties.solidFill = colour
-            point.graphicalProperties.line.solidFill = colour
-            series.dPt.append(point)
-        chart.gapWidth = 15
-        chart.dataLabels = DataLabelList(showVal=True, showCatName=False, showSerName=False,
-                                         showLegendKey=False, showPercent=False, dLblPos="outEnd")
-        chart.x_axis.delete = False
-        chart.y_axis.delete = False
-        chart.y_axis.numFmt = "0"
-        chart.y_axis.scaling.min = 0
-        chart.width = 18
-        chart.height = 9
-        ws.add_chart(chart, "F2")
-
-
-# --------------------------------------------------------------------------------------------
-# cached values and a deterministic ZIP
-
-_FORMULA_CELL = re.compile(r'<c r="([A-Z]+[0-9]+)"([^>]*)><f>([^<]*)</f><v\s*/></c>')
-_FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-
-
-def _cached_xml(value: Any) -> tuple[str, str]:
-    """(type attribute, <v> text) of a cached value."""
-    if isinstance(value, bool):
-        return ' t="b"', "1" if value else "0"
-    if isinstance(value, (int, np.integer)):
-        return "", str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return "", repr(float(value))
-    return ' t="str"', escape(str(value))
-
-
-def _sheet_paths(files: dict[str, bytes]) -> dict[str, str]:
-    """Sheet title → path of its XML inside the package."""
-    wb = files["xl/workbook.xml"].decode("utf-8")
-    rels = files["xl/_rels/workbook.xml.rels"].decode("utf-8")
-    targets = {}
-    for rel in re.finditer(r"<Relationship\b[^>]*>", rels):
-        tag = rel.group(0)
-        rid = re.search(r'\bId="([^"]+)"', tag)
-        target = re.search(r'\bTarget="([^"]+)"', tag)
-        if rid and target:
-            path = target.group(1)
-            targets[rid.group(1)] = path.lstrip("/") if path.startswith("/") else "xl/" + path
-    out = {}
-    for sheet in re.finditer(r"<sheet\b[^>]*>", wb):
-        tag = sheet.group(0)
-        name = re.search(r'\bname="([^"]*)"', tag)
-        rid = re.search(r'\br:id="([^"]+)"', tag)
-        if name and rid:
-            title = name.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-            out[title] = targets[rid.group(1)]
-    return out
-
-
-def _finish(book: _Book, created: datetime) -> bytes:
-    """Save, put the cached values into the formula cells, fix timestamps, re-zip deterministically."""
-    book.wb.properties.created = created
-    raw = io.BytesIO()
-    book.wb.save(raw)
-    with zipfile.ZipFile(raw) as zin:
-        names = zin.namelist()
-        files = {name: zin.read(name) for name in names}
-
-    for title, path in _sheet_paths(files).items():
-        cached = book.cached.get(title, {})
-        xml = files[path].decode("utf-8")
-        seen: set[str] = set()
-
-        def fill(m: re.Match[str], cached: dict[str, Any] = cached, seen: set[str] = seen) -> str:
-            ref, attrs, formula = m.group(1), m.group(2), m.group(3)
-            if ref not in cached:
-                raise RuntimeError(f"internal error: formula cell {ref} has no cached value")
-            seen.add(ref)
-            type_attr, text = _cached_xml(cached[ref])
-            return f'<c r="{ref}"{attrs}{type_attr}><f>{formula}</f><v>{text}</v></c>'
-
-        xml = _FORMULA_CELL.sub(fill, xml)
-        if seen != set(cached):
-            raise RuntimeError(f"internal error: cached values not written for {sorted(set(cached) - seen)[:5]}")
-        if re.search(r"</f><v\s*/>", xml):
-            raise RuntimeError("internal error: a formula cell was left without a cached value")
-        files[path] = xml.encode("utf-8")
-
-    stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ")
-    core = files["docProps/core.xml"].decode("utf-8")
-    core = re.sub(r"(<dcterms:(created|modified)\b[^>]*>)[^<]*(</dcterms:\2>)", rf"\g<1>{stamp}\g<3>", core)
-    files["docProps/core.xml"] = core.encode("utf-8")
-
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
-        for name in names:
-            info = zipfile.ZipInfo(name, date_time=_FIXED_ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o600 << 16
-            info.create_system = 0
-            zout.writestr(info, files[name], compresslevel=6)
-    return out.getvalue()
+        chart = book.wb.add_chart({"type": "column"})
+        chart.set_style(10)
+        chart.set_title({"name": t["chart_bands"]})
+        chart.set_legend({"none": True})
+        points = []
+        for lo in lows:
+            colour = "#" + light.bars[light.band(lo) if lo is not None else 0]
+            points.append({"fill": {"color": colour}, "border": {"color": colour}})
+        chart.add_series({
+            "name": [sheet.title, 0, 3],
+            "categories": [sheet.title, 1, 0, tr - 2, 0],
+            "values": [sheet.title, 1, 3, tr - 2, 3],
+            "points": points,
+            "gap": 15,
+            "data_labels": {"value": True, "position": "outside_end"},
+        })
+        chart.set_y_axis({"num_format": "0", "min": 0})
+        chart.set_size({"width": round(18 * _CM_PX), "height": round(9 * _CM_PX)})
+        sheet.ws.insert_chart("F2", chart)
 
 
 # --------------------------------------------------------------------------------------------
@@ -827,6 +853,7 @@ def summary_bytes(
     traffic_light: TrafficLight = DEFAULT_TRAFFIC_LIGHT,
     bands: Iterable[float] = DEFAULT_BANDS,
     timestamp: datetime | None = None,
+    members: Iterable[Any] | None = None,
 ) -> bytes:
     """The summary workbook as bytes (same input → same bytes).
 
@@ -834,18 +861,38 @@ def summary_bytes(
     ``language`` (see ``xl_kpi.results``). ``traffic_light`` sets the score colours and their
     intervals, ``bands`` the bounds of the weighted-score bands, ``timestamp`` the
     created/modified time recorded in the file (default: the first day of the period).
+    ``members`` (employee ids) keeps only their rows: a manager's or a department's team summary
+    (``xl-kpi distribute``), whose totals, departments and bands are theirs alone.
     """
     bounds = tuple(float(b) for b in bands)
     if not bounds or any(b <= a for a, b in itertools.pairwise(bounds)) or not all(map(math.isfinite, bounds)):
         raise ValueError(f"bands must be finite, strictly ascending bounds, not {bounds}")
-    book = _build(results, traffic_light, bounds)
+    if members is not None:
+        results = _only(results, members)
+    book = _Book()
+    _build(book, results, traffic_light, bounds)
     language = str(getattr(results, "language", "en") or "en").lower()
     t = _LABELS.get(language, _LABELS["en"])
-    book.wb.properties.creator = "xl_kpi"
-    book.wb.properties.title = " ".join(
+    title = " ".join(
         x for x in (t["title"], _text(getattr(results, "company", "")), _text(getattr(results, "period", ""))) if x
     )
-    return _finish(book, timestamp or _timestamp(getattr(results, "period", None)))
+    return book.close(timestamp or _timestamp(getattr(results, "period", None)), "xl_kpi", title)
+
+
+def _only(results: Any, members: Iterable[Any]) -> Any:
+    """A copy of ``results`` holding only the employees (and KPI lines) whose id is in ``members``."""
+    ids = {str(m).strip() for m in members}
+    emp = results.employees
+    keep = emp["employee_id"].astype(str).str.strip().isin(ids)
+    lines = results.lines
+    lines = lines[lines["employee_id"].astype(str).str.strip().isin(ids)]
+    changes = {"employees": emp[keep].reset_index(drop=True), "lines": lines.reset_index(drop=True)}
+    if dataclasses.is_dataclass(results) and not isinstance(results, type):
+        return dataclasses.replace(results, **changes)
+    team = copy.copy(results)
+    for name, value in changes.items():
+        setattr(team, name, value)
+    return team
 
 
 def write_summary(results: Any, path: str | os.PathLike[str], **options: Any) -> Path:
