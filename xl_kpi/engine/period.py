@@ -461,7 +461,12 @@ def _days(when: Any) -> Any:
         return np.float64(np.nan)
     if isinstance(when, (dt.date, pd.Timestamp, np.datetime64)) and not isinstance(when, (pd.Series, np.ndarray)):
         return np.float64(_day_number(_as_date(when)))
-    values = pd.to_datetime(pd.Series(np.asarray(when, dtype=object) if not isinstance(when, pd.Series) else when))
+    if isinstance(when, pd.Series):
+        values = pd.to_datetime(when)
+    elif isinstance(when, np.ndarray) and np.issubdtype(when.dtype, np.datetime64):
+        values = pd.Series(when)
+    else:
+        values = pd.to_datetime(pd.Series(list(when), dtype=object))
     day = values.dt.floor("D").to_numpy(dtype="datetime64[D]")
     out = day.astype(np.int64).astype(float)
     out[np.isnat(day)] = np.nan
