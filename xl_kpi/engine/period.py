@@ -100,7 +100,7 @@ def _ordinal(token: str, top: int) -> int | None:
 _YEAR_TAIL = r"(?:\s*(?:г\.?|гг\.?|год|года|году|y\.?))?"
 _NUM = r"([0-9]{1,2}(?:-?(?:й|е|ое|ий|ый|го)|st|nd|rd|th)?|iv|i{1,3})"
 _QUARTER_WORD = r"(?:q|кв\.?|квартал[аеу]?|quarter)"
-_HALF_WORD = r"(?:h|пг|п/г|полугоди[еяю]|half(?:-year)?|half year)"
+_HALF_WORD = r"(?:h|пг|п/г|полугоди[еяюи]|half(?:-year)?|half year)"
 
 
 def _word_period_patterns(word: str) -> list[re.Pattern[str]]:
