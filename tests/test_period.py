@@ -21,7 +21,7 @@ from xl_kpi.cli import app
 from xl_kpi.delivery.mail import Delivery, build_message
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.money import round_money
-from xl_kpi.engine.period import ACCEPTED_FORMS, Period, PeriodError
+from xl_kpi.engine.period import ACCEPTED_FORMS, PERIOD_YEARS, Period, PeriodError
 from xl_kpi.inputs.plan import proration
 from xl_kpi.inputs.sources import evaluate
 from xl_kpi.inputs.tables import Table
@@ -93,11 +93,24 @@ def test_bounds_days_kind_and_labels_of_each_kind():
     ("October", "is not a period"), ("x", "is not a period"), ("", "the period is empty"),
     ("2026-12-31..2026-10-01", "it ends before it starts"), ("2026-02-30..2026-03-31", "is not a date"),
     ("9999-12", "not a plausible period"), ("1899", "not a plausible period"), (True, "is not a period"),
+    (pd.NaT, "the period is empty"), (None, "the period is empty"),
 ])
 def test_bad_text_is_a_kpi_error_that_lists_the_accepted_forms(text, why):
     with pytest.raises(PeriodError, match=why) as e:
         Period.parse(text)
     assert isinstance(e.value, KpiError) and ACCEPTED_FORMS in str(e.value)
+
+
+@FAST
+@given(st.text(max_size=40) | st.from_regex(r"\A[0-9IVQHqh .\-/–кв]{1,24}\Z") | st.integers() | st.floats()
+       | st.dates() | st.datetimes() | st.none())
+def test_any_value_gives_a_period_or_a_period_error(value):
+    try:
+        p = Period.parse(value)
+    except PeriodError as e:
+        assert "write a month" in str(e)
+    else:
+        assert Period.parse(p.key) == p and PERIOD_YEARS[0] <= p.start.year <= p.end.year <= PERIOD_YEARS[1]
 
 
 @FAST

@@ -197,6 +197,8 @@ class Period:
         """
         if isinstance(value, Period):
             return value
+        if value is None or value is pd.NaT or (isinstance(value, np.datetime64) and np.isnat(value)):
+            raise PeriodError(f"the period is empty; write {ACCEPTED_FORMS}")
         if isinstance(value, (dt.date, np.datetime64)):
             d = _as_date(value)
             return cls.month(d.year, d.month)
