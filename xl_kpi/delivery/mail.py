@@ -123,7 +123,7 @@ class Delivery:
     attachments: tuple[Path, ...]
     """Files to attach (xlsx, pdf, zip, ...)."""
     period: str
-    """``"2026-10"``."""
+    """The period's key: ``"2026-10"``, ``"2026-Q4"`` (see :class:`~xl_kpi.engine.period.Period`)."""
     language: str
     """``"en"`` or ``"ru"``."""
     team: str = ""
