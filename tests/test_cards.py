@@ -402,7 +402,7 @@ def test_cyrillic_text_and_russian_template(tpl_ru: CardTemplate, results_ru: An
     assert ws.title == "Карточка"
     assert ws["A1"].value == "ООО «Ромашка»"
     assert ws["A5"].value == "Иванова Мария Сергеевна"
-    assert ws["G7"].value == "Октябрь 2026"
+    assert ws["G7"].value == "октябрь 2026"
     emp = emp_of(results_ru, "E002")
     assert label_value(ws, LABELS["ru"]["total_pay"])[1] == emp.total_pay
     assert any(isinstance(c.value, str) and c.value.startswith("Базовая шкала") for r in ws.iter_rows() for c in r)

@@ -57,7 +57,7 @@ def test_cp1251_semicolon_facts_with_decimal_commas(tmp_path):
     path = ph.write_csv(tmp_path / "факты.csv", rows, sep=";", encoding="cp1251")
     facts = load_facts(plan, [path])
     assert fact_map(facts) == EXPECTED
-    assert facts.period == "2026-10"
+    assert facts.period.key == "2026-10"
     assert set(facts.values["origin"]) == {"file"}
     first = facts.values.iloc[0]
     assert (first["file"], first["row"]) == ("факты.csv", 2)
@@ -128,12 +128,12 @@ def test_the_period_is_inferred_from_the_data_when_the_plan_has_none(tmp_path):
     plan = load_plan(ph.make_plan(tmp_path, sheets))
     deals = ph.write_csv(tmp_path / "deals.csv", [["employee_id", "day"], ["E1", "2026-10-01"], ["E2", "2026-10-31"]])
     facts = load_facts(plan, [deals, ph.make_facts(tmp_path, {("E1", "deals"): ..., ("E2", "deals"): ...})])
-    assert facts.period == "2026-10" and fact_map(facts)[("E2", "deals")] == 1
+    assert facts.period.key == "2026-10" and fact_map(facts)[("E2", "deals")] == 1
     deals = ph.write_csv(tmp_path / "deals.csv", [["employee_id", "day"], ["E1", "2026-10-01"], ["E2", "2026-11-01"]])
     problems = Problems()
     facts = load_facts(plan, [deals, tmp_path / "facts.csv"], problems=problems)
     assert "several periods (2026-10, 2026-11)" in ph.only(problems.errors, "several periods").message
-    assert load_facts(plan, [deals, tmp_path / "facts.csv"], period="11.2026").period == "2026-11"
+    assert load_facts(plan, [deals, tmp_path / "facts.csv"], period="11.2026").period.key == "2026-11"
 
 
 def test_sample_facts_cover_every_line():
@@ -142,7 +142,7 @@ def test_sample_facts_cover_every_line():
     facts = load_facts(plan, data)
     merged = facts.attach(plan.lines)
     assert merged["fact"].notna().all()
-    assert facts.period == "2026-10"
+    assert facts.period.key == "2026-10"
     origins = facts.values.groupby("kpi_id")["origin"].first()
     assert origins["quality"] == "file" and origins["nps"] == "source"
 

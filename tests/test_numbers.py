@@ -7,12 +7,11 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from xl_kpi.engine.period import Period, PeriodError
 from xl_kpi.inputs.cells import (
     FAR_FUTURE,
-    DateFormatError,
     NumberFormatError,
     parse_number,
-    parse_period,
     to_dates,
     to_flags_checked,
     to_numbers,
@@ -77,8 +76,8 @@ def test_datetime_column_of_wide_unit_fits_nanoseconds():
 
 @pytest.mark.parametrize("value", ["9999-12", "01.0001", "31.12.9999", dt.date(9999, 12, 31), "1899-12"])
 def test_implausible_periods_are_errors(value):
-    with pytest.raises(DateFormatError, match="not a plausible period"):
-        parse_period(value)
+    with pytest.raises(PeriodError, match="not a plausible period"):
+        Period.parse(value)
 
 
 def test_yes_no_junk_is_named():

@@ -13,7 +13,8 @@ import pytest
 
 from tests import _plan_helpers as ph
 from xl_kpi import DEFAULT_SCALE, KpiError
-from xl_kpi.inputs.cells import NumberFormatError, parse_number, parse_period, to_ids, to_numbers
+from xl_kpi.engine.period import Period
+from xl_kpi.inputs.cells import NumberFormatError, parse_number, to_ids, to_numbers
 from xl_kpi.inputs.plan import (
     SAMPLE_DIR,
     PlanError,
@@ -50,7 +51,7 @@ def test_sample_plan_loads():
     assert (emp["manager"] != "").all()
     assert emp["hired"].notna().sum() == 1 and emp["left"].notna().sum() == 1
     assert (emp["multiplier"] != 1).sum() == 1
-    assert plan.settings == Settings(period="2026-10", currency="RUB", language="ru", digits=2,
+    assert plan.settings == Settings(period=Period.month(2026, 10), currency="RUB", language="ru", digits=2,
                                      company="ООО «Сервис Плюс»")
     assert plan.scales["kam_linear"].kind == "linear" and plan.scales["default"] == DEFAULT_SCALE.__class__.steps(
         DEFAULT_SCALE.points, name="default")
@@ -86,7 +87,7 @@ def test_minimal_plan_and_line_order(tmp_path):
     assert lines["scale"].tolist() == ["default"] * 4 + ["default", "lin"]
     assert plan.employees["row"].tolist() == [2, 3, 4]
     assert plan.employees["multiplier"].tolist() == [1.0, 1.0, 1.0]
-    assert plan.settings.period == "2026-10" and plan.settings.company == "Ромашка"
+    assert plan.settings.period.key == "2026-10" and plan.settings.company == "Ромашка"
     assert plan.scales["lin"].points == [(0.5, 0.0), (1.0, 1.0), (1.5, 1.5)]
 
 
@@ -115,7 +116,7 @@ def test_russian_headers_and_sheet_names(tmp_path):
         1.0, 10, 15, 0.0, 1.5, 0.5)
     assert plan.kpis.iloc[0]["unit"] == "шт." and plan.sources["deals"].numerator.by == "manager_id"
     assert plan.scales["моя"].points == [(0.7, 0.9), (1.0, 1.0)]
-    assert plan.settings == Settings("2026-10", "РУБ", "ru", 0, "ООО Ромашка")
+    assert plan.settings == Settings(Period.month(2026, 10), "РУБ", "ru", 0, "ООО Ромашка")
 
 
 def test_headers_ignore_case_spaces_and_a_title_row(tmp_path):
@@ -183,9 +184,10 @@ def test_column_parsing_keeps_true_and_one_apart():
 
 
 def test_period_forms():
-    assert parse_period("2026-10") == parse_period("10.2026") == parse_period(dt.date(2026, 10, 5)) == "2026-10"
+    assert Period.parse("2026-10") == Period.parse("10.2026") == Period.parse(dt.date(2026, 10, 5))
+    assert Period.parse("10.2026").key == "2026-10"
     with pytest.raises(KpiError):
-        parse_period("2026-13")
+        Period.parse("2026-13")
 
 
 # ------------------------------------------------------------------------------ personal plans
@@ -234,7 +236,7 @@ def test_settings_without_header_and_unknown_keys(tmp_path):
                           ["colour", "red"]]
     problems = Problems()
     plan = read_plan(ph.make_plan(tmp_path, sheets), problems)
-    assert (plan.settings.period, plan.settings.digits, plan.settings.language) == ("2026-10", 0, "en")
+    assert (plan.settings.period.key, plan.settings.digits, plan.settings.language) == ("2026-10", 0, "en")
     w = ph.only(problems.warnings, 'unknown setting "colour"')
     assert (w.sheet, w.row, w.column) == ("Settings", 4, "A")
 
@@ -303,4 +305,4 @@ def test_plan_from_frames():
     plan = plan_from_frames(frames["Employees"], frames["KPIs"], frames["Plan"], frames["Scales"],
                             {"period": "2026-10"})
     assert not plan.problems.has_errors
-    assert len(plan.lines) == 6 and plan.settings.period == "2026-10"
+    assert len(plan.lines) == 6 and plan.settings.period.key == "2026-10"

@@ -15,6 +15,7 @@ from xl_kpi.engine.errors import (
     ZeroRangeError,
 )
 from xl_kpi.engine.money import round_money
+from xl_kpi.engine.period import Period, PeriodError
 from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
 from xl_kpi.engine.scoring import bonus, clamp, coefficient, period_bonus, score, total_bonus, total_pay
 
@@ -25,6 +26,8 @@ __all__ = [
     "DivisionByZeroError",
     "KpiError",
     "NotANumberError",
+    "Period",
+    "PeriodError",
     "Scale",
     "ScaleError",
     "WeightError",

@@ -36,6 +36,7 @@ from xl_kpi import __version__
 from xl_kpi.audit import compare_csvs, unrecorded
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.money import round_money
+from xl_kpi.engine.period import Period, period_of
 from xl_kpi.inputs.inputbytes import recording
 from xl_kpi.inputs.problems import InputError, Problems
 from xl_kpi.inputs.tables import expand_paths
@@ -86,7 +87,7 @@ def generate(
     out_dir: str | os.PathLike[str],
     *,
     template: str | os.PathLike[str] | None = None,
-    period: str | None = None,
+    period: Period | str | None = None,
     jobs: int = 1,
     lang: str | None = None,
     skip_invalid: bool = False,
@@ -102,6 +103,7 @@ def generate(
     keeping the cards it had finished. ``on_start(n)`` and ``on_progress(n_done)`` drive a progress bar.
     """
     started = time.perf_counter()
+    period = p.key if (p := period_of(period)) else None  # manifest.json records the key: 2026-Q4
     out = Path(out_dir).resolve()
     outdir.refuse_out_in_data(out, data)
     working = (STAGING_PREFIX, ".xl-kpi-distribute-")

@@ -38,15 +38,20 @@ def _root(
     """KPI scoring and bonus calculation for Excel."""
 
 
+PERIOD_HELP = ("The period: a month 2026-10, a quarter 2026-Q4, a half-year 2026-H2, a year 2026 or a range "
+               "2026-10-01..2026-12-31 (default: the plan's Settings).")
+
+
 def _period_option(value: str | None) -> str | None:
-    """--period as YYYY-MM; a bad value is a usage error (exit code 2)."""
+    """--period as its canonical key (2026-10, 2026-Q4, 2026-H2, 2026, 2026-10-01..2026-12-31);
+    a bad value is a usage error (exit code 2)."""
     if value is None:
         return None
-    from xl_kpi.inputs.cells import DateFormatError, parse_period
+    from xl_kpi.engine.period import Period, PeriodError
 
     try:
-        return parse_period(value)
-    except DateFormatError as e:
+        return Period.parse(value).key
+    except PeriodError as e:
         raise typer.BadParameter(str(e)) from None
 
 
@@ -60,7 +65,7 @@ def validate_command(
     more: Annotated[list[Path] | None, typer.Argument(
         exists=True, show_default=False, metavar="[FILE]...", help="More data files.")] = None,
     period: Annotated[str | None, typer.Option(
-        "--period", callback=_period_option, help="The period, YYYY-MM (default: the plan's Settings).")] = None,
+        "--period", callback=_period_option, help=PERIOD_HELP)] = None,
 ) -> None:
     """Check the plan and the data files: print every problem, write nothing. Exit 1 on any error."""
     from xl_kpi.validate import render, validate
@@ -78,7 +83,7 @@ DataOption = Annotated[list[Path] | None, typer.Option(
 MoreArgument = Annotated[list[Path] | None, typer.Argument(
     exists=True, show_default=False, metavar="[FILE]...", help="More data files.")]
 PeriodOption = Annotated[str | None, typer.Option(
-    "--period", callback=_period_option, help="The period, YYYY-MM (default: the plan's Settings).")]
+    "--period", callback=_period_option, help=PERIOD_HELP)]
 LangOption = Annotated[str | None, typer.Option(
     "--lang", callback=lambda v: _lang_option(v), help="Language of cards and summary: en or ru "
     "(default: the plan's Settings).")]

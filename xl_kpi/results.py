@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.money import MAX_MONEY, format_amount, over_limit, round_money
+from xl_kpi.engine.period import Period, period_of
 from xl_kpi.engine.scales import COMPARE_DECIMALS, Scale
 from xl_kpi.engine.scoring import MAX_SCORE, WEIGHT_TOLERANCE, bonus, coefficient, period_bonus, score, total_pay
-from xl_kpi.inputs.cells import parse_period
 from xl_kpi.inputs.facts import Facts
 from xl_kpi.inputs.plan import Plan, proration
 from xl_kpi.inputs.problems import Problems
@@ -55,6 +55,7 @@ class Results:
     employees: pd.DataFrame
     scales: dict[str, Scale]
     period: str = ""
+    """The period's key (``2026-10``, ``2026-Q4``, …; "" when unknown): :meth:`Period.parse` gives the value."""
     currency: str = "RUB"
     company: str = ""
     language: str = "en"
@@ -67,14 +68,14 @@ class Results:
         return bool((self.employees["status"] == "ok").all())
 
 
-def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: str | None = None) -> Results:
+def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: Period | str | None = None) -> Results:
     """Score every line of ``plan`` with ``facts`` and total the bonuses (see the module doc).
 
     ``facts`` is a :class:`~xl_kpi.inputs.facts.Facts` (from :func:`~xl_kpi.inputs.facts.load_facts`) or a DataFrame
-    with employee_id, kpi_id, fact (and optionally period). The period is ``period`` if given, else
-    the one the facts were loaded for, else the plan's Settings period.
+    with employee_id, kpi_id, fact (and optionally period). The period (a :class:`Period` or any text
+    it parses) is ``period`` if given, else the one the facts were loaded for, else the plan's Settings period.
     """
-    the_period = (parse_period(period) if period else None) or (
+    the_period = period_of(period) or (
         facts.period if isinstance(facts, Facts) else None) or plan.settings.period
     digits = plan.settings.digits
     lines = _with_facts(plan, facts, the_period)
@@ -88,7 +89,7 @@ def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: st
         lines=lines[list(LINE_COLUMNS)].reset_index(drop=True),
         employees=employees[list(EMPLOYEE_COLUMNS)].reset_index(drop=True),
         scales=dict(plan.scales),
-        period=the_period or "",
+        period=the_period.key if the_period else "",
         currency=plan.settings.currency,
         company=plan.settings.company,
         language=plan.settings.language,
@@ -97,7 +98,7 @@ def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: st
     )
 
 
-def _with_facts(plan: Plan, facts: Facts | pd.DataFrame | None, period: str | None) -> pd.DataFrame:
+def _with_facts(plan: Plan, facts: Facts | pd.DataFrame | None, period: Period | None) -> pd.DataFrame:
     lines = plan.lines.copy()
     kpis = plan.kpis.set_index("kpi_id")
     lines["kpi_name"] = _text_map(lines["kpi_id"], kpis["name"])
@@ -109,9 +110,9 @@ def _with_facts(plan: Plan, facts: Facts | pd.DataFrame | None, period: str | No
     if isinstance(facts, pd.DataFrame):
         frame = facts
         if period and "period" in frame:
-            periods = {v: parse_period(v) for v in frame["period"].dropna().unique()}
+            periods = {v: Period.parse(v).key for v in frame["period"].dropna().unique()}
             mapped = frame["period"].map(periods)
-            frame = frame[mapped.isna() | (mapped == period)]
+            frame = frame[mapped.isna() | (mapped == period.key)]
         facts = Facts.from_frame(frame, period)
     return facts.attach(lines)
 
@@ -146,7 +147,7 @@ def _score_lines(plan: Plan, lines: pd.DataFrame, digits: int) -> pd.DataFrame:
     return lines
 
 
-def _employees(plan: Plan, lines: pd.DataFrame, period: str | None, digits: int
+def _employees(plan: Plan, lines: pd.DataFrame, period: Period | None, digits: int
                ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     emp = plan.employees.copy()
     g = lines.groupby("employee_id", sort=False)
@@ -219,7 +220,7 @@ def amount_limits(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame) -> list[di
 
 
 def check_amounts(plan: Plan, facts: Facts | pd.DataFrame | None, problems: Problems,
-                  period: str | None = None) -> None:
+                  period: Period | str | None = None) -> None:
     """Report (as located errors) every employee whose pay would break the amount limit (see
     :func:`amount_limits`), so ``validate`` refuses what ``generate`` could not pay."""
     results = compute(plan, facts, period=period)
@@ -229,7 +230,7 @@ def check_amounts(plan: Plan, facts: Facts | pd.DataFrame | None, problems: Prob
         problems.error(f"employee {e} ({names.get(e, '')}): {item['message']}", item["fix"], **item["where"])
 
 
-def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: str | None,
+def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: Period | None,
              limits: Sequence[dict[str, Any]] = ()) -> pd.Series:
     """Why each employee's bonus cannot be computed ('; '-joined), only for employees with a reason."""
     found: list[pd.DataFrame] = []

@@ -82,6 +82,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.engine.period import Period, PeriodError
 from xl_kpi.inputs.identity import canonical_address
 from xl_kpi.outputs.summary import read_csv_rows
 
@@ -188,6 +189,17 @@ _NUM = re.compile(
     r"|\d+(?:[.,]\d+)?"  # 22950 / 22950.0 / 22950,00
     r")(?!\d)"
 )
+
+
+def _period_texts(period: object) -> str:
+    """The period as outputs write it: its key and its labels in both languages (the numbers in them are allowed)."""
+    key = str(period or "")
+    try:
+        p = Period.parse(key)
+    except PeriodError:
+        return key.replace("-", " - ")
+    return " ".join([key.replace("..", " ").replace("-", " - "), *(p.label(lang, case) for lang in ("en", "ru")
+                                                                for case in ("nominative", "prepositional"))])
 
 
 def numbers_in(text: str) -> set[int]:
@@ -497,7 +509,7 @@ class _Company:
             self.people[eid] = _Person(eid, str(row.get("name") or ""), norm_name(row.get("name")),
                                        norm_name(row.get("manager")), canonical_address(row.get("email")),
                                        amounts, _id_form(eid))
-        self._period_numbers = numbers_in(str(getattr(results, "period", "") or "").replace("-", " - "))
+        self._period_numbers = numbers_in(_period_texts(getattr(results, "period", "")))
         # every number of each employee's own data (their row and their KPI lines), in cents
         self._numbers: dict[str, set[int]] = {eid: set() for eid in self.people}
         for frame in (emp, lines):

@@ -37,6 +37,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.engine.period import Period, PeriodError
 from xl_kpi.outputs import outdir
 from xl_kpi.outputs.atomic import fsync_dir, write_atomic
 from xl_kpi.outputs.names import safe_component
@@ -122,7 +123,7 @@ class Delivery:
     attachments: tuple[Path, ...]
     """Files to attach (xlsx, pdf, zip, ...)."""
     period: str
-    """``"2026-10"``."""
+    """The period's key: ``"2026-10"``, ``"2026-Q4"`` (see :class:`~xl_kpi.engine.period.Period`)."""
     language: str
     """``"en"`` or ``"ru"``."""
     team: str = ""
@@ -373,18 +374,6 @@ def _is_loopback(host: str) -> bool:
 # --------------------------------------------------------------------------------------------
 # Texts
 
-_MONTHS = {
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December"],
-    "ru": ["январь", "февраль", "март", "апрель", "май", "июнь", "июль", "август", "сентябрь",
-           "октябрь", "ноябрь", "декабрь"],
-}
-_MONTHS_IN = {  # Russian prepositional: "в октябре 2026"
-    "en": _MONTHS["en"],
-    "ru": ["январе", "феврале", "марте", "апреле", "мае", "июне", "июле", "августе", "сентябре",
-           "октябре", "ноябре", "декабре"],
-}
-
 _EN_CONFIDENTIAL = (
     "This message is confidential: it contains your personal pay data and is meant for you only. "
     "Please do not forward it. If it reached you by mistake, delete it and let HR know."
@@ -483,11 +472,12 @@ def _pick(template: Template, language: str) -> str | None:
 
 
 def _period_names(period: str, language: str) -> tuple[str, str]:
-    m = re.fullmatch(r"(\d{4})-(\d{2})", period or "")
-    if not m or not 1 <= int(m.group(2)) <= 12:
+    """The period's name and its form after «в» («IV квартал 2026», «IV квартале 2026»; "Q4 2026" twice)."""
+    try:
+        p = Period.parse(period)
+    except PeriodError:
         return period, period
-    year, month = m.group(1), int(m.group(2)) - 1
-    return f"{_MONTHS[language][month]} {year}", f"{_MONTHS_IN[language][month]} {year}"
+    return p.label(language), p.label(language, case="prepositional")
 
 
 def _clean_line(text: object, limit: int = 200) -> str:

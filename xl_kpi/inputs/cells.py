@@ -1,4 +1,4 @@
-"""Cell values as people type them in spreadsheets: numbers, percentages, dates, periods, ids.
+"""Cell values as people type them in spreadsheets: numbers, percentages, dates, ids (periods: engine/period.py).
 
 An accountant types ``1 234,5`` (a space or non-breaking space between thousands, a decimal
 comma), ``1.234,5``, ``40%``, ``(1 200)`` for a negative amount or ``−5`` with a typographic minus;
@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.errors import KpiError, NotANumberError
+from xl_kpi.engine.period import MONTHS
 
 
 class NumberFormatError(NotANumberError):
@@ -336,8 +337,7 @@ def _not_a_date(text: str) -> str:
     if m:
         a, b = int(m.group(1)), int(m.group(2))
         if 1 <= a <= 12 and 1 <= b <= 12 and a != b:
-            months = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-                      "October", "November", "December")
+            months = MONTHS["en"]["nominative"]
             return (f'"{text}" is ambiguous: {a} {months[b - 1]} or {b} {months[a - 1]}? '
                     f"Dates with slashes are not accepted; {_DATE_HOW}")
         return f'"{text}": dates with slashes are not accepted (day or month first?); {_DATE_HOW}'
@@ -349,61 +349,6 @@ def _not_a_date(text: str) -> str:
 def _blank(v: Any) -> bool:
     """An empty cell: None, NaN or whitespace-only text."""
     return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
-
-
-def parse_period(value: Any) -> str | None:
-    """A period cell as 'YYYY-MM': accepts 2026-10, 10.2026, 10/2026, or a date within the month.
-
-    >>> parse_period("10.2026"), parse_period("2026-10")
-    ('2026-10', '2026-10')
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
-        return None
-    if isinstance(value, (dt.date, pd.Timestamp)):
-        return _period(value.year, value.month, _show(value))
-    s = str(value).strip()
-    if not s:
-        return None
-    m = re.fullmatch(r"(\d{4})[-./](\d{1,2})", s) or None
-    if m:
-        year, month = int(m.group(1)), int(m.group(2))
-    else:
-        m = re.fullmatch(r"(\d{1,2})[-./](\d{4})", s)
-        if not m:
-            try:
-                d = parse_date(s)
-            except DateFormatError:
-                d = None
-            if d is None:
-                raise DateFormatError(f'"{s}" is not a period; write the month as 2026-10 or 10.2026')
-            return _period(d.year, d.month, s)
-        month, year = int(m.group(1)), int(m.group(2))
-    if not 1 <= month <= 12:
-        raise DateFormatError(f'"{s}" is not a period: there is no month {month}; write it as 2026-10')
-    return _period(year, month, s)
-
-
-#: Years a period may lie in: far enough for any real KPI, inside pandas' date range.
-PERIOD_YEARS = (1900, 2200)
-
-
-def _period(year: int, month: int, shown: str) -> str:
-    if not PERIOD_YEARS[0] <= year <= PERIOD_YEARS[1]:
-        raise DateFormatError(f'"{shown}" is not a plausible period: the year must lie between '
-                              f"{PERIOD_YEARS[0]} and {PERIOD_YEARS[1]}; write the month as 2026-10")
-    return f"{year:04d}-{month:02d}"
-
-
-def period_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last day of a 'YYYY-MM' period (both inclusive, at midnight)."""
-    start = pd.Timestamp(f"{period}-01")
-    return start, start + pd.offsets.MonthEnd(0)
-
-
-def to_periods(dates: pd.Series) -> pd.Series:
-    """'YYYY-MM' for each date (NaN for NaT)."""
-    out = dates.dt.strftime("%Y-%m")
-    return out.astype(object).where(dates.notna(), np.nan)
 
 
 # ------------------------------------------------------------------------------------------ ids

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.errors import KpiError
-from xl_kpi.inputs.cells import DateFormatError, parse_period, to_ids, to_numbers
+from xl_kpi.engine.period import Period, PeriodError, period_of
+from xl_kpi.inputs.cells import to_ids, to_numbers
 from xl_kpi.inputs.identity import alike_hint, key_index
 from xl_kpi.inputs.problems import InputError, Problems, row_ranges
 from xl_kpi.inputs.readers import (
@@ -108,7 +109,7 @@ class Facts:
     """
 
     values: pd.DataFrame
-    period: str | None = None
+    period: Period | None = None
     tables: dict[str, Table] = field(default_factory=dict)
     problems: Problems = field(default_factory=Problems)
     failed: set[str] = field(default_factory=set)
@@ -119,7 +120,7 @@ class Facts:
     """Data files that could not be read (already reported); missing facts may be in them."""
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, period: str | None = None) -> Facts:
+    def from_frame(cls, frame: pd.DataFrame, period: Period | str | None = None) -> Facts:
         """Facts from a DataFrame with columns employee_id, kpi_id, fact (numbers or accountant text)."""
         values = frame.copy()
         values["employee_id"] = to_ids(values["employee_id"])
@@ -136,7 +137,7 @@ class Facts:
                              ("row", np.nan), ("note", np.nan)):
             if col not in values:
                 values[col] = default
-        return cls(values[list(_VALUE_COLUMNS)].reset_index(drop=True), period)
+        return cls(values[list(_VALUE_COLUMNS)].reset_index(drop=True), period_of(period))
 
     def attach(self, lines: pd.DataFrame) -> pd.DataFrame:
         """``lines`` (employee_id, kpi_id, …) with the fact and note columns joined on."""
@@ -165,14 +166,14 @@ def load_facts(
     plan: Plan,
     data: Iterable[str | Path] = (),
     *,
-    period: str | None = None,
+    period: Period | str | None = None,
     problems: Problems | None = None,
 ) -> Facts:
     """Read the --data files and produce the facts of ``plan``'s employees for the period.
 
-    The period is ``period`` if given, else the plan's Settings period, else the single period
-    found in the facts files or dated raw data. Problems go to ``problems``; without it, errors
-    raise :class:`FactsError`.
+    The period (any form :meth:`Period.parse` reads) is ``period`` if given, else the plan's Settings
+    period, else the single period found in the facts files or dated raw data (a month for raw data).
+    Problems go to ``problems``; without it, errors raise :class:`FactsError`.
     """
     own = problems is None
     sink = Problems() if own else problems
@@ -205,11 +206,11 @@ def load_facts(
     return facts
 
 
-def _explicit_period(period: str | None, plan: Plan) -> str | None:
+def _explicit_period(period: Period | str | None, plan: Plan) -> Period | None:
     if period is not None:
         try:
-            return parse_period(period)
-        except DateFormatError as e:
+            return Period.parse(period)
+        except PeriodError as e:
             raise KpiError(f"--period: {e}") from None
     return plan.settings.period
 
@@ -261,16 +262,16 @@ def _read_facts_table(
             key = (type(v).__name__, v) if not (isinstance(v, float) and np.isnan(v)) else None
             if key not in cache:
                 try:
-                    cache[key] = parse_period(v)
-                except DateFormatError as e:
+                    cache[key] = Period.parse(v).key
+                except PeriodError as e:
                     cache[key] = e
             got = cache[key]
-            if isinstance(got, DateFormatError):
+            if isinstance(got, PeriodError):
                 bad_rows.append(int(r))
                 bad_msgs.append(str(got))
             else:
                 periods[r] = got
-        problems.cells("error", t, bad_rows, pcol, bad_msgs, "write the period as 2026-10")
+        problems.cells("error", t, bad_rows, pcol, bad_msgs, "write the period as 2026-10, 2026-Q4, 2026-H2 or 2026")
     employees = set(plan.employees["employee_id"])
     kpis = set(plan.kpis["kpi_id"])
     ok = pd.Series(True, index=f.index)
@@ -309,7 +310,7 @@ def _read_facts_table(
     return out
 
 
-def _infer_period(plan: Plan, file_facts: pd.DataFrame, evaluator: Evaluator, problems: Problems) -> str | None:
+def _infer_period(plan: Plan, file_facts: pd.DataFrame, evaluator: Evaluator, problems: Problems) -> Period | None:
     """The single period present in the facts files or the dated raw data, if there is exactly one."""
     found = set(file_facts["period"].dropna())
     if not found:
@@ -319,7 +320,7 @@ def _infer_period(plan: Plan, file_facts: pd.DataFrame, evaluator: Evaluator, pr
                 res = evaluator.evaluate(src, at=plan.source_at(kpi_id))
                 found |= set(res["period"].dropna())
     if len(found) == 1:
-        return found.pop()
+        return Period.parse(found.pop())
     if len(found) > 1:
         problems.error(
             f"the data covers several periods ({', '.join(sorted(found))}) and the plan names none",
@@ -329,7 +330,7 @@ def _infer_period(plan: Plan, file_facts: pd.DataFrame, evaluator: Evaluator, pr
     return None
 
 
-def _select_period(file_facts: pd.DataFrame, period: str | None, problems: Problems,
+def _select_period(file_facts: pd.DataFrame, period: Period | None, problems: Problems,
                    twice: set[tuple[str, str]] | None = None) -> pd.DataFrame:
     """Facts-file rows for the period (rows without a period apply to any); duplicates are errors.
 
@@ -338,7 +339,7 @@ def _select_period(file_facts: pd.DataFrame, period: str | None, problems: Probl
     """
     if file_facts.empty:
         return file_facts
-    other = file_facts["period"].notna() & (file_facts["period"] != period) if period else pd.Series(
+    other = file_facts["period"].notna() & (file_facts["period"] != period.key) if period else pd.Series(
         False, index=file_facts.index)
     for file, group in file_facts[other].groupby("file", sort=False):
         problems.warning(
@@ -363,7 +364,7 @@ def _select_period(file_facts: pd.DataFrame, period: str | None, problems: Probl
 
 
 def _derived(
-    plan: Plan, evaluator: Evaluator, period: str | None, given: pd.DataFrame, problems: Problems, failed: set[str]
+    plan: Plan, evaluator: Evaluator, period: Period | None, given: pd.DataFrame, problems: Problems, failed: set[str]
 ) -> pd.DataFrame:
     """Facts of the KPIs with a source, for the employees whose plan has them."""
     lines = plan.lines

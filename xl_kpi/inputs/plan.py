@@ -31,15 +31,13 @@ from openpyxl.utils import get_column_letter
 
 from xl_kpi.engine.errors import KpiError, ScaleError
 from xl_kpi.engine.money import MAX_MONEY
+from xl_kpi.engine.period import ACCEPTED_FORMS, Period, PeriodError, period_of
 from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
 from xl_kpi.engine.scoring import WEIGHT_TOLERANCE
 from xl_kpi.inputs.cells import (
     FAR_FUTURE,
-    DateFormatError,
     NumberFormatError,
     parse_number,
-    parse_period,
-    period_bounds,
     to_dates,
     to_ids,
     to_numbers,
@@ -160,13 +158,18 @@ SCALE_KINDS = {"steps": "steps", "step": "steps", "ступени": "steps", "с
 
 @dataclass(frozen=True)
 class Settings:
-    """The Settings sheet: period (YYYY-MM), currency, language (en|ru), rounding digits, company name."""
+    """The Settings sheet: period (a :class:`Period`: month, quarter, half-year, year or range), currency,
+    language (en|ru), rounding digits, company name."""
 
-    period: str | None = None
+    period: Period | None = None
     currency: str = "RUB"
     language: str = "en"
     digits: int = 2
     company: str = ""
+
+    def __post_init__(self) -> None:
+        if self.period is not None and not isinstance(self.period, Period):  # Settings(period="2026-Q4")
+            object.__setattr__(self, "period", period_of(self.period))
 
 
 @dataclass
@@ -905,12 +908,12 @@ def _check_lines(plan: Plan, problems: Problems) -> None:
         )
 
 
-def check_employment(plan: Plan, period: str, problems: Problems) -> None:
+def check_employment(plan: Plan, period: Period, problems: Problems) -> None:
     """Warn about employees hired after or leaving before the period (they get no bonus)."""
-    start, end = period_bounds(period)
+    start, end = pd.Timestamp(period.start), pd.Timestamp(period.end)
     emp = plan.employees
-    late = emp["hired"].notna() & (emp["hired"] > end)
-    gone = emp["left"].notna() & (emp["left"] < start)
+    late = emp["hired"].notna() & (emp["hired"].dt.normalize() > end)
+    gone = emp["left"].notna() & (emp["left"].dt.normalize() < start)
     for mask, col, what in ((late, "hired", "hired after"), (gone, "left", "left before")):
         for _, e in emp[mask].iterrows():
             problems.warning(
@@ -921,10 +924,10 @@ def check_employment(plan: Plan, period: str, problems: Problems) -> None:
             )
 
 
-def proration(employees: pd.DataFrame, period: str | None) -> pd.Series:
+def proration(employees: pd.DataFrame, period: Period | str | None) -> pd.Series:
     """Fraction of the period each employee was employed: calendar days from ``hired`` to ``left``
-    (both days included) within the month, over the days of the month. No dates → 1; no period and
-    a date → NaN (cannot be computed).
+    (both days included) inside the period, over the period's days (a quarter: over its 92 days).
+    No dates → 1; no period and a date → NaN (cannot be computed).
 
     >>> e = pd.DataFrame({"hired": [pd.Timestamp("2026-10-13"), pd.NaT], "left": [pd.NaT, pd.NaT]})
     >>> proration(e, "2026-10").round(6).tolist()
@@ -935,12 +938,9 @@ def proration(employees: pd.DataFrame, period: str | None) -> pd.Series:
     dated = hired.notna() | left.notna()
     if period is None:
         return pd.Series(np.where(dated, np.nan, 1.0), index=employees.index, dtype=float)
-    start, end = period_bounds(period)
-    first = hired.where(hired > start, start).fillna(start).dt.normalize()
-    last = left.where(left < end, end).fillna(end).dt.normalize()
-    days = ((last - first).dt.days + 1).clip(lower=0)
-    total = (end - start).days + 1
-    return (days / total).where(dated, 1.0).astype(float)
+    p = Period.parse(period)
+    days = p.overlap_days(hired, left)
+    return (days / p.days).where(dated, 1.0).astype(float)
 
 
 def _pct(x: float) -> str:
@@ -979,7 +979,7 @@ def _settings(grid: pd.DataFrame, table: Table | None, problems: Problems, file:
 
 
 _SETTING_FIX = {
-    "period": "write the period as 2026-10",
+    "period": f"write {ACCEPTED_FORMS}",
     "currency": "write a currency code such as RUB",
     "language": "write en or ru",
     "digits": "write a whole number of decimal places, 0 to 6 (2 = kopecks)",
@@ -992,8 +992,8 @@ def _setting(name: str, value: Any) -> Any:
         if value is None:
             return None
         try:
-            return parse_period(value)
-        except DateFormatError as e:
+            return Period.parse(value)
+        except PeriodError as e:
             raise KpiError(str(e)) from None
     text = "" if value is None else str(value).strip()
     if name == "language":

@@ -50,7 +50,8 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.errors import KpiError
-from xl_kpi.inputs.cells import EARLIEST, FAR_FUTURE, to_dates, to_flags_checked, to_ids, to_numbers, to_periods
+from xl_kpi.engine.period import Period, month_keys, period_of
+from xl_kpi.inputs.cells import EARLIEST, FAR_FUTURE, to_dates, to_flags_checked, to_ids, to_numbers
 from xl_kpi.inputs.problems import Problems, row_ranges
 from xl_kpi.inputs.tables import Table, header_key
 
@@ -598,15 +599,16 @@ def evaluate(
     source: Source | str,
     tables: Mapping[str, Table] | Sequence[Table],
     *,
-    period: str | None = None,
+    period: Period | str | None = None,
     employees: Sequence[str] | None = None,
     problems: Problems | None = None,
     at: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Facts from raw tables: a DataFrame with columns employee_id, period, fact, note.
 
-    ``period`` ('YYYY-MM') keeps only rows dated in that month (for dated terms). Without it, dated
-    sources give one row per employee and period found. ``employees`` completes the result with
+    ``period`` (a :class:`Period` or its text: ``2026-10``, ``2026-Q4``, ``2026-10-01..2026-12-31``)
+    keeps only rows dated inside its bounds, both days included (for dated terms). Without it, dated
+    sources give one row per employee and month found. ``employees`` completes the result with
     the employees that have no rows (0 for count, distinct and sum; NaN otherwise, with a note);
     employees found in the data but not listed are kept too, after the listed ones.
     Problems go to ``problems`` when given (located at ``at`` for the source itself); otherwise
@@ -614,7 +616,7 @@ def evaluate(
     """
     own = problems is None
     sink = Problems() if own else problems
-    out = Evaluator(tables, sink).evaluate(source, period=period, employees=employees, at=at)
+    out = Evaluator(tables, sink).evaluate(source, period=period_of(period), employees=employees, at=at)
     if own and sink.has_errors:
         raise SourceError("; ".join(str(p) for p in sink.errors[:5]))
     return out
@@ -709,12 +711,13 @@ class Evaluator:
         self,
         source: Source | str,
         *,
-        period: str | None = None,
+        period: Period | None = None,
         employees: Sequence[str] | None = None,
         at: Mapping[str, Any] | None = None,
     ) -> pd.DataFrame:
         """See :func:`evaluate`."""
         at = dict(at or {})
+        period = period_of(period)
         if isinstance(source, str):
             try:
                 source = parse(source)
@@ -738,14 +741,14 @@ class Evaluator:
         source: Source,
         num: pd.Series,
         den: pd.Series | None,
-        period: str | None,
+        period: Period | None,
         employees: Sequence[str] | None,
     ) -> tuple[pd.Series, pd.Series]:
         """Align the terms on (employee_id, period), fill employees with no rows, divide."""
         index = num.index if den is None else num.index.union(den.index)
         periods = sorted(set(index.get_level_values("period")))
         if employees is not None:
-            wanted_periods = [period] if period is not None and source.dated else (periods or [""])
+            wanted_periods = [period.key] if period is not None and source.dated else (periods or [""])
             if not source.dated:
                 wanted_periods = [""]
             wanted = pd.MultiIndex.from_product([list(employees), wanted_periods], names=["employee_id", "period"])
@@ -762,7 +765,7 @@ class Evaluator:
         note[(d == 0).to_numpy()] = f"division by zero: {source.denominator} is 0"
         return value, note
 
-    def term(self, agg: Agg, period: str | None, at: Mapping[str, Any]) -> pd.Series | None:
+    def term(self, agg: Agg, period: Period | None, at: Mapping[str, Any]) -> pd.Series | None:
         """One aggregation: a Series indexed by (employee_id, period) ('' period when undated)."""
         table = self.table(agg.table, at)
         if table is None:
@@ -795,16 +798,19 @@ class Evaluator:
                     "fill in the date, or filter these rows out with 'where'",
                     table.at(None, dcol),
                 )
-            periods = to_periods(dates)
             mask &= dates.notna().to_numpy()
-            if period is not None:
-                in_period = (periods == period).to_numpy()
+            if period is None:
+                periods = month_keys(dates)  # the period is found from the data: one per month
+            else:
+                periods = pd.Series(period.key, index=frame.index, dtype=object)
+                in_period = period.contains(dates).to_numpy()
                 if mask.any() and not (mask & in_period).any():
                     first, last = dates[mask].min(), dates[mask].max()
                     self.report_once(
-                        ("period", table.name, dcol, period),
+                        ("period", table.name, dcol, period.key),
                         "error",
-                        f"no row of {table.file} is dated in {period}: the {dcol} dates run from "
+                        f"no row of {table.file} is dated in {period} ({period.start:%d.%m.%Y} – "
+                        f"{period.end:%d.%m.%Y}): the {dcol} dates run from "
                         f"{first:%d.%m.%Y} to {last:%d.%m.%Y}",
                         "check the period (Settings or --period) or pass the export for this period",
                         table.at(None, dcol),
@@ -927,9 +933,10 @@ def _align(values: pd.Series, index: pd.MultiIndex, empty: float) -> pd.Series:
     return values.reindex(index, fill_value=empty).astype(float)
 
 
-def _empty_frame(employees: Sequence[str] | None, period: str | None) -> pd.DataFrame:
+def _empty_frame(employees: Sequence[str] | None, period: Period | None) -> pd.DataFrame:
     ids = list(employees or [])
+    key = period.key if period is not None else None
     return pd.DataFrame(
-        {"employee_id": pd.Series(ids, dtype=object), "period": pd.Series([period] * len(ids), dtype=object),
+        {"employee_id": pd.Series(ids, dtype=object), "period": pd.Series([key] * len(ids), dtype=object),
          "fact": np.nan, "note": pd.Series([UNEVALUATED] * len(ids), dtype=object)}
     )

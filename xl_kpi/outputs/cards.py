@@ -34,6 +34,7 @@ import pandas as pd
 
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.money import CURRENCY_SYMBOLS, round_formula
+from xl_kpi.engine.period import Period, PeriodError
 from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
 from xl_kpi.engine.scoring import period_bonus, total_pay
 from xl_kpi.inputs.resources import workbooks_dir
@@ -114,8 +115,6 @@ MONEY_FIELDS = frozenset({"salary", "bonus_pool", "kpi_bonus", "bonus", "total_p
 
 TEXTS = {
     "en": {
-        "months": ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-                   "October", "November", "December"],
         "default_scale": "Default scale", "scale": "Scale “{}”",
         "steps": "steps", "linear": "linear between the points", "capped": "coefficient capped at {}",
         "used_by": "Applies to: {}",
@@ -126,8 +125,6 @@ TEXTS = {
         "decimal": ".", "group": ",",
     },
     "ru": {
-        "months": ["Январь", "Февраль", "Март", "Апрель", "Май", "Июнь", "Июль", "Август", "Сентябрь",
-                   "Октябрь", "Ноябрь", "Декабрь"],
         "default_scale": "Базовая шкала", "scale": "Шкала «{}»",
         "steps": "ступенчатая", "linear": "линейная между точками", "capped": "коэффициент не выше {}",
         "used_by": "Применяется к: {}",
@@ -1033,7 +1030,7 @@ class _Context:
         """Settings' rounding digits: every money ROUND on the card uses them."""
         self.lang = lang
         self.t = TEXTS[lang]
-        self.period_name = _period_name(self.period, self.t)
+        self.period_name = _period_name(self.period, lang)
 
     def scale(self, name: Any) -> Scale:
         if name is None or name == "" or (isinstance(name, float) and name != name):
@@ -1046,11 +1043,12 @@ class _Context:
         return sc
 
 
-def _period_name(period: str, t: dict[str, Any]) -> str:
-    m = re.fullmatch(r"(\d{4})-(\d{2})", period.strip())
-    if m and 1 <= int(m.group(2)) <= 12:
-        return f"{t['months'][int(m.group(2)) - 1]} {m.group(1)}"
-    return period
+def _period_name(period: str, lang: str) -> str:
+    """The period as the card's language names it («IV квартал 2026», "Q4 2026"); text that is not a period as is."""
+    try:
+        return Period.parse(period).label(lang) if period.strip() else period
+    except PeriodError:
+        return period
 
 
 def _cards(results: Any, employee_ids: Iterable[Any] | None = None, batch: int = 256) -> Iterator[_Card]:

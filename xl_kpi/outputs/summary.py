@@ -44,6 +44,7 @@ from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 from xl_kpi.engine.money import round_money
+from xl_kpi.engine.period import Period, PeriodError, period_of
 from xl_kpi.outputs.atomic import write_atomic
 from xl_kpi.outputs.csvsafe import neutralise, restore
 
@@ -505,14 +506,22 @@ def _band_labels(bounds: tuple[float, ...]) -> list[str]:
 
 
 def _timestamp(period: Any) -> datetime:
-    """Fixed created/modified time: the first day of the period (2026-10 → 2026-10-01), else 2000-01-01."""
-    m = re.fullmatch(r"\s*(\d{4})-(\d{2})(?:-(\d{2}))?.*", str(period or ""))
-    if m:
-        try:
-            return datetime(int(m.group(1)), int(m.group(2)), int(m.group(3) or 1))
-        except ValueError:
-            pass
-    return datetime(2000, 1, 1)
+    """Fixed created/modified time: the first day of the period (2026-Q4 → 2026-10-01), else 2000-01-01."""
+    p = _period(period)
+    return datetime(p.start.year, p.start.month, p.start.day) if p else datetime(2000, 1, 1)
+
+
+def _period(period: Any) -> Period | None:
+    try:
+        return period_of(period)
+    except PeriodError:
+        return None
+
+
+def _period_label(period: Any, language: str) -> str:
+    """The period as the summary's language names it («IV квартал 2026», "Q4 2026"); other text as is."""
+    p = _period(period)
+    return p.label(language) if p else _text(period)
 
 
 @dataclass
@@ -579,7 +588,7 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
     t = _LABELS.get(language, _LABELS["en"])
     money = money_format(getattr(results, "currency", None))
     company = _text(getattr(results, "company", ""))
-    period = _text(getattr(results, "period", ""))
+    period = _period_label(getattr(results, "period", ""), language)
 
     emp, kpis, matrix = _employees_table(results)
     n = len(emp)
@@ -874,7 +883,8 @@ def summary_bytes(
     language = str(getattr(results, "language", "en") or "en").lower()
     t = _LABELS.get(language, _LABELS["en"])
     title = " ".join(
-        x for x in (t["title"], _text(getattr(results, "company", "")), _text(getattr(results, "period", ""))) if x
+        x for x in (t["title"], _text(getattr(results, "company", "")),
+                    _period_label(getattr(results, "period", ""), language)) if x
     )
     return book.close(timestamp or _timestamp(getattr(results, "period", None)), "xl_kpi", title)
 
