@@ -626,7 +626,7 @@ def test_print_setup_freeze_widths_and_page_header(files, results, tmp_path):
     for ws in wb:
         assert ws.page_setup.orientation == "landscape" and str(ws.page_setup.paperSize) == "9"
         assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
-        assert ws.oddHeader.left.text == "Romashka LLC" and ws.oddHeader.center.text == "KPI summary 2026-10"
+        assert ws.oddHeader.left.text == "Romashka LLC" and ws.oddHeader.center.text == "KPI summary October 2026"
         assert ws.oddFooter.right.text == "&P / &N"
     emp = wb[EN["employees"]]
     assert emp.print_title_rows.replace("$", "") == "1:1"
