@@ -46,6 +46,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from xl_kpi.engine.money import round_money
+from xl_kpi.engine.payout import SCORE_DECIMALS, weighted_score
 from xl_kpi.outputs.atomic import write_atomic
 from xl_kpi.outputs.csvsafe import neutralise, restore
 
@@ -60,10 +61,6 @@ __all__ = [
     "write_manifest",
     "write_summary",
 ]
-
-SCORE_DECIMALS = 12
-"""Weighted scores are rounded to this many decimals, as the engine compares scores with thresholds."""
-
 
 @dataclass(frozen=True)
 class TrafficLight:
@@ -195,23 +192,15 @@ _NUM_ALIGN = Alignment(horizontal="right", vertical="center")
 
 
 def weighted_scores(lines: pd.DataFrame) -> pd.Series:
-    """Σ weight × score over each employee's KPIs, one value per ``employee_id`` (first-seen order).
-
-    A missing score (NaN) makes that employee's weighted score NaN. The result is rounded to
-    :data:`SCORE_DECIMALS` decimals, so equal scores on paper rank as ties.
+    """Σ weight × score over each employee's KPIs, one value per ``employee_id`` (first-seen order): the
+    engine's :func:`~xl_kpi.engine.payout.weighted_score` (Excel ROUND to :data:`SCORE_DECIMALS`, so equal scores
+    on paper rank as ties; a missing score makes that employee's weighted score NaN).
     """
     if lines.empty:
         return pd.Series([], dtype=float, name="weighted_score")
     w = pd.to_numeric(lines["weight"], errors="coerce").to_numpy(dtype=float)
     s = pd.to_numeric(lines["score"], errors="coerce").to_numpy(dtype=float)
-    with np.errstate(over="ignore", invalid="ignore"):  # an absurd score (an employee in error) gives inf, not noise
-        product = pd.Series(w * s, index=lines.index)
-        grouped = product.groupby(lines["employee_id"], sort=False)
-        total = grouped.sum()
-        missing = product.isna().groupby(lines["employee_id"], sort=False).any()
-        out = total.where(~missing.reindex(total.index).to_numpy(), np.nan)
-        rounded = np.round(out.to_numpy(dtype=float), SCORE_DECIMALS)
-    return pd.Series(rounded, index=out.index, name="weighted_score")
+    return weighted_score(w, s, lines["employee_id"])
 
 
 def money_format(currency: str | None) -> str:
