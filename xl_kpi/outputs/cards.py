@@ -12,9 +12,11 @@ docs/templates.md). Filling it is split in two, so that 10,000 cards take second
   xl_kpi computed (``results``), and the zip is written directly.
 
 The formulas are native Excel (no UDFs): the card is a what-if calculator that mirrors the
-engine exactly (``ROUND(score, 12)`` before comparing with step thresholds, ``LOOKUP`` for
-half-open bands, straight-line interpolation for linear scales, ``ROUND(…, digits)`` for money
-(the Settings' rounding digits).
+engine exactly. Their text comes from :mod:`xl_kpi.engine.formulas` (the engine's rules as formulas:
+``ROUND(score, 12)`` before comparing with thresholds and gates, ``LOOKUP`` for half-open bands,
+straight-line interpolation for linear scales, ``ROUND(…, digits)`` for money with the Settings'
+digits); every cached value comes from ``results`` (no number is computed here). A card whose
+results lack a total (an employee in error) is marked to be recalculated when opened.
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from xl_kpi.engine import formulas as fx
 from xl_kpi.engine.errors import KpiError
-from xl_kpi.engine.money import CURRENCY_SYMBOLS, round_formula
+from xl_kpi.engine.money import CURRENCY_SYMBOLS
 from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
-from xl_kpi.engine.scoring import period_bonus, total_pay
 from xl_kpi.inputs.resources import workbooks_dir
 from xl_kpi.outputs.atomic import AtomicBatch, write_atomic
 from xl_kpi.outputs.names import child
@@ -368,6 +370,7 @@ class _Key(NamedTuple):
     hide_multiplier: bool
     hide_proration: bool
     currency: str
+    recalc: bool = False  # some total has no cached value: the office suite recalculates on load
 
 
 @dataclass
@@ -673,7 +676,7 @@ class CardTemplate:
                 charts[part] = _finish(body, cslots)
             else:
                 static_parts[part] = "".join(body).encode("utf-8")
-        static_parts.update(self._static_parts(plan, key, strip_values))
+        static_parts.update(self._static_parts(plan, key, strip_values or key.recalc))
 
         entries: list[ZipEntry | str] = []
         locals_: list[bytes | None] = []
@@ -1106,11 +1109,6 @@ def _isnum(x: Any) -> bool:
     return type(x) is float and x == x
 
 
-def _lit(x: Any) -> str:
-    s = _num(float(x))
-    return f"({s})" if s.startswith("-") else s
-
-
 def _pct_text(x: float, t: dict[str, Any]) -> str:
     s = f"{x * 100:.4f}".rstrip("0").rstrip(".") + "%"
     return s.replace(".", t["decimal"])
@@ -1171,14 +1169,16 @@ class _Stamp:
         if not order:
             order["default"] = (self.ctx.scale("default"), [])
         scales = [(n, sc, used) for n, (sc, used) in order.items()]
-        m = card.emp["multiplier"]
-        p = card.emp["proration"]
+        e = card.emp
+        m = e["multiplier"]
+        p = e["proration"]
         key = _Key(
             max(1, len(card.lines)),
             tuple(_scale_rows(sc) for _, sc, _ in scales),
             not (_isnum(m) and m != 1.0),
             not (_isnum(p) and p != 1.0),
             self.ctx.currency,
+            not all(_isnum(e[k]) for k in ("kpi_bonus", "bonus", "total_pay")),
         )
         return key, scales
 
@@ -1190,7 +1190,7 @@ class _Stamp:
         ctxs: list[Any] = [None] * comp.ctx_count
 
         # scales: where each one's rows are (cell references or literals)
-        sref: dict[str, dict[str, str]] = {}
+        sref: dict[str, fx.ScaleRefs] = {}
         sc_cols = tpl.scale_cols
         for (name, sc, used), info in zip(scales, comp.scale_rows, strict=True):
             label = t["default_scale"] if name == "default" else t["scale"].format(name)
@@ -1199,36 +1199,18 @@ class _Stamp:
             for (_kind, _row, ci), c in zip(info["rows"], cs[1:], strict=True):
                 ctxs[ci] = c
             rows = info["rows"]
-            pts = [r for k, r, _ in rows if k == "point"]
             if tpl.scale_start is not None:
-                tc, cc = sc_cols["threshold"], sc_cols["coefficient"]
-                d = {
-                    "T1": f"${tc}${pts[0]}", "Tk": f"${tc}${pts[-1]}",
-                    "C1": f"${cc}${pts[0]}", "Ck": f"${cc}${pts[-1]}",
-                    "T": f"${tc}${pts[0]}:${tc}${pts[-1]}", "C": f"${cc}${pts[0]}:${cc}${pts[-1]}",
-                }
-                for k, r, _ in rows:
-                    if k in ("below", "cap"):
-                        d[k] = f"${cc}${r}"
+                at = {k: r for k, r, _ in rows if k in ("below", "cap")}
+                sref[name] = fx.ScaleRefs.cells(sc, sc_cols["threshold"], sc_cols["coefficient"],
+                                                [r for k, r, _ in rows if k == "point"], at.get("below"),
+                                                at.get("cap"))
             else:
-                d = {
-                    "T1": _lit(sc.thresholds[0]), "Tk": _lit(sc.thresholds[-1]),
-                    "C1": _lit(sc.coefficients[0]), "Ck": _lit(sc.coefficients[-1]),
-                    "T": "{" + ",".join(_num(x) for x in sc.thresholds) + "}",
-                    "C": "{" + ",".join(_num(x) for x in sc.coefficients) + "}",
-                    "below": _lit(sc.below),
-                }
-                if sc.cap is not None:
-                    d["cap"] = _lit(sc.cap)
-            d["kind"] = sc.kind
-            sref[name] = d
+                sref[name] = fx.ScaleRefs.of(sc)
 
         pool = emp["bonus_pool"]
-        pool_ref = fc.get("bonus_pool") or _lit(pool if _isnum(pool) else 0.0)
-        score_refs: list[str] = []
-        bonus_vals: list[Any] = []
+        pool_ref = fc.get("bonus_pool") or fx.literal(pool if _isnum(pool) else 0.0)
         weights: list[float] = []
-        gates: list[tuple[str, Any, str, float, Any]] = []  # (score ref, score, gate ref, gate, KPI name)
+        gates: list[tuple[str, str, float, Any]] = []  # (score ref, gate ref, gate, KPI name)
         rows = comp.kpi_rows
         for i, r in enumerate(rows):
             if i >= len(card.lines):
@@ -1237,30 +1219,15 @@ class _Stamp:
             ln = card.lines[i]
             ref = {f: f"{col}{r}" for f, col in kc.items()}
             F = ref["fact"]
-            B = ref.get("base") or _lit(ln[_L_BASE])
-            N = ref.get("norm") or _lit(ln[_L_NORM])
-            W = ref.get("weight") or _lit(ln[_L_W])
             S, C = ref["score"], ref["coefficient"]
-            x = f"({F}-{B})/({N}-{B})"
             floor, cap = ln[_L_FLOOR], ln[_L_CAP]
-            if _isnum(floor):
-                x = f"MAX({x},{ref.get('floor') or _lit(floor)})"
-            if _isnum(cap):
-                x = f"MIN({x},{ref.get('cap') or _lit(cap)})"
-            score_f = f'IF(ISNUMBER({F}),{x},"")'
+            score_f = fx.score_formula(
+                F, ref.get("base") or fx.literal(ln[_L_BASE]), ref.get("norm") or fx.literal(ln[_L_NORM]),
+                (ref.get("floor") or fx.literal(floor)) if _isnum(floor) else None,
+                (ref.get("cap") or fx.literal(cap)) if _isnum(cap) else None)
             name = ln[_L_SCALE] if ln[_L_SCALE] not in (None, "") else "default"
-            d = sref[name]
-            if d["kind"] == "steps":
-                y = f"IF(ROUND({S},12)<{d['T1']},{d['below']},LOOKUP(ROUND({S},12),{d['T']},{d['C']}))"
-            else:
-                mt = f"MATCH({S},{d['T']},1)"
-                y = (f"IF({S}<={d['T1']},{d['C1']},IF({S}>={d['Tk']},{d['Ck']},"
-                     f"(INDEX({d['C']},{mt}+1)-INDEX({d['C']},{mt}))/(INDEX({d['T']},{mt}+1)-INDEX({d['T']},{mt}))"
-                     f"*({S}-INDEX({d['T']},{mt}))+INDEX({d['C']},{mt})))")
-            if "cap" in d:
-                y = f"MIN({y},{d['cap']})"
-            coef_f = f'IF(ISNUMBER({S}),{y},"")'
-            bonus_f = f'IF(ISNUMBER({C}),{round_formula(f"{pool_ref}*{W}*{C}", cx.digits)},"")'
+            coef_f = fx.coefficient_formula(S, sref[name])
+            bonus_f = fx.line_bonus_formula(pool_ref, ref.get("weight") or fx.literal(ln[_L_W]), C, cx.digits)
 
             fact, score, coef, bon = ln[_L_FACT], ln[_L_SCORE], ln[_L_COEF], ln[_L_BONUS]
             if not _isnum(fact):
@@ -1271,13 +1238,11 @@ class _Stamp:
                 sv = score
                 cv = coef if _isnum(coef) else ""
                 bv = bon if _isnum(bon) else ""
-            score_refs.append(S)
-            bonus_vals.append(bv)
             if _isnum(ln[_L_W]):
                 weights.append(ln[_L_W])
             gate = ln[_L_GATE]
             if _isnum(gate):
-                gates.append((S, sv, ref.get("gate") or _lit(gate), gate, ln[_L_NAME]))
+                gates.append((S, ref.get("gate") or fx.literal(gate), gate, ln[_L_NAME]))
             ctxs[1 + i] = {
                 "kpi.no": i + 1, "kpi.id": ln[_L_ID], "kpi.name": ln[_L_NAME], "kpi.unit": ln[_L_UNIT],
                 "kpi.weight": ln[_L_W], "kpi.base": ln[_L_BASE], "kpi.norm": ln[_L_NORM], "kpi.fact": fact,
@@ -1285,41 +1250,24 @@ class _Stamp:
                 "kpi.score": Fx(score_f, sv), "kpi.coefficient": Fx(coef_f, cv), "kpi.bonus": Fx(bonus_f, bv),
             }
 
-        # totals
+        # totals: formulas from the engine, cached values from results (none where results have none)
         first, last = rows[0], rows[-1]
         bc, wc = kc["bonus"], kc.get("weight")
-        sum_bonus = f"SUM({bc}{first}:{bc}{last})"
-        kb = emp["kpi_bonus"]
-        if not _isnum(kb):
-            kb = math.fsum(b for b in bonus_vals if _isnum(b))
+        sum_bonus = fx.kpi_bonus_formula(f"{bc}{first}:{bc}{last}")
         mult = emp["multiplier"] if _isnum(emp["multiplier"]) else 1.0
         pror = emp["proration"] if _isnum(emp["proration"]) else 1.0
-        kb_ref = fc.get("kpi_bonus") or sum_bonus
-        m_ref = fc.get("multiplier") or _lit(mult)
-        p_ref = fc.get("proration") or _lit(pror)
-        core = round_formula(f"{kb_ref}*{m_ref}*{p_ref}", cx.digits)
-        gated_now = any(_isnum(sv) and round(sv, 12) < g for _, sv, _, g, _ in gates)
-        if gates:  # IF(ISNUMBER(..)) rather than AND(..): AND would pass a #DIV/0! on
-            cond = ",".join(f"IF(ISNUMBER({s}),ROUND({s},12)<{gref},FALSE)" for s, _, gref, _, _ in gates)
-            bonus_f = f"IF(OR({cond}),0,{core})"
-        else:
-            bonus_f = core
-        bonus = emp["bonus"]
-        if not _isnum(bonus):
-            bonus = float(period_bonus(kb, mult, pror, gated=bool(emp["gated"] or gated_now), digits=cx.digits))
+        bonus_f = fx.period_bonus_formula(fc.get("kpi_bonus") or sum_bonus, fc.get("multiplier") or fx.literal(mult),
+                                          fc.get("proration") or fx.literal(pror), cx.digits,
+                                          fx.gate_condition((s, g) for s, g, _, _ in gates))
         salary = emp["salary"] if _isnum(emp["salary"]) else 0.0
-        sal_ref = fc.get("salary") or _lit(salary)
-        bon_ref = fc.get("bonus") or f"({bonus_f})"
-        total = emp["total_pay"]
-        if not _isnum(total):
-            total = float(total_pay(salary, bonus, digits=cx.digits))
+        total_f = fx.total_pay_formula(fc.get("salary") or fx.literal(salary), fc.get("bonus") or bonus_f, cx.digits)
         wsum = math.fsum(weights)
-        weight_f = f"SUM({wc}{first}:{wc}{last})" if wc else _lit(wsum)
+        weight_f = fx.sum_formula(f"{wc}{first}:{wc}{last}") if wc else fx.literal(wsum)
 
         gate_note = ""
         if gates:
-            gate_note = " ".join(t["gate"].format(name, _pct_text(g, t)) for _, _, _, g, name in gates)
-            if emp["gated"] or gated_now:
+            gate_note = " ".join(t["gate"].format(name, _pct_text(g, t)) for _, _, g, name in gates)
+            if emp["gated"]:
                 gate_note += " " + t["gated"]
         ctxs[0] = {
             "company": cx.company, "period": cx.period, "period_name": cx.period_name, "currency": cx.currency,
@@ -1327,8 +1275,8 @@ class _Stamp:
             "department": emp["department"], "manager": emp["manager"], "email": emp["email"],
             "status": emp["status"], "reason": emp["reason"], "gate_note": gate_note,
             "salary": emp["salary"], "bonus_pool": pool, "multiplier": mult, "proration": pror,
-            "weight_total": Fx(weight_f, wsum), "kpi_bonus": Fx(sum_bonus, kb),
-            "bonus": Fx(bonus_f, bonus), "total_pay": Fx(round_formula(f"{sal_ref}+{bon_ref}", cx.digits), total),
+            "weight_total": Fx(weight_f, wsum), "kpi_bonus": Fx(sum_bonus, emp["kpi_bonus"]),
+            "bonus": Fx(bonus_f, emp["bonus"]), "total_pay": Fx(total_f, emp["total_pay"]),
         }
         return ctxs
 
