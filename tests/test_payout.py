@@ -162,3 +162,57 @@ def test_gate_condition_and_weighted_score_formula():
     assert fx.gate_condition([]) is None
     assert fx.period_bonus_formula("J20", "1", "1", 2, None) == "ROUND(J20*1*1,2)"
     assert fx.weighted_score_formula("B2:B4", "C2:C4") == "ROUND(SUMPRODUCT(B2:B4,C2:C4),12)"
+
+
+# ---------------------------------------------------------------------------------------------- cards
+
+
+def _fixture():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _results_fixture
+
+    return _results_fixture
+
+
+def test_card_caches_only_what_results_hold():
+    """No Python fallback on the card: an employee in error (no fact) gets no cached totals, and the
+    card asks the office suite to recalculate; the others cache exactly the results' amounts."""
+    from xl_kpi.outputs.cards import CardTemplate, render_card
+    from xl_kpi.outputs.ooxml import read_parts
+
+    fx_ = _fixture()
+    res = fx_.sample_results()
+    lines = res.lines.copy()
+    lines.loc[(lines["employee_id"] == "E001") & (lines["kpi_id"] == "deals"), "fact"] = np.nan
+    emps = res.employees[["employee_id", "name", "position", "department", "manager", "email", "salary",
+                          "bonus_pool", "multiplier", "proration"]]
+    broken = fx_.compute(lines, emps, fx_.SCALES)
+    assert broken.employees.set_index("employee_id").loc["E001", "status"] == "error"
+    tpl = CardTemplate.load(lang="en")
+    parts = read_parts(render_card(tpl, broken, "E001"))
+    sheet = parts[tpl.sheet_part].decode()
+    assert 'fullCalcOnLoad="1"' in parts["xl/workbook.xml"].decode()
+    assert re.search(r"<f>ROUND\([^<]*\+[^<]*\)</f></c>", sheet)  # total pay: a formula without a value
+    ok = read_parts(render_card(tpl, broken, "E002"))
+    total = float(broken.employees.set_index("employee_id").loc["E002", "total_pay"])
+    assert f"<v>{total:.15g}</v>" in ok[tpl.sheet_part].decode()  # number_text drops a trailing .0
+
+
+@pytest.mark.parametrize("digits", [0, 3])
+def test_card_formulas_round_to_the_results_digits(digits):
+    from xl_kpi.outputs.cards import CardTemplate, render_card
+    from xl_kpi.outputs.ooxml import read_parts
+
+    fx_ = _fixture()
+    res = fx_.sample_results()
+    emps = res.employees[["employee_id", "name", "position", "department", "manager", "email", "salary",
+                          "bonus_pool", "multiplier", "proration"]]
+    again = fx_.compute(res.lines, emps, fx_.SCALES, digits=digits)
+    tpl = CardTemplate.load(lang="en")
+    sheet = read_parts(render_card(tpl, again, "E004"))[tpl.sheet_part].decode()
+    rounds = re.findall(r"ROUND\(((?:[^()]|\([^()]*\))*),(-?\d+)\)", sheet.replace("&amp;", "&"))
+    money = [d for _, d in rounds if d != "12"]
+    assert len(money) >= 5 and set(money) == {str(digits)}
