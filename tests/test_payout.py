@@ -63,6 +63,27 @@ def test_gate_compares_the_rounded_score():
     assert g.to_dict() == {"a": True, "b": False, "c": False}
 
 
+def test_bands_and_gates_round_the_score_like_excel():
+    """ROUND(0.7000000000005, 12) is 0.700000000001 in Excel (half away from zero); np.round gives 0.7 (to even).
+    The card compares with Excel's ROUND, so the engine must too: bands and gates alike."""
+    t = 0.700000000001
+    x = 0.7000000000005
+    assert Scale.steps([(t, 1.0)])(x) == 1.0
+    assert payout.gate_failed(x, t) is False
+    assert float(payout.score_key(x)) == t
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(x=st.one_of(st.floats(-5e3, 5e3, allow_nan=False),
+                   st.integers(-10**15, 10**15).map(lambda n: n / 10**13),  # 13 decimals: ties at the 12th
+                   st.integers(-10**14, 10**14).map(lambda n: n / 10**14 + 5e-13)))
+def test_round_score_is_round_money_at_12_decimals(x):
+    """The vectorised score rounding gives exactly what the decimal-exact money rounding gives."""
+    from xl_kpi.engine.money import round_money, round_score
+
+    assert round_score(np.array([x]))[0] == round_money(x, 12)
+
+
 def test_period_bonus_gate_multiplier_proration():
     assert payout.period_bonus(20_800, multiplier=1.2, proration=0.5) == 12_480.0
     assert payout.period_bonus(20_800, 1.2, payout.prorate(15, 31)) == 12_077.42  # ROUND(20800×1.2×15/31)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from xl_kpi.engine.arrays import as_float_array, as_floats
 from xl_kpi.engine.errors import KpiError, WeightError
-from xl_kpi.engine.money import round_money
+from xl_kpi.engine.money import round_money, round_score
 from xl_kpi.engine.scales import COMPARE_DECIMALS
 
 SCORE_DECIMALS = COMPARE_DECIMALS
@@ -38,8 +38,7 @@ def score_key(score: Any) -> np.ndarray:
     >>> float(score_key(3.3 / 3))
     1.1
     """
-    s = as_float_array(score, "score")
-    return np.asarray(round_money(s, SCORE_DECIMALS), dtype=float)
+    return round_score(as_float_array(score, "score"), SCORE_DECIMALS)
 
 
 def line_bonus(pool: Any, weight: Any, coefficient: Any, *, digits: int | None = 2) -> Any:
@@ -191,7 +190,7 @@ def weighted_score(weights: Any, scores: Any, employee_ids: Any = None) -> Any:
             raise KpiError("weights and scores must be sequences (one element per KPI)")
         with np.errstate(over="ignore", invalid="ignore"):
             total = product.sum(axis=-1)
-        out = np.asarray(round_money(total, SCORE_DECIMALS), dtype=float)
+        out = round_score(total, SCORE_DECIMALS)
         return float(out) if out.ndim == 0 else out
     flat = pd.Series(np.atleast_1d(product).astype(float))
     ids = _ids(employee_ids, len(flat))
@@ -199,8 +198,7 @@ def weighted_score(weights: Any, scores: Any, employee_ids: Any = None) -> Any:
         total = flat.groupby(ids, sort=False).sum(min_count=1)
         missing = flat.isna().groupby(ids, sort=False).any()
     total = total.where(~missing, np.nan)
-    return pd.Series(np.asarray(round_money(total.to_numpy(float), SCORE_DECIMALS), dtype=float),
-                     index=total.index, name="weighted_score")
+    return pd.Series(round_score(total.to_numpy(float), SCORE_DECIMALS), index=total.index, name="weighted_score")
 
 
 def _ids(employee_ids: Any, n: int) -> pd.Index:
