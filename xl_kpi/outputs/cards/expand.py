@@ -13,11 +13,7 @@ from xl_kpi.engine.money import CURRENCY_SYMBOLS
 from xl_kpi.outputs.cards.cells import (
     _fx_text,
 )
-from xl_kpi.outputs.cards.markup import (
-    _CELL_RE,
-    _F_RE,
-    _V_RE,
-)
+from xl_kpi.outputs.cards.markup import _CELL_RE, _F_RE, _V_RE, _Row
 from xl_kpi.outputs.ooxml import (
     COMPRESS_LEVEL,
     RowPlan,
@@ -83,9 +79,32 @@ class _Compiled:
 
 
 class _Compiler:
-    """The compile half of :class:`~xl_kpi.outputs.cards.template.CardTemplate` (the attributes are the parsed
-    template's)."""
+    """The compile half of :class:`~xl_kpi.outputs.cards.template.CardTemplate`: the attributes below are set
+    when the template is parsed."""
 
+    parts: dict[str, bytes]
+    names: list[str]
+    sheets: list[tuple[str, str]]
+    sheet_name: str
+    sheet_part: str
+    head: str
+    tail: str
+    rows: dict[int, _Row]
+    max_row: int
+    kpi_row: int
+    point_row: int | None
+    scale_start: int | None
+    field_cells: dict[str, tuple[str, int]]
+    hide_rows: dict[str, int]
+    strings_part: str | None
+    strings_xml: list[str]
+    drawing_part: str | None
+    comment_parts: list[str]
+    vml_parts: list[str]
+    table_parts: list[str]
+    chart_parts: list[str]
+    other_sheets: list[str]
+    _compiled: dict[_Key, _Compiled]
 
     def compiled(self, key: _Key) -> _Compiled:
         """The compiled form for one card shape (built on first use, then cached)."""
