@@ -438,16 +438,26 @@ def KPI_TOTAL_BONUS(pool: Any, weights: Any, scores: Any, scale: Any = None) -> 
 
 def _total_bonus(pool: Any, weights: Any, scores: Any, scale: Any) -> Any:
     p = _single(pool)
+    pairs = _pairs(weights, scores)
+    if not isinstance(pairs, tuple):
+        return pairs
+    ws, ss = pairs
+    sc = _scale(scale)
+    return _call(xl_kpi.total_bonus, p, ws, ss, sc)
+
+
+def _pairs(weights: Any, scores: Any) -> tuple[list[float], list[float]] | Any:
+    """The (weight, score) numbers of two equally long ranges, blank pairs skipped; an error value if not."""
     w_cells = _grid(weights).ravel()
     s_cells = _grid(scores).ravel()
     if w_cells.size != s_cells.size:
-        raise _Reject(ERR_VALUE)
+        return ERR_VALUE
     ws: list[float] = []
     ss: list[float] = []
     for w_cell, s_cell in zip(w_cells, s_cells, strict=True):
         w, s = _number(w_cell), _number(s_cell)
         if w is None and s is None:
-            continue  # a blank row in the KPI matrix
+            continue
         for x in (w, s):
             if x is None:
                 return ERR_NA
@@ -455,10 +465,54 @@ def _total_bonus(pool: Any, weights: Any, scores: Any, scale: Any) -> Any:
                 return x
         ws.append(w)
         ss.append(s)
-    if not ws:
-        return ERR_NA
-    sc = _scale(scale)
-    return _call(xl_kpi.total_bonus, p, ws, ss, sc)
+    return (ws, ss) if ws else ERR_NA
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("weights", np.array, doc="Weights of the employee's KPIs (a row or column).", **_CELLS)
+@xw.arg("scores", np.array, doc="KPI scores, as many cells as weights, in the same order.", **_CELLS)
+def KPI_WEIGHTED_SCORE(weights: Any, scores: Any) -> Any:
+    """Weighted score: sum of weight x score, rounded to 12 decimals (the summary's ranking score)."""
+
+    def body() -> Any:
+        pairs = _pairs(weights, scores)
+        if not isinstance(pairs, tuple):
+            return pairs
+        return _call(xl_kpi.weighted_score, *pairs)
+
+    return _safely("KPI_WEIGHTED_SCORE", body)
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("days_worked", np.array, doc="Days employed inside the period.", **_CELLS)
+@xw.arg("days_in_period", np.array, doc="Days of the period (31 for October).", **_CELLS)
+def KPI_PRORATE(days_worked: Any, days_in_period: Any) -> Any:
+    """Share of the period worked: days worked / days of the period, between 0 and 1 (19 of 31 -> 61.3%)."""
+    return _safely("KPI_PRORATE", lambda: _elementwise(xl_kpi.prorate, [days_worked, days_in_period]))
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("kpi_bonus", np.array, doc="KPI bonus: the sum of the employee's KPI line bonuses.", **_CELLS)
+@xw.arg("multiplier", np.array, doc="Optional. Individual multiplier. Empty = 1.", **_CELLS)
+@xw.arg("proration", np.array, doc="Optional. Share of the period worked (0.5 or 50%). Empty = 1.", **_CELLS)
+@xw.arg("gated", np.array, doc="Optional. TRUE (or 1) if a gate KPI was missed: the bonus is 0.", **_CELLS)
+@xw.arg("digits", np.array, doc="Optional. Rounding digits of money. Empty = 2.", **_CELLS)
+def KPI_PERIOD_BONUS(kpi_bonus: Any, multiplier: Any = None, proration: Any = None, gated: Any = None,
+                     digits: Any = None) -> Any:
+    """Bonus for the period as the batch pays it: ROUND(KPI bonus x multiplier x proration), 0 if gated."""
+
+    def one(k: float, m: float | None, p: float | None, g: float | None, d: float | None) -> Any:
+        if d is not None and (d != int(d) or not -10 <= d <= 10):
+            raise xl_kpi.KpiError("digits must be a whole number")
+        return xl_kpi.period_bonus(k, 1.0 if m is None else m, 1.0 if p is None else p, gated=bool(g),
+                                   digits=2 if d is None else int(d))
+
+    def body() -> Any:
+        flags = _grid(gated)
+        flags = np.vectorize(lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v, otypes=[object])(flags)
+        return _elementwise(one, [kpi_bonus], [multiplier, proration, flags, digits])
+
+    return _safely("KPI_PERIOD_BONUS", body)
 
 
 @xw.func(category=CATEGORY)

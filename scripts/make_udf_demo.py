@@ -163,6 +163,17 @@ def _matrix(ws: Worksheet) -> None:
         _put(ws, f"F{r}", f"=KPI_SCORE(E{r},C{r},D{r})", SCORE)
         ws.cell(r, 7, meaning).font = NOTE
 
+    ws["A45"] = "The payout, as the batch pays it"
+    ws["A45"].font = BOLD
+    _label_value(ws, 46, "Weighted score (sum of weight x score)", f"=KPI_WEIGHTED_SCORE({_kpis('B')},{_kpis('F')})",
+                 SCORE)
+    _label_value(ws, 47, "Days worked in the period (hired on the 13th)", 19, "0", inp=True)
+    _label_value(ws, 48, "Days of the period", 31, "0", inp=True)
+    _label_value(ws, 49, "Share of the period worked", "=KPI_PRORATE(B47,B48)", "0.0%")
+    _label_value(ws, 50, "Individual multiplier", 1.2, "0.00", inp=True)
+    _label_value(ws, 51, "Bonus for the period, RUB",
+                 f"=KPI_PERIOD_BONUS(H{LAST_KPI_ROW + 1},B50,B49)", MONEY)
+
     ws.column_dimensions["A"].width = 46
     for col in "BCDEFGH":
         ws.column_dimensions[col].width = 13

@@ -1,8 +1,9 @@
-"""A ``Results``-like object for the card tests and the benchmark, computed with the xl_kpi engine.
+"""Results for the card tests and the benchmark, computed by the real ``xl_kpi.results.compute``.
 
-Same shape as ``xl_kpi.results`` produces (lines, employees, scales, period, currency, company,
-language). Every number is computed by xl_kpi.score / Scale / xl_kpi.bonus / period_bonus / total_pay, never
-typed in, so the card tests compare the card against the engine.
+:func:`compute` turns a table of KPI lines (with facts) and a table of employees into a small
+:class:`~xl_kpi.inputs.plan.Plan` and runs the batch's own computation on it, so every number a card
+test compares with is the batch's (no rule is re-implemented here). A ``proration`` column of the
+employees becomes a hire date inside the period (the share of its 31 days nearest to it).
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import xl_kpi
 from xl_kpi import DEFAULT_SCALE, Scale
+from xl_kpi.inputs.cells import to_ids
+from xl_kpi.inputs.plan import Plan, Settings
 from xl_kpi.results import Results
+from xl_kpi.results import compute as compute_results
+
+PERIOD = "2026-10"
+PERIOD_DAYS = 31
 
 SCALES: dict[str, Scale] = {
     "default": DEFAULT_SCALE,
@@ -52,36 +58,38 @@ LAST = ["Ivanov", "Petrova", "Sidorov", "Smirnova", "Kuznetsov", "Popova", "Volk
 
 
 def compute(lines: pd.DataFrame, employees: pd.DataFrame, scales: dict[str, Scale], **kw: Any) -> Results:
-    """Fill score/coefficient/bonus and the employee totals with the engine (what results.py does)."""
+    """Results of ``xl_kpi.results.compute`` for these lines (employee_id, kpi_id, kpi_name, unit, weight, base,
+    norm, floor, cap, scale, gate, fact) and employees (employee_id, name, position, department, manager, email,
+    salary, bonus_pool, multiplier, proration). ``kw``: period, company, language, currency, digits."""
+    kw = {"period": PERIOD, "company": "Romashka LLC", **kw}
+    if kw["period"] != PERIOD:
+        raise ValueError(f"the fixture's prorations are days of {PERIOD}")
     lines = lines.reset_index(drop=True).copy()
-    lines["score"] = xl_kpi.score(
-        lines["fact"].to_numpy(float), lines["base"].to_numpy(float), lines["norm"].to_numpy(float),
-        floor=lines["floor"].to_numpy(float), cap=lines["cap"].to_numpy(float),
-    )
-    coef = np.full(len(lines), np.nan)
-    bonus = np.full(len(lines), np.nan)
-    pools = lines["employee_id"].map(employees.set_index("employee_id")["bonus_pool"]).to_numpy(float)
-    for name, idx in lines.groupby("scale", sort=False).indices.items():
-        sc = scales.get(name) or DEFAULT_SCALE
-        coef[idx] = sc(lines["score"].to_numpy(float)[idx])
-        bonus[idx] = xl_kpi.bonus(pools[idx], lines["weight"].to_numpy(float)[idx],
-                                  lines["score"].to_numpy(float)[idx], sc)
-    lines["coefficient"] = coef
-    lines["bonus"] = bonus
     emp = employees.reset_index(drop=True).copy()
-    kpi_bonus = lines.groupby("employee_id", sort=False)["bonus"].sum(min_count=1)
-    emp["kpi_bonus"] = emp["employee_id"].map(kpi_bonus).to_numpy(float)
-    g = lines[lines["gate"].notna()]
-    below = np.round(g["score"].to_numpy(float), 12) < g["gate"].to_numpy(float)
-    gated_ids = set(g["employee_id"][below])
-    emp["gated"] = emp["employee_id"].isin(gated_ids)
-    emp["bonus"] = xl_kpi.period_bonus(emp["kpi_bonus"].to_numpy(float), emp["multiplier"].to_numpy(float),
-                                       emp["proration"].to_numpy(float), gated=emp["gated"].to_numpy(bool))
-    emp["total_pay"] = xl_kpi.total_pay(emp["salary"].to_numpy(float), emp["bonus"].to_numpy(float))
-    emp["status"] = "ok"  # as xl_kpi.results: a gated employee is valid, with bonus 0 and gated=True
-    emp["reason"] = ""
-    kw = {"period": "2026-10", "company": "Romashka LLC", **kw}
-    return Results(lines=lines, employees=emp, scales=dict(scales), **kw)
+    emp["employee_id"] = to_ids(emp["employee_id"])
+    lines["employee_id"] = to_ids(lines["employee_id"])
+    share = emp["proration"].astype(float) if "proration" in emp else pd.Series(1.0, index=emp.index)
+    days = np.floor(share.to_numpy(float) * PERIOD_DAYS + 0.5)
+    hired = [pd.NaT if d >= PERIOD_DAYS else pd.Timestamp(f"{PERIOD}-01") + pd.Timedelta(days=PERIOD_DAYS - d)
+             for d in days]
+    emp["hired"] = pd.Series(hired, dtype="datetime64[ns]")
+    emp["left"] = pd.Series(pd.NaT, index=emp.index, dtype="datetime64[ns]")
+    emp["multiplier"] = emp["multiplier"].astype(float) if "multiplier" in emp else 1.0
+    emp["row"] = np.arange(2, 2 + len(emp))
+    kpis = (lines.drop_duplicates("kpi_id")[["kpi_id", "kpi_name", "unit"]]
+            .rename(columns={"kpi_name": "name"}).assign(source=None, description=None, row=np.nan)
+            .reset_index(drop=True))
+    plan_lines = lines[["employee_id", "kpi_id", "weight", "base", "norm", "floor", "cap", "scale", "gate"]].copy()
+    for col in ("weight", "base", "norm", "floor", "cap", "gate"):
+        plan_lines[col] = plan_lines[col].astype(float)
+    plan_lines["personal"] = False
+    plan_lines["row"] = np.arange(2, 2 + len(plan_lines))
+    settings = Settings(period=kw["period"], currency=kw.get("currency", "RUB"), language=kw.get("language", "en"),
+                        digits=kw.get("digits", 2), company=kw["company"])
+    plan = Plan(employees=emp, kpis=kpis, rows=plan_lines.copy(), lines=plan_lines, scales=dict(scales),
+                settings=settings)
+    facts = lines.loc[lines["fact"].notna(), ["employee_id", "kpi_id", "fact"]]
+    return compute_results(plan, facts)
 
 
 def _lines_for(eid: Any, position: str, facts: dict[str, float]) -> list[dict[str, Any]]:

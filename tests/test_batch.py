@@ -498,8 +498,9 @@ def _interrupt_after(monkeypatch, chunks: int) -> dict[str, int]:
     import functools
 
     from xl_kpi.outputs import cards
+    from xl_kpi.outputs.cards import write as card_writer
 
-    real_chunk, real_render = cards._write_chunk, cards._render
+    real_chunk, real_render = card_writer._write_chunk, card_writer._render
     seen = {"chunks": 0, "rendered": 0, "stop": chunks}
 
     def chunk(*a, **k):
@@ -512,8 +513,8 @@ def _interrupt_after(monkeypatch, chunks: int) -> dict[str, int]:
         seen["rendered"] += 1
         return real_render(*a, **k)
 
-    monkeypatch.setattr(cards, "_write_chunk", chunk)
-    monkeypatch.setattr(cards, "_render", render)
+    monkeypatch.setattr(card_writer, "_write_chunk", chunk)
+    monkeypatch.setattr(card_writer, "_render", render)
     monkeypatch.setattr(batch, "write_cards", functools.partial(cards.write_cards, chunk_size=2))
     return seen
 

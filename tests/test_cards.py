@@ -425,7 +425,7 @@ def test_nothing_of_other_employees_or_template_samples_remains(cards: dict[Any,
         for other in emps.itertuples():
             if other.employee_id == eid:
                 continue
-            if isinstance(other.employee_id, str):
+            if isinstance(other.employee_id, str) and not other.employee_id.isdigit():  # "9" is also a number
                 assert f">{other.employee_id}<" not in text and f"{other.employee_id}@" not in text
             escaped = str(other.name).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             assert escaped not in text, (eid, other.name)
@@ -448,7 +448,7 @@ def test_unknown_employee_is_an_error(tpl: CardTemplate, results: Any) -> None:
 
 def test_output_is_deterministic(tpl: CardTemplate, results: Any, cards: dict[Any, bytes]) -> None:
     again = CardTemplate.load(lang="en")
-    for eid in ("E001", "E002", 9):
+    for eid in ("E001", "E002", "9"):
         assert render_card(again, results, eid) == cards[eid]
         assert render_card(tpl, results, eid) == cards[eid]
     with zipfile.ZipFile(io.BytesIO(cards["E001"])) as zf:
@@ -729,12 +729,18 @@ def lo_batch(lo_dir: Path, tpl: CardTemplate, tpl_ru: CardTemplate, results: Any
 def test_libreoffice_agrees_with_every_cached_value(lo_batch: dict[str, Any]) -> None:
     compared = 0
     problems = []
+    edge = lo_batch["edge"].employees
+    in_error = {f"edge_{e}" for e in edge.loc[edge["status"] != "ok", "employee_id"]}
+    assert in_error == {"edge_X90", "edge_X91", "edge_X92"}
     for key, src in lo_batch["files"].items():
         if key.startswith("whatif_"):
             continue
         ignore_user_formulas = key.startswith("restyled_")
         mm = lo.formula_cells_vs_cached(src, lo_batch["out"][key])
         mm = [m for m in mm if not (ignore_user_formulas and m.cell.startswith("L"))]
+        if key in in_error:  # results have no totals for them: no cached value, recalculated when opened
+            assert 'fullCalcOnLoad="1"' in read_parts(src.read_bytes())["xl/workbook.xml"].decode()
+            mm = [m for m in mm if m.cached is not None]
         problems += [(key, m) for m in mm]
         compared += lo.formula_cells_vs_cached(src, lo_batch["out"][key]).compared
     print(f"LibreOffice recalculated {len(lo_batch['files'])} cards; {compared} formula cells agree with the cache")
@@ -748,10 +754,11 @@ def test_edge_cases_agree_including_errors(lo_batch: dict[str, Any], tpl: CardTe
     ws = load(lo_batch["out"]["edge_X91"].read_bytes()).active
     assert ws[f"H{tpl.kpi_row + 1}"].value == "#DIV/0!"
     assert ws[f"I{tpl.kpi_row + 1}"].value in (None, "") and ws[f"J{tpl.kpi_row + 1}"].value in (None, "")
-    assert label_value(ws, "KPI bonus (sum of the KPI lines)")[1] == emp_of(edge, "X91").kpi_bonus
+    # an employee in error has no KPI bonus in results; the card, recalculated, sums the lines it can score
+    assert label_value(ws, "KPI bonus (sum of the KPI lines)")[1] == lines_of(edge, "X91")["bonus"].sum()
     ws = load(lo_batch["out"]["edge_X90"].read_bytes()).active
     assert ws[f"H{tpl.kpi_row}"].value in (None, "")
-    assert label_value(ws, "KPI bonus (sum of the KPI lines)")[1] == emp_of(edge, "X90").kpi_bonus
+    assert label_value(ws, "KPI bonus (sum of the KPI lines)")[1] == lines_of(edge, "X90")["bonus"].sum()
     ws = load(lo_batch["out"]["edge_X92"].read_bytes()).active  # no KPI lines: an empty row, pay = salary
     assert label_value(ws, "Total pay")[1] == 1234.5 and label_value(ws, "Bonus for the period")[1] == 0
     # the 3.3/3 case: 1.0999999999999999 is in the 110% band in the engine and in LibreOffice

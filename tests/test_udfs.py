@@ -52,6 +52,9 @@ UDF_NAMES = [
     "KPI_CHURN",
     "KPI_RETENTION",
     "KPI_CLV",
+    "KPI_WEIGHTED_SCORE",
+    "KPI_PRORATE",
+    "KPI_PERIOD_BONUS",
 ]
 
 # The source's step table typed on a sheet: header row, thresholds as percentages (70% = 0.7).
@@ -603,6 +606,9 @@ EXPECTED_SIGNATURES = {
     "KPI_CHURN": "lost, at_start",
     "KPI_RETENTION": "at_end, new_clients, at_start",
     "KPI_CLV": "spend_per_visit, visits_per_year, years",
+    "KPI_WEIGHTED_SCORE": "weights, scores",
+    "KPI_PRORATE": "days_worked, days_in_period",
+    "KPI_PERIOD_BONUS": "kpi_bonus, Optional multiplier, Optional proration, Optional gated, Optional digits",
 }
 
 
@@ -931,3 +937,15 @@ def test_docs_examples_give_what_they_say():
     for name, args, result in examples:
         value = getattr(udfs, name)(*(_literal(a) for a in args.split(",")))
         assert value == approx(float(result.replace(",", ""))), f"={name}({args}) gives {value}, docs say {result}"
+
+
+def test_payout_functions_are_the_batch_rule():
+    """KPI_PERIOD_BONUS / KPI_PRORATE / KPI_WEIGHTED_SCORE call the engine's payout (issue 10 §1)."""
+    assert udfs.KPI_PERIOD_BONUS(20_800, 1.2, 0.5) == xl_kpi.period_bonus(20_800, 1.2, 0.5) == 12_480.0
+    assert udfs.KPI_PERIOD_BONUS(20_800, None, None, True) == 0.0
+    assert udfs.KPI_PERIOD_BONUS(8_800.44, None, None, None, 0) == 8_800.0  # digits reach the ROUND
+    assert udfs.KPI_PERIOD_BONUS([[100.005], [2.5]], None, None, None, [[2], [0]]) == [[100.01], [3.0]]
+    assert udfs.KPI_PERIOD_BONUS("x") == ERR_VALUE and udfs.KPI_PERIOD_BONUS(None) == ERR_NA
+    assert udfs.KPI_PRORATE(19, 31) == xl_kpi.prorate(19, 31) and udfs.KPI_PRORATE(5, 0) == ERR_NUM
+    assert udfs.KPI_WEIGHTED_SCORE([[0.4, 0.6]], [[1.2, 1.0]]) == 1.08
+    assert udfs.KPI_WEIGHTED_SCORE([[0.4, 0.6]], [[1.2]]) == ERR_VALUE

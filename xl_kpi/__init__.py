@@ -15,9 +15,18 @@ from xl_kpi.engine.errors import (
     ZeroRangeError,
 )
 from xl_kpi.engine.money import round_money
+from xl_kpi.engine.payout import (
+    gate_failed,
+    kpi_bonus,
+    line_bonus,
+    period_bonus,
+    prorate,
+    total_pay,
+    weighted_score,
+)
 from xl_kpi.engine.period import Period, PeriodError
 from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
-from xl_kpi.engine.scoring import bonus, clamp, coefficient, period_bonus, score, total_bonus, total_pay
+from xl_kpi.engine.scoring import bonus, clamp, coefficient, score, total_bonus
 
 __version__ = "0.1.0"
 
@@ -36,10 +45,15 @@ __all__ = [
     "bonus",
     "clamp",
     "coefficient",
+    "gate_failed",
+    "kpi_bonus",
+    "line_bonus",
     "metrics",
     "period_bonus",
+    "prorate",
     "round_money",
     "score",
     "total_bonus",
     "total_pay",
+    "weighted_score",
 ]

@@ -2,8 +2,8 @@
 
 :func:`compute` joins the plan's matrix with the facts and runs the engine on whole columns:
 :func:`xl_kpi.score` for all lines at once, each named :class:`~xl_kpi.Scale` once on its lines,
-:func:`xl_kpi.round_money` for money. Card and summary writers read :class:`Results`; they never
-compute KPI math themselves.
+and :mod:`xl_kpi.engine.payout` for every amount (no money rule is spelled here). Card and summary
+writers read :class:`Results`; they never compute KPI math themselves.
 
 Bonus of an employee (DOMAIN.md §4, plus the plan's extensions)::
 
@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xl_kpi.engine.money import MAX_MONEY, format_amount, over_limit, round_money
+from xl_kpi.engine import payout
+from xl_kpi.engine.money import MAX_MONEY, format_amount, over_limit
 from xl_kpi.engine.period import Period, period_of
-from xl_kpi.engine.scales import COMPARE_DECIMALS, Scale
-from xl_kpi.engine.scoring import MAX_SCORE, WEIGHT_TOLERANCE, bonus, coefficient, period_bonus, score, total_pay
+from xl_kpi.engine.scales import Scale
+from xl_kpi.engine.scoring import MAX_SCORE, WEIGHT_TOLERANCE, coefficient, score
 from xl_kpi.inputs.facts import Facts
 from xl_kpi.inputs.plan import Plan, proration
 from xl_kpi.inputs.problems import Problems
@@ -130,38 +131,34 @@ def _score_lines(plan: Plan, lines: pd.DataFrame, digits: int) -> pd.DataFrame:
     lines["score"] = s
     pool = lines["employee_id"].map(plan.employees.set_index("employee_id")["bonus_pool"]).astype(float)
     lines["pool"] = pool
-    weight = lines["weight"].astype(float).to_numpy()
     coeff = np.full(len(lines), np.nan)
-    amount = np.full(len(lines), np.nan)
     for name, idx in lines.groupby("scale", sort=False).indices.items():
         scale = plan.scales.get(name)
         if scale is not None:
             coeff[idx] = np.asarray(coefficient(s[idx], scale), dtype=float)
-            amount[idx] = np.asarray(bonus(pool.to_numpy()[idx], weight[idx], s[idx], scale, digits=digits),
-                                     dtype=float)
     lines["coefficient"] = coeff
-    lines["bonus"] = amount
-    gate = lines["gate"].astype(float).to_numpy()
-    with np.errstate(invalid="ignore", over="ignore"):
-        lines["gated"] = ~np.isnan(gate) & ~np.isnan(s) & (np.round(s, COMPARE_DECIMALS) < gate)
+    lines["bonus"] = np.asarray(payout.line_bonus(pool.to_numpy(float), lines["weight"].astype(float).to_numpy(),
+                                                  coeff, digits=digits), dtype=float)
+    lines["gated"] = np.asarray(payout.gate_failed(s, lines["gate"].astype(float).to_numpy()), dtype=bool)
     return lines
 
 
 def _employees(plan: Plan, lines: pd.DataFrame, period: Period | None, digits: int
                ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     emp = plan.employees.copy()
-    g = lines.groupby("employee_id", sort=False)
+    ids = emp["employee_id"]
     with np.errstate(over="ignore", invalid="ignore"):  # overflows become inf, refused by the amount limits below
-        kpi_bonus = g["bonus"].sum(skipna=False)
-        emp["kpi_bonus"] = np.asarray(round_money(emp["employee_id"].map(kpi_bonus).astype(float).to_numpy(),
-                                                  digits), dtype=float)
-        emp["gated"] = emp["employee_id"].map(g["gated"].any()).fillna(False).astype(bool)
+        kpi_bonus = payout.kpi_bonus(lines["bonus"].to_numpy(float), lines["employee_id"], digits=digits)
+        emp["kpi_bonus"] = ids.map(kpi_bonus).astype(float).to_numpy()
+        gated = payout.gated(lines["score"].to_numpy(float), lines["gate"].astype(float).to_numpy(),
+                             lines["employee_id"])
+        emp["gated"] = ids.map(gated).fillna(False).astype(bool)
         emp["proration"] = proration(emp, period)
         emp["multiplier"] = emp["multiplier"].astype(float)
-        bonus = np.asarray(period_bonus(emp["kpi_bonus"].to_numpy(float), emp["multiplier"].to_numpy(float),
-                                        emp["proration"].to_numpy(float), gated=emp["gated"].to_numpy(bool),
-                                        digits=digits), dtype=float)
-        total = np.asarray(total_pay(emp["salary"].to_numpy(float), bonus, digits=digits), dtype=float)
+        bonus = np.asarray(payout.period_bonus(emp["kpi_bonus"].to_numpy(float), emp["multiplier"].to_numpy(float),
+                                               emp["proration"].to_numpy(float), gated=emp["gated"].to_numpy(bool),
+                                               digits=digits), dtype=float)
+        total = np.asarray(payout.total_pay(emp["salary"].to_numpy(float), bonus, digits=digits), dtype=float)
     limits = amount_limits(plan, lines, emp.assign(bonus=bonus, total_pay=total))
     reasons = _reasons(plan, lines, emp, period, limits)
     emp["reason"] = _text_map(emp["employee_id"], reasons)

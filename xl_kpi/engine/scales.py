@@ -7,8 +7,9 @@ A scale is a plan setting, not a constant. Two kinds:
 * ``linear``: straight lines between the points, flat outside them.
 
 Either may carry a ``cap`` on the coefficient. Scores are compared with thresholds after rounding
-to 12 decimal places, so a score that is 110% on paper but 1.0999999999999999 in binary (3.3/3)
-still reaches the 110% band; the card formulas do the same (``ROUND(score, 12)``).
+to 12 decimal places with Excel's ROUND (:func:`~xl_kpi.engine.money.round_score`), so a score that
+is 110% on paper but 1.0999999999999999 in binary (3.3/3) still reaches the 110% band; the card
+formulas do the same (``ROUND(score, 12)``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from xl_kpi.engine.arrays import as_floats
 from xl_kpi.engine.errors import ScaleError
+from xl_kpi.engine.money import round_score
 
 COMPARE_DECIMALS = 12
 """Decimal places a score is rounded to before it is compared with band thresholds."""
@@ -103,7 +105,7 @@ class Scale:
         c = np.asarray(self.coefficients)
         if self.kind == "steps":
             with np.errstate(over="ignore", invalid="ignore"):
-                key = np.round(s, COMPARE_DECIMALS)
+                key = round_score(s, COMPARE_DECIMALS)  # Excel's ROUND(score, 12)
             idx = np.searchsorted(t, key, side="right") - 1
             out = np.where(idx < 0, self.below, c[np.clip(idx, 0, None)])
         else:

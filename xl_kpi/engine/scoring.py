@@ -1,4 +1,8 @@
-"""KPI score, premium coefficient and weighted bonus (DOMAIN.md §2–4).
+"""KPI score, premium coefficient and weighted bonus (DOMAIN.md §2–4): the library's per-KPI functions.
+
+The money rules themselves (line bonus, KPI bonus, gate, multiplier, proration, rounding) live in
+:mod:`xl_kpi.engine.payout`; :func:`bonus` and :func:`total_bonus` call them, and :func:`period_bonus` and
+:func:`total_pay` are re-exported from there.
 
 Pure, vectorised functions: scalars, NumPy arrays and pandas Series in, the same kind out.
 Scalar calls raise a :class:`~xl_kpi.engine.errors.KpiError` on bad input; array calls put NaN in the
@@ -13,10 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xl_kpi.engine.arrays import Shape, as_float_array, as_floats
+from xl_kpi.engine import payout
+from xl_kpi.engine.arrays import as_float_array, as_floats
 from xl_kpi.engine.errors import KpiError, WeightError, ZeroRangeError
-from xl_kpi.engine.money import round_money
+from xl_kpi.engine.payout import period_bonus, total_pay
 from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
+
+__all__ = ["MAX_SCORE", "WEIGHT_TOLERANCE", "bonus", "clamp", "coefficient", "period_bonus", "score",
+           "total_bonus", "total_pay"]
 
 WEIGHT_TOLERANCE = 1e-9
 """How far one employee's weights may sum from 1."""
@@ -84,7 +92,8 @@ def coefficient(score: Any, scale: Scale | None = None) -> Any:
 
 
 def bonus(pool: Any, weight: Any, score: Any, scale: Scale | None = None, *, digits: int | None = 2) -> Any:
-    """One KPI's bonus: pool × weight × coefficient(score), rounded like Excel to ``digits``.
+    """One KPI's bonus: pool × weight × coefficient(score), rounded like Excel to ``digits``
+    (:func:`xl_kpi.engine.payout.line_bonus` of the coefficient).
 
     ``digits=None`` returns the unrounded amount. NaN score (missing fact) → NaN bonus.
     A negative pool or weight is an input error (:class:`WeightError` for scalars, NaN in arrays).
@@ -92,16 +101,8 @@ def bonus(pool: Any, weight: Any, score: Any, scale: Scale | None = None, *, dig
     >>> bonus(20_000, 0.4, 1.2)
     8800.0
     """
-    (p, w), _ = as_floats(pool=pool, weight=weight)
-    c = as_float_array(coefficient(score, scale), "coefficient")
-    shape = Shape([pool, weight, score])
-    negative = (p < 0) | (w < 0)
-    if shape.scalar and negative:
-        raise WeightError(f"pool ({_num(pool)}) and weight ({_num(weight)}) must not be negative")
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is inf, caught by the amount limits
-        raw = np.where(negative, np.nan, p * w * c)
-    out = raw if digits is None else round_money(raw, digits)
-    return shape.restore(np.asarray(out), name="bonus")
+    as_floats(pool=pool, weight=weight)  # text and booleans are refused before the scale sees them
+    return payout.line_bonus(pool, weight, coefficient(score, scale), digits=digits)
 
 
 def total_bonus(
@@ -111,18 +112,26 @@ def total_bonus(
     scale: Scale | Sequence[Scale | None] | None = None,
     *,
     gate: Mapping[Any, float] | None = None,
+    multiplier: Any = 1.0,
+    proration: Any = 1.0,
     digits: int | None = 2,
 ) -> Any:
-    """Σ over one employee's KPIs of :func:`bonus`: the sum of the *rounded* line items.
+    """One employee's bonus for the period, as the batch pays it: Σ over the KPIs of :func:`bonus` (the sum
+    of the *rounded* line items), × ``multiplier`` × ``proration``, rounded to ``digits``; 0 if a gate failed.
 
     ``weights`` and ``scores`` run along the last axis (one employee: 1-D; many employees: 2-D
     arrays or DataFrames with one row per employee, which give one total per row). Weights must
     be >= 0 and sum to 1 within 1e-9. ``scale`` is one scale for all KPIs or one per KPI.
     ``gate`` maps a KPI (its position, or its label in a Series/DataFrame) to a score threshold:
-    if that KPI scores below it, the whole total is 0. A NaN score makes the total NaN.
+    if that KPI scores below it (``ROUND(score, 12) < gate``), the whole total is 0. ``multiplier``
+    (the individual multiplier) and ``proration`` (the share of the period worked) are scalars or one
+    per employee row; both default to 1. A NaN score makes the total NaN. The same numbers as
+    :func:`xl_kpi.engine.payout.period_bonus` of the batch's KPI bonus.
 
     >>> total_bonus(20_000, [0.4, 0.6], [1.2, 1.0])
     20800.0
+    >>> total_bonus(20_000, [0.4, 0.6], [1.2, 1.0], multiplier=1.2, proration=0.5)
+    12480.0
     """
     labels = _labels(weights, scores)
     row_index = scores.index if isinstance(scores, pd.DataFrame) else (
@@ -137,64 +146,25 @@ def total_bonus(
     _check_weights(w)
     coeff = _coefficients(s, scale)
     pool_b = p[..., None] if p.ndim else p
-    with np.errstate(over="ignore", invalid="ignore"):
-        items = pool_b * w * coeff
-        if digits is not None:
-            items = np.asarray(round_money(items, digits))
-        total = items.sum(axis=-1)
-    if gate:
-        gated = np.zeros(total.shape, dtype=bool)
-        for kpi, threshold in gate.items():
-            pos = _position(kpi, labels, s.shape[-1])
-            gated |= np.round(s[..., pos], 12) < float(threshold)
-        total = np.where(gated & ~np.isnan(total), 0.0, total)
+    items = np.asarray(payout.line_bonus(pool_b, w, coeff, digits=digits), dtype=float)
+    kpi = np.asarray(payout.kpi_bonus(items, digits=digits), dtype=float)
+    gated = np.zeros(kpi.shape, dtype=bool)
+    for kpi_label, threshold in (gate or {}).items():
+        pos = _position(kpi_label, labels, s.shape[-1])
+        gated |= np.asarray(payout.gate_failed(s[..., pos], float(threshold)), dtype=bool)
+    gated &= ~np.isnan(kpi)
+    m = as_float_array(multiplier, "multiplier")
+    r = as_float_array(proration, "proration")
+    if digits is None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.where(gated, 0.0, kpi * m * r)
+    else:
+        total = np.asarray(payout.period_bonus(kpi, m, r, gated=gated, digits=digits), dtype=float)
     if total.ndim == 0:
         return float(total)
     if row_index is not None:
         return pd.Series(total, index=row_index, name="total_bonus")
     return total
-
-
-def period_bonus(
-    kpi_bonus: Any,
-    multiplier: Any = 1.0,
-    proration: Any = 1.0,
-    *,
-    gated: Any = False,
-    digits: int = 2,
-) -> Any:
-    """The bonus for the period as ``xl-kpi generate`` pays it: ROUND(KPI bonus × multiplier × proration, digits),
-    and 0 for an employee who failed a gate.
-
-    ``kpi_bonus`` is the sum of the rounded line items (:func:`total_bonus` without ``gate``);
-    ``multiplier`` is the individual multiplier (empty in the plan = 1), ``proration`` the share of the
-    period worked (1 = all of it). Scalars or arrays of one shape; the batch, the cards and this
-    function use this one rule.
-
-    >>> period_bonus(20_800, multiplier=1.2, proration=0.5)
-    12480.0
-    >>> period_bonus(20_800, gated=True)
-    0.0
-    """
-    (k, m, p), _ = as_floats(kpi_bonus=kpi_bonus, multiplier=multiplier, proration=proration)
-    shape = Shape([kpi_bonus, multiplier, proration])
-    g = np.asarray(gated, dtype=bool)
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is inf, caught by the amount limits
-        out = np.where(g, 0.0, np.asarray(round_money(k * m * p, digits), dtype=float))
-    return shape.restore(np.asarray(out, dtype=float), name="period_bonus")
-
-
-def total_pay(salary: Any, bonus: Any, *, digits: int = 2) -> Any:
-    """Salary plus the period's bonus, rounded like Excel's ROUND to ``digits``.
-
-    >>> total_pay(80_000, 12_480.004)
-    92480.0
-    """
-    (s, b), _ = as_floats(salary=salary, bonus=bonus)
-    shape = Shape([salary, bonus])
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = np.asarray(round_money(s + b, digits), dtype=float)
-    return shape.restore(out, name="total_pay")
 
 
 def _check_weights(w: np.ndarray) -> None:

@@ -43,7 +43,8 @@ from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
-from xl_kpi.engine.money import round_money
+from xl_kpi.engine.money import round_money, round_score
+from xl_kpi.engine.payout import SCORE_DECIMALS, weighted_score
 from xl_kpi.engine.period import Period, PeriodError, period_of
 from xl_kpi.outputs.atomic import write_atomic
 from xl_kpi.outputs.csvsafe import neutralise, restore
@@ -59,10 +60,6 @@ __all__ = [
     "write_manifest",
     "write_summary",
 ]
-
-SCORE_DECIMALS = 12
-"""Weighted scores are rounded to this many decimals, as the engine compares scores with thresholds."""
-
 
 @dataclass(frozen=True)
 class TrafficLight:
@@ -98,7 +95,7 @@ class TrafficLight:
 
     def band(self, score: float) -> int:
         """Index of the band (colour) of ``score``: 0 = lowest."""
-        return int(np.searchsorted(np.asarray(self.thresholds), round(score, SCORE_DECIMALS), side="right"))
+        return int(np.searchsorted(np.asarray(self.thresholds), round_score(score), side="right"))
 
 
 DEFAULT_TRAFFIC_LIGHT = TrafficLight()
@@ -187,23 +184,15 @@ _ILLEGAL_CHARACTERS = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 
 
 def weighted_scores(lines: pd.DataFrame) -> pd.Series:
-    """Σ weight × score over each employee's KPIs, one value per ``employee_id`` (first-seen order).
-
-    A missing score (NaN) makes that employee's weighted score NaN. The result is rounded to
-    :data:`SCORE_DECIMALS` decimals, so equal scores on paper rank as ties.
+    """Σ weight × score over each employee's KPIs, one value per ``employee_id`` (first-seen order): the
+    engine's :func:`~xl_kpi.engine.payout.weighted_score` (Excel ROUND to :data:`SCORE_DECIMALS`, so equal scores
+    on paper rank as ties; a missing score makes that employee's weighted score NaN).
     """
     if lines.empty:
         return pd.Series([], dtype=float, name="weighted_score")
     w = pd.to_numeric(lines["weight"], errors="coerce").to_numpy(dtype=float)
     s = pd.to_numeric(lines["score"], errors="coerce").to_numpy(dtype=float)
-    with np.errstate(over="ignore", invalid="ignore"):  # an absurd score (an employee in error) gives inf, not noise
-        product = pd.Series(w * s, index=lines.index)
-        grouped = product.groupby(lines["employee_id"], sort=False)
-        total = grouped.sum()
-        missing = product.isna().groupby(lines["employee_id"], sort=False).any()
-        out = total.where(~missing.reindex(total.index).to_numpy(), np.nan)
-        rounded = np.round(out.to_numpy(dtype=float), SCORE_DECIMALS)
-    return pd.Series(rounded, index=out.index, name="weighted_score")
+    return weighted_score(w, s, lines["employee_id"])
 
 
 def money_format(currency: str | None) -> str:
@@ -221,9 +210,10 @@ def _stored(x: float) -> float:
     return float(f"{x:.16g}")
 
 
-def _money_sum(values: Iterable[float]) -> float:
-    """Sum of kopeck amounts: the exact decimal total (Excel's running sum differs by < 1e-9)."""
-    return float(round_money(math.fsum(values)))
+def _money_sum(values: Iterable[float], digits: int = 2) -> float:
+    """Sum of amounts rounded to ``digits`` (Settings; at least kopecks): the exact decimal total
+    (Excel's running sum differs by < 1e-9)."""
+    return float(round_money(math.fsum(values), max(int(digits), 2)))
 
 
 def _criterion_number(x: float) -> float:
@@ -536,6 +526,8 @@ class _Layout:
     col_bonus: int
     col_total: int
     ncols: int
+    digits: int = 2
+    """Settings' rounding digits: the money sums are exact to them."""
 
     @property
     def last(self) -> int:
@@ -602,7 +594,8 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
     kpi_cols = list(range(first_kpi, first_kpi + len(kpis)))
     col_weighted = first_kpi + len(kpis)
     lay = _Layout(n=n, kpi_cols=kpi_cols, col_dept=3, col_weighted=col_weighted, col_rank=col_weighted + 1,
-                  col_bonus=col_weighted + 2, col_total=col_weighted + 3, ncols=col_weighted + 3 + has_note)
+                  col_bonus=col_weighted + 2, col_total=col_weighted + 3, ncols=col_weighted + 3 + has_note,
+                  digits=int(getattr(results, "digits", 2) or 0))
 
     no_dept = t["no_department"]
     departments = [(_text(d) or no_dept) for d in emp["department"]] if "department" in emp else [no_dept] * n
@@ -676,7 +669,8 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
             if vals:
                 cells[col] = (f"SUBTOTAL(101,{lay.rng(col, False)})", math.fsum(vals) / len(vals), PCT)
         for col, values in ((lay.col_bonus, bonus), (lay.col_total, total_pay)):
-            cells[col] = (f"SUBTOTAL(109,{lay.rng(col, False)})", _money_sum(v for v in values if not np.isnan(v)),
+            total = _money_sum((v for v in values if not np.isnan(v)), lay.digits)
+            cells[col] = (f"SUBTOTAL(109,{lay.rng(col, False)})", total,
                           money)
     for col in range(1, lay.ncols + 1):
         if col == 1:
@@ -743,8 +737,8 @@ def _departments_sheet(book: _Book, t: dict[str, str], lay: _Layout, emp: pd.Dat
         sheet.formula(r, 2, f"COUNTIF({dept_rng},{crit})", len(rows), "0")
         bonus = [float(bonus_all[i]) for i in rows if not np.isnan(bonus_all[i])]
         pay = [float(pay_all[i]) for i in rows if not np.isnan(pay_all[i])]
-        sheet.formula(r, 3, f"SUMIF({dept_rng},{crit},{bonus_rng})", _money_sum(bonus), money)
-        sheet.formula(r, 4, f"SUMIF({dept_rng},{crit},{total_rng})", _money_sum(pay), money)
+        sheet.formula(r, 3, f"SUMIF({dept_rng},{crit},{bonus_rng})", _money_sum(bonus, lay.digits), money)
+        sheet.formula(r, 4, f"SUMIF({dept_rng},{crit},{total_rng})", _money_sum(pay, lay.digits), money)
         scores = [float(weighted_all[i]) for i in rows if not np.isnan(weighted_all[i])]
         if scores:
             sheet.formula(r, 5, f"AVERAGEIF({dept_rng},{crit},{w_rng})", math.fsum(scores) / len(scores), PCT)
@@ -754,9 +748,11 @@ def _departments_sheet(book: _Book, t: dict[str, str], lay: _Layout, emp: pd.Dat
     sheet.put(tr, 1, t["total"], total=True)
     if keys:
         sheet.formula(tr, 2, f"SUM(B2:B{tr - 1})", len(emp), "0", total=True)
-        sheet.formula(tr, 3, f"SUM(C2:C{tr - 1})", _money_sum(sheet.cached[r, 3] for r in range(2, tr)), money,
+        sheet.formula(tr, 3, f"SUM(C2:C{tr - 1})",
+                      _money_sum((sheet.cached[r, 3] for r in range(2, tr)), lay.digits), money,
                       total=True)
-        sheet.formula(tr, 4, f"SUM(D2:D{tr - 1})", _money_sum(sheet.cached[r, 4] for r in range(2, tr)), money,
+        sheet.formula(tr, 4, f"SUM(D2:D{tr - 1})",
+                      _money_sum((sheet.cached[r, 4] for r in range(2, tr)), lay.digits), money,
                       total=True)
         scores = [float(x) for x in weighted_all if not np.isnan(x)]
         if scores:

@@ -1,0 +1,138 @@
+"""The results table cut into per-card data (one employee and their KPI lines, as Python values), and what all
+cards of one results table share: scales, period, currency, company, digits, texts in the card's language."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.engine.period import Period, PeriodError
+from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
+from xl_kpi.outputs.cards.texts import TEXTS
+
+# ----------------------------------------------------------------------------------------------
+# results → per-card data
+
+_LINE_COLS = ("kpi_id", "kpi_name", "unit", "weight", "base", "norm", "floor", "cap", "scale", "gate", "fact",
+              "score", "coefficient", "bonus")
+_LINE_NUM = {"weight", "base", "norm", "floor", "cap", "gate", "fact", "score", "coefficient", "bonus"}
+_EMP_COLS = ("employee_id", "name", "position", "department", "manager", "email", "salary", "bonus_pool",
+             "multiplier", "proration", "kpi_bonus", "gated", "bonus", "total_pay", "status", "reason")
+_EMP_NUM = {"salary", "bonus_pool", "multiplier", "proration", "kpi_bonus", "bonus", "total_pay"}
+_EMP_DEFAULT = {"multiplier": 1.0, "proration": 1.0, "gated": False}
+
+
+def _clean_text(v: Any) -> Any:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, float):
+        if v != v:
+            return None
+        return int(v) if v.is_integer() and abs(v) < 2**53 else v
+    if hasattr(v, "item") and not isinstance(v, str):
+        return _clean_text(v.item())
+    return v
+
+
+def _array(df: pd.DataFrame, name: str, numeric: bool, default: Any = None) -> Any:
+    """One column as a compact NumPy array (float64 with NaN for numbers, objects otherwise)."""
+    if name not in df.columns:
+        return np.full(len(df), np.nan if numeric else default, dtype=float if numeric else object)
+    s = df[name]
+    if numeric:
+        return pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=math.nan)
+    return s.to_numpy(dtype=object)
+
+
+def _texts(values: list[Any]) -> list[Any]:
+    return [_clean_text(v) for v in values]
+
+
+def _flags(values: list[Any]) -> list[bool]:
+    return [bool(x) if x is not None and x is not pd.NA and x == x else False for x in values]
+
+
+@dataclass(slots=True)
+class _Card:
+    emp: dict[str, Any]
+    lines: list[tuple[Any, ...]]
+
+
+class _Context:
+    """What is shared by all cards of one results table."""
+
+    def __init__(self, results: Any, lang: str) -> None:
+        self.scales: dict[str, Scale] = dict(getattr(results, "scales", None) or {})
+        self.period = str(getattr(results, "period", "") or "")
+        self.currency = str(getattr(results, "currency", "") or "RUB")
+        self.company = _clean_text(getattr(results, "company", "")) or ""
+        self.digits = int(getattr(results, "digits", 2))
+        """Settings' rounding digits: every money ROUND on the card uses them."""
+        self.lang = lang
+        self.t = TEXTS[lang]
+        self.period_name = _period_name(self.period, lang)
+
+    def scale(self, name: Any) -> Scale:
+        if name is None or name == "" or (isinstance(name, float) and name != name):
+            name = "default"
+        sc = self.scales.get(name)
+        if sc is None:
+            if name == "default":
+                return DEFAULT_SCALE
+            raise KpiError(f"scale {name!r} is used by a KPI but not defined in results.scales")
+        return sc
+
+
+def _period_name(period: str, lang: str) -> str:
+    """The period as the card's language names it («IV квартал 2026», "Q4 2026"); text that is not a period as is."""
+    try:
+        return Period.parse(period).label(lang) if period.strip() else period
+    except PeriodError:
+        return period
+
+
+def _cards(results: Any, employee_ids: Iterable[Any] | None = None, batch: int = 256) -> Iterator[_Card]:
+    """Per-employee data, grouping the lines once (no per-employee DataFrame filtering).
+
+    Columns are kept as NumPy arrays and turned into Python values ``batch`` employees at a time,
+    so memory does not grow with the number of employees beyond the results table itself.
+    """
+    emps: pd.DataFrame = results.employees
+    lines: pd.DataFrame = results.lines
+    ecols = {c: _array(emps, c, c in _EMP_NUM, _EMP_DEFAULT.get(c)) for c in _EMP_COLS}
+    lcols = [_array(lines, c, c in _LINE_NUM) for c in _LINE_COLS]
+    ltext = [c not in _LINE_NUM for c in _LINE_COLS]
+    groups = lines.groupby("employee_id", sort=False).indices if len(lines) else {}
+    ids = _texts(ecols["employee_id"].tolist())
+    if employee_ids is not None:
+        index = {v: i for i, v in enumerate(ids)}
+        order: Sequence[int] = []
+        for e in employee_ids:
+            if e not in index:
+                raise KpiError(f"employee {e!r} is not in the results")
+            order.append(index[e])  # type: ignore[attr-defined]
+    else:
+        order = range(len(ids))
+    empty = np.zeros(0, dtype=np.intp)
+    for start in range(0, len(order), batch):
+        pos = np.asarray(order[start: start + batch], dtype=np.intp)
+        ev: dict[str, list[Any]] = {}
+        for c, arr in ecols.items():
+            vals = arr[pos].tolist()
+            ev[c] = vals if c in _EMP_NUM else _flags(vals) if c == "gated" else _texts(vals)
+        idxs = [groups.get(ids[i], empty) for i in pos.tolist()]
+        flat = np.concatenate(idxs) if idxs else empty
+        lv = [_texts(col[flat].tolist()) if txt else col[flat].tolist() for col, txt in zip(lcols, ltext, strict=True)]
+        rows = list(zip(*lv, strict=True)) if len(flat) else []
+        at = 0
+        for k, idx in enumerate(idxs):
+            emp = {c: ev[c][k] for c in _EMP_COLS}
+            emp["employee_id"] = ids[pos[k]]
+            yield _Card(emp, rows[at: at + len(idx)])
+            at += len(idx)

@@ -1,0 +1,296 @@
+"""Stamping one card: every slot's value (inputs, the formulas of :mod:`xl_kpi.engine.formulas` and the cached
+results) and the card's zip bytes."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from xl_kpi.engine import formulas as fx
+from xl_kpi.engine.money import CURRENCY_SYMBOLS
+from xl_kpi.engine.scales import Scale
+from xl_kpi.outputs.cards.cells import (
+    Err,
+    Fx,
+    _num,
+    _plain,
+    _tail,
+)
+from xl_kpi.outputs.cards.data import (
+    _Card,
+    _Context,
+)
+from xl_kpi.outputs.cards.expand import (
+    _ChartSlot,
+    _Compiled,
+    _Key,
+)
+from xl_kpi.outputs.cards.markup import (
+    MONEY_FIELDS,
+)
+from xl_kpi.outputs.cards.template import (
+    CardTemplate,
+)
+from xl_kpi.outputs.ooxml import (
+    ZipEntry,
+    build_zip,
+    deflate,
+    xml_text,
+)
+
+CARD_COMPRESS_LEVEL = 1
+"""zlib level for the per-employee parts (the sheet XML is small and repetitive; 1 is ~3× faster)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# stamping one card
+
+_L_ID, _L_NAME, _L_UNIT, _L_W, _L_BASE, _L_NORM, _L_FLOOR, _L_CAP, _L_SCALE, _L_GATE, _L_FACT, _L_SCORE, \
+    _L_COEF, _L_BONUS = range(14)
+_DIV0 = Err("#DIV/0!")
+
+
+def _isnum(x: Any) -> bool:
+    return type(x) is float and x == x
+
+
+def _pct_text(x: float, t: dict[str, Any]) -> str:
+    s = f"{x * 100:.4f}".rstrip("0").rstrip(".") + "%"
+    return s.replace(".", t["decimal"])
+
+
+def _coef_text(x: float, t: dict[str, Any]) -> str:
+    return f"{x:g}".replace(".", t["decimal"])
+
+
+def _money_text(x: float, t: dict[str, Any], currency: str) -> str:
+    s = f"{x:,.2f}".replace(",", "\x00").replace(".", t["decimal"]).replace("\x00", t["group"])
+    return f"{s} {CURRENCY_SYMBOLS.get(currency.upper(), currency)}"
+
+
+def _scale_rows(sc: Scale) -> tuple[str, ...]:
+    kinds = (("below",) if sc.kind == "steps" else ()) + ("point",) * len(sc.thresholds)
+    return kinds + (("cap",) if sc.cap is not None else ())
+
+
+def _scale_ctxs(sc: Scale, label: str, used_by: list[str], t: dict[str, Any]) -> list[dict[str, Any]]:
+    kind = t["steps"] if sc.kind == "steps" else t["linear"]
+    if sc.cap is not None:
+        kind += ", " + t["capped"].format(_coef_text(sc.cap, t))
+    title = {"scale.name": label, "scale.kind": kind, "scale.title": f"{label} — {kind}",
+             "scale.used_by": t["used_by"].format(", ".join(used_by))}
+    out = [title]
+    pts = [_pct_text(x, t) for x in sc.thresholds]
+    if sc.kind == "steps":
+        out.append({"scale.band": t["below"].format(pts[0]), "scale.threshold": None,
+                    "scale.coefficient": float(sc.below)})
+        for k, (th, c) in enumerate(sc.points):
+            band = t["band"].format(pts[k], pts[k + 1]) if k + 1 < len(pts) else t["above"].format(pts[k])
+            out.append({"scale.band": band, "scale.threshold": float(th), "scale.coefficient": float(c)})
+    else:
+        last = len(pts) - 1
+        for k, (th, c) in enumerate(sc.points):
+            band = t["at_low" if k == 0 else "at_high" if k == last else "at"].format(pts[k])
+            out.append({"scale.band": band, "scale.threshold": float(th), "scale.coefficient": float(c)})
+    if sc.cap is not None:
+        out.append({"scale.band": t["cap"], "scale.threshold": None, "scale.coefficient": float(sc.cap)})
+    return out
+
+
+class _Stamp:
+    """Builds one card's slot values: inputs, formulas and the cached results."""
+
+    def __init__(self, template: CardTemplate, ctx: _Context) -> None:
+        self.tpl = template
+        self.ctx = ctx
+
+    def key_and_scales(self, card: _Card) -> tuple[_Key, list[tuple[str, Scale, list[str]]]]:
+        order: dict[str, tuple[Scale, list[str]]] = {}
+        for ln in card.lines:
+            name = ln[_L_SCALE] if ln[_L_SCALE] not in (None, "") else "default"
+            if name not in order:
+                order[name] = (self.ctx.scale(name), [])
+            order[name][1].append(str(ln[_L_NAME] if ln[_L_NAME] is not None else ln[_L_ID]))
+        if not order:
+            order["default"] = (self.ctx.scale("default"), [])
+        scales = [(n, sc, used) for n, (sc, used) in order.items()]
+        e = card.emp
+        m = e["multiplier"]
+        p = e["proration"]
+        key = _Key(
+            max(1, len(card.lines)),
+            tuple(_scale_rows(sc) for _, sc, _ in scales),
+            not (_isnum(m) and m != 1.0),
+            not (_isnum(p) and p != 1.0),
+            self.ctx.currency,
+            not all(_isnum(e[k]) for k in ("kpi_bonus", "bonus", "total_pay")),
+        )
+        return key, scales
+
+    def contexts(self, card: _Card, comp: _Compiled, scales: list[tuple[str, Scale, list[str]]]) -> list[Any]:
+        tpl, cx, t = self.tpl, self.ctx, self.ctx.t
+        emp = card.emp
+        kc = tpl.kpi_cols
+        fc = comp.field_refs
+        ctxs: list[Any] = [None] * comp.ctx_count
+
+        # scales: where each one's rows are (cell references or literals)
+        sref: dict[str, fx.ScaleRefs] = {}
+        sc_cols = tpl.scale_cols
+        for (name, sc, used), info in zip(scales, comp.scale_rows, strict=True):
+            label = t["default_scale"] if name == "default" else t["scale"].format(name)
+            cs = _scale_ctxs(sc, label, used, t)
+            ctxs[info["ctx"]] = cs[0]
+            for (_kind, _row, ci), c in zip(info["rows"], cs[1:], strict=True):
+                ctxs[ci] = c
+            rows = info["rows"]
+            if tpl.scale_start is not None:
+                at = {k: r for k, r, _ in rows if k in ("below", "cap")}
+                sref[name] = fx.ScaleRefs.cells(sc, sc_cols["threshold"], sc_cols["coefficient"],
+                                                [r for k, r, _ in rows if k == "point"], at.get("below"),
+                                                at.get("cap"))
+            else:
+                sref[name] = fx.ScaleRefs.of(sc)
+
+        pool = emp["bonus_pool"]
+        pool_ref = fc.get("bonus_pool") or fx.literal(pool if _isnum(pool) else 0.0)
+        weights: list[float] = []
+        gates: list[tuple[str, str, float, Any]] = []  # (score ref, gate ref, gate, KPI name)
+        rows = comp.kpi_rows
+        for i, r in enumerate(rows):
+            if i >= len(card.lines):
+                ctxs[1 + i] = {}
+                continue
+            ln = card.lines[i]
+            ref = {f: f"{col}{r}" for f, col in kc.items()}
+            F = ref["fact"]
+            S, C = ref["score"], ref["coefficient"]
+            floor, cap = ln[_L_FLOOR], ln[_L_CAP]
+            score_f = fx.score_formula(
+                F, ref.get("base") or fx.literal(ln[_L_BASE]), ref.get("norm") or fx.literal(ln[_L_NORM]),
+                (ref.get("floor") or fx.literal(floor)) if _isnum(floor) else None,
+                (ref.get("cap") or fx.literal(cap)) if _isnum(cap) else None)
+            name = ln[_L_SCALE] if ln[_L_SCALE] not in (None, "") else "default"
+            coef_f = fx.coefficient_formula(S, sref[name])
+            bonus_f = fx.line_bonus_formula(pool_ref, ref.get("weight") or fx.literal(ln[_L_W]), C, cx.digits)
+
+            fact, score, coef, bon = ln[_L_FACT], ln[_L_SCORE], ln[_L_COEF], ln[_L_BONUS]
+            if not _isnum(fact):
+                sv = cv = bv = ""  # no fact: the chain stays empty and SUM skips the line
+            elif not _isnum(score):
+                sv, cv, bv = _DIV0, "", ""  # norm = base: #DIV/0! in the score, empty after it
+            else:
+                sv = score
+                cv = coef if _isnum(coef) else ""
+                bv = bon if _isnum(bon) else ""
+            if _isnum(ln[_L_W]):
+                weights.append(ln[_L_W])
+            gate = ln[_L_GATE]
+            if _isnum(gate):
+                gates.append((S, ref.get("gate") or fx.literal(gate), gate, ln[_L_NAME]))
+            ctxs[1 + i] = {
+                "kpi.no": i + 1, "kpi.id": ln[_L_ID], "kpi.name": ln[_L_NAME], "kpi.unit": ln[_L_UNIT],
+                "kpi.weight": ln[_L_W], "kpi.base": ln[_L_BASE], "kpi.norm": ln[_L_NORM], "kpi.fact": fact,
+                "kpi.floor": floor, "kpi.cap": cap, "kpi.gate": gate, "kpi.scale": name, "kpi.target": 1.0,
+                "kpi.score": Fx(score_f, sv), "kpi.coefficient": Fx(coef_f, cv), "kpi.bonus": Fx(bonus_f, bv),
+            }
+
+        # totals: formulas from the engine, cached values from results (none where results have none)
+        first, last = rows[0], rows[-1]
+        bc, wc = kc["bonus"], kc.get("weight")
+        sum_bonus = fx.kpi_bonus_formula(f"{bc}{first}:{bc}{last}")
+        mult = emp["multiplier"] if _isnum(emp["multiplier"]) else 1.0
+        pror = emp["proration"] if _isnum(emp["proration"]) else 1.0
+        bonus_f = fx.period_bonus_formula(fc.get("kpi_bonus") or sum_bonus, fc.get("multiplier") or fx.literal(mult),
+                                          fc.get("proration") or fx.literal(pror), cx.digits,
+                                          fx.gate_condition((s, g) for s, g, _, _ in gates))
+        salary = emp["salary"] if _isnum(emp["salary"]) else 0.0
+        total_f = fx.total_pay_formula(fc.get("salary") or fx.literal(salary), fc.get("bonus") or bonus_f, cx.digits)
+        wsum = math.fsum(weights)
+        weight_f = fx.sum_formula(f"{wc}{first}:{wc}{last}") if wc else fx.literal(wsum)
+
+        gate_note = ""
+        if gates:
+            gate_note = " ".join(t["gate"].format(name, _pct_text(g, t)) for _, _, g, name in gates)
+            if emp["gated"]:
+                gate_note += " " + t["gated"]
+        ctxs[0] = {
+            "company": cx.company, "period": cx.period, "period_name": cx.period_name, "currency": cx.currency,
+            "employee_id": emp["employee_id"], "name": emp["name"], "position": emp["position"],
+            "department": emp["department"], "manager": emp["manager"], "email": emp["email"],
+            "status": emp["status"], "reason": emp["reason"], "gate_note": gate_note,
+            "salary": emp["salary"], "bonus_pool": pool, "multiplier": mult, "proration": pror,
+            "weight_total": Fx(weight_f, wsum), "kpi_bonus": Fx(sum_bonus, emp["kpi_bonus"]),
+            "bonus": Fx(bonus_f, emp["bonus"]), "total_pay": Fx(total_f, emp["total_pay"]),
+        }
+        return ctxs
+
+    def text(self, pieces: list[Any], ctxs: list[Any]) -> str:
+        out = []
+        t = self.ctx.t
+        for p in pieces:
+            if isinstance(p, str):
+                out.append(p)
+                continue
+            ci, name = p
+            v = _plain((ctxs[ci] or {}).get(name))
+            if v is None or (type(v) is float and v != v):
+                continue
+            if type(v) is float:
+                if name in MONEY_FIELDS:
+                    out.append(_money_text(v, t, self.ctx.currency))
+                elif name in ("proration", "kpi.score", "kpi.weight", "weight_total", "scale.threshold"):
+                    out.append(_pct_text(v, t))
+                else:
+                    out.append(_coef_text(v, t))
+            else:
+                out.append(str(v))
+        return "".join(out)
+
+
+def _render(template: CardTemplate, stamp: _Stamp, card: _Card) -> bytes:
+    key, scales = stamp.key_and_scales(card)
+    comp = template.compiled(key)
+    ctxs = stamp.contexts(card, comp, scales)
+    values: list[Any] = []
+    buf = list(comp.sheet_parts)
+    for pos, slot in comp.sheet_slots:
+        if slot.field is not None:
+            v = (ctxs[slot.ctx] or {}).get(slot.field)
+        else:
+            v = stamp.text(slot.pieces, ctxs)
+        values.append(v)
+        buf[pos] = _tail(v)
+    dynamic: dict[str, bytes] = {template.sheet_part: "".join(buf).encode("utf-8")}
+    for part, (cparts, cslots) in comp.charts.items():
+        cb = list(cparts)
+        for pos, cs in cslots:
+            vals = [_plain(values[ref]) if kind == "s" else ref for kind, ref in cs.cells]
+            cb[pos] = _chart_cache(cs, vals)
+        dynamic[part] = "".join(cb).encode("utf-8")
+    entries: list[ZipEntry] = []
+    locals_: list[bytes] = []
+    for e, loc in zip(comp.entries, comp.locals_, strict=True):
+        if isinstance(e, str):
+            e = deflate(e, dynamic[e], CARD_COMPRESS_LEVEL)
+            loc = e.local
+        entries.append(e)
+        locals_.append(loc)  # type: ignore[arg-type]
+    return build_zip(entries, locals_)
+
+
+def _chart_cache(cs: _ChartSlot, vals: list[Any]) -> str:
+    p = cs.prefix
+    n = len(vals)
+    if cs.numeric:
+        pts = "".join(
+            f'<{p}pt idx="{i}"><{p}v>{_num(v)}</{p}v></{p}pt>'
+            for i, v in enumerate(vals) if type(v) in (float, int) and v == v
+        )
+        return (f"<{p}numCache><{p}formatCode>{cs.format_code}</{p}formatCode><{p}ptCount val=\"{n}\"/>"
+                f"{pts}</{p}numCache>")
+    pts = "".join(
+        f'<{p}pt idx="{i}"><{p}v>{xml_text(v if type(v) is str else _num(float(v)))}</{p}v></{p}pt>'
+        for i, v in enumerate(vals) if v is not None and v != "" and not (type(v) is float and v != v)
+    )
+    return f'<{p}strCache><{p}ptCount val="{n}"/>{pts}</{p}strCache>'

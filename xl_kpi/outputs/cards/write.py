@@ -1,0 +1,241 @@
+"""Writing cards: one card's bytes, every card of a results table to OUT/cards/<department>/ (atomically, a
+chunk at a time, in worker processes), the manifest records, and the resume journal."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.outputs.atomic import AtomicBatch
+from xl_kpi.outputs.cards.data import (
+    _Card,
+    _cards,
+    _clean_text,
+    _Context,
+)
+from xl_kpi.outputs.cards.stamp import (
+    _render,
+    _Stamp,
+)
+from xl_kpi.outputs.cards.template import (
+    CardTemplate,
+)
+from xl_kpi.outputs.names import child
+
+# ----------------------------------------------------------------------------------------------
+# public API
+
+
+def _template(template: CardTemplate | str | os.PathLike[str] | None, lang: str) -> CardTemplate:
+    if isinstance(template, CardTemplate):
+        return template
+    return CardTemplate.load(template, lang)
+
+
+def render_card(template: CardTemplate, results: Any, employee_id: Any) -> bytes:
+    """The xlsx bytes of one employee's card (deterministic: same input → same bytes)."""
+    for _, data in iter_cards(template, results, [employee_id]):
+        return data
+    raise KpiError(f"employee {employee_id!r} is not in the results")  # pragma: no cover
+
+
+def iter_cards(
+    template: CardTemplate, results: Any, employee_ids: Iterable[Any] | None = None
+) -> Iterator[tuple[Any, bytes]]:
+    """(employee_id, xlsx bytes) for each employee (all, or ``employee_ids`` in that order).
+
+    The results are grouped once; one card is in memory at a time.
+    """
+    stamp = _Stamp(template, _Context(results, template.lang))
+    for card in _cards(results, employee_ids):
+        yield card.emp["employee_id"], _render(template, stamp, card)
+
+
+def card_path(out_dir: str | os.PathLike[str], department: Any, employee_id: Any, name: Any) -> Path:
+    """OUT/cards/<department>/<employee_id> <name>.xlsx, every component made safe, always inside OUT."""
+    dep = department if department not in (None, "") and not (isinstance(department, float) and
+                                                               department != department) else "_unassigned"
+    stem = f"{_clean_text(employee_id)} {'' if name is None else _clean_text(name)}".strip()
+    return child(Path(out_dir) / "cards", dep, stem, ext=".xlsx")
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    """One written card: what the manifest lists."""
+
+    employee_id: Any
+    path: Path
+    sha256: str
+    total_bonus: float
+    status: Any
+    reason: Any
+
+
+# worker state (one template compiled per process)
+_W: dict[str, Any] = {}
+
+
+def _worker_init(source: bytes, lang: str, path: Path | None, ctx: _Context, fsync: bool,
+                 keep: bool | Mapping[str, str]) -> None:
+    tpl = CardTemplate(source, lang, path)
+    _W.update(template=tpl, stamp=_Stamp(tpl, ctx), fsync=fsync, keep=keep)
+
+
+class _Journal:
+    """Append-only "sha256 path" lines, fsync'ed per chunk: the cards a run has finished (for resume)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def add(self, rows: Sequence[tuple[Any, str, str, Any, Any, Any]]) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            os.write(fd, "".join(f"{digest} {p}\n" for _, p, digest, *_ in rows).encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_journal(path: str | os.PathLike[str]) -> dict[str, str]:
+    """path → sha256 of the cards a :func:`write_cards` journal records (empty when missing)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    pairs = (line.split(" ", 1) for line in text.splitlines() if " " in line)
+    return {p: d for d, p in pairs if len(d) == 64}
+
+
+def _write_chunk(
+    template: CardTemplate, stamp: _Stamp, chunk: Sequence[tuple[_Card, str]], fsync: bool,
+    keep: bool | Mapping[str, str] = False,
+) -> list[tuple[Any, str, str, Any, Any, Any]]:
+    """Render and write one chunk of cards (one flush to disk for the chunk).
+
+    ``keep``: a card file already at its path is kept as it is (a resumed run whose earlier,
+    identical run wrote it atomically); a mapping path → sha256 (a resume journal) keeps it only when
+    its bytes have the recorded hash, anything else is rendered again. Returns (employee_id, path,
+    sha256, bonus, status, reason).
+    """
+    out = []
+    with AtomicBatch(fsync=fsync) as batch:
+        for card, path in chunk:
+            data = None
+            if keep and os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as f:
+                    data = f.read()
+                if isinstance(keep, Mapping) and keep.get(path) != hashlib.sha256(data).hexdigest():
+                    data = None  # not proven to be this run's card for these inputs: rebuilt
+            if data is None:
+                data = _render(template, stamp, card)
+                batch.write(path, data)
+            e = card.emp
+            out.append((e["employee_id"], path, hashlib.sha256(data).hexdigest(), e["bonus"], e["status"],
+                        e["reason"]))
+    return out
+
+
+def _worker_chunk(chunk: list[tuple[_Card, str]]) -> list[tuple[Any, str, str, Any, Any, Any]]:
+    return _write_chunk(_W["template"], _W["stamp"], chunk, _W["fsync"], _W["keep"])
+
+
+def _chunks(results: Any, out_dir: Path, size: int) -> Iterator[list[tuple[_Card, str]]]:
+    """(card, path) pairs, ``size`` at a time; file names that collide get " (2)", " (3)"..."""
+    seen: set[str] = set()
+    buf: list[tuple[_Card, str]] = []
+    for card in _cards(results):
+        e = card.emp
+        p = card_path(out_dir, e["department"], e["employee_id"], e["name"])
+        k, n = str(p).casefold(), 2
+        while k in seen:  # same safe name (or the same but for case)
+            p = p.with_name(f"{p.stem[:90]} ({n}){p.suffix}")
+            k, n = str(p).casefold(), n + 1
+        seen.add(k)
+        buf.append((card, str(p)))
+        if len(buf) >= size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def write_cards(
+    results: Any,
+    out_dir: str | os.PathLike[str],
+    template: CardTemplate | str | os.PathLike[str] | None = None,
+    lang: str = "en",
+    jobs: int = 1,
+    on_progress: Callable[[int], None] | None = None,
+    *,
+    fsync: bool = True,
+    chunk_size: int = 250,
+    keep_existing: bool | Mapping[str, str] = False,
+    journal: str | os.PathLike[str] | None = None,
+) -> list[CardRecord]:
+    """Write every employee's card under OUT/cards/<department>/ and return one record per card.
+
+    ``template``: a :class:`CardTemplate` (its language wins), a path, or None (the bundled
+    template for ``lang``); ``lang`` is also the language of the generated text.
+    ``jobs`` > 1 uses that many worker processes, each compiling the template once and taking
+    chunks of ``chunk_size`` employees; only a few chunks are in flight at a time, so memory
+    stays flat however many employees there are. Files are written atomically, a chunk at a time
+    with one flush to disk per chunk (``fsync=False`` skips the flush). ``on_progress(n_done)``
+    is called after each chunk. Records come in the order of ``results.employees``; names that
+    collide after sanitising get a " (2)" suffix. ``keep_existing`` keeps card files already in
+    place (resuming an interrupted run of the same inputs into the same folder); a mapping path →
+    sha256 keeps only the files with those hashes. ``journal``: a file that gets "sha256 path" lines
+    for every finished chunk, flushed to disk, so that a resume can prove which cards it wrote.
+    """
+    log = _Journal(journal) if journal is not None else None
+    tpl = _template(template, lang)
+    out = Path(out_dir)
+    ctx = _Context(results, tpl.lang)
+    chunks = _chunks(results, out, max(1, chunk_size))
+    done: dict[int, list[tuple[Any, str, str, Any, Any, Any]]] = {}
+    n_done = 0
+    if jobs <= 1 or len(results.employees) <= chunk_size:
+        stamp = _Stamp(tpl, ctx)
+        for i, ch in enumerate(chunks):
+            done[i] = _write_chunk(tpl, stamp, ch, fsync, keep_existing)
+            if log:
+                log.add(done[i])
+            n_done += len(ch)
+            if on_progress:
+                on_progress(n_done)
+    else:
+        import multiprocessing as mp
+
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(
+            max_workers=jobs, mp_context=mp.get_context(method), initializer=_worker_init,
+            initargs=(tpl.source, tpl.lang, tpl.path, ctx, fsync, keep_existing),
+        ) as pool:
+            pending: dict[Any, int] = {}
+            numbered = enumerate(chunks)
+            exhausted = False
+            while pending or not exhausted:
+                while not exhausted and len(pending) < 2 * jobs:
+                    nxt = next(numbered, None)
+                    if nxt is None:
+                        exhausted = True
+                    else:
+                        pending[pool.submit(_worker_chunk, nxt[1])] = nxt[0]
+                if not pending:
+                    break
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    i = pending.pop(fut)
+                    done[i] = fut.result()
+                    if log:
+                        log.add(done[i])
+                    n_done += len(done[i])
+                    if on_progress:
+                        on_progress(n_done)
+    return [CardRecord(eid, Path(p), digest, bonus, status, reason)
+            for i in sorted(done) for eid, p, digest, bonus, status, reason in done[i]]
