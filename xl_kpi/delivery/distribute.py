@@ -32,7 +32,6 @@ import hashlib
 import io
 import os
 import shutil
-import stat
 import tempfile
 import time
 import uuid
@@ -51,6 +50,7 @@ from xl_kpi.outputs.atomic import AtomicBatch
 from xl_kpi.outputs.csvsafe import neutralise
 from xl_kpi.outputs.layout import FOLDER, INDEX, MAIL_LOG, OUTBOX, PASSWORDS
 from xl_kpi.outputs.names import safe_component, safe_file_name
+from xl_kpi.outputs.ooxml import write_zip
 from xl_kpi.outputs.summary import read_csv_rows
 from xl_kpi.results import Results
 
@@ -75,7 +75,6 @@ INDEX_COLUMNS = ("bundle", "recipient", "recipient_email", "employee_id", "file"
                  "source_sha256")
 PASSWORD_COLUMNS = ("bundle", "recipient", "employee_id", "password")
 STAGING_PREFIX = ".xl-kpi-distribute-"
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 _LABELS = {
     "en": {"manager": "KPI summary", "department": "KPI summary", "no_department": "(no department)"},
@@ -716,15 +715,7 @@ def _encrypt_all(todo: list[tuple[ShippedFile, str]], plain: dict[str, bytes], j
 
 def zip_bytes(files: Iterable[tuple[str, bytes]]) -> bytes:
     """A deterministic zip: entries sorted by name, fixed timestamps and permissions, deflated."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        for name, data in sorted(files, key=lambda x: x[0]):
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3
-            info.external_attr = (stat.S_IFREG | 0o644) << 16
-            zf.writestr(info, data)
-    return buf.getvalue()
+    return write_zip(files)
 
 
 def _index_rows(bundles: Sequence[Bundle], zipped: bool) -> list[list[str]]:
