@@ -83,7 +83,7 @@ import pandas as pd
 
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.inputs.identity import canonical_address
-from xl_kpi.outputs.summary import read_csv_rows
+from xl_kpi.outputs.csvsafe import read_rows
 
 __all__ = ["IsolationReport", "Leak", "check", "check_report", "norm_name", "numbers_in"]
 
@@ -938,8 +938,8 @@ def check_report(
         _check_cards(out, company, scanner, opener)
 
     dist = out / FOLDER
-    index_rows = read_csv_rows(dist / INDEX) if (dist / INDEX).exists() else []
-    pw_rows = read_csv_rows(dist / PASSWORDS) if (dist / PASSWORDS).exists() else []
+    index_rows = read_rows(dist / INDEX) if (dist / INDEX).exists() else []
+    pw_rows = read_rows(dist / PASSWORDS) if (dist / PASSWORDS).exists() else []
     passwords: dict[str, str] = {}
     for r in pw_rows:
         if r.get("bundle") and r.get("password"):
@@ -982,7 +982,7 @@ def _check_cards(out: Path, company: _Company, scanner: _Scanner, opener: _Opene
         return
     manifest = {}
     if (out / "manifest.csv").exists():
-        for r in read_csv_rows(out / "manifest.csv"):
+        for r in read_rows(out / "manifest.csv"):
             if r.get("file"):
                 manifest[r["file"]] = (r.get("employee_id", "").strip(), r.get("sha256", ""))
     for path in sorted(p for p in cards.rglob("*") if p.is_file()):
