@@ -1,4 +1,5 @@
-"""Low-level xlsx plumbing for the card writer: zip parts, XML escaping, cell references, row plans.
+"""Low-level xlsx and zip plumbing, one copy for the package: the zip writer (workbooks and the bundles of
+``distribute``), ``.rels`` parsing, XML escaping, cell references and column letters, row plans.
 
 Why not openpyxl for everything: a user's restyled template may hold things openpyxl drops on a
 round trip (images without Pillow, shapes, text boxes, sparklines, extension lists). So the card
