@@ -11,10 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests._results_fixture import sample_results
-from xl_kpi.delivery import distribute
 from xl_kpi.delivery.crypto import read_passwords
 from xl_kpi.inputs.problems import Problems
-from xl_kpi.outputs.csvsafe import neutralise, restore
+from xl_kpi.outputs.csvsafe import csv_bytes, neutralise, restore
 from xl_kpi.outputs.results_files import load_results, save_results
 from xl_kpi.outputs.summary import read_csv_rows, write_errors, write_manifest
 
@@ -94,7 +93,7 @@ def test_results_round_trip_any_text(names):
 
 
 def test_distribution_csv_and_passwords_read_back_as_written(tmp_path):
-    data = distribute._csv(["employee_id", "password"], [["=1", "=secret-pw1"], ["'=1", "'=secret-pw2"]])
+    data = csv_bytes(["employee_id", "password"], [["=1", "=secret-pw1"], ["'=1", "'=secret-pw2"]])
     (tmp_path / "passwords.csv").write_bytes(data)
     assert _cells(tmp_path / "passwords.csv")[2:] == ["'=1", "'=secret-pw1", "''=1", "''=secret-pw2"]
     assert [r["employee_id"] for r in read_csv_rows(tmp_path / "passwords.csv")] == ["=1", "'=1"]

@@ -31,7 +31,6 @@ from xl_kpi.delivery.distribute import (
     INDEX_COLUMNS,
     Options,
     UsageError,
-    _csv,
     distribute,
     plan_bundles,
     resolve_managers,
@@ -44,6 +43,7 @@ from xl_kpi.delivery.office import pdf_page_count, soffice_path
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.inputs.plan import sample_inputs
 from xl_kpi.inputs.problems import InputError, Problems
+from xl_kpi.outputs.csvsafe import csv_bytes
 from xl_kpi.outputs.results_files import load_results
 
 runner = CliRunner()
@@ -189,7 +189,7 @@ def hashlib_sha(data: bytes) -> str:
 
 
 def test_csv_cells_that_excel_would_run_are_neutralised() -> None:
-    data = _csv(("a", "b"), [["=HYPERLINK(\"x\")", "+1"], ["-2", "@SUM(A1)"], ["ok", "Иванов"]])
+    data = csv_bytes(("a", "b"), [["=HYPERLINK(\"x\")", "+1"], ["-2", "@SUM(A1)"], ["ok", "Иванов"]])
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[1] == ["'=HYPERLINK(\"x\")", "'+1"] and rows[2] == ["'-2", "'@SUM(A1)"]
     assert rows[3] == ["ok", "Иванов"]

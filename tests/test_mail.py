@@ -887,9 +887,9 @@ def test_deadlines_must_be_positive(name):
 
 
 def test_a_server_trickling_its_goodbye_does_not_hold_the_end_of_the_run(out, trickling, monkeypatch):
-    import xl_kpi.delivery.mail
+    import xl_kpi.delivery.mail.send
 
-    monkeypatch.setattr(xl_kpi.delivery.mail, "QUIT_DEADLINE", 0.5)
+    monkeypatch.setattr(xl_kpi.delivery.mail.send, "QUIT_DEADLINE", 0.5)
     server = trickling("quit")
     ds = deliveries(out)
     res = _timed(lambda: send_all(ds, config(server.port, session_deadline=5, message_deadline=5), out / "log.jsonl"))

@@ -33,3 +33,33 @@ def test_csv_quoted_newline_and_blank_lines_are_fine(tmp_path):
     (tmp_path / "d.csv").write_text('id;note;n\n1;"a\nb";x\n\n2;;y\n', encoding="utf-8")
     grid = read_csv_grid(tmp_path / "d.csv")
     assert grid.iloc[1, 1] == "a\nb" and grid.shape == (4, 3)
+
+
+def test_a_row_wider_than_any_column_letters_is_named_in_r1c1(tmp_path):
+    """Cells without r="A1" past column ZZZ (a hostile file): the too-wide message still names the corner."""
+    import io
+    import re
+    import zipfile
+
+    import openpyxl
+
+    from xl_kpi.inputs.readers import FileReadError, scan_xlsx
+
+    wb = openpyxl.Workbook()
+    wb.active.title = "Facts"
+    wb.active["A1"] = 1
+    buf = io.BytesIO()
+    wb.save(buf)
+    src, out = zipfile.ZipFile(buf), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb"<sheetData>.*</sheetData>|<sheetData/>",
+                              b'<sheetData><row r="1">' + b"<c><v>1</v></c>" * 20_000 + b"</row></sheetData>",
+                              data, flags=re.S)
+            z.writestr(info, data)
+    path = tmp_path / "wide.xlsx"
+    path.write_bytes(out.getvalue())
+    with pytest.raises(FileReadError, match=r"used range reaches R1C20000 \(1 rows × 20 000 columns\)"):
+        scan_xlsx(path)

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import os
 import shutil
-import stat
 import tempfile
 import time
 import uuid
@@ -48,10 +46,10 @@ from xl_kpi.inputs.identity import resolve_managers as _resolve
 from xl_kpi.inputs.problems import InputError, Problems
 from xl_kpi.outputs import outdir
 from xl_kpi.outputs.atomic import AtomicBatch
-from xl_kpi.outputs.csvsafe import neutralise
+from xl_kpi.outputs.csvsafe import csv_bytes, read_rows
 from xl_kpi.outputs.layout import FOLDER, INDEX, MAIL_LOG, OUTBOX, PASSWORDS
 from xl_kpi.outputs.names import safe_component, safe_file_name
-from xl_kpi.outputs.summary import read_csv_rows
+from xl_kpi.outputs.ooxml import write_zip
 from xl_kpi.results import Results
 
 __all__ = [
@@ -75,7 +73,6 @@ INDEX_COLUMNS = ("bundle", "recipient", "recipient_email", "employee_id", "file"
                  "source_sha256")
 PASSWORD_COLUMNS = ("bundle", "recipient", "employee_id", "password")
 STAGING_PREFIX = ".xl-kpi-distribute-"
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 _LABELS = {
     "en": {"manager": "KPI summary", "department": "KPI summary", "no_department": "(no department)"},
@@ -384,7 +381,7 @@ def _load_cards(out: Path, results: Results, problems: Problems) -> dict[str, tu
     cards: dict[str, tuple[Path, str]] = {}
     seen: dict[str, int] = {}
     twice: set[str] = set()
-    for n, row in enumerate(read_csv_rows(manifest), start=2):
+    for n, row in enumerate(read_rows(manifest), start=2):
         eid, rel, sha = row.get("employee_id", "").strip(), row.get("file", ""), row.get("sha256", "")
         where = {"file": "manifest.csv", "row": n}
         if eid in seen:  # which of the two cards is theirs? neither is sent
@@ -434,7 +431,7 @@ def _previous(dist: Path, *, read_passwords: bool, problems: Problems) -> _Previ
     if not index.exists():
         return prev
     try:
-        rows = read_csv_rows(index)
+        rows = read_rows(index)
         if read_passwords and (dist / PASSWORDS).exists():
             from xl_kpi.delivery.crypto import read_passwords as read_pw
 
@@ -444,7 +441,7 @@ def _previous(dist: Path, *, read_passwords: bool, problems: Problems) -> _Previ
                 problems.warning("the previous passwords.csv could not be read; new passwords are generated",
                                  file=str(dist / PASSWORDS))
                 prev.by_id, prev.by_bundle = {}, {}
-            for r in read_csv_rows(dist / PASSWORDS):
+            for r in read_rows(dist / PASSWORDS):
                 if r.get("bundle"):
                     prev.passwords[r["bundle"]] = r.get("password", "")
     except (OSError, UnicodeDecodeError, csv.Error, KeyError):
@@ -714,15 +711,7 @@ def _encrypt_all(todo: list[tuple[ShippedFile, str]], plain: dict[str, bytes], j
 
 def zip_bytes(files: Iterable[tuple[str, bytes]]) -> bytes:
     """A deterministic zip: entries sorted by name, fixed timestamps and permissions, deflated."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        for name, data in sorted(files, key=lambda x: x[0]):
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3
-            info.external_attr = (stat.S_IFREG | 0o644) << 16
-            zf.writestr(info, data)
-    return buf.getvalue()
+    return write_zip(files)
 
 
 def _index_rows(bundles: Sequence[Bundle], zipped: bool) -> list[list[str]]:
@@ -736,16 +725,6 @@ def _index_rows(bundles: Sequence[Bundle], zipped: bool) -> list[list[str]]:
                          b.recipient_id, f.source_sha256])
     rows.sort(key=lambda r: (_natural(r[0]), r[6] != "summary", _natural(r[4])))
     return rows
-
-
-def _csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> bytes:
-    """UTF-8 with BOM (Excel), CRLF; text Excel would run as a formula is prefixed with a quote."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(header)
-    for row in rows:
-        w.writerow([neutralise(v) if isinstance(v, str) else v for v in row])
-    return buf.getvalue().encode("utf-8-sig")
 
 
 def _write(out: Path, report: DistributionReport) -> None:
@@ -768,11 +747,11 @@ def _write(out: Path, report: DistributionReport) -> None:
                 else:
                     for f in b.files:
                         batch.write(target / b.by / b.name / f.name, f.data)
-            batch.write(target / INDEX, _csv(INDEX_COLUMNS, _index_rows(report.bundles, opts.zip)))
+            batch.write(target / INDEX, csv_bytes(INDEX_COLUMNS, _index_rows(report.bundles, opts.zip)))
             if opts.encrypt:
                 rows = [[b.key, b.recipient, b.recipient_id, b.password or ""] for b in report.bundles if not b.failed]
                 rows.sort(key=lambda r: _natural(r[0]))
-                batch.write(target / PASSWORDS, _csv(PASSWORD_COLUMNS, rows))
+                batch.write(target / PASSWORDS, csv_bytes(PASSWORD_COLUMNS, rows))
         if opts.encrypt:
             os.chmod(target / PASSWORDS, 0o600)
         target.mkdir(exist_ok=True)

@@ -38,6 +38,7 @@ from typing import Any
 from xml.sax.saxutils import unescape
 
 import pandas as pd
+from openpyxl.utils.cell import column_index_from_string, get_column_letter
 
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.inputs.inputbytes import ChangedWhileReading, read_input
@@ -449,8 +450,6 @@ def _csv_parser_error(name: str, sep: str, message: str) -> FileReadError:
 
 def _check_cell_text(grid: pd.DataFrame, name: str, sheet: str | None, lim: Limits) -> None:
     """Refuse a grid with a text cell longer than ``lim.cell_chars`` (the first such cell is named)."""
-    from openpyxl.utils import get_column_letter
-
     for j, c in enumerate(grid.columns):
         col = grid[c]
         if not (pd.api.types.is_object_dtype(col.dtype) or pd.api.types.is_string_dtype(col.dtype)):
@@ -505,7 +504,7 @@ class SheetInfo:
     @property
     def corner(self) -> str:
         """The bottom-right corner of the used range ('XFD1048576'); '' for an empty sheet."""
-        return f"{_col_letters(self.columns)}{self.rows}" if self.rows and self.columns else ""
+        return _cell_name(self.rows, self.columns) if self.rows and self.columns else ""
 
 
 @dataclass
@@ -742,19 +741,14 @@ _EXTERNAL = re.compile(r"\[\d+\]")
 CHUNK = 8 * MB
 
 
-def _col_number(letters: bytes | str) -> int:
-    n = 0
-    for ch in letters.decode() if isinstance(letters, bytes) else letters:
-        n = n * 26 + ord(ch) - 64
-    return n
+def _col_number(letters: bytes) -> int:
+    """b'AA' → 27, as the scanner's regular expressions give the letters (openpyxl's conversion)."""
+    return column_index_from_string(letters.decode("ascii"))
 
 
-def _col_letters(n: int) -> str:
-    s = ""
-    while n:
-        n, r = divmod(n - 1, 26)
-        s = chr(65 + r) + s
-    return s
+def _cell_name(row: int, col: int) -> str:
+    """'B12' for (12, 2); past the last column letters (ZZZ, a hostile file) Excel's other form, 'R1C20000'."""
+    return f"{get_column_letter(col)}{row}" if col <= 18278 else f"R{row}C{col}"
 
 
 def _chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, lim: Limits) -> Iterator[bytes]:
@@ -797,9 +791,9 @@ def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: str, name: st
                                     "sheet (A1 to XFD1048576)", _DAMAGED_FIX, sheet=sheet) from None
             for r, c in located:
                 if r > out.rows:
-                    out.rows, far_row = r, f"{_col_letters(c)}{r}"
+                    out.rows, far_row = r, _cell_name(r, c)
                 if c > out.columns:
-                    out.columns, far_col = c, f"{_col_letters(c)}{r}"
+                    out.columns, far_col = c, _cell_name(r, c)
             out.filled += len(located)
         elif cells:
             rows = [c[1] for c in cells]

@@ -6,11 +6,21 @@ starting with one of those characters gets a leading apostrophe, and so does tex
 with an apostrophe. :func:`restore` removes exactly one leading apostrophe, so the round trip is exact:
 ``=1`` is written ``'=1`` and ``'=1`` is written ``''=1``; both read back as they were.
 
+:func:`csv_bytes` and :func:`read_rows` are the CSV writer and reader built on the pair (UTF-8 with a
+BOM for Excel, CRLF line ends).
+
 Only text is neutralised. Number columns (total_bonus, scores, amounts) are written as numbers, so a
 negative amount stays ``-5.00`` and is read as a number; readers must not call :func:`restore` on them.
 """
 
 from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r", "'")
 
@@ -23,3 +33,20 @@ def neutralise(text: str) -> str:
 def restore(cell: str) -> str:
     """The text :func:`neutralise` was given: one leading apostrophe removed, if there is one."""
     return cell[1:] if cell.startswith("'") else cell
+
+
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """A CSV for Excel: UTF-8 with BOM, CRLF; every text cell through :func:`neutralise`, numbers as numbers."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(header)
+    for row in rows:
+        w.writerow([neutralise(v) if isinstance(v, str) else v for v in row])
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def read_rows(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """Rows of a CSV that xl_kpi wrote (manifest, errors, index, passwords), each cell through :func:`restore`."""
+    text = Path(path).read_bytes().decode("utf-8-sig")
+    return [{k: restore("" if v is None else str(v)) for k, v in row.items() if k is not None}
+            for row in csv.DictReader(io.StringIO(text))]

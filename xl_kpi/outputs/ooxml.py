@@ -1,4 +1,5 @@
-"""Low-level xlsx plumbing for the card writer: zip parts, XML escaping, cell references, row plans.
+"""Low-level xlsx and zip plumbing, one copy for the package: the zip writer (workbooks and the bundles of
+``distribute``), ``.rels`` parsing, XML escaping, cell references and column letters, row plans.
 
 Why not openpyxl for everything: a user's restyled template may hold things openpyxl drops on a
 round trip (images without Pillow, shapes, text boxes, sparklines, extension lists). So the card
@@ -11,20 +12,24 @@ compressed once and reused, and every entry has a fixed timestamp (deterministic
 from __future__ import annotations
 
 import re
+import stat
 import struct
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from io import BytesIO
+from pathlib import PurePosixPath
 from zipfile import ZipFile
 
 from openpyxl.formula.tokenizer import Token, Tokenizer
 from openpyxl.formula.translate import Translator
+from openpyxl.utils.cell import column_index_from_string, get_column_letter
 
 MAX_ROW = 1_048_576
 COMPRESS_LEVEL = 6
 _DOS_DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01, the zip epoch: fixed so output is deterministic
 _DOS_TIME = 0
+_ZIP32 = 0xFFFFFFFF
 
 
 # ----------------------------------------------------------------------------------------------
@@ -74,26 +79,50 @@ def deflate(name: str, data: bytes, level: int = COMPRESS_LEVEL) -> ZipEntry:
     return ZipEntry(raw, flags, zlib.crc32(data), len(data), comp)
 
 
-def build_zip(entries: Sequence[ZipEntry], locals_: Sequence[bytes] | None = None) -> bytes:
-    """A zip archive of ``entries`` in order; ``locals_`` may give each entry's prebuilt local block."""
+def build_zip(
+    entries: Sequence[ZipEntry], locals_: Sequence[bytes] | None = None, *, unix_mode: int | None = None
+) -> bytes:
+    """A zip archive of ``entries`` in order; ``locals_`` may give each entry's prebuilt local block.
+
+    ``unix_mode`` (e.g. ``0o644``): record the entries as regular files with those permissions,
+    made on Unix (what :mod:`zipfile` writes for a ``ZipInfo`` with ``create_system = 3``), so a
+    file unpacked from a bundle is readable; ``None``: no permissions (what Excel writes). More than
+    65,535 entries get a zip64 end record; an archive past 4 GiB is refused (xl_kpi never needs one).
+    """
+    made_by, external = (20, 0) if unix_mode is None else ((3 << 8) | 20, (stat.S_IFREG | unix_mode) << 16)
     out: list[bytes] = []
     central: list[bytes] = []
     offset = 0
     for i, e in enumerate(entries):
         block = locals_[i] if locals_ is not None else e.local
+        if offset > _ZIP32 or len(e.comp) > _ZIP32 or e.size > _ZIP32:
+            raise ValueError("a zip archive larger than 4 GiB: split it into smaller ones")
         central.append(
             struct.pack(
                 "<IHHHHHHIIIHHHHHII",
-                0x02014B50, 20, 20, e.flags, 8, _DOS_TIME, _DOS_DATE,
-                e.crc, len(e.comp), e.size, len(e.name), 0, 0, 0, 0, 0, offset,
+                0x02014B50, made_by, 20, e.flags, 8, _DOS_TIME, _DOS_DATE,
+                e.crc, len(e.comp), e.size, len(e.name), 0, 0, 0, 0, external, offset,
             )
             + e.name
         )
         out.append(block)
         offset += len(block)
     cd = b"".join(central)
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(cd), offset, 0)
-    return b"".join(out) + cd + end
+    if offset > _ZIP32 or len(cd) > _ZIP32:
+        raise ValueError("a zip archive larger than 4 GiB: split it into smaller ones")
+    n = len(entries)
+    zip64 = b""
+    if n > 0xFFFF:  # zip64 end of central directory record and its locator (APPNOTE 4.3.14, 4.3.15)
+        zip64 = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, n, n, len(cd), offset)
+        zip64 += struct.pack("<IIQI", 0x07064B50, 0, offset + len(cd), 1)
+    m = min(n, 0xFFFF)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, m, m, len(cd), offset, 0)
+    return b"".join(out) + cd + zip64 + end
+
+
+def write_zip(files: Iterable[tuple[str, bytes]], level: int = COMPRESS_LEVEL) -> bytes:
+    """A deterministic zip of files for people (bundles): sorted by name, fixed timestamps, ``rw-r--r--``."""
+    return build_zip([deflate(n, d, level) for n, d in sorted(files, key=lambda x: x[0])], unix_mode=0o644)
 
 
 def write_xlsx(parts: dict[str, bytes] | Iterable[tuple[str, bytes]]) -> bytes:
@@ -176,30 +205,57 @@ def string_item_text(si_inner: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
+# relationships (.rels parts)
+
+_REL_RE = re.compile(r"<Relationship\b([^>]*?)/?>", re.S)
+
+
+def rels_path(part: str) -> str:
+    """The relationships part of ``part``: 'xl/workbook.xml' → 'xl/_rels/workbook.xml.rels'."""
+    p = PurePosixPath(part)
+    return str(p.parent / "_rels" / (p.name + ".rels"))
+
+
+def resolve_target(base_part: str, target: str) -> str:
+    """The part a relationship of ``base_part`` points to: relative to its folder, or absolute ('/xl/...')."""
+    if target.startswith("/"):
+        return target.lstrip("/")
+    parts = list(PurePosixPath(base_part).parent.parts)
+    for seg in target.split("/"):
+        if seg == "..":
+            if parts:
+                parts.pop()
+        elif seg and seg != ".":
+            parts.append(seg)
+    return "/".join(parts)
+
+
+def read_rels(parts: Mapping[str, bytes], part: str) -> list[dict[str, str]]:
+    """The internal relationships of ``part`` in document order: each one's attributes (``Id``,
+    ``Type``, ``Target``, unescaped as written) plus ``path``, the part it points to. External
+    targets (``TargetMode="External"``, e.g. hyperlinks) are left out; no .rels part gives ``[]``."""
+    data = parts.get(rels_path(part))
+    if data is None:
+        return []
+    out = []
+    for m in _REL_RE.finditer(data.decode("utf-8")):
+        a = dict(parse_attrs(m.group(1)))
+        if a.get("TargetMode") == "External":
+            continue
+        a["path"] = resolve_target(part, xml_unescape(a.get("Target", "")))
+        out.append(a)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
 # cell references
 
 
-def col_index(letters: str) -> int:
-    """'A' → 1, 'AA' → 27."""
-    n = 0
-    for ch in letters.upper():
-        n = n * 26 + ord(ch) - 64
-    return n
-
-
-_COL_CACHE: dict[int, str] = {}
-
-
-def col_letters(n: int) -> str:
-    """1 → 'A', 27 → 'AA'."""
-    s = _COL_CACHE.get(n)
-    if s is None:
-        k, s = n, ""
-        while k:
-            k, r = divmod(k - 1, 26)
-            s = chr(65 + r) + s
-        _COL_CACHE[n] = s
-    return s
+# One column-letter conversion for the whole package: openpyxl's, cached (inputs use it directly).
+col_index = column_index_from_string
+"""'A' → 1, 'AA' → 27 (case-insensitive, 'A' to 'ZZZ')."""
+col_letters = get_column_letter
+"""1 → 'A', 27 → 'AA' (1 to 18,278)."""
 
 
 CELL_RE = re.compile(r"^(\$?)([A-Za-z]{1,3})(\$?)(\d+)$")

@@ -150,9 +150,9 @@ def recorded_files(out: Path) -> set[str] | None:
             return {f for f in files if _inside(f)} | {AUDIT}
         owned = {AUDIT, "manifest.csv", *(k for k in audit.get("outputs", {}) if isinstance(k, str))}
         with contextlib.suppress(OSError, ValueError, KeyError):
-            from xl_kpi.outputs.summary import read_csv_rows
+            from xl_kpi.outputs.csvsafe import read_rows
 
-            owned |= {r["file"] for r in read_csv_rows(out / "manifest.csv")}
+            owned |= {r["file"] for r in read_rows(out / "manifest.csv")}
         return {f for f in owned if _inside(f)}
     except OSError as e:
         raise os_error(e, p, "cannot read") from None

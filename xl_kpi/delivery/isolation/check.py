@@ -1,0 +1,181 @@
+"""The check itself: which files are meant for whom (manifest, index, outbox), their integrity, the report."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import os
+import zipfile
+from email.utils import getaddresses
+from pathlib import Path
+from typing import Any
+
+from xl_kpi.delivery.isolation.audience import _Company
+from xl_kpi.delivery.isolation.model import IsolationReport, Leak
+from xl_kpi.delivery.isolation.opener import _Opener
+from xl_kpi.delivery.isolation.scan import _Scanner
+from xl_kpi.delivery.isolation.text import _sha
+from xl_kpi.inputs.identity import canonical_address
+from xl_kpi.outputs.csvsafe import read_rows
+
+# -------------------------------------------------------------------------------- the check
+
+
+
+def check(out_dir: str | os.PathLike[str]) -> list[Leak]:
+    """Every leak (and integrity finding) in the files produced for people under ``out_dir``; [] = isolated."""
+    return check_report(out_dir).leaks
+
+
+def check_report(
+    out_dir: str | os.PathLike[str], *, cards: bool = True, distribution: bool = True, outbox: bool = True
+) -> IsolationReport:
+    """Run the isolation check (see the module doc); the parts to look at can be switched off."""
+    from xl_kpi.outputs.layout import FOLDER, INDEX, OUTBOX, PASSWORDS
+    from xl_kpi.outputs.results_files import load_results
+
+    out = Path(out_dir)
+    company = _Company(load_results(out))
+    report = IsolationReport()
+    scanner = _Scanner(company, report)
+    opener = _Opener(scanner)
+
+    if cards:
+        _check_cards(out, company, scanner, opener)
+
+    dist = out / FOLDER
+    index_rows = read_rows(dist / INDEX) if (dist / INDEX).exists() else []
+    pw_rows = read_rows(dist / PASSWORDS) if (dist / PASSWORDS).exists() else []
+    passwords: dict[str, str] = {}
+    for r in pw_rows:
+        if r.get("bundle") and r.get("password"):
+            passwords[_bundle_key(r["bundle"])] = r["password"]
+    bundles: dict[str, dict[str, Any]] = {}
+    for r in index_rows:
+        b = bundles.setdefault(r["bundle"], {"members": set(), "files": {}, "recipient": r.get("recipient", ""),
+                                             "email": r.get("recipient_email", "")})
+        if r.get("employee_id"):
+            b["members"].add(r["employee_id"].strip())
+        b["files"][r["file"]] = r.get("sha256", "")
+
+    if distribution and dist.is_dir():
+        _check_distribution(dist, bundles, passwords, company, scanner, opener, FOLDER)
+
+    box = out / OUTBOX
+    if outbox and box.is_dir():
+        by_address: dict[str, dict[str, Any]] = {}
+        for name, b in bundles.items():
+            a = canonical_address(b["email"])
+            if a:
+                entry = by_address.setdefault(a, {"members": set(), "passwords": [], "names": set()})
+                entry["members"] |= b["members"]
+                entry["names"].add(b["recipient"])
+                if _bundle_key(name) in passwords:
+                    entry["passwords"].append(passwords[_bundle_key(name)])
+        for path in sorted(box.rglob("*.eml")):
+            _check_eml(out, path, by_address, company, scanner, opener)
+    report.leaks.sort()
+    return report
+
+
+def _bundle_key(bundle: str) -> str:
+    return bundle[:-4] if bundle.lower().endswith(".zip") else bundle
+
+
+def _check_cards(out: Path, company: _Company, scanner: _Scanner, opener: _Opener) -> None:
+    cards = out / "cards"
+    if not cards.is_dir():
+        return
+    manifest = {}
+    if (out / "manifest.csv").exists():
+        for r in read_rows(out / "manifest.csv"):
+            if r.get("file"):
+                manifest[r["file"]] = (r.get("employee_id", "").strip(), r.get("sha256", ""))
+    for path in sorted(p for p in cards.rglob("*") if p.is_file()):
+        rel = path.relative_to(out).as_posix()
+        data = path.read_bytes()
+        eid, sha = manifest.get(rel, ("", ""))
+        audience = frozenset({eid}) if eid else frozenset()
+        label = f"{eid} {company.people[eid].name}" if eid in company.people else ""
+        if not eid:
+            scanner.leak(rel, "unlisted", "", "not in manifest.csv", label)
+        elif sha and _sha(data) != sha:
+            scanner.leak(rel, "modified", eid, "differs from the sha256 in manifest.csv", label)
+        opener.scan(rel, data, company.allowed(audience), label, [])
+
+
+def _check_distribution(dist: Path, bundles: dict[str, dict[str, Any]], passwords: dict[str, str],
+                        company: _Company, scanner: _Scanner, opener: _Opener, folder: str) -> None:
+    from xl_kpi.outputs.layout import HR_FILES
+
+    seen: set[str] = set()
+    for top in sorted(dist.iterdir()):
+        if top.name in HR_FILES and top.is_file():
+            continue
+        if top.is_file():
+            scanner.leak(f"{folder}/{top.name}", "unlisted", "", "a file nobody is meant to get", "")
+            opener.scan(f"{folder}/{top.name}", top.read_bytes(), company.allowed(frozenset()), "", [])
+            continue
+        for entry in sorted(top.iterdir()):
+            bundle = f"{top.name}/{entry.name}"
+            seen.add(bundle)
+            info = bundles.get(bundle)
+            members = frozenset(info["members"]) if info else frozenset()
+            aud = (f"{info['recipient']} <{info['email']}>" if info["email"] else info["recipient"]) if info else ""
+            allowed = company.allowed(members, [info["recipient"]] if info else [])
+            pw = [passwords[_bundle_key(bundle)]] if _bundle_key(bundle) in passwords else []
+            label = f"{folder}/{bundle}"
+            if info is None:
+                scanner.leak(label, "unlisted", "", "a bundle index.csv does not list", "")
+            if entry.is_dir():
+                files = {p.relative_to(entry).as_posix(): p for p in sorted(entry.rglob("*")) if p.is_file()}
+                for rel, p in files.items():
+                    data = p.read_bytes()
+                    _integrity(scanner, f"{label}/{rel}", data, info, rel, aud)
+                    opener.scan(f"{label}/{rel}", data, allowed, aud, pw)
+                listed = set(info["files"]) if info else set()
+            else:
+                data = entry.read_bytes()
+                try:
+                    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                        files = {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()}
+                except (zipfile.BadZipFile, OSError):
+                    files = {}
+                for rel, member in files.items():
+                    _integrity(scanner, f"{label}!/{rel}", member, info, rel, aud)
+                opener.scan(label, data, allowed, aud, pw)
+                listed = set(info["files"]) if info else set()
+            for missing in sorted(listed - set(files)):
+                scanner.leak(f"{label}/{missing}", "missing", "", "listed in index.csv but not there", aud)
+    for bundle in sorted(set(bundles) - seen):
+        scanner.leak(f"{folder}/{bundle}", "missing", "", "listed in index.csv but not there", "")
+
+
+def _integrity(scanner: _Scanner, label: str, data: bytes, info: dict[str, Any] | None, rel: str, aud: str) -> None:
+    if info is None:
+        return
+    if rel not in info["files"]:
+        scanner.leak(label, "unlisted", "", "a file index.csv does not list for this bundle", aud)
+    elif info["files"][rel] and info["files"][rel] != _sha(data):
+        scanner.leak(label, "modified", "", "differs from the sha256 in index.csv", aud)
+
+
+def _check_eml(out: Path, path: Path, by_address: dict[str, dict[str, Any]], company: _Company,
+               scanner: _Scanner, opener: _Opener) -> None:
+    rel = path.relative_to(out).as_posix()
+    data = path.read_bytes()
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    addrs = [a for _, a in getaddresses([str(v) for h in ("To", "Cc", "Bcc") for v in msg.get_all(h, [])]) if a]
+    if len(addrs) != 1:
+        scanner.leak(rel, "recipients", "", f"{len(addrs)} recipients ({', '.join(addrs[:5])}); exactly one expected",
+                     "")
+    address = canonical_address(addrs[0]) if addrs else ""
+    entry = by_address.get(address, {"members": set(), "passwords": [], "names": set()})
+    owners = company.audience_of_address(address)
+    if len(owners) > 1:
+        scanner.leak(rel, "recipients", "", f"{address} is the address of {len(owners)} employees "
+                     f"({', '.join(sorted(owners))})", address)
+    members = frozenset(entry["members"] | owners)
+    allowed = company.allowed(members, sorted(entry["names"]))
+    opener.scan(rel, data, allowed, address, entry["passwords"])

@@ -1,0 +1,118 @@
+"""Opening: workbooks (decrypted with their password), zip archives and e-mails with their attachments,
+recursively, each reduced to text and handed to the scanner."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import io
+import zipfile
+
+from xl_kpi.delivery.isolation.audience import _Allowed
+from xl_kpi.delivery.isolation.model import _OLE
+from xl_kpi.delivery.isolation.scan import _Scanner
+from xl_kpi.delivery.isolation.text import _DECRYPTED, _html_text, _office_text, _pdf_text, _remember, _sha, _Text
+from xl_kpi.engine.errors import KpiError
+
+# ------------------------------------------------------------------------------- opening
+
+
+class _Opener:
+    """Turns bytes (xlsx, encrypted xlsx, pdf, zip, eml, text) into :class:`_Text`, recursing."""
+
+    def __init__(self, scanner: _Scanner) -> None:
+        self.scanner = scanner
+
+    def scan(self, label: str, data: bytes, allowed: _Allowed, audience_label: str, passwords: list[str],
+             depth: int = 0) -> None:
+        self.scanner.report.files += 1
+        if depth > 4:
+            self.scanner.leak(label, "unreadable", "", "nested too deeply to check", audience_label)
+            return
+        text = _Text()
+        text.add_filename(label)
+        if data[:8] == _OLE:
+            self.scanner.raw(label, data, audience_label)
+            plain = self._decrypt(data, passwords)
+            if plain is None:
+                why = "encrypted, and no password in passwords.csv opens it" if passwords else \
+                    "encrypted, and there is no password for it in passwords.csv"
+                self.scanner.leak(label, "unreadable", "", why, audience_label)
+                self.scanner.match(label, text, allowed, audience_label)
+                return
+            self.scanner.report.decrypted += 1
+            data = plain
+        if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
+            try:
+                zf = zipfile.ZipFile(io.BytesIO(data))
+                names = [i.filename for i in zf.infolist() if not i.is_dir()]
+            except (zipfile.BadZipFile, OSError) as e:
+                self.scanner.leak(label, "unreadable", "", f"damaged zip ({e})", audience_label)
+                return
+            with zf:
+                if "[Content_Types].xml" in names:
+                    content, nested, broken = _office_text(data, zf, names)
+                    text.extend(content)
+                    for n, why in broken:
+                        self.scanner.leak(f"{label}!/{n}", "unreadable", "", why, audience_label)
+                    for n, part in nested:
+                        self.scan(f"{label}!/{n}", part, allowed, audience_label, passwords, depth + 1)
+                else:
+                    for n in names:
+                        text.add_filename(n)
+                        self.scan(f"{label}!/{n}", zf.read(n), allowed, audience_label, passwords, depth + 1)
+        elif data[:5] == b"%PDF-":
+            for chunk in _pdf_text(data):
+                text.add(chunk, numbers=False)
+                text.rendered.append(chunk)
+        elif label.lower().endswith(".eml"):
+            self._eml(label, data, text, allowed, audience_label, passwords, depth)
+        else:
+            text.add(data.decode("utf-8", "replace"))
+        self.scanner.match(label, text, allowed, audience_label)
+
+    def _decrypt(self, data: bytes, passwords: list[str]) -> bytes | None:
+        from xl_kpi.delivery.crypto import WrongPasswordError, decrypt_xlsx
+
+        digest = _sha(data)
+        for pw in dict.fromkeys(passwords):
+            key = (digest, hashlib.sha256(pw.encode("utf-8")).hexdigest())
+            if key in _DECRYPTED:
+                return _DECRYPTED[key]
+            try:
+                plain = decrypt_xlsx(data, pw)
+            except (WrongPasswordError, KpiError):
+                continue
+            except Exception:  # a damaged container: "unreadable", not a crash
+                continue
+            _remember(_DECRYPTED, key, plain)
+            return plain
+        return None
+
+    def _eml(self, label: str, data: bytes, text: _Text, allowed: _Allowed, audience_label: str,
+             passwords: list[str], depth: int) -> None:
+        msg = email.message_from_bytes(data, policy=email.policy.default)
+        for h in ("Subject", "To", "Cc", "Bcc", "From", "Reply-To"):
+            for v in msg.get_all(h, []):
+                text.add(str(v), cell=True)
+        for part in msg.walk():
+            if part.is_multipart():
+                continue
+            fname = part.get_filename()
+            payload = part.get_payload(decode=True) or b""
+            if fname:
+                text.add_filename(fname)
+                self.scan(f"{label}!/{fname}", payload, allowed, audience_label, passwords, depth + 1)
+            elif part.get_content_maintype() == "text":
+                charset = part.get_content_charset() or "utf-8"
+                try:
+                    body = payload.decode(charset, "replace")
+                except LookupError:
+                    body = payload.decode("utf-8", "replace")
+                if part.get_content_subtype() == "html":
+                    _html_text(body, text)
+                else:
+                    text.add(body)
+            else:
+                self.scan(f"{label}!/part", payload, allowed, audience_label, passwords, depth + 1)

@@ -1,0 +1,251 @@
+"""The run: :func:`send_all` checks, writes a dry run's ``.eml`` files or sends, once, with the send log."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import smtplib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from xl_kpi.delivery.mail.addresses import _envelope, check_address
+from xl_kpi.delivery.mail.compose import (
+    Template,
+    _check_templates,
+    _compose,
+    _digest,
+    _read_attachments,
+    _validate_delivery,
+)
+from xl_kpi.delivery.mail.log import _fingerprint, _Lock, _Log, _read_log
+from xl_kpi.delivery.mail.model import Delivery, SendReport, SmtpDownError
+from xl_kpi.delivery.mail.smtp import SmtpConfig, _Attempt, _data_payload, _deadline_of, _Dropped, _open, _transact
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.outputs.atomic import write_atomic
+from xl_kpi.outputs.names import safe_component
+
+QUIT_DEADLINE = 10.0
+"""Seconds for the goodbye (QUIT) at the end of a run: everything is sent by then."""
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+
+
+def _eml_names(deliveries: Sequence[Delivery]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for d in deliveries:
+        stem = safe_component(d.key.replace(":", "_"), max_len=90)
+        if stem.casefold() in used:
+            stem = f"{stem[:80]}-{hashlib.sha256(d.key.encode()).hexdigest()[:8]}"
+        used.add(stem.casefold())
+        names[d.key] = stem + ".eml"
+    return names
+
+
+def send_all(
+    deliveries: Sequence[Delivery],
+    config: SmtpConfig | None,
+    log_path: Path,
+    *,
+    dry_run_dir: Path | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    subject_template: Template = None,
+    body_template: Template = None,
+    date: datetime | None = None,
+    retry_uncertain: bool = False,
+) -> SendReport:
+    """Send every delivery once (or, with ``dry_run_dir``, write each as ``<key>.eml`` there).
+
+    Addresses are checked first: bad ones go to ``report.invalid`` and are not sent. A real run
+    takes a lock next to ``log_path``, skips what the send log shows as sent (same key, address
+    and attachment contents), and appends a line to the log, fsync'ed, around every message. A
+    message the server refuses goes to ``report.failed`` and the run goes on; if the server goes
+    away (the connection is retried once) :class:`SmtpDownError` is raised with the partial report,
+    and a rerun sends the rest. ``on_progress(n)`` is called with the number of deliveries handled
+    so far (1 … ``len(deliveries)``). A dry run sends nothing and neither reads nor writes the log.
+    """
+    report = SendReport()
+    seen: set[str] = set()
+    for d in deliveries:
+        _validate_delivery(d)
+        if d.key in seen:
+            raise KpiError(f"two deliveries have the same key {d.key!r}; keys must be unique")
+        seen.add(d.key)
+    _check_templates(subject_template, body_template)
+    if dry_run_dir is None and config is None:
+        raise KpiError("no SMTP settings: give --smtp HOST:PORT and --from, or use --dry-run")
+    sender = config.sender if config is not None else "xl-kpi@example.invalid"
+    if config is not None and check_address(sender):
+        raise KpiError(f"sender address {sender!r}: {check_address(sender)}")
+
+    done = 0
+
+    def progress() -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(done)
+
+    todo: list[Delivery] = []
+    for d in deliveries:
+        reason = check_address(d.to_address)
+        if reason is None and not d.attachments:
+            report.failed.append((d.key, "nothing to attach"))
+        elif reason is None:
+            missing = [str(p) for p in d.attachments if not Path(p).is_file()]
+            if missing:
+                report.failed.append((d.key, f"attachment missing: {missing[0]}"))
+            else:
+                todo.append(d)
+                continue
+        else:
+            report.invalid.append((d.key, reason))
+        progress()
+
+    if dry_run_dir is not None:
+        names = _eml_names(todo)
+        for d in todo:
+            files = _read_attachments(d)
+            msg = _compose(d, sender, files, _digest(files), subject_template, body_template, date)
+            path = Path(dry_run_dir) / names[d.key]
+            write_atomic(path, msg.as_bytes())
+            report.written.append(path)
+            progress()
+        return report
+
+    assert config is not None
+    log_path = Path(log_path)
+    with _Lock(log_path.with_name(log_path.name + ".lock")):
+        sent_before, last = _read_log(log_path)
+        log = _Log(log_path)
+        try:
+            _Run(config, sender, log, log_path, sent_before, last, report, progress,
+                 subject_template, body_template, date, retry_uncertain).run(todo)
+        finally:
+            log.close()
+    return report
+
+
+@dataclass
+class _Run:
+    """One real sending run over the deliveries whose addresses and files were checked."""
+
+    config: SmtpConfig
+    sender: str
+    log: _Log
+    log_path: Path
+    sent_before: set[tuple[str, str, str]]
+    last: Mapping[tuple[str, str, str], Mapping[str, str]]
+    report: SendReport
+    progress: Callable[[], None]
+    subject_template: Template
+    body_template: Template
+    date: datetime | None
+    retry_uncertain: bool
+    smtp: smtplib.SMTP | None = None
+    to_send: int = 0
+
+    def _needs_sending(self, fp: tuple[str, str, str]) -> bool:
+        if fp in self.sent_before:
+            return False
+        return self.retry_uncertain or self.last.get(fp, {}).get("status") not in ("sending", "uncertain")
+
+    def run(self, todo: Sequence[Delivery]) -> None:
+        # A first pass hashes the files, so that "down after N of M" counts only what needs sending.
+        pending: list[Delivery] = []
+        for d in todo:
+            try:
+                digest = _digest(_read_attachments(d))
+            except OSError as e:
+                self.report.failed.append((d.key, f"cannot read the attachment: {e.strerror or e}"))
+                self.progress()
+                continue
+            pending.append(d)
+            self.to_send += self._needs_sending(_fingerprint(d.key, d.to_address, digest))
+        try:
+            for index, d in enumerate(pending):
+                self._one(d, pending, index)
+                self.progress()
+        finally:
+            if self.smtp is not None:
+                _deadline_of(self.smtp).start(QUIT_DEADLINE, "to QUIT")  # a trickling server cannot hold the exit
+                with contextlib.suppress(Exception):
+                    self.smtp.quit()
+                _deadline_of(self.smtp).cancel()
+                with contextlib.suppress(Exception):
+                    self.smtp.close()
+
+    def _down(self, reason: str, pending: Sequence[Delivery], index: int) -> SmtpDownError:
+        self.report.remaining.extend(d.key for d in pending[index:])
+        where = f"{self.config.host}:{self.config.port}"
+        return SmtpDownError(
+            f"SMTP server {where} down after {len(self.report.sent)} of {self.to_send} messages ({reason}); "
+            f"the send log {self.log_path} records what was sent: rerun the same command to send the rest",
+            self.report,
+        )
+
+    def _one(self, d: Delivery, pending: Sequence[Delivery], index: int) -> None:
+        report = self.report
+        try:
+            files = _read_attachments(d)  # read again: what is hashed below is exactly what is sent
+        except OSError as e:
+            report.failed.append((d.key, f"cannot read the attachment: {e.strerror or e}"))
+            return
+        digest = _digest(files)
+        fp = _fingerprint(d.key, d.to_address, digest)
+        if fp in self.sent_before:
+            report.skipped_already_sent.append(d.key)
+            return
+        if not self._needs_sending(fp):
+            report.uncertain.append((d.key, "an earlier run lost the connection while sending it; it may have "
+                                            "been delivered, so it is not sent again"))
+            return
+        msg = _compose(d, self.sender, files, digest, self.subject_template, self.body_template, self.date)
+        payload = _data_payload(msg.as_bytes())
+        del files
+        rcpt = "@".join(_envelope(d.to_address))
+        envelope_from = "@".join(_envelope(self.sender))
+        record = {"key": d.key, "to": d.to_address, "sha256": digest, "message_id": msg["Message-ID"]}
+        for attempt in (1, 2):
+            if self.smtp is None:
+                try:
+                    self.smtp = _open(self.config)
+                except OSError as e:  # MailError (settings, certificate, login) passes through
+                    what = "stopped answering" if report.sent or attempt == 2 else "could not be reached"
+                    raise self._down(f"{what}: {e.strerror or e}", pending, index) from None
+            state = _Attempt()
+            self.log.write(**record, status="sending")
+            try:
+                refused = _transact(self.smtp, envelope_from, rcpt, payload, state, self.config.message_deadline)
+            except _Dropped as e:
+                with contextlib.suppress(Exception):
+                    self.smtp.close()
+                self.smtp = None
+                if e.maybe_delivered:
+                    self.log.write(**record, status="uncertain", reason=e.reason)
+                    report.uncertain.append((d.key, f"connection lost before the server confirmed it ({e.reason}); "
+                                                    "it may have been delivered, so it is not sent again"))
+                    return
+                self.log.write(**record, status="not_sent", reason=e.reason)
+                if attempt == 2:
+                    raise self._down(f"connection lost: {e.reason}", pending, index) from None
+                continue
+            except BaseException:
+                # Interrupted (Ctrl-C): before the data went out nothing was delivered; after, the
+                # "sending" line stays and a rerun reports the message as maybe delivered.
+                if not state.handed_over:
+                    with contextlib.suppress(Exception):
+                        self.log.write(**record, status="not_sent", reason="interrupted")
+                raise
+            if refused is None:
+                self.log.write(**record, status="sent")
+                report.sent.append(d.key)
+                self.sent_before.add(fp)
+            else:
+                self.log.write(**record, status="failed", reason=refused)
+                report.failed.append((d.key, refused))
+            return
