@@ -759,6 +759,7 @@ def _(tmp: Path) -> Inputs:
     return good(tmp, facts={("E1", "deals"): "1e308"})
 
 
+@pytest.mark.slow
 def test_fact_1e308_and_an_overflowing_bonus_leave_nothing_raw_on_stderr(tmp_path):
     """fact-1e308-no-raw-warnings: a real ``python -m xl_kpi`` process (validate, generate, generate
     --skip-invalid) prints no NumPy RuntimeWarning on stderr and no "inf%" anywhere, in the terminal
@@ -926,6 +927,7 @@ def test_catalogue(tmp_path, c):
         assert (out / "summary.xlsx").is_file() and len(list((out / "cards").rglob("*.xlsx"))) == 3
 
 
+@pytest.mark.slow
 def test_a_real_process_prints_no_traceback(tmp_path):
     """Two bad inputs through ``python -m xl_kpi``: exit 1, the reason on the terminal, no traceback, no output."""
     folder = tmp_path / "in"
@@ -954,6 +956,7 @@ print(round(time.perf_counter() - start, 2), resource.getrusage(resource.RUSAGE_
 """
 
 
+@pytest.mark.slow
 def test_huge_claimed_ranges_stay_in_bounded_memory_and_time(tmp_path):
     """Cells at XFD1048576 / row 1048576 and a shared-string table claiming 4e9 strings would make calamine
     allocate gigabytes (or abort the process); the pre-scan refuses them with the interpreter's peak

@@ -518,6 +518,7 @@ def _interrupt_after(monkeypatch, chunks: int) -> dict[str, int]:
     return seen
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_cards_and_resume_reuses_them(tmp_path, monkeypatch):
     plan, data = sample_inputs()
     out = tmp_path / "out"
@@ -532,6 +533,7 @@ def test_ctrl_c_keeps_finished_cards_and_resume_reuses_them(tmp_path, monkeypatc
     assert batch.verify(out, recompute=False) == []
 
 
+@pytest.mark.slow
 def test_resume_rebuilds_a_staged_card_it_did_not_record(tmp_path, monkeypatch):
     plan, data = sample_inputs()
     fresh_out = tmp_path / "fresh"

@@ -9,7 +9,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 import warnings
 import zipfile
 import zlib
@@ -25,12 +24,9 @@ from openpyxl.formatting.rule import DataBarRule
 from openpyxl.styles import Font, PatternFill
 from openpyxl.workbook.defined_name import DefinedName
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import lo
-from _results_fixture import SCALES, compute, sample_results, synthetic_results
-
 import xl_kpi
+from tests import lo
+from tests._results_fixture import SCALES, compute, sample_results, synthetic_results
 from xl_kpi.outputs.cards import (
     FIXED_TIMESTAMP,
     TEMPLATE_DIR,

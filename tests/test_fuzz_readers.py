@@ -7,6 +7,7 @@ import datetime as dt
 import math
 
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,6 +55,7 @@ date_text = st.one_of(st.text(max_size=25), st.lists(DATE_BITS, max_size=10).map
 date_cells = st.one_of(date_text, st.none(), st.dates(), st.datetimes(), st.floats(), st.integers())
 
 
+@pytest.mark.slow
 @FAST
 @given(st.lists(date_cells, min_size=1, max_size=6))
 def test_to_dates_gives_dates_in_range_or_a_message(values):
@@ -64,6 +66,7 @@ def test_to_dates_gives_dates_in_range_or_a_message(values):
         assert pd.isna(e) or (isinstance(e, str) and pd.isna(d))
 
 
+@pytest.mark.slow
 @FAST
 @given(date_cells)
 def test_parse_date_and_parse_period_give_a_value_or_a_kpi_error(value):
@@ -74,6 +77,7 @@ def test_parse_date_and_parse_period_give_a_value_or_a_kpi_error(value):
             pass
 
 
+@pytest.mark.slow
 @FAST
 @given(st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31)))
 def test_every_calendar_date_is_a_date_the_far_future_or_an_error(moment):

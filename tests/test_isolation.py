@@ -8,7 +8,6 @@ import email.policy
 import hashlib
 import io
 import shutil
-import sys
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -17,20 +16,15 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from xl_kpi.batch import generate
+from tests import _results_fixture
 from xl_kpi.cli import app
 from xl_kpi.delivery.crypto import encrypt_xlsx
 from xl_kpi.delivery.distribute import FOLDER, INDEX, Options, distribute, send
 from xl_kpi.delivery.isolation import check, check_report, norm_name, numbers_in
-from xl_kpi.inputs.plan import sample_inputs
 from xl_kpi.outputs.cards import write_cards
 from xl_kpi.outputs.results_files import load_results, save_results
 from xl_kpi.outputs.summary import summary_bytes, write_manifest
 from xl_kpi.results import Results
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _results_fixture
 
 runner = CliRunner()
 STEPANOV = "manager/Степанов Кирилл Викторович"
@@ -38,10 +32,9 @@ MEDVEDEV = "employee/1035 Медведев Илья Андреевич"
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sample(generated: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample company, distributed every way (folders), mailed in a dry run."""
-    out = tmp_path_factory.mktemp("sample") / "out"
-    generate(*sample_inputs(), out)
+    out = copy(generated, tmp_path_factory.mktemp("sample"))
     report = distribute(out, Options(by=("employee", "manager", "department")))
     send(report, None, dry_run=True)
     return out
@@ -77,6 +70,7 @@ def test_real_output_is_isolated(sample: Path) -> None:
 # ----------------------------------------------------------------------------- planted leaks
 
 
+@pytest.mark.slow
 def test_a_card_copied_into_someone_elses_bundle_is_caught(sample: Path, tmp_path: Path) -> None:
     out = copy(sample, tmp_path)
     shutil.copy(card_of(out, "1001"), out / FOLDER / MEDVEDEV / "1001 Козлов Денис Иванович.xlsx")
@@ -162,6 +156,7 @@ def encrypted_sample(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return out
 
 
+@pytest.mark.slow
 def test_real_output_encrypted_is_isolated(encrypted_sample: Path) -> None:
     rep = check_report(encrypted_sample, cards=False)
     assert rep.ok, "\n".join(map(str, rep.leaks[:10]))
@@ -169,6 +164,7 @@ def test_real_output_encrypted_is_isolated(encrypted_sample: Path) -> None:
     assert rep.decrypted == (44 + 44 + 7) + (44 + 14)
 
 
+@pytest.mark.slow
 def test_encrypted_leaks_are_caught_after_decryption_and_unopenable_files_reported(encrypted_sample: Path,
                                                                                   tmp_path: Path) -> None:
     out = copy(encrypted_sample, tmp_path)
@@ -185,6 +181,7 @@ def test_encrypted_leaks_are_caught_after_decryption_and_unopenable_files_report
     assert all(MEDVEDEV in x.file for x in leaks)
 
 
+@pytest.mark.slow
 def test_plain_text_in_encrypted_bytes_is_caught(encrypted_sample: Path, tmp_path: Path) -> None:
     out = copy(encrypted_sample, tmp_path)
     path = out / FOLDER / MEDVEDEV / "1035 Медведев Илья Андреевич.xlsx"
@@ -206,6 +203,7 @@ def test_numbers_are_read_in_every_format() -> None:
     assert {150000, 150} <= numbers_in("1,500")  # grouping or decimal comma: both readings
 
 
+@pytest.mark.slow
 def test_same_bonus_and_manager_names_are_not_leaks(sample: Path) -> None:
     """Медведев (1035) and Борисова (1043) both earn 20 800; Медведев's card names his manager Степанов (1031)."""
     emp = load_results(sample).employees.set_index("employee_id")

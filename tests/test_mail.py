@@ -867,6 +867,7 @@ def test_a_server_trickling_after_the_data_leaves_the_message_maybe_delivered(ou
     assert again.sent == [] and [k for k, _ in again.uncertain] == ["employee:1002"]  # never sent twice
 
 
+@pytest.mark.slow
 def test_a_server_trickling_before_the_data_leaves_the_message_not_sent(out, trickling):
     server = trickling("mail")
     ds, log = deliveries(out), out / "log.jsonl"

@@ -41,7 +41,6 @@ from udfs import ERR_DIV0, ERR_NA, ERR_NUM, ERR_VALUE, XlError, is_error
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "workbooks" / "udf_demo.xlsx"
-SCRIPT = ROOT / "scripts" / "make_udf_demo.py"
 
 UDF_NAMES = [
     "KPI_SCORE",
@@ -885,10 +884,9 @@ def test_demo_number_formats(demo):
 
 
 def test_demo_is_what_the_script_generates(tmp_path):
-    spec = importlib.util.spec_from_file_location("make_udf_demo", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    fresh = openpyxl.load_workbook(script.main(["--out", str(tmp_path / "demo.xlsx")]))
+    from scripts import make_udf_demo
+
+    fresh = openpyxl.load_workbook(make_udf_demo.main(["--out", str(tmp_path / "demo.xlsx")]))
     shipped = openpyxl.load_workbook(DEMO)
     assert fresh.sheetnames == shipped.sheetnames
 

@@ -331,6 +331,7 @@ def test_validate_writes_nothing(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, code", [([], 0), (["--period", "2026-11"], 1)])
 def test_python_dash_m(tmp_path, args, code):
     plan, data = sample_inputs()
