@@ -904,6 +904,7 @@ def test_the_catalogue_is_big_enough():
     assert len(CASES) >= 115 and len(bad) >= 85 and len({c.id for c in CASES}) == len(CASES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
 def test_catalogue(tmp_path, c):
     inputs = tmp_path / "in"
@@ -1123,6 +1124,7 @@ def test_sources_with_quoted_and_code_like_text_never_run_code(words):
         builtins.eval, builtins.exec, pd.eval, pd.DataFrame.query, pd.DataFrame.eval, os.system = saved
 
 
+@pytest.mark.slow
 def test_the_prescan_of_an_ordinary_sheet_is_quick():
     """The pre-scan of a large ordinary sheet takes little time (guards against slow regular expressions)."""
     import tempfile

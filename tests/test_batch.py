@@ -211,6 +211,7 @@ def test_load_results_names_the_missing_file(tmp_path):
         load_results(tmp_path)
 
 
+@pytest.mark.slow
 def test_regenerate_removes_bundles_of_the_previous_cards_but_keeps_the_send_log(tmp_path):
     plan, data = sample_inputs()
     out = tmp_path / "out"
@@ -225,6 +226,7 @@ def test_regenerate_removes_bundles_of_the_previous_cards_but_keeps_the_send_log
     assert (out / "send-log.jsonl").read_text() == "{}\n"
 
 
+@pytest.mark.slow
 def test_relative_out_folder_gives_paths_relative_to_out(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(app, ["demo", "--out", "rel-out"])
@@ -284,6 +286,7 @@ def test_verify_reports_files_no_run_recorded_anywhere_in_out(tmp_path):
     assert found == {"notes.txt", "results/extra.csv", "cards/stray/old.xlsx"}, found
 
 
+@pytest.mark.slow
 def test_verify_reports_symlinks_in_out(tmp_path):
     out = _run_small(tmp_path)
     outside = tmp_path / "outside"
@@ -389,6 +392,7 @@ def test_out_nonempty_without_manifest_is_refused_and_untouched(tmp_path):
     assert (out / "summary.xlsx").read_bytes() == b"my summary"
 
 
+@pytest.mark.slow
 def test_rerun_keeps_user_files_inside_results_and_cards(tmp_path):
     out = tmp_path / "out"
     assert runner.invoke(app, _demo_args(out)).exit_code == 0
@@ -399,6 +403,7 @@ def test_rerun_keeps_user_files_inside_results_and_cards(tmp_path):
     assert [f.file for f in batch.verify(out, recompute=False)] == ["results/thesis.docx"]
 
 
+@pytest.mark.slow
 def test_rerun_refuses_to_overwrite_a_file_it_did_not_record(tmp_path):
     out = tmp_path / "out"
     plan, data = sample_inputs()
@@ -455,6 +460,7 @@ def test_read_only_out_is_exit_1_with_the_cause(tmp_path):
     assert res.exit_code == 1 and "permission denied" in str(res.exception)
 
 
+@pytest.mark.slow
 def test_second_generate_into_a_locked_out_is_refused(tmp_path):
     from xl_kpi.outputs import outdir
 
@@ -481,6 +487,7 @@ def test_symlinked_lock_file_is_refused_and_its_target_untouched(tmp_path):
     assert victim.read_text() == "precious"
 
 
+@pytest.mark.slow
 def test_symlinked_results_folder_is_refused(tmp_path):
     out = tmp_path / "out"
     plan, data = sample_inputs()

@@ -112,6 +112,7 @@ def test_sigkill_during_a_rerun_keeps_the_previous_output_and_a_plain_rerun_fini
     assert (out / "manifest.json").read_bytes() != before
 
 
+@pytest.mark.slow
 def test_verify_reports_tampering(tmp_path):
     plan, facts = big_inputs(tmp_path / "in", n=6)
     out = tmp_path / "out"

@@ -186,6 +186,7 @@ def test_csv_cells_that_excel_would_run_are_neutralised() -> None:
     assert rows[3] == ["ok", "Иванов"]
 
 
+@pytest.mark.slow
 def test_zips_are_deterministic_and_sorted(generated: Path, tmp_path: Path) -> None:
     a = fresh(generated, tmp_path / "a")
     b = fresh(generated, tmp_path / "b")
@@ -205,6 +206,7 @@ def test_zips_are_deterministic_and_sorted(generated: Path, tmp_path: Path) -> N
     assert all(r["bundle"].endswith(".zip") for r in rows)
 
 
+@pytest.mark.slow
 def test_rerun_replaces_the_previous_distribution(generated: Path, tmp_path: Path) -> None:
     out = fresh(generated, tmp_path)
     distribute(out, Options(by=("manager",)))
@@ -551,6 +553,7 @@ def test_symlinked_distribution_folder_is_refused(generated: Path, tmp_path: Pat
     assert sorted(os.listdir(elsewhere)) == ["keep.txt"]
 
 
+@pytest.mark.slow
 def test_symlinked_outbox_is_refused(generated: Path, tmp_path: Path) -> None:
     out = fresh(generated, tmp_path)
     report = distribute(out)

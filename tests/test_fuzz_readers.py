@@ -35,6 +35,7 @@ def test_parse_number_gives_a_finite_float_none_or_a_kpi_error(value):
     assert x is None or (isinstance(x, float) and math.isfinite(x))
 
 
+@pytest.mark.slow
 @FAST
 @given(st.lists(number_text, min_size=1, max_size=6), st.sampled_from(["1", "2.5", "40"]))
 def test_to_numbers_agrees_with_parse_number_cell_by_cell(texts, plain):

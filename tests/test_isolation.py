@@ -57,6 +57,7 @@ def kinds(leaks, file_part: str) -> set[tuple[str, str]]:
 # ----------------------------------------------------------------------------- real output
 
 
+@pytest.mark.slow
 def test_real_output_is_isolated(sample: Path) -> None:
     report = check_report(sample)
     assert report.ok, "\n".join(map(str, report.leaks[:10]))
@@ -105,6 +106,7 @@ def _fix_sha(out: Path, bundle: str, name: str, data: bytes) -> None:
     path.write_bytes(buf.getvalue().encode("utf-8-sig"))
 
 
+@pytest.mark.slow
 def test_a_team_summary_with_one_foreign_row_is_caught(sample: Path, tmp_path: Path) -> None:
     out = copy(sample, tmp_path)
     results = load_results(out)
@@ -121,6 +123,7 @@ def test_a_team_summary_with_one_foreign_row_is_caught(sample: Path, tmp_path: P
     assert {eid for _, eid in found} == {"1001"}  # the team itself is fine
 
 
+@pytest.mark.slow
 def test_a_foreign_card_inside_a_zip_bundle_is_caught(sample: Path, tmp_path: Path) -> None:
     out = copy(sample, tmp_path)
     distribute(out, Options(by=("manager",), zip=True))
@@ -132,6 +135,7 @@ def test_a_foreign_card_inside_a_zip_bundle_is_caught(sample: Path, tmp_path: Pa
     assert ("unlisted", "") in kinds(leaks, "Степанов Кирилл Викторович.zip!/notes/extra.xlsx")
 
 
+@pytest.mark.slow
 def test_an_eml_carrying_someone_elses_card_or_two_recipients_is_caught(sample: Path, tmp_path: Path) -> None:
     out = copy(sample, tmp_path)
     path = out / "outbox" / "employee_1035.eml"
@@ -235,6 +239,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_hostile_names_and_short_ids_are_isolated(hostile: Path) -> None:
     report = check_report(hostile)
     assert report.ok, "\n".join(map(str, report.leaks[:10]))
@@ -248,6 +253,7 @@ def test_hostile_names_and_short_ids_are_isolated(hostile: Path) -> None:
     assert any(r["recipient"] == "'=HYPERLINK(\"http://evil\",\"x\")" for r in rows)  # neutralised in the CSV
 
 
+@pytest.mark.slow
 def test_a_short_id_counts_only_as_a_text_cell(hostile: Path, tmp_path: Path) -> None:
     out = copy(hostile, tmp_path)
     bundle = out / FOLDER / "employee" / "E001 Ivan Petrov.zip"
@@ -296,24 +302,28 @@ def _planted(sample: Path, tmp_path: Path, part: str, change) -> list:
 KOZLOV_ROW = '<row r="999"><c r="A999" t="inlineStr"><is><t>{}</t></is></c></row></sheetData>'
 
 
+@pytest.mark.slow
 def test_a_leak_hidden_in_a_cdata_section_is_caught(sample: Path, tmp_path: Path) -> None:
     leaks = _planted(sample, tmp_path, "xl/worksheets/sheet1.xml", lambda x: x.replace(
         "</sheetData>", KOZLOV_ROW.format("<![CDATA[Козлов Денис Иванович, табельный 1001]]>")))
     assert {("name", "1001"), ("id", "1001")} <= {(x.kind, x.employee_id) for x in leaks}
 
 
+@pytest.mark.slow
 def test_a_leak_in_a_single_quoted_attribute_is_caught(sample: Path, tmp_path: Path) -> None:
     leaks = _planted(sample, tmp_path, "xl/workbook.xml",
                      lambda x: x.replace("<sheet ", "<sheet descr='Козлов Денис Иванович' ", 1))
     assert ("name", "1001") in {(x.kind, x.employee_id) for x in leaks}
 
 
+@pytest.mark.slow
 def test_a_leak_in_an_xml_comment_is_caught(sample: Path, tmp_path: Path) -> None:
     leaks = _planted(sample, tmp_path, "docProps/core.xml",
                      lambda x: x.replace("</cp:coreProperties>", "<!-- Козлов Денис Иванович --></cp:coreProperties>"))
     assert ("name", "1001") in {(x.kind, x.employee_id) for x in leaks}
 
 
+@pytest.mark.slow
 def test_a_part_declaring_entities_is_reported_and_still_read(sample: Path, tmp_path: Path) -> None:
     """An entity can assemble a name written nowhere; such a part cannot be vouched for."""
     leaks = _planted(sample, tmp_path, "docProps/core.xml", lambda x: x.replace(
@@ -323,12 +333,14 @@ def test_a_part_declaring_entities_is_reported_and_still_read(sample: Path, tmp_
     assert any("docProps/core.xml" in x.file and "entities" in x.evidence for x in leaks)
 
 
+@pytest.mark.slow
 def test_a_part_that_is_not_well_formed_is_still_read_whole(sample: Path, tmp_path: Path) -> None:
     leaks = _planted(sample, tmp_path, "docProps/core.xml", lambda x: x.replace(
         "</cp:coreProperties>", "<broken a='Козлов Денис Иванович'><![CDATA[1001]]></cp:coreProperties>"))
     assert {("name", "1001"), ("id", "1001")} <= {(x.kind, x.employee_id) for x in leaks}
 
 
+@pytest.mark.slow
 def test_a_name_in_a_formula_literal_is_caught_but_cell_references_are_no_ids(sample: Path, tmp_path: Path) -> None:
     formula = '<f>IF($A$1&gt;0,"1001 Козлов Денис Иванович","")</f>'
     leaks = _planted(sample, tmp_path, "xl/worksheets/sheet1.xml", lambda x: x.replace(
@@ -358,6 +370,7 @@ def one_letter(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_one_letter_ids_give_no_false_leaks(one_letter: Path) -> None:
     """Formulas say $D$30 and 'Card'!$H$11: no id D or H there; nor is A in 'Average' or 'a'."""
     report = check_report(one_letter)
@@ -373,6 +386,7 @@ def test_one_letter_ids_a_real_leak_is_still_found(one_letter: Path, tmp_path: P
     assert {("name", "D"), ("id", "D"), ("amount", "D")} <= found
 
 
+@pytest.mark.slow
 def test_one_shared_mailbox_in_two_spellings_is_one_mailbox(sample: Path, tmp_path: Path) -> None:
     """ivan@почта.рф and ivan@xn--80a1acny.xn--p1ai are one mailbox: a message there reaches two employees."""
     out = copy(sample, tmp_path)

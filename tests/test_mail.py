@@ -839,6 +839,7 @@ def _timed(fn):
     return result
 
 
+@pytest.mark.slow
 def test_a_server_trickling_its_greeting_ends_within_the_session_deadline(out, trickling):
     server = trickling("greeting")
     ds, log = deliveries(out), out / "log.jsonl"
@@ -851,6 +852,7 @@ def test_a_server_trickling_its_greeting_ends_within_the_session_deadline(out, t
     assert not log.exists() or sent_keys(log) == []
 
 
+@pytest.mark.slow
 def test_a_server_trickling_after_the_data_leaves_the_message_maybe_delivered(out, trickling):
     server = trickling("data-end", only_for="bob@example.com")
     ds, log = deliveries(out), out / "log.jsonl"

@@ -377,6 +377,7 @@ def test_read_xlsx_sheets_as_tables(tmp_path):
     assert evaluate("count crm:Leads by owner", tables)["fact"].tolist() == [1.0, 1.0]
 
 
+@pytest.mark.slow
 def test_large_table_is_vectorised(tmp_path):
     n = 200_000
     rng = np.random.default_rng(1)

@@ -313,6 +313,7 @@ def test_cli_exit_codes_and_output(tmp_path):
     assert runner.invoke(app, ["validate", "--plan", str(plan), "--period", "2026-13"]).exit_code == 2
 
 
+@pytest.mark.slow
 def test_cli_takes_several_files_after_one_data_option_and_folders(tmp_path):
     plan, data = sample_inputs()
     res = runner.invoke(app, ["validate", "--plan", str(plan), "--data", *map(str, data)])
