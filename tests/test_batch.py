@@ -145,6 +145,7 @@ def test_rerun_replaces_previous_output_cleanly(tmp_path):
     assert len(manifest(out)) == 3 == len(list(out.glob("cards/*/*.xlsx"))) - 1
 
 
+@pytest.mark.slow
 def test_failure_mid_run_keeps_the_previous_output(tmp_path, monkeypatch):
     plan, data = sample_inputs()
     out = tmp_path / "out"
@@ -161,6 +162,7 @@ def test_failure_mid_run_keeps_the_previous_output(tmp_path, monkeypatch):
     assert after == before  # nothing half-replaced, no staging left behind
 
 
+@pytest.mark.slow
 def test_stale_staging_folder_from_a_killed_run_is_removed(tmp_path):
     plan, data = sample_inputs()
     out = tmp_path / "out"
@@ -179,6 +181,7 @@ def test_library_raises_input_error_with_every_problem(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_python_dash_m_is_the_same_program(tmp_path):
     import subprocess
     import sys
@@ -188,6 +191,7 @@ def test_python_dash_m_is_the_same_program(tmp_path):
     assert res.returncode == 0 and "generate" in res.stdout and "validate" in res.stdout
 
 
+@pytest.mark.slow
 def test_saved_results_reload_to_the_same_numbers_and_summary(demo_out):
     from xl_kpi.outputs.results_files import load_results, same_results
     from xl_kpi.outputs.summary import summary_bytes
@@ -259,6 +263,7 @@ def _edit_and_rehash(out: Path, name: str, old: str, new: str) -> None:
     (out / batch.AUDIT).write_text(json.dumps(audit, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_verify_catches_manifest_total_bonus_edited_and_rehashed(tmp_path):
     out = _run_small(tmp_path)
     total = manifest(out)[0]["total_bonus"]
@@ -268,6 +273,7 @@ def test_verify_catches_manifest_total_bonus_edited_and_rehashed(tmp_path):
     assert "row 2, column total_bonus" in found[0].message and "999999.00" in found[0].message
 
 
+@pytest.mark.slow
 def test_verify_catches_errors_csv_edited_and_rehashed(tmp_path):
     out = _run_small(tmp_path, skip_invalid=True)
     _edit_and_rehash(out, "errors.csv", "E1,", "E7,")
@@ -306,6 +312,7 @@ def _manifest_json(out: Path) -> dict:
     return json.loads((out / batch.AUDIT).read_text(encoding="utf-8"))
 
 
+@pytest.mark.slow
 def test_input_hash_is_of_the_bytes_parsed_even_if_a_data_file_changes_during_the_run(tmp_path, monkeypatch):
     from xl_kpi.inputs import readers
 
@@ -326,6 +333,7 @@ def test_input_hash_is_of_the_bytes_parsed_even_if_a_data_file_changes_during_th
     assert rec["sha256"] == hashlib.sha256(parsed).hexdigest()
 
 
+@pytest.mark.slow
 def test_input_hash_is_of_the_bytes_parsed_even_if_the_plan_changes_during_the_run(tmp_path, monkeypatch):
     from xl_kpi.inputs import readers
 
@@ -358,6 +366,7 @@ def test_an_input_read_twice_with_other_bytes_in_one_run_is_refused(tmp_path):
     assert list(read) == [str(facts.resolve())]
 
 
+@pytest.mark.slow
 def test_verify_recomputes_from_the_recorded_bytes_not_a_file_saved_meanwhile(tmp_path, monkeypatch):
     plan, facts = ph.make_plan(tmp_path), ph.make_facts(tmp_path)
     out = tmp_path / "out"
@@ -430,6 +439,7 @@ def test_out_inside_a_data_folder_is_a_usage_error(tmp_path):
     assert not (folder / "kpi-out").exists()
 
 
+@pytest.mark.slow
 def test_damaged_manifest_json_stops_with_its_path(tmp_path):
     out = tmp_path / "out"
     plan, data = sample_inputs()
@@ -441,6 +451,7 @@ def test_damaged_manifest_json_stops_with_its_path(tmp_path):
     assert sorted(p.name for p in out.rglob("*")) == before
 
 
+@pytest.mark.slow
 def test_out_under_a_file_is_exit_1_with_the_cause(tmp_path):
     (tmp_path / "afile").write_text("x")
     res = runner.invoke(app, _demo_args(tmp_path / "afile" / "out"))

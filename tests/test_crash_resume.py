@@ -132,6 +132,7 @@ def test_verify_reports_tampering(tmp_path):
     assert cards[0].name in text and "Intruder" in text and "employees.csv" in text
 
 
+@pytest.mark.slow
 def test_verify_when_inputs_changed_says_it_cannot_recompute(tmp_path):
     plan, facts = big_inputs(tmp_path / "in", n=4)
     out = tmp_path / "out"

@@ -148,6 +148,7 @@ def test_sample_facts_cover_every_line():
     assert origins["quality"] == "file" and origins["nps"] == "source"
 
 
+@pytest.mark.slow
 def test_sample_facts_against_pandas_by_hand():
     """Recompute three sample KPIs straight from the files with plain pandas."""
     plan_path, data = sample_inputs()

@@ -127,6 +127,7 @@ factors = st.one_of(st.floats(min_value=1e-12, max_value=1e15).map(_decimal),
                     st.sampled_from(["0.0000001", "100", "0.5 * 3"]))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(["count deals", "sum deals.amount", "mean deals.amount"]), st.lists(conditions, max_size=3),
        st.booleans(), st.lists(factors, max_size=2))

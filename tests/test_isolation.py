@@ -83,6 +83,7 @@ def test_a_card_copied_into_someone_elses_bundle_is_caught(sample: Path, tmp_pat
     assert res.exit_code == 1 and "Козлов Денис Иванович" in res.output
 
 
+@pytest.mark.slow
 def test_a_renamed_card_listed_in_the_index_is_caught_by_content(sample: Path, tmp_path: Path) -> None:
     """Even with a harmless name and a matching sha256 in index.csv, the content gives it away."""
     out = copy(sample, tmp_path)

@@ -889,6 +889,7 @@ def test_deadlines_must_be_positive(name):
         SmtpConfig("127.0.0.1", 25, sender=SENDER, **{name: 0})
 
 
+@pytest.mark.slow
 def test_a_server_trickling_its_goodbye_does_not_hold_the_end_of_the_run(out, trickling, monkeypatch):
     import xl_kpi.delivery.mail
 

@@ -182,6 +182,7 @@ WORDS = st.sampled_from(["count", "sum", "mean", "nps", "distinct", "deals", "."
                          "100", "2026-10-01", '"x y"', "hours", "to", ">", "<=", "yes", "40%", ":"])
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(st.lists(WORDS, max_size=25))
 def test_token_soup_parses_or_raises_kpi_error_and_never_runs_code(words):

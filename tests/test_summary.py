@@ -325,6 +325,7 @@ def test_same_input_gives_byte_identical_output(results, tmp_path):
     assert core.count("2026-10-01T00:00:00Z") == 2  # created and modified: the period, not the clock
 
 
+@pytest.mark.slow
 def test_output_does_not_depend_on_hash_seed_or_process(results):
     code = (
         "import hashlib, sys\n"
