@@ -1011,6 +1011,7 @@ def test_a_formula_in_an_unused_column_or_sheet_is_not_an_error(tmp_path):
     assert not problems.has_errors, [str(p) for p in problems]
 
 
+@pytest.mark.slow
 def test_hostile_text_is_data_and_reaches_the_results_unchanged(tmp_path):
     plan, data = hostile_name_plan(tmp_path)
     assert load_plan(plan).employees.set_index("employee_id").loc["E1", "name"] == HOSTILE_NAME
@@ -1103,6 +1104,7 @@ CODE = st.sampled_from(["__import__('os').system('x')", "os.system", "exec('1')"
                         "`id`", "${x}", "{{7*7}}", "=HYPERLINK(\"x\")", "__class__", "!", "|"])
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(WORDS, QUOTED, CODE), max_size=20))
 def test_sources_with_quoted_and_code_like_text_never_run_code(words):

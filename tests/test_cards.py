@@ -600,7 +600,7 @@ def test_atomic_batch_commits_all_or_leaves_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["1.xlsx", "2.xlsx", "a", "b"]
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("jobs", [1, pytest.param(2, marks=pytest.mark.slow)])  # 2: a process pool
 def test_write_cards_records_and_files(tmp_path: Path, jobs: int) -> None:
     res = synthetic_results(230, seed=3)
     seen: list[int] = []

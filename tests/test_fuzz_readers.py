@@ -99,6 +99,7 @@ SOURCE_WORDS = st.sampled_from([
     "9999-12-31", "0001-01-01", "2026-10-01", "2026-02-30", "yes", "40%", "-5", "١٢", "in", ",", "is", "empty"])
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(st.lists(SOURCE_WORDS, max_size=20))
 def test_source_parses_or_raises_and_prints_back_to_the_same_source(words):

@@ -483,6 +483,7 @@ def _well_formed(value: Any) -> bool:
     return is_error(value) or (isinstance(value, float) and math.isfinite(value))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(name=st.sampled_from(UDF_NAMES), args=st.lists(_args, min_size=5, max_size=5))
 def test_never_raises_always_numbers_or_error_values(name, args):
@@ -509,6 +510,7 @@ class _Records(logging.Handler):
         self.records.append(record)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
