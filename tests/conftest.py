@@ -98,23 +98,39 @@ def _tree_digest(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
 
 
+_GENERATED: dict[Path, dict[str, str]] = {}
+"""The shared ``generated`` folder → the sha256 of each file in it, as ``generate`` left it."""
+
+
 @pytest.fixture(scope="session")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The output folder of one ``generate`` run of the sample company, shared by the whole session.
 
-    Read it only (copy it with ``generated_copy`` to change anything): at the end of the session
-    the fixture fails if any file in it was added, removed or changed.
+    Read it only (copy it with ``generated_copy`` to change anything): a test after which a file
+    in it was added, removed or changed fails in its teardown, naming the files.
     """
     from xl_kpi.batch import generate
     from xl_kpi.inputs.plan import sample_inputs
 
     out = tmp_path_factory.mktemp("generated") / "out"
     generate(*sample_inputs(), out)
-    before = _tree_digest(out)
-    yield out
-    after = _tree_digest(out)
+    _GENERATED[out] = _tree_digest(out)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _generated_is_left_as_it_was(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test that used ``generated``: fail it if the shared folder changed."""
+    yield
+    if "generated" not in request.fixturenames:
+        return
+    out = request.getfixturevalue("generated")
+    before, after = _GENERATED[out], _tree_digest(out)
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-    assert not changed, f"a test changed the shared `generated` folder (use generated_copy): {changed[:10]}"
+    if changed:
+        _GENERATED[out] = after  # report it once, at the test that did it
+        pytest.fail(f"this test (or a fixture it uses) changed the shared `generated` folder; use generated_copy "
+                    f"to change files: {changed[:10]}", pytrace=False)
 
 
 @pytest.fixture
