@@ -1,11 +1,12 @@
-# Two commands for a fresh machine: `make demo` (the main job) and `make test` (the test suite).
+# Two commands for a fresh machine: `make demo` (the main job) and `make test` (the whole test suite;
+# `make test-fast` leaves out the slow and LibreOffice tests).
 # Both create their own virtual environment in .venv and install what they need.
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 OUT    ?= demo-out
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
+
+# The quick loop while coding (under a minute): everything except the tests marked slow or libreoffice.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not slow and not libreoffice"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check xl_kpi udfs.py tests benchmarks scripts

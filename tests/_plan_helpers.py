@@ -1,7 +1,6 @@
 """Helpers for the plan / facts / sources / validate / results tests: tiny workbooks and CSVs in tmp_path.
 
-Load it from a test with :func:`load` (pytest runs with --import-mode=importlib, so a sibling
-module is not importable by name).
+Import it as ``from tests import _plan_helpers as ph`` (see tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -9,9 +8,7 @@ from __future__ import annotations
 import copy
 import csv
 import datetime as dt
-import importlib.util
 import io
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,19 +16,6 @@ from typing import Any
 from openpyxl import Workbook
 
 Rows = list[list[Any]]
-
-
-def load(name: str = "_plan_helpers") -> Any:
-    """Import a module that sits next to this file."""
-    key = f"_xl_kpi_tests_{name}"
-    if key in sys.modules:
-        return sys.modules[key]
-    path = Path(__file__).with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(key, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_workbook(path: Path, sheets: dict[str, Rows]) -> Path:

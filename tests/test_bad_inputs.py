@@ -759,6 +759,7 @@ def _(tmp: Path) -> Inputs:
     return good(tmp, facts={("E1", "deals"): "1e308"})
 
 
+@pytest.mark.slow
 def test_fact_1e308_and_an_overflowing_bonus_leave_nothing_raw_on_stderr(tmp_path):
     """fact-1e308-no-raw-warnings: a real ``python -m xl_kpi`` process (validate, generate, generate
     --skip-invalid) prints no NumPy RuntimeWarning on stderr and no "inf%" anywhere, in the terminal
@@ -903,6 +904,7 @@ def test_the_catalogue_is_big_enough():
     assert len(CASES) >= 115 and len(bad) >= 85 and len({c.id for c in CASES}) == len(CASES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
 def test_catalogue(tmp_path, c):
     inputs = tmp_path / "in"
@@ -926,6 +928,7 @@ def test_catalogue(tmp_path, c):
         assert (out / "summary.xlsx").is_file() and len(list((out / "cards").rglob("*.xlsx"))) == 3
 
 
+@pytest.mark.slow
 def test_a_real_process_prints_no_traceback(tmp_path):
     """Two bad inputs through ``python -m xl_kpi``: exit 1, the reason on the terminal, no traceback, no output."""
     folder = tmp_path / "in"
@@ -954,6 +957,7 @@ print(round(time.perf_counter() - start, 2), resource.getrusage(resource.RUSAGE_
 """
 
 
+@pytest.mark.slow
 def test_huge_claimed_ranges_stay_in_bounded_memory_and_time(tmp_path):
     """Cells at XFD1048576 / row 1048576 and a shared-string table claiming 4e9 strings would make calamine
     allocate gigabytes (or abort the process); the pre-scan refuses them with the interpreter's peak
@@ -1007,6 +1011,7 @@ def test_a_formula_in_an_unused_column_or_sheet_is_not_an_error(tmp_path):
     assert not problems.has_errors, [str(p) for p in problems]
 
 
+@pytest.mark.slow
 def test_hostile_text_is_data_and_reaches_the_results_unchanged(tmp_path):
     plan, data = hostile_name_plan(tmp_path)
     assert load_plan(plan).employees.set_index("employee_id").loc["E1", "name"] == HOSTILE_NAME
@@ -1099,6 +1104,7 @@ CODE = st.sampled_from(["__import__('os').system('x')", "os.system", "exec('1')"
                         "`id`", "${x}", "{{7*7}}", "=HYPERLINK(\"x\")", "__class__", "!", "|"])
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(WORDS, QUOTED, CODE), max_size=20))
 def test_sources_with_quoted_and_code_like_text_never_run_code(words):
@@ -1120,6 +1126,7 @@ def test_sources_with_quoted_and_code_like_text_never_run_code(words):
         builtins.eval, builtins.exec, pd.eval, pd.DataFrame.query, pd.DataFrame.eval, os.system = saved
 
 
+@pytest.mark.slow
 def test_the_prescan_of_an_ordinary_sheet_is_quick():
     """The pre-scan of a large ordinary sheet takes little time (guards against slow regular expressions)."""
     import tempfile

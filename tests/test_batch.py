@@ -145,6 +145,7 @@ def test_rerun_replaces_previous_output_cleanly(tmp_path):
     assert len(manifest(out)) == 3 == len(list(out.glob("cards/*/*.xlsx"))) - 1
 
 
+@pytest.mark.slow
 def test_failure_mid_run_keeps_the_previous_output(tmp_path, monkeypatch):
     plan, data = sample_inputs()
     out = tmp_path / "out"
@@ -161,6 +162,7 @@ def test_failure_mid_run_keeps_the_previous_output(tmp_path, monkeypatch):
     assert after == before  # nothing half-replaced, no staging left behind
 
 
+@pytest.mark.slow
 def test_stale_staging_folder_from_a_killed_run_is_removed(tmp_path):
     plan, data = sample_inputs()
     out = tmp_path / "out"
@@ -179,6 +181,7 @@ def test_library_raises_input_error_with_every_problem(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_python_dash_m_is_the_same_program(tmp_path):
     import subprocess
     import sys
@@ -188,6 +191,7 @@ def test_python_dash_m_is_the_same_program(tmp_path):
     assert res.returncode == 0 and "generate" in res.stdout and "validate" in res.stdout
 
 
+@pytest.mark.slow
 def test_saved_results_reload_to_the_same_numbers_and_summary(demo_out):
     from xl_kpi.outputs.results_files import load_results, same_results
     from xl_kpi.outputs.summary import summary_bytes
@@ -211,6 +215,7 @@ def test_load_results_names_the_missing_file(tmp_path):
         load_results(tmp_path)
 
 
+@pytest.mark.slow
 def test_regenerate_removes_bundles_of_the_previous_cards_but_keeps_the_send_log(tmp_path):
     plan, data = sample_inputs()
     out = tmp_path / "out"
@@ -225,6 +230,7 @@ def test_regenerate_removes_bundles_of_the_previous_cards_but_keeps_the_send_log
     assert (out / "send-log.jsonl").read_text() == "{}\n"
 
 
+@pytest.mark.slow
 def test_relative_out_folder_gives_paths_relative_to_out(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(app, ["demo", "--out", "rel-out"])
@@ -257,6 +263,7 @@ def _edit_and_rehash(out: Path, name: str, old: str, new: str) -> None:
     (out / batch.AUDIT).write_text(json.dumps(audit, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_verify_catches_manifest_total_bonus_edited_and_rehashed(tmp_path):
     out = _run_small(tmp_path)
     total = manifest(out)[0]["total_bonus"]
@@ -266,6 +273,7 @@ def test_verify_catches_manifest_total_bonus_edited_and_rehashed(tmp_path):
     assert "row 2, column total_bonus" in found[0].message and "999999.00" in found[0].message
 
 
+@pytest.mark.slow
 def test_verify_catches_errors_csv_edited_and_rehashed(tmp_path):
     out = _run_small(tmp_path, skip_invalid=True)
     _edit_and_rehash(out, "errors.csv", "E1,", "E7,")
@@ -284,6 +292,7 @@ def test_verify_reports_files_no_run_recorded_anywhere_in_out(tmp_path):
     assert found == {"notes.txt", "results/extra.csv", "cards/stray/old.xlsx"}, found
 
 
+@pytest.mark.slow
 def test_verify_reports_symlinks_in_out(tmp_path):
     out = _run_small(tmp_path)
     outside = tmp_path / "outside"
@@ -303,6 +312,7 @@ def _manifest_json(out: Path) -> dict:
     return json.loads((out / batch.AUDIT).read_text(encoding="utf-8"))
 
 
+@pytest.mark.slow
 def test_input_hash_is_of_the_bytes_parsed_even_if_a_data_file_changes_during_the_run(tmp_path, monkeypatch):
     from xl_kpi.inputs import readers
 
@@ -323,6 +333,7 @@ def test_input_hash_is_of_the_bytes_parsed_even_if_a_data_file_changes_during_th
     assert rec["sha256"] == hashlib.sha256(parsed).hexdigest()
 
 
+@pytest.mark.slow
 def test_input_hash_is_of_the_bytes_parsed_even_if_the_plan_changes_during_the_run(tmp_path, monkeypatch):
     from xl_kpi.inputs import readers
 
@@ -355,6 +366,7 @@ def test_an_input_read_twice_with_other_bytes_in_one_run_is_refused(tmp_path):
     assert list(read) == [str(facts.resolve())]
 
 
+@pytest.mark.slow
 def test_verify_recomputes_from_the_recorded_bytes_not_a_file_saved_meanwhile(tmp_path, monkeypatch):
     plan, facts = ph.make_plan(tmp_path), ph.make_facts(tmp_path)
     out = tmp_path / "out"
@@ -389,6 +401,7 @@ def test_out_nonempty_without_manifest_is_refused_and_untouched(tmp_path):
     assert (out / "summary.xlsx").read_bytes() == b"my summary"
 
 
+@pytest.mark.slow
 def test_rerun_keeps_user_files_inside_results_and_cards(tmp_path):
     out = tmp_path / "out"
     assert runner.invoke(app, _demo_args(out)).exit_code == 0
@@ -399,6 +412,7 @@ def test_rerun_keeps_user_files_inside_results_and_cards(tmp_path):
     assert [f.file for f in batch.verify(out, recompute=False)] == ["results/thesis.docx"]
 
 
+@pytest.mark.slow
 def test_rerun_refuses_to_overwrite_a_file_it_did_not_record(tmp_path):
     out = tmp_path / "out"
     plan, data = sample_inputs()
@@ -425,6 +439,7 @@ def test_out_inside_a_data_folder_is_a_usage_error(tmp_path):
     assert not (folder / "kpi-out").exists()
 
 
+@pytest.mark.slow
 def test_damaged_manifest_json_stops_with_its_path(tmp_path):
     out = tmp_path / "out"
     plan, data = sample_inputs()
@@ -436,6 +451,7 @@ def test_damaged_manifest_json_stops_with_its_path(tmp_path):
     assert sorted(p.name for p in out.rglob("*")) == before
 
 
+@pytest.mark.slow
 def test_out_under_a_file_is_exit_1_with_the_cause(tmp_path):
     (tmp_path / "afile").write_text("x")
     res = runner.invoke(app, _demo_args(tmp_path / "afile" / "out"))
@@ -455,6 +471,7 @@ def test_read_only_out_is_exit_1_with_the_cause(tmp_path):
     assert res.exit_code == 1 and "permission denied" in str(res.exception)
 
 
+@pytest.mark.slow
 def test_second_generate_into_a_locked_out_is_refused(tmp_path):
     from xl_kpi.outputs import outdir
 
@@ -481,6 +498,7 @@ def test_symlinked_lock_file_is_refused_and_its_target_untouched(tmp_path):
     assert victim.read_text() == "precious"
 
 
+@pytest.mark.slow
 def test_symlinked_results_folder_is_refused(tmp_path):
     out = tmp_path / "out"
     plan, data = sample_inputs()
@@ -519,6 +537,7 @@ def _interrupt_after(monkeypatch, chunks: int) -> dict[str, int]:
     return seen
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_cards_and_resume_reuses_them(tmp_path, monkeypatch):
     plan, data = sample_inputs()
     out = tmp_path / "out"
@@ -533,6 +552,7 @@ def test_ctrl_c_keeps_finished_cards_and_resume_reuses_them(tmp_path, monkeypatc
     assert batch.verify(out, recompute=False) == []
 
 
+@pytest.mark.slow
 def test_resume_rebuilds_a_staged_card_it_did_not_record(tmp_path, monkeypatch):
     plan, data = sample_inputs()
     fresh_out = tmp_path / "fresh"

@@ -9,7 +9,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 import warnings
 import zipfile
 import zlib
@@ -25,12 +24,9 @@ from openpyxl.formatting.rule import DataBarRule
 from openpyxl.styles import Font, PatternFill
 from openpyxl.workbook.defined_name import DefinedName
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import lo
-from _results_fixture import SCALES, compute, sample_results, synthetic_results
-
 import xl_kpi
+from tests import lo
+from tests._results_fixture import SCALES, compute, sample_results, synthetic_results
 from xl_kpi.outputs.cards import (
     FIXED_TIMESTAMP,
     TEMPLATE_DIR,
@@ -604,7 +600,7 @@ def test_atomic_batch_commits_all_or_leaves_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["1.xlsx", "2.xlsx", "a", "b"]
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("jobs", [1, pytest.param(2, marks=pytest.mark.slow)])  # 2: a process pool
 def test_write_cards_records_and_files(tmp_path: Path, jobs: int) -> None:
     res = synthetic_results(230, seed=3)
     seen: list[int] = []

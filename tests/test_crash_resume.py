@@ -65,6 +65,7 @@ def complete_zip(path: Path) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_finishes_with_identical_output(tmp_path):
     plan, facts = big_inputs(tmp_path / "in")
     out = tmp_path / "out"
@@ -94,6 +95,7 @@ def test_sigkill_mid_run_then_resume_finishes_with_identical_output(tmp_path):
     assert again.exit_code == 0 and "already complete" in " ".join(again.output.split())
 
 
+@pytest.mark.slow
 def test_sigkill_during_a_rerun_keeps_the_previous_output_and_a_plain_rerun_finishes(tmp_path):
     plan, facts1 = big_inputs(tmp_path / "in", seed=1)
     _, facts2 = big_inputs(tmp_path / "in", seed=2)
@@ -110,6 +112,7 @@ def test_sigkill_during_a_rerun_keeps_the_previous_output_and_a_plain_rerun_fini
     assert (out / "manifest.json").read_bytes() != before
 
 
+@pytest.mark.slow
 def test_verify_reports_tampering(tmp_path):
     plan, facts = big_inputs(tmp_path / "in", n=6)
     out = tmp_path / "out"
@@ -129,6 +132,7 @@ def test_verify_reports_tampering(tmp_path):
     assert cards[0].name in text and "Intruder" in text and "employees.csv" in text
 
 
+@pytest.mark.slow
 def test_verify_when_inputs_changed_says_it_cannot_recompute(tmp_path):
     plan, facts = big_inputs(tmp_path / "in", n=4)
     out = tmp_path / "out"

@@ -17,7 +17,6 @@ import pytest
 from msoffcrypto import exceptions as mso_exceptions
 from typer.testing import CliRunner
 
-from xl_kpi.batch import generate
 from xl_kpi.cli import app
 from xl_kpi.delivery.crypto import (
     ALPHABET,
@@ -31,17 +30,9 @@ from xl_kpi.delivery.crypto import (
 )
 from xl_kpi.delivery.distribute import FOLDER, PASSWORDS, Options, distribute
 from xl_kpi.delivery.isolation import check_report
-from xl_kpi.inputs.plan import sample_inputs
 from xl_kpi.inputs.problems import Problems
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("gen") / "out"
-    generate(*sample_inputs(), out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +82,7 @@ def test_passwords_file_is_checked(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------ encryption
 
 
+@pytest.mark.slow
 def test_right_password_decrypts_and_the_values_are_intact(card) -> None:
     data, _ = card
     enc = encrypt_xlsx(data, "K7QX2-M9TZC-4HWPA-R8NDE")
@@ -106,6 +98,7 @@ def test_right_password_decrypts_and_the_values_are_intact(card) -> None:
     assert "agile" == office.type  # the ECMA-376 agile kind Excel 2010+ writes (AES-256, SHA-512)
 
 
+@pytest.mark.slow
 def test_a_wrong_password_fails(card) -> None:
     data, _ = card
     enc = encrypt_xlsx(data, "K7QX2-M9TZC-4HWPA-R8NDE")
@@ -120,6 +113,7 @@ def test_a_wrong_password_fails(card) -> None:
         office.decrypt(io.BytesIO())
 
 
+@pytest.mark.slow
 def test_the_encrypted_file_holds_no_plain_name_or_number(card) -> None:
     data, secrets_ = card
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -154,6 +148,7 @@ def pw_rows(out: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO((out / FOLDER / PASSWORDS).read_bytes().decode("utf-8-sig"))))
 
 
+@pytest.mark.slow
 def test_every_workbook_of_a_bundle_opens_with_its_recipients_password_only(encrypted) -> None:
     out, report = encrypted
     rows = {r["bundle"]: r for r in pw_rows(out)}
@@ -179,6 +174,7 @@ def test_every_workbook_of_a_bundle_opens_with_its_recipients_password_only(encr
         decrypt_xlsx(other, "Kozlov-own-password")
 
 
+@pytest.mark.slow
 def test_passwords_file_is_private_and_never_inside_a_bundle(encrypted) -> None:
     out, _ = encrypted
     pw_file = out / FOLDER / PASSWORDS
@@ -192,6 +188,7 @@ def test_passwords_file_is_private_and_never_inside_a_bundle(encrypted) -> None:
         assert not any(s.encode() in data for s in secrets_)
 
 
+@pytest.mark.slow
 def test_isolation_check_decrypts_with_the_passwords_file(encrypted) -> None:
     out, _ = encrypted
     report = check_report(out, cards=False)
@@ -199,6 +196,7 @@ def test_isolation_check_decrypts_with_the_passwords_file(encrypted) -> None:
     assert report.files == report.decrypted == 44 + 44 + 7  # every workbook opened with its password
 
 
+@pytest.mark.slow
 def test_rerun_keeps_passwords_and_bytes_new_passwords_changes_them(generated: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     shutil.copytree(generated, out)
@@ -217,6 +215,7 @@ def test_rerun_keeps_passwords_and_bytes_new_passwords_changes_them(generated: P
         decrypt_xlsx(card.read_bytes(), old["employee/1001 Козлов Денис Иванович"])
 
 
+@pytest.mark.slow
 def test_cli_encrypt_refuses_plain_pdfs_and_reports_the_passwords_file(generated: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     shutil.copytree(generated, out)

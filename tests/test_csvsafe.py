@@ -7,6 +7,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -81,6 +82,7 @@ def test_results_csvs_neutralise_and_read_back_formula_text(tmp_path):
     assert back.employees["bonus"].tolist() == results.employees["bonus"].tolist()  # numbers stay numbers
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(st.lists(text.filter(lambda s: s.strip() == s and s != ""), min_size=1, max_size=4))
 def test_results_round_trip_any_text(names):

@@ -23,7 +23,6 @@ import pytest
 from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
-from xl_kpi.batch import generate
 from xl_kpi.cli import app
 from xl_kpi.delivery.distribute import (
     FOLDER,
@@ -41,7 +40,6 @@ from xl_kpi.delivery.isolation import check_report
 from xl_kpi.delivery.mail import SmtpConfig
 from xl_kpi.delivery.office import pdf_page_count, soffice_path
 from xl_kpi.engine.errors import KpiError
-from xl_kpi.inputs.plan import sample_inputs
 from xl_kpi.inputs.problems import InputError, Problems
 from xl_kpi.outputs.csvsafe import csv_bytes
 from xl_kpi.outputs.results_files import load_results
@@ -50,13 +48,6 @@ runner = CliRunner()
 
 TEAM_1031 = {"1035", "1036", "1037"}  # Степанов Кирилл Викторович's direct reports in the sample
 UNRESOLVED = {"Соколова Анна Викторовна", "Орлов Дмитрий Сергеевич", "Белова Екатерина Андреевна"}
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("gen") / "out"
-    generate(*sample_inputs(), out)
-    return out
 
 
 def fresh(generated: Path, where: Path) -> Path:
@@ -195,6 +186,7 @@ def test_csv_cells_that_excel_would_run_are_neutralised() -> None:
     assert rows[3] == ["ok", "Иванов"]
 
 
+@pytest.mark.slow
 def test_zips_are_deterministic_and_sorted(generated: Path, tmp_path: Path) -> None:
     a = fresh(generated, tmp_path / "a")
     b = fresh(generated, tmp_path / "b")
@@ -214,6 +206,7 @@ def test_zips_are_deterministic_and_sorted(generated: Path, tmp_path: Path) -> N
     assert all(r["bundle"].endswith(".zip") for r in rows)
 
 
+@pytest.mark.slow
 def test_rerun_replaces_the_previous_distribution(generated: Path, tmp_path: Path) -> None:
     out = fresh(generated, tmp_path)
     distribute(out, Options(by=("manager",)))
@@ -393,6 +386,7 @@ def eml_attachments(path: Path) -> tuple[str, dict[str, bytes]]:
     return str(msg["To"]), files
 
 
+@pytest.mark.slow
 def test_dry_run_writes_one_eml_per_recipient_with_only_their_files(generated: Path, tmp_path: Path) -> None:
     out = fresh(generated, tmp_path)
     res = runner.invoke(app, ["distribute", str(out), "--by", "employee", "--by", "manager", "--dry-run",
@@ -440,6 +434,7 @@ def smtp_capture():
         controller.stop()
 
 
+@pytest.mark.slow
 def test_real_send_each_person_gets_exactly_their_own_files_and_reruns_send_nothing(
         generated: Path, tmp_path: Path) -> None:
     out = fresh(generated, tmp_path)
@@ -558,6 +553,7 @@ def test_symlinked_distribution_folder_is_refused(generated: Path, tmp_path: Pat
     assert sorted(os.listdir(elsewhere)) == ["keep.txt"]
 
 
+@pytest.mark.slow
 def test_symlinked_outbox_is_refused(generated: Path, tmp_path: Path) -> None:
     out = fresh(generated, tmp_path)
     report = distribute(out)

@@ -136,6 +136,7 @@ def test_the_period_is_inferred_from_the_data_when_the_plan_has_none(tmp_path):
     assert load_facts(plan, [deals, tmp_path / "facts.csv"], period="11.2026").period.key == "2026-11"
 
 
+@pytest.mark.slow
 def test_sample_facts_cover_every_line():
     plan_path, data = sample_inputs()
     plan = load_plan(plan_path)
@@ -147,6 +148,7 @@ def test_sample_facts_cover_every_line():
     assert origins["quality"] == "file" and origins["nps"] == "source"
 
 
+@pytest.mark.slow
 def test_sample_facts_against_pandas_by_hand():
     """Recompute three sample KPIs straight from the files with plain pandas."""
     plan_path, data = sample_inputs()

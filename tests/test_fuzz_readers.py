@@ -7,6 +7,7 @@ import datetime as dt
 import math
 
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,7 @@ def test_parse_number_gives_a_finite_float_none_or_a_kpi_error(value):
     assert x is None or (isinstance(x, float) and math.isfinite(x))
 
 
+@pytest.mark.slow
 @FAST
 @given(st.lists(number_text, min_size=1, max_size=6), st.sampled_from(["1", "2.5", "40"]))
 def test_to_numbers_agrees_with_parse_number_cell_by_cell(texts, plain):
@@ -55,6 +57,7 @@ date_text = st.one_of(st.text(max_size=25), st.lists(DATE_BITS, max_size=10).map
 date_cells = st.one_of(date_text, st.none(), st.dates(), st.datetimes(), st.floats(), st.integers())
 
 
+@pytest.mark.slow
 @FAST
 @given(st.lists(date_cells, min_size=1, max_size=6))
 def test_to_dates_gives_dates_in_range_or_a_message(values):
@@ -65,6 +68,7 @@ def test_to_dates_gives_dates_in_range_or_a_message(values):
         assert pd.isna(e) or (isinstance(e, str) and pd.isna(d))
 
 
+@pytest.mark.slow
 @FAST
 @given(date_cells)
 def test_parse_date_and_parse_period_give_a_value_or_a_kpi_error(value):
@@ -75,6 +79,7 @@ def test_parse_date_and_parse_period_give_a_value_or_a_kpi_error(value):
             pass
 
 
+@pytest.mark.slow
 @FAST
 @given(st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31)))
 def test_every_calendar_date_is_a_date_the_far_future_or_an_error(moment):
@@ -95,6 +100,7 @@ SOURCE_WORDS = st.sampled_from([
     "9999-12-31", "0001-01-01", "2026-10-01", "2026-02-30", "yes", "40%", "-5", "١٢", "in", ",", "is", "empty"])
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(st.lists(SOURCE_WORDS, max_size=20))
 def test_source_parses_or_raises_and_prints_back_to_the_same_source(words):
@@ -123,6 +129,7 @@ factors = st.one_of(st.floats(min_value=1e-12, max_value=1e15).map(_decimal),
                     st.sampled_from(["0.0000001", "100", "0.5 * 3"]))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(["count deals", "sum deals.amount", "mean deals.amount"]), st.lists(conditions, max_size=3),
        st.booleans(), st.lists(factors, max_size=2))

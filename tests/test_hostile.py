@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import openpyxl
+import pytest
 
 from tests import _plan_helpers as ph
 from xl_kpi import batch
@@ -39,6 +40,7 @@ def hostile_plan(folder: Path) -> tuple[Path, Path]:
     return path, ph.write_csv(folder / "facts.csv", facts)
 
 
+@pytest.mark.slow
 def test_hostile_names_stay_inside_out_and_are_text(tmp_path):
     plan, facts = hostile_plan(tmp_path / "in")
     out = tmp_path / "out"
@@ -76,6 +78,7 @@ def test_csv_outputs_neutralise_formula_text(tmp_path):
     assert "'=1+1" in cells
 
 
+@pytest.mark.slow
 def test_verify_and_distribution_read_back_neutralised_ids(tmp_path):
     plan, facts = hostile_plan(tmp_path / "in")
     out = tmp_path / "out"

@@ -8,7 +8,6 @@ import email.policy
 import hashlib
 import io
 import shutil
-import sys
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -17,20 +16,15 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from xl_kpi.batch import generate
+from tests import _results_fixture
 from xl_kpi.cli import app
 from xl_kpi.delivery.crypto import encrypt_xlsx
 from xl_kpi.delivery.distribute import FOLDER, INDEX, Options, distribute, send
 from xl_kpi.delivery.isolation import check, check_report, norm_name, numbers_in
-from xl_kpi.inputs.plan import sample_inputs
 from xl_kpi.outputs.cards import write_cards
 from xl_kpi.outputs.results_files import load_results, save_results
 from xl_kpi.outputs.summary import summary_bytes, write_manifest
 from xl_kpi.results import Results
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _results_fixture
 
 runner = CliRunner()
 STEPANOV = "manager/Степанов Кирилл Викторович"
@@ -38,10 +32,9 @@ MEDVEDEV = "employee/1035 Медведев Илья Андреевич"
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sample(generated: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample company, distributed every way (folders), mailed in a dry run."""
-    out = tmp_path_factory.mktemp("sample") / "out"
-    generate(*sample_inputs(), out)
+    out = copy(generated, tmp_path_factory.mktemp("sample"))
     report = distribute(out, Options(by=("employee", "manager", "department")))
     send(report, None, dry_run=True)
     return out
@@ -64,6 +57,7 @@ def kinds(leaks, file_part: str) -> set[tuple[str, str]]:
 # ----------------------------------------------------------------------------- real output
 
 
+@pytest.mark.slow
 def test_real_output_is_isolated(sample: Path) -> None:
     report = check_report(sample)
     assert report.ok, "\n".join(map(str, report.leaks[:10]))
@@ -77,6 +71,7 @@ def test_real_output_is_isolated(sample: Path) -> None:
 # ----------------------------------------------------------------------------- planted leaks
 
 
+@pytest.mark.slow
 def test_a_card_copied_into_someone_elses_bundle_is_caught(sample: Path, tmp_path: Path) -> None:
     out = copy(sample, tmp_path)
     shutil.copy(card_of(out, "1001"), out / FOLDER / MEDVEDEV / "1001 Козлов Денис Иванович.xlsx")
@@ -88,6 +83,7 @@ def test_a_card_copied_into_someone_elses_bundle_is_caught(sample: Path, tmp_pat
     assert res.exit_code == 1 and "Козлов Денис Иванович" in res.output
 
 
+@pytest.mark.slow
 def test_a_renamed_card_listed_in_the_index_is_caught_by_content(sample: Path, tmp_path: Path) -> None:
     """Even with a harmless name and a matching sha256 in index.csv, the content gives it away."""
     out = copy(sample, tmp_path)
@@ -111,6 +107,7 @@ def _fix_sha(out: Path, bundle: str, name: str, data: bytes) -> None:
     path.write_bytes(buf.getvalue().encode("utf-8-sig"))
 
 
+@pytest.mark.slow
 def test_a_team_summary_with_one_foreign_row_is_caught(sample: Path, tmp_path: Path) -> None:
     out = copy(sample, tmp_path)
     results = load_results(out)
@@ -127,6 +124,7 @@ def test_a_team_summary_with_one_foreign_row_is_caught(sample: Path, tmp_path: P
     assert {eid for _, eid in found} == {"1001"}  # the team itself is fine
 
 
+@pytest.mark.slow
 def test_a_foreign_card_inside_a_zip_bundle_is_caught(sample: Path, tmp_path: Path) -> None:
     out = copy(sample, tmp_path)
     distribute(out, Options(by=("manager",), zip=True))
@@ -138,6 +136,7 @@ def test_a_foreign_card_inside_a_zip_bundle_is_caught(sample: Path, tmp_path: Pa
     assert ("unlisted", "") in kinds(leaks, "Степанов Кирилл Викторович.zip!/notes/extra.xlsx")
 
 
+@pytest.mark.slow
 def test_an_eml_carrying_someone_elses_card_or_two_recipients_is_caught(sample: Path, tmp_path: Path) -> None:
     out = copy(sample, tmp_path)
     path = out / "outbox" / "employee_1035.eml"
@@ -162,6 +161,7 @@ def encrypted_sample(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return out
 
 
+@pytest.mark.slow
 def test_real_output_encrypted_is_isolated(encrypted_sample: Path) -> None:
     rep = check_report(encrypted_sample, cards=False)
     assert rep.ok, "\n".join(map(str, rep.leaks[:10]))
@@ -169,6 +169,7 @@ def test_real_output_encrypted_is_isolated(encrypted_sample: Path) -> None:
     assert rep.decrypted == (44 + 44 + 7) + (44 + 14)
 
 
+@pytest.mark.slow
 def test_encrypted_leaks_are_caught_after_decryption_and_unopenable_files_reported(encrypted_sample: Path,
                                                                                   tmp_path: Path) -> None:
     out = copy(encrypted_sample, tmp_path)
@@ -185,6 +186,7 @@ def test_encrypted_leaks_are_caught_after_decryption_and_unopenable_files_report
     assert all(MEDVEDEV in x.file for x in leaks)
 
 
+@pytest.mark.slow
 def test_plain_text_in_encrypted_bytes_is_caught(encrypted_sample: Path, tmp_path: Path) -> None:
     out = copy(encrypted_sample, tmp_path)
     path = out / FOLDER / MEDVEDEV / "1035 Медведев Илья Андреевич.xlsx"
@@ -206,6 +208,7 @@ def test_numbers_are_read_in_every_format() -> None:
     assert {150000, 150} <= numbers_in("1,500")  # grouping or decimal comma: both readings
 
 
+@pytest.mark.slow
 def test_same_bonus_and_manager_names_are_not_leaks(sample: Path) -> None:
     """Медведев (1035) and Борисова (1043) both earn 20 800; Медведев's card names his manager Степанов (1031)."""
     emp = load_results(sample).employees.set_index("employee_id")
@@ -237,6 +240,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_hostile_names_and_short_ids_are_isolated(hostile: Path) -> None:
     report = check_report(hostile)
     assert report.ok, "\n".join(map(str, report.leaks[:10]))
@@ -250,6 +254,7 @@ def test_hostile_names_and_short_ids_are_isolated(hostile: Path) -> None:
     assert any(r["recipient"] == "'=HYPERLINK(\"http://evil\",\"x\")" for r in rows)  # neutralised in the CSV
 
 
+@pytest.mark.slow
 def test_a_short_id_counts_only_as_a_text_cell(hostile: Path, tmp_path: Path) -> None:
     out = copy(hostile, tmp_path)
     bundle = out / FOLDER / "employee" / "E001 Ivan Petrov.zip"
@@ -298,24 +303,28 @@ def _planted(sample: Path, tmp_path: Path, part: str, change) -> list:
 KOZLOV_ROW = '<row r="999"><c r="A999" t="inlineStr"><is><t>{}</t></is></c></row></sheetData>'
 
 
+@pytest.mark.slow
 def test_a_leak_hidden_in_a_cdata_section_is_caught(sample: Path, tmp_path: Path) -> None:
     leaks = _planted(sample, tmp_path, "xl/worksheets/sheet1.xml", lambda x: x.replace(
         "</sheetData>", KOZLOV_ROW.format("<![CDATA[Козлов Денис Иванович, табельный 1001]]>")))
     assert {("name", "1001"), ("id", "1001")} <= {(x.kind, x.employee_id) for x in leaks}
 
 
+@pytest.mark.slow
 def test_a_leak_in_a_single_quoted_attribute_is_caught(sample: Path, tmp_path: Path) -> None:
     leaks = _planted(sample, tmp_path, "xl/workbook.xml",
                      lambda x: x.replace("<sheet ", "<sheet descr='Козлов Денис Иванович' ", 1))
     assert ("name", "1001") in {(x.kind, x.employee_id) for x in leaks}
 
 
+@pytest.mark.slow
 def test_a_leak_in_an_xml_comment_is_caught(sample: Path, tmp_path: Path) -> None:
     leaks = _planted(sample, tmp_path, "docProps/core.xml",
                      lambda x: x.replace("</cp:coreProperties>", "<!-- Козлов Денис Иванович --></cp:coreProperties>"))
     assert ("name", "1001") in {(x.kind, x.employee_id) for x in leaks}
 
 
+@pytest.mark.slow
 def test_a_part_declaring_entities_is_reported_and_still_read(sample: Path, tmp_path: Path) -> None:
     """An entity can assemble a name written nowhere; such a part cannot be vouched for."""
     leaks = _planted(sample, tmp_path, "docProps/core.xml", lambda x: x.replace(
@@ -325,12 +334,14 @@ def test_a_part_declaring_entities_is_reported_and_still_read(sample: Path, tmp_
     assert any("docProps/core.xml" in x.file and "entities" in x.evidence for x in leaks)
 
 
+@pytest.mark.slow
 def test_a_part_that_is_not_well_formed_is_still_read_whole(sample: Path, tmp_path: Path) -> None:
     leaks = _planted(sample, tmp_path, "docProps/core.xml", lambda x: x.replace(
         "</cp:coreProperties>", "<broken a='Козлов Денис Иванович'><![CDATA[1001]]></cp:coreProperties>"))
     assert {("name", "1001"), ("id", "1001")} <= {(x.kind, x.employee_id) for x in leaks}
 
 
+@pytest.mark.slow
 def test_a_name_in_a_formula_literal_is_caught_but_cell_references_are_no_ids(sample: Path, tmp_path: Path) -> None:
     formula = '<f>IF($A$1&gt;0,"1001 Козлов Денис Иванович","")</f>'
     leaks = _planted(sample, tmp_path, "xl/worksheets/sheet1.xml", lambda x: x.replace(
@@ -360,6 +371,7 @@ def one_letter(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_one_letter_ids_give_no_false_leaks(one_letter: Path) -> None:
     """Formulas say $D$30 and 'Card'!$H$11: no id D or H there; nor is A in 'Average' or 'a'."""
     report = check_report(one_letter)
@@ -375,6 +387,7 @@ def test_one_letter_ids_a_real_leak_is_still_found(one_letter: Path, tmp_path: P
     assert {("name", "D"), ("id", "D"), ("amount", "D")} <= found
 
 
+@pytest.mark.slow
 def test_one_shared_mailbox_in_two_spellings_is_one_mailbox(sample: Path, tmp_path: Path) -> None:
     """ivan@почта.рф and ivan@xn--80a1acny.xn--p1ai are one mailbox: a message there reaches two employees."""
     out = copy(sample, tmp_path)

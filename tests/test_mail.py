@@ -839,6 +839,7 @@ def _timed(fn):
     return result
 
 
+@pytest.mark.slow
 def test_a_server_trickling_its_greeting_ends_within_the_session_deadline(out, trickling):
     server = trickling("greeting")
     ds, log = deliveries(out), out / "log.jsonl"
@@ -851,6 +852,7 @@ def test_a_server_trickling_its_greeting_ends_within_the_session_deadline(out, t
     assert not log.exists() or sent_keys(log) == []
 
 
+@pytest.mark.slow
 def test_a_server_trickling_after_the_data_leaves_the_message_maybe_delivered(out, trickling):
     server = trickling("data-end", only_for="bob@example.com")
     ds, log = deliveries(out), out / "log.jsonl"
@@ -867,6 +869,7 @@ def test_a_server_trickling_after_the_data_leaves_the_message_maybe_delivered(ou
     assert again.sent == [] and [k for k, _ in again.uncertain] == ["employee:1002"]  # never sent twice
 
 
+@pytest.mark.slow
 def test_a_server_trickling_before_the_data_leaves_the_message_not_sent(out, trickling):
     server = trickling("mail")
     ds, log = deliveries(out), out / "log.jsonl"
@@ -886,6 +889,7 @@ def test_deadlines_must_be_positive(name):
         SmtpConfig("127.0.0.1", 25, sender=SENDER, **{name: 0})
 
 
+@pytest.mark.slow
 def test_a_server_trickling_its_goodbye_does_not_hold_the_end_of_the_run(out, trickling, monkeypatch):
     import xl_kpi.delivery.mail.send
 

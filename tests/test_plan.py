@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -66,11 +64,9 @@ def test_sample_plan_loads():
 
 
 def test_sample_is_regenerated_byte_for_byte(tmp_path):
-    spec = importlib.util.spec_from_file_location("make_sample", ROOT / "scripts" / "make_sample.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    files = mod.main(tmp_path)
+    from scripts import make_sample
+
+    files = make_sample.main(tmp_path)
     for f in files:
         assert f.read_bytes() == (SAMPLE_DIR / f.name).read_bytes(), f"{f.name} differs: rerun scripts/make_sample.py"
 

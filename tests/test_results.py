@@ -199,6 +199,7 @@ def test_sample_results():
     assert lines["gate"].notna().sum() == (emp["position"] == "Менеджер по работе с клиентами").sum()
 
 
+@pytest.mark.slow
 def test_compute_is_vectorised_on_a_large_company():
     n = 20_000
     emp = pd.DataFrame({"employee_id": [f"E{i}" for i in range(n)], "name": "N", "position": "P",

@@ -182,6 +182,7 @@ WORDS = st.sampled_from(["count", "sum", "mean", "nps", "distinct", "deals", "."
                          "100", "2026-10-01", '"x y"', "hours", "to", ">", "<=", "yes", "40%", ":"])
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(st.lists(WORDS, max_size=25))
 def test_token_soup_parses_or_raises_kpi_error_and_never_runs_code(words):
@@ -377,6 +378,7 @@ def test_read_xlsx_sheets_as_tables(tmp_path):
     assert evaluate("count crm:Leads by owner", tables)["fact"].tolist() == [1.0, 1.0]
 
 
+@pytest.mark.slow
 def test_large_table_is_vectorised(tmp_path):
     n = 200_000
     rng = np.random.default_rng(1)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 import io
 import math
 import os
@@ -26,6 +25,7 @@ import pandas as pd
 import pytest
 
 import xl_kpi
+from tests import _summary_fixture as fx
 from xl_kpi.outputs.summary import (
     DEFAULT_TRAFFIC_LIGHT,
     TrafficLight,
@@ -36,19 +36,6 @@ from xl_kpi.outputs.summary import (
     write_manifest,
     write_summary,
 )
-
-
-def _load_local(name: str):
-    """Import a helper module that sits next to this file (pytest runs with --import-mode=importlib)."""
-    path = Path(__file__).with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"_xl_kpi_tests_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fx = _load_local("_summary_fixture")
 
 EN = {"employees": "Employees", "departments": "Departments", "bands": "Score bands"}
 RU = {"employees": "Сотрудники", "departments": "Отделы", "bands": "Распределение"}
@@ -345,11 +332,12 @@ def test_same_input_gives_byte_identical_output(results, tmp_path):
     assert core.count("2026-10-01T00:00:00Z") == 2  # created and modified: the period, not the clock
 
 
+@pytest.mark.slow
 def test_output_does_not_depend_on_hash_seed_or_process(results):
     code = (
-        "import hashlib, importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('fx', {str(Path(fx.__file__))!r})\n"
-        "m = importlib.util.module_from_spec(spec); sys.modules['fx'] = m; spec.loader.exec_module(m)\n"
+        "import hashlib, sys\n"
+        f"sys.path.insert(0, {str(Path(fx.__file__).resolve().parents[1])!r})\n"
+        "from tests import _summary_fixture as m\n"
         "from xl_kpi.outputs.summary import summary_bytes\n"
         "print(hashlib.sha256(summary_bytes(m.build_results('en', tricky=True, with_error=True))).hexdigest())\n"
     )
@@ -378,6 +366,7 @@ def test_no_employees_gives_a_valid_empty_summary(tmp_path):
     assert _table(wb[EN["bands"]])["Total"]["Employees"] == 0
 
 
+@pytest.mark.slow
 def test_a_large_company_is_quick(tmp_path):
     import time
 

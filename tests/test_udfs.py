@@ -41,7 +41,6 @@ from udfs import ERR_DIV0, ERR_NA, ERR_NUM, ERR_VALUE, XlError, is_error
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "workbooks" / "udf_demo.xlsx"
-SCRIPT = ROOT / "scripts" / "make_udf_demo.py"
 
 UDF_NAMES = [
     "KPI_SCORE",
@@ -487,6 +486,7 @@ def _well_formed(value: Any) -> bool:
     return is_error(value) or (isinstance(value, float) and math.isfinite(value))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(name=st.sampled_from(UDF_NAMES), args=st.lists(_args, min_size=5, max_size=5))
 def test_never_raises_always_numbers_or_error_values(name, args):
@@ -513,6 +513,7 @@ class _Records(logging.Handler):
         self.records.append(record)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
@@ -891,10 +892,9 @@ def test_demo_number_formats(demo):
 
 
 def test_demo_is_what_the_script_generates(tmp_path):
-    spec = importlib.util.spec_from_file_location("make_udf_demo", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    fresh = openpyxl.load_workbook(script.main(["--out", str(tmp_path / "demo.xlsx")]))
+    from scripts import make_udf_demo
+
+    fresh = openpyxl.load_workbook(make_udf_demo.main(["--out", str(tmp_path / "demo.xlsx")]))
     shipped = openpyxl.load_workbook(DEMO)
     assert fresh.sheetnames == shipped.sheetnames
 

@@ -313,6 +313,7 @@ def test_cli_exit_codes_and_output(tmp_path):
     assert runner.invoke(app, ["validate", "--plan", str(plan), "--period", "2026-13"]).exit_code == 2
 
 
+@pytest.mark.slow
 def test_cli_takes_several_files_after_one_data_option_and_folders(tmp_path):
     plan, data = sample_inputs()
     res = runner.invoke(app, ["validate", "--plan", str(plan), "--data", *map(str, data)])
@@ -331,6 +332,7 @@ def test_validate_writes_nothing(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, code", [([], 0), (["--period", "2026-11"], 1)])
 def test_python_dash_m(tmp_path, args, code):
     plan, data = sample_inputs()
