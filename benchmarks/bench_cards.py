@@ -29,11 +29,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 import openpyxl  # noqa: E402
-from _results_fixture import synthetic_results  # noqa: E402
 
+from tests._results_fixture import synthetic_results  # noqa: E402
 from xl_kpi.outputs.cards import TEMPLATE_DIR, CardTemplate, iter_cards, write_cards  # noqa: E402
 
 

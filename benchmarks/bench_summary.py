@@ -35,12 +35,10 @@ from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 import numpy as np  # noqa: E402
 import openpyxl  # noqa: E402
 import pandas as pd  # noqa: E402
-from _results_fixture import synthetic_results  # noqa: E402
 from openpyxl import Workbook  # noqa: E402
 from openpyxl.chart import BarChart, Reference  # noqa: E402
 from openpyxl.chart.label import DataLabelList  # noqa: E402
@@ -50,6 +48,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side  # noqa: 
 from openpyxl.utils import get_column_letter  # noqa: E402
 from openpyxl.worksheet.worksheet import Worksheet  # noqa: E402
 
+from tests._results_fixture import synthetic_results  # noqa: E402
 from xl_kpi.outputs import summary as new  # noqa: E402
 from xl_kpi.outputs.summary import (  # noqa: E402
     _LABELS,

@@ -455,10 +455,8 @@ def render_sample(png: Path, lang: str = "en", employee_id: str = "E002", dpi: i
     import subprocess
     import tempfile
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    import lo  # tests/lo.py
-    from _results_fixture import sample_results
-
+    from tests import lo
+    from tests._results_fixture import sample_results
     from xl_kpi.outputs.cards import CardTemplate, render_card
 
     with tempfile.TemporaryDirectory() as tmp:

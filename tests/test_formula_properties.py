@@ -14,7 +14,6 @@ under a minute; a failing example is printed with its inputs.
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import lo
-from _results_fixture import compute
-
+from tests import lo
+from tests._results_fixture import compute
 from xl_kpi import Scale
 from xl_kpi.outputs.cards import write_cards
 from xl_kpi.outputs.summary import write_summary

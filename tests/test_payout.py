@@ -189,11 +189,7 @@ def test_gate_condition_and_weighted_score_formula():
 
 
 def _fixture():
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import _results_fixture
+    from tests import _results_fixture
 
     return _results_fixture
 
