@@ -15,8 +15,9 @@ from tests._results_fixture import sample_results
 from xl_kpi.delivery.crypto import read_passwords
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.outputs.csvsafe import csv_bytes, neutralise, restore
+from xl_kpi.outputs.csvsafe import read_rows as read_csv_rows
+from xl_kpi.outputs.manifest import write_errors, write_manifest
 from xl_kpi.outputs.results_files import load_results, save_results
-from xl_kpi.outputs.summary import read_csv_rows, write_errors, write_manifest
 
 TRICKY = ["=1", "'=1", "''=1", "'", "''", "-5", "'-5", "+x", "@x", "\tx", "\rx", "'plain", "plain", ""]
 text = st.text(alphabet=st.sampled_from("='+-@\t\r a1ü\"\n,;"), max_size=8) | st.text(max_size=8)

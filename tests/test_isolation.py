@@ -22,8 +22,9 @@ from xl_kpi.delivery.crypto import encrypt_xlsx
 from xl_kpi.delivery.distribute import FOLDER, INDEX, Options, distribute, send
 from xl_kpi.delivery.isolation import check, check_report, norm_name, numbers_in
 from xl_kpi.outputs.cards import write_cards
+from xl_kpi.outputs.manifest import write_manifest
 from xl_kpi.outputs.results_files import load_results, save_results
-from xl_kpi.outputs.summary import summary_bytes, write_manifest
+from xl_kpi.outputs.summary import summary_bytes
 from xl_kpi.results import Results
 
 runner = CliRunner()

@@ -26,14 +26,13 @@ import pytest
 
 import xl_kpi
 from tests import _summary_fixture as fx
+from xl_kpi.outputs.manifest import write_errors, write_manifest
 from xl_kpi.outputs.summary import (
     DEFAULT_TRAFFIC_LIGHT,
     TrafficLight,
     money_format,
     summary_bytes,
     weighted_scores,
-    write_errors,
-    write_manifest,
     write_summary,
 )
 

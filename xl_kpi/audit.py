@@ -17,8 +17,8 @@ from typing import Any
 
 from xl_kpi.outputs.cards import _chunks
 from xl_kpi.outputs.layout import FOLDER, MAIL_LOG, MAIL_LOG_LOCK, OUTBOX
+from xl_kpi.outputs.manifest import errors_bytes, manifest_bytes
 from xl_kpi.outputs.outdir import LOCK
-from xl_kpi.outputs.summary import errors_bytes, manifest_bytes
 from xl_kpi.results import Results
 
 NOT_AUDITED = (FOLDER, OUTBOX, MAIL_LOG, MAIL_LOG_LOCK, LOCK)

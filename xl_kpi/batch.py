@@ -45,8 +45,9 @@ from xl_kpi.outputs.atomic import write_atomic
 from xl_kpi.outputs.cards import CardRecord, CardTemplate, iter_cards, read_journal, write_cards
 from xl_kpi.outputs.csvsafe import read_rows
 from xl_kpi.outputs.layout import CARDS, ERRORS_CSV, FOLDER, MANIFEST_CSV, OUTBOX, RESULTS, SUMMARY
+from xl_kpi.outputs.manifest import write_errors, write_manifest
 from xl_kpi.outputs.results_files import load_results, same_results, save_results
-from xl_kpi.outputs.summary import summary_bytes, write_errors, write_manifest, write_summary
+from xl_kpi.outputs.summary import summary_bytes, write_summary
 from xl_kpi.results import Results, compute
 from xl_kpi.validate import inspect
 

@@ -31,6 +31,7 @@ from openpyxl.utils import get_column_letter
 
 from xl_kpi.engine.errors import KpiError, ScaleError
 from xl_kpi.engine.money import MAX_MONEY
+from xl_kpi.engine.payout import prorate
 from xl_kpi.engine.period import ACCEPTED_FORMS, Period, PeriodError, period_of
 from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
 from xl_kpi.engine.scoring import WEIGHT_TOLERANCE
@@ -939,8 +940,9 @@ def proration(employees: pd.DataFrame, period: Period | str | None) -> pd.Series
     if period is None:
         return pd.Series(np.where(dated, np.nan, 1.0), index=employees.index, dtype=float)
     p = Period.parse(period)
-    days = p.overlap_days(hired, left)
-    return (days / p.days).where(dated, 1.0).astype(float)
+    days = np.asarray(p.overlap_days(hired, left), dtype=float)
+    share = np.asarray(prorate(days, np.full(len(days), float(p.days))), dtype=float)  # the engine's rule
+    return pd.Series(share, index=employees.index, dtype=float).where(dated, 1.0)
 
 
 def _pct(x: float) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,16 @@ def restore(cell: str) -> str:
     return cell[1:] if cell.startswith("'") else cell
 
 
-def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """A CSV for Excel: UTF-8 with BOM, CRLF; every text cell through :func:`neutralise`, numbers as numbers."""
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]], *, plain: Collection[int] = ()) -> bytes:
+    """A CSV for Excel: UTF-8 with BOM, CRLF; every text cell through :func:`neutralise`, numbers as numbers.
+
+    ``plain`` lists the columns that hold numbers already formatted as text (``-5.00``): written as they are.
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(header)
     for row in rows:
-        w.writerow([neutralise(v) if isinstance(v, str) else v for v in row])
+        w.writerow([neutralise(v) if isinstance(v, str) and i not in plain else v for i, v in enumerate(row)])
     return buf.getvalue().encode("utf-8-sig")
 
 

@@ -23,14 +23,13 @@ numbers come from the results table.
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
 import io
 import itertools
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,7 +46,10 @@ from xl_kpi.engine.money import round_money, round_score
 from xl_kpi.engine.payout import SCORE_DECIMALS, weighted_score
 from xl_kpi.engine.period import Period, PeriodError, period_of
 from xl_kpi.outputs.atomic import write_atomic
-from xl_kpi.outputs.csvsafe import neutralise, restore
+from xl_kpi.outputs.values import cell_value as _cell_value
+from xl_kpi.outputs.values import number as _num
+from xl_kpi.outputs.values import stored as _stored
+from xl_kpi.outputs.values import text as _text
 
 __all__ = [
     "DEFAULT_BANDS",
@@ -56,10 +58,9 @@ __all__ = [
     "money_format",
     "summary_bytes",
     "weighted_scores",
-    "write_errors",
-    "write_manifest",
     "write_summary",
 ]
+
 
 @dataclass(frozen=True)
 class TrafficLight:
@@ -175,8 +176,6 @@ _LABELS: dict[str, dict[str, str]] = {
 
 _HEADER_LIMIT = 255
 """Excel keeps at most this many characters of a page header."""
-_ILLEGAL_CHARACTERS = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
-"""Control characters XML 1.0 cannot hold: dropped from text cells."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,11 +204,6 @@ def money_format(currency: str | None) -> str:
     return "#,##0.00"
 
 
-def _stored(x: float) -> float:
-    """The float as the file holds it (16 significant digits): caches are computed from these."""
-    return float(f"{x:.16g}")
-
-
 def _money_sum(values: Iterable[float], digits: int = 2) -> float:
     """Sum of amounts rounded to ``digits`` (Settings; at least kopecks): the exact decimal total
     (Excel's running sum differs by < 1e-9)."""
@@ -219,43 +213,6 @@ def _money_sum(values: Iterable[float], digits: int = 2) -> float:
 def _criterion_number(x: float) -> float:
     """A number after Excel's number → text → number trip in a criterion like ">="&B2."""
     return float(f"{x:.15g}")
-
-
-def _is_missing(v: Any) -> bool:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return True
-    if isinstance(v, (float, np.floating)):
-        return bool(np.isnan(v))
-    return False
-
-
-def _num(v: Any) -> float | None:
-    if _is_missing(v):
-        return None
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return _stored(x) if math.isfinite(x) else None
-
-
-def _cell_value(v: Any) -> Any:
-    """A pandas/NumPy value as a plain Python value for a cell (None = blank)."""
-    if _is_missing(v):
-        return None
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return _num(v)
-    text = _ILLEGAL_CHARACTERS.sub("", str(v))
-    return text if text != "" else None
-
-
-def _text(v: Any) -> str:
-    value = _cell_value(v)
-    return "" if value is None else str(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -909,114 +866,6 @@ def write_summary(results: Any, path: str | os.PathLike[str], **options: Any) ->
     target = Path(path)
     _write_atomic(target, summary_bytes(results, **options))
     return target
-
-
-MANIFEST_COLUMNS = ("employee_id", "file", "sha256", "total_bonus", "status")
-ERROR_COLUMNS = ("employee_id", "name", "reason")
-
-
-def write_manifest(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> Path:
-    """Write ``OUT/manifest.csv``: employee_id, file (relative to OUT, ``/``), sha256, total_bonus, status.
-
-    ``records`` are dicts or objects with ``employee_id``, ``path`` (absolute, or relative to
-    ``out_dir``), ``sha256``, ``total_bonus`` and ``status``. Rows are sorted by employee id
-    (numbers in ids compare as numbers: E2 before E10), so parallel runs give the same file.
-    UTF-8 with BOM; text is neutralised by :mod:`xl_kpi.outputs.csvsafe` (Excel runs no formula).
-    """
-    target = Path(out_dir) / "manifest.csv"
-    _write_atomic(target, manifest_bytes(records, out_dir))
-    return target
-
-
-def manifest_bytes(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> bytes:
-    """The bytes :func:`write_manifest` writes (``xl-kpi verify`` recomputes them to compare)."""
-    out = Path(out_dir)
-    rows = []
-    for rec in records:
-        total = _get(rec, "total_bonus")
-        total_num = _num(total)
-        rows.append([
-            _get(rec, "employee_id"),
-            _relative(_get(rec, "path"), out),
-            _text(_get(rec, "sha256")),
-            "" if total_num is None else f"{round_money(total_num):.2f}",
-            _get(rec, "status"),
-        ])
-    rows.sort(key=lambda row: (_natural(row[0]), row[1]))
-    return _csv_bytes(MANIFEST_COLUMNS, rows, neutralise=(0, 1, 2, 4))
-
-
-def write_errors(rows: Iterable[Any], out_dir: str | os.PathLike[str]) -> Path | None:
-    """Write ``OUT/errors.csv`` (employee_id, name, reason) if there are errors; otherwise remove it.
-
-    Returns the path written, or None when there was nothing to report (a stale errors.csv
-    from an earlier run is deleted then).
-    """
-    out = Path(out_dir)
-    target = out / "errors.csv"
-    data = errors_bytes(rows)
-    if data is None:
-        try:
-            target.unlink()
-        except FileNotFoundError:
-            pass
-        return None
-    _write_atomic(target, data)
-    return target
-
-
-def errors_bytes(rows: Iterable[Any]) -> bytes | None:
-    """The bytes :func:`write_errors` writes, or None when there is no error (no errors.csv then)."""
-    data = [[_get(r, "employee_id"), _get(r, "name"), _get(r, "reason")] for r in rows]
-    return _csv_bytes(ERROR_COLUMNS, data, neutralise=(0, 1, 2)) if data else None
-
-
-def _get(rec: Any, name: str) -> Any:
-    if isinstance(rec, Mapping):
-        return rec.get(name)
-    if isinstance(rec, pd.Series):
-        return rec.get(name)
-    return getattr(rec, name, None)
-
-
-def _relative(path: Any, out: Path) -> str:
-    if _is_missing(path) or path == "":
-        return ""
-    p = Path(path)
-    if not p.is_absolute():
-        return p.as_posix()
-    try:
-        return p.resolve().relative_to(out.resolve()).as_posix()
-    except ValueError:
-        return Path(os.path.relpath(p, out)).as_posix()
-
-
-def _natural(value: Any) -> tuple[Any, ...]:
-    text = _text(value)
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.casefold()) for part in re.split(r"(\d+)", text))
-
-
-def _neutral(value: Any) -> str:
-    return neutralise(_text(value))
-
-
-def read_csv_rows(path: str | os.PathLike[str]) -> list[dict[str, str]]:
-    """Rows of a CSV that xl_kpi wrote (manifest, errors, bundle index), the neutralising quote removed."""
-    text = Path(path).read_bytes().decode("utf-8-sig")
-    return [{k: _unneutral(v) for k, v in row.items() if k is not None} for row in csv.DictReader(io.StringIO(text))]
-
-
-def _unneutral(value: Any) -> str:
-    return restore("" if value is None else str(value))
-
-
-def _csv_bytes(header: tuple[str, ...], rows: list[list[Any]], neutralise: tuple[int, ...]) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_neutral(v) if i in neutralise else _text(v) for i, v in enumerate(row)])
-    return buf.getvalue().encode("utf-8-sig")
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

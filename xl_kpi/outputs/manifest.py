@@ -1,0 +1,110 @@
+"""``OUT/manifest.csv`` (one row per card: file, sha256, total bonus, status) and ``OUT/errors.csv``.
+
+Both are CSVs for Excel written through :func:`xl_kpi.outputs.csvsafe.neutralise` (no cell runs as a
+formula), rows in a fixed order, so that ``xl-kpi verify`` can recompute them byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xl_kpi.engine.money import round_money
+from xl_kpi.outputs.atomic import write_atomic
+from xl_kpi.outputs.csvsafe import csv_bytes
+from xl_kpi.outputs.values import is_missing, number, text
+
+MANIFEST_COLUMNS = ("employee_id", "file", "sha256", "total_bonus", "status")
+ERROR_COLUMNS = ("employee_id", "name", "reason")
+
+
+def write_manifest(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> Path:
+    """Write ``OUT/manifest.csv``: employee_id, file (relative to OUT, ``/``), sha256, total_bonus, status.
+
+    ``records`` are dicts or objects with ``employee_id``, ``path`` (absolute, or relative to
+    ``out_dir``), ``sha256``, ``total_bonus`` and ``status``. Rows are sorted by employee id
+    (numbers in ids compare as numbers: E2 before E10), so parallel runs give the same file.
+    UTF-8 with BOM; text is neutralised by :mod:`xl_kpi.outputs.csvsafe` (Excel runs no formula).
+    """
+    target = Path(out_dir) / "manifest.csv"
+    write_atomic(target, manifest_bytes(records, out_dir))
+    return target
+
+
+def manifest_bytes(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> bytes:
+    """The bytes :func:`write_manifest` writes (``xl-kpi verify`` recomputes them to compare)."""
+    out = Path(out_dir)
+    resolved = out.resolve()
+    rows = []
+    for rec in records:
+        total = _get(rec, "total_bonus")
+        total_num = number(total)
+        rows.append([
+            _get(rec, "employee_id"),
+            _relative(_get(rec, "path"), out, resolved),
+            text(_get(rec, "sha256")),
+            "" if total_num is None else f"{round_money(total_num):.2f}",
+            _get(rec, "status"),
+        ])
+    rows.sort(key=lambda row: (_natural(row[0]), row[1]))
+    return csv_bytes(MANIFEST_COLUMNS, [[text(v) for v in row] for row in rows], plain=(3,))
+
+
+def write_errors(rows: Iterable[Any], out_dir: str | os.PathLike[str]) -> Path | None:
+    """Write ``OUT/errors.csv`` (employee_id, name, reason) if there are errors; otherwise remove it.
+
+    Returns the path written, or None when there was nothing to report (a stale errors.csv
+    from an earlier run is deleted then).
+    """
+    out = Path(out_dir)
+    target = out / "errors.csv"
+    data = errors_bytes(rows)
+    if data is None:
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            pass
+        return None
+    write_atomic(target, data)
+    return target
+
+
+def errors_bytes(rows: Iterable[Any]) -> bytes | None:
+    """The bytes :func:`write_errors` writes, or None when there is no error (no errors.csv then)."""
+    data = [[_get(r, "employee_id"), _get(r, "name"), _get(r, "reason")] for r in rows]
+    return csv_bytes(ERROR_COLUMNS, [[text(v) for v in row] for row in data]) if data else None
+
+
+def _get(rec: Any, name: str) -> Any:
+    if isinstance(rec, Mapping):
+        return rec.get(name)
+    if isinstance(rec, pd.Series):
+        return rec.get(name)
+    return getattr(rec, name, None)
+
+
+def _relative(path: Any, out: Path, resolved: Path | None = None) -> str:
+    """``path`` relative to ``out``, '/'-separated. A card path under ``out`` as written is cut lexically;
+    anything else is compared after resolving links (``resolved`` is ``out`` resolved, computed once)."""
+    if is_missing(path) or path == "":
+        return ""
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    if p.is_relative_to(out) and ".." not in p.parts:
+        return p.relative_to(out).as_posix()
+    try:
+        return p.resolve().relative_to(resolved or out.resolve()).as_posix()
+    except ValueError:
+        return Path(os.path.relpath(p, out)).as_posix()
+
+
+def _natural(value: Any) -> tuple[Any, ...]:
+    """Sort key in which the numbers inside an id compare as numbers (E2 before E10)."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.casefold())
+                 for part in re.split(r"(\d+)", text(value)))
