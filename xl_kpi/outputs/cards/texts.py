@@ -1,4 +1,4 @@
-"""The words a card prints, in its two languages: month names, scale bands, gate notes, number punctuation."""
+"""The words a card prints, in its two languages: scale bands, gate notes, number punctuation."""
 
 from __future__ import annotations
 
