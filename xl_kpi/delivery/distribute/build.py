@@ -20,8 +20,6 @@ from xl_kpi.outputs.layout import FOLDER
 from xl_kpi.outputs.names import safe_file_name
 from xl_kpi.results import Results
 
-# ------------------------------------------------------------------------------------ build
-
 
 def distribute(
     out_dir: str | os.PathLike[str],

@@ -15,9 +15,6 @@ from xl_kpi.outputs.csvsafe import read_rows
 from xl_kpi.outputs.layout import INDEX, PASSWORDS
 from xl_kpi.results import Results
 
-# ------------------------------------------------------------------------------------ inputs
-
-
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

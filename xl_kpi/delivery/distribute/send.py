@@ -14,8 +14,6 @@ from xl_kpi.engine.errors import KpiError
 from xl_kpi.outputs import outdir
 from xl_kpi.outputs.layout import MAIL_LOG, OUTBOX
 
-# -------------------------------------------------------------------------------------- mail
-
 
 @dataclass
 class MailOutcome:

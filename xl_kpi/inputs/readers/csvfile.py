@@ -14,8 +14,6 @@ import pandas as pd
 from xl_kpi.inputs.readers.limits import FileReadError, _check_cell_text, _count, _raise_limit, limits
 from xl_kpi.inputs.readers.sniff import _NOT_A_SPREADSHEET, _read_input, _refuse, check_file
 
-# ------------------------------------------------------------------------------------------ CSV
-
 
 def detect_encoding(data: bytes) -> str:
     """'utf-8-sig' (BOM), 'utf-16' (BOM), 'utf-8' if it decodes, else 'cp1251' (Russian Windows Excel)."""

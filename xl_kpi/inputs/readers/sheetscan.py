@@ -14,8 +14,6 @@ from openpyxl.utils.cell import column_index_from_string, get_column_letter
 
 from xl_kpi.inputs.readers.limits import _BOMB_FIX, _DAMAGED_FIX, MB, FileReadError, Limits, _mb
 
-# ----------------------------------------------------------------------------------------- XLSX
-
 
 @dataclass
 class SheetInfo:

@@ -18,7 +18,6 @@ WORKBOOK_SUFFIXES = (*XLSX_SUFFIXES, *OTHER_WORKBOOK_SUFFIXES)
 """Suffixes recognised as workbooks; only .xlsx and .xlsm are read, the others are refused with a fix."""
 
 
-# ------------------------------------------------------------------------------------- sniffing
 
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _HTML_START = (b"<!doctype html", b"<html", b"<table", b"<head", b"<body", b"<meta", b"<style", b"<div")
