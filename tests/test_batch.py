@@ -314,7 +314,7 @@ def _manifest_json(out: Path) -> dict:
 
 @pytest.mark.slow
 def test_input_hash_is_of_the_bytes_parsed_even_if_a_data_file_changes_during_the_run(tmp_path, monkeypatch):
-    from xl_kpi.inputs import readers
+    from xl_kpi.inputs.readers import csvfile as readers  # read_csv_grid calls its detect_encoding
 
     plan, facts = ph.make_plan(tmp_path), ph.make_facts(tmp_path)
     parsed = facts.read_bytes()
@@ -335,7 +335,7 @@ def test_input_hash_is_of_the_bytes_parsed_even_if_a_data_file_changes_during_th
 
 @pytest.mark.slow
 def test_input_hash_is_of_the_bytes_parsed_even_if_the_plan_changes_during_the_run(tmp_path, monkeypatch):
-    from xl_kpi.inputs import readers
+    from xl_kpi.inputs.readers import workbook as readers  # read_workbook calls its scan_xlsx
 
     plan, facts = ph.make_plan(tmp_path), ph.make_facts(tmp_path)
     parsed = plan.read_bytes()

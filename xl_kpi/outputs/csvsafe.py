@@ -22,7 +22,10 @@ from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-DANGEROUS = ("=", "+", "-", "@", "\t", "\r", "'")
+FORMULA_START = ("=", "+", "-", "@")
+"""Text starting with one of these is a formula to Excel: neutralised in a CSV, quote-prefixed in summary.xlsx."""
+DANGEROUS = (*FORMULA_START, "\t", "\r", "'")
+"""What :func:`neutralise` guards in a CSV: a formula start, a leading tab or carriage return, a leading apostrophe."""
 
 
 def neutralise(text: str) -> str:

@@ -46,6 +46,7 @@ from xl_kpi.engine.money import round_money, round_score
 from xl_kpi.engine.payout import SCORE_DECIMALS, weighted_score
 from xl_kpi.engine.period import Period, PeriodError, period_of
 from xl_kpi.outputs.atomic import write_atomic
+from xl_kpi.outputs.csvsafe import FORMULA_START
 from xl_kpi.outputs.values import cell_value as _cell_value
 from xl_kpi.outputs.values import number as _num
 from xl_kpi.outputs.values import stored as _stored
@@ -226,7 +227,6 @@ _STYLE_KINDS: dict[str, dict[str, Any]] = {
     "number": {"align": "right", "valign": "vcenter"},
 }
 _TOTAL_PROPS = {"bold": True, "bg_color": "#DDEBF7", "top": 2, "top_color": "#1F4E78"}
-_FORMULA_LIKE = ("=", "+", "-", "@")
 _CM_PX = 96 / 2.54
 """Pixels per centimetre (chart sizes are given in cm, as Excel's dialog shows them)."""
 
@@ -299,7 +299,7 @@ class _Sheet:
         ws = self.ws
         if isinstance(value, str):
             style = self.styles.get("number" if numeric else "text", fmt, total=total,
-                                    quote=value[:1] in _FORMULA_LIKE)
+                                    quote=value[:1] in FORMULA_START)
             return ws.write_string, value, style
         if value is None:
             return ws.write_blank, None, self.styles.get("number" if numeric else "text", fmt, total=total)
@@ -360,7 +360,7 @@ class _Book:
 def _header(sheet: _Sheet, labels: list[str], widths: list[float]) -> None:
     for col, (label, width) in enumerate(zip(labels, widths, strict=True)):
         text = _text(label)
-        sheet.ws.write_string(0, col, text, sheet.styles.get("header", quote=text[:1] in _FORMULA_LIKE))
+        sheet.ws.write_string(0, col, text, sheet.styles.get("header", quote=text[:1] in FORMULA_START))
         sheet.ws.set_column(col, col, width)
     lines = max((_wrapped_lines(label, width) for label, width in zip(labels, widths, strict=True)), default=1)
     sheet.ws.set_row(0, 15 * lines + 6)

@@ -1,11 +1,11 @@
 """The card template's markup: the markers it may hold (``{{name}}``, ``{{kpi.*}}``, ``{{scale.*}}``) and the
-reading of its sheet XML (rows, cells, shared formulas, relationships)."""
+reading of its sheet XML (rows, cells, shared formulas); its .rels parts are read with
+:func:`xl_kpi.outputs.ooxml.read_rels`."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from xl_kpi.engine.errors import KpiError
@@ -77,7 +77,6 @@ _V_RE = re.compile(r"<v>(.*?)</v>", re.S)
 _IS_RE = re.compile(r"<is>(.*?)</is>", re.S)
 _SI_RE = re.compile(r"<si>(.*?)</si>|<si\s*/>", re.S)
 _SHEETDATA_RE = re.compile(r"<sheetData\s*/>|<sheetData\b[^>]*>(.*?)</sheetData>", re.S)
-_REL_RE = re.compile(r"<Relationship\b([^>]*?)/?>", re.S)
 _SHEET_RE = re.compile(r"<sheet\b([^>]*?)/?>", re.S)
 
 REL_DRAWING = "/drawing"
@@ -85,37 +84,6 @@ REL_CHART = "/chart"
 REL_COMMENTS = "/comments"
 REL_VML = "/vmlDrawing"
 REL_TABLE = "/table"
-
-
-def _resolve(base_part: str, target: str) -> str:
-    if target.startswith("/"):
-        return target.lstrip("/")
-    parts = list(PurePosixPath(base_part).parent.parts)
-    for seg in target.split("/"):
-        if seg == "..":
-            parts.pop()
-        elif seg and seg != ".":
-            parts.append(seg)
-    return "/".join(parts)
-
-
-def _rels_path(part: str) -> str:
-    p = PurePosixPath(part)
-    return str(p.parent / "_rels" / (p.name + ".rels"))
-
-
-def _rels(parts: dict[str, bytes], part: str) -> list[dict[str, str]]:
-    data = parts.get(_rels_path(part))
-    if data is None:
-        return []
-    out = []
-    for m in _REL_RE.finditer(data.decode("utf-8")):
-        a = dict(parse_attrs(m.group(1)))
-        if a.get("TargetMode") == "External":
-            continue
-        a["path"] = _resolve(part, xml_unescape(a.get("Target", "")))
-        out.append(a)
-    return out
 
 
 def _split_sheet(xml: str) -> tuple[str, str, str]:

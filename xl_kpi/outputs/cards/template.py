@@ -30,7 +30,6 @@ from xl_kpi.outputs.cards.markup import (
     _marker_fields,
     _marker_of,
     _parse_rows,
-    _rels,
     _split_sheet,
 )
 from xl_kpi.outputs.cards.texts import TEXTS
@@ -38,6 +37,7 @@ from xl_kpi.outputs.ooxml import (
     col_letters,
     parse_attrs,
     read_parts,
+    read_rels,
     string_item_text,
     xml_unescape,
 )
@@ -94,7 +94,7 @@ class CardTemplate(_Compiler):
             raise TemplateError("the card template has no xl/workbook.xml; is it an xlsx workbook?")
         self.parts = parts
         self.names = list(parts)
-        wb_rels = {r["Id"]: r for r in _rels(parts, "xl/workbook.xml")}
+        wb_rels = {r["Id"]: r for r in read_rels(parts, "xl/workbook.xml")}
         self.strings_part = next((r["path"] for r in wb_rels.values() if r["Type"].endswith("/sharedStrings")),
                                  None)
         self.strings_xml: list[str] = []
@@ -197,7 +197,7 @@ class CardTemplate(_Compiler):
             raise TemplateError("card template: " + "; ".join(problems))
 
     def _related(self) -> None:
-        self.sheet_rels = _rels(self.parts, self.sheet_part)
+        self.sheet_rels = read_rels(self.parts, self.sheet_part)
         self.drawing_part = next((r["path"] for r in self.sheet_rels if r["Type"].endswith(REL_DRAWING)), None)
         self.comment_parts = [r["path"] for r in self.sheet_rels if r["Type"].endswith(REL_COMMENTS)]
         self.vml_parts = [r["path"] for r in self.sheet_rels if r["Type"].endswith(REL_VML)]

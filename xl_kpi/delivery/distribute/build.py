@@ -1,0 +1,164 @@
+""":func:`distribute`, the run: the cards and team summaries of every bundle, their PDFs and encryption,
+each file taken over from the previous run where nothing changed, then written."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from xl_kpi.delivery.distribute.bundles import _LABELS, _natural, plan_bundles
+from xl_kpi.delivery.distribute.encrypt import _assign_passwords, _encrypt_all
+from xl_kpi.delivery.distribute.existing import _load_cards, _previous, _sha
+from xl_kpi.delivery.distribute.model import DistributionReport, Options, Progress, ShippedFile
+from xl_kpi.delivery.distribute.pdf import _make_pdfs
+from xl_kpi.delivery.distribute.write import _write
+from xl_kpi.inputs.problems import InputError, Problems
+from xl_kpi.outputs import outdir
+from xl_kpi.outputs.layout import FOLDER
+from xl_kpi.outputs.names import safe_file_name
+from xl_kpi.results import Results
+
+
+def distribute(
+    out_dir: str | os.PathLike[str],
+    options: Options | None = None,
+    *,
+    on_progress: Progress | None = None,
+) -> DistributionReport:
+    """Build ``OUT/distribution`` from the output of ``xl-kpi generate`` (see the module doc).
+
+    Raises :class:`InputError` (nothing written) when the output folder is inconsistent (a card
+    missing or edited since it was generated) or the passwords file is bad; :class:`UsageError`
+    for options that do not go together; :class:`~xl_kpi.delivery.office.OfficeError` when a PDF is asked
+    for and LibreOffice is missing. Bundles whose PDF could not be made are not written (their
+    ``failed`` says why, and the problems list them).
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        return _distribute(out, options, on_progress=on_progress)  # names the missing folder
+    with outdir.lock(out):  # never rebuilt under a running generate or sender
+        return _distribute(out, options, on_progress=on_progress)
+
+
+def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress | None) -> DistributionReport:
+    """:func:`distribute`, with OUT locked."""
+    from xl_kpi.delivery.crypto import is_encrypted
+    from xl_kpi.outputs.results_files import load_results
+
+    started = time.perf_counter()
+    opts = options or Options()
+    out = Path(out_dir)
+    results = load_results(out)
+    problems = Problems()
+    cards = _load_cards(out, results, problems)
+    given_id: dict[str, str] = {}
+    given_bundle: dict[str, str] = {}
+    if opts.passwords is not None:
+        from xl_kpi.delivery.crypto import read_passwords
+
+        given_id, given_bundle = read_passwords(opts.passwords, problems)
+    if problems.has_errors:
+        raise InputError(problems)
+    if opts.with_pdf:
+        from xl_kpi.delivery.office import require_soffice
+
+        require_soffice()
+
+    bundles = plan_bundles(results, cards, opts.by, problems)
+    dist = out / FOLDER
+    prev = _previous(dist, read_passwords=opts.encrypt and not opts.new_passwords, problems=problems)
+    report = DistributionReport(out, dist, opts, bundles, problems, results)
+    if opts.encrypt:
+        _assign_passwords(bundles, given_id, given_bundle, prev, report)
+
+    # the plain workbooks: cards (from OUT/cards) and team summaries
+    plain: dict[str, bytes] = {}  # source sha → bytes
+    card_src = {eid: sha for eid, (_, sha) in cards.items()}
+    for eid, (path, sha) in cards.items():
+        if any(eid in b.members for b in bundles):
+            plain[sha] = path.read_bytes()
+    summaries: dict[str, tuple[str, str]] = {}  # bundle key → (file name, source sha)
+    for b in bundles:
+        if b.by in ("manager", "department"):
+            data = _team_summary(results, b.members)
+            sha = _sha(data)
+            plain[sha] = data
+            label = _LABELS.get(results.language, _LABELS["en"])[b.by]
+            summaries[b.key] = (safe_file_name(f"{label} {b.name}", ".xlsx"), sha)
+
+    pdfs: dict[str, bytes] = {}
+    failed_pdf: dict[str, str] = {}
+    if opts.with_pdf:
+        wanted = list(dict.fromkeys([card_src[m] for b in bundles for m in b.members]
+                                    + [s for _, s in summaries.values()]))
+        pdfs, failed_pdf = _make_pdfs(wanted, plain, prev, report, on_progress)
+        names = {card_src[e]: f"card of {e}" for e in card_src} | {s: f"team summary {k}" for k, (_, s) in
+                                                                   summaries.items()}
+        for src, why in failed_pdf.items():
+            problems.error(f"no PDF of the {names.get(src, src[:12])}: {why}",
+                           "see the LibreOffice message; the bundles holding it were not written")
+        for src, data in pdfs.items():
+            if src in card_src.values():
+                from xl_kpi.delivery.office import pdf_page_count
+
+                n = pdf_page_count(data)
+                if n != 1:
+                    problems.warning(f"the PDF of the {names.get(src, 'card')} has {n} pages, not 1",
+                                     "check the card template's print area and page setup")
+
+    # the files of each bundle
+    todo: list[tuple[ShippedFile, str]] = []  # (file, password) still to encrypt
+    for b in bundles:
+        parts: list[tuple[str, str, str, str]] = []  # (name, kind, employee_id, source sha)
+        for m in b.members:
+            stem = Path(cards[m][0]).stem
+            parts.append((f"{stem}.xlsx", "card", m, card_src[m]))
+        if b.key in summaries:
+            name, sha = summaries[b.key]
+            parts.append((name, "summary", "", sha))
+        for name, kind, eid, src in parts:
+            if opts.with_pdf and src in failed_pdf:
+                b.failed = f"no PDF of {name}"
+                break
+            if opts.with_xlsx:
+                f = ShippedFile(name, kind, eid, src)
+                if opts.encrypt:
+                    assert b.password is not None
+                    old = prev.files.get((b.key, name))
+                    if old and old[0] == src and prev.passwords.get(b.key) == b.password and is_encrypted(old[2]):
+                        f.data, f.encrypted = old[2], True
+                        report.reused += 1
+                    else:
+                        todo.append((f, b.password))
+                else:
+                    f.data = plain[src]
+                b.files.append(f)
+            if opts.with_pdf:
+                b.files.append(ShippedFile(str(Path(name).with_suffix(".pdf")), kind, eid, src, pdfs[src]))
+        if b.failed:
+            b.files = []
+    if todo:
+        _encrypt_all(todo, plain, opts.jobs, on_progress)
+        report.encrypted = len(todo)
+    for b in bundles:
+        for f in b.files:
+            f.sha256 = _sha(f.data)
+        b.files.sort(key=lambda f: (f.kind != "summary", _natural(f.name)))
+    _write(out, report)
+    for b in bundles:
+        for f in b.files:
+            f.data = b""  # written; do not keep everyone's cards in memory
+    report.elapsed = time.perf_counter() - started
+    return report
+
+
+def _team_summary(results: Results, members: Sequence[str]) -> bytes:
+    """The summary workbook of ``members`` only: their rows, their totals, nobody else's.
+
+    The same writer as ``OUT/summary.xlsx`` (XlsxWriter, cached values, deterministic bytes), on a subset of rows.
+    """
+    from xl_kpi.outputs.summary import summary_bytes
+
+    return summary_bytes(results, members=members)

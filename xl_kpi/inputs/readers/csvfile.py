@@ -1,0 +1,151 @@
+"""CSV files: the encoding and separator guessed (:func:`detect_encoding`, :func:`detect_separator`),
+lines, columns and cells counted before pandas parses the text, short lines and parser errors named by line."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from xl_kpi.inputs.readers.limits import FileReadError, _check_cell_text, _count, _raise_limit, limits
+from xl_kpi.inputs.readers.sniff import _NOT_A_SPREADSHEET, _read_input, _refuse, check_file
+
+
+def detect_encoding(data: bytes) -> str:
+    """'utf-8-sig' (BOM), 'utf-16' (BOM), 'utf-8' if it decodes, else 'cp1251' (Russian Windows Excel)."""
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "cp1251"
+    return "utf-8"
+
+
+def detect_separator(text: str) -> str:
+    """The separator used in the first non-empty line: ';', tab or ',' (the most frequent, outside quotes)."""
+    for line in text.splitlines():
+        if line.strip():
+            counts = {sep: _count_outside_quotes(line, sep) for sep in (";", "\t", ",")}
+            best = max(counts, key=lambda s: counts[s])
+            return best if counts[best] else ","
+    return ","
+
+
+def _count_outside_quotes(line: str, sep: str) -> int:
+    try:
+        return len(next(csv.reader([line], delimiter=sep))) - 1
+    except (csv.Error, StopIteration):
+        return line.count(sep)
+
+
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_EOF_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+
+
+def read_csv_grid(path: str | Path, *, max_bytes: int | None = None) -> pd.DataFrame:
+    """A CSV file as a grid of text cells (row 0 = line 1), guessing encoding and separator.
+
+    Refuses (:class:`FileReadError`) a file that is too large, is not text, or holds more rows,
+    columns, cells or characters in a cell than :func:`limits` allow. An empty file gives an
+    empty grid.
+    """
+    path = Path(path)
+    lim = limits()
+    name = path.name
+    _, kind = check_file(path, max_bytes or lim.data_bytes, "data file")
+    if kind == "empty":
+        return pd.DataFrame()
+    if kind != "text":
+        raise _refuse(name, kind, "csv", path)
+    data = _read_input(path)
+    encoding = detect_encoding(data)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        raise FileReadError(name, "the text is neither UTF-8 nor cp1251",
+                            "save it as CSV UTF-8 (Excel: File → Save As → CSV UTF-8)") from None
+    del data
+    text = text.removeprefix("\ufeff")
+    if "\x00" in text:
+        raise FileReadError(name, "the file holds NUL characters: it is not a text (CSV) file", _NOT_A_SPREADSHEET)
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if lines > lim.rows:
+        raise FileReadError(name, f"the file has {_count(lines)} lines, more than the {_count(lim.rows)} rows "
+                            "a table may have", "split the export (e.g. by month), or "
+                            + _raise_limit("rows", str(lines)))
+    sep = detect_separator(text)
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    width = _count_outside_quotes(first, sep) + 1
+    if width > lim.columns:
+        raise FileReadError(name, f"the header line has {_count(width)} columns, more than the "
+                            f"{_count(lim.columns)} a table may have", "check the separator and the export, or "
+                            + _raise_limit("columns", str(width)), row=1)
+    if lines * width > lim.cells:
+        raise FileReadError(name, f"the file has {_count(lines)} lines × {_count(width)} columns = "
+                            f"{_count(lines * width)} cells, more than the {_count(lim.cells)} one file may have",
+                            "export only the rows and columns needed (e.g. one month), or "
+                            + _raise_limit("cells", str(lines * width)))
+    try:
+        grid = pd.read_csv(
+            io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False, na_values=[""],
+            skip_blank_lines=False, engine="c",
+        )
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except pd.errors.ParserError as e:
+        raise _csv_parser_error(name, sep, str(e)) from None
+    _check_line_widths(text, sep, name)
+    _check_cell_text(grid, name, None, lim)
+    return grid
+
+
+def _check_line_widths(text: str, sep: str, name: str) -> None:
+    """Refuse a CSV line with fewer values than the first line: pandas pads it with empty cells, so a
+    missing amount would silently drop out of a sum. Blank lines are allowed (they are empty rows)."""
+    import csv
+
+    old = csv.field_size_limit()
+    try:
+        csv.field_size_limit(max(old, len(text) + 1))
+        width = None
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=False)
+        start = 1
+        for record in reader:
+            if not record or (len(record) == 1 and not record[0].strip()):
+                start = reader.line_num + 1
+                continue
+            if width is None:
+                width = len(record)
+            elif len(record) < width:
+                raise FileReadError(
+                    name, f"line {start} has {len(record)} values but the first line has {width} "
+                    f"(separator {sep!r})", f"add the missing values (an empty value is two {sep!r} in a row), "
+                    "or re-export the file", row=start)
+            start = reader.line_num + 1
+    except csv.Error:  # pandas has read it; a quoting corner the csv module sees otherwise is not our concern
+        return
+    finally:
+        csv.field_size_limit(old)
+
+
+def _csv_parser_error(name: str, sep: str, message: str) -> FileReadError:
+    m = _FIELDS.search(message)
+    if m:
+        want, line, got = (int(x) for x in m.groups())
+        return FileReadError(
+            name, f"line {line} has {got} values but the first line has {want} (separator {sep!r})",
+            f"a {sep!r} inside a value? put such values in double quotes, or remove the extra {sep!r}", row=line)
+    m = _EOF_QUOTE.search(message)
+    if m:
+        line = int(m.group(1)) + 1
+        return FileReadError(name, f'a double quote (") opened on line {line} is never closed',
+                             'close the quote, or double a quote that belongs to the text ("")', row=line)
+    return FileReadError(name, f"cannot read it as CSV with separator {sep!r}: {message.strip()}",
+                         "save it from Excel as CSV UTF-8 and try again")

@@ -1,0 +1,176 @@
+""":func:`scan_xlsx`, the pre-scan of an .xlsx before calamine reads it: the zip's directory (zip bombs,
+encrypted parts), XML that declares entities, a shared-string table claiming more strings than it holds,
+the workbook's calculation settings, and each worksheet's used range against the limits."""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import zipfile
+from pathlib import Path
+from xml.sax.saxutils import unescape
+
+from xl_kpi.inputs.readers.limits import (
+    _BOMB_FIX,
+    _DAMAGED_FIX,
+    _PASSWORD_FIX,
+    MB,
+    FileReadError,
+    Limits,
+    _count,
+    _mb,
+    _raise_limit,
+    limits,
+)
+from xl_kpi.inputs.readers.sheetscan import SheetInfo, _scan_sheet
+from xl_kpi.inputs.readers.sniff import _refuse, zip_kind
+
+_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
+_SST_COUNT = re.compile(rb"\buniqueCount=\"(\d+)\"")
+
+
+def scan_xlsx(path: Path, lim: Limits | None = None, *, data: bytes | None = None) -> dict[str, SheetInfo]:
+    """Check an .xlsx against the limits without parsing its XML; what each worksheet holds, by sheet name.
+
+    ``data``: the file's bytes, already read (then ``path`` only names it).
+    """
+    lim = lim or limits()
+    name = path.name
+    try:
+        zf = zipfile.ZipFile(path if data is None else io.BytesIO(data))
+    except Exception as e:  # zipfile raises BadZipFile, NotImplementedError, struct.error… on a damaged archive
+        raise FileReadError(name, f"cannot read it as a workbook: it is not a complete zip archive ({e})",
+                            _DAMAGED_FIX) from None
+    zf.filename = str(path)  # named by its path also when read from bytes (messages say what it is)
+    try:
+        with zf:
+            return _scan_zip(zf, name, lim)
+    except FileReadError:
+        raise
+    except Exception as e:  # a damaged part: bad CRC, bad deflate data, an unsupported method, a bad header…
+        raise FileReadError(name, f"cannot read it as a workbook: a part of it is damaged ({type(e).__name__}: "
+                            f"{str(e)[:200]})", _DAMAGED_FIX) from None
+
+
+def _scan_zip(zf: zipfile.ZipFile, name: str, lim: Limits) -> dict[str, SheetInfo]:
+    infos = zf.infolist()
+    if len(infos) > lim.zip_members:
+        raise FileReadError(name, f"the workbook has {_count(len(infos))} parts, more than {_count(lim.zip_members)}",
+                            _BOMB_FIX)
+    total = sum(i.file_size for i in infos)
+    if total > lim.unzipped_bytes:
+        raise FileReadError(name, f"the workbook would unpack to {_mb(total)}, more than the "
+                            f"{_mb(lim.unzipped_bytes)} allowed", "export fewer rows (e.g. one month), or "
+                            + _raise_limit("unzipped_bytes", str(int(total // MB + 1))))
+    for i in infos:
+        if i.file_size > MB and i.file_size > lim.zip_ratio * max(i.compress_size, 1):
+            ratio = i.file_size / max(i.compress_size, 1)
+            raise FileReadError(name, f"its part {i.filename} unpacks {_count(round(ratio))} times larger "
+                                f"({_mb(i.file_size)} from {_mb(i.compress_size)}); ordinary sheets compress "
+                                "10–30 times: a zip bomb?", _BOMB_FIX)
+        if i.flag_bits & 0x1:
+            raise FileReadError(name, f"its part {i.filename} is encrypted", _PASSWORD_FIX)
+    names = {i.filename for i in infos}
+    kind = zip_kind(names)
+    if kind != "xlsx":
+        raise _refuse(name, "zip", "xlsx", Path(zf.filename or name))
+    for i in infos:
+        if i.filename.casefold().endswith((".xml", ".rels", ".vml")):
+            head = _head(zf, i, 65536)
+            if _DTD.search(head):
+                raise FileReadError(
+                    name, f"its part {i.filename} declares a document type or entities (<!DOCTYPE …>), which Excel "
+                    "never writes; such XML can expand into gigabytes (an 'XML bomb')", _BOMB_FIX)
+    wb_xml = _read_small(zf, "xl/workbook.xml", name)
+    rels = _relationships(zf, "xl/_rels/workbook.xml.rels", name)
+    stale = ""
+    calc = re.search(rb"<(?:[\w.-]+:)?calcPr\b([^>]*)>", wb_xml)
+    if calc and re.search(rb'\bfullCalcOnLoad="(?:1|true)"', calc.group(1)):
+        stale = "the workbook asks to be recalculated when opened (it was saved by a program that does not calculate)"
+    elif calc and re.search(rb'\bcalcMode="manual"', calc.group(1)):
+        stale = "the workbook is set to manual calculation"
+    for target in (t for t, kind in rels.values() if kind.endswith("/sharedStrings")):
+        if target in names:
+            _check_shared_strings(zf, zf.getinfo(target), name)
+    out: dict[str, SheetInfo] = {}
+    area = 0
+    for m in re.finditer(rb"<(?:[\w.-]+:)?sheet\b([^>]*)/?>", wb_xml):
+        attrs = m.group(1)
+        sheet_name = _attr(attrs, b"name")
+        rid = _attr(attrs, rb"(?:[\w.-]+:)?id")
+        if sheet_name is None or rid is None or rid not in rels:
+            continue
+        target, rel_type = rels[rid]
+        if not rel_type.endswith("/worksheet"):
+            continue
+        if target not in names:
+            raise FileReadError(name, f"cannot read it as a workbook: the part {target} of sheet {sheet_name} is "
+                                "missing", _DAMAGED_FIX)
+        info = _scan_sheet(zf, zf.getinfo(target), sheet_name, name, lim)
+        info.stale = stale if info.formulas else ""
+        info.state = _attr(attrs, b"state") or "visible"
+        out[sheet_name] = info
+        size = info.rows * info.columns
+        reach = f"its used range reaches {info.corner} ({_count(info.rows)} rows × {_count(info.columns)} columns)"
+        stray = " and ".join(info.far_cells)
+        if info.rows > lim.rows or info.columns > lim.columns:
+            raise FileReadError(name, f"{reach}, more than the {_count(lim.rows)} rows or {_count(lim.columns)} "
+                                "columns a sheet may have", "delete the rows and columns outside the table, or "
+                                + _raise_limit("rows" if info.rows > lim.rows else "columns",
+                                               str(max(info.rows, info.columns))), sheet=sheet_name)
+        if size > 1_000_000 and size > 100 * max(info.filled, 1):
+            raise FileReadError(
+                name, f"{reach}, but only {_count(info.filled)} cells are filled: a stray value far below or to the "
+                f"right of the table?", f"delete {stray} (or the rows and columns between the table and "
+                f"{'them' if ' and ' in stray else 'it'}), save, and run again", sheet=sheet_name)
+        area += size
+        if area > lim.cells:
+            raise FileReadError(
+                name, f"{reach}; with the sheets before it the workbook holds {_count(area)} cells, more than the "
+                f"{_count(lim.cells)} one file may have", "export only the rows and columns needed, or "
+                + _raise_limit("cells", str(area)), sheet=sheet_name)
+    return out
+
+
+def _head(zf: zipfile.ZipFile, info: zipfile.ZipInfo, n: int) -> bytes:
+    with zf.open(info) as f:
+        return f.read(n)
+
+
+def _read_small(zf: zipfile.ZipFile, member: str, name: str, limit: int = 32 * MB) -> bytes:
+    try:
+        info = zf.getinfo(member)
+    except KeyError:
+        raise FileReadError(name, f"cannot read it as a workbook: the part {member} is missing", _DAMAGED_FIX) from None
+    if info.file_size > limit:
+        raise FileReadError(name, f"its part {member} is {_mb(info.file_size)}, far more than a workbook needs",
+                            _BOMB_FIX)
+    with zf.open(info) as f:
+        return f.read(limit + 1)
+
+
+def _attr(attrs: bytes, key: bytes) -> str | None:
+    m = re.search(rb"(?:^|\s)" + key + rb'="([^"]*)"', attrs)
+    return unescape(m.group(1).decode("utf-8", "replace"), {"&quot;": '"', "&apos;": "'"}) if m else None
+
+
+def _relationships(zf: zipfile.ZipFile, member: str, name: str) -> dict[str, tuple[str, str]]:
+    """Id → (part path inside the zip, relationship type) of a .rels part."""
+    data = _read_small(zf, member, name)
+    base = posixpath.dirname(posixpath.dirname(member))  # xl/_rels/workbook.xml.rels → xl
+    out = {}
+    for m in re.finditer(rb"<(?:[\w.-]+:)?Relationship\b([^>]*)/?>", data):
+        rid, target, kind = (_attr(m.group(1), k) for k in (b"Id", b"Target", b"Type"))
+        if rid and target:
+            path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(base, target))
+            out[rid] = (path, kind or "")
+    return out
+
+
+def _check_shared_strings(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> None:
+    """A shared-string table must not claim more strings than it can hold (calamine reserves room for them)."""
+    m = _SST_COUNT.search(_head(zf, info, 4096))
+    if m and int(m.group(1)) * 5 > info.file_size + 64:  # the smallest string, <si/>, takes 5 bytes
+        raise FileReadError(name, f"its shared-string table claims {_count(int(m.group(1)))} strings but is only "
+                            f"{_mb(info.file_size)}", _BOMB_FIX)
