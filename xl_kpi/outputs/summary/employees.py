@@ -1,0 +1,193 @@
+"""The Employees sheet: the employees table (weighted score, rank, one score column per KPI) and
+:func:`_build`, which writes the sheet (rows, SUBTOTAL total row, traffic light, autofilter) and then the
+Departments and Score bands sheets."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from xlsxwriter.utility import xl_col_to_name
+
+from xl_kpi.engine.payout import SCORE_DECIMALS
+from xl_kpi.outputs.summary.bands import _bands_sheet
+from xl_kpi.outputs.summary.book import _Book
+from xl_kpi.outputs.summary.departments import _departments_sheet
+from xl_kpi.outputs.summary.figures import PCT, _money_sum, money_format, weighted_scores
+from xl_kpi.outputs.summary.layout import _header, _Layout, _print_setup, _width
+from xl_kpi.outputs.summary.light import TrafficLight
+from xl_kpi.outputs.summary.texts import _LABELS, _period_label
+from xl_kpi.outputs.values import number as _num
+from xl_kpi.outputs.values import stored as _stored
+from xl_kpi.outputs.values import text as _text
+
+
+def _employees_table(results: Any) -> tuple[pd.DataFrame, list[tuple[Any, str]], pd.DataFrame]:
+    """Employees in results order with weighted score and rank; the KPI columns; the score matrix."""
+    emp = results.employees.reset_index(drop=True).copy()
+    lines = results.lines
+    kpi_order = list(pd.unique(lines["kpi_id"])) if len(lines) else []
+    names: dict[Any, str] = {}
+    if len(lines):
+        first = lines.drop_duplicates("kpi_id").set_index("kpi_id")
+        for k in kpi_order:
+            nm = first.at[k, "kpi_name"] if "kpi_name" in first.columns else None
+            names[k] = _text(nm) or _text(k)
+    counts: dict[str, int] = {}
+    for k in kpi_order:
+        counts[names[k].casefold()] = counts.get(names[k].casefold(), 0) + 1
+    kpis = [(k, names[k] if counts[names[k].casefold()] == 1 else f"{names[k]} ({_text(k)})") for k in kpi_order]
+
+    if len(lines):
+        matrix = (
+            pd.Series(pd.to_numeric(lines["score"], errors="coerce").to_numpy(dtype=float),
+                      index=pd.MultiIndex.from_arrays([lines["employee_id"], lines["kpi_id"]]))
+            .groupby(level=[0, 1], sort=False).first()
+            .unstack(level=1)
+        )
+        matrix = matrix.reindex(index=emp["employee_id"], columns=kpi_order)
+    else:
+        matrix = pd.DataFrame(index=emp["employee_id"], columns=[], dtype=float)
+    ws_ = weighted_scores(lines).reindex(emp["employee_id"]).to_numpy(dtype=float) if len(lines) else np.full(
+        len(emp), np.nan
+    )
+    emp["weighted_score"] = [_stored(x) if math.isfinite(x) else np.nan for x in ws_]
+    # RANK(x, range) = 1 + how many numbers in the range are greater (ties share the rank)
+    emp["rank"] = emp["weighted_score"].rank(method="min", ascending=False)
+    for col in ("bonus", "total_pay"):
+        emp[col] = [np.nan if (x := _num(v)) is None else x for v in emp[col]] if col in emp else np.nan
+    return emp, kpis, matrix
+
+
+def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[float, ...]) -> None:
+    language = str(getattr(results, "language", "en") or "en").lower()
+    t = _LABELS.get(language, _LABELS["en"])
+    money = money_format(getattr(results, "currency", None))
+    company = _text(getattr(results, "company", ""))
+    period = _period_label(getattr(results, "period", ""), language)
+
+    emp, kpis, matrix = _employees_table(results)
+    n = len(emp)
+    notes = [_text(r) for r in emp["reason"]] if "reason" in emp else [""] * n
+    has_note = any(notes)
+
+    sheet = book.sheet(t["sheet_employees"])
+    ws = sheet.ws
+    fixed = ["employee_id", "name", "department", "position", "manager"]
+    first_kpi = len(fixed) + 1
+    kpi_cols = list(range(first_kpi, first_kpi + len(kpis)))
+    col_weighted = first_kpi + len(kpis)
+    lay = _Layout(n=n, kpi_cols=kpi_cols, col_dept=3, col_weighted=col_weighted, col_rank=col_weighted + 1,
+                  col_bonus=col_weighted + 2, col_total=col_weighted + 3, ncols=col_weighted + 3 + has_note,
+                  digits=int(getattr(results, "digits", 2) or 0))
+
+    no_dept = t["no_department"]
+    departments = [(_text(d) or no_dept) for d in emp["department"]] if "department" in emp else [no_dept] * n
+    columns = {c: (list(emp[c]) if c in emp else [None] * n) for c in fixed}
+    columns["department"] = departments
+
+    # header and widths
+    labels = [t[c] for c in fixed] + [name for _, name in kpis] + [t["weighted"], t["rank"], t["bonus"], t["total_pay"]]
+    widths = [
+        _width(columns["employee_id"], t["employee_id"], 8, 16),
+        _width(columns["name"], t["name"], 18, 40),
+        _width(columns["department"], t["department"], 12, 30),
+        _width(columns["position"], t["position"], 12, 30),
+        _width(columns["manager"], t["manager"], 12, 28),
+    ]
+    widths += [float(min(max(max((len(w) for w in name.split()), default=0) + 3, 12), 20)) for _, name in kpis]
+    widths += [13.0, 8.0, 15.0, 16.0]
+    if has_note:
+        labels.append(t["note"])
+        widths.append(_width(notes, t["note"], 14, 45))
+    _header(sheet, labels, widths)
+
+    # the rows: the cell loop calls XlsxWriter directly with formats fetched once
+    styles = book.styles
+    pct, count, cash = styles.get("number", PCT), styles.get("number", "0"), styles.get("number", money)
+    scores = matrix.to_numpy(dtype=float) if len(kpis) else np.empty((n, 0))
+    weighted = emp["weighted_score"].to_numpy(dtype=float)
+    ranks = emp["rank"].to_numpy(dtype=float)
+    bonus = emp["bonus"].to_numpy(dtype=float)
+    total_pay = emp["total_pay"].to_numpy(dtype=float)
+    write_number, write_blank, write_formula = ws.write_number, ws.write_blank, ws.write_formula
+    wcol = xl_col_to_name(col_weighted - 1)
+    rank_range = lay.rng(col_weighted)
+    text_cells = [(j, sheet.column(columns[c])) for j, c in enumerate(fixed)]
+    note_cells = sheet.column(notes) if has_note else []
+    for i in range(n):
+        r = i + 2
+        for j, cells_j in text_cells:
+            write, value, style = cells_j[i]
+            write(r - 1, j, value, style)
+        for j, col in enumerate(kpi_cols):
+            x = scores[i, j]
+            if math.isfinite(x):
+                write_number(r - 1, col - 1, float(x), pct)
+            else:
+                write_blank(r - 1, col - 1, None, pct)
+        w = weighted[i]
+        if math.isnan(w):
+            write_blank(r - 1, col_weighted - 1, None, pct)
+            write_blank(r - 1, lay.col_rank - 1, None, count)
+        else:
+            write_number(r - 1, col_weighted - 1, float(w), pct)
+            write_formula(r - 1, lay.col_rank - 1, f"RANK({wcol}{r},{rank_range})", count, int(ranks[i]))
+        for col, values in ((lay.col_bonus, bonus), (lay.col_total, total_pay)):
+            v = values[i]
+            if math.isnan(v):
+                write_blank(r - 1, col - 1, None, cash)
+            else:
+                write_number(r - 1, col - 1, float(v), cash)
+        if has_note:
+            write, value, style = note_cells[i]
+            write(r - 1, lay.ncols - 1, value, style)
+
+    # total row: SUBTOTAL respects the autofilter (hidden rows drop out of the totals)
+    tr = n + 2
+    cells: dict[int, tuple[str, Any, str]] = {}  # column → (formula, cached value, number format)
+    if n:
+        for j, col in enumerate([*kpi_cols, col_weighted]):
+            column = scores[:, j] if j < len(kpi_cols) else weighted
+            vals = [_stored(float(x)) for x in column if math.isfinite(x)]
+            if vals:
+                cells[col] = (f"SUBTOTAL(101,{lay.rng(col, False)})", math.fsum(vals) / len(vals), PCT)
+        for col, values in ((lay.col_bonus, bonus), (lay.col_total, total_pay)):
+            total = _money_sum((v for v in values if not np.isnan(v)), lay.digits)
+            cells[col] = (f"SUBTOTAL(109,{lay.rng(col, False)})", total,
+                          money)
+    for col in range(1, lay.ncols + 1):
+        if col == 1:
+            sheet.put(tr, col, t["total"], total=True)
+        elif col in cells:
+            formula, cached, fmt = cells[col]
+            sheet.formula(tr, col, formula, cached, fmt, total=True)
+        elif not n and col in (lay.col_bonus, lay.col_total):
+            sheet.put(tr, col, 0.0, money, total=True)
+        else:
+            sheet.put(tr, col, None, total=True)
+
+    # traffic light over the score columns (data rows only; blanks stay uncoloured)
+    if n:
+        first_col = xl_col_to_name(first_kpi - 1)
+        x = f"ROUND({first_col}2,{SCORE_DECIMALS})"
+        bounds: list[float | None] = [None, *traffic_light.thresholds, None]
+        for b in range(len(traffic_light.fills)):
+            conds = [f"ISNUMBER({first_col}2)"]
+            if bounds[b] is not None:
+                conds.append(f"{x}>={bounds[b]!r}")
+            if bounds[b + 1] is not None:
+                conds.append(f"{x}<{bounds[b + 1]!r}")
+            light = book.wb.add_format({"bg_color": "#" + traffic_light.fills[b],
+                                        "font_color": "#" + traffic_light.fonts[b]})
+            ws.conditional_format(1, first_kpi - 1, n, col_weighted - 1,
+                                  {"type": "formula", "criteria": f"AND({','.join(conds)})", "format": light})
+    ws.freeze_panes(1, 2)
+    ws.autofilter(0, 0, max(n, 1), lay.ncols - 1)
+    ws.repeat_rows(0)
+    _print_setup(sheet, t["title"], company, period, landscape=True)
+
+    _departments_sheet(book, t, lay, emp, departments, money, company, period)
+    _bands_sheet(book, t, lay, emp, bands, traffic_light, company, period)

@@ -1,0 +1,100 @@
+"""The words the summary prints, in en and ru (sheet names, headers, chart titles), the score-band labels,
+and the period: its name in the summary's language and the file's fixed date."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from typing import Any
+
+from xl_kpi.engine.period import Period, PeriodError, period_of
+from xl_kpi.outputs.values import text as _text
+
+_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "sheet_employees": "Employees",
+        "sheet_departments": "Departments",
+        "sheet_bands": "Score bands",
+        "employee_id": "ID",
+        "name": "Employee",
+        "department": "Department",
+        "position": "Position",
+        "manager": "Manager",
+        "weighted": "Weighted score",
+        "rank": "Rank",
+        "bonus": "Bonus",
+        "total_pay": "Total pay",
+        "note": "Note",
+        "total": "Total",
+        "headcount": "Headcount",
+        "bonus_total": "Bonus",
+        "total_pay_total": "Total pay",
+        "avg_weighted": "Average weighted score",
+        "band": "Weighted score",
+        "band_from": "From",
+        "band_below": "Below",
+        "band_count": "Employees",
+        "chart_departments": "Bonus by department",
+        "chart_bands": "Employees by weighted score",
+        "title": "KPI summary",
+        "no_department": "(no department)",
+    },
+    "ru": {
+        "sheet_employees": "Сотрудники",
+        "sheet_departments": "Отделы",
+        "sheet_bands": "Распределение",
+        "employee_id": "Таб. №",
+        "name": "Сотрудник",
+        "department": "Отдел",
+        "position": "Должность",
+        "manager": "Руководитель",
+        "weighted": "Взвешенный результат",
+        "rank": "Место",
+        "bonus": "Премия",
+        "total_pay": "К выплате",
+        "note": "Примечание",
+        "total": "Итого",
+        "headcount": "Численность",
+        "bonus_total": "Премии",
+        "total_pay_total": "К выплате",
+        "avg_weighted": "Средний взвешенный результат",
+        "band": "Взвешенный результат",
+        "band_from": "От",
+        "band_below": "До",
+        "band_count": "Сотрудников",
+        "chart_departments": "Премии по отделам",
+        "chart_bands": "Сотрудники по взвешенному результату",
+        "title": "Сводка KPI",
+        "no_department": "(без отдела)",
+    },
+}
+
+
+def _pct_label(x: float) -> str:
+    return f"{x * 100:.10g}%"
+
+
+def _band_labels(bounds: tuple[float, ...]) -> list[str]:
+    labels = [f"<{_pct_label(bounds[0])}"]
+    labels += [f"{_pct_label(a)} – <{_pct_label(b)}" for a, b in itertools.pairwise(bounds)]
+    labels.append(f"≥{_pct_label(bounds[-1])}")
+    return labels
+
+
+def _timestamp(period: Any) -> datetime:
+    """Fixed created/modified time: the first day of the period (2026-Q4 → 2026-10-01), else 2000-01-01."""
+    p = _period(period)
+    return datetime(p.start.year, p.start.month, p.start.day) if p else datetime(2000, 1, 1)
+
+
+def _period(period: Any) -> Period | None:
+    try:
+        return period_of(period)
+    except PeriodError:
+        return None
+
+
+def _period_label(period: Any, language: str) -> str:
+    """The period as the summary's language names it («IV квартал 2026», "Q4 2026"); other text as is."""
+    p = _period(period)
+    return p.label(language) if p else _text(period)
