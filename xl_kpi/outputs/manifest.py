@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.money import round_money
@@ -40,15 +41,16 @@ def manifest_bytes(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> b
     """The bytes :func:`write_manifest` writes (``xl-kpi verify`` recomputes them to compare)."""
     out = Path(out_dir)
     resolved = out.resolve()
+    records = list(records)
+    totals = [number(_get(rec, "total_bonus")) for rec in records]
+    rounded = round_money(np.array([np.nan if t is None else t for t in totals], dtype=float)) if records else []
     rows = []
-    for rec in records:
-        total = _get(rec, "total_bonus")
-        total_num = number(total)
+    for rec, total_num, money in zip(records, totals, rounded, strict=True):
         rows.append([
             _get(rec, "employee_id"),
             _relative(_get(rec, "path"), out, resolved),
             text(_get(rec, "sha256")),
-            "" if total_num is None else f"{round_money(total_num):.2f}",
+            "" if total_num is None else f"{money:.2f}",
             _get(rec, "status"),
         ])
     rows.sort(key=lambda row: (_natural(row[0]), row[1]))

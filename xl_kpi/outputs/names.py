@@ -6,6 +6,7 @@ output folder, with a name every common file system (ext4, NTFS, APFS, FAT) acce
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import unicodedata
@@ -38,7 +39,12 @@ def safe_component(text: object, *, max_len: int = MAX_COMPONENT, fallback: str 
     >>> safe_component("CON")
     'CON_'
     """
-    s = "" if text is None else str(text)
+    return _safe_component("" if text is None else str(text), max_len, fallback)
+
+
+@functools.lru_cache(maxsize=65536)
+def _safe_component(s: str, max_len: int, fallback: str) -> str:
+    """:func:`safe_component` of a string, remembered: a department's folder name is made once, not per card."""
     s = unicodedata.normalize("NFC", s)
     s = "".join(ch for ch in s if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn") or ch in "\t\n")
     s = _SPACES.sub(" ", _UNSAFE.sub("_", s)).strip()
@@ -70,7 +76,7 @@ def inside(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:
     """True when ``path`` lies within ``root`` (lexically, after normalising ``..``)."""
     r = os.path.normpath(os.path.abspath(root))
     p = os.path.normpath(os.path.abspath(path))
-    return os.path.commonpath([r, p]) == r
+    return p == r or p.startswith(r.rstrip(os.sep) + os.sep)
 
 
 def child(root: str | os.PathLike[str], *components: object, ext: str = "") -> Path:
