@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name
 
-from xl_kpi.engine.payout import SCORE_DECIMALS
+from xl_kpi.engine.formulas import score_key_formula
 from xl_kpi.outputs.summary.bands import _bands_sheet
 from xl_kpi.outputs.summary.book import _Book
 from xl_kpi.outputs.summary.departments import _departments_sheet
@@ -172,7 +172,7 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
     # traffic light over the score columns (data rows only; blanks stay uncoloured)
     if n:
         first_col = xl_col_to_name(first_kpi - 1)
-        x = f"ROUND({first_col}2,{SCORE_DECIMALS})"
+        x = score_key_formula(f"{first_col}2")  # the score as the bands compare it
         bounds: list[float | None] = [None, *traffic_light.thresholds, None]
         for b in range(len(traffic_light.fills)):
             conds = [f"ISNUMBER({first_col}2)"]
