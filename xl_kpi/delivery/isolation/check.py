@@ -7,6 +7,7 @@ import email.policy
 import io
 import os
 import zipfile
+from collections.abc import Callable
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
@@ -29,22 +30,37 @@ def check(out_dir: str | os.PathLike[str]) -> list[Leak]:
 
 
 def check_report(
-    out_dir: str | os.PathLike[str], *, cards: bool = True, distribution: bool = True, outbox: bool = True
+    out_dir: str | os.PathLike[str], *, cards: bool = True, distribution: bool = True, outbox: bool = True,
+    full: bool = False,
 ) -> IsolationReport:
-    """Run the isolation check (see the module doc); the parts to look at can be switched off."""
-    from xl_kpi.outputs.layout import FOLDER, INDEX, OUTBOX, PASSWORDS
+    """Run the isolation check (see the module doc); the parts to look at can be switched off.
+
+    Encrypted workbooks listed in ``distribution/binding.csv`` are checked through the plain workbook
+    they were proved to decrypt to when they were encrypted (a card of ``cards/``, or a team
+    summary made again from the results), which must hash to the bound sha256: no key is derived
+    from a password. ``full``: ignore ``binding.csv`` and decrypt every encrypted workbook with its
+    password from ``passwords.csv``, independently of how it was made (for auditors; 100,000
+    SHA-512 rounds per file).
+    """
+    from xl_kpi.outputs.layout import BINDING, FOLDER, INDEX, OUTBOX, PASSWORDS
     from xl_kpi.outputs.results_files import load_results
 
     out = Path(out_dir)
-    company = _Company(load_results(out))
+    results = load_results(out)
+    company = _Company(results)
     report = IsolationReport()
     scanner = _Scanner(company, report)
-    opener = _Opener(scanner)
+    dist = out / FOLDER
+    bound: dict[str, str] = {}
+    if not full and (dist / BINDING).exists():
+        for r in read_rows(dist / BINDING):
+            if r.get("sha256") and r.get("source_sha256"):
+                bound[r["sha256"]] = r["source_sha256"]
+    opener = _Opener(scanner, bound, _sources(out, results, dist / INDEX) if bound else {})
 
     if cards:
         _check_cards(out, company, scanner, opener)
 
-    dist = out / FOLDER
     index_rows = read_rows(dist / INDEX) if (dist / INDEX).exists() else []
     pw_rows = read_rows(dist / PASSWORDS) if (dist / PASSWORDS).exists() else []
     passwords: dict[str, str] = {}
@@ -77,6 +93,29 @@ def check_report(
             _check_eml(out, path, by_address, company, scanner, opener)
     report.leaks.sort()
     return report
+
+
+def _sources(out: Path, results: Any, index: Path) -> dict[str, Callable[[], bytes | None]]:
+    """Plain sha256 → how to get those bytes again: the cards of manifest.csv, the team summaries of index.csv."""
+    from xl_kpi.outputs.summary import summary_bytes
+
+    sources: dict[str, Callable[[], bytes | None]] = {}
+    if (out / "manifest.csv").exists():
+        for r in read_rows(out / "manifest.csv"):
+            if r.get("file") and r.get("sha256"):
+                path = out / r["file"]
+                sources[r["sha256"]] = lambda path=path: path.read_bytes() if path.is_file() else None
+    teams: dict[str, set[str]] = {}
+    summary_src: dict[str, str] = {}
+    for r in read_rows(index) if index.exists() else []:
+        if r.get("employee_id"):
+            teams.setdefault(r["bundle"], set()).add(r["employee_id"].strip())
+        if r.get("kind") == "summary" and r.get("source_sha256"):
+            summary_src[r["bundle"]] = r["source_sha256"]
+    for bundle, src in summary_src.items():
+        members = sorted(teams.get(bundle, set()))
+        sources.setdefault(src, lambda members=members: summary_bytes(results, members=members))
+    return sources
 
 
 def _bundle_key(bundle: str) -> str:

@@ -30,8 +30,13 @@ _SPACES = {0x00A0: " ", 0x2007: " ", 0x2009: " ", 0x202F: " ", 0x2002: " ", 0x20
            0xFEFF: None, **_ZW}
 
 
+_ODD = re.compile("[" + "".join(re.escape(chr(c)) for c in _SPACES) + "]")
+
+
 def _fold(s: str) -> str:
-    s = unicodedata.normalize("NFC", s).translate(_SPACES)
+    s = unicodedata.normalize("NFC", s)
+    if _ODD.search(s):  # translate() is slow on long text; most text has none of these
+        s = s.translate(_SPACES)
     return s.casefold().replace("ё", "е")
 
 
