@@ -191,7 +191,7 @@ def decrypt_xlsx(data: bytes, password: str) -> bytes:
         office = msoffcrypto.OfficeFile(io.BytesIO(data))
         office.load_key(password=password)
         out = io.BytesIO()
-        office.decrypt(out)
+        office.decrypt(out, verify_integrity=True)  # a changed byte is refused, never parsed as a workbook
     except (exceptions.InvalidKeyError, exceptions.DecryptionError) as e:
         raise WrongPasswordError(f"the password does not open the workbook ({e})") from None
     return out.getvalue()

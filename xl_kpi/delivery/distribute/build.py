@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xl_kpi.delivery.distribute.bundles import _LABELS, _natural, plan_bundles
-from xl_kpi.delivery.distribute.encrypt import _assign_passwords, _encrypt_all
+from xl_kpi.delivery.distribute.encrypt import Journal, _assign_passwords, _encrypt_all
 from xl_kpi.delivery.distribute.existing import _load_cards, _previous, _sha
 from xl_kpi.delivery.distribute.model import DistributionReport, Options, Progress, ShippedFile
 from xl_kpi.delivery.distribute.pdf import _make_pdfs
@@ -70,15 +70,18 @@ def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress
     dist = out / FOLDER
     prev = _previous(dist, read_passwords=opts.encrypt and not opts.new_passwords, problems=problems)
     report = DistributionReport(out, dist, opts, bundles, problems, results)
+    journal = Journal(out)
     if opts.encrypt:
-        _assign_passwords(bundles, given_id, given_bundle, prev, report)
+        made = _assign_passwords(bundles, given_id, given_bundle, prev, report, journal.passwords())
+        journal.open(made)  # before anything is encrypted: a resumed run uses the same passwords
 
-    # the plain workbooks: cards (from OUT/cards) and team summaries
-    plain: dict[str, bytes] = {}  # source sha → bytes
+    # the plain workbooks: cards (read from OUT/cards when needed, never all held) and team summaries
+    plain: dict[str, Path | bytes] = {}  # source sha → path or bytes
     card_src = {eid: sha for eid, (_, sha) in cards.items()}
+    wanted_ids = {m for b in bundles for m in b.members}
     for eid, (path, sha) in cards.items():
-        if any(eid in b.members for b in bundles):
-            plain[sha] = path.read_bytes()
+        if eid in wanted_ids:
+            plain[sha] = path
     summaries: dict[str, tuple[str, str]] = {}  # bundle key → (file name, source sha)
     for b in bundles:
         if b.by in ("manager", "department"):
@@ -109,7 +112,7 @@ def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress
                                      "check the card template's print area and page setup")
 
     # the files of each bundle
-    todo: list[tuple[ShippedFile, str]] = []  # (file, password) still to encrypt
+    todo: list[tuple[ShippedFile, str, str]] = []  # (file, bundle key, password) still to encrypt
     for b in bundles:
         parts: list[tuple[str, str, str, str]] = []  # (name, kind, employee_id, source sha)
         for m in b.members:
@@ -129,29 +132,38 @@ def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress
                     old = prev.files.get((b.key, name))
                     if old and old[0] == src and prev.passwords.get(b.key) == b.password and is_encrypted(old[2]):
                         f.data, f.encrypted = old[2], True
+                        f.bound = prev.bound.get(old[1]) == src  # proved when it was made
                         report.reused += 1
                     else:
-                        todo.append((f, b.password))
+                        todo.append((f, b.key, b.password))
                 else:
-                    f.data = plain[src]
+                    _plain_into(f, plain[src])
                 b.files.append(f)
             if opts.with_pdf:
                 b.files.append(ShippedFile(str(Path(name).with_suffix(".pdf")), kind, eid, src, pdfs[src]))
         if b.failed:
             b.files = []
     if todo:
-        _encrypt_all(todo, plain, opts.jobs, on_progress)
-        report.encrypted = len(todo)
+        report.resumed = _encrypt_all(todo, plain.__getitem__, journal, opts.jobs, on_progress)
+        report.encrypted = len(todo) - report.resumed
     for b in bundles:
         for f in b.files:
-            f.sha256 = _sha(f.data)
+            f.sha256 = f.sha256 or _sha(f.content())
         b.files.sort(key=lambda f: (f.kind != "summary", _natural(f.name)))
     _write(out, report)
+    journal.remove()  # the distribution is in place: nothing left to resume
     for b in bundles:
         for f in b.files:
             f.data = b""  # written; do not keep everyone's cards in memory
     report.elapsed = time.perf_counter() - started
     return report
+
+
+def _plain_into(f: ShippedFile, src: Path | bytes) -> None:
+    if isinstance(src, Path):
+        f.path = src
+    else:
+        f.data = src
 
 
 def _team_summary(results: Results, members: Sequence[str]) -> bytes:

@@ -12,7 +12,7 @@ from pathlib import Path
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.outputs.csvsafe import read_rows
-from xl_kpi.outputs.layout import INDEX, PASSWORDS
+from xl_kpi.outputs.layout import BINDING, INDEX, PASSWORDS
 from xl_kpi.results import Results
 
 
@@ -71,6 +71,8 @@ class _Previous:
     """bundle key → password."""
     by_id: dict[str, str] = field(default_factory=dict)
     by_bundle: dict[str, str] = field(default_factory=dict)
+    bound: dict[str, str] = field(default_factory=dict)
+    """sha256 of an encrypted file → the plain sha256 it was proved to open to (the previous binding.csv)."""
 
 
 def _previous(dist: Path, *, read_passwords: bool, problems: Problems) -> _Previous:
@@ -92,6 +94,9 @@ def _previous(dist: Path, *, read_passwords: bool, problems: Problems) -> _Previ
             for r in read_rows(dist / PASSWORDS):
                 if r.get("bundle"):
                     prev.passwords[r["bundle"]] = r.get("password", "")
+        if (dist / BINDING).exists():
+            prev.bound = {r["sha256"]: r["source_sha256"] for r in read_rows(dist / BINDING)
+                          if r.get("sha256") and r.get("source_sha256")}
     except (OSError, UnicodeDecodeError, csv.Error, KeyError):
         return _Previous()
     archives: dict[str, dict[str, bytes]] = {}

@@ -90,6 +90,7 @@ class _Company:
             for f, cents in p.amounts.items():
                 if _distinctive(cents):
                     self.amount_owners.setdefault(cents, []).append((p.id, f))
+        self._by_email: dict[str, set[str]] | None = None
         self._raw_re: re.Pattern[bytes] | None = None
         self._raw_owner: dict[bytes, str] = {}
 
@@ -158,8 +159,12 @@ class _Company:
 
     def audience_of_address(self, address: str) -> set[str]:
         """The employees whose plan address is this mailbox (compared in canonical form)."""
-        a = canonical_address(address)
-        return {p.id for p in self.people.values() if p.email and p.email == a}
+        if self._by_email is None:
+            self._by_email = {}
+            for p in self.people.values():
+                if p.email:
+                    self._by_email.setdefault(p.email, set()).add(p.id)
+        return set(self._by_email.get(canonical_address(address), set()))
 
     def whose_id(self, token: str) -> list[_Person]:
         """The employee whose id ``token`` is: exactly, else case-insensitively when that is one person;

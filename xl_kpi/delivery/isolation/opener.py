@@ -49,8 +49,9 @@ class _Opener:
             self._scan(label, data, allowed, audience_label, passwords, depth)
             return
         report = self.scanner.report
-        key = (_sha(data), allowed.audience, frozenset(allowed.names), depth, tuple(passwords),
-               label.rsplit("/", 1)[-1])
+        # the passwords only matter for encrypted bytes (here or, rarely, stored inside a package)
+        pw = tuple(passwords) if _OLE in data else ()
+        key = (_sha(data), allowed.audience, frozenset(allowed.names), depth, pw, label.rsplit("/", 1)[-1])
         if key in self._memo:
             leaks, files, decrypted, bound = self._memo[key]
             report.leaks += [replace(lk, file=label + lk.file, audience=audience_label) for lk in leaks]
@@ -90,7 +91,9 @@ class _Opener:
                 self.scanner.leak(label, "unreadable", "", why, audience_label)
                 self.scanner.match(label, text, allowed, audience_label)
                 return
-            data = plain
+            self.scanner.report.files -= 1  # the plain workbook is this file: counted once
+            self.scan(label, plain, allowed, audience_label, passwords, depth)  # remembered: a card scanned once
+            return
         if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
             try:
                 zf = zipfile.ZipFile(io.BytesIO(data))
