@@ -232,6 +232,12 @@ PAYOUT_KINDS = ("coefficient", "fixed", "proportional", "per_unit", "share")
 No kind pays a negative amount: a fact below the base (or a negative revenue) counts as 0 units."""
 
 TIER_MODES = ("marginal", "retroactive")
+TIER_MODE_WORDS: dict[str, str] = {
+    "marginal": "marginal", "прогрессивная": "marginal", "по ступеням": "marginal", "маржинальная": "marginal",
+    "retroactive": "retroactive", "ретроактивная": "retroactive", "на всю сумму": "retroactive",
+}
+"""How a tier mode may be written (the Tiers sheet's ``mode``, the Excel functions' ``mode``; lower case, spaces
+between words) → :data:`TIER_MODES`."""
 
 
 @dataclass(frozen=True)

@@ -131,8 +131,3 @@ PAYOUT_KIND_WORDS: dict[str, str] = {
     "share": "share", "commission": "share", "доля": "share", "комиссия": "share", "процент": "share",
 }
 """``Plan.payout`` values (compared as headers are: case, spaces and underscores ignored) → the engine's kind."""
-TIER_MODE_WORDS: dict[str, str] = {
-    "marginal": "marginal", "прогрессивная": "marginal", "по ступеням": "marginal", "маржинальная": "marginal",
-    "retroactive": "retroactive", "ретроактивная": "retroactive", "на всю сумму": "retroactive",
-}
-"""``Tiers.mode`` values → the engine's tier mode (empty: marginal)."""

@@ -11,10 +11,9 @@ from __future__ import annotations
 from itertools import pairwise
 
 from xl_kpi.engine.errors import KpiError
-from xl_kpi.engine.payout import Tiers
+from xl_kpi.engine.payout import TIER_MODE_WORDS, Tiers
 from xl_kpi.inputs.plan.columns import _col, _numbers, _optional_text, _required_text
 from xl_kpi.inputs.plan.model import Plan
-from xl_kpi.inputs.plan.schema import TIER_MODE_WORDS
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.inputs.tables import header_key
 
