@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 
@@ -22,6 +23,8 @@ from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.payout import Tiers
 from xl_kpi.inputs.plan import read_plan
 from xl_kpi.inputs.problems import Problems
+from xl_kpi.outputs.cards import write_cards
+from xl_kpi.outputs.summary import write_summary
 from xl_kpi.results import compute
 
 PLAN_HEADER = ["position", "employee_id", "kpi_id", "weight", "base", "norm", "floor", "cap", "scale", "gate",
@@ -300,3 +303,32 @@ def test_an_unpayable_line_is_an_error_in_the_results_not_a_guess(tmp_path):
     r = compute(plan, pd.DataFrame({"employee_id": ["E1"], "kpi_id": ["deals"], "fact": [12]}))
     assert r.employees["status"].iloc[0] == "error" and math.isnan(r.employees["bonus"].iloc[0])
     assert "payout" in r.employees["reason"].iloc[0]
+
+
+# ------------------------------------------------------------------------------------------- summary and cards
+
+
+def test_summary_payouts_sheet_totals_by_kind_and_only_when_used(tmp_path):
+    r = run(tmp_path, [["deals", 0.5, 10, 20, None, None, None, None, "per_unit", 500],
+                       ["revenue", 0.5, 0, 1_000_000, None, None, None, None, "share", None, None, None, None,
+                        "revenue"]], {"deals": 14, "revenue": 1_200_000}, REVENUE)
+    wb = openpyxl.load_workbook(write_summary(r, tmp_path / "summary.xlsx"))
+    ws = wb["Payouts"]
+    assert ws["O2"].value.startswith("=IF(ISNUMBER(G2)") and "SUMPRODUCT" in ws["O3"].value
+    cached = openpyxl.load_workbook(tmp_path / "summary.xlsx", data_only=True)["Payouts"]
+    assert (cached["O2"].value, cached["O3"].value) == (2_000.0, 40_000.0)
+    by_kind = {cached.cell(row, 17).value: cached.cell(row, 19).value for row in range(2, 6)}
+    assert by_kind == {"fixed": 0.0, "proportional": 0.0, "per_unit": 2_000.0, "share": 40_000.0}
+    plain = run(tmp_path, [["deals", 1.0, 100, 150]], {"deals": 160})
+    assert "Payouts" not in openpyxl.load_workbook(write_summary(plain, tmp_path / "plain.xlsx")).sheetnames
+
+
+def test_card_bonus_cell_is_the_kinds_live_formula(tmp_path):
+    r = run(tmp_path, [["deals", 0.5, 10, 20, None, None, None, None, "per_unit", 500],
+                       ["revenue", 0.5, 0, 1_000_000, None, None, None, None, "share", None, None, None, None,
+                        "revenue_r"]], {"deals": 14, "revenue": 1_200_000}, REVENUE)
+    (rec,) = write_cards(r, tmp_path / "out", fsync=False)
+    texts = [c.value for row in openpyxl.load_workbook(rec.path).worksheets[0].iter_rows() for c in row
+             if isinstance(c.value, str) and c.value.startswith("=")]
+    assert any("*MAX(" in t and "500*" in t for t in texts), texts  # 500 × MAX(fact − 10, 0)
+    assert any("LOOKUP(MAX(" in t and "{0,1000000}" in t for t in texts), texts  # retroactive tiers
