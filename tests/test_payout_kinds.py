@@ -287,6 +287,14 @@ def test_each_bad_payout_is_a_located_error_with_a_fix(tmp_path, row, tiers, tex
     assert (p.sheet, p.column, p.row) == (sheet, column, at_row), str(p)
 
 
+def test_a_line_naming_a_broken_tier_set_says_so_not_unknown(tmp_path):
+    tiers = [["tiers", "from", "to", "rate"], ["t", 0, 900, 1], ["t", 1000, None, 2]]
+    problems = problems_of(tmp_path, [_row("per_unit", None, None, None, None, "t")], tiers)
+    p = ph.only(problems, 'tier set "t" has errors')
+    assert (p.sheet, p.column, p.row) == ("Plan", "P", 2)
+    assert not ph.matching(problems, "unknown tier set")
+
+
 def test_a_share_on_a_money_kpi_and_good_tiers_are_accepted(tmp_path):
     problems = problems_of(tmp_path, [_row("share", None, None, None, None, "revenue", kpi="revenue")], REVENUE)
     assert not problems.errors and not problems.warnings, [str(p) for p in problems]

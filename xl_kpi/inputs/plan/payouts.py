@@ -72,11 +72,15 @@ def _payout_columns(plan: Plan, out: pd.DataFrame, problems: Problems) -> None:
           "keep one of them: the rate (one rate for all) or the tiers (rates by tier)")
     cells(has_tiers & ~rated & ~unknown, "tiers", "tiers apply to per_unit and share payouts only",
           "set the payout to per_unit or share, or clear the tiers cell")
-    missing = has_tiers & rated & ~out["tiers"].isin(set(plan.tiers))
     tiers_sheet = plan.tables.get("Tiers")
+    named = set(_optional_text(plan, "Tiers", "tiers")) if tiers_sheet is not None else set()
+    missing = has_tiers & rated & ~out["tiers"].isin(set(plan.tiers) | named)
     cells(missing, "tiers", [f'unknown tier set "{v}": not in the Tiers sheet' + ("" if tiers_sheet is not None
                              else " (the workbook has no Tiers sheet)") for v in out["tiers"][missing]],
           "correct the name, or add its tiers to the Tiers sheet (ru «Ступени»): tiers, from, to, rate, mode")
+    broken = has_tiers & rated & out["tiers"].isin(named - set(plan.tiers))
+    cells(broken, "tiers", [f'tier set "{v}" has errors in the Tiers sheet (reported there), so this line cannot '
+                            "be paid" for v in out["tiers"][broken]], "correct the tier set's rows in the Tiers sheet")
     cells((k == "coefficient") & out["max_payout"].notna(), "max_payout", "max_payout is not used by a coefficient "
           "payout", "limit a coefficient payout with the scale's cap (Scales sheet), or clear the cell", "warning")
     share = (k == "share").to_numpy()
