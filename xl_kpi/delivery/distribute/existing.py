@@ -63,10 +63,10 @@ def _load_cards(out: Path, results: Results, problems: Problems) -> dict[str, tu
 class _Previous:
     """The previous distribution: files that can be taken over unchanged, and its passwords."""
 
-    files: dict[tuple[str, str], tuple[str, str, bytes]] = field(default_factory=dict)
-    """(bundle key, file) → (source sha256, sha256, bytes)."""
-    pdfs: dict[str, bytes] = field(default_factory=dict)
-    """source sha256 → plain PDF bytes."""
+    files: dict[tuple[str, str], tuple[str, str, Path | bytes]] = field(default_factory=dict)
+    """(bundle key, file) → (source sha256, sha256, where: the file of a folder bundle, or a zip member's bytes)."""
+    pdfs: dict[str, Path | bytes] = field(default_factory=dict)
+    """source sha256 → plain PDF (its file, or its bytes)."""
     passwords: dict[str, str] = field(default_factory=dict)
     """bundle key → password."""
     by_id: dict[str, str] = field(default_factory=dict)
@@ -117,7 +117,9 @@ def _previous(dist: Path, *, read_passwords: bool, problems: Problems) -> _Previ
         if data is None or _sha(data) != sha:
             continue
         key = bundle[:-4] if bundle.endswith(".zip") else bundle
-        prev.files[(key, name)] = (src, sha, data)
+        where: Path | bytes = data if bundle.endswith(".zip") else dist / bundle / name  # folders: not held
+        prev.files[(key, name)] = (src, sha, where)
         if name.lower().endswith(".pdf") and data[:5] == b"%PDF-":
-            prev.pdfs[src] = data
+            prev.pdfs[src] = where
+        del data
     return prev

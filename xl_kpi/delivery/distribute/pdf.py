@@ -16,11 +16,12 @@ from xl_kpi.delivery.distribute.model import DistributionReport, Progress
 
 
 def _make_pdfs(wanted: list[str], plain: dict[str, Path | bytes], prev: _Previous, report: DistributionReport,
-               on_progress: Progress | None) -> tuple[dict[str, bytes], dict[str, str]]:
-    """PDFs of the workbooks ``wanted`` (by source sha): reused ones, the rest in batches, one soffice per batch."""
+               on_progress: Progress | None, keep: Path) -> tuple[dict[str, Path | bytes], dict[str, str]]:
+    """PDFs of the workbooks ``wanted`` (by source sha): reused ones, the rest in batches, one soffice per batch,
+    moved into ``keep`` (a folder that lives until the distribution is written)."""
     from xl_kpi.delivery.office import ConversionResult, convert
 
-    pdfs = {s: prev.pdfs[s] for s in wanted if s in prev.pdfs}
+    pdfs: dict[str, Path | bytes] = {s: prev.pdfs[s] for s in wanted if s in prev.pdfs}
     report.pdf_reused = len(pdfs)
     rest = [s for s in wanted if s not in pdfs]
     failed: dict[str, str] = {}
@@ -62,7 +63,8 @@ def _make_pdfs(wanted: list[str], plain: dict[str, Path | bytes], prev: _Previou
             if out is None:
                 failed[s] = why.get(p.resolve(), "no output")
             else:
-                pdfs[s] = out.read_bytes()
+                pdfs[s] = keep / f"{s}.pdf"  # kept on disk until written, not in memory
+                out.replace(pdfs[s])
         report.pdf_converted = len(outputs)
         report.pdf_seconds = time.perf_counter() - started
         report.pdf_processes = len(batches)
