@@ -50,6 +50,9 @@ POOL = "$B$5"
 SCALE_TABLE = [("Threshold", "Coefficient"), (0.70, 0.9), (1.00, 1.0), (1.10, 1.1), (1.20, 1.2)]
 SCALE_RANGE = "$J$7:$K$11"
 
+# Gate of each KPI (score below it: no bonus for the period); None = no gate on that KPI.
+GATES = [0.5, None, None, None]
+
 NPS_ANSWERS = [10, 9, 9, 8, 7, 10, 6, 3, 9, 10]
 
 
@@ -174,9 +177,21 @@ def _matrix(ws: Worksheet) -> None:
     _label_value(ws, 51, "Bonus for the period, RUB",
                  f"=KPI_PERIOD_BONUS(H{LAST_KPI_ROW + 1},B50,B49)", MONEY)
 
+    # A gate per KPI (column I of the matrix): below it the whole period bonus is 0, as on the card.
+    _header_row(ws, 7, ["Gate"], first_col=9)
+    for i, gate in enumerate(GATES):
+        _put(ws, f"I{FIRST_KPI_ROW + i}", gate, PERCENT, inp=True)
+    _label_value(ws, 52, "Some KPI below its gate (column I)?", f"=KPI_GATE_FAILED({_kpis('F')},{_kpis('I')})")
+    _label_value(ws, 53, "Bonus for the period with the gates, RUB",
+                 f"=KPI_PERIOD_BONUS(H{LAST_KPI_ROW + 1},B50,B49,B52)", MONEY)
+    _label_value(ws, 54, "Fixed salary (оклад), RUB", 80000, MONEY, inp=True)
+    _label_value(ws, 55, "Total pay for the period, RUB", "=KPI_TOTAL_PAY(B54,B53)", MONEY)
+    ws["B55"].font = BOLD
+
     ws.column_dimensions["A"].width = 46
     for col in "BCDEFGH":
         ws.column_dimensions[col].width = 13
+    ws.column_dimensions["I"].width = 8
     ws.column_dimensions["J"].width = 12
     ws.column_dimensions["K"].width = 12
     ws.freeze_panes = "A8"

@@ -54,6 +54,8 @@ UDF_NAMES = [
     "KPI_WEIGHTED_SCORE",
     "KPI_PRORATE",
     "KPI_PERIOD_BONUS",
+    "KPI_GATE_FAILED",
+    "KPI_TOTAL_PAY",
 ]
 
 # The source's step table typed on a sheet: header row, thresholds as percentages (70% = 0.7).
@@ -483,6 +485,8 @@ def _well_formed(value: Any) -> bool:
         return bool(value) and all(
             isinstance(row, list) and len(row) == len(value[0]) and all(_well_formed(v) for v in row) for row in value
         )
+    if isinstance(value, bool):
+        return True  # KPI_GATE_FAILED answers TRUE/FALSE
     return is_error(value) or (isinstance(value, float) and math.isfinite(value))
 
 
@@ -610,6 +614,8 @@ EXPECTED_SIGNATURES = {
     "KPI_WEIGHTED_SCORE": "weights, scores",
     "KPI_PRORATE": "days_worked, days_in_period",
     "KPI_PERIOD_BONUS": "kpi_bonus, Optional multiplier, Optional proration, Optional gated, Optional digits",
+    "KPI_GATE_FAILED": "scores, gates",
+    "KPI_TOTAL_PAY": "salary, bonus, Optional digits",
 }
 
 
@@ -882,6 +888,29 @@ def test_demo_formulas_give_the_source_numbers(demo):
     assert (s.value("F41"), s.value("F42"), s.value("F43")) == (ERR_DIV0, ERR_NA, ERR_VALUE)
 
 
+def test_demo_rebuilds_the_cards_payout(demo):
+    """Rows 46-55: the card's payout rebuilt with the functions equals the engine's (what xl-kpi generate pays)."""
+    s = _Sheet(demo["KPI matrix"])
+    proration = xl_kpi.prorate(19, 31)
+    bonus = xl_kpi.period_bonus(20_800, 1.2, proration)
+    assert s.value("B46") == xl_kpi.weighted_score([0.4, 0.2, 0.2, 0.2], [1.2, 1.2, 0.8, 1.0]) == approx(1.08)
+    assert s.value("B49") == proration
+    assert s.value("B51") == bonus == 15_298.06
+    assert s.value("B52") is False  # closed deals at 120%, its gate 50%
+    assert s.value("B53") == bonus
+    assert s.value("B55") == xl_kpi.total_pay(80_000, bonus) == 95_298.06
+    # the gate bites: closed deals below 50% → no bonus for the period, the salary alone
+    ws = demo["KPI matrix"]
+    ws["E8"] = 120  # score (120 - 100) / 50 = 40%
+    try:
+        s = _Sheet(ws)
+        assert s.value("B52") is True
+        assert s.value("B53") == 0.0
+        assert s.value("B55") == 80_000.0
+    finally:
+        ws["E8"] = 160
+
+
 def test_demo_number_formats(demo):
     ws = demo["KPI matrix"]
     for r in range(8, 12):
@@ -949,3 +978,33 @@ def test_payout_functions_are_the_batch_rule():
     assert udfs.KPI_PRORATE(19, 31) == xl_kpi.prorate(19, 31) and udfs.KPI_PRORATE(5, 0) == ERR_NUM
     assert udfs.KPI_WEIGHTED_SCORE([[0.4, 0.6]], [[1.2, 1.0]]) == 1.08
     assert udfs.KPI_WEIGHTED_SCORE([[0.4, 0.6]], [[1.2]]) == ERR_VALUE
+
+
+def test_all_names_every_excel_function(xl):
+    """udfs.__all__ lists every function xlwings registers, so ``from udfs import *`` and the docs agree."""
+    registered = {name for name in dir(xl.module) if hasattr(getattr(xl.module, name), "__xlfunc__")}
+    assert registered == set(UDF_NAMES)
+    assert registered <= set(udfs.__all__)
+    assert all(hasattr(udfs, name) for name in udfs.__all__)
+
+
+def test_gate_failed_is_the_engine_rule():
+    """KPI_GATE_FAILED: some ROUND(score,12) below its gate, as the card's gate condition (issue 12 §2)."""
+    assert udfs.KPI_GATE_FAILED([[0.49], [1.2]], [[0.5], [None]]) is True
+    assert udfs.KPI_GATE_FAILED([[0.5], [1.2]], [[0.5], [None]]) is False  # exactly at the gate passes
+    assert udfs.KPI_GATE_FAILED([[0.5 - 1e-14]], [[0.5]]) is False  # float noise below the gate: ROUND(,12)
+    assert udfs.KPI_GATE_FAILED([[None], [1.2]], [[0.5], [0.5]]) is False  # no fact yet: the gate does not fail
+    assert udfs.KPI_GATE_FAILED([[0.4, 1.0]], [[0.5]]) == ERR_VALUE  # sizes differ
+    assert udfs.KPI_GATE_FAILED([["#REF!"]], [[0.5]]) == udfs.ERR_REF  # errors passed on
+    assert udfs.KPI_GATE_FAILED([[0.4]], [["half"]]) == ERR_VALUE
+    engine = xl_kpi.gate_failed([0.49, 1.2], [0.5, float("nan")])
+    assert udfs.KPI_GATE_FAILED([[0.49, 1.2]], [[0.5, None]]) is bool(engine.any())
+
+
+def test_total_pay_is_the_engine_rule():
+    assert udfs.KPI_TOTAL_PAY(80_000, 12_480.004) == xl_kpi.total_pay(80_000, 12_480.004) == 92_480.0
+    assert udfs.KPI_TOTAL_PAY(80_000, 0.005) == 80_000.01  # Excel's ROUND, half away from zero
+    assert udfs.KPI_TOTAL_PAY(80_000, 12_480.4, 0) == 92_480.0
+    assert udfs.KPI_TOTAL_PAY([[80_000], [50_000]], [[100], [None]]) == [[80_100.0], [ERR_NA]]
+    assert udfs.KPI_TOTAL_PAY(80_000, 1, 0.5) == ERR_NUM  # digits not whole
+    assert udfs.KPI_TOTAL_PAY("x", 1) == ERR_VALUE
