@@ -499,6 +499,12 @@ def main() -> None:
     except BaseException as e:  # Exception, and a Rust panic from a native library (a BaseException)
         if os.environ.get("XL_KPI_DEBUG") or isinstance(e, GeneratorExit):
             raise
+        from xl_kpi.dependencies import missing_batch_package
+
+        missing = missing_batch_package(e)  # a batch package imported lazily inside a command
+        if missing is not None:
+            say(missing)
+            raise SystemExit(1) from None
         message = " ".join(str(e).split())[:300] or "(no message)"
         say(f"internal error: {type(e).__name__}: {message} — please report this with the command you ran")
         raise SystemExit(3) from None
