@@ -1,7 +1,7 @@
 """Excel functions of xl_kpi (xlwings UDFs): KPI_SCORE, KPI_COEFF, KPI_BONUS, KPI_TOTAL_BONUS, ...
 
 Thin wrappers over the engine: each function reads cell values, calls ``xl_kpi`` and returns numbers
-or Excel error values. No KPI math lives here (DESIGN.md: the faces never compute KPI math).
+or Excel error values. No KPI math lives here (docs/design.md: the faces never compute KPI math).
 
 Rules shared by every function:
 

@@ -11,6 +11,7 @@ The dependency markers in pyproject.toml are checked too: in Pyodide (``sys_plat
 from __future__ import annotations
 
 import subprocess
+import sys
 import tomllib
 import venv
 from pathlib import Path
@@ -41,7 +42,10 @@ def minimal(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bin_dir = root / "venv" / "bin"
     pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     _run([*pip, "-c", str(ROOT / "constraints.txt"), *sorted(MINIMAL)], cwd=root)
-    _run([*pip, "--no-deps", str(ROOT)], cwd=root)
+    # from an sdist, so that no build/ folder of the work tree (stale files) reaches the installed copy
+    _run([sys.executable, "-m", "build", "--sdist", "--outdir", str(root / "dist"), str(ROOT)], cwd=root)
+    (sdist,) = (root / "dist").glob("*.tar.gz")
+    _run([*pip, "--no-deps", str(sdist)], cwd=root)
     return bin_dir
 
 

@@ -3,7 +3,7 @@
 Two ways, because classic xlwings UDFs only run in Excel on Windows:
 
 1. The functions called directly as Python, with cells given as scalars, lists of lists, NumPy
-   arrays and None (an empty cell), checked against the golden values of DOMAIN.md.
+   arrays and None (an empty cell), checked against the golden values of docs/domain.md.
 2. xlwings itself reading the module: udfs.py loaded with xlwings' real UDF decorators (pywin32 is
    stubbed so that ``xlwings.udfs`` imports on Linux), the VBA that Excel's "Import Functions" would
    get from ``xlwings.udfs.generate_vba_wrapper``, and arguments run through xlwings' own converters.
@@ -67,7 +67,7 @@ def approx(x: float) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# 1. Golden values of DOMAIN.md
+# 1. Golden values of docs/domain.md
 # ---------------------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""The payout: every rule that turns scored KPI lines into money (DOMAIN.md §4 plus the plan's extensions).
+"""The payout: every rule that turns scored KPI lines into money (docs/domain.md §4 plus the plan's extensions).
 
 One home for the money, used by the batch (``results``), the cards' cached values, the summary, the
 Excel functions (``udfs``) and the library::
