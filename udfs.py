@@ -22,6 +22,11 @@ Rules shared by every function:
 
   An error value in an input cell is passed on unchanged, as Excel's own functions do.
 
+Runtimes: classic xlwings (Excel on Windows, the VBA wrappers of "Import Functions") and, with the same
+decorators, xlwings Lite and xlwings Server (Office.js custom functions on Windows, macOS and the web;
+tests/test_officejs.py). ``__all__`` names every function, so a Lite ``main.py`` can ``from udfs import *``.
+Excel desktop sends an empty referenced cell to Office.js functions as 0, not as empty (docs/excel.md).
+
 Error values: on Windows with pywin32 they are real Excel errors (a VT_ERROR VARIANT holding the
 CVErr code), so ISERROR / IFERROR / ISNA work on them; elsewhere (Linux, tests) they are
 :class:`XlError` strings such as ``XlError("#N/A")``. Compare results with ``ERR_DIV0``, ``ERR_NA``, ...

@@ -73,7 +73,8 @@ def _matrix(ws: Worksheet) -> None:
     ws["A1"] = "KPI card: demo of the xl_kpi Excel functions"
     ws["A1"].font = Font(bold=True, size=14)
     ws["A2"] = (
-        "Formulas show #NAME? until you run xlwings > Import Functions (see docs/excel.md). Yellow cells are inputs."
+        "Formulas show #NAME? until the functions are there: xlwings > Import Functions, or in xlwings Lite "
+        "xl_kpi in requirements.txt and 'from udfs import *' in main.py (docs/excel.md). Yellow cells are inputs."
     )
     ws["A2"].font = NOTE
     _label_value(ws, 3, "Employee", "Anna Ivanova (Иванова Анна), account manager, Moscow office")
