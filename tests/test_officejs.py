@@ -16,12 +16,17 @@ then return, as docs/excel.md says.
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
+import openpyxl
 import pytest
 
 import udfs
 import xl_kpi
+from tests._demo_sheet import DemoSheet
 from tests._officejs import OfficeJs, error, returned
+
+DEMO = Path(__file__).resolve().parent.parent / "workbooks" / "udf_demo.xlsx"
 
 DIV0, NA, VALUE, NUM = (returned(e) for e in ("#DIV/0!", "#N/A", "#VALUE!", "#NUM!"))
 FUNCTIONS = sorted(name for name in udfs.__all__ if name.startswith("KPI_"))
@@ -342,3 +347,41 @@ def test_own_scale_spills_over_a_range_of_scores(officejs):
 def test_bad_scales(officejs, case, table, expected):
     assert one(officejs.call("KPI_COEFF", 1.2, table)) == expected
     assert officejs.call("KPI_COEFF", [[1.2], [error("#N/A")]], table) == [[expected], [NA]]  # own errors first
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo workbook recalculated as xlwings Lite would: every KPI_* call through the dispatcher
+# ---------------------------------------------------------------------------------------------
+
+_TEXT_OF_KIND = {"Div0": "#DIV/0!", "NotAvailable": "#N/A", "Name": "#NAME?", "Null": "#NULL!", "Num": "#NUM!",
+                 "Ref": "#REF!", "Value": "#VALUE!"}
+
+
+def _as_cell(value: object) -> object:
+    """A result as the cell Excel then passes on: an Office.js error becomes an error cell again."""
+    if isinstance(value, dict) and value.get("type") == "Error":
+        return error(_TEXT_OF_KIND[value["errorType"]])
+    if isinstance(value, list):
+        return [[_as_cell(v) for v in row] for row in value]
+    return value
+
+
+@pytest.fixture
+def lite_sheet(officejs):
+    def call(name: str, *args: object) -> object:
+        n = len(inspect.signature(getattr(udfs, name)).parameters)
+        out = officejs.call(name, *args, *[None] * (n - len(args)))  # Excel sends every parameter
+        return _as_cell(out[0][0] if len(out) == 1 and len(out[0]) == 1 else out)
+
+    wb = openpyxl.load_workbook(DEMO)
+    return DemoSheet(wb["KPI matrix"], call=call), DemoSheet(wb["KPI matrix"])
+
+
+def test_demo_recalculated_through_office_js_equals_the_direct_call(lite_sheet):
+    lite, direct = lite_sheet
+    refs = [f"{c}{r}" for r in range(8, 12) for c in "FGH"] + ["H12", "G16", "H16", "H17", "B24", "B28", "B30",
+                                                                 "B46", "B49", "B51", "B52", "B53", "B55"]
+    for ref in refs:
+        assert lite.value(ref) == close(direct.value(ref)), ref
+    assert (lite.value("H12"), lite.value("B51"), lite.value("B55")) == (20_800.0, 15_298.06, 95_298.06)
+    assert [lite.value(f"F{r}") for r in (41, 42, 43)] == [error("#DIV/0!"), error("#N/A"), error("#VALUE!")]
