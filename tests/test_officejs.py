@@ -55,7 +55,7 @@ def meta(officejs: OfficeJs) -> dict[str, dict]:
 
 def test_every_function_is_registered(meta):
     assert sorted(meta) == FUNCTIONS
-    assert len(FUNCTIONS) == 13
+    assert len(FUNCTIONS) >= 13
 
 
 def test_a_lite_main_py_importing_udfs_registers_the_same(officejs, meta):
