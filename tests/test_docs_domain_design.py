@@ -28,7 +28,7 @@ def _tracked_text_files() -> list[Path]:
 
 def test_nothing_cites_the_documents_outside_the_repository():
     old = re.compile(r"(?<![\w/])(DOMAIN|DESIGN)\.md")
-    offenders = [f"{p.relative_to(ROOT)}:{i}" for p in _tracked_text_files() if p.is_file()
+    offenders = [f"{p.relative_to(ROOT)}:{i}" for p in _tracked_text_files() if p.is_file() and p != Path(__file__)
                  for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if old.search(line)]
     assert not offenders
 
