@@ -177,17 +177,8 @@ def _matrix(ws: Worksheet) -> None:
     _label_value(ws, 50, "Individual multiplier", 1.2, "0.00", inp=True)
     _label_value(ws, 51, "Bonus for the period, RUB",
                  f"=KPI_PERIOD_BONUS(H{LAST_KPI_ROW + 1},B50,B49)", MONEY)
-
-    # A gate per KPI (column I of the matrix): below it the whole period bonus is 0, as on the card.
-    _header_row(ws, 7, ["Gate"], first_col=9)
-    for i, gate in enumerate(GATES):
-        _put(ws, f"I{FIRST_KPI_ROW + i}", gate, PERCENT, inp=True)
-    _label_value(ws, 52, "Some KPI below its gate (column I)?", f"=KPI_GATE_FAILED({_kpis('F')},{_kpis('I')})")
-    _label_value(ws, 53, "Bonus for the period with the gates, RUB",
-                 f"=KPI_PERIOD_BONUS(H{LAST_KPI_ROW + 1},B50,B49,B52)", MONEY)
-    _label_value(ws, 54, "Fixed salary (оклад), RUB", 80000, MONEY, inp=True)
-    _label_value(ws, 55, "Total pay for the period, RUB", "=KPI_TOTAL_PAY(B54,B53)", MONEY)
-    ws["B55"].font = BOLD
+    _payout_kinds(ws)
+    _card_rebuilt(ws)
 
     ws.column_dimensions["A"].width = 46
     for col in "BCDEFGH":
@@ -196,6 +187,45 @@ def _matrix(ws: Worksheet) -> None:
     ws.column_dimensions["J"].width = 12
     ws.column_dimensions["K"].width = 12
     ws.freeze_panes = "A8"
+
+
+def _payout_kinds(ws: Worksheet) -> None:
+    """Rows 53-64: one line per payout kind of issue 15 (fixed, proportional, per unit, share, tiered share)."""
+    ws["A53"] = "Payout kinds (the Plan's payout column)"
+    ws["A53"].font = BOLD
+    _label_value(ws, 54, "Fixed: 5 000 once the deals score reaches 100%", f"=KPI_FIXED(F{FIRST_KPI_ROW},B55,5000)",
+                 MONEY)
+    _label_value(ws, 55, "Fixed: the threshold", 1.0, SCORE, inp=True)
+    _label_value(ws, 56, "Proportional: pool x weight x score of deals", f"=KPI_PROPORTIONAL({POOL},B{FIRST_KPI_ROW},"
+                 f"F{FIRST_KPI_ROW})", MONEY)
+    _label_value(ws, 57, "Closed deals this month", 14, "0", inp=True)
+    _label_value(ws, 58, "Per unit: 500 for every closed deal above 10", "=KPI_PER_UNIT(B57,10,500)", MONEY)
+    _label_value(ws, 59, "Won revenue, RUB", 1_200_000, MONEY, inp=True)
+    _label_value(ws, 60, "Share: 3% of won revenue", "=KPI_SHARE(B59,0.03)", MONEY)
+    _label_value(ws, 61, "Share, tiered (marginal): 3%, and 5% above 1 000 000", "=KPI_SHARE(B59,J60:K62)", MONEY)
+    _label_value(ws, 62, "Largest payout of the line, RUB", 100_000, MONEY, inp=True)
+    _label_value(ws, 63, "Tier mode", "retroactive", inp=True)
+    _label_value(ws, 64, "Share, tiered (retroactive): 5% of all once above", "=KPI_SHARE(B59,J60:K62,B62,B63)",
+                 MONEY)
+    _header_row(ws, 60, ["From", "Rate"], first_col=10)
+    for r, (start, rate) in enumerate(((0, 0.03), (1_000_000, 0.05)), start=61):
+        _put(ws, f"J{r}", start, MONEY, inp=True)
+        _put(ws, f"K{r}", rate, "0.0%", inp=True)
+
+
+def _card_rebuilt(ws: Worksheet) -> None:
+    """Rows 66-70 and column I: the card's gate and total pay rebuilt with the functions (issue 12 §2)."""
+    ws["A66"] = "The card rebuilt: gates (column I) and total pay"
+    ws["A66"].font = BOLD
+    _header_row(ws, 7, ["Gate"], first_col=9)  # below a KPI's gate the whole period bonus is 0, as on the card
+    for i, gate in enumerate(GATES):
+        _put(ws, f"I{FIRST_KPI_ROW + i}", gate, PERCENT, inp=True)
+    _label_value(ws, 67, "Some KPI below its gate (column I)?", f"=KPI_GATE_FAILED({_kpis('F')},{_kpis('I')})")
+    _label_value(ws, 68, "Bonus for the period with the gates, RUB",
+                 f"=KPI_PERIOD_BONUS(H{LAST_KPI_ROW + 1},B50,B49,B67)", MONEY)
+    _label_value(ws, 69, "Fixed salary (оклад), RUB", 80000, MONEY, inp=True)
+    _label_value(ws, 70, "Total pay for the period, RUB", "=KPI_TOTAL_PAY(B69,B68)", MONEY)
+    ws["B70"].font = BOLD
 
 
 def _kpis(col: str) -> str:

@@ -380,8 +380,8 @@ def lite_sheet(officejs):
 def test_demo_recalculated_through_office_js_equals_the_direct_call(lite_sheet):
     lite, direct = lite_sheet
     refs = [f"{c}{r}" for r in range(8, 12) for c in "FGH"] + ["H12", "G16", "H16", "H17", "B24", "B28", "B30",
-                                                                 "B46", "B49", "B51", "B52", "B53", "B55"]
+                                                                 "B46", "B49", "B51", "B67", "B68", "B70"]
     for ref in refs:
         assert lite.value(ref) == close(direct.value(ref)), ref
-    assert (lite.value("H12"), lite.value("B51"), lite.value("B55")) == (20_800.0, 15_298.06, 95_298.06)
+    assert (lite.value("H12"), lite.value("B51"), lite.value("B70")) == (20_800.0, 15_298.06, 95_298.06)
     assert [lite.value(f"F{r}") for r in (41, 42, 43)] == [error("#DIV/0!"), error("#N/A"), error("#VALUE!")]

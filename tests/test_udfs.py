@@ -58,6 +58,11 @@ UDF_NAMES = [
     "KPI_PERIOD_BONUS",
     "KPI_GATE_FAILED",
     "KPI_TOTAL_PAY",
+    # payout kinds (issue 15)
+    "KPI_FIXED",
+    "KPI_PROPORTIONAL",
+    "KPI_PER_UNIT",
+    "KPI_SHARE",
 ]
 
 # The source's step table typed on a sheet: header row, thresholds as percentages (70% = 0.7).
@@ -618,6 +623,11 @@ EXPECTED_SIGNATURES = {
     "KPI_PERIOD_BONUS": "kpi_bonus, Optional multiplier, Optional proration, Optional gated, Optional digits",
     "KPI_GATE_FAILED": "scores, gates",
     "KPI_TOTAL_PAY": "salary, bonus, Optional digits",
+    # payout kinds (issue 15)
+    "KPI_FIXED": "score, threshold, amount, Optional digits",
+    "KPI_PROPORTIONAL": "pool, weight, score, Optional max_payout, Optional digits",
+    "KPI_PER_UNIT": "fact, base, rate, Optional max_payout, Optional mode, Optional digits",
+    "KPI_SHARE": "fact, rate, Optional max_payout, Optional mode, Optional digits",
 }
 
 
@@ -835,24 +845,24 @@ def test_demo_formulas_give_the_source_numbers(demo):
 
 
 def test_demo_rebuilds_the_cards_payout(demo):
-    """Rows 46-55: the card's payout rebuilt with the functions equals the engine's (what xl-kpi generate pays)."""
+    """Rows 46-51 and 66-70: the card's payout rebuilt with the functions equals what xl-kpi generate pays."""
     s = _Sheet(demo["KPI matrix"])
     proration = xl_kpi.prorate(19, 31)
     bonus = xl_kpi.period_bonus(20_800, 1.2, proration)
     assert s.value("B46") == xl_kpi.weighted_score([0.4, 0.2, 0.2, 0.2], [1.2, 1.2, 0.8, 1.0]) == approx(1.08)
     assert s.value("B49") == proration
     assert s.value("B51") == bonus == 15_298.06
-    assert s.value("B52") is False  # closed deals at 120%, its gate 50%
-    assert s.value("B53") == bonus
-    assert s.value("B55") == xl_kpi.total_pay(80_000, bonus) == 95_298.06
+    assert s.value("B67") is False  # closed deals at 120%, its gate 50%
+    assert s.value("B68") == bonus
+    assert s.value("B70") == xl_kpi.total_pay(80_000, bonus) == 95_298.06
     # the gate bites: closed deals below 50% → no bonus for the period, the salary alone
     ws = demo["KPI matrix"]
     ws["E8"] = 120  # score (120 - 100) / 50 = 40%
     try:
         s = _Sheet(ws)
-        assert s.value("B52") is True
-        assert s.value("B53") == 0.0
-        assert s.value("B55") == 80_000.0
+        assert s.value("B67") is True
+        assert s.value("B68") == 0.0
+        assert s.value("B70") == 80_000.0
     finally:
         ws["E8"] = 160
 
