@@ -385,3 +385,45 @@ def test_demo_recalculated_through_office_js_equals_the_direct_call(lite_sheet):
         assert lite.value(ref) == close(direct.value(ref)), ref
     assert (lite.value("H12"), lite.value("B51"), lite.value("B70")) == (20_800.0, 15_298.06, 95_298.06)
     assert [lite.value(f"F{r}") for r in (41, 42, 43)] == [error("#DIV/0!"), error("#N/A"), error("#VALUE!")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Payout kinds (issue 15) through the dispatcher: scalars, tiers as ranges, text modes, spills, errors
+# ---------------------------------------------------------------------------------------------
+
+TIERS = [["From", "Rate"], [0, 0.03], [1_000_000, 0.05]]
+
+PAYOUT_KINDS = [
+    ("KPI_FIXED", [1.04, 1, 5000, None], 5000.0),
+    ("KPI_FIXED", [0.999, 1, 5000, None], 0.0),
+    ("KPI_PROPORTIONAL", [20000, 0.3, 0.875, None, None], 5250.0),
+    ("KPI_PROPORTIONAL", [20000, 0.3, 0.875, 5000, None], 5000.0),
+    ("KPI_PER_UNIT", [14, 10, 500, None, None, None], 2000.0),
+    ("KPI_PER_UNIT", [14, 0, [["From", "Rate"], [0, 100], [10, 500]], None, "retroactive", None], 7000.0),
+    ("KPI_SHARE", [1200000, 0.03, None, None, None], 36000.0),
+    ("KPI_SHARE", [1200000, TIERS, None, None, None], 40000.0),
+    ("KPI_SHARE", [1200000, TIERS, None, "Ретроактивная", None], 60000.0),
+    ("KPI_SHARE", [1234567.89, 0.03, None, None, 0], 37037.0),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "expected"), PAYOUT_KINDS, ids=[f"{n}{i}" for i, (n, _, _) in
+                                                                          enumerate(PAYOUT_KINDS)])
+def test_payout_kinds(officejs, name, args, expected):
+    out = one(officejs.call(name, *args))
+    assert out == expected
+    assert out == getattr(udfs, name)(*args)  # the same as the direct call (and so the engine)
+
+
+def test_payout_kind_spills_and_errors(officejs):
+    out = officejs.call("KPI_SHARE", [[1200000], [900000], [None], [error("#REF!")]], TIERS, None, None, None)
+    assert out == [[40000.0], [27000.0], [NA], [returned("#REF!")]]
+    assert one(officejs.call("KPI_SHARE", 100, -0.03, None, None, None)) == NUM  # a negative rate
+    assert one(officejs.call("KPI_SHARE", 100, TIERS, None, "progressive", None)) == VALUE
+    assert one(officejs.call("KPI_FIXED", 1, None, 5000, None)) == NA
+
+
+def test_payout_kinds_with_empty_cells_as_0(officejs):
+    """Excel desktop: an empty max_payout cell arrives as 0, a cap of 0 that pays nothing. Leave it out."""
+    assert one(officejs.call("KPI_SHARE", 1200000, 0.03, 0, None, None)) == 0.0
+    assert one(officejs.call("KPI_SHARE", 1200000, 0.03, None, None, None)) == 36000.0
