@@ -563,8 +563,8 @@ def _(tmp: Path) -> Inputs:
     return good(tmp, sheets)
 
 
-@case("raw-data-id-differs-only-by-case", "deals", "has rows for ids that are not in Employees",
-      'e1 (the Employees sheet has "E1": ids are compared exactly', code=0)
+@case("raw-data-id-differs-only-by-case", "deals.csv, column employee_id", "people who are not in Employees",
+      '"e1" (1 row) (the Employees sheet has "E1": ids are compared exactly', code=0)
 def _(tmp: Path) -> Inputs:
     sheets = ph.plan_sheets()
     ph.set_cell(sheets, "KPIs", 2, "source", "count deals where status = won")
