@@ -32,7 +32,7 @@ import pandas as pd
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.period import Period, PeriodError, period_of
 from xl_kpi.inputs.cells import to_ids, to_numbers
-from xl_kpi.inputs.datafiles import DataFile, bound_paths, load_bound, plain_paths
+from xl_kpi.inputs.datafiles import DataFile, bound_paths, load_bound, parse_data_arg, plain_paths
 from xl_kpi.inputs.identity import alike_hint, key_index
 from xl_kpi.inputs.problems import InputError, Problems, row_ranges
 from xl_kpi.inputs.readers import (
@@ -185,7 +185,7 @@ def load_facts(
     """
     own = problems is None
     sink = Problems() if own else problems
-    data = list(data)
+    data = [d if isinstance(d, (DataFile, Path)) else parse_data_arg(d) for d in data]
     given = [d for d in data if isinstance(d, DataFile)]
     on_cli = {b.table.casefold() for b in given}
     bindings = [b for b in plan.bindings if b.table.casefold() not in on_cli] + given  # the command line wins
