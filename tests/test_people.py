@@ -101,7 +101,7 @@ def test_unmatched_people_are_one_warning_per_table_with_row_counts(tmp_path):
 
 def test_values_that_look_like_names_say_so_and_show_the_fix(tmp_path):
     plan = deals_plan(tmp_path, "count deals by Ответственный")
-    rows = [["Ответственный"], ["Иванов Иван"], ["Полина Б."], ["Полина Б."]]
+    rows = [["Ответственный"], ["Иванов Иван"], ["Полина Б."], ["Полина Б."], ["admin"]]
     _, problems = run(plan, [ph.write_csv(tmp_path / "deals.csv", rows)])
     w = ph.only(problems.warnings, "not in Employees")
     assert "look like people's names, and no alias in Employees matches them" in w.message

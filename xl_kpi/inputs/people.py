@@ -121,7 +121,8 @@ class People:
         if names:
             known = [f'"{v}" is the name of {", ".join(self.names[alias_key(v)])}' for v in names
                      if alias_key(v) in self.names][:3]
-            message += (f"; {len(names)} of these look like people's names, and no alias in Employees matches them"
+            look = "looks like a person's name" if len(names) == 1 else "look like people's names"
+            message += (f"; {len(names)} of these {look}, and no alias in Employees matches them"
                         + (f" ({'; '.join(known)})" if known else ""))
             example = names[0]
             fix = (f'add the names as the CRM writes them to the Employees column aliases (Псевдонимы), several '

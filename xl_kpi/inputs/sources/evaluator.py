@@ -116,13 +116,11 @@ class Evaluator:
         key = (table.name, col, kind)
         if key not in self._cache:
             s = table.frame[col]
-            conv = {"numbers": to_numbers, "dates": to_dates}.get(kind)
+            conv = {"numbers": to_numbers, "dates": to_dates, "flags": to_flags_checked}.get(kind)
             if conv is not None:
-                self._cache[key] = conv(s)
+                self._cache[key] = _once_per_row(conv, s)
             elif kind == "ids":
                 self._cache[key] = to_ids(s)
-            elif kind == "flags":
-                self._cache[key] = to_flags_checked(s)
             elif kind == "text":
                 self._cache[key] = to_ids(s).map(lambda v: v.casefold() if isinstance(v, str) else v)
             elif kind == "day":
@@ -390,6 +388,15 @@ class Evaluator:
                 return np.asarray(left == right, dtype=bool)
         text = self._converted(table, col, "text")
         return (text == value.value.strip().casefold()).to_numpy(dtype=bool)
+
+
+def _once_per_row(conv: Any, s: pd.Series) -> Any:
+    """``conv(s)`` (a (values, errors) pair); rows repeated by ``for team`` (one per head, the same row
+    number) are converted once and the results repeated with them."""
+    if s.index.is_unique:
+        return conv(s)
+    values, errors = conv(s[~s.index.duplicated()])
+    return values.reindex(s.index), errors.reindex(s.index)
 
 
 def _align(values: pd.Series, index: pd.MultiIndex, empty: float) -> pd.Series:
