@@ -80,8 +80,9 @@ def validate_command(
         "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")],
     data: Annotated[list[str] | None, typer.Option(
         "--data", callback=lambda v: _data_option(v), help=DATA_HELP)] = None,
-    more: Annotated[list[Path] | None, typer.Argument(
-        exists=True, show_default=False, metavar="[FILE]...", help="More data files.")] = None,
+    more: Annotated[list[str] | None, typer.Argument(
+        callback=lambda v: _data_option(v), show_default=False, metavar="[FILE]...",
+        help="More data files (or NAME=PATH).")] = None,
     period: Annotated[str | None, typer.Option(
         "--period", callback=_period_option, help=PERIOD_HELP)] = None,
 ) -> None:
@@ -97,8 +98,9 @@ PlanOption = Annotated[Path, typer.Option(
     "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")]
 DataOption = Annotated[list[str] | None, typer.Option(
     "--data", callback=lambda v: _data_option(v), help=DATA_HELP)]
-MoreArgument = Annotated[list[Path] | None, typer.Argument(
-    exists=True, show_default=False, metavar="[FILE]...", help="More data files.")]
+MoreArgument = Annotated[list[str] | None, typer.Argument(
+    callback=lambda v: _data_option(v), show_default=False, metavar="[FILE]...",
+    help="More data files (or NAME=PATH).")]
 PeriodOption = Annotated[str | None, typer.Option(
     "--period", callback=_period_option, help=PERIOD_HELP)]
 LangOption = Annotated[str | None, typer.Option(

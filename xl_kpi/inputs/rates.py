@@ -87,7 +87,8 @@ class Rates:
             table_rates = self.by_currency.get(code)
             if table_rates is None:
                 self._error((*key, code), problems, table, currency_column, rows,
-                            f"{int(rows.sum())} rows of {table.file} are in {code} (column {currency_column}), "
+                            f"{_rows(int(rows.sum()))} of {table.file} {_are(int(rows.sum()))} in {code} "
+                            f"(column {currency_column}), "
                             f"but the plan's Rates sheet has no rate from {code} to {self.currency}: the amounts "
                             f"in {column} cannot be added to those in {self.currency}",
                             f"add a row to the Rates sheet (Курсы): currency {code}, rate = how many "
@@ -100,7 +101,8 @@ class Rates:
             if missing.any():
                 first = table_rates["date"].min()
                 self._error((*key, code, "early"), problems, table, date_column or currency_column, missing,
-                            f"{int(missing.sum())} rows of {table.file} in {code} are dated before the first "
+                            f"{_rows(int(missing.sum()))} of {table.file} in {code} {_are(int(missing.sum()))} "
+                            "dated before the first "
                             f"{code} rate of the Rates sheet (valid from {first:%d.%m.%Y})",
                             f"add a {code} rate valid from an earlier date (or one without a date) to the Rates "
                             "sheet")
@@ -121,6 +123,14 @@ class Rates:
         numbers = list(table.frame.index[rows])
         problems.error(f"{message} (rows {row_ranges(sorted(set(numbers)))})", fix,
                        **table.at(int(numbers[0]), column))
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" + ("s" if n != 1 else "")
+
+
+def _are(n: int) -> str:
+    return "are" if n != 1 else "is"
 
 
 def _rate_at(rates: pd.DataFrame, dates: pd.Series) -> np.ndarray:
