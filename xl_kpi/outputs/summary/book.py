@@ -39,6 +39,8 @@ _FUNCTION_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\(")
 _XML_ESCAPES = re.compile('[&<>]')
 _NEEDS_CONTROL_ESCAPE = re.compile("_x[0-9a-fA-F]{4}_|[\x00-\x08\x0b-\x1f\ufffe\uffff]")
 """What XlsxWriter's control-character escaping changes (most texts hold none of it)."""
+_MADE_LIMIT = 4096
+"""Most distinct values :meth:`_Sheet.bodies` remembers between blocks of rows."""
 _STRMAX = 32767
 """Excel's longest text in a cell, in UTF-16 units (XlsxWriter truncates to it)."""
 
@@ -200,9 +202,16 @@ class _Sheet:
             return ws.write_boolean, value, self.styles.get("number", fmt, total=total)
         return ws.write_number, value, self.styles.get("number", fmt, total=total)
 
-    def bodies(self, values: list[Any]) -> list[str]:
-        """The cell bodies (:meth:`_Worksheet.write_rows`) of a text column, as :meth:`cell` would write them."""
-        made: dict[tuple[type, Any], str] = {}
+    def bodies(self, values: list[Any], made: dict[tuple[type, Any], str] | None = None) -> list[str]:
+        """The cell bodies (:meth:`_Worksheet.write_rows`) of a text column, as :meth:`cell` would write them.
+
+        Each distinct value is converted once; ``made`` carries the conversions from one block of rows to the
+        next (emptied when it grows past :data:`_MADE_LIMIT`, so unique names do not pile up).
+        """
+        if made is None:
+            made = {}
+        elif len(made) > _MADE_LIMIT:
+            made.clear()
         out = []
         for v in values:
             try:

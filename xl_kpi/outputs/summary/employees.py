@@ -24,6 +24,9 @@ from xl_kpi.outputs.values import number as _num
 from xl_kpi.outputs.values import stored as _stored
 from xl_kpi.outputs.values import text as _text
 
+_BLOCK = 2048
+"""Rows of the Employees sheet made and written at once."""
+
 
 def _employees_table(results: Any) -> tuple[pd.DataFrame, list[tuple[Any, str]], pd.DataFrame]:
     """Employees in results order with weighted score and rank; the KPI columns; the score matrix."""
@@ -105,7 +108,7 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
         widths.append(_width(notes, t["note"], 14, 45))
     _header(sheet, labels, widths)
 
-    # the rows, column by column: each cell's XML made in one list per column, the rows written at once
+    # the rows, column by column: each cell's XML made in one list per column, a block of rows written at once
     styles = book.styles
     pct, count, cash = styles.get("number", PCT), styles.get("number", "0"), styles.get("number", money)
     scores = matrix.to_numpy(dtype=float) if len(kpis) else np.empty((n, 0))
@@ -116,15 +119,19 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
     wcol = xl_col_to_name(col_weighted - 1)
     rank_range = lay.rng(col_weighted)
     blank_count = blank_body(count)
-    body_columns = [sheet.bodies(columns[c]) for c in fixed]
-    body_columns += [number_bodies(scores[:, j], pct) for j in range(len(kpi_cols))]
-    body_columns.append(number_bodies(weighted, pct))
-    body_columns.append([blank_count if math.isnan(w) else formula_body(f"RANK({wcol}{r},{rank_range})", int(k), count)
-                         for r, w, k in zip(range(2, n + 2), weighted.tolist(), ranks.tolist(), strict=True)])
-    body_columns += [number_bodies(bonus, cash), number_bodies(total_pay, cash)]
-    if has_note:
-        body_columns.append(sheet.bodies(notes))
-    ws.write_rows(1, 0, body_columns)
+    made: list[dict[tuple[type, Any], str]] = [{} for _ in range(len(fixed) + 1)]
+    for start in range(0, n, _BLOCK):  # a block of rows at a time: memory stays flat in headcount
+        stop = min(start + _BLOCK, n)
+        block = [sheet.bodies(columns[c][start:stop], made[j]) for j, c in enumerate(fixed)]
+        block += [number_bodies(scores[start:stop, j], pct) for j in range(len(kpi_cols))]
+        block.append(number_bodies(weighted[start:stop], pct))
+        block.append([blank_count if math.isnan(w) else formula_body(f"RANK({wcol}{r},{rank_range})", int(k), count)
+                      for r, w, k in zip(range(start + 2, stop + 2), weighted[start:stop].tolist(),
+                                         ranks[start:stop].tolist(), strict=True)])
+        block += [number_bodies(bonus[start:stop], cash), number_bodies(total_pay[start:stop], cash)]
+        if has_note:
+            block.append(sheet.bodies(notes[start:stop], made[-1]))
+        ws.write_rows(start + 1, 0, block)
 
     # total row: SUBTOTAL respects the autofilter (hidden rows drop out of the totals)
     tr = n + 2
