@@ -42,6 +42,25 @@ PERIOD_HELP = ("The period: a month 2026-10, a quarter 2026-Q4, a half-year 2026
                "2026-10-01..2026-12-31 (default: the plan's Settings).")
 
 
+DATA_HELP = ("Raw data and facts files (CSV, XLSX) or folders of them, named after the file; or NAME=PATH to bind "
+             "table NAME of the sources to a file (PATH may be a glob); several may follow one --data.")
+
+
+def _data_option(values: list[str] | None) -> list[object] | None:
+    """--data items as paths or NAME=PATH bindings; a plain path that does not exist is a usage error."""
+    if values is None:
+        return None
+    from xl_kpi.inputs.datafiles import DataFile, parse_data_arg
+
+    out: list[object] = []
+    for v in values:
+        item = parse_data_arg(v)
+        if not isinstance(item, DataFile) and not item.exists():
+            raise typer.BadParameter(f"{v} does not exist (to bind a table to a file write NAME=PATH)")
+        out.append(item)
+    return out
+
+
 def _period_option(value: str | None) -> str | None:
     """--period as its canonical key (2026-10, 2026-Q4, 2026-H2, 2026, 2026-10-01..2026-12-31);
     a bad value is a usage error (exit code 2)."""
@@ -59,11 +78,11 @@ def _period_option(value: str | None) -> str | None:
 def validate_command(
     plan: Annotated[Path, typer.Option(
         "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")],
-    data: Annotated[list[Path] | None, typer.Option(
-        "--data", exists=True, help="Raw data and facts files (CSV, XLSX) or folders of them; "
-        "several may follow one --data.")] = None,
-    more: Annotated[list[Path] | None, typer.Argument(
-        exists=True, show_default=False, metavar="[FILE]...", help="More data files.")] = None,
+    data: Annotated[list[str] | None, typer.Option(
+        "--data", callback=lambda v: _data_option(v), help=DATA_HELP)] = None,
+    more: Annotated[list[str] | None, typer.Argument(
+        callback=lambda v: _data_option(v), show_default=False, metavar="[FILE]...",
+        help="More data files (or NAME=PATH).")] = None,
     period: Annotated[str | None, typer.Option(
         "--period", callback=_period_option, help=PERIOD_HELP)] = None,
 ) -> None:
@@ -77,11 +96,11 @@ def validate_command(
 
 PlanOption = Annotated[Path, typer.Option(
     "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")]
-DataOption = Annotated[list[Path] | None, typer.Option(
-    "--data", exists=True, help="Raw data and facts files (CSV, XLSX) or folders of them; "
-    "several may follow one --data.")]
-MoreArgument = Annotated[list[Path] | None, typer.Argument(
-    exists=True, show_default=False, metavar="[FILE]...", help="More data files.")]
+DataOption = Annotated[list[str] | None, typer.Option(
+    "--data", callback=lambda v: _data_option(v), help=DATA_HELP)]
+MoreArgument = Annotated[list[str] | None, typer.Argument(
+    callback=lambda v: _data_option(v), show_default=False, metavar="[FILE]...",
+    help="More data files (or NAME=PATH).")]
 PeriodOption = Annotated[str | None, typer.Option(
     "--period", callback=_period_option, help=PERIOD_HELP)]
 LangOption = Annotated[str | None, typer.Option(
