@@ -5,7 +5,7 @@ export (CRM user ids), USD deals converted with the Rates sheet, and a head paid
 no hand-made id column anywhere.
 
 The exports are generated here from a seeded random source; the expected facts and bonuses are computed
-by hand in this file (Decimal arithmetic over the generated rows, the step scale of DOMAIN.md §3), never
+by hand in this file (Decimal arithmetic over the generated rows, the step scale of docs/domain.md §3), never
 with xl_kpi.
 """
 
@@ -162,7 +162,7 @@ def usd_rate(day: dt.datetime) -> Decimal:
 
 
 def coefficient(score: Decimal) -> Decimal:
-    """DOMAIN.md §3: below 70% → 0, [70%, 100%) → 0.9, [100%, 110%) → 1.0, from 110% → 1.1."""
+    """docs/domain.md §3: below 70% → 0, [70%, 100%) → 0.9, [100%, 110%) → 1.0, from 110% → 1.1."""
     for threshold in (Decimal("0.7"), Decimal("1.0"), Decimal("1.1")):
         assert abs(score - threshold) > Decimal("1e-9"), "too close to a threshold to test"
     return Decimal("0") if score < Decimal("0.7") else Decimal("0.9") if score < 1 else Decimal(
