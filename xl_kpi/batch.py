@@ -117,6 +117,7 @@ def generate(
     if the_plan is None or (problems.has_errors and not skip_invalid):
         raise InputError(problems)
     results = compute(the_plan, facts, period=period)
+    del the_plan, facts  # the results hold what the outputs need: the memory goes to the cards and the summary
     if lang:
         results = replace(results, language=lang)
     ok_results, errors = split_invalid(results)
@@ -454,17 +455,50 @@ def _staged_files(staging: Path) -> list[str]:
     return sorted(found)
 
 
+def _cards_move_whole(out: Path, owned: set[str], staged: list[str]) -> bool:
+    """True when ``cards/`` can be swapped in one rename: staged cards, and OUT's own ``cards/`` absent or holding
+    only files and folders (no link) whose files the earlier run recorded as its own."""
+    prefix = CARDS + "/"
+    if not any(n.startswith(prefix) for n in staged):
+        return False
+    old = out / CARDS
+    if not os.path.lexists(old):
+        return True
+    if old.is_symlink() or not old.is_dir():
+        return False
+    stack = [(old, CARDS)]
+    while stack:
+        folder, rel = stack.pop()
+        with os.scandir(folder) as entries:
+            for e in entries:
+                name = f"{rel}/{e.name}"
+                if e.is_symlink():
+                    return False
+                if e.is_dir():
+                    stack.append((Path(e.path), name))
+                elif not e.is_file() or name not in owned:
+                    return False
+    return True
+
+
 def _swap_into_place(staging: Path, out: Path, owned: set[str], staged: list[str]) -> None:
     """Move the staged outputs into OUT, replacing only files an earlier run recorded as its own.
 
     A staged file whose place holds a file xl_kpi did not write stops the swap before anything moves;
     a symbolic link on the way is refused. Files of the earlier run that this run does not produce are
     removed, and so are the earlier ``distribution/`` and ``outbox/`` (they hold the previous cards);
-    every other file in OUT is left alone.
+    every other file in OUT is left alone. ``cards/`` moves in one rename when OUT has none or only the
+    earlier run's cards in it (10,000 cards: one rename instead of 40,000 file-system calls), else card by card.
     """
+    whole = _cards_move_whole(out, owned, staged)
+    prefix = CARDS + "/"
+
+    def one_by_one(rel: str) -> bool:
+        return not (whole and rel.startswith(prefix))
+
     new = [n for n in staged if n != AUDIT] + [AUDIT]  # the record of ownership last
     checked: set[Path] = set()
-    for rel in new:
+    for rel in filter(one_by_one, new):
         outdir.refuse_symlinks(out, rel, checked)
         target = out / rel
         if os.path.lexists(target) and (rel not in owned or not target.is_file()):
@@ -474,18 +508,21 @@ def _swap_into_place(staging: Path, out: Path, owned: set[str], staged: list[str
         outdir.refuse_symlink(out / name)
     old = staging / ".previous"
     old.mkdir()
-    for rel in sorted(owned):
+    for rel in sorted(filter(one_by_one, owned)):
         target = out / rel
         if target.is_file() and not target.is_symlink():
             (old / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(target, old / rel)
-    for name in (FOLDER, OUTBOX):
+    moved = [FOLDER, OUTBOX] + ([CARDS] if whole else [])
+    for name in moved:
         if (out / name).is_dir():
             os.replace(out / name, old / name)
-    for rel in new:
+    if whole:
+        os.replace(staging / CARDS, out / CARDS)
+    for rel in filter(one_by_one, new):
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / rel, out / rel)
-    for rel in sorted(owned, key=lambda r: -len(Path(r).parts)):  # folders the earlier run left empty
+    for rel in sorted(filter(one_by_one, owned), key=lambda r: -len(Path(r).parts)):  # folders left empty
         for parent in list(Path(rel).parents)[:-1]:
             with contextlib.suppress(OSError):
                 (out / parent).rmdir()
