@@ -98,7 +98,7 @@ class Evaluator:
     def column(self, table: Table, name: str, at: Mapping[str, Any], role: str) -> str | None:
         col = table.column(name)
         if col is None:
-            cols = ", ".join(str(c) for c in table.frame.columns)
+            cols = ", ".join(str(c) for c in table.headers)
             hint = " (name the employee column with 'by ...')" if role == "employee" and name == DEFAULT_BY else ""
             self.report_once(
                 ("column", table.name, name, str(at)),
@@ -228,13 +228,15 @@ class Evaluator:
             dcol = cols[agg.dated]
             self._located(table, t, term, where, dcol, "dates", "date")
             dates = columns.get(dcol, "dates")
-            if dates.values.null_count > (0 if dates.errors is None else len(dates.errors)):
+            nodate_key = ("nodate", table.name, dcol, str(agg.where))
+            if nodate_key not in self._reported and dates.values.null_count > (
+                    0 if dates.errors is None else len(dates.errors)):
                 flag = term.bad_flag(dcol, "dates")
                 empty = date.isnull() if flag is None else date.isnull() & ~flag
                 no_date = self._rows(t.filter(where & empty))
                 if len(no_date):
                     self.report_once(
-                        ("nodate", table.name, dcol, str(agg.where)),
+                        nodate_key,
                         "warning",
                         f"{len(no_date)} rows of {table.file} have no {dcol} date, so they belong to no period "
                         f"and are not counted (rows {row_ranges(list(no_date))})",
@@ -242,8 +244,8 @@ class Evaluator:
                         table.at(None, dcol),
                     )
             where = where & date.notnull()
+            dated_rows = where
             if in_period is not None:
-                self._check_period(t, where, in_period, date, table, dcol, period)  # type: ignore[arg-type]
                 where = where & in_period
         if columns.get(ecol, "ids").values.null_count:
             no_emp = self._rows(t.filter(where & emp.isnull()))
@@ -279,11 +281,14 @@ class Evaluator:
             where = where & value.notnull()
         picked = t.filter(where).select(employee_id=emp, period=key, **({"v": value} if value is not None else {}))
         out = self.backend.execute(term.aggregate(picked, value)).to_pandas()
+        if in_period is not None and out.empty:  # no row in the period: a wrong export, or the wrong period?
+            self._check_period(t, dated_rows, in_period, date, table, cols[agg.dated or ""], period)  # type: ignore
+
         return _series(out)
 
     def columns(self, table: Table) -> Columns:
         """The typed columns of ``table`` (each converted once per evaluator)."""
-        key = id(table.frame)
+        key = id(table.identity)
         if key not in self._columns:
             self._columns[key] = Columns(table)
         return self._columns[key]
