@@ -3,9 +3,8 @@
 table without a pandas round trip.
 
 The same limits as :func:`~xl_kpi.inputs.readers.csvfile.read_csv_grid` apply before parsing. A file
-pyarrow cannot parse as a clean rectangle (a short or long line, a quote never closed, blank lines,
-which would shift the row numbers) gives ``None``: the caller then reads it with the pandas reader,
-whose messages name the line. pyarrow is imported here only, lazily.
+pyarrow cannot parse as a clean rectangle (a short or long line, a quote never closed) gives ``None``:
+the caller then reads it with the pandas reader, whose messages name the line. pyarrow is imported here only, lazily.
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ def read_csv_arrow(path: str | Path) -> pa.Table | None:
     if encoding not in ("utf-8", "utf-8-sig", "cp1251") or b"\x00" in data:
         return None  # UTF-16, NUL characters: the line reader decodes and explains
     head = data[:_FIRST_LINES].decode(encoding, errors="ignore").removeprefix("\ufeff")
-    if not head.strip() or _has_blank_line(data) or data.count(b'"') % 2:
+    if not head.strip() or data[:1] in (b"\r", b"\n") or data.count(b'"') % 2:
         return None  # an odd number of quotes: one is never closed (pyarrow would take the rest of the file)
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     if lines > lim.rows:
@@ -66,7 +65,10 @@ def read_csv_arrow(path: str | Path) -> pa.Table | None:
             io.BytesIO(data),
             read_options=csv.ReadOptions(encoding="utf8" if encoding.startswith("utf-8") else encoding,
                                          column_names=names, block_size=16 << 20),
-            parse_options=csv.ParseOptions(delimiter=sep, quote_char='"', double_quote=True, newlines_in_values=True),
+            # ignore_empty_lines=False: a blank line stays an (empty) row, as in the line reader; skipping
+            # it would shift the row numbers of every row below
+            parse_options=csv.ParseOptions(delimiter=sep, quote_char='"', double_quote=True, newlines_in_values=True,
+                                           ignore_empty_lines=False),
             convert_options=csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
                                                strings_can_be_null=True, null_values=[""],
                                                quoted_strings_can_be_null=True),
@@ -81,19 +83,6 @@ def read_csv_arrow(path: str | Path) -> pa.Table | None:
         if longest is not None and longest > lim.cell_chars:
             return None  # the line reader names the cell
     return grid
-
-
-def _has_blank_line(data: bytes) -> bool:
-    """An empty line before the end (pyarrow would skip it, and the row numbers after it would shift);
-    a line of spaces has one value, so pyarrow refuses it and the line reader takes over."""
-    end = len(data.rstrip(b"\r\n"))
-    if data[:1] in (b"\n", b"\r"):
-        return True
-    for blank in (b"\n\n", b"\n\r\n"):
-        at = data.find(blank)
-        if 0 <= at < end:
-            return True
-    return False
 
 
 def _strip_bom(col: pa.ChunkedArray) -> pa.ChunkedArray:
