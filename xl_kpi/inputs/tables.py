@@ -218,8 +218,8 @@ def table_from_arrow(
     rows = np.arange(header_idx + 2, header_idx + 2 + body.num_rows, dtype=np.int64)
     if body.num_rows:
         filled = None
-        for col in body.columns:
-            has = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(col), ""), False)
+        for col in body.columns:  # a cell is filled when it is not null and not only spaces
+            has = pc.and_not(pc.is_valid(col), pc.fill_null(pc.utf8_is_space(col), False))
             filled = has if filled is None else pc.or_(filled, has)
         mask = filled.to_numpy() if isinstance(filled, pa.Array) else pa.chunked_array(filled).to_numpy()
         if not mask.all():

@@ -79,6 +79,8 @@ def read_csv_arrow(path: str | Path) -> pa.Table | None:
     if encoding == "utf-8-sig" and grid.num_rows:
         grid = grid.set_column(0, "f0", _strip_bom(grid.column(0)))
     for col in grid.columns:
+        if (pc.max(pc.binary_length(col)).as_py() or 0) <= lim.cell_chars:
+            continue  # no more bytes than the limit, so no more characters: no need to count them
         longest = pc.max(pc.utf8_length(col)).as_py()
         if longest is not None and longest > lim.cell_chars:
             return None  # the line reader names the cell
