@@ -45,22 +45,28 @@ def read_tables(
     *,
     expected: Sequence[Sequence[str]] | None = None,
     problems: Problems | None = None,
+    name: str | None = None,
+    encoding: str | None = None,
+    separator: str | None = None,
 ) -> list[Table]:
     """Every sheet of a workbook (or the one table of a CSV file) as :class:`Table` s.
 
     ``expected`` lists alias groups of the columns the caller looks for; the header row is the one
     among the first rows that names most of them (default: the first non-empty row).
+    ``name`` replaces the file stem as the table name (a binding of the Sources sheet or ``--data NAME=PATH``);
+    ``encoding`` and ``separator`` replace the guess for a CSV file.
     Raises :class:`FileReadError` if the file cannot be read. What a sheet hides (formulas without
     a saved value, merged cells, hidden rows, repeated headers…) is kept in each table's ``issues``.
     """
     path = Path(path)
     suffix = path.suffix.casefold()
     if suffix in CSV_SUFFIXES:
-        grid = _arrow_grid(path)
+        grid = _arrow_grid(path, encoding, separator)
         if grid is not None:
-            table = table_from_arrow(grid, name=path.stem, file=path.name, path=path, expected=expected)
+            table = table_from_arrow(grid, name=name or path.stem, file=path.name, path=path, expected=expected)
             return [table] if table is not None else []
-        sheets: list[tuple[str | None, pd.DataFrame, SheetInfo | None]] = [(None, read_csv_grid(path), None)]
+        sheets: list[tuple[str | None, pd.DataFrame, SheetInfo | None]] = [
+            (None, read_csv_grid(path, encoding=encoding, separator=separator), None)]
     elif suffix in WORKBOOK_SUFFIXES:
         sheets = [(s.name, s.grid, s.info) for s in read_workbook(path)]
     else:
@@ -69,14 +75,15 @@ def read_tables(
             "save it as CSV or Excel Workbook (.xlsx), or remove it from --data",
         )
     tables = []
+    stem = name or path.stem
     for i, (sheet, grid, info) in enumerate(sheets):
-        name = path.stem if sheet is None else f"{path.stem}:{sheet}"
-        table = table_from_grid(grid, name=name, file=path.name, sheet=sheet, path=path, expected=expected,
+        table_name = stem if sheet is None else f"{stem}:{sheet}"
+        table = table_from_grid(grid, name=table_name, file=path.name, sheet=sheet, path=path, expected=expected,
                                 problems=problems, info=info)
         if table is not None:
             tables.append(table)
         if i == 0 and sheet is not None and table is not None:
-            tables.append(Table(path.stem, table.file, table.frame, table.letters, table.sheet, table.header_row,
+            tables.append(Table(stem, table.file, table.frame, table.letters, table.sheet, table.header_row,
                                 path, table.issues, table.issues_reported))
     return tables
 
@@ -187,14 +194,15 @@ ARROW_HEAD_ROWS = 2000
 """Rows of an Arrow grid looked at (as pandas) to find the header row."""
 
 
-def _arrow_grid(path: Path) -> Any:
-    """The CSV file as an Arrow grid, or None (pyarrow missing, or a file only the line reader explains)."""
+def _arrow_grid(path: Path, encoding: str | None = None, separator: str | None = None) -> Any:
+    """The CSV file as an Arrow grid, or None (pyarrow missing, or a file only the line reader explains);
+    ``encoding`` and ``separator`` (of the Sources sheet) replace the guess."""
     try:
         from xl_kpi.inputs.readers.csvarrow import read_csv_arrow
     except ImportError:  # pragma: no cover - pyarrow is a dependency of the batch tools
         return None
     try:
-        return read_csv_arrow(path)
+        return read_csv_arrow(path, encoding=encoding, separator=separator)
     except ImportError:  # pragma: no cover
         return None
 
@@ -224,7 +232,7 @@ def table_from_arrow(
         mask = filled.to_numpy() if isinstance(filled, pa.Array) else pa.chunked_array(filled).to_numpy()
         if not mask.all():
             body, rows = body.filter(pa.array(mask)), rows[mask]
-    table = ArrowTable(name, file, body, rows, letters, header_row=header_idx + 1, path=path)
+    table = ArrowTable(name, file, None, letters, header_row=header_idx + 1, path=path, data=body, rows=rows)
     _header_issues(table, misplaced, repeated)
     return table
 
@@ -447,14 +455,26 @@ class Table:
 
 class ArrowTable(Table):
     """A :class:`Table` whose cells stay in Arrow (``data``, text cells; ``rows``: the Excel row number of
-    each row), as pyarrow reads a CSV export; ``frame`` is made from it only if something asks for it."""
+    each row), as pyarrow reads a CSV export; ``frame`` is made from it only if something asks for it.
 
-    def __init__(self, name: str, file: str, data: Any, rows: np.ndarray, letters: dict[str, str],
-                 sheet: str | None = None, header_row: int = 1, path: Path | None = None) -> None:
+    ``dataclasses.replace`` (the table transforms do it) gives an ArrowTable without ``data`` that holds
+    the given frame: a plain pandas table."""
+
+    def __init__(self, name: str, file: str, frame: pd.DataFrame | None = None,
+                 letters: dict[str, str] | None = None, sheet: str | None = None, header_row: int = 1,
+                 path: Path | None = None, issues: dict | None = None, issues_reported: set | None = None,
+                 issue_cells: dict | None = None, *, data: Any = None, rows: np.ndarray | None = None) -> None:
         self.data = data
         self.rows = rows
         self._frame: pd.DataFrame | None = None
-        super().__init__(name, file, None, letters, sheet, header_row, path)  # type: ignore[arg-type]
+        super().__init__(name, file, frame, letters or {}, sheet, header_row, path,  # type: ignore[arg-type]
+                         issues if issues is not None else {}, issues_reported if issues_reported is not None
+                         else set(), issue_cells if issue_cells is not None else {})
+
+    def with_data(self, data: Any) -> ArrowTable:
+        """The same table (name, issues…) over other Arrow ``data`` of the same rows."""
+        return ArrowTable(self.name, self.file, None, self.letters, self.sheet, self.header_row, self.path,
+                          self.issues, self.issues_reported, self.issue_cells, data=data, rows=self.rows)
 
     @property  # type: ignore[override]
     def frame(self) -> pd.DataFrame:
@@ -471,13 +491,12 @@ class ArrowTable(Table):
 
     @property
     def identity(self) -> object:
-        return self.data
+        return self.data if self.data is not None else self.frame
 
     @property
     def headers(self) -> list[str]:
-        return list(self.data.column_names)
+        return list(self.data.column_names) if self.data is not None else list(self.frame.columns)
 
     @property
     def num_rows(self) -> int:
-        return int(self.data.num_rows)
-
+        return int(self.data.num_rows) if self.data is not None else len(self.frame)

@@ -9,6 +9,7 @@ the caller then reads it with the pandas reader, whose messages name the line. p
 
 from __future__ import annotations
 
+import codecs
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,11 +24,12 @@ if TYPE_CHECKING:
 _FIRST_LINES = 64 * 1024
 
 
-def read_csv_arrow(path: str | Path) -> pa.Table | None:
+def read_csv_arrow(path: str | Path, *, encoding: str | None = None, separator: str | None = None) -> pa.Table | None:
     """A CSV file as an Arrow grid of text cells (columns ``f0``, ``f1``…; row 0 = the first record),
     or None when only the line-by-line reader can say what is wrong with it (see the module doc).
 
-    Raises :class:`FileReadError` for what no reader accepts: too large, not text, beyond a limit.
+    ``encoding`` and ``separator`` replace the guess (a Sources sheet row). Raises :class:`FileReadError`
+    for what no reader accepts: too large, not text, beyond a limit.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -42,9 +44,16 @@ def read_csv_arrow(path: str | Path) -> pa.Table | None:
     if kind != "text":
         raise _refuse(name, kind, "csv", path)
     data = _read_input(path)
-    encoding = detect_encoding(data)
+    if encoding is not None:
+        try:
+            encoding = codecs.lookup(encoding).name
+        except LookupError:
+            return None  # the line reader names the unknown encoding
+        if encoding == "utf-8" and data.startswith(codecs.BOM_UTF8):
+            encoding = "utf-8-sig"
+    encoding = encoding or detect_encoding(data)
     if encoding not in ("utf-8", "utf-8-sig", "cp1251") or b"\x00" in data:
-        return None  # UTF-16, NUL characters: the line reader decodes and explains
+        return None  # UTF-16, other encodings, NUL characters: the line reader decodes and explains
     head = data[:_FIRST_LINES].decode(encoding, errors="ignore").removeprefix("\ufeff")
     if not head.strip() or data[:1] in (b"\r", b"\n") or data.count(b'"') % 2:
         return None  # an odd number of quotes: one is never closed (pyarrow would take the rest of the file)
@@ -53,7 +62,7 @@ def read_csv_arrow(path: str | Path) -> pa.Table | None:
         raise FileReadError(name, f"the file has {_count(lines)} lines, more than the {_count(lim.rows)} rows "
                             "a table may have", "split the export (e.g. by month), or "
                             + _raise_limit("rows", str(lines)))
-    sep = detect_separator(head)
+    sep = separator or detect_separator(head)
     first = next((ln for ln in head.splitlines() if ln.strip()), "")
     width = _count_outside_quotes(first, sep) + 1
     if width > lim.columns:

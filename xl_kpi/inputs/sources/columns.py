@@ -62,7 +62,7 @@ class Columns:
     @property
     def row_index(self) -> np.ndarray:
         """The Excel row number of each row, as numpy."""
-        rows = getattr(self.table, "rows", None)
+        rows = getattr(self.table, "rows", None) if self.arrow else None
         return np.asarray(rows if rows is not None else self.table.frame.index, dtype=np.int64)
 
     @property
