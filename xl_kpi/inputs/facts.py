@@ -22,7 +22,7 @@ correct one person's figure by hand.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,8 @@ from xl_kpi.inputs.readers import (
     FileReadError,
 )
 from xl_kpi.inputs.sources import UNEVALUATED, Evaluator
+from xl_kpi.inputs.sources.engines import engine_name, make_backend
+from xl_kpi.inputs.sources.native import NativeError, load_native, location, split_data
 from xl_kpi.inputs.tables import EMPLOYEE_ID, KPI_ID, Table, expand_paths, read_tables
 
 __all__ = [
@@ -168,8 +170,14 @@ def load_facts(
     *,
     period: Period | str | None = None,
     problems: Problems | None = None,
+    engine: str | None = None,
 ) -> Facts:
     """Read the --data files and produce the facts of ``plan``'s employees for the period.
+
+    ``data`` may also bind a table name to a Parquet file or folder or a Spark table
+    (``deals=spark:sales.deals``, see :mod:`xl_kpi.inputs.sources.native`); a plain Parquet path
+    is named after its file or folder. ``engine`` (duckdb or spark; default ``XL_KPI_ENGINE``, else
+    duckdb) runs the sources (see :mod:`xl_kpi.inputs.sources.engines`).
 
     The period (any form :meth:`Period.parse` reads) is ``period`` if given, else the plan's Settings
     period, else the single period found in the facts files or dated raw data (a month for raw data).
@@ -177,15 +185,21 @@ def load_facts(
     """
     own = problems is None
     sink = Problems() if own else problems
-    paths = expand_paths(data, exclude=[plan.path] if plan.path else [])
+    the_engine = engine_name(engine)
+    bindings, plain = split_data(data)
+    native = [(None, p) for p in plain if _native(p, sink)]
+    plain = [p for p in plain if (None, p) not in native]
+    paths = expand_paths(plain, exclude=[plan.path] if plan.path else [])
     unreadable: list[str] = []
     tables = load_tables(paths, sink, unreadable=unreadable)
+    tables = _bound(tables, bindings, native, plan, the_engine, sink, unreadable)
+    backend = _backend(the_engine, sink)
     explicit = _explicit_period(period, plan)
     file_facts = _facts_files(plan, tables, sink)
     reported = set(zip(file_facts.loc[file_facts["bad"], "employee_id"], file_facts.loc[file_facts["bad"], "kpi_id"],
                        strict=True)) if "bad" in file_facts else set()
     file_facts = file_facts[~file_facts["bad"].astype(bool)] if "bad" in file_facts else file_facts
-    evaluator = Evaluator(tables, sink)
+    evaluator = Evaluator(tables, sink, **({} if backend is None else {"backend": backend}))
     the_period = explicit or _infer_period(plan, file_facts, evaluator, sink)
     twice: set[tuple[str, str]] = set()
     parts = [_select_period(file_facts, the_period, sink, twice)]
@@ -204,6 +218,60 @@ def load_facts(
     if own:
         sink.raise_for_errors(FactsError)
     return facts
+
+
+def _native(path: Path, problems: Problems) -> bool:
+    try:
+        return location(path) is not None
+    except NativeError as e:
+        problems.error(e.reason, e.fix, file=str(path))
+        return False
+
+
+def _bound(
+    tables: dict[str, Table], bindings: list[tuple[str, str]], native: list[tuple[None, Path]], plan: Plan,
+    engine: str, problems: Problems, unreadable: list[str],
+) -> dict[str, Table]:
+    """``tables`` with the tables bound by name (``NAME=LOCATION``) and the plain Parquet paths added.
+
+    A binding to a CSV or workbook file renames its (first) table; native locations are read with
+    only the columns the plan's sources use. A name that is already a file's table is an error.
+    """
+    entries: list[tuple[str | None, str | Path]] = list(native)
+    out = dict(tables)
+    for name, where in bindings:
+        try:
+            is_native = location(where) is not None  # --data paths are relative to the working folder
+        except NativeError as e:
+            problems.error(e.reason, e.fix, file=where)
+            continue
+        if is_native:
+            entries.append((name, where))
+            continue
+        found = load_tables([where], problems, unreadable=unreadable)
+        if found:
+            first = next(iter(found.values()))
+            out[name.casefold()] = replace(first, name=name)
+    columns: dict[str, set[str]] = {}
+    for src in plan.sources.values():
+        for agg in src.terms:
+            columns.setdefault(agg.table.casefold(), set()).update(agg.columns())
+    got = load_native(entries, problems, engine=engine, columns=columns)
+    for key, t in got.items():
+        if key in out:
+            problems.error(f'two tables are both called "{t.name}": {out[key].file} and {t.file}',
+                           "rename one of them, or bind the name to one location (NAME=LOCATION)", file=t.file)
+            continue
+        out[key] = t
+    return out
+
+
+def _backend(engine: str, problems: Problems) -> Any:
+    try:
+        return make_backend(engine)
+    except NativeError as e:
+        problems.error(e.reason, e.fix)
+        return None
 
 
 def _explicit_period(period: Period | str | None, plan: Plan) -> Period | None:

@@ -1,0 +1,165 @@
+"""Spark and native tables (issue 11 §6): the compiled sources give the same facts on Spark as on the
+embedded engine; Parquet files and folders and ``spark:db.table`` bound to a source's table name; the
+errors of a missing table, a bad name or a missing Spark, each located with a fix.
+
+Tests that ask for the ``spark`` fixture (one local session for the run) are marked ``spark``:
+``make test-fast`` leaves them out, CI runs them and never skips them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from xl_kpi.engine.errors import KpiError
+from xl_kpi.inputs.facts import load_facts
+from xl_kpi.inputs.plan import read_plan
+from xl_kpi.inputs.problems import Problems
+from xl_kpi.inputs.sources.engines import ENV, engine_name
+from xl_kpi.inputs.sources.native import NativeError, location, split_data
+from xl_kpi.inputs.tables import read_tables
+
+KEY = ["employee_id", "kpi_id"]
+
+
+def _facts(values: pd.DataFrame) -> pd.DataFrame:
+    """employee × KPI → fact, sorted, for comparing two runs."""
+    return values[[*KEY, "fact"]].sort_values(KEY).reset_index(drop=True)
+
+
+def _write_parquet(table_path: Path, folder: Path, parts: int = 2) -> Path:
+    """The raw table of ``table_path`` as a folder of ``parts`` Parquet files, cells as text (as exported)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = read_tables(table_path)[0].frame.reset_index(drop=True)
+    frame = frame.astype(object).where(frame.notna(), None).map(lambda v: None if v is None else str(v))
+    folder.mkdir(parents=True)
+    step = -(-len(frame) // parts)
+    for i in range(parts):
+        chunk = frame.iloc[i * step:(i + 1) * step]
+        pq.write_table(pa.Table.from_pandas(chunk, preserve_index=False), folder / f"part-{i:05d}.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sample_plan(sample_company):
+    return read_plan(sample_company.plan)
+
+
+@pytest.fixture(scope="module")
+def duckdb_facts(sample_company, sample_plan) -> pd.DataFrame:
+    return _facts(load_facts(sample_plan, sample_company.data, engine="duckdb").values)
+
+
+# ------------------------------------------------------------------------------------ locations, no Spark
+
+
+def test_locations_are_told_apart(tmp_path):
+    (tmp_path / "deals").mkdir()
+    (tmp_path / "deals" / "part-0.parquet").write_bytes(b"")
+    (tmp_path / "csvs").mkdir()
+    (tmp_path / "csvs" / "a.csv").write_text("x\n1\n")
+    assert location("spark:sales.deals").kind == "spark"
+    assert location("SPARK:deals").target == "deals"
+    assert location(tmp_path / "deals").kind == "parquet"
+    assert location(tmp_path / "deals").default_name == "deals"
+    assert location("x/deals_2026.parquet").default_name == "deals_2026"
+    assert location("deals", base=tmp_path).target == str((tmp_path / "deals").resolve())
+    assert location(tmp_path / "csvs") is None
+    assert location(tmp_path / "csvs" / "a.csv") is None
+
+
+@pytest.mark.parametrize("bad", ["spark:", "spark:a.b.c", "spark:sales.deals; DROP TABLE x", "spark:`x`"])
+def test_a_spark_name_that_is_not_plain_is_refused(bad):
+    with pytest.raises(NativeError) as e:
+        location(bad)
+    assert "spark:database.table" in e.value.fix
+
+
+def test_data_entries_split_into_bindings_and_paths(tmp_path):
+    odd = tmp_path / "a=b.csv"
+    odd.write_text("x\n1\n")
+    bindings, plain = split_data(["deals=spark:sales.deals", "tickets = data/t.parquet", str(odd), "plain.csv"])
+    assert bindings == [("deals", "spark:sales.deals"), ("tickets", "data/t.parquet")]
+    assert plain == [odd, Path("plain.csv")]
+
+
+def test_engine_name_from_argument_or_environment(monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    assert engine_name() == "duckdb"
+    monkeypatch.setenv(ENV, "Spark")
+    assert engine_name() == "spark"
+    assert engine_name("duckdb") == "duckdb"
+    with pytest.raises(KpiError, match=r"XL_KPI_ENGINE.*duckdb or spark"):
+        monkeypatch.setenv(ENV, "polars")
+        engine_name()
+    with pytest.raises(KpiError, match="--engine"):
+        engine_name("oracle")
+
+
+def test_parquet_folder_gives_the_facts_of_the_csv(sample_company, sample_plan, duckdb_facts, tmp_path):
+    deals = next(p for p in sample_company.data if p.stem == "deals")
+    folder = _write_parquet(deals, tmp_path / "export" / "deals_2026")
+    others = [p for p in sample_company.data if p != deals]
+    got = load_facts(sample_plan, [*others, f"deals={folder}"], engine="duckdb")
+    pd.testing.assert_frame_equal(_facts(got.values), duckdb_facts)
+    assert got.tables["deals"].file == str(folder)
+
+
+def test_a_plain_parquet_path_is_named_after_it(sample_company, sample_plan, duckdb_facts, tmp_path):
+    deals = next(p for p in sample_company.data if p.stem == "deals")
+    folder = _write_parquet(deals, tmp_path / "deals", parts=3)
+    others = [p for p in sample_company.data if p != deals]
+    got = load_facts(sample_plan, [*others, folder], engine="duckdb")
+    pd.testing.assert_frame_equal(_facts(got.values), duckdb_facts)
+
+
+def test_only_the_columns_sources_use_are_read(sample_company, sample_plan, tmp_path):
+    deals = next(p for p in sample_company.data if p.stem == "deals")
+    folder = _write_parquet(deals, tmp_path / "deals")
+    got = load_facts(sample_plan, [*sample_company.data[1:], f"deals={folder}"], problems=Problems())
+    assert set(got.tables["deals"].frame.columns) == {"closed_at", "manager_id", "status", "amount", "key_client"}
+
+
+def test_a_missing_parquet_folder_is_located_with_a_fix(sample_company, sample_plan, tmp_path):
+    problems = Problems()
+    others = [p for p in sample_company.data if p.stem != "deals"]
+    load_facts(sample_plan, [*others, f"deals={tmp_path / 'nowhere.parquet'}"], problems=problems)
+    hits = [p for p in problems.errors if "nowhere.parquet" in p.message]
+    assert hits and hits[0].file.endswith("nowhere.parquet") and "correct the path" in hits[0].fix
+
+
+def test_a_spark_table_on_duckdb_says_to_use_the_spark_engine(sample_company, sample_plan):
+    problems = Problems()
+    others = [p for p in sample_company.data if p.stem != "deals"]
+    load_facts(sample_plan, [*others, "deals=spark:sales.deals"], problems=problems, engine="duckdb")
+    hits = [p for p in problems.errors if "sales.deals" in p.message]
+    assert hits and hits[0].file == "spark:sales.deals" and "--engine spark" in hits[0].fix
+
+
+def test_without_pyspark_the_spark_engine_says_what_to_install(sample_company, sample_plan, monkeypatch):
+    import sys
+
+    from xl_kpi.inputs.sources import spark as spark_module
+
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)  # import fails as when pyspark is not installed
+    monkeypatch.setattr(spark_module, "_session", None)
+    problems = Problems()
+    load_facts(sample_plan, sample_company.data, problems=problems, engine="spark")
+    hits = [p for p in problems.errors if "pyspark" in p.message]
+    assert hits and "xl_kpi[spark]" in hits[0].fix
+
+
+def test_without_java_the_spark_engine_says_to_install_it(monkeypatch):
+    pytest.importorskip("pyspark")
+    from xl_kpi.inputs.sources import spark as spark_module
+
+    monkeypatch.setattr(spark_module, "_session", None)
+    monkeypatch.setattr(spark_module, "_java", lambda: None)
+    monkeypatch.setattr("pyspark.sql.SparkSession.getActiveSession", classmethod(lambda cls: None))
+    with pytest.raises(spark_module.SparkUnavailable) as e:
+        spark_module.spark_session()
+    assert "Java" in e.value.reason and "openjdk-17" in e.value.fix
