@@ -163,3 +163,47 @@ def test_without_java_the_spark_engine_says_to_install_it(monkeypatch):
     with pytest.raises(spark_module.SparkUnavailable) as e:
         spark_module.spark_session()
     assert "Java" in e.value.reason and "openjdk-17" in e.value.fix
+
+
+# ------------------------------------------------------------------------------------ the command line
+
+
+def test_cli_binds_a_parquet_folder_and_verify_recomputes(runner, sample_company, tmp_path):
+    from xl_kpi.cli import app
+
+    deals = next(p for p in sample_company.data if p.stem == "deals")
+    folder = _write_parquet(deals, tmp_path / "deals_pq")
+    others = [a for p in sample_company.data if p != deals for a in ("--data", str(p))]
+    args = ["--plan", str(sample_company.plan), *others, "--data", f"deals={folder}", "--engine", "duckdb"]
+    got = runner.invoke(app, ["validate", *args])
+    assert got.exit_code == 0, got.output
+    out = tmp_path / "out"
+    got = runner.invoke(app, ["generate", *args, "--out", str(out)])
+    assert got.exit_code == 0, got.output
+    import json
+
+    audit = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert audit["native"][0]["entry"] == f"deals={folder}" and len(audit["native"][0]["sha256"]) == 64
+    assert audit["options"]["engine"] == "duckdb"
+    assert runner.invoke(app, ["verify", str(out)]).exit_code == 0
+    (folder / "part-00001.parquet").unlink()  # the data changed since the run: verify says so
+    got = runner.invoke(app, ["verify", str(out)])
+    assert got.exit_code == 1 and f"deals={folder} changed" in got.output
+
+
+def test_cli_refuses_an_unknown_engine_and_a_missing_path(runner, sample_company):
+    from xl_kpi.cli import app
+
+    got = runner.invoke(app, ["validate", "--plan", str(sample_company.plan), "--engine", "oracle"])
+    assert got.exit_code == 2 and "duckdb or spark" in got.output
+    got = runner.invoke(app, ["validate", "--plan", str(sample_company.plan), "--data", "no-such-file.csv"])
+    assert got.exit_code == 2 and "does not exist" in got.output
+
+
+def test_cli_spark_table_on_duckdb_is_an_input_error(runner, sample_company):
+    from xl_kpi.cli import app
+
+    others = [a for p in sample_company.data if p.stem != "deals" for a in ("--data", str(p))]
+    got = runner.invoke(app, ["validate", "--plan", str(sample_company.plan), *others, "--data",
+                              "deals=spark:sales.deals"])
+    assert got.exit_code == 1 and "--engine spark" in got.output

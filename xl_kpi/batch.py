@@ -39,6 +39,7 @@ from xl_kpi.engine.money import round_money
 from xl_kpi.engine.period import Period, period_of
 from xl_kpi.inputs.inputbytes import recording
 from xl_kpi.inputs.problems import InputError, Problems
+from xl_kpi.inputs.sources.native import is_native, native_digest
 from xl_kpi.inputs.tables import expand_paths
 from xl_kpi.outputs import outdir
 from xl_kpi.outputs.atomic import write_atomic
@@ -94,6 +95,7 @@ def generate(
     lang: str | None = None,
     skip_invalid: bool = False,
     resume: bool = False,
+    engine: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> BatchReport:
@@ -111,7 +113,7 @@ def generate(
     working = (STAGING_PREFIX, ".xl-kpi-distribute-")
     outdir.claim(out, working)  # before anything is read or written: a folder of the user's is refused
     with recording() as read:  # the sha256 of the very bytes parsed, for manifest.json
-        the_plan, facts, problems = inspect(plan, [Path(d) for d in data], period=period)
+        the_plan, facts, problems = inspect(plan, [Path(d) for d in data], period=period, engine=engine)
     if the_plan is None or (problems.has_errors and not skip_invalid):
         raise InputError(problems)
     results = compute(the_plan, facts, period=period)
@@ -125,8 +127,8 @@ def generate(
                            file=Path(plan).name, sheet="Employees")
         raise InputError(problems)
     tpl = CardTemplate.load(template, lang=results.language)
-    audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid},
-                         read=read)
+    audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid,
+                                                     **({"engine": engine} if engine else {})}, read=read)
 
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -236,7 +238,8 @@ def audit_record(
         return read.get(str(p.resolve())) or _sha256(p)
 
     plan_path = Path(plan).resolve()
-    files = expand_paths([Path(d) for d in data], exclude=[plan_path])
+    native = [str(d) for d in data if is_native(d)]
+    files = expand_paths([Path(d) for d in data if not is_native(d)], exclude=[plan_path])
     record: dict[str, Any] = {
         "format": 1,
         "xl_kpi_version": __version__,
@@ -245,6 +248,7 @@ def audit_record(
         "options": options,
         "plan": {"path": str(plan_path), "sha256": digest(plan_path)},
         "data": [{"path": str(p.resolve()), "sha256": digest(p)} for p in files],
+        **({"native": [{"entry": e, "sha256": native_digest(e)} for e in native]} if native else {}),
         "template": {"path": str(template.path) if template.path else None,
                      "sha256": hashlib.sha256(template.source).hexdigest()},
     }
@@ -317,9 +321,14 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
         return [Finding(AUDIT, f"cannot recompute: template {tpath}: {e}")]
     if hashlib.sha256(tpl.source).hexdigest() != audit["template"]["sha256"]:
         return [Finding(AUDIT, f"cannot recompute: the template {tpath or '(bundled)'} changed since the run")]
+    native = audit.get("native", [])
+    changed = [n["entry"] for n in native if native_digest(n["entry"]) != n["sha256"]]
+    if changed:
+        return [Finding(AUDIT, "cannot recompute: " + "; ".join(f"{c} changed" for c in changed) + " since the run")]
     with recording() as read:  # recompute from the very bytes recorded, not from a file saved meanwhile
-        the_plan, facts, problems = inspect(audit["plan"]["path"], [d["path"] for d in audit["data"]],
-                                            period=opts.get("period"))
+        the_plan, facts, problems = inspect(audit["plan"]["path"],
+                                            [d["path"] for d in audit["data"]] + [n["entry"] for n in native],
+                                            period=opts.get("period"), engine=opts.get("engine"))
     moved = [Path(i["path"]).name for _, i in inputs if read.get(str(Path(i["path"]).resolve()), i["sha256"])
              != i["sha256"]]
     if moved:

@@ -55,22 +55,50 @@ def _period_option(value: str | None) -> str | None:
         raise typer.BadParameter(str(e)) from None
 
 
+DATA_HELP = ("Raw data and facts files (CSV, XLSX) or folders of them, Parquet files or folders, or a table "
+             "bound by name: NAME=PATH or NAME=spark:db.table; several may follow one --data.")
+ENGINE_HELP = "The query engine for raw data: duckdb (embedded) or spark (default: XL_KPI_ENGINE, else duckdb)."
+
+
+def _data_option(values: list[Path] | None) -> list[Path] | None:
+    """--data entries: an existing path, or a binding NAME=LOCATION (checked when read)."""
+    from xl_kpi.inputs.sources.native import is_native
+
+    for v in values or []:
+        if not v.exists() and not is_native(v):
+            raise typer.BadParameter(f"Path '{v}' does not exist.")
+    return values
+
+
+def _engine_option(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from xl_kpi.engine.errors import KpiError
+    from xl_kpi.inputs.sources.engines import engine_name
+
+    try:
+        return engine_name(value)
+    except KpiError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
 @app.command("validate")
 def validate_command(
     plan: Annotated[Path, typer.Option(
         "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")],
     data: Annotated[list[Path] | None, typer.Option(
-        "--data", exists=True, help="Raw data and facts files (CSV, XLSX) or folders of them; "
-        "several may follow one --data.")] = None,
+        "--data", callback=lambda v: _data_option(v), help=DATA_HELP)] = None,
     more: Annotated[list[Path] | None, typer.Argument(
         exists=True, show_default=False, metavar="[FILE]...", help="More data files.")] = None,
     period: Annotated[str | None, typer.Option(
         "--period", callback=_period_option, help=PERIOD_HELP)] = None,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", callback=lambda v: _engine_option(v), help=ENGINE_HELP)] = None,
 ) -> None:
     """Check the plan and the data files: print every problem, write nothing. Exit 1 on any error."""
     from xl_kpi.validate import render, validate
 
-    problems = validate(plan, [*(data or []), *(more or [])], period=period)
+    problems = validate(plan, [*(data or []), *(more or [])], period=period, engine=engine)
     render(problems, console)
     raise typer.Exit(1 if problems.has_errors else 0)
 
@@ -78,8 +106,9 @@ def validate_command(
 PlanOption = Annotated[Path, typer.Option(
     "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")]
 DataOption = Annotated[list[Path] | None, typer.Option(
-    "--data", exists=True, help="Raw data and facts files (CSV, XLSX) or folders of them; "
-    "several may follow one --data.")]
+    "--data", callback=lambda v: _data_option(v), help=DATA_HELP)]
+EngineOption = Annotated[str | None, typer.Option(
+    "--engine", callback=lambda v: _engine_option(v), help=ENGINE_HELP)]
 MoreArgument = Annotated[list[Path] | None, typer.Argument(
     exists=True, show_default=False, metavar="[FILE]...", help="More data files.")]
 PeriodOption = Annotated[str | None, typer.Option(
@@ -113,10 +142,11 @@ def generate_command(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted run of the same inputs, keeping the cards it finished; "
         "leave an output that is already complete for them as it is.")] = False,
+    engine: EngineOption = None,
 ) -> None:
     """Write a KPI card per employee, the summary workbook and the manifest into OUT."""
     _run_batch(plan, [*(data or []), *(more or [])], out, template=template, period=period, jobs=jobs, lang=lang,
-               skip_invalid=skip_invalid, resume=resume)
+               skip_invalid=skip_invalid, resume=resume, engine=engine)
 
 
 @app.command("verify")

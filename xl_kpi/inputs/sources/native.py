@@ -25,8 +25,8 @@ from xl_kpi.inputs.problems import Problems
 from xl_kpi.inputs.tables import Table, header_key, header_keys
 
 __all__ = [
-    "PARQUET_SUFFIXES", "SPARK_PREFIX", "Location", "NativeError", "binding", "load_native", "location", "read_native",
-    "split_data",
+    "PARQUET_SUFFIXES", "SPARK_PREFIX", "Location", "NativeError", "binding", "is_native", "load_native", "location",
+    "native_digest", "read_native", "split_data",
 ]
 
 SPARK_PREFIX = "spark:"
@@ -224,3 +224,36 @@ def load_native(
         except NativeError as e:
             problems.error(e.reason, e.fix, file=str(text))
     return tables
+
+
+def native_digest(entry: str | Path) -> str | None:
+    """A sha256 of a ``--data`` entry's Parquet files (names and bytes, in name order), for manifest.json;
+    None for a Spark catalog table (its data cannot be hashed from here) or a bad entry."""
+    import hashlib
+
+    got = binding(str(entry))
+    text = got[1] if got is not None and not Path(entry).exists() else str(entry)
+    try:
+        where = location(text)
+    except NativeError:
+        return None
+    if where is None or where.kind != "parquet" or not Path(where.target).exists():
+        return None
+    root = Path(where.target)
+    files = sorted(q for q in root.rglob("*") if q.is_file()) if root.is_dir() else [root]
+    h = hashlib.sha256()
+    for q in files:
+        h.update(str(q.relative_to(root) if root.is_dir() else q.name).encode("utf-8") + b"\0")
+        with q.open("rb") as f:
+            h.update(hashlib.file_digest(f, "sha256").digest())
+    return h.hexdigest()
+
+
+def is_native(entry: str | Path) -> bool:
+    """Whether a ``--data`` entry is a native table (a binding, Parquet or ``spark:``) rather than files."""
+    if binding(str(entry)) is not None and not Path(entry).exists():
+        return True
+    try:
+        return location(entry) is not None
+    except NativeError:
+        return True
