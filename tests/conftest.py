@@ -164,8 +164,9 @@ def recalc(soffice: str) -> Callable[[Sequence[str | Path], str | Path], list[Pa
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One local SparkSession for the whole run (2 threads, 2 shuffle partitions, no UI, UTC), shared with
-    xl_kpi's Spark engine. Skips without pyspark or Java locally; fails instead when CI=true."""
+    """One local SparkSession for the whole run (2 threads, 1 shuffle partition, no adaptive plans nor
+    whole-stage code generation: tiny tables run faster without them; no UI, UTC), shared with xl_kpi's
+    Spark engine. Skips without pyspark or Java locally; fails instead when CI=true."""
     import os
 
     try:
@@ -180,7 +181,10 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         pytest.skip("no Java for Spark")
     session = (SparkSession.builder.master("local[2]").appName("xl-kpi-tests")
                .config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "2")
+               .config("spark.sql.shuffle.partitions", "1")
+               .config("spark.sql.adaptive.enabled", "false")
+               .config("spark.sql.codegen.wholeStage", "false")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.default.parallelism", "2")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.driver.memory", "1g")

@@ -26,7 +26,8 @@ KEY = ["employee_id", "kpi_id"]
 
 def _facts(values: pd.DataFrame) -> pd.DataFrame:
     """employee × KPI → fact, sorted, for comparing two runs."""
-    return values[[*KEY, "fact"]].sort_values(KEY).reset_index(drop=True)
+    out = values[[*KEY, "fact"]].astype({"employee_id": object, "kpi_id": object, "fact": float})
+    return out.sort_values(KEY).reset_index(drop=True)
 
 
 def _write_parquet(table_path: Path, folder: Path, parts: int = 2) -> Path:
@@ -163,6 +164,46 @@ def test_without_java_the_spark_engine_says_to_install_it(monkeypatch):
     with pytest.raises(spark_module.SparkUnavailable) as e:
         spark_module.spark_session()
     assert "Java" in e.value.reason and "openjdk-17" in e.value.fix
+
+
+# ------------------------------------------------------------------------------------ on Spark
+
+
+def test_sample_company_facts_are_equal_on_spark_and_duckdb(spark, sample_company, sample_plan, duckdb_facts):
+    got = load_facts(sample_plan, sample_company.data, engine="spark")
+    assert not got.problems.has_errors
+    pd.testing.assert_frame_equal(_facts(got.values), duckdb_facts)
+    assert len(duckdb_facts) > 100 and duckdb_facts["fact"].notna().sum() > 100
+
+
+def test_a_spark_table_and_a_parquet_folder_read_by_spark(spark, sample_company, sample_plan, duckdb_facts,
+                                                          tmp_path):
+    deals = next(p for p in sample_company.data if p.stem == "deals")
+    surveys = next(p for p in sample_company.data if p.stem == "surveys")
+    folder = _write_parquet(deals, tmp_path / "deals")
+    spark.sql("CREATE DATABASE IF NOT EXISTS xl_kpi_test")
+    spark.read.parquet(str(_write_parquet(surveys, tmp_path / "surveys"))).write.mode("overwrite").saveAsTable(
+        "xl_kpi_test.surveys")
+    problems = Problems()  # requests is not given (to keep Spark's work short): its KPIs fail, the others not
+    got = load_facts(sample_plan, [f"deals={folder}", "surveys=spark:xl_kpi_test.surveys"], engine="spark",
+                     problems=problems)
+    assert all("requests" in p.message or "no fact" in p.message for p in problems.errors), problems.errors
+    kpis = {k for k, s in sample_plan.sources.items() if set(s.tables) <= {"deals", "surveys"}}
+    assert kpis == {"deals_won", "revenue", "key_share", "nps"}
+    mine = _facts(got.values[got.values["kpi_id"].isin(kpis)])
+    pd.testing.assert_frame_equal(mine, _facts(duckdb_facts[duckdb_facts["kpi_id"].isin(kpis)]))
+    assert got.tables["surveys"].file == "spark:xl_kpi_test.surveys"
+
+
+def test_a_missing_spark_table_lists_the_tables_there(spark, sample_plan):
+    spark.sql("CREATE DATABASE IF NOT EXISTS xl_kpi_test")
+    spark.range(1).write.mode("overwrite").saveAsTable("xl_kpi_test.present")
+    problems = Problems()
+    load_facts(sample_plan, ["deals=spark:xl_kpi_test.absent"], problems=problems, engine="spark")
+    hits = [p for p in problems.errors if "xl_kpi_test.absent" in p.message]
+    assert hits, problems.errors
+    assert "xl_kpi_test.present" in hits[0].message and hits[0].file == "spark:xl_kpi_test.absent"
+    assert "spark:database.table" in hits[0].fix
 
 
 # ------------------------------------------------------------------------------------ the command line

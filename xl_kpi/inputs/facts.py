@@ -199,7 +199,7 @@ def load_facts(
     reported = set(zip(file_facts.loc[file_facts["bad"], "employee_id"], file_facts.loc[file_facts["bad"], "kpi_id"],
                        strict=True)) if "bad" in file_facts else set()
     file_facts = file_facts[~file_facts["bad"].astype(bool)] if "bad" in file_facts else file_facts
-    evaluator = Evaluator(tables, sink, **({} if backend is None else {"backend": backend}))
+    evaluator = Evaluator(tables, sink, backend=backend)
     the_period = explicit or _infer_period(plan, file_facts, evaluator, sink)
     twice: set[tuple[str, str]] = set()
     parts = [_select_period(file_facts, the_period, sink, twice)]

@@ -96,6 +96,9 @@ class SparkBackend:
     def __init__(self, session: Any = None) -> None:
         ibis = _ibis()
         self.session = session if session is not None else spark_session()
+        # Tables reach Spark through Arrow: without it, pandas' conversion turns empty cells into NaN values
+        # (an empty 'Решено' would count as filled).
+        self.session.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
         self._ibis = ibis
         self.con: Any = ibis.pyspark.connect(self.session)
 
