@@ -45,6 +45,7 @@ import xlwings as xw
 
 import xl_kpi
 from xl_kpi import metrics
+from xl_kpi.engine import payout
 
 __all__ = [
     "CATEGORY",
@@ -558,3 +559,154 @@ def KPI_RETENTION(at_end: Any, new_clients: Any, at_start: Any) -> Any:
 def KPI_CLV(spend_per_visit: Any, visits_per_year: Any, years: Any) -> Any:
     """Customer lifetime value: average spend per visit x visits per year x years of relationship."""
     return _safely("KPI_CLV", lambda: _elementwise(metrics.clv, [spend_per_visit, visits_per_year, years]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Payout kinds (issue 15): one function per kind, each calling the engine's rule
+# ---------------------------------------------------------------------------------------------
+
+__all__ += ["KPI_FIXED", "KPI_PER_UNIT", "KPI_PROPORTIONAL", "KPI_SHARE"]
+
+
+def _digits(value: Any) -> int:
+    """The optional rounding digits (a whole number from -10 to 10; empty = 2), else _Reject(#NUM!)."""
+    if value is None or (_grid(value).size == 1 and _number(_grid(value)[0, 0]) is None):
+        return 2
+    d = _single(value)
+    if d != int(d) or not -10 <= d <= 10:
+        raise _Reject(ERR_NUM)
+    return int(d)
+
+
+def _mode(value: Any) -> str:
+    """The optional tier mode: marginal (empty) or retroactive, in English or Russian; else _Reject(#VALUE!)."""
+    grid = _grid(value) if value is not None else np.empty((0, 0), dtype=object)
+    if grid.size == 0:
+        return "marginal"
+    if grid.size != 1:
+        raise _Reject(ERR_VALUE)
+    v = grid[0, 0]
+    if _as_error(v) is not None:
+        raise _Reject(_as_error(v))
+    if v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
+        return "marginal"
+    mode = payout.TIER_MODE_WORDS.get(" ".join(str(v).casefold().replace("_", " ").split()))
+    if mode is None:
+        raise _Reject(ERR_VALUE)
+    return mode
+
+
+def _rate_or_tiers(rate: Any, mode: Any) -> tuple[float | None, payout.Tiers | None]:
+    """One cell: the rate. A two-column range (from | rate, a header row and empty rows skipped): the tiers."""
+    grid = _grid(rate)
+    if grid.size == 1:
+        r = _single(rate)
+        if r < 0:
+            raise _Reject(ERR_NUM)
+        return r, None
+    if grid.shape[1] != 2:
+        raise _Reject(ERR_VALUE)
+    starts: list[float] = []
+    rates: list[float] = []
+    for i, row in enumerate(grid):
+        cells = [_number(v) for v in row]
+        if all(c is None for c in cells) or (i == 0 and _is_header(list(row))):
+            continue
+        for c in cells:
+            if c is None:
+                raise _Reject(ERR_VALUE)
+            if _failed(c):
+                raise _Reject(c)
+        starts.append(cells[0])
+        rates.append(cells[1])
+    try:
+        return None, payout.Tiers(tuple(starts), tuple(rates), _mode(mode))
+    except xl_kpi.KpiError:
+        raise _Reject(ERR_NUM) from None
+
+
+_DIGITS_DOC = "Optional. Rounding digits of money (the plan's Settings digits). Empty = 2."
+_RATE_DOC = ("A rate (one cell: 500 per unit, 3% of the amount) or tiers: a two-column range from | rate, the first "
+             "tier from 0, ascending; a header row is skipped.")
+_MODE_DOC = "Optional. With tiers: marginal (empty; each tier's rate on its part) or retroactive (on all of it)."
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("score", np.array, doc="KPI score as a fraction (120% or 1.2); a cell or a range.", **_CELLS)
+@xw.arg("threshold", np.array, doc="The score from which the amount is paid (100% or 1).", **_CELLS)
+@xw.arg("amount", np.array, doc="The fixed amount paid when the score reaches the threshold.", **_CELLS)
+@xw.arg("digits", np.array, doc=_DIGITS_DOC, **_CELLS)
+def KPI_FIXED(score: Any, threshold: Any, amount: Any, digits: Any = None) -> Any:
+    """Fixed payout: the amount if ROUND(score, 12) >= threshold, else 0 (104%, 100%, 5000 -> 5000)."""
+
+    def body() -> Any:
+        d = _digits(digits)
+        return _elementwise(lambda s, t, a: payout.fixed_bonus(s, t, a, digits=d), [score, threshold, amount])
+
+    return _safely("KPI_FIXED", body)
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("pool", np.array, doc="Bonus pool: the variable pay for the period (money).", **_CELLS)
+@xw.arg("weight", np.array, doc="Weight of this KPI: its share of the pool (40% or 0.4).", **_CELLS)
+@xw.arg("score", np.array, doc="KPI score as a fraction, after its floor and cap (120% or 1.2).", **_CELLS)
+@xw.arg("max_payout", np.array, doc="Optional. The most this line pays. Empty = no limit.", **_CELLS)
+@xw.arg("digits", np.array, doc=_DIGITS_DOC, **_CELLS)
+def KPI_PROPORTIONAL(pool: Any, weight: Any, score: Any, max_payout: Any = None, digits: Any = None) -> Any:
+    """Proportional payout: pool x weight x score, never below 0, at most max_payout (20000, 30%, 87.5% -> 5250)."""
+
+    def body() -> Any:
+        d = _digits(digits)
+
+        def one(p: float, w: float, s: float, m: float | None) -> Any:
+            return payout.proportional_bonus(p, w, s, np.nan if m is None else m, digits=d)
+
+        return _elementwise(one, [pool, weight, score], [max_payout])
+
+    return _safely("KPI_PROPORTIONAL", body)
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("fact", np.array, doc="Actual result for the period, in units (deals, calls); a cell or a range.", **_CELLS)
+@xw.arg("base", np.array, doc="Units paid from: the fact above it counts (10 = from the 11th deal).", **_CELLS)
+@xw.arg("rate", np.array, doc=_RATE_DOC, **_CELLS)
+@xw.arg("max_payout", np.array, doc="Optional. The most this line pays. Empty = no limit.", **_CELLS)
+@xw.arg("mode", np.array, doc=_MODE_DOC, **_CELLS)
+@xw.arg("digits", np.array, doc=_DIGITS_DOC, **_CELLS)
+def KPI_PER_UNIT(fact: Any, base: Any, rate: Any, max_payout: Any = None, mode: Any = None,
+                 digits: Any = None) -> Any:
+    """Per-unit payout: rate x the units of the fact above the base, or tiered rates (14, 10, 500 -> 2000)."""
+
+    def body() -> Any:
+        d = _digits(digits)
+        r, tiers = _rate_or_tiers(rate, mode)
+
+        def one(f: float, b: float, m: float | None) -> Any:
+            return payout.per_unit_bonus(f, b, np.nan if r is None else r, np.nan if m is None else m, tiers=tiers,
+                                         digits=d)
+
+        return _elementwise(one, [fact, base], [max_payout])
+
+    return _safely("KPI_PER_UNIT", body)
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("fact", np.array, doc="The amount of money the share is of (won revenue); a cell or a range.", **_CELLS)
+@xw.arg("rate", np.array, doc=_RATE_DOC, **_CELLS)
+@xw.arg("max_payout", np.array, doc="Optional. The most this line pays. Empty = no limit.", **_CELLS)
+@xw.arg("mode", np.array, doc=_MODE_DOC, **_CELLS)
+@xw.arg("digits", np.array, doc=_DIGITS_DOC, **_CELLS)
+def KPI_SHARE(fact: Any, rate: Any, max_payout: Any = None, mode: Any = None, digits: Any = None) -> Any:
+    """Share (commission): rate x the amount, or tiered rates; a negative amount pays 0 (1200000, 3% -> 36000)."""
+
+    def body() -> Any:
+        d = _digits(digits)
+        r, tiers = _rate_or_tiers(rate, mode)
+
+        def one(f: float, m: float | None) -> Any:
+            return payout.share_bonus(f, np.nan if r is None else r, np.nan if m is None else m, tiers=tiers,
+                                      digits=d)
+
+        return _elementwise(one, [fact], [max_payout])
+
+    return _safely("KPI_SHARE", body)

@@ -173,6 +173,7 @@ def _matrix(ws: Worksheet) -> None:
     _label_value(ws, 50, "Individual multiplier", 1.2, "0.00", inp=True)
     _label_value(ws, 51, "Bonus for the period, RUB",
                  f"=KPI_PERIOD_BONUS(H{LAST_KPI_ROW + 1},B50,B49)", MONEY)
+    _payout_kinds(ws)
 
     ws.column_dimensions["A"].width = 46
     for col in "BCDEFGH":
@@ -180,6 +181,30 @@ def _matrix(ws: Worksheet) -> None:
     ws.column_dimensions["J"].width = 12
     ws.column_dimensions["K"].width = 12
     ws.freeze_panes = "A8"
+
+
+def _payout_kinds(ws: Worksheet) -> None:
+    """Rows 53-64: one line per payout kind of issue 15 (fixed, proportional, per unit, share, tiered share)."""
+    ws["A53"] = "Payout kinds (the Plan's payout column)"
+    ws["A53"].font = BOLD
+    _label_value(ws, 54, "Fixed: 5 000 once the deals score reaches 100%", f"=KPI_FIXED(F{FIRST_KPI_ROW},B55,5000)",
+                 MONEY)
+    _label_value(ws, 55, "Fixed: the threshold", 1.0, SCORE, inp=True)
+    _label_value(ws, 56, "Proportional: pool x weight x score of deals", f"=KPI_PROPORTIONAL({POOL},B{FIRST_KPI_ROW},"
+                 f"F{FIRST_KPI_ROW})", MONEY)
+    _label_value(ws, 57, "Closed deals this month", 14, "0", inp=True)
+    _label_value(ws, 58, "Per unit: 500 for every closed deal above 10", "=KPI_PER_UNIT(B57,10,500)", MONEY)
+    _label_value(ws, 59, "Won revenue, RUB", 1_200_000, MONEY, inp=True)
+    _label_value(ws, 60, "Share: 3% of won revenue", "=KPI_SHARE(B59,0.03)", MONEY)
+    _label_value(ws, 61, "Share, tiered (marginal): 3%, and 5% above 1 000 000", "=KPI_SHARE(B59,J60:K62)", MONEY)
+    _label_value(ws, 62, "Largest payout of the line, RUB", 100_000, MONEY, inp=True)
+    _label_value(ws, 63, "Tier mode", "retroactive", inp=True)
+    _label_value(ws, 64, "Share, tiered (retroactive): 5% of all once above", "=KPI_SHARE(B59,J60:K62,B62,B63)",
+                 MONEY)
+    _header_row(ws, 60, ["From", "Rate"], first_col=10)
+    for r, (start, rate) in enumerate(((0, 0.03), (1_000_000, 0.05)), start=61):
+        _put(ws, f"J{r}", start, MONEY, inp=True)
+        _put(ws, f"K{r}", rate, "0.0%", inp=True)
 
 
 def _kpis(col: str) -> str:

@@ -59,8 +59,9 @@ LAST = ["Ivanov", "Petrova", "Sidorov", "Smirnova", "Kuznetsov", "Popova", "Volk
 
 def compute(lines: pd.DataFrame, employees: pd.DataFrame, scales: dict[str, Scale], **kw: Any) -> Results:
     """Results of ``xl_kpi.results.compute`` for these lines (employee_id, kpi_id, kpi_name, unit, weight, base,
-    norm, floor, cap, scale, gate, fact) and employees (employee_id, name, position, department, manager, email,
-    salary, bonus_pool, multiplier, proration). ``kw``: period, company, language, currency, digits."""
+    norm, floor, cap, scale, gate, fact; optionally the payout columns payout, rate, threshold, amount, max_payout,
+    tiers) and employees (employee_id, name, position, department, manager, email, salary, bonus_pool, multiplier,
+    proration). ``kw``: period, company, language, currency, digits, tiers (name → Tiers)."""
     kw = {"period": PERIOD, "company": "Romashka LLC", **kw}
     if kw["period"] != PERIOD:
         raise ValueError(f"the fixture's prorations are days of {PERIOD}")
@@ -79,15 +80,20 @@ def compute(lines: pd.DataFrame, employees: pd.DataFrame, scales: dict[str, Scal
     kpis = (lines.drop_duplicates("kpi_id")[["kpi_id", "kpi_name", "unit"]]
             .rename(columns={"kpi_name": "name"}).assign(source=None, description=None, row=np.nan)
             .reset_index(drop=True))
-    plan_lines = lines[["employee_id", "kpi_id", "weight", "base", "norm", "floor", "cap", "scale", "gate"]].copy()
-    for col in ("weight", "base", "norm", "floor", "cap", "gate"):
+    for col, default in (("payout", "coefficient"), ("rate", np.nan), ("threshold", np.nan), ("amount", np.nan),
+                         ("max_payout", np.nan), ("tiers", "")):
+        if col not in lines:
+            lines[col] = default
+    plan_lines = lines[["employee_id", "kpi_id", "weight", "base", "norm", "floor", "cap", "scale", "gate",
+                        "payout", "rate", "threshold", "amount", "max_payout", "tiers"]].copy()
+    for col in ("weight", "base", "norm", "floor", "cap", "gate", "rate", "threshold", "amount", "max_payout"):
         plan_lines[col] = plan_lines[col].astype(float)
     plan_lines["personal"] = False
     plan_lines["row"] = np.arange(2, 2 + len(plan_lines))
     settings = Settings(period=kw["period"], currency=kw.get("currency", "RUB"), language=kw.get("language", "en"),
                         digits=kw.get("digits", 2), company=kw["company"])
     plan = Plan(employees=emp, kpis=kpis, rows=plan_lines.copy(), lines=plan_lines, scales=dict(scales),
-                settings=settings)
+                settings=settings, tiers=dict(kw.get("tiers", {})))
     facts = lines.loc[lines["fact"].notna(), ["employee_id", "kpi_id", "fact"]]
     return compute_results(plan, facts)
 

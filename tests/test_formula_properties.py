@@ -26,10 +26,12 @@ from hypothesis import strategies as st
 from tests import lo
 from tests._results_fixture import compute
 from xl_kpi import Scale
+from xl_kpi.engine import payout
+from xl_kpi.engine.payout import Tiers
 from xl_kpi.outputs.cards import write_cards
 from xl_kpi.outputs.summary import write_summary
 
-EXAMPLES = 20
+EXAMPLES = 28
 TOL = 1e-12
 
 pytestmark = pytest.mark.libreoffice
@@ -52,9 +54,39 @@ def scales(draw: Any, name: str) -> Scale:
 
 
 @st.composite
+def tier_sets(draw: Any, least: int) -> Tiers:
+    """``least``–4 tiers from 0 (integer starts), rates with up to 4 decimals, marginal or retroactive."""
+    n = draw(st.integers(least, 4))
+    starts = [0, *sorted(draw(st.lists(st.integers(1, 300), min_size=n - 1, max_size=n - 1, unique=True)))]
+    rates = draw(st.lists(st.integers(0, 60_000), min_size=n, max_size=n))
+    return Tiers(tuple(float(x) for x in starts), tuple(r / 10_000 for r in rates),
+                 draw(st.sampled_from(["marginal", "retroactive"])))
+
+
+@st.composite
+def payout_of(draw: Any, tiers: dict[str, Tiers]) -> dict[str, Any]:
+    """A line's payout kind and its parameters (issue 15): every kind, flat rates or tiers, with or without a cap."""
+    kind = draw(st.sampled_from(["coefficient", "fixed", "proportional", "per_unit", "share"]))
+    out: dict[str, Any] = dict(payout=kind, rate=np.nan, threshold=np.nan, amount=np.nan, max_payout=np.nan,
+                               tiers="")
+    if kind == "fixed":
+        out.update(threshold=draw(st.sampled_from([0.5, 0.8, 1.0, 1.1, 1.25])),
+                   amount=draw(st.integers(0, 5_000_000)) / 100)
+    if kind in ("proportional", "per_unit", "share"):
+        out["max_payout"] = draw(st.sampled_from([np.nan, np.nan, 300.0, 12_345.67]))
+    if kind in ("per_unit", "share"):
+        if draw(st.booleans()):
+            out["tiers"] = draw(st.sampled_from(sorted(tiers)))
+        else:
+            out["rate"] = draw(st.integers(0, 150_000)) / 10_000 * (1 if kind == "share" else 100)
+    return out
+
+
+@st.composite
 def plans(draw: Any) -> dict[str, Any]:
     """Lines and employees for ``_results_fixture.compute``, and the plan's digits."""
     the_scales = {"default": draw(scales("default")), "alt": draw(scales("alt"))}
+    the_tiers = {"t0": draw(tier_sets(2)), "t1": draw(tier_sets(1))}
     digits = draw(st.integers(0, 4))
     n_kpis = draw(st.integers(1, 4))
     kpis = []
@@ -65,7 +97,8 @@ def plans(draw: Any) -> dict[str, Any]:
         cap = draw(st.sampled_from([np.nan, 1.2, 1.5, 2.0]))
         gate = draw(st.sampled_from([np.nan, np.nan, 0.5, 0.8, 1.0]))
         kpis.append(dict(kpi_id=f"k{k}", kpi_name=f"KPI {k}", unit="", base=float(base), norm=float(norm),
-                         floor=floor, cap=cap, scale=draw(st.sampled_from(["default", "alt"])), gate=gate))
+                         floor=floor, cap=cap, scale=draw(st.sampled_from(["default", "alt"])), gate=gate,
+                         **draw(payout_of(the_tiers))))
     parts = draw(st.lists(st.integers(1, 10), min_size=n_kpis, max_size=n_kpis))
     weights = [p / sum(parts) for p in parts]
     weights[-1] = 1.0 - sum(weights[:-1])
@@ -82,9 +115,18 @@ def plans(draw: Any) -> dict[str, Any]:
             on = draw(st.sampled_from([None, None, *sc.thresholds, *([kpi["gate"]] if kpi["gate"] == kpi["gate"]
                                                                    else [])]))
             b, n = kpi["base"], kpi["norm"]
+            if kpi["payout"] == "fixed" and draw(st.booleans()):
+                on = kpi["threshold"]  # exactly on the payout threshold
             fact = b + on * (n - b) if on is not None else draw(st.integers(-50, 250)) / 2
+            if kpi["tiers"] and draw(st.booleans()):  # exactly on a tier's start (units above the base, or the amount)
+                starts = the_tiers[kpi["tiers"]].starts
+                start = draw(st.sampled_from(starts[1:] or starts))
+                fact = start + (b if kpi["payout"] == "per_unit" else 0.0)
+            elif kpi["payout"] == "share" and draw(st.booleans()):
+                fact = draw(st.integers(-1_000, 40_000)) / 100
             lines.append(dict(kpi, employee_id=eid, weight=w, fact=float(fact)))
-    return {"lines": pd.DataFrame(lines), "employees": pd.DataFrame(emps), "scales": the_scales, "digits": digits}
+    return {"lines": pd.DataFrame(lines), "employees": pd.DataFrame(emps), "scales": the_scales, "digits": digits,
+            "tiers": the_tiers}
 
 
 def _draw_examples(n: int) -> list[dict[str, Any]]:
@@ -97,6 +139,8 @@ def _draw_examples(n: int) -> list[dict[str, Any]]:
         found.append(example)
 
     collect()
+    for i, ex in enumerate(found):  # every rounding digit as often as the others, whatever hypothesis drew
+        ex["digits"] = i % 5
     return found
 
 
@@ -113,9 +157,11 @@ def recalculated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     flat.mkdir()
     files: list[tuple[int, str, Path]] = []  # (example, "card" | "summary", path)
     features: dict[str, Any] = {"digits": set(), "linear": 0, "steps": 0, "cap": 0, "gated": 0, "multiplier": 0,
-                                "prorated": 0, "lower": 0, "floor": 0, "score_cap": 0, "not_ok": 0}
+                                "prorated": 0, "lower": 0, "floor": 0, "score_cap": 0, "not_ok": 0, "fixed": 0,
+                                "proportional": 0, "per_unit": 0, "share": 0, "marginal": 0, "retroactive": 0,
+                                "max_payout": 0, "on_tier_start": 0, "on_fixed_threshold": 0}
     for i, ex in enumerate(examples):
-        results = compute(ex["lines"], ex["employees"], ex["scales"], digits=ex["digits"])
+        results = compute(ex["lines"], ex["employees"], ex["scales"], digits=ex["digits"], tiers=ex["tiers"])
         out = tmp_path / f"ex{i}"
         for rec in write_cards(results, out, fsync=False):
             files.append((i, "card", Path(shutil.copy(rec.path, flat / f"ex{i}_{rec.employee_id}.xlsx"))))
@@ -133,6 +179,17 @@ def recalculated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         features["lower"] += int((ln["base"] > ln["norm"]).any())
         features["floor"] += int(ln["floor"].notna().any())
         features["score_cap"] += int(ln["cap"].notna().any())
+        for kind in ("fixed", "proportional", "per_unit", "share"):
+            features[kind] += int((ln["payout"] == kind).any())
+        tiered = ln[ln["tiers"] != ""]
+        for mode in ("marginal", "retroactive"):
+            features[mode] += int(any(ex["tiers"][t].mode == mode for t in tiered["tiers"]))
+        features["max_payout"] += int(ln["max_payout"].notna().any())
+        on = [(f - (b if k == "per_unit" else 0.0)) in ex["tiers"][t].starts[1:]
+              for f, b, k, t in zip(tiered["fact"], tiered["base"], tiered["payout"], tiered["tiers"], strict=True)]
+        features["on_tier_start"] += int(any(on))
+        fixed = ln[ln["payout"] == "fixed"]
+        features["on_fixed_threshold"] += int((payout.score_key(fixed["score"]) == fixed["threshold"]).any())
     outs = lo.recalc([p for _, _, p in files], tmp_path / "recalc")  # one soffice call for every workbook
     compared: dict[str, int] = {"card": 0, "summary": 0}
     problems: dict[str, list[tuple[int, str, Any]]] = {"card": [], "summary": []}
@@ -157,7 +214,7 @@ def _report(examples: list[dict[str, Any]], problems: list[tuple[int, str, Any]]
 
 def test_the_draws_cover_what_the_issue_asks_for(recalculated: dict[str, Any]) -> None:
     f = recalculated["features"]
-    assert len(recalculated["examples"]) >= 15
+    assert len(recalculated["examples"]) >= 25
     assert f["digits"] == {0, 1, 2, 3, 4}, f
     assert f["not_ok"] == 0, f  # every drawn plan is a valid one: nothing is skipped as an error
     assert all(v >= 2 for k, v in f.items() if k not in ("digits", "not_ok")), f

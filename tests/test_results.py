@@ -30,7 +30,7 @@ def test_columns_exactly_as_agreed(tmp_path):
     r = run(tmp_path)
     assert list(r.lines.columns) == list(LINE_COLUMNS) == [
         "employee_id", "kpi_id", "kpi_name", "unit", "weight", "base", "norm", "floor", "cap", "scale", "gate",
-        "fact", "score", "coefficient", "bonus"]
+        "fact", "score", "coefficient", "bonus", "payout", "rate", "threshold", "amount", "max_payout", "tiers"]
     assert list(r.employees.columns) == list(EMPLOYEE_COLUMNS) == [
         "employee_id", "name", "position", "department", "manager", "email", "salary", "bonus_pool", "multiplier",
         "proration", "kpi_bonus", "gated", "bonus", "total_pay", "status", "reason"]

@@ -54,6 +54,11 @@ UDF_NAMES = [
     "KPI_WEIGHTED_SCORE",
     "KPI_PRORATE",
     "KPI_PERIOD_BONUS",
+    # payout kinds (issue 15)
+    "KPI_FIXED",
+    "KPI_PROPORTIONAL",
+    "KPI_PER_UNIT",
+    "KPI_SHARE",
 ]
 
 # The source's step table typed on a sheet: header row, thresholds as percentages (70% = 0.7).
@@ -610,6 +615,11 @@ EXPECTED_SIGNATURES = {
     "KPI_WEIGHTED_SCORE": "weights, scores",
     "KPI_PRORATE": "days_worked, days_in_period",
     "KPI_PERIOD_BONUS": "kpi_bonus, Optional multiplier, Optional proration, Optional gated, Optional digits",
+    # payout kinds (issue 15)
+    "KPI_FIXED": "score, threshold, amount, Optional digits",
+    "KPI_PROPORTIONAL": "pool, weight, score, Optional max_payout, Optional digits",
+    "KPI_PER_UNIT": "fact, base, rate, Optional max_payout, Optional mode, Optional digits",
+    "KPI_SHARE": "fact, rate, Optional max_payout, Optional mode, Optional digits",
 }
 
 

@@ -40,7 +40,7 @@ from xl_kpi.inputs.problems import Problems
 
 LINE_COLUMNS = (
     "employee_id", "kpi_id", "kpi_name", "unit", "weight", "base", "norm", "floor", "cap", "scale", "gate",
-    "fact", "score", "coefficient", "bonus",
+    "fact", "score", "coefficient", "bonus", "payout", "rate", "threshold", "amount", "max_payout", "tiers",
 )
 EMPLOYEE_COLUMNS = (
     "employee_id", "name", "position", "department", "manager", "email", "salary", "bonus_pool", "multiplier",
@@ -62,6 +62,8 @@ class Results:
     language: str = "en"
     digits: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
+    tiers: dict[str, payout.Tiers] = field(default_factory=dict)
+    """The tier sets the lines' ``tiers`` name (for the cards' and summary's formulas)."""
 
     @property
     def ok(self) -> bool:
@@ -96,6 +98,7 @@ def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: Pe
         language=plan.settings.language,
         digits=digits,
         extra={"over_limit": over} if over else {},
+        tiers=dict(getattr(plan, "tiers", {})),
     )
 
 
@@ -137,8 +140,17 @@ def _score_lines(plan: Plan, lines: pd.DataFrame, digits: int) -> pd.DataFrame:
         if scale is not None:
             coeff[idx] = np.asarray(coefficient(s[idx], scale), dtype=float)
     lines["coefficient"] = coeff
-    lines["bonus"] = np.asarray(payout.line_bonus(pool.to_numpy(float), lines["weight"].astype(float).to_numpy(),
-                                                  coeff, digits=digits), dtype=float)
+    for col, default in (("payout", "coefficient"), ("tiers", "")):
+        lines[col] = lines[col].fillna(default) if col in lines else default
+    for col in ("rate", "threshold", "amount", "max_payout"):
+        lines[col] = lines[col].astype(float) if col in lines else np.nan
+    lines["bonus"] = payout.kind_bonus(
+        lines["payout"].to_numpy(object), pool=pool.to_numpy(float), weight=lines["weight"].astype(float).to_numpy(),
+        coefficient=coeff, score=s, fact=lines["fact"].astype(float).to_numpy(),
+        base=lines["base"].astype(float).to_numpy(), rate=lines["rate"].to_numpy(float),
+        threshold=lines["threshold"].to_numpy(float), amount=lines["amount"].to_numpy(float),
+        max_payout=lines["max_payout"].to_numpy(float), tiers=lines["tiers"].to_numpy(object),
+        tier_sets=getattr(plan, "tiers", {}), digits=digits)
     lines["gated"] = np.asarray(payout.gate_failed(s, lines["gate"].astype(float).to_numpy()), dtype=bool)
     return lines
 
@@ -245,6 +257,7 @@ def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: Period 
         (lines["crossed"], "KPI " + k + ": the score floor is above the cap"),
         (~lines["scale"].isin(set(plan.scales)), "KPI " + k + ": unknown scale " + lines["scale"]),
         (_implausible(lines["score"]), "KPI " + k + ": the score is infinite or too large to compute with"),
+        (_unpayable(plan, lines), "KPI " + k + ": the payout (kind, rate, threshold, amount or tiers) is incomplete"),
     ]
     bad_line = pd.Series(False, index=lines.index)
     for mask, text in line_checks:
@@ -291,3 +304,14 @@ def _text_map(keys: pd.Series, mapping: pd.Series) -> pd.Series:
     """Look keys up in a text Series; '' where there is no value."""
     out = keys.map(mapping).astype(object)
     return out.where(out.notna(), "")
+
+
+def _unpayable(plan: Plan, lines: pd.DataFrame) -> pd.Series:
+    """Lines whose payout kind lacks what it needs (the plan check names the cell): an unknown kind, a fixed line
+    without threshold or amount, a per_unit or share line without a rate or a known tier set."""
+    k = lines["payout"]
+    tiers = lines["tiers"].isin(set(getattr(plan, "tiers", {})))
+    return (~k.isin(payout.PAYOUT_KINDS)
+            | ((k == "fixed") & (lines["threshold"].isna() | lines["amount"].isna()))
+            | (k.isin(["per_unit", "share"]) & ((lines["tiers"] != "") & ~tiers
+                                                 | (lines["tiers"] == "") & lines["rate"].isna())))

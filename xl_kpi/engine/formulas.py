@@ -22,21 +22,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from xl_kpi.engine.money import round_formula
-from xl_kpi.engine.payout import SCORE_DECIMALS
+from xl_kpi.engine.payout import PAYOUT_KINDS, SCORE_DECIMALS, Tiers
 from xl_kpi.engine.scales import Scale
 
 __all__ = [
+    "PayoutRefs",
     "ScaleRefs",
     "array_literal",
     "coefficient_formula",
+    "fixed_formula",
     "gate_condition",
     "kpi_bonus_formula",
     "line_bonus_formula",
     "literal",
+    "payout_formula",
+    "per_unit_formula",
     "period_bonus_formula",
+    "proportional_formula",
     "score_formula",
     "score_key_formula",
+    "share_formula",
     "sum_formula",
+    "tiered_formula",
     "total_pay_formula",
     "weighted_score_formula",
 ]
@@ -191,3 +198,103 @@ def weighted_score_formula(weights: str, scores: str) -> str:
 
 def _plain_ref(x: str) -> bool:
     return x.replace("$", "").replace("!", "").replace("'", "").isalnum()
+
+
+# ---- payout kinds (issue 15) -------------------------------------------------------------------------------
+
+
+def _capped_formula(raw: str, max_payout: str | None, digits: int) -> str:
+    return round_formula(f"MIN({raw},{max_payout})" if max_payout is not None else raw, digits)
+
+
+def tiered_formula(quantity: str, tiers: Tiers) -> str:
+    """The unrounded amount of ``quantity`` on ``tiers`` (:meth:`~xl_kpi.engine.payout.Tiers.amount`), the tiers
+    written into the formula as array constants:
+
+    * marginal: ``SUMPRODUCT(rates,(q>starts)*(q-starts))-SUMPRODUCT(rates',(q>ends)*(q-ends))`` (rates' and ends:
+      every tier but the last);
+    * retroactive: ``q*LOOKUP(q,starts,rates)`` (the last tier whose start is <= q).
+
+    >>> tiered_formula("B2", Tiers((0, 100), (0.03, 0.05), "retroactive"))
+    'B2*LOOKUP(B2,{0,100},{0.03,0.05})'
+    """
+    q, s, r = quantity, array_literal(tiers.starts), array_literal(tiers.rates)
+    if tiers.mode == "retroactive":
+        return f"{q}*LOOKUP({q},{s},{r})"
+    over = f"SUMPRODUCT({r},({q}>{s})*({q}-{s}))"
+    if len(tiers.starts) == 1:
+        return over
+    e, r2 = array_literal(tiers.ends), array_literal(tiers.rates[:-1])
+    return f"{over}-SUMPRODUCT({r2},({q}>{e})*({q}-{e}))"
+
+
+def fixed_formula(score: str, threshold: str, amount: str, digits: int = 2) -> str:
+    """A set amount when ``ROUND(score,12)>=threshold``, else 0 (:func:`~xl_kpi.engine.payout.fixed_bonus`);
+    ``""`` while the score is empty."""
+    return f'IF(ISNUMBER({score}),IF({score_key_formula(score)}>={threshold},{round_formula(amount, digits)},0),"")'
+
+
+def proportional_formula(pool: str, weight: str, score: str, max_payout: str | None = None, digits: int = 2) -> str:
+    """``ROUND(MIN(MAX(pool*weight*score,0),max_payout),digits)`` (:func:`~xl_kpi.engine.payout.proportional_bonus`)."""
+    return f'IF(ISNUMBER({score}),{_capped_formula(f"MAX({pool}*{weight}*{score},0)", max_payout, digits)},"")'
+
+
+def per_unit_formula(fact: str, base: str, rate: str | None = None, max_payout: str | None = None,
+                     digits: int = 2, tiers: Tiers | None = None) -> str:
+    """rate × ``MAX(fact-base,0)`` (or the tiers' amount of those units), at most max_payout, rounded
+    (:func:`~xl_kpi.engine.payout.per_unit_bonus`); ``""`` while the fact is empty.
+
+    >>> per_unit_formula("G11", "10", "500", digits=0)
+    'IF(ISNUMBER(G11),ROUND(500*MAX(G11-10,0),0),"")'
+    """
+    q = f"MAX({fact}-{base},0)"
+    raw = tiered_formula(q, tiers) if tiers is not None else f"{rate}*{q}"
+    return f'IF(ISNUMBER({fact}),{_capped_formula(raw, max_payout, digits)},"")'
+
+
+def share_formula(fact: str, rate: str | None = None, max_payout: str | None = None, digits: int = 2,
+                  tiers: Tiers | None = None) -> str:
+    """rate × ``MAX(fact,0)`` (or the tiers' amount of it), at most max_payout, rounded
+    (:func:`~xl_kpi.engine.payout.share_bonus`); ``""`` while the fact is empty."""
+    q = f"MAX({fact},0)"
+    raw = tiered_formula(q, tiers) if tiers is not None else f"{rate}*{q}"
+    return f'IF(ISNUMBER({fact}),{_capped_formula(raw, max_payout, digits)},"")'
+
+
+@dataclass(frozen=True)
+class PayoutRefs:
+    """Where a line's payout formula reads its inputs: cell references or literals (None: not given)."""
+
+    pool: str
+    weight: str
+    coefficient: str
+    score: str
+    fact: str
+    base: str
+    rate: str | None = None
+    threshold: str | None = None
+    amount: str | None = None
+    max_payout: str | None = None
+
+
+def payout_formula(kind: str, refs: PayoutRefs, digits: int = 2, tiers: Tiers | None = None) -> str:
+    """The line bonus formula of a payout kind (:data:`~xl_kpi.engine.payout.PAYOUT_KINDS`), as
+    :func:`~xl_kpi.engine.payout.kind_bonus` computes it."""
+    x = refs
+    if kind == "coefficient":
+        return line_bonus_formula(x.pool, x.weight, x.coefficient, digits)
+    if kind == "fixed":
+        return fixed_formula(x.score, _given(x.threshold, "threshold"), _given(x.amount, "amount"), digits)
+    if kind == "proportional":
+        return proportional_formula(x.pool, x.weight, x.score, x.max_payout, digits)
+    if kind == "per_unit":
+        return per_unit_formula(x.fact, x.base, None if tiers else _given(x.rate, "rate"), x.max_payout, digits, tiers)
+    if kind == "share":
+        return share_formula(x.fact, None if tiers else _given(x.rate, "rate"), x.max_payout, digits, tiers)
+    raise ValueError(f"payout kind must be one of {', '.join(PAYOUT_KINDS)}, not {kind!r}")
+
+
+def _given(x: str | None, what: str) -> str:
+    if x is None:
+        raise ValueError(f"this payout kind needs its {what}")
+    return x

@@ -17,6 +17,8 @@ Series in (elementwise, broadcasting), the same kind out; NaN (a missing input) 
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -214,3 +216,213 @@ def _num(x: Any) -> str:
         return f"{float(x):g}"
     except (TypeError, ValueError):
         return repr(x)
+
+
+# ---- payout kinds (issue 15): what a line pays besides pool × weight × coefficient --------------------------
+
+PAYOUT_KINDS = ("coefficient", "fixed", "proportional", "per_unit", "share")
+"""What a KPI line pays (the Plan's ``payout`` column):
+
+* ``coefficient`` (the default, DOMAIN.md §4): ROUND(pool × weight × coefficient(score), digits);
+* ``fixed``: ROUND(amount, digits) when ROUND(score, 12) >= threshold, else 0;
+* ``proportional``: ROUND(MIN(MAX(pool × weight × score, 0), max_payout), digits), the score after floor and cap;
+* ``per_unit``: ROUND(MIN(rate × MAX(fact − base, 0), max_payout), digits) (or the tiers' amount of those units);
+* ``share``: ROUND(MIN(rate × MAX(fact, 0), max_payout), digits) (or the tiers' amount of the fact).
+
+No kind pays a negative amount: a fact below the base (or a negative revenue) counts as 0 units."""
+
+TIER_MODES = ("marginal", "retroactive")
+TIER_MODE_WORDS: dict[str, str] = {
+    "marginal": "marginal", "прогрессивная": "marginal", "по ступеням": "marginal", "маржинальная": "marginal",
+    "retroactive": "retroactive", "ретроактивная": "retroactive", "на всю сумму": "retroactive",
+}
+"""How a tier mode may be written (the Tiers sheet's ``mode``, the Excel functions' ``mode``; lower case, spaces
+between words) → :data:`TIER_MODES`."""
+
+
+@dataclass(frozen=True)
+class Tiers:
+    """Tiered rates: tier *i* runs from ``starts[i]`` to ``starts[i+1]`` (the last one has no end) at ``rates[i]``.
+
+    * ``marginal``: each tier's rate applies to the part of the quantity inside that tier;
+    * ``retroactive``: the tier reached (the last one whose start is <= the quantity) sets the rate for all of it.
+
+    The first tier starts at 0, starts increase strictly, rates are not negative (:class:`KpiError` otherwise).
+
+    >>> t = Tiers((0, 1_000_000), (0.03, 0.05))
+    >>> t.amount(1_200_000), Tiers((0, 1_000_000), (0.03, 0.05), "retroactive").amount(1_200_000)
+    (40000.0, 60000.0)
+    """
+
+    starts: tuple[float, ...]
+    rates: tuple[float, ...]
+    mode: str = "marginal"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "starts", tuple(float(x) for x in self.starts))
+        object.__setattr__(self, "rates", tuple(float(x) for x in self.rates))
+        s, r = self.starts, self.rates
+        if not s or len(s) != len(r):
+            raise KpiError(f"tiers need one rate per start and at least one tier ({len(s)} starts, {len(r)} rates)")
+        if self.mode not in TIER_MODES:
+            raise KpiError(f"tier mode must be 'marginal' or 'retroactive', not {self.mode!r}")
+        if not all(np.isfinite(s)) or not all(np.isfinite(r)):
+            raise KpiError("tier starts and rates must be finite numbers")
+        if s[0] != 0:
+            raise KpiError(f"the first tier must start at 0, not {_num(s[0])}")
+        if any(b <= a for a, b in itertools.pairwise(s)):
+            raise KpiError(f"tier starts must increase: {', '.join(map(_num, s))}")
+        if any(x < 0 for x in r):
+            raise KpiError(f"tier rates must not be negative: {', '.join(map(_num, r))}")
+
+    @property
+    def ends(self) -> tuple[float, ...]:
+        """Where each tier but the last ends (the next one's start)."""
+        return self.starts[1:]
+
+    def amount(self, quantity: Any) -> Any:
+        """The unrounded amount the tiers give for ``quantity`` (>= 0; NaN stays NaN), computed in the order
+        the Excel formula (:func:`~xl_kpi.engine.formulas.tiered_formula`) computes it."""
+        (q,), shape = as_floats(quantity=quantity)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.mode == "retroactive":
+                idx = np.searchsorted(np.asarray(self.starts), np.nan_to_num(q, nan=0.0), side="right") - 1
+                rate = np.asarray(self.rates)[np.clip(idx, 0, None)]
+                out = np.where(np.isnan(q), np.nan, q * rate)
+            else:
+                over = np.zeros_like(q)
+                for f, r in zip(self.starts, self.rates, strict=True):
+                    over = over + r * np.where(q > f, q - f, 0.0)
+                under = np.zeros_like(q)
+                for t, r in zip(self.ends, self.rates[:-1], strict=True):
+                    under = under + r * np.where(q > t, q - t, 0.0)
+                out = np.where(np.isnan(q), np.nan, over - under)
+        return shape.restore(np.asarray(out, dtype=float), name="amount")
+
+
+def _capped(raw: np.ndarray, max_payout: np.ndarray, digits: int | None) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        out = np.where(np.isnan(max_payout), raw, np.minimum(raw, max_payout))
+    out = np.where(np.isnan(raw), np.nan, out)
+    return out if digits is None else np.asarray(round_money(out, digits), dtype=float)
+
+
+def _check_rate(shape: Any, **named: Any) -> None:
+    if shape.scalar:
+        for k, v in named.items():
+            if v is not None and float(v) < 0:
+                raise KpiError(f"{k} ({_num(v)}) must not be negative")
+
+
+def fixed_bonus(score: Any, threshold: Any, amount: Any, *, digits: int | None = 2) -> Any:
+    """A set amount when the score reaches the threshold (``ROUND(score, 12) >= threshold``), else 0; NaN score → NaN.
+
+    >>> fixed_bonus(1.0, 1.0, 5_000), fixed_bonus(0.99, 1.0, 5_000)
+    (5000.0, 0.0)
+    """
+    (s, t, a), shape = as_floats(score=score, threshold=threshold, amount=amount)
+    _check_rate(shape, amount=amount)
+    with np.errstate(invalid="ignore"):
+        raw = np.where(np.isnan(s) | np.isnan(t) | (a < 0), np.nan, np.where(score_key(s) >= t, a, 0.0))
+    out = raw if digits is None else np.asarray(round_money(raw, digits), dtype=float)
+    return shape.restore(np.asarray(out, dtype=float), name="bonus")
+
+
+def proportional_bonus(pool: Any, weight: Any, score: Any, max_payout: Any = np.nan, *,
+                       digits: int | None = 2) -> Any:
+    """pool × weight × score (the score after the line's floor and cap), never below 0, at most ``max_payout``.
+
+    >>> proportional_bonus(20_000, 0.5, 1.234), proportional_bonus(20_000, 0.5, -0.2)
+    (12340.0, 0.0)
+    """
+    (p, w, s, m), shape = as_floats(pool=pool, weight=weight, score=score, max_payout=max_payout)
+    if shape.scalar and (p < 0 or w < 0):
+        raise WeightError(f"pool ({_num(pool)}) and weight ({_num(weight)}) must not be negative")
+    with np.errstate(over="ignore", invalid="ignore"):
+        raw = np.where((p < 0) | (w < 0), np.nan, np.maximum(p * w * s, 0.0))
+        raw = np.where(np.isnan(s), np.nan, raw)
+    return shape.restore(_capped(raw, m, digits), name="bonus")
+
+
+def _units_amount(q: np.ndarray, rate: np.ndarray, tiers: Tiers | None) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        if tiers is not None:
+            return np.asarray(tiers.amount(q), dtype=float)
+        return np.where(rate < 0, np.nan, rate * q)
+
+
+def per_unit_bonus(fact: Any, base: Any, rate: Any = np.nan, max_payout: Any = np.nan, *,
+                   tiers: Tiers | None = None, digits: int | None = 2) -> Any:
+    """rate × the units of the fact above the base (``MAX(fact − base, 0)``), or the tiers' amount of those units
+    (then ``rate`` is not used), at most ``max_payout``.
+
+    "500 ₽ for every closed deal above 10", 14 deals:
+
+    >>> per_unit_bonus(14, 10, 500)
+    2000.0
+    """
+    (f, b, r, m), shape = as_floats(fact=fact, base=base, rate=rate, max_payout=max_payout)
+    if tiers is None:
+        _check_rate(shape, rate=rate)
+    with np.errstate(invalid="ignore"):
+        q = np.maximum(f - b, 0.0)
+        q = np.where(np.isnan(f) | np.isnan(b), np.nan, q)
+    return shape.restore(_capped(_units_amount(q, r, tiers), m, digits), name="bonus")
+
+
+def share_bonus(fact: Any, rate: Any = np.nan, max_payout: Any = np.nan, *, tiers: Tiers | None = None,
+                digits: int | None = 2) -> Any:
+    """rate × the fact (an amount of money, e.g. won revenue; a negative one counts as 0), or the tiers' amount
+    of it, at most ``max_payout``.
+
+    "3% of won revenue, 5% above the plan of 1 000 000", marginal, 1 200 000 won:
+
+    >>> share_bonus(1_200_000, tiers=Tiers((0, 1_000_000), (0.03, 0.05)))
+    40000.0
+    """
+    (f, r, m), shape = as_floats(fact=fact, rate=rate, max_payout=max_payout)
+    if tiers is None:
+        _check_rate(shape, rate=rate)
+    with np.errstate(invalid="ignore"):
+        q = np.where(np.isnan(f), np.nan, np.maximum(f, 0.0))
+    return shape.restore(_capped(_units_amount(q, r, tiers), m, digits), name="bonus")
+
+
+def kind_bonus(kind: Any, *, pool: Any, weight: Any, coefficient: Any, score: Any, fact: Any, base: Any,
+               rate: Any = np.nan, threshold: Any = np.nan, amount: Any = np.nan, max_payout: Any = np.nan,
+               tiers: Any = None, tier_sets: dict[str, Tiers] | None = None, digits: int | None = 2) -> np.ndarray:
+    """Every line's bonus by its kind (one of :data:`PAYOUT_KINDS` per line), vectorised: each kind's rule runs once
+    on its lines, each tier set once on the lines that name it (``tiers``: one name or "" per line, looked up in
+    ``tier_sets``; an unknown name gives NaN). An unknown kind gives NaN."""
+    k = np.asarray(kind, dtype=object)
+    n = len(k)
+
+    def col(x: Any) -> np.ndarray:
+        return np.broadcast_to(as_float_array(x, "payout input"), (n,)).astype(float)
+
+    p, w, c, s, f, b = map(col, (pool, weight, coefficient, score, fact, base))
+    r, t, a, m = map(col, (rate, threshold, amount, max_payout))
+    names = np.full(n, "", dtype=object) if tiers is None else np.asarray(
+        [x if isinstance(x, str) else "" for x in np.broadcast_to(np.asarray(tiers, dtype=object), (n,))],
+        dtype=object)
+    sets = tier_sets or {}
+    out = np.full(n, np.nan)
+    with np.errstate(over="ignore", invalid="ignore"):
+        i = k == "coefficient"
+        out[i] = line_bonus(p[i], w[i], c[i], digits=digits)
+        i = k == "fixed"
+        out[i] = fixed_bonus(s[i], t[i], a[i], digits=digits)
+        i = k == "proportional"
+        out[i] = proportional_bonus(p[i], w[i], s[i], m[i], digits=digits)
+        for kname in ("per_unit", "share"):
+            for tname in dict.fromkeys(names[k == kname]):
+                i = (k == kname) & (names == tname)
+                tier = sets.get(tname) if tname else None
+                if tname and tier is None:
+                    continue
+                if kname == "per_unit":
+                    v = per_unit_bonus(f[i], b[i], r[i], m[i], tiers=tier, digits=digits)
+                else:
+                    v = share_bonus(f[i], r[i], m[i], tiers=tier, digits=digits)
+                out[i] = np.asarray(v, dtype=float)
+    return out

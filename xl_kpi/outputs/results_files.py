@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.engine.payout import Tiers
 from xl_kpi.engine.scales import Scale
 from xl_kpi.outputs.atomic import write_atomic
 from xl_kpi.outputs.csvsafe import neutralise, restore
@@ -26,7 +27,10 @@ from xl_kpi.results import EMPLOYEE_COLUMNS, LINE_COLUMNS, Results
 
 FOLDER = "results"
 _TEXT = {"employee_id", "kpi_id", "kpi_name", "unit", "scale", "name", "position", "department", "manager",
-         "email", "status", "reason"}
+         "email", "status", "reason", "payout", "tiers"}
+_OPTIONAL = {"payout": "coefficient", "rate": None, "threshold": None, "amount": None, "max_payout": None,
+             "tiers": ""}
+"""Line columns added by issue 15: results saved before them read as coefficient lines."""
 FORMAT_VERSION = 1
 
 
@@ -47,6 +51,8 @@ def save_results(results: Results, out_dir: str | os.PathLike[str]) -> Path:
         "language": results.language,
         "digits": results.digits,
         "scales": {n: _scale_dict(s) for n, s in sorted(results.scales.items())},
+        "tiers": {n: {"starts": list(t.starts), "rates": list(t.rates), "mode": t.mode}
+                  for n, t in sorted(results.tiers.items())},
     }
     write_atomic(folder / "run.json", json.dumps(run, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"))
     return folder
@@ -67,18 +73,22 @@ def load_results(out_dir: str | os.PathLike[str]) -> Results:
         raise KpiError(f"{folder / 'run.json'}: format {run.get('format')!r} is not one this version reads")
     employees["gated"] = employees["gated"].astype(str).str.lower().eq("true")
     scales = {n: _scale(n, d) for n, d in run["scales"].items()}
+    tiers = {n: Tiers(tuple(d["starts"]), tuple(d["rates"]), d["mode"]) for n, d in run.get("tiers", {}).items()}
     return Results(lines=lines, employees=employees, scales=scales, period=run["period"], currency=run["currency"],
-                   company=run["company"], language=run["language"], digits=int(run["digits"]))
+                   company=run["company"], language=run["language"], digits=int(run["digits"]), tiers=tiers)
 
 
 def _read(path: Path, cols: tuple[str, ...]) -> pd.DataFrame:
     head = pd.read_csv(path, nrows=0).columns
-    missing = [c for c in cols if c not in head]
+    missing = [c for c in cols if c not in head and c not in _OPTIONAL]
     if missing:
         raise ValueError(f"{path.name} lacks the columns {', '.join(missing)}")
     dtypes = {c: str for c in cols if c in _TEXT}
     frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values={c: [""] for c in cols
                                                                                 if c not in _TEXT})
+    for c in cols:
+        if c not in frame:
+            frame[c] = np.nan if _OPTIONAL[c] is None else _OPTIONAL[c]
     for c in cols:
         if c in _TEXT:
             frame[c] = frame[c].map(restore).astype(object)

@@ -20,6 +20,7 @@ from xl_kpi.inputs.plan.model import Plan, Settings
 from xl_kpi.inputs.plan.scales import _scales
 from xl_kpi.inputs.plan.schema import DEFAULT_SCALE_NAME, POSITION, SHEETS, Column, SheetSpec
 from xl_kpi.inputs.plan.settings import _settings
+from xl_kpi.inputs.plan.tiers import _tiers
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.inputs.tables import EMPLOYEE_ID, Table, header_key, header_keys
 
@@ -32,6 +33,7 @@ def plan_from_frames(
     settings: Settings | Mapping[str, Any] | None = None,
     *,
     problems: Problems | None = None,
+    tiers: pd.DataFrame | None = None,
 ) -> Plan:
     """A :class:`Plan` from DataFrames laid out like the sheets (rows numbered from 2, as under a header)."""
     sink = problems if problems is not None else Problems()
@@ -46,7 +48,7 @@ def plan_from_frames(
         return Table(name, "(frames)", f, letters, name, 1, None)
 
     tables = {"Employees": table("Employees", employees), "KPIs": table("KPIs", kpis), "Plan": table("Plan", plan),
-              "Scales": table("Scales", scales), "Settings": None}
+              "Scales": table("Scales", scales), "Tiers": table("Tiers", tiers), "Settings": None}
     the_plan = build_plan(tables, file="(frames)", path=None, problems=sink)
     if settings is not None:
         the_plan.settings = settings if isinstance(settings, Settings) else Settings(**dict(settings))
@@ -143,6 +145,7 @@ def build_plan(
     _check_managers(plan, problems)
     plan.kpis, plan.sources = _kpis(plan, problems)
     plan.scales = _scales(plan, problems)
+    plan.tiers = _tiers(plan, problems)
     plan.rows = _plan_rows(plan, problems)
     plan.lines = resolve_lines(plan.employees, plan.rows)
     _check_lines(plan, problems)

@@ -13,6 +13,7 @@ from xl_kpi.engine.scoring import WEIGHT_TOLERANCE
 from xl_kpi.inputs.identity import alike_hint, key_index
 from xl_kpi.inputs.plan.columns import _col, _numbers, _optional_text, _pct, _required_text
 from xl_kpi.inputs.plan.model import Plan
+from xl_kpi.inputs.plan.payouts import PAYOUT_COLUMNS, _payout_columns
 from xl_kpi.inputs.plan.schema import DEFAULT_SCALE_NAME
 from xl_kpi.inputs.problems import Problems, row_ranges
 
@@ -31,6 +32,7 @@ def _plan_rows(plan: Plan, problems: Problems) -> pd.DataFrame:
     out["cap"] = _numbers(plan, "Plan", "cap", problems, what="score cap")
     out["scale"] = _optional_text(plan, "Plan", "scale").replace("", DEFAULT_SCALE_NAME)
     out["gate"] = _numbers(plan, "Plan", "gate", problems, what="gate (score threshold)")
+    _payout_columns(plan, out, problems)
     out["row"] = f.index.astype(int)
 
     def cells(mask: pd.Series, column: str, messages: Any, fix: str, severity: str = "error") -> None:
@@ -80,7 +82,8 @@ def _plan_rows(plan: Plan, problems: Problems) -> pd.DataFrame:
     return out[keep.to_numpy()].reset_index(drop=True)
 
 
-_LINE_COLUMNS = ("employee_id", "kpi_id", "weight", "base", "norm", "floor", "cap", "scale", "gate", "personal", "row")
+_LINE_COLUMNS = ("employee_id", "kpi_id", "weight", "base", "norm", "floor", "cap", "scale", "gate", *PAYOUT_COLUMNS,
+                 "personal", "row")
 
 
 def resolve_lines(employees: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from xl_kpi.engine.payout import Tiers
 from xl_kpi.engine.period import Period, period_of
 from xl_kpi.engine.scales import Scale
 from xl_kpi.inputs.plan.schema import SHEETS
@@ -47,10 +48,11 @@ class Plan:
       multiplier, hired, left, row (the Excel row), in sheet order;
     * ``kpis``: kpi_id, name, unit, source, description, row;
     * ``rows``: the Plan sheet: position, employee_id, kpi_id, weight, base, norm, floor, cap,
-      scale, gate, row;
+      scale, gate, payout, rate, threshold, amount, max_payout, tiers, row;
     * ``lines``: the resolved matrix, one row per employee × KPI (personal rows replace the
       position's), in Employees order then plan order: employee_id, kpi_id, weight, base, norm,
-      floor, cap, scale, gate, personal, row (of the Plan sheet);
+      floor, cap, scale, gate, payout (the kind), rate, threshold, amount, max_payout, tiers, personal, row
+      (of the Plan sheet);
     * ``scales``: by name, always with ``"default"``; ``sources``: parsed ``KPIs.source`` by kpi_id.
     """
 
@@ -69,6 +71,8 @@ class Plan:
     ambiguous: dict[str, str] = field(default_factory=dict)
     """employee_id → why it cannot be trusted (in Employees twice, or looks like another id): such an
     employee is never carded, not even with --skip-invalid (no row is picked by its order)."""
+    tiers: dict[str, Tiers] = field(default_factory=dict)
+    """The Tiers sheet's tier sets by name (for ``share`` and ``per_unit`` lines)."""
 
     def at(self, sheet: str, row: Any = None, column: str | None = None) -> dict[str, Any]:
         """Problems location keywords for a cell of a plan sheet, by canonical sheet and column name."""

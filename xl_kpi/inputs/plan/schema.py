@@ -80,6 +80,13 @@ SHEETS: dict[str, SheetSpec] = {
             Column("cap", ("cap", "max score", "score cap", "верхняя граница", "максимальная оценка")),
             Column("scale", ("scale", "шкала", "шкала коэффициентов")),
             Column("gate", ("gate", "gate threshold", "барьер", "порог отсечения", "стоп фактор", "отсечка")),
+            Column("payout", ("payout", "payout kind", "kind of payout", "вид выплаты", "тип выплаты")),
+            Column("rate", ("rate", "commission rate", "rate per unit", "ставка", "ставка за единицу")),
+            Column("threshold", ("threshold", "payout threshold", "порог", "порог выплаты")),
+            Column("amount", ("amount", "fixed amount", "сумма", "фиксированная сумма", "сумма выплаты")),
+            Column("max_payout", ("max_payout", "max payout", "payout cap", "максимальная выплата",
+                                  "потолок выплаты")),
+            Column("tiers", ("tiers", "tier set", "ступени", "ступени ставок")),
         )),
         SheetSpec("Scales", ("Scales", "Шкалы", "Шкалы коэффициентов"), (
             Column("scale", ("scale", "name", "шкала", "название"), True),
@@ -88,6 +95,13 @@ SHEETS: dict[str, SheetSpec] = {
             Column("kind", ("kind", "type", "вид", "тип")),
             Column("below", ("below", "below first", "ниже порога", "ниже")),
             Column("cap", ("cap", "max coefficient", "потолок", "максимум")),
+        ), required=False),
+        SheetSpec("Tiers", ("Tiers", "Tier rates", "Ступени", "Ступени ставок"), (
+            Column("tiers", ("tiers", "tier set", "name", "ступени", "название"), True),
+            Column("from", ("from", "start", "от", "начало"), True),
+            Column("to", ("to", "end", "до", "конец")),
+            Column("rate", ("rate", "ставка"), True),
+            Column("mode", ("mode", "режим")),
         ), required=False),
         SheetSpec("Settings", ("Settings", "Options", "Настройки", "Параметры"), (
             Column("setting", ("setting", "key", "parameter", "name", "параметр", "настройка")),
@@ -108,3 +122,12 @@ LANGUAGES = {"en": "en", "english": "en", "англ": "en", "английски�
              "рус": "ru", "русский": "ru"}
 SCALE_KINDS = {"steps": "steps", "step": "steps", "ступени": "steps", "ступенчатая": "steps", "шаги": "steps",
                "linear": "linear", "линейная": "linear", "интерполяция": "linear"}
+
+PAYOUT_KIND_WORDS: dict[str, str] = {
+    "coefficient": "coefficient", "scale": "coefficient", "коэффициент": "coefficient", "по шкале": "coefficient",
+    "fixed": "fixed", "one off": "fixed", "фиксированная": "fixed", "разовая": "fixed",
+    "proportional": "proportional", "пропорциональная": "proportional",
+    "per unit": "per_unit", "за единицу": "per_unit", "сдельная": "per_unit",
+    "share": "share", "commission": "share", "доля": "share", "комиссия": "share", "процент": "share",
+}
+"""``Plan.payout`` values (compared as headers are: case, spaces and underscores ignored) → the engine's kind."""

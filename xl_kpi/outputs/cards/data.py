@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.engine.payout import Tiers
 from xl_kpi.engine.period import Period, PeriodError
 from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
 from xl_kpi.outputs.cards.texts import TEXTS
@@ -20,8 +21,9 @@ from xl_kpi.outputs.cards.texts import TEXTS
 # results → per-card data
 
 _LINE_COLS = ("kpi_id", "kpi_name", "unit", "weight", "base", "norm", "floor", "cap", "scale", "gate", "fact",
-              "score", "coefficient", "bonus")
-_LINE_NUM = {"weight", "base", "norm", "floor", "cap", "gate", "fact", "score", "coefficient", "bonus"}
+              "score", "coefficient", "bonus", "payout", "rate", "threshold", "amount", "max_payout", "tiers")
+_LINE_NUM = {"weight", "base", "norm", "floor", "cap", "gate", "fact", "score", "coefficient", "bonus", "rate",
+             "threshold", "amount", "max_payout"}
 _EMP_COLS = ("employee_id", "name", "position", "department", "manager", "email", "salary", "bonus_pool",
              "multiplier", "proration", "kpi_bonus", "gated", "bonus", "total_pay", "status", "reason")
 _EMP_NUM = {"salary", "bonus_pool", "multiplier", "proration", "kpi_bonus", "bonus", "total_pay"}
@@ -69,6 +71,8 @@ class _Context:
 
     def __init__(self, results: Any, lang: str) -> None:
         self.scales: dict[str, Scale] = dict(getattr(results, "scales", None) or {})
+        self.tiers: dict[str, Tiers] = dict(getattr(results, "tiers", None) or {})
+        """The tier sets of ``share`` and ``per_unit`` lines, written into their bonus formulas."""
         self.period = str(getattr(results, "period", "") or "")
         self.currency = str(getattr(results, "currency", "") or "RUB")
         self.company = _clean_text(getattr(results, "company", "")) or ""

@@ -46,7 +46,7 @@ CARD_COMPRESS_LEVEL = 1
 # stamping one card
 
 _L_ID, _L_NAME, _L_UNIT, _L_W, _L_BASE, _L_NORM, _L_FLOOR, _L_CAP, _L_SCALE, _L_GATE, _L_FACT, _L_SCORE, \
-    _L_COEF, _L_BONUS = range(14)
+    _L_COEF, _L_BONUS, _L_PAYOUT, _L_RATE, _L_THRESHOLD, _L_AMOUNT, _L_MAX_PAYOUT, _L_TIERS = range(20)
 _DIV0 = Err("#DIV/0!")
 
 
@@ -172,7 +172,10 @@ class _Stamp:
                 (ref.get("cap") or fx.literal(cap)) if _isnum(cap) else None)
             name = ln[_L_SCALE] if ln[_L_SCALE] not in (None, "") else "default"
             coef_f = fx.coefficient_formula(S, sref[name])
-            bonus_f = fx.line_bonus_formula(pool_ref, ref.get("weight") or fx.literal(ln[_L_W]), C, cx.digits)
+            bonus_f = _bonus_formula(ln, fx.PayoutRefs(
+                pool_ref, ref.get("weight") or fx.literal(ln[_L_W]), C, S, F,
+                ref.get("base") or fx.literal(ln[_L_BASE]), *(fx.literal(ln[i]) if _isnum(ln[i]) else None
+                                                              for i in _L_PARAMS)), cx.digits, cx.tiers)
 
             fact, score, coef, bon = ln[_L_FACT], ln[_L_SCORE], ln[_L_COEF], ln[_L_BONUS]
             if not _isnum(fact):
@@ -294,3 +297,17 @@ def _chart_cache(cs: _ChartSlot, vals: list[Any]) -> str:
         for i, v in enumerate(vals) if v is not None and v != "" and not (type(v) is float and v != v)
     )
     return f'<{p}strCache><{p}ptCount val="{n}"/>{pts}</{p}strCache>'
+
+
+_L_PARAMS = (_L_RATE, _L_THRESHOLD, _L_AMOUNT, _L_MAX_PAYOUT)
+
+
+def _bonus_formula(ln: tuple[Any, ...], refs: fx.PayoutRefs, digits: int, tiers: dict[str, Any]) -> str:
+    """The line's bonus formula by its payout kind (issue 15), its parameters written as numbers; a line the
+    results could not pay (an unknown kind or tier set, a missing rate) keeps the coefficient rule's formula."""
+    kind = ln[_L_PAYOUT] if ln[_L_PAYOUT] not in (None, "") else "coefficient"
+    tier = tiers.get(ln[_L_TIERS]) if ln[_L_TIERS] not in (None, "") else None
+    try:
+        return fx.payout_formula(kind, refs, digits, tier)
+    except ValueError:
+        return fx.line_bonus_formula(refs.pool, refs.weight, refs.coefficient, digits)

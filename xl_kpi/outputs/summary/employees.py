@@ -18,6 +18,7 @@ from xl_kpi.outputs.summary.departments import _departments_sheet
 from xl_kpi.outputs.summary.figures import PCT, _money_sum, money_format, weighted_scores
 from xl_kpi.outputs.summary.layout import _header, _Layout, _print_setup, _width
 from xl_kpi.outputs.summary.light import TrafficLight
+from xl_kpi.outputs.summary.payouts import _payouts_sheet, has_payout_kinds
 from xl_kpi.outputs.summary.texts import _LABELS, _period_label
 from xl_kpi.outputs.values import number as _num
 from xl_kpi.outputs.values import stored as _stored
@@ -191,3 +192,5 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
 
     _departments_sheet(book, t, lay, emp, departments, money, company, period)
     _bands_sheet(book, t, lay, emp, bands, traffic_light, company, period)
+    if has_payout_kinds(results):
+        _payouts_sheet(book, results, language, t, money, lay.digits, company, period)
