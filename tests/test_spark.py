@@ -248,3 +248,37 @@ def test_cli_spark_table_on_duckdb_is_an_input_error(runner, sample_company):
     got = runner.invoke(app, ["validate", "--plan", str(sample_company.plan), *others, "--data",
                               "deals=spark:sales.deals"])
     assert got.exit_code == 1 and "--engine spark" in got.output
+
+
+def test_cli_generate_on_spark_from_a_catalog_table(spark, runner, tmp_path):
+    import csv
+    import datetime as dt
+
+    from tests._plan_helpers import facts_rows, make_plan, plan_sheets, write_csv
+    from xl_kpi.cli import app
+
+    sheets = plan_sheets()
+    sheets["KPIs"][1][3] = "count deals where status = won by manager_id dated closed_at"
+    plan = make_plan(tmp_path, sheets)
+    facts = write_csv(tmp_path / "facts.csv", [r for r in facts_rows() if r[1] != "deals"])
+    day = dt.datetime
+    rows = [("E1", "won", day(2026, 10, 1, 9)), ("E1", "won", day(2026, 10, 15)), ("E1", "won", day(2026, 10, 31, 23)),
+            ("E1", "lost", day(2026, 10, 2)), ("E1", "won", day(2026, 9, 30, 23)), ("E2", "won", day(2026, 10, 5)),
+            ("E2", "WON", day(2026, 10, 6)), ("E2", "won", day(2026, 11, 1)), ("admin", "won", day(2026, 10, 7))]
+    spark.sql("CREATE DATABASE IF NOT EXISTS xl_kpi_test")
+    spark.createDataFrame(rows, "manager_id string, status string, closed_at timestamp").write.mode(
+        "overwrite").saveAsTable("xl_kpi_test.small_deals")
+    out = tmp_path / "out"
+    spark.sparkContext.setJobGroup("xl-kpi-cli", "generate --engine spark")
+    try:
+        got = runner.invoke(app, ["generate", "--plan", str(plan), "--data", str(facts), "--data",
+                                  "deals=spark:xl_kpi_test.small_deals", "--engine", "spark", "--out", str(out)])
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    assert got.exit_code == 0, got.output
+    assert spark.sparkContext.statusTracker().getJobIdsForGroup("xl-kpi-cli"), "Spark ran no query"
+    with (out / "results" / "lines.csv").open(encoding="utf-8-sig", newline="") as f:
+        lines = {(r["employee_id"], r["kpi_id"]): r["fact"] for r in csv.DictReader(f)}
+    # by hand: E1 has 3 won deals closed in October (one lost, one in September); E2 has 2 ("WON" is won;
+    # one in November)
+    assert float(lines[("E1", "deals")]) == 3 and float(lines[("E2", "deals")]) == 2
