@@ -125,6 +125,26 @@ def test_only_the_columns_sources_use_are_read(sample_company, sample_plan, tmp_
     assert set(got.tables["deals"].frame.columns) == {"closed_at", "manager_id", "status", "amount", "key_client"}
 
 
+def test_parquet_instants_are_read_as_the_wall_clock_time_of_their_zone(tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from xl_kpi.inputs.sources.native import read_native
+
+    utc = pa.array([dt.datetime(2026, 10, 31, 22, 0), None], pa.timestamp("us", tz="UTC"))
+    table = pa.table({"closed_at": utc.cast(pa.timestamp("us", tz="Europe/Moscow")), "amount": ["150 000,00", None],
+                      "utc": utc, "n": pa.array([5, None], pa.int64())})
+    pq.write_table(table, tmp_path / "deals.parquet")
+    got = read_native("deals", location(tmp_path / "deals.parquet"), columns=["closed_at", "Amount", "utc", "n"])
+    # 22:00 UTC on 31 October is 01:00 on 1 November in Moscow: it belongs to November there
+    assert got.frame["closed_at"].tolist()[0] == pd.Timestamp("2026-11-01 01:00")
+    assert got.frame["utc"].tolist()[0] == pd.Timestamp("2026-10-31 22:00")
+    assert got.frame["amount"].tolist() == ["150 000,00", None] and got.frame.index.tolist() == [1, 2]
+    assert got.frame["n"].iloc[0] == 5.0 and pd.isna(got.frame["n"].iloc[1])
+
+
 def test_a_missing_parquet_folder_is_located_with_a_fix(sample_company, sample_plan, tmp_path):
     problems = Problems()
     others = [p for p in sample_company.data if p.stem != "deals"]
@@ -262,9 +282,10 @@ def test_cli_generate_on_spark_from_a_catalog_table(spark, runner, tmp_path):
     plan = make_plan(tmp_path, sheets)
     facts = write_csv(tmp_path / "facts.csv", [r for r in facts_rows() if r[1] != "deals"])
     day = dt.datetime
-    rows = [("E1", "won", day(2026, 10, 1, 9)), ("E1", "won", day(2026, 10, 15)), ("E1", "won", day(2026, 10, 31, 23)),
-            ("E1", "lost", day(2026, 10, 2)), ("E1", "won", day(2026, 9, 30, 23)), ("E2", "won", day(2026, 10, 5)),
-            ("E2", "WON", day(2026, 10, 6)), ("E2", "won", day(2026, 11, 1)), ("admin", "won", day(2026, 10, 7))]
+    # midday on the days next to the month's edges: the same day in any time zone Python may run in
+    rows = [("E1", "won", day(2026, 10, 1, 12)), ("E1", "won", day(2026, 10, 15)), ("E1", "won", day(2026, 10, 31, 12)),
+            ("E1", "lost", day(2026, 10, 2)), ("E1", "won", day(2026, 9, 30, 12)), ("E2", "won", day(2026, 10, 5)),
+            ("E2", "WON", day(2026, 10, 6)), ("E2", "won", day(2026, 11, 1, 12)), ("admin", "won", day(2026, 10, 7))]
     spark.sql("CREATE DATABASE IF NOT EXISTS xl_kpi_test")
     spark.createDataFrame(rows, "manager_id string, status string, closed_at timestamp").write.mode(
         "overwrite").saveAsTable("xl_kpi_test.small_deals")

@@ -184,6 +184,10 @@ def _series(values: Any, pa: Any) -> pd.Series:
     t = values.type
     if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t):
         return values.cast(pa.float64()).to_pandas()  # numbers pass straight through the converters
+    if pa.types.is_timestamp(t) and t.tz is not None:  # an instant: the wall-clock time of its zone
+        import pyarrow.compute as pc
+
+        return pc.local_timestamp(values).cast(pa.timestamp("us")).to_pandas()
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
         return values.cast(pa.timestamp("us")).to_pandas()
     return pd.Series(values.to_pylist(), dtype=object)

@@ -4,8 +4,9 @@ catalog table or Parquet through Spark (see :mod:`xl_kpi.inputs.sources.native`)
 
 The session is the active one (``spark-submit``, a notebook) if there is one, else a local one made
 once per process: master ``XL_KPI_SPARK_MASTER`` (default ``local[2]``), few shuffle partitions, no UI,
-UTC. pyspark, ibis and Java are needed only here and are looked for lazily: without them a run with
-the Spark engine stops with :class:`SparkUnavailable` saying what to install.
+time zone ``XL_KPI_SPARK_TIMEZONE`` (default UTC). pyspark, ibis and Java are needed only here and are
+looked for lazily: without them a run with the Spark engine stops with :class:`SparkUnavailable` saying
+what to install.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["SparkBackend", "SparkUnavailable", "read_spark_table", "spark_session"]
 
 MASTER = "XL_KPI_SPARK_MASTER"
+TIMEZONE = "XL_KPI_SPARK_TIMEZONE"
+"""The time zone of the local session (default UTC): Spark TIMESTAMP values are read as wall-clock time there."""
 _lock = threading.Lock()
 _session: Any = None
 
@@ -68,7 +71,7 @@ def spark_session() -> Any:
                 SparkSession.builder.master(os.environ.get(MASTER, "local[2]")).appName("xl-kpi")
                 .config("spark.ui.enabled", "false")
                 .config("spark.sql.shuffle.partitions", "4")
-                .config("spark.sql.session.timeZone", "UTC")
+                .config("spark.sql.session.timeZone", os.environ.get(TIMEZONE) or "UTC")
                 .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                 .getOrCreate()
             )
