@@ -10,7 +10,9 @@ a copy of a sample employee with a new id) and a facts.csv with one fact per emp
 * generate: ``python -m xl_kpi generate --jobs J`` as a whole process (reading the plan and the
   facts, the engine, every card, the summary, the manifest, the swap into place);
 
-and prints both rates, the ratio and the peak RSS of the generate process (its own and its workers').
+and prints both rates, the ratio, the CPU time a card of each (generate's counts its workers: the ratio
+of CPU times moves less than that of rates when other work shares the machine) and the peak RSS of the
+generate process (its own and its workers').
 ``--big M`` also runs generate on M employees and prints the peak RSS ratio M : N (flat memory).
 """
 
@@ -80,10 +82,12 @@ def make_inputs(n: int, folder: Path, seed: int = 1) -> tuple[Path, Path]:
     return out_plan, facts
 
 
-def naive_cards(n: int, template: Path, out: Path) -> float:
-    """Cards per second of the straightforward loop: load the template, fill one employee, save."""
+def naive_cards(n: int, template: Path, out: Path) -> tuple[float, float]:
+    """(cards per second, CPU seconds per card) of the straightforward loop: load the template, fill one
+    employee, save."""
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(0)
+    c0 = time.process_time()
     t0 = time.perf_counter()
     for i in range(n):
         wb = openpyxl.load_workbook(template)
@@ -106,11 +110,17 @@ def naive_cards(n: int, template: Path, out: Path) -> float:
         buf = BytesIO()
         wb.save(buf)
         (out / f"{i}.xlsx").write_bytes(buf.getvalue())
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), (time.process_time() - c0) / n
 
 
-def generate(plan: Path, facts: Path, out: Path, jobs: int) -> tuple[float, float]:
-    """(seconds, peak RSS in MB of the process and its workers) of one ``xl-kpi generate`` process."""
+def _children_cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
+def generate(plan: Path, facts: Path, out: Path, jobs: int) -> tuple[float, float, float]:
+    """(seconds, peak RSS in MB of the process and its workers, CPU seconds of the process and its workers)
+    of one ``xl-kpi generate`` process."""
     cmd = [sys.executable, "-c",
            "import resource, runpy, sys\n"
            "sys.argv = ['xl-kpi'] + sys.argv[1:]\n"
@@ -121,16 +131,18 @@ def generate(plan: Path, facts: Path, out: Path, jobs: int) -> tuple[float, floa
            "    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
            "    print(f'RSS {own} {kids}', file=sys.stderr)\n",
            "generate", "--plan", str(plan), "--data", str(facts), "--out", str(out), "--jobs", str(jobs)]
+    c0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     dt = time.perf_counter() - t0
+    cpu = _children_cpu() - c0
     if proc.returncode != 0:
         sys.exit(f"generate failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     rss = [line for line in proc.stderr.splitlines() if line.startswith("RSS ")][-1].split()
     with (out / "manifest.csv").open(encoding="utf-8") as f:
         carded = sum(1 for row in csv.DictReader(f) if row["status"] == "ok")
     print(f"  ({carded} cards written)")
-    return dt, max(int(rss[1]), int(rss[2])) / 1024
+    return dt, max(int(rss[1]), int(rss[2])) / 1024, cpu
 
 
 def main() -> None:
@@ -146,19 +158,22 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         plan, facts = make_inputs(args.n, work / "in")
-        print(f"inputs: {args.n} employees ({time.perf_counter() - t0:.1f} s to build)  cpus={os.cpu_count()}")
-        naive_rate = naive_cards(args.naive, TEMPLATE_DIR / "kpi_card_ru.xlsx", work / "naive")
-        print(f"naive openpyxl loop:     {naive_rate:8.1f} cards/s  ({args.naive} cards)")
-        dt, rss = generate(plan, facts, work / "out", args.jobs)
+        print(f"inputs: {args.n} employees ({time.perf_counter() - t0:.1f} s to build)  cpus={os.cpu_count()}  "
+              f"load={os.getloadavg()[0]:.2f}")
+        naive_rate, naive_cpu = naive_cards(args.naive, TEMPLATE_DIR / "kpi_card_ru.xlsx", work / "naive")
+        print(f"naive openpyxl loop:     {naive_rate:8.1f} cards/s  ({args.naive} cards; "
+              f"{naive_cpu * 1000:.1f} ms CPU a card)")
+        dt, rss, cpu = generate(plan, facts, work / "out", args.jobs)
         rate = args.n / dt
         print(f"generate --jobs {args.jobs}:       {rate:8.1f} cards/s  ({args.n} employees in {dt:.2f} s, "
-              f"end to end)")
-        print(f"ratio:                   {rate / naive_rate:8.1f}x the naive loop")
-        print(f"peak RSS:                {rss:8.0f} MB at {args.n} employees")
+              f"end to end; {cpu * 1000 / args.n:.2f} ms CPU a card, all processes)")
+        print(f"ratio:                   {rate / naive_rate:8.1f}x the naive loop  (CPU a card: "
+              f"{naive_cpu * args.n / cpu:.1f}x less; on a shared machine the CPU ratio varies less)")
+        print(f"peak RSS:                {rss:8.0f} MB at {args.n} employees  load={os.getloadavg()[0]:.2f}")
         if args.big:
             shutil.rmtree(work / "out", ignore_errors=True)
             plan, facts = make_inputs(args.big, work / "big")
-            dt_big, rss_big = generate(plan, facts, work / "out-big", args.jobs)
+            dt_big, rss_big, _ = generate(plan, facts, work / "out-big", args.jobs)
             print(f"generate {args.big}:       {args.big / dt_big:8.1f} cards/s  ({dt_big:.2f} s); peak RSS "
                   f"{rss_big:.0f} MB = {rss_big / rss:.2f}x that at {args.n}")
         me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

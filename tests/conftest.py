@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests import lo
+from tests import _officejs, lo
 
 ROOT = Path(__file__).resolve().parent.parent
 """The repository root (README.md, workbooks/, scripts/)."""
@@ -194,3 +194,14 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     yield session
     session.stop()
 
+# ------------------------------------------------------------------------------------ xlwings Lite / Server
+
+
+@pytest.fixture(scope="session")
+def officejs() -> Iterator[_officejs.OfficeJs]:
+    """udfs.py behind xlwings' Office.js dispatcher, in a child Python (tests/_officejs.py)."""
+    driver = _officejs.OfficeJs()
+    try:
+        yield driver
+    finally:
+        driver.close()

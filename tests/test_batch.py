@@ -568,3 +568,29 @@ def test_resume_rebuilds_a_staged_card_it_did_not_record(tmp_path, monkeypatch):
     assert report.reused == 3 and seen["rendered"] == len(report.cards) - 3
     for r in manifest(out):
         assert (out / r["file"]).read_bytes() == (fresh_out / r["file"]).read_bytes(), r["file"]
+
+
+def test_rerun_moves_the_new_cards_folder_in_whole_when_it_holds_only_earlier_cards(tmp_path):
+    out = tmp_path / "out"
+    assert runner.invoke(app, _demo_args(out)).exit_code == 0
+    first = os.stat(out / "cards").st_ino
+    res = runner.invoke(app, _demo_args(out))
+    assert res.exit_code == 0, res.output
+    assert os.stat(out / "cards").st_ino != first  # one rename of the staged folder, not card by card
+    cards = sorted(p.relative_to(out).as_posix() for p in (out / "cards").rglob("*") if p.is_file())
+    assert sorted(r["file"] for r in manifest(out)) == cards
+    assert not list(out.glob(".xl-kpi-staging-*"))
+
+
+def test_a_symlinked_cards_folder_is_refused_and_its_target_untouched(tmp_path):
+    out = tmp_path / "out"
+    plan, data = sample_inputs()
+    batch.generate(plan, data, out)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    shutil.rmtree(out / "cards")
+    (out / "cards").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(KpiError, match="cards is a symbolic link"):
+        batch.generate(plan, data, out)
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]

@@ -18,7 +18,7 @@ from xl_kpi.inputs.facts import load_facts
 from xl_kpi.inputs.plan import read_plan
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.inputs.sources.engines import ENV, engine_name
-from xl_kpi.inputs.sources.native import NativeError, location, split_data
+from xl_kpi.inputs.sources.native import NativeError, location
 from xl_kpi.inputs.tables import read_tables
 
 KEY = ["employee_id", "kpi_id"]
@@ -80,12 +80,13 @@ def test_a_spark_name_that_is_not_plain_is_refused(bad):
     assert "spark:database.table" in e.value.fix
 
 
-def test_data_entries_split_into_bindings_and_paths(tmp_path):
+def test_native_entries_are_told_from_file_bindings(tmp_path):
+    from xl_kpi.inputs.sources.native import is_native
+
     odd = tmp_path / "a=b.csv"
     odd.write_text("x\n1\n")
-    bindings, plain = split_data(["deals=spark:sales.deals", "tickets = data/t.parquet", str(odd), "plain.csv"])
-    assert bindings == [("deals", "spark:sales.deals"), ("tickets", "data/t.parquet")]
-    assert plain == [odd, Path("plain.csv")]
+    assert is_native("deals=spark:sales.deals") and is_native("tickets=data/t.parquet") and is_native("spark:x")
+    assert not is_native("bitrix=exports/DEAL_1.csv") and not is_native(odd) and not is_native("plain.csv")
 
 
 def test_engine_name_from_argument_or_environment(monkeypatch):

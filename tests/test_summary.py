@@ -378,6 +378,9 @@ def test_a_large_company_is_quick(tmp_path):
     df = pd.read_excel(path, engine="calamine")
     assert len(df) == 3001
     assert abs(df["Bonus"].iloc[-1] - big.employees["bonus"].sum()) < KOPECK
+    # rows are written in blocks of 2048: none lost or repeated at a block's edge
+    assert [str(x) for x in df["ID"].iloc[:-1]] == [str(x) for x in big.employees["employee_id"]]
+    assert np.allclose(df["Bonus"].iloc[:-1].to_numpy(float), big.employees["bonus"].to_numpy(float), equal_nan=True)
 
 
 # ------------------------------------------------------------------------------------------
@@ -660,3 +663,74 @@ def test_quick_formula_preparation_equals_xlsxwriters(files):
     for f in formulas:
         assert quick._prepare_formula(f) == plain._prepare_formula(f), f
         assert quick._prepare_formula(f, True) == plain._prepare_formula(f, True), f
+
+
+FAST_ROW_TEXTS = ["plain", " leading", "trailing ", "a & <b> \"q\"", "_x0041_ stays", "ctl\x01char", "Ёлка «ёж»",
+                  "<r><t>rich?</t></r>", "<r>a & b</r>", "=1+1", "я" * 40_000, None, True, False, 7, 2.5]
+
+
+def _sheet_xml(data: bytes, n: int = 1) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return z.read(f"xl/worksheets/sheet{n}.xml")
+
+
+def test_rows_written_at_once_equal_xlsxwriters_cell_by_cell():
+    # _Worksheet.write_rows skips XlsxWriter's per-cell work: the same cells written one by one through
+    # XlsxWriter give the same bytes (texts of every kind, numbers, blanks, booleans, formulas)
+    from datetime import datetime
+
+    from xl_kpi.outputs.summary.book import _Book, blank_body, formula_body, number_bodies
+
+    texts = FAST_ROW_TEXTS
+    numbers = np.array([1.5, 0.1 + 0.2, 1e20, -0.0, 3.0, np.nan, 1 / 3, 123456789.123456789, 5e-324, np.inf,
+                        -7.25, 0.0, 42.0, 1e-7, 2.0 ** 60, 9.99])[:len(texts)]
+    rank = [(f"RANK(C{r},$C$2:$C${len(texts) + 1})", r - 1) for r in range(2, len(texts) + 2)]
+
+    def book(at_once: bool) -> bytes:
+        b = _Book()
+        sheet = b.sheet("S")
+        pct, count = b.styles.get("number", "0.0%"), b.styles.get("number", "0")
+        sheet.ws.write_string(0, 0, "head", b.styles.get("header"))
+        for v in texts:  # the formats are numbered as made: make them in the same order in both books
+            sheet.cell(xl_kpi.outputs.values.cell_value(v))
+        if at_once:
+            sheet.ws.write_rows(1, 0, [sheet.bodies(texts), sheet.bodies(list(reversed(texts))),
+                                       number_bodies(numbers, pct),
+                                       [formula_body(f, v, count) if i % 3 else blank_body(count)
+                                        for i, (f, v) in enumerate(rank)]])
+        else:
+            for i in range(len(texts)):
+                for col, v in enumerate((texts[i], texts[-1 - i])):
+                    write, value, style = sheet.cell(xl_kpi.outputs.values.cell_value(v))
+                    write(i + 1, col, value, style)
+                x = float(numbers[i])
+                if math.isfinite(x):
+                    sheet.ws.write_number(i + 1, 2, x, pct)
+                else:
+                    sheet.ws.write_blank(i + 1, 2, None, pct)
+                if i % 3:
+                    sheet.ws.write_formula(i + 1, 3, rank[i][0], count, rank[i][1])
+                else:
+                    sheet.ws.write_blank(i + 1, 3, None, count)
+        sheet.put(len(texts) + 2, 1, "total", total=True)  # the row after the block is written as usual
+        return b.close(datetime(2026, 10, 1), "t", "t")
+
+    fast, slow = book(True), book(False)
+    assert _sheet_xml(fast) == _sheet_xml(slow)
+    assert fast == slow
+    wb = openpyxl.load_workbook(io.BytesIO(fast))
+    col_a = [c.value for c in wb["S"]["A"]][1:len(texts) + 1]
+    assert col_a[7] == "<r><t>rich?</t></r>" and col_a[8] == "<r>a & b</r>"  # text, never raw XML
+    assert len(col_a[10]) == 32_767  # Excel's longest text
+
+
+def test_a_name_that_looks_like_rich_text_markup_stays_text(tmp_path):
+    # XlsxWriter takes a text "<r>…</r>" for rich-text XML and writes it unescaped: such a name made the
+    # summary unreadable ("a & b") or turned into formatted text
+    res = fx.build_results("en", tricky=False)
+    res.employees = res.employees.copy()
+    res.employees.loc[res.employees["employee_id"] == "E001", "name"] = "<r>Roga & Kopyta</r>"
+    res.employees.loc[res.employees["employee_id"] == "E002", "department"] = "<r><t>Sales</t></r>"
+    wb = openpyxl.load_workbook(write_summary(res, tmp_path / "s.xlsx"))
+    texts = {c.value for ws in wb for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
+    assert {"<r>Roga & Kopyta</r>", "<r><t>Sales</t></r>"} <= texts

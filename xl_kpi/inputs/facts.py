@@ -22,7 +22,7 @@ correct one person's figure by hand.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,15 +32,18 @@ import pandas as pd
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.period import Period, PeriodError, period_of
 from xl_kpi.inputs.cells import to_ids, to_numbers
+from xl_kpi.inputs.datafiles import DataFile, bound_paths, load_bound, parse_data_arg, plain_paths
 from xl_kpi.inputs.identity import alike_hint, key_index
 from xl_kpi.inputs.problems import InputError, Problems, row_ranges
 from xl_kpi.inputs.readers import (
     FileReadError,
 )
 from xl_kpi.inputs.sources import UNEVALUATED, Evaluator
+from xl_kpi.inputs.sources.backend import preload
 from xl_kpi.inputs.sources.engines import engine_name, make_backend
-from xl_kpi.inputs.sources.native import NativeError, load_native, location, split_data
+from xl_kpi.inputs.sources.native import NativeError, load_native, location
 from xl_kpi.inputs.tables import EMPLOYEE_ID, KPI_ID, Table, expand_paths, read_tables
+from xl_kpi.inputs.team import build_teams
 
 __all__ = [
     "FACT", "FACTS_KPI_ID", "PERIOD", "Facts", "FactsError", "load_facts", "load_tables",
@@ -120,6 +123,8 @@ class Facts:
     """(employee_id, kpi_id) pairs whose facts-file row was bad (already reported, so not 'missing')."""
     unreadable: list[str] = field(default_factory=list)
     """Data files that could not be read (already reported); missing facts may be in them."""
+    files: dict[str, Path] = field(default_factory=dict)
+    """Table name → the file it was read from (for manifest.json)."""
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, period: Period | str | None = None) -> Facts:
@@ -166,7 +171,7 @@ _VALUE_COLUMNS = ("employee_id", "kpi_id", "fact", "period", "origin", "file", "
 
 def load_facts(
     plan: Plan,
-    data: Iterable[str | Path] = (),
+    data: Iterable[str | Path | DataFile] = (),
     *,
     period: Period | str | None = None,
     problems: Problems | None = None,
@@ -174,9 +179,11 @@ def load_facts(
 ) -> Facts:
     """Read the --data files and produce the facts of ``plan``'s employees for the period.
 
-    ``data`` may also bind a table name to a Parquet file or folder or a Spark table
-    (``deals=spark:sales.deals``, see :mod:`xl_kpi.inputs.sources.native`); a plain Parquet path
-    is named after its file or folder. ``engine`` (duckdb or spark; default ``XL_KPI_ENGINE``, else
+    Tables bound by name (the plan's Sources sheet, :class:`DataFile` items of ``data`` from
+    ``--data NAME=PATH``, which win over the sheet) are read under that name; plain paths keep the
+    file-name rule. A name may be bound to a Parquet file or folder or a Spark table
+    (``deals=spark:sales.deals``, see :mod:`xl_kpi.inputs.sources.native`); a plain Parquet path is
+    named after its file or folder. ``engine`` (duckdb or spark; default ``XL_KPI_ENGINE``, else
     duckdb) runs the sources (see :mod:`xl_kpi.inputs.sources.engines`).
 
     The period (any form :meth:`Period.parse` reads) is ``period`` if given, else the plan's Settings
@@ -186,20 +193,35 @@ def load_facts(
     own = problems is None
     sink = Problems() if own else problems
     the_engine = engine_name(engine)
-    bindings, plain = split_data(data)
-    native = [(None, p) for p in plain if _native(p, sink)]
-    plain = [p for p in plain if (None, p) not in native]
-    paths = expand_paths(plain, exclude=[plan.path] if plan.path else [])
+    data = [d if isinstance(d, (DataFile, Path)) else parse_data_arg(d) for d in data]
+    given = [d for d in data if isinstance(d, DataFile)]
+    on_cli = {b.table.casefold() for b in given}
+    bindings = [b for b in plan.bindings if b.table.casefold() not in on_cli] + given  # the command line wins
+    base = plan.path.parent if plan.path else None
+    bindings, native = _native_bindings(bindings, base, sink)
+    plain = plain_paths(data)
+    native += [(None, str(q), None, None) for q in plain if _native(q, sink)]
+    plain = [q for q in plain if not any(n[1] == str(q) and n[0] is None for n in native)]
+    paths = expand_paths(plain, exclude=[*([plan.path] if plan.path else []), *bound_paths(bindings, base)])
+    if plan.sources:
+        preload()  # the query engine's import overlaps with reading the files
     unreadable: list[str] = []
     tables = load_tables(paths, sink, unreadable=unreadable)
-    tables = _bound(tables, bindings, native, plan, the_engine, sink, unreadable)
+    files = {t.name: t.path for t in tables.values() if t.path is not None}
+    files.update(load_bound(bindings, base, tables, sink, expected=[EMPLOYEE_ID, FACTS_KPI_ID, FACT],
+                            unreadable=unreadable))
+    _add_native(tables, native, plan, the_engine, sink)
     backend = _backend(the_engine, sink)
     explicit = _explicit_period(period, plan)
     file_facts = _facts_files(plan, tables, sink)
     reported = set(zip(file_facts.loc[file_facts["bad"], "employee_id"], file_facts.loc[file_facts["bad"], "kpi_id"],
                        strict=True)) if "bad" in file_facts else set()
     file_facts = file_facts[~file_facts["bad"].astype(bool)] if "bad" in file_facts else file_facts
-    evaluator = Evaluator(tables, sink, backend=backend)
+    teams = build_teams(plan.employees, {e: plan.at("Employees", r, "manager")
+                                         for e, r in zip(plan.employees["employee_id"], plan.employees["row"],
+                                                         strict=True)})
+    evaluator = Evaluator(tables, sink, people=plan.people.fresh(), teams=teams, rates=plan.rates.fresh(),
+                          backend=backend)
     the_period = explicit or _infer_period(plan, file_facts, evaluator, sink)
     twice: set[tuple[str, str]] = set()
     parts = [_select_period(file_facts, the_period, sink, twice)]
@@ -214,7 +236,7 @@ def load_facts(
         not p.empty for p in parts) else _empty_values()
     values = values.drop_duplicates(["employee_id", "kpi_id"], keep="first").reset_index(drop=True)
     facts = Facts(values[[*_VALUE_COLUMNS, "column", "header"]], the_period, tables, sink, failed, reported,
-                  unreadable)
+                  unreadable, files)
     if own:
         sink.raise_for_errors(FactsError)
     return facts
@@ -228,42 +250,52 @@ def _native(path: Path, problems: Problems) -> bool:
         return False
 
 
-def _bound(
-    tables: dict[str, Table], bindings: list[tuple[str, str]], native: list[tuple[None, Path]], plan: Plan,
-    engine: str, problems: Problems, unreadable: list[str],
-) -> dict[str, Table]:
-    """``tables`` with the tables bound by name (``NAME=LOCATION``) and the plain Parquet paths added.
+Native = tuple[str | None, str, dict[str, Any] | None, Path | None]
+"""A native table to read: (name or None for the default, location text, where it was bound, base folder)."""
 
-    A binding to a CSV or workbook file renames its (first) table; native locations are read with
-    only the columns the plan's sources use. A name that is already a file's table is an error.
-    """
-    entries: list[tuple[str | None, str | Path]] = list(native)
-    out = dict(tables)
-    for name, where in bindings:
+
+def _native_bindings(
+    bindings: list[DataFile], base: Path | None, problems: Problems
+) -> tuple[list[DataFile], list[Native]]:
+    """The bindings to files, and those to native tables (Parquet, ``spark:``). A Sources row's path is
+    relative to the plan's folder, a ``--data`` one to the working folder."""
+    files: list[DataFile] = []
+    native: list[Native] = []
+    for b in bindings:
+        on_cli = b.at.get("file") == "--data"
+        where, at = (None, {"file": b.path}) if on_cli else (base, b.at)
         try:
-            is_native = location(where) is not None  # --data paths are relative to the working folder
+            is_native = location(b.path, where) is not None
         except NativeError as e:
-            problems.error(e.reason, e.fix, file=where)
+            problems.error(e.reason, e.fix, **at)
             continue
         if is_native:
-            entries.append((name, where))
-            continue
-        found = load_tables([where], problems, unreadable=unreadable)
-        if found:
-            first = next(iter(found.values()))
-            out[name.casefold()] = replace(first, name=name)
+            native.append((b.table, b.path, at, where))
+        else:
+            files.append(b)
+    return files, native
+
+
+def _add_native(tables: dict[str, Table], native: list[Native], plan: Plan, engine: str, problems: Problems) -> None:
+    """Read the native tables (only the columns the plan's sources use) into ``tables``.
+
+    A name that is already a file's table is an error (neither is picked by order).
+    """
+    if not native:
+        return
     columns: dict[str, set[str]] = {}
     for src in plan.sources.values():
         for agg in src.terms:
             columns.setdefault(agg.table.casefold(), set()).update(agg.columns())
-    got = load_native(entries, problems, engine=engine, columns=columns)
-    for key, t in got.items():
-        if key in out:
-            problems.error(f'two tables are both called "{t.name}": {out[key].file} and {t.file}',
-                           "rename one of them, or bind the name to one location (NAME=LOCATION)", file=t.file)
-            continue
-        out[key] = t
-    return out
+    for name, text, at, where in native:
+        got = load_native([(name, text)], problems, engine=engine, columns=columns, base=where, at=at)
+        for key, t in got.items():
+            if key in tables:
+                problems.error(f'two tables are both called "{t.name}": {tables[key].file} and {t.file}',
+                               "rename one of them, or bind the name to one location (NAME=LOCATION)",
+                               **(at or {"file": t.file}))
+                continue
+            tables[key] = t
 
 
 def _backend(engine: str, problems: Problems) -> Any:
@@ -293,9 +325,9 @@ def _facts_files(plan: Plan, tables: Mapping[str, Table], problems: Problems) ->
     frames = []
     seen: set[int] = set()
     for t in tables.values():
-        if id(t.frame) in seen:
+        if id(t.identity) in seen:
             continue
-        seen.add(id(t.frame))
+        seen.add(id(t.identity))
         ecol, kcol, fcol = t.column(*EMPLOYEE_ID), t.column(*FACTS_KPI_ID), t.column(*FACT)
         if not (kcol and fcol):
             continue
@@ -436,7 +468,6 @@ def _derived(
 ) -> pd.DataFrame:
     """Facts of the KPIs with a source, for the employees whose plan has them."""
     lines = plan.lines
-    known = set(plan.employees["employee_id"])
     frames = []
     given_keys = set(zip(given["employee_id"], given["kpi_id"], strict=True)) if not given.empty else set()
     for kpi_id, src in plan.sources.items():
@@ -460,18 +491,7 @@ def _derived(
         if (res["note"] == UNEVALUATED).all():
             failed.add(kpi_id)
             continue
-        strangers = sorted(set(res["employee_id"].dropna()) - known)
-        if strangers:
-            alike = key_index(plan.employees["employee_id"])
-            evaluator.report_once(
-                ("strangers", *src.tables, str(src.numerator.by)),
-                "warning",
-                f"the raw data for {kpi_id} ({', '.join(src.tables)}) has rows for ids that are not in "
-                f"Employees, which are not counted: {', '.join(s + alike_hint(s, alike) for s in strangers[:10])}"
-                + (" …" if len(strangers) > 10 else ""),
-                "check the ids in the raw data (a typo?) or add the employees",
-                at,
-            )
+        evaluator.unmatched_warnings(src, at)  # one warning per table: the people who matched nobody
         res = res[res["employee_id"].isin(who)]
         res = res[[(e, kpi_id) not in given_keys for e in res["employee_id"]]]
         frames.append(pd.DataFrame({

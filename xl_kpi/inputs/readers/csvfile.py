@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xl_kpi.inputs.readers.limits import FileReadError, _check_cell_text, _count, _raise_limit, limits
+from xl_kpi.inputs.readers.limits import FileReadError, Limits, _check_cell_text, _count, _raise_limit, limits
 from xl_kpi.inputs.readers.sniff import _NOT_A_SPREADSHEET, _read_input, _refuse, check_file
 
 
@@ -49,8 +49,9 @@ _FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _EOF_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 
 
-def read_csv_grid(path: str | Path, *, max_bytes: int | None = None) -> pd.DataFrame:
-    """A CSV file as a grid of text cells (row 0 = line 1), guessing encoding and separator.
+def read_csv_grid(path: str | Path, *, max_bytes: int | None = None, encoding: str | None = None,
+                  separator: str | None = None) -> pd.DataFrame:
+    """A CSV file as a grid of text cells (row 0 = line 1), guessing encoding and separator (unless given).
 
     Refuses (:class:`FileReadError`) a file that is too large, is not text, or holds more rows,
     columns, cells or characters in a cell than :func:`limits` allow. An empty file gives an
@@ -65,11 +66,13 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None) -> pd.DataF
     if kind != "text":
         raise _refuse(name, kind, "csv", path)
     data = _read_input(path)
-    encoding = detect_encoding(data)
+    given = encoding
+    encoding = encoding or detect_encoding(data)
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError:
-        raise FileReadError(name, "the text is neither UTF-8 nor cp1251",
+        raise FileReadError(name, f"the text is not {given}" if given else "the text is neither UTF-8 nor cp1251",
+                            "correct the encoding in the Sources sheet" if given else
                             "save it as CSV UTF-8 (Excel: File → Save As → CSV UTF-8)") from None
     del data
     text = text.removeprefix("\ufeff")
@@ -80,18 +83,14 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None) -> pd.DataF
         raise FileReadError(name, f"the file has {_count(lines)} lines, more than the {_count(lim.rows)} rows "
                             "a table may have", "split the export (e.g. by month), or "
                             + _raise_limit("rows", str(lines)))
-    sep = detect_separator(text)
+    sep = separator or detect_separator(text)
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     width = _count_outside_quotes(first, sep) + 1
     if width > lim.columns:
         raise FileReadError(name, f"the header line has {_count(width)} columns, more than the "
                             f"{_count(lim.columns)} a table may have", "check the separator and the export, or "
                             + _raise_limit("columns", str(width)), row=1)
-    if lines * width > lim.cells:
-        raise FileReadError(name, f"the file has {_count(lines)} lines × {_count(width)} columns = "
-                            f"{_count(lines * width)} cells, more than the {_count(lim.cells)} one file may have",
-                            "export only the rows and columns needed (e.g. one month), or "
-                            + _raise_limit("cells", str(lines * width)))
+    check_cells(name, lines, width, lim)
     try:
         grid = pd.read_csv(
             io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False, na_values=[""],
@@ -104,6 +103,15 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None) -> pd.DataF
     _check_line_widths(text, sep, name)
     _check_cell_text(grid, name, None, lim)
     return grid
+
+
+def check_cells(name: str, lines: int, width: int, lim: Limits) -> None:
+    """Refuse a raw-data CSV file of more than ``lim.source_cells`` cells (lines × header columns)."""
+    if lines * width > lim.source_cells:
+        raise FileReadError(name, f"the file has {_count(lines)} lines × {_count(width)} columns = "
+                            f"{_count(lines * width)} cells, more than the {_count(lim.source_cells)} one data file "
+                            "may have", "export only the rows and columns needed (e.g. one month), or "
+                            + _raise_limit("source_cells", str(lines * width)))
 
 
 def _check_line_widths(text: str, sep: str, name: str) -> None:

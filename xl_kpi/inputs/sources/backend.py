@@ -42,6 +42,21 @@ class DuckDBBackend:
         return self.con.to_pyarrow(expr)
 
 
+def preload() -> None:
+    """Start importing Ibis and DuckDB in a background thread (about 2 s), so that the import overlaps
+    with reading the data files (pyarrow releases the GIL while it parses)."""
+    import threading
+
+    def load() -> None:
+        try:
+            import ibis
+            import ibis.backends.duckdb  # noqa: F401
+        except ImportError:  # reported where the backend is made
+            pass
+
+    threading.Thread(target=load, name="xl_kpi-preload-ibis", daemon=True).start()
+
+
 def default_backend() -> Backend:
     """A new :class:`DuckDBBackend`."""
     return DuckDBBackend()

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from xl_kpi.engine.period import Period
 from xl_kpi.inputs.cells import FAR_FUTURE
 from xl_kpi.inputs.sources.columns import ROW, Columns, Kind
@@ -71,14 +73,14 @@ class Term:
         import pyarrow as pa
 
         arrays: dict[str, pa.Array] = {ROW: columns.rows}
-        rows = columns.table.frame.index
+        rows = columns.row_index
         for (header, kind), name in list(self.names.items()):
             column = columns.get(header, kind)
             arrays[name] = column.values
             if column.errors is not None:
                 flag = f"{name}_bad"
                 self.bad[(header, kind)] = flag
-                arrays[flag] = pa.array(rows.isin(column.errors.index))
+                arrays[flag] = pa.array(np.isin(rows, column.errors.index.to_numpy()))
         return backend.table(pa.table(arrays))
 
     # -- conditions

@@ -15,12 +15,13 @@ import pandas as pd
 
 from xl_kpi.engine.period import Period, period_of
 from xl_kpi.inputs.problems import Problems, row_ranges
+from xl_kpi.inputs.rates import AUTO_CURRENCY_COLUMNS
 from xl_kpi.inputs.sources.backend import Backend, default_backend
 from xl_kpi.inputs.sources.columns import ROW, Columns, Kind
 from xl_kpi.inputs.sources.compile import EMPLOYEE, FACT, PERIOD, Term
 from xl_kpi.inputs.sources.errors import SourceError, SourceSyntaxError
 from xl_kpi.inputs.sources.parser import parse
-from xl_kpi.inputs.sources.tokens import DEFAULT_BY
+from xl_kpi.inputs.sources.tokens import CURRENCY_OFF, DEFAULT_BY, VALUE_FUNCS
 from xl_kpi.inputs.sources.tree import Agg, Source, _cond_columns
 from xl_kpi.inputs.tables import Table
 
@@ -66,8 +67,16 @@ class Evaluator:
         tables: Mapping[str, Table] | Sequence[Table],
         problems: Problems | None = None,
         *,
+        people: Any = None,
+        teams: Any = None,
+        rates: Any = None,
         backend: Backend | None = None,
     ) -> None:
+        """``people``, ``teams``, ``rates``: the table-level transforms of :mod:`xl_kpi.inputs.people`
+        (``by`` values → employee ids), :mod:`xl_kpi.inputs.team` (``for team``) and
+        :mod:`xl_kpi.inputs.rates` (amounts in the plan's currency); None: not applied. ``backend`` runs
+        the compiled queries (default: a new embedded DuckDB)."""
+        self.people, self.teams, self.rates = people, teams, rates
         items = tables.values() if isinstance(tables, Mapping) else tables
         self.tables: dict[str, Table] = {}
         for t in items:
@@ -98,7 +107,7 @@ class Evaluator:
     def column(self, table: Table, name: str, at: Mapping[str, Any], role: str) -> str | None:
         col = table.column(name)
         if col is None:
-            cols = ", ".join(str(c) for c in table.frame.columns)
+            cols = ", ".join(str(c) for c in table.headers)
             hint = " (name the employee column with 'by ...')" if role == "employee" and name == DEFAULT_BY else ""
             self.report_once(
                 ("column", table.name, name, str(at)),
@@ -125,7 +134,8 @@ class Evaluator:
         if errors is None:
             return
         bad = errors if rows is None else errors[errors.index.isin(rows)]
-        key = ("cells", table.name, col, what)
+        bad = bad[~bad.index.duplicated()]  # a row given to several heads (for team) is one cell
+        key = ("cells", table.file, str(table.sheet), col, what)
         if bad.empty or key in self._reported:
             return
         self._reported.add(key)
@@ -210,6 +220,9 @@ class Evaluator:
                 if col is None:
                     return None
                 cols[name] = col
+        table = self.transformed(table, agg, cols, at)
+        if table is None:
+            return None
         term = Term(agg, cols)
         emp, date = term.employee, term.date
         value = term.value() if agg.func not in ("count", "distinct") else None
@@ -228,13 +241,15 @@ class Evaluator:
             dcol = cols[agg.dated]
             self._located(table, t, term, where, dcol, "dates", "date")
             dates = columns.get(dcol, "dates")
-            if dates.values.null_count > (0 if dates.errors is None else len(dates.errors)):
+            nodate_key = ("nodate", table.name, dcol, str(agg.where))
+            if nodate_key not in self._reported and dates.values.null_count > (
+                    0 if dates.errors is None else len(dates.errors)):
                 flag = term.bad_flag(dcol, "dates")
                 empty = date.isnull() if flag is None else date.isnull() & ~flag
                 no_date = self._rows(t.filter(where & empty))
                 if len(no_date):
                     self.report_once(
-                        ("nodate", table.name, dcol, str(agg.where)),
+                        nodate_key,
                         "warning",
                         f"{len(no_date)} rows of {table.file} have no {dcol} date, so they belong to no period "
                         f"and are not counted (rows {row_ranges(list(no_date))})",
@@ -242,8 +257,8 @@ class Evaluator:
                         table.at(None, dcol),
                     )
             where = where & date.notnull()
+            dated_rows = where
             if in_period is not None:
-                self._check_period(t, where, in_period, date, table, dcol, period)  # type: ignore[arg-type]
                 where = where & in_period
         if columns.get(ecol, "ids").values.null_count:
             no_emp = self._rows(t.filter(where & emp.isnull()))
@@ -279,23 +294,54 @@ class Evaluator:
             where = where & value.notnull()
         picked = t.filter(where).select(employee_id=emp, period=key, **({"v": value} if value is not None else {}))
         out = self.backend.execute(term.aggregate(picked, value)).to_pandas()
+        if in_period is not None and out.empty:  # no row in the period: a wrong export, or the wrong period?
+            self._check_period(t, dated_rows, in_period, date, table, cols[agg.dated or ""], period)  # type: ignore
+
         return _series(out)
+
+    def transformed(self, table: Table, agg: Agg, cols: dict[str, str], at: Mapping[str, Any]) -> Table | None:
+        """The table as this aggregation sees it: people by employee id, amounts in the plan's currency,
+        rows given to every head above their employee (``for team``)."""
+        by = cols[agg.by or DEFAULT_BY]
+        if self.people is not None:
+            table = self.people.transform(table, by)
+        if self.rates is not None and agg.func in VALUE_FUNCS and agg.unit is None and agg.currency != CURRENCY_OFF:
+            ccol = self.column(table, agg.currency, at, "currency") if agg.currency else table.column(
+                *AUTO_CURRENCY_COLUMNS)
+            if agg.currency and ccol is None:
+                return None
+            if ccol is not None:
+                table = self.rates.transform(table, cols[agg.column or ""], ccol, cols.get(agg.dated or ""),
+                                             self.problems)
+        if agg.team and self.teams is not None:
+            table = self.teams.transform(table, by, self.problems)
+        return table
+
+    def unmatched_warnings(self, source: Source, at: Mapping[str, Any]) -> None:
+        """The people of a source's tables who matched nobody: one warning per table and column."""
+        if self.people is None:
+            return
+        for agg in source.terms:
+            t = self.tables.get(agg.table.casefold())
+            col = t.column(agg.by or DEFAULT_BY) if t is not None else None
+            if col is not None:
+                self.people.unmatched_warning(t, col, self.problems, at)
 
     def columns(self, table: Table) -> Columns:
         """The typed columns of ``table`` (each converted once per evaluator)."""
-        key = id(table.frame)
+        key = id(table.identity)
         if key not in self._columns:
             self._columns[key] = Columns(table)
         return self._columns[key]
 
     def _rows(self, expr: Any) -> np.ndarray:
-        """The Excel row numbers of the rows of ``expr``."""
-        return self.backend.execute(expr.select(ROW)).column(ROW).to_numpy()
+        """The Excel row numbers of the rows of ``expr`` (each once: ``for team`` repeats rows)."""
+        return np.unique(self.backend.execute(expr.select(ROW)).column(ROW).to_numpy())
 
     def _located(self, table: Table, t: Any, term: Term, where: Any, col: str, kind: Kind, what: str) -> None:
         """Report the unreadable cells of ``col`` among the rows ``where`` keeps."""
         flag = term.bad_flag(col, kind)
-        if flag is None or ("cells", table.name, col, what) in self._reported:
+        if flag is None or ("cells", table.file, str(table.sheet), col, what) in self._reported:
             return
         rows = self._rows(t.filter(where & flag))
         self._bad_cells(table, col, self.columns(table).get(col, kind).errors, rows, what)

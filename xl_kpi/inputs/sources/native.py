@@ -2,7 +2,7 @@
 (``spark:db.table``), bound to the name sources use (``deals=spark:sales.deals`` on ``--data``, or a
 row of the Sources sheet whose path is such a location).
 
-:func:`split_data` separates ``NAME=LOCATION`` bindings from plain data paths; :func:`location`
+:func:`binding` splits ``NAME=LOCATION``; :func:`location`
 tells whether a text names a native table (None: an ordinary CSV or workbook, read as before);
 :func:`read_native` reads only the columns the plan's sources use, with pyarrow (DuckDB engine) or
 with Spark (Spark engine, the only one that can reach a catalog table), into a :class:`Table` whose
@@ -26,7 +26,7 @@ from xl_kpi.inputs.tables import Table, header_key, header_keys
 
 __all__ = [
     "PARQUET_SUFFIXES", "SPARK_PREFIX", "Location", "NativeError", "binding", "is_native", "load_native", "location",
-    "native_digest", "read_native", "split_data",
+    "native_digest", "read_native",
 ]
 
 SPARK_PREFIX = "spark:"
@@ -60,23 +60,6 @@ class Location:
             return self.target.rsplit(".", 1)[-1]
         p = Path(self.target)
         return p.stem if p.suffix.casefold() in PARQUET_SUFFIXES else p.name
-
-
-def split_data(data: Iterable[str | Path]) -> tuple[list[tuple[str, str]], list[Path]]:
-    """``--data`` entries as (name, location) bindings (``NAME=LOCATION``) and plain paths.
-
-    An entry is a binding when its text has ``=`` before any path separator and is not an
-    existing file; everything else is a path, as before.
-    """
-    bindings: list[tuple[str, str]] = []
-    plain: list[Path] = []
-    for item in data:
-        got = binding(str(item))
-        if got is not None and not Path(item).exists():
-            bindings.append(got)
-        else:
-            plain.append(Path(item))
-    return bindings, plain
 
 
 def binding(text: str) -> tuple[str, str] | None:
@@ -201,12 +184,13 @@ def load_native(
     columns: dict[str, set[str]] | None = None,
     base: Path | None = None,
     session: Any = None,
+    at: dict[str, Any] | None = None,
 ) -> dict[str, Table]:
     """Read native tables: ``entries`` are (name or None for the default name, location text).
 
     ``columns`` maps case-folded table names to the columns their sources use (a table no source
     uses is not read). Problems (unreachable, unreadable, a name bound twice) go to ``problems``,
-    located at the location and with the fix.
+    located at ``at`` (a Sources sheet row) or else at the location, with the fix.
     """
     tables: dict[str, Table] = {}
     for name, text in entries:
@@ -219,14 +203,14 @@ def load_native(
             key = table_name.casefold()
             if key in tables:
                 problems.error(f'table "{table_name}" is bound twice: {tables[key].file} and {where.text}',
-                               "bind each table name once", file=where.text)
+                               "bind each table name once", **(at or {"file": where.text}))
                 continue
             if columns is not None and key not in columns:
                 continue
             tables[key] = read_native(table_name, where, engine=engine,
                                       columns=None if columns is None else columns[key], session=session)
         except NativeError as e:
-            problems.error(e.reason, e.fix, file=str(text))
+            problems.error(e.reason, e.fix, **(at or {"file": str(text)}))
     return tables
 
 
@@ -254,10 +238,11 @@ def native_digest(entry: str | Path) -> str | None:
 
 
 def is_native(entry: str | Path) -> bool:
-    """Whether a ``--data`` entry is a native table (a binding, Parquet or ``spark:``) rather than files."""
-    if binding(str(entry)) is not None and not Path(entry).exists():
-        return True
+    """Whether a ``--data`` entry (``NAME=LOCATION`` or a plain one) is a native table (Parquet, ``spark:``,
+    or a malformed ``spark:`` name, reported when read) rather than files."""
+    got = binding(str(entry))
+    text = got[1] if got is not None and not Path(entry).exists() else str(entry)
     try:
-        return location(entry) is not None
+        return location(text) is not None
     except NativeError:
         return True

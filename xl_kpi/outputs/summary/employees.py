@@ -13,7 +13,7 @@ from xlsxwriter.utility import xl_col_to_name
 
 from xl_kpi.engine.formulas import score_key_formula
 from xl_kpi.outputs.summary.bands import _bands_sheet
-from xl_kpi.outputs.summary.book import _Book
+from xl_kpi.outputs.summary.book import _Book, blank_body, formula_body, number_bodies
 from xl_kpi.outputs.summary.departments import _departments_sheet
 from xl_kpi.outputs.summary.figures import PCT, _money_sum, money_format, weighted_scores
 from xl_kpi.outputs.summary.layout import _header, _Layout, _print_setup, _width
@@ -23,6 +23,9 @@ from xl_kpi.outputs.summary.texts import _LABELS, _period_label
 from xl_kpi.outputs.values import number as _num
 from xl_kpi.outputs.values import stored as _stored
 from xl_kpi.outputs.values import text as _text
+
+_BLOCK = 2048
+"""Rows of the Employees sheet made and written at once."""
 
 
 def _employees_table(results: Any) -> tuple[pd.DataFrame, list[tuple[Any, str]], pd.DataFrame]:
@@ -105,7 +108,7 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
         widths.append(_width(notes, t["note"], 14, 45))
     _header(sheet, labels, widths)
 
-    # the rows: the cell loop calls XlsxWriter directly with formats fetched once
+    # the rows, column by column: each cell's XML made in one list per column, a block of rows written at once
     styles = book.styles
     pct, count, cash = styles.get("number", PCT), styles.get("number", "0"), styles.get("number", money)
     scores = matrix.to_numpy(dtype=float) if len(kpis) else np.empty((n, 0))
@@ -113,38 +116,22 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
     ranks = emp["rank"].to_numpy(dtype=float)
     bonus = emp["bonus"].to_numpy(dtype=float)
     total_pay = emp["total_pay"].to_numpy(dtype=float)
-    write_number, write_blank, write_formula = ws.write_number, ws.write_blank, ws.write_formula
     wcol = xl_col_to_name(col_weighted - 1)
     rank_range = lay.rng(col_weighted)
-    text_cells = [(j, sheet.column(columns[c])) for j, c in enumerate(fixed)]
-    note_cells = sheet.column(notes) if has_note else []
-    for i in range(n):
-        r = i + 2
-        for j, cells_j in text_cells:
-            write, value, style = cells_j[i]
-            write(r - 1, j, value, style)
-        for j, col in enumerate(kpi_cols):
-            x = scores[i, j]
-            if math.isfinite(x):
-                write_number(r - 1, col - 1, float(x), pct)
-            else:
-                write_blank(r - 1, col - 1, None, pct)
-        w = weighted[i]
-        if math.isnan(w):
-            write_blank(r - 1, col_weighted - 1, None, pct)
-            write_blank(r - 1, lay.col_rank - 1, None, count)
-        else:
-            write_number(r - 1, col_weighted - 1, float(w), pct)
-            write_formula(r - 1, lay.col_rank - 1, f"RANK({wcol}{r},{rank_range})", count, int(ranks[i]))
-        for col, values in ((lay.col_bonus, bonus), (lay.col_total, total_pay)):
-            v = values[i]
-            if math.isnan(v):
-                write_blank(r - 1, col - 1, None, cash)
-            else:
-                write_number(r - 1, col - 1, float(v), cash)
+    blank_count = blank_body(count)
+    made: list[dict[tuple[type, Any], str]] = [{} for _ in range(len(fixed) + 1)]
+    for start in range(0, n, _BLOCK):  # a block of rows at a time: memory stays flat in headcount
+        stop = min(start + _BLOCK, n)
+        block = [sheet.bodies(columns[c][start:stop], made[j]) for j, c in enumerate(fixed)]
+        block += [number_bodies(scores[start:stop, j], pct) for j in range(len(kpi_cols))]
+        block.append(number_bodies(weighted[start:stop], pct))
+        block.append([blank_count if math.isnan(w) else formula_body(f"RANK({wcol}{r},{rank_range})", int(k), count)
+                      for r, w, k in zip(range(start + 2, stop + 2), weighted[start:stop].tolist(),
+                                         ranks[start:stop].tolist(), strict=True)])
+        block += [number_bodies(bonus[start:stop], cash), number_bodies(total_pay[start:stop], cash)]
         if has_note:
-            write, value, style = note_cells[i]
-            write(r - 1, lay.ncols - 1, value, style)
+            block.append(sheet.bodies(notes[start:stop], made[-1]))
+        ws.write_rows(start + 1, 0, block)
 
     # total row: SUBTOTAL respects the autofilter (hidden rows drop out of the totals)
     tr = n + 2
