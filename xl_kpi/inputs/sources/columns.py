@@ -87,7 +87,8 @@ class Columns:
             return Column(pc.floor_temporal(dates.values, unit="day"), dates.errors)
         if self.arrow:
             return self._convert_arrow(col, kind)
-        series = self.table.frame[col]
+        original = self.table.frame[col]
+        series = original.reset_index(drop=True)  # ``for team`` repeats rows (and their numbers): convert by position
         if kind == "ids":
             return Column(_arrow(to_ids(series), pa.string()))
         if kind == "text":
@@ -95,13 +96,13 @@ class Columns:
             return Column(_arrow(ids.map(lambda v: v.casefold() if isinstance(v, str) else v), pa.string()))
         if kind == "numbers":
             values, errors = to_numbers(series)
-            return Column(_arrow(values, pa.float64()), _errors(errors))
+            return Column(_arrow(values, pa.float64()), _errors(errors, original.index))
         if kind == "dates":
             values, errors = to_dates(series)
-            return Column(_arrow(values, pa.timestamp("ns")), _errors(errors))
+            return Column(_arrow(values, pa.timestamp("ns")), _errors(errors, original.index))
         if kind == "flags":
             values, errors = to_flags_checked(series)
-            return Column(_arrow(values, pa.bool_()), _errors(errors))
+            return Column(_arrow(values, pa.bool_()), _errors(errors, original.index))
         raise ValueError(f"unknown column kind {kind!r}")
 
     def _convert_arrow(self, col: str, kind: Kind) -> Column:
@@ -242,6 +243,10 @@ def _arrow(values: pd.Series, type_: Any) -> pa.Array:
     return pa.array(values.to_numpy(dtype=object) if type_ == pa.string() else values, type=type_, from_pandas=True)
 
 
-def _errors(errors: pd.Series) -> pd.Series | None:
+def _errors(errors: pd.Series, index: pd.Index | None = None) -> pd.Series | None:
+    """The messages of the unreadable cells, indexed by Excel row (``index``: the rows, when converted by
+    position); None when there are none."""
+    if index is not None:
+        errors = pd.Series(errors.to_numpy(), index=index)
     bad = errors[errors.notna().to_numpy()]
     return bad if len(bad) else None
