@@ -119,7 +119,7 @@ def generate(
     if the_plan is None or (problems.has_errors and not skip_invalid):
         raise InputError(problems)
     results = compute(the_plan, facts, period=period)
-    files = facts.files  # which file each table came from, for manifest.json
+    tables = facts.files  # which file each table came from, for manifest.json
     del the_plan, facts  # the results hold what the outputs need: the memory goes to the cards and the summary
     if lang:
         results = replace(results, language=lang)
@@ -133,7 +133,7 @@ def generate(
     tpl = CardTemplate.load(template, lang=results.language)
     audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid,
                                                      **({"engine": engine} if engine else {})},
-                         read=read, tables=files)
+                         read=read, tables=tables)
 
     try:
         out.mkdir(parents=True, exist_ok=True)
