@@ -146,6 +146,36 @@ def test_parquet_instants_are_read_as_the_wall_clock_time_of_their_zone(tmp_path
     assert got.frame["n"].iloc[0] == 5.0 and pd.isna(got.frame["n"].iloc[1])
 
 
+def _with_sources(plan: Path, rows: list[list[str]]) -> Path:
+    """The plan workbook with a Sources sheet (table, path) of ``rows``."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(plan)
+    sheet = book.create_sheet("Sources")
+    for r in [["table", "path"], *rows]:
+        sheet.append(r)
+    book.save(plan)
+    return plan
+
+
+def test_a_sources_row_binds_a_parquet_folder_next_to_the_plan(sample_copy, duckdb_facts):
+    deals = next(p for p in sample_copy.data if p.stem == "deals")
+    _write_parquet(deals, sample_copy.folder / "warehouse" / "deals_2026")
+    deals.unlink()
+    plan = read_plan(_with_sources(sample_copy.plan, [["deals", "warehouse/deals_2026"]]))
+    got = load_facts(plan, [p for p in sample_copy.data if p != deals], engine="duckdb")
+    pd.testing.assert_frame_equal(_facts(got.values), duckdb_facts)
+
+
+def test_a_sources_row_naming_a_spark_table_is_located_at_its_row(sample_copy):
+    deals = next(p for p in sample_copy.data if p.stem == "deals")
+    plan = read_plan(_with_sources(sample_copy.plan, [["deals", "spark:sales.deals"]]))
+    problems = Problems()
+    load_facts(plan, [p for p in sample_copy.data if p != deals], engine="duckdb", problems=problems)
+    hits = [p for p in problems.errors if "sales.deals" in p.message]
+    assert hits and (hits[0].sheet, hits[0].row) == ("Sources", 2) and "--engine spark" in hits[0].fix
+
+
 def test_a_missing_parquet_folder_is_located_with_a_fix(sample_company, sample_plan, tmp_path):
     problems = Problems()
     others = [p for p in sample_company.data if p.stem != "deals"]
