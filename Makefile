@@ -1,5 +1,5 @@
 # Two commands for a fresh machine: `make demo` (the main job) and `make test` (the whole test suite;
-# `make test-fast` leaves out the slow and LibreOffice tests).
+# `make test-fast` leaves out the slow, LibreOffice and Spark tests).
 # Both create their own virtual environment in .venv and install what they need.
 PYTHON ?= python3
 VENV   ?= .venv
