@@ -1,7 +1,7 @@
 """Excel functions of xl_kpi (xlwings UDFs): KPI_SCORE, KPI_COEFF, KPI_BONUS, KPI_TOTAL_BONUS, ...
 
 Thin wrappers over the engine: each function reads cell values, calls ``xl_kpi`` and returns numbers
-or Excel error values. No KPI math lives here (DESIGN.md: the faces never compute KPI math).
+or Excel error values. No KPI math lives here (docs/design.md: the faces never compute KPI math).
 
 Rules shared by every function:
 
@@ -21,6 +21,11 @@ Rules shared by every function:
   ========  ==================================================================================
 
   An error value in an input cell is passed on unchanged, as Excel's own functions do.
+
+Runtimes: classic xlwings (Excel on Windows, the VBA wrappers of "Import Functions") and, with the same
+decorators, xlwings Lite and xlwings Server (Office.js custom functions on Windows, macOS and the web;
+tests/test_officejs.py). ``__all__`` names every function, so a Lite ``main.py`` can ``from udfs import *``.
+Excel desktop sends an empty referenced cell to Office.js functions as 0, not as empty (docs/excel.md).
 
 Error values: on Windows with pywin32 they are real Excel errors (a VT_ERROR VARIANT holding the
 CVErr code), so ISERROR / IFERROR / ISNA work on them; elsewhere (Linux, tests) they are
@@ -61,10 +66,15 @@ __all__ = [
     "KPI_CHURN",
     "KPI_CLV",
     "KPI_COEFF",
+    "KPI_GATE_FAILED",
     "KPI_NPS",
+    "KPI_PERIOD_BONUS",
+    "KPI_PRORATE",
     "KPI_RETENTION",
     "KPI_SCORE",
     "KPI_TOTAL_BONUS",
+    "KPI_TOTAL_PAY",
+    "KPI_WEIGHTED_SCORE",
     "XlError",
     "is_error",
 ]
@@ -503,10 +513,8 @@ def KPI_PERIOD_BONUS(kpi_bonus: Any, multiplier: Any = None, proration: Any = No
     """Bonus for the period as the batch pays it: ROUND(KPI bonus x multiplier x proration), 0 if gated."""
 
     def one(k: float, m: float | None, p: float | None, g: float | None, d: float | None) -> Any:
-        if d is not None and (d != int(d) or not -10 <= d <= 10):
-            raise xl_kpi.KpiError("digits must be a whole number")
         return xl_kpi.period_bonus(k, 1.0 if m is None else m, 1.0 if p is None else p, gated=bool(g),
-                                   digits=2 if d is None else int(d))
+                                   digits=_cell_digits(d))
 
     def body() -> Any:
         flags = _grid(gated)
@@ -559,6 +567,58 @@ def KPI_RETENTION(at_end: Any, new_clients: Any, at_start: Any) -> Any:
 def KPI_CLV(spend_per_visit: Any, visits_per_year: Any, years: Any) -> Any:
     """Customer lifetime value: average spend per visit x visits per year x years of relationship."""
     return _safely("KPI_CLV", lambda: _elementwise(metrics.clv, [spend_per_visit, visits_per_year, years]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Rebuilding a card: the gate and the total pay (issue 12 §2). Engine calls only, as above.
+# ---------------------------------------------------------------------------------------------
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("scores", np.array, doc="KPI scores of one employee (a row or column, 120% or 1.2).", **_CELLS)
+@xw.arg("gates", np.array, doc="Gate of each KPI, as many cells as scores (50% or 0.5); empty = no gate.", **_CELLS)
+def KPI_GATE_FAILED(scores: Any, gates: Any) -> Any:
+    """TRUE if some KPI score is below its gate (the period bonus is then 0); empty gates and scores never fail."""
+    return _safely("KPI_GATE_FAILED", lambda: _gate_failed(scores, gates))
+
+
+def _gate_failed(scores: Any, gates: Any) -> Any:
+    s_cells = _grid(scores).ravel()
+    g_cells = _grid(gates).ravel()
+    if s_cells.size != g_cells.size:
+        return ERR_VALUE
+    ss: list[float] = []
+    gs: list[float] = []
+    for s_cell, g_cell in zip(s_cells, g_cells, strict=True):
+        s, g = _number(s_cell), _number(g_cell)
+        for x in (s, g):
+            if _failed(x):
+                return x
+        ss.append(math.nan if s is None else s)
+        gs.append(math.nan if g is None else g)
+    return bool(payout.gated(ss, gs, [0] * len(ss)).iloc[0])
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("salary", np.array, doc="Fixed salary for the period (money); a cell or a range.", **_CELLS)
+@xw.arg("bonus", np.array, doc="The period's bonus (KPI_PERIOD_BONUS).", **_CELLS)
+@xw.arg("digits", np.array, doc="Optional. Rounding digits of money. Empty = 2.", **_CELLS)
+def KPI_TOTAL_PAY(salary: Any, bonus: Any, digits: Any = None) -> Any:
+    """Total pay for the period: ROUND(salary + bonus, digits) (80000 + 12480 -> 92480)."""
+
+    def one(s: float, b: float, d: float | None) -> Any:
+        return xl_kpi.total_pay(s, b, digits=_cell_digits(d))
+
+    return _safely("KPI_TOTAL_PAY", lambda: _elementwise(one, [salary, bonus], [digits]))
+
+
+def _cell_digits(d: float | None) -> int:
+    """Rounding digits from a cell: empty = 2, a whole number -10..10, else KpiError (#NUM!)."""
+    if d is None:
+        return 2
+    if d != int(d) or not -10 <= d <= 10:
+        raise xl_kpi.KpiError("digits must be a whole number between -10 and 10")
+    return int(d)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -50,6 +50,9 @@ POOL = "$B$5"
 SCALE_TABLE = [("Threshold", "Coefficient"), (0.70, 0.9), (1.00, 1.0), (1.10, 1.1), (1.20, 1.2)]
 SCALE_RANGE = "$J$7:$K$11"
 
+# Gate of each KPI (score below it: no bonus for the period); None = no gate on that KPI.
+GATES = [0.5, None, None, None]
+
 NPS_ANSWERS = [10, 9, 9, 8, 7, 10, 6, 3, 9, 10]
 
 
@@ -70,7 +73,8 @@ def _matrix(ws: Worksheet) -> None:
     ws["A1"] = "KPI card: demo of the xl_kpi Excel functions"
     ws["A1"].font = Font(bold=True, size=14)
     ws["A2"] = (
-        "Formulas show #NAME? until you run xlwings > Import Functions (see docs/excel.md). Yellow cells are inputs."
+        "Formulas show #NAME? until the functions are there: xlwings > Import Functions, or in xlwings Lite "
+        "xl_kpi in requirements.txt and 'from udfs import *' in main.py (docs/excel.md). Yellow cells are inputs."
     )
     ws["A2"].font = NOTE
     _label_value(ws, 3, "Employee", "Anna Ivanova (Иванова Анна), account manager, Moscow office")
@@ -174,10 +178,12 @@ def _matrix(ws: Worksheet) -> None:
     _label_value(ws, 51, "Bonus for the period, RUB",
                  f"=KPI_PERIOD_BONUS(H{LAST_KPI_ROW + 1},B50,B49)", MONEY)
     _payout_kinds(ws)
+    _card_rebuilt(ws)
 
     ws.column_dimensions["A"].width = 46
     for col in "BCDEFGH":
         ws.column_dimensions[col].width = 13
+    ws.column_dimensions["I"].width = 8
     ws.column_dimensions["J"].width = 12
     ws.column_dimensions["K"].width = 12
     ws.freeze_panes = "A8"
@@ -205,6 +211,21 @@ def _payout_kinds(ws: Worksheet) -> None:
     for r, (start, rate) in enumerate(((0, 0.03), (1_000_000, 0.05)), start=61):
         _put(ws, f"J{r}", start, MONEY, inp=True)
         _put(ws, f"K{r}", rate, "0.0%", inp=True)
+
+
+def _card_rebuilt(ws: Worksheet) -> None:
+    """Rows 66-70 and column I: the card's gate and total pay rebuilt with the functions (issue 12 §2)."""
+    ws["A66"] = "The card rebuilt: gates (column I) and total pay"
+    ws["A66"].font = BOLD
+    _header_row(ws, 7, ["Gate"], first_col=9)  # below a KPI's gate the whole period bonus is 0, as on the card
+    for i, gate in enumerate(GATES):
+        _put(ws, f"I{FIRST_KPI_ROW + i}", gate, PERCENT, inp=True)
+    _label_value(ws, 67, "Some KPI below its gate (column I)?", f"=KPI_GATE_FAILED({_kpis('F')},{_kpis('I')})")
+    _label_value(ws, 68, "Bonus for the period with the gates, RUB",
+                 f"=KPI_PERIOD_BONUS(H{LAST_KPI_ROW + 1},B50,B49,B67)", MONEY)
+    _label_value(ws, 69, "Fixed salary (оклад), RUB", 80000, MONEY, inp=True)
+    _label_value(ws, 70, "Total pay for the period, RUB", "=KPI_TOTAL_PAY(B69,B68)", MONEY)
+    ws["B70"].font = BOLD
 
 
 def _kpis(col: str) -> str:

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests import lo
+from tests import _officejs, lo
 
 ROOT = Path(__file__).resolve().parent.parent
 """The repository root (README.md, workbooks/, scripts/)."""
@@ -154,3 +154,16 @@ def soffice() -> str:
 def recalc(soffice: str) -> Callable[[Sequence[str | Path], str | Path], list[Path]]:
     """``recalc(paths, out_dir)``: recalculated copies of the workbooks, all in one soffice call (see tests/lo.py)."""
     return lo.recalc
+
+
+# ------------------------------------------------------------------------------------ xlwings Lite / Server
+
+
+@pytest.fixture(scope="session")
+def officejs() -> Iterator[_officejs.OfficeJs]:
+    """udfs.py behind xlwings' Office.js dispatcher, in a child Python (tests/_officejs.py)."""
+    driver = _officejs.OfficeJs()
+    try:
+        yield driver
+    finally:
+        driver.close()

@@ -563,14 +563,110 @@ def _(tmp: Path) -> Inputs:
     return good(tmp, sheets)
 
 
-@case("raw-data-id-differs-only-by-case", "deals", "has rows for ids that are not in Employees",
-      'e1 (the Employees sheet has "E1": ids are compared exactly', code=0)
+@case("raw-data-id-differs-only-by-case", "deals.csv, column employee_id", "people who are not in Employees",
+      '"e1" (1 row) (the Employees sheet has "E1": ids are compared exactly', code=0)
 def _(tmp: Path) -> Inputs:
     sheets = ph.plan_sheets()
     ph.set_cell(sheets, "KPIs", 2, "source", "count deals where status = won")
     ph.write_csv(tmp / "deals.csv", [["employee_id", "status"], ["e1", "won"], ["E2", "won"], ["E2", "lost"]])
     facts = ph.facts_rows({("E1", "deals"): ..., ("E2", "deals"): ...})
     return ph.make_plan(tmp, sheets), [ph.write_csv(tmp / "facts.csv", facts), tmp / "deals.csv"]
+
+
+def _crm_plan(tmp: Path, source: str, aliases: dict[str, str] | None = None, **extra: list) -> Path:
+    """The small plan with an aliases column and ``source`` for the deals KPI (E1 and E2 have it)."""
+    sheets = ph.plan_sheets()
+    sheets["Employees"][0].append("Псевдонимы")
+    for row in sheets["Employees"][1:]:
+        row.append((aliases or {}).get(row[0]))
+    ph.set_cell(sheets, "KPIs", 2, "source", source)
+    sheets.update(extra)
+    return ph.make_plan(tmp, sheets)
+
+
+def _crm_data(tmp: Path, rows: list[list[str]], name: str = "deals.csv") -> list[Path]:
+    facts = ph.facts_rows({("E1", "deals"): ..., ("E2", "deals"): ...})
+    return [ph.write_csv(tmp / "facts.csv", facts), ph.write_csv(tmp / name, rows, sep=";")]
+
+
+@case("alias-of-two-employees", "sheet Employees, row 3", 'the alias "анна" of employee E2 (row 3) is also an alias '
+      "of employee E1 (row 2)")
+def _(tmp: Path) -> Inputs:
+    return (_crm_plan(tmp, "count deals by who", {"E1": "Анна", "E2": "анна"}),
+            _crm_data(tmp, [["who"], ["Анна"]]))
+
+
+@case("alias-is-another-employees-id", "sheet Employees, row 2", 'the alias "E2" of employee E1 (row 2) is the '
+      "employee_id of employee E2 (row 3)")
+def _(tmp: Path) -> Inputs:
+    return _crm_plan(tmp, "count deals by who", {"E1": "E2"}), _crm_data(tmp, [["who"], ["E2"]])
+
+
+@case("crm-names-without-aliases", "deals.csv, column Ответственный: 3 rows name people who are not in Employees",
+      '"Иванов Иван" is the name of E1', "to the Employees column aliases (Псевдонимы)", code=0)
+def _(tmp: Path) -> Inputs:
+    return (_crm_plan(tmp, "count deals by Ответственный"),
+            _crm_data(tmp, [["Ответственный"], ["Иванов Иван"], ["Иванов Иван"], ["Петров Пётр"]]))
+
+
+@case("sources-glob-matches-several", "sheet Sources, row 2", '2 files match the path "DEAL_*.csv" of table bitrix: '
+      "DEAL_1.csv, DEAL_2.csv")
+def _(tmp: Path) -> Inputs:
+    ph.write_csv(tmp / "DEAL_1.csv", [["employee_id"], ["E1"]])
+    plan = _crm_plan(tmp, "count bitrix", Sources=[["table", "path"], ["bitrix", "DEAL_*.csv"]])
+    return plan, _crm_data(tmp, [["employee_id"], ["E1"]], "DEAL_2.csv")[:1]
+
+
+@case("sources-path-matches-nothing", "sheet Sources, row 2", 'no file matches the path "exports/*.csv" of table '
+      "bitrix")
+def _(tmp: Path) -> Inputs:
+    return _crm_plan(tmp, "count bitrix", Sources=[["table", "path"], ["bitrix", "exports/*.csv"]]), _crm_data(
+        tmp, [["employee_id"], ["E1"]])[:1]
+
+
+@case("sources-unknown-encoding", "sheet Sources, row 2", 'unknown encoding "win-1251"')
+def _(tmp: Path) -> Inputs:
+    return _crm_plan(tmp, "count bitrix", Sources=[["table", "path", "encoding"], ["bitrix", "deals.csv",
+                                                                                   "win-1251"]]), _crm_data(
+        tmp, [["employee_id"], ["E1"]])
+
+
+@case("data-binding-to-a-missing-file", "--data", 'table bitrix: the file "missing.csv" does not exist')
+def _(tmp: Path) -> Inputs:
+    return _crm_plan(tmp, "count bitrix"), [*_crm_data(tmp, [["employee_id"], ["E1"]])[:1], "bitrix=missing.csv"]
+
+
+@case("currency-without-a-rate", "row 3, column C (Валюта)", "1 row of deals.csv is in USD (column "
+      "Валюта), but the plan's Rates sheet has no rate from USD to RUB")
+def _(tmp: Path) -> Inputs:
+    return _crm_plan(tmp, "sum deals.amount"), _crm_data(
+        tmp, [["employee_id", "amount", "Валюта"], ["E1", "150 000,00", "руб."], ["E1", "100", "USD"]])
+
+
+@case("row-dated-before-the-first-rate", "row 2, column D (day)", "1 row of deals.csv in USD is dated "
+      "before the first USD rate of the Rates sheet (valid from 01.10.2026)")
+def _(tmp: Path) -> Inputs:
+    plan = _crm_plan(tmp, "sum deals.amount dated day", Rates=[["currency", "rate", "date"], ["USD", "92,5",
+                                                                                              "01.10.2026"]])
+    return plan, _crm_data(tmp, [["employee_id", "amount", "Валюта", "day"], ["E1", "100", "$", "30.09.2026"],
+                                 ["E1", "100", "$", "01.10.2026"]])
+
+
+@case("rate-not-above-zero", "sheet Rates, row 2, column B (rate)", "a rate must be above 0")
+def _(tmp: Path) -> Inputs:
+    return _crm_plan(tmp, "count deals", Rates=[["currency", "rate"], ["USD", "0"]]), _crm_data(
+        tmp, [["employee_id"], ["E1"]])
+
+
+@case("manager-cycle-for-team", "sheet Employees, row 2, column E (manager)", "the manager chain goes round in a "
+      "circle (E1 → E2 → E1)")
+def _(tmp: Path) -> Inputs:
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "KPIs", 2, "source", "count deals for team")
+    ph.set_cell(sheets, "Employees", 2, "manager", "E2")
+    ph.set_cell(sheets, "Employees", 3, "manager", "E1")
+    plan = ph.make_plan(tmp, sheets)
+    return plan, _crm_data(tmp, [["employee_id"], ["E1"]])
 
 
 @case("manager-id-differs-only-by-case", "sheet Employees, row 3, column E (manager)",

@@ -293,7 +293,7 @@ def test_cards_open_and_cached_values_equal_the_engine(tpl: CardTemplate, result
 
 
 def test_the_source_worked_example(cards: dict[Any, bytes], tpl: CardTemplate) -> None:
-    # DOMAIN.md: pool 20 000, weight 0.4, 160 deals against base 100 / norm 150 → 120% → 1.1 → 8 800
+    # docs/domain.md: pool 20 000, weight 0.4, 160 deals against base 100 / norm 150 → 120% → 1.1 → 8 800
     ws = load(cards["E001"]).active
     r = tpl.kpi_row
     assert (ws[f"H{r}"].value, ws[f"I{r}"].value, ws[f"J{r}"].value) == (1.2, 1.1, 8800)

@@ -191,9 +191,11 @@ def test_passwords_file_is_private_and_never_inside_a_bundle(encrypted) -> None:
 @pytest.mark.slow
 def test_isolation_check_decrypts_with_the_passwords_file(encrypted) -> None:
     out, _ = encrypted
-    report = check_report(out, cards=False)
+    report = check_report(out, cards=False, full=True)
     assert report.ok, report.leaks[:5]
     assert report.files == report.decrypted == 44 + 44 + 7  # every workbook opened with its password
+    bound = check_report(out, cards=False)  # through binding.csv: no password needed
+    assert bound.ok and bound.decrypted == 0 and bound.bound == 44 + 44 + 7
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Golden tests: every worked example of DOMAIN.md, and the band boundaries it decides."""
+"""Golden tests: every worked example of docs/domain.md, and the band boundaries it decides."""
 
 from __future__ import annotations
 

@@ -164,10 +164,12 @@ def encrypted_sample(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.mark.slow
 def test_real_output_encrypted_is_isolated(encrypted_sample: Path) -> None:
-    rep = check_report(encrypted_sample, cards=False)
+    rep = check_report(encrypted_sample, cards=False, full=True)
     assert rep.ok, "\n".join(map(str, rep.leaks[:10]))
     # every workbook of every bundle, and of every e-mail (44 own cards, 4 mailable teams: 14 files)
-    assert rep.decrypted == (44 + 44 + 7) + (44 + 14)
+    assert rep.decrypted == (44 + 44 + 7) + (44 + 14) and rep.bound == 0
+    bound = check_report(encrypted_sample, cards=False)  # through binding.csv: the same files, no key derived
+    assert bound.ok and bound.decrypted == 0 and bound.bound == (44 + 44 + 7) + (44 + 14)
 
 
 @pytest.mark.slow

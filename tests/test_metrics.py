@@ -1,4 +1,4 @@
-"""Indicator formulas of DOMAIN.md §5."""
+"""Indicator formulas of docs/domain.md §5."""
 
 from __future__ import annotations
 

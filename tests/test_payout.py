@@ -1,6 +1,6 @@
 """engine/payout.py and engine/formulas.py: the one home of the money rules (issue 10 §1).
 
-The figures are DOMAIN.md's worked examples and hand-derived amounts; the library's public functions
+The figures are docs/domain.md's worked examples and hand-derived amounts; the library's public functions
 (``xl_kpi.bonus``, ``total_bonus``) must give what the payout rules give, and the formula text must name
 the cells it is given and carry ``digits`` into every ROUND.
 """

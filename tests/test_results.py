@@ -1,4 +1,4 @@
-"""results.compute against hand-computed bonuses: the DOMAIN.md example, gates, caps, multiplier, proration."""
+"""results.compute against hand-computed bonuses: the docs/domain.md example, gates, caps, multiplier, proration."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_columns_exactly_as_agreed(tmp_path):
 def test_domain_worked_example_and_hand_computed_totals(tmp_path):
     r = run(tmp_path)
     lines = r.lines.set_index(["employee_id", "kpi_id"])
-    # DOMAIN.md: pool 20 000, weight 0.4, base 100, norm 150, fact 160 → 120% → 1.1 → 8 800
+    # docs/domain.md: pool 20 000, weight 0.4, base 100, norm 150, fact 160 → 120% → 1.1 → 8 800
     e1 = lines.loc[("E1", "deals")]
     assert (e1["score"], e1["coefficient"], e1["bonus"]) == (pytest.approx(1.2), 1.1, 8800.0)
     # lower is better: base 10, norm 5, fact 4 → 120% → 1.1 → 20 000 × 0.6 × 1.1 = 13 200

@@ -3,7 +3,7 @@
 Two ways, because classic xlwings UDFs only run in Excel on Windows:
 
 1. The functions called directly as Python, with cells given as scalars, lists of lists, NumPy
-   arrays and None (an empty cell), checked against the golden values of DOMAIN.md.
+   arrays and None (an empty cell), checked against the golden values of docs/domain.md.
 2. xlwings itself reading the module: udfs.py loaded with xlwings' real UDF decorators (pywin32 is
    stubbed so that ``xlwings.udfs`` imports on Linux), the VBA that Excel's "Import Functions" would
    get from ``xlwings.udfs.generate_vba_wrapper``, and arguments run through xlwings' own converters.
@@ -37,6 +37,8 @@ from openpyxl.worksheet.formula import ArrayFormula
 
 import udfs
 import xl_kpi
+from tests._demo_sheet import BUILTINS
+from tests._demo_sheet import DemoSheet as _Sheet
 from udfs import ERR_DIV0, ERR_NA, ERR_NUM, ERR_VALUE, XlError, is_error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +56,8 @@ UDF_NAMES = [
     "KPI_WEIGHTED_SCORE",
     "KPI_PRORATE",
     "KPI_PERIOD_BONUS",
+    "KPI_GATE_FAILED",
+    "KPI_TOTAL_PAY",
     # payout kinds (issue 15)
     "KPI_FIXED",
     "KPI_PROPORTIONAL",
@@ -70,7 +74,7 @@ def approx(x: float) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# 1. Golden values of DOMAIN.md
+# 1. Golden values of docs/domain.md
 # ---------------------------------------------------------------------------------------------
 
 
@@ -488,6 +492,8 @@ def _well_formed(value: Any) -> bool:
         return bool(value) and all(
             isinstance(row, list) and len(row) == len(value[0]) and all(_well_formed(v) for v in row) for row in value
         )
+    if isinstance(value, bool):
+        return True  # KPI_GATE_FAILED answers TRUE/FALSE
     return is_error(value) or (isinstance(value, float) and math.isfinite(value))
 
 
@@ -615,6 +621,8 @@ EXPECTED_SIGNATURES = {
     "KPI_WEIGHTED_SCORE": "weights, scores",
     "KPI_PRORATE": "days_worked, days_in_period",
     "KPI_PERIOD_BONUS": "kpi_bonus, Optional multiplier, Optional proration, Optional gated, Optional digits",
+    "KPI_GATE_FAILED": "scores, gates",
+    "KPI_TOTAL_PAY": "salary, bonus, Optional digits",
     # payout kinds (issue 15)
     "KPI_FIXED": "score, threshold, amount, Optional digits",
     "KPI_PROPORTIONAL": "pool, weight, score, Optional max_payout, Optional digits",
@@ -764,62 +772,6 @@ def test_through_xlwings_converters_scalars_and_scale(call_like_excel):
 # 3. The demo workbook
 # ---------------------------------------------------------------------------------------------
 
-_TOKEN = re.compile(
-    r"\s*(?:(?P<range>\$?[A-Z]{1,3}\$?\d+:\$?[A-Z]{1,3}\$?\d+)|(?P<ref>\$?[A-Z]{1,3}\$?\d+)"
-    r"|(?P<num>\d+(?:\.\d+)?)|(?P<func>[A-Z][A-Z0-9_.]*)\(|(?P<comma>,)|(?P<close>\)))"
-)
-BUILTINS = {"SUM"}
-
-
-class _Sheet:
-    """A tiny evaluator for the demo's formulas: functions of refs, ranges and numbers (no operators).
-
-    KPI_* functions are udfs.py's, SUM is Excel's; it records every call as (name, argument count).
-    """
-
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-        self.calls: list[tuple[str, int]] = []
-
-    def value(self, ref: str) -> Any:
-        v = self.ws[ref.replace("$", "")].value
-        if isinstance(v, ArrayFormula):
-            v = v.text
-        if isinstance(v, str) and v.startswith("="):
-            return self.formula(v)
-        return v
-
-    def formula(self, text: str) -> Any:
-        tokens = [(m.lastgroup, m.group(m.lastgroup)) for m in _TOKEN.finditer(text[1:])]
-        assert "".join(t for _, t in tokens).replace(" ", "") == text[1:].replace("(", "").replace(" ", ""), text
-        value, rest = self._expr(tokens)
-        assert not rest, text
-        return value
-
-    def _expr(self, tokens: list[tuple[str, str]]) -> tuple[Any, list[tuple[str, str]]]:
-        kind, text = tokens[0]
-        rest = tokens[1:]
-        if kind == "num":
-            return float(text), rest
-        if kind == "ref":
-            return self.value(text), rest
-        if kind == "range":
-            rows = self.ws[text.replace("$", "")]
-            return [[self.value(c.coordinate) for c in row] for row in rows], rest
-        assert kind == "func", tokens
-        args = []
-        while rest[0][0] != "close":
-            arg, rest = self._expr(rest)
-            args.append(arg)
-            if rest[0][0] == "comma":
-                rest = rest[1:]
-        self.calls.append((text, len(args)))
-        if text == "SUM":
-            flat = np.ravel(np.asarray(args, dtype=object))
-            return float(sum(v for v in flat if isinstance(v, (int, float)))), rest[1:]
-        return getattr(udfs, text)(*args), rest[1:]
-
-
 @pytest.fixture(scope="module")
 def demo() -> openpyxl.Workbook:
     return openpyxl.load_workbook(DEMO)
@@ -892,6 +844,29 @@ def test_demo_formulas_give_the_source_numbers(demo):
     assert (s.value("F41"), s.value("F42"), s.value("F43")) == (ERR_DIV0, ERR_NA, ERR_VALUE)
 
 
+def test_demo_rebuilds_the_cards_payout(demo):
+    """Rows 46-51 and 66-70: the card's payout rebuilt with the functions equals what xl-kpi generate pays."""
+    s = _Sheet(demo["KPI matrix"])
+    proration = xl_kpi.prorate(19, 31)
+    bonus = xl_kpi.period_bonus(20_800, 1.2, proration)
+    assert s.value("B46") == xl_kpi.weighted_score([0.4, 0.2, 0.2, 0.2], [1.2, 1.2, 0.8, 1.0]) == approx(1.08)
+    assert s.value("B49") == proration
+    assert s.value("B51") == bonus == 15_298.06
+    assert s.value("B67") is False  # closed deals at 120%, its gate 50%
+    assert s.value("B68") == bonus
+    assert s.value("B70") == xl_kpi.total_pay(80_000, bonus) == 95_298.06
+    # the gate bites: closed deals below 50% → no bonus for the period, the salary alone
+    ws = demo["KPI matrix"]
+    ws["E8"] = 120  # score (120 - 100) / 50 = 40%
+    try:
+        s = _Sheet(ws)
+        assert s.value("B67") is True
+        assert s.value("B68") == 0.0
+        assert s.value("B70") == 80_000.0
+    finally:
+        ws["E8"] = 160
+
+
 def test_demo_number_formats(demo):
     ws = demo["KPI matrix"]
     for r in range(8, 12):
@@ -959,3 +934,33 @@ def test_payout_functions_are_the_batch_rule():
     assert udfs.KPI_PRORATE(19, 31) == xl_kpi.prorate(19, 31) and udfs.KPI_PRORATE(5, 0) == ERR_NUM
     assert udfs.KPI_WEIGHTED_SCORE([[0.4, 0.6]], [[1.2, 1.0]]) == 1.08
     assert udfs.KPI_WEIGHTED_SCORE([[0.4, 0.6]], [[1.2]]) == ERR_VALUE
+
+
+def test_all_names_every_excel_function(xl):
+    """udfs.__all__ lists every function xlwings registers, so ``from udfs import *`` and the docs agree."""
+    registered = {name for name in dir(xl.module) if hasattr(getattr(xl.module, name), "__xlfunc__")}
+    assert registered == set(UDF_NAMES)
+    assert registered <= set(udfs.__all__)
+    assert all(hasattr(udfs, name) for name in udfs.__all__)
+
+
+def test_gate_failed_is_the_engine_rule():
+    """KPI_GATE_FAILED: some ROUND(score,12) below its gate, as the card's gate condition (issue 12 §2)."""
+    assert udfs.KPI_GATE_FAILED([[0.49], [1.2]], [[0.5], [None]]) is True
+    assert udfs.KPI_GATE_FAILED([[0.5], [1.2]], [[0.5], [None]]) is False  # exactly at the gate passes
+    assert udfs.KPI_GATE_FAILED([[0.5 - 1e-14]], [[0.5]]) is False  # float noise below the gate: ROUND(,12)
+    assert udfs.KPI_GATE_FAILED([[None], [1.2]], [[0.5], [0.5]]) is False  # no fact yet: the gate does not fail
+    assert udfs.KPI_GATE_FAILED([[0.4, 1.0]], [[0.5]]) == ERR_VALUE  # sizes differ
+    assert udfs.KPI_GATE_FAILED([["#REF!"]], [[0.5]]) == udfs.ERR_REF  # errors passed on
+    assert udfs.KPI_GATE_FAILED([[0.4]], [["half"]]) == ERR_VALUE
+    engine = xl_kpi.gate_failed([0.49, 1.2], [0.5, float("nan")])
+    assert udfs.KPI_GATE_FAILED([[0.49, 1.2]], [[0.5, None]]) is bool(engine.any())
+
+
+def test_total_pay_is_the_engine_rule():
+    assert udfs.KPI_TOTAL_PAY(80_000, 12_480.004) == xl_kpi.total_pay(80_000, 12_480.004) == 92_480.0
+    assert udfs.KPI_TOTAL_PAY(80_000, 0.005) == 80_000.01  # Excel's ROUND, half away from zero
+    assert udfs.KPI_TOTAL_PAY(80_000, 12_480.4, 0) == 92_480.0
+    assert udfs.KPI_TOTAL_PAY([[80_000], [50_000]], [[100], [None]]) == [[80_100.0], [ERR_NA]]
+    assert udfs.KPI_TOTAL_PAY(80_000, 1, 0.5) == ERR_NUM  # digits not whole
+    assert udfs.KPI_TOTAL_PAY("x", 1) == ERR_VALUE

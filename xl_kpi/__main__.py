@@ -1,6 +1,29 @@
-"""``python -m xl_kpi``: the same program as the ``xl-kpi`` command."""
+"""``python -m xl_kpi`` and the ``xl-kpi`` command: the CLI, or a clear message when a batch package is missing.
 
-from xl_kpi.cli import main
+The CLI needs typer, rich and the batch's readers and writers; an install made for the Excel
+functions only (numpy, pandas, xlwings, as in xlwings Lite) lacks them. Then: exit code 1 and the
+``pip install`` that fixes it (xl_kpi/dependencies.py), never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    """Run the ``xl-kpi`` command (xl_kpi.cli.main)."""
+    try:
+        from xl_kpi.cli import main as cli_main
+    except ModuleNotFoundError as exc:
+        from xl_kpi.dependencies import missing_batch_package
+
+        message = missing_batch_package(exc)
+        if message is None:
+            raise
+        print(f"xl-kpi: {message}", file=sys.stderr)
+        raise SystemExit(1) from None
+    cli_main()
+
 
 if __name__ == "__main__":
     main()

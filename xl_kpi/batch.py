@@ -37,6 +37,7 @@ from xl_kpi.audit import compare_csvs, unrecorded
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.money import round_money
 from xl_kpi.engine.period import Period, period_of
+from xl_kpi.inputs.datafiles import DataFile, parse_data_arg, plain_paths
 from xl_kpi.inputs.inputbytes import recording
 from xl_kpi.inputs.problems import InputError, Problems
 from xl_kpi.inputs.tables import expand_paths
@@ -85,7 +86,7 @@ class BatchReport:
 
 def generate(
     plan: str | os.PathLike[str],
-    data: Sequence[str | os.PathLike[str]],
+    data: Sequence[str | os.PathLike[str] | DataFile],
     out_dir: str | os.PathLike[str],
     *,
     template: str | os.PathLike[str] | None = None,
@@ -107,11 +108,12 @@ def generate(
     started = time.perf_counter()
     period = p.key if (p := period_of(period)) else None  # manifest.json records the key: 2026-Q4
     out = Path(out_dir).resolve()
-    outdir.refuse_out_in_data(out, data)
+    data = [d if isinstance(d, (DataFile, Path)) else parse_data_arg(d) for d in data]
+    outdir.refuse_out_in_data(out, plain_paths(data))
     working = (STAGING_PREFIX, ".xl-kpi-distribute-")
     outdir.claim(out, working)  # before anything is read or written: a folder of the user's is refused
     with recording() as read:  # the sha256 of the very bytes parsed, for manifest.json
-        the_plan, facts, problems = inspect(plan, [Path(d) for d in data], period=period)
+        the_plan, facts, problems = inspect(plan, data, period=period)
     if the_plan is None or (problems.has_errors and not skip_invalid):
         raise InputError(problems)
     results = compute(the_plan, facts, period=period)
@@ -127,7 +129,7 @@ def generate(
         raise InputError(problems)
     tpl = CardTemplate.load(template, lang=results.language)
     audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid},
-                         read=read)
+                         read=read, tables=facts.files)
 
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -218,18 +220,20 @@ def split_invalid(results: Results) -> tuple[Results, list[dict[str, Any]]]:
 
 def audit_record(
     plan: str | os.PathLike[str],
-    data: Sequence[str | os.PathLike[str]],
+    data: Sequence[str | os.PathLike[str] | DataFile],
     template: CardTemplate,
     results: Results,
     options: dict[str, Any],
     *,
     read: dict[str, str] | None = None,
+    tables: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
     """What a run was made from: every input's sha256, the template's, the version, period, options.
 
     ``read``: {resolved path: sha256} of the bytes the run parsed (:func:`xl_kpi.inputs.inputbytes.recording`);
-    an input not in it is hashed from disk. ``fingerprint`` hashes all of it, so two runs with the same
-    fingerprint write the same bytes.
+    an input not in it is hashed from disk. ``tables``: table name → the file it was read from (recorded
+    under ``tables``; a ``--data NAME=PATH`` binding is also a ``data`` entry with its ``table``).
+    ``fingerprint`` hashes all of it, so two runs with the same fingerprint write the same bytes.
     """
     read = read or {}
 
@@ -237,7 +241,9 @@ def audit_record(
         return read.get(str(p.resolve())) or _sha256(p)
 
     plan_path = Path(plan).resolve()
-    files = expand_paths([Path(d) for d in data], exclude=[plan_path])
+    files = expand_paths(plain_paths(data), exclude=[plan_path])
+    bound = {b.table.casefold(): b for b in data if isinstance(b, DataFile)}
+    by_file = {str(Path(p).resolve()): name for name, p in (tables or {}).items() if name.casefold() in bound}
     record: dict[str, Any] = {
         "format": 1,
         "xl_kpi_version": __version__,
@@ -245,7 +251,10 @@ def audit_record(
         "language": results.language,
         "options": options,
         "plan": {"path": str(plan_path), "sha256": digest(plan_path)},
-        "data": [{"path": str(p.resolve()), "sha256": digest(p)} for p in files],
+        "data": [{"path": str(p.resolve()), "sha256": digest(p)} for p in files]
+        + [{"path": path, "sha256": digest(Path(path)), "table": name} for path, name in sorted(by_file.items())],
+        "tables": {name: {"file": str(Path(p).resolve()), "sha256": digest(Path(p))}
+                   for name, p in sorted((tables or {}).items())},
         "template": {"path": str(template.path) if template.path else None,
                      "sha256": hashlib.sha256(template.source).hexdigest()},
     }
@@ -305,7 +314,8 @@ def verify(out_dir: str | os.PathLike[str], *, recompute: bool = True) -> list[F
 
 def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -> list[Finding]:
     """Compare the outputs with a fresh run from the recorded inputs (byte for byte: output is deterministic)."""
-    inputs = [("plan", audit["plan"])] + [("data", d) for d in audit["data"]]
+    inputs = [("plan", audit["plan"])] + [("data", d) for d in audit["data"]] + [
+        ("table", {"path": t["file"], "sha256": t["sha256"]}) for t in audit.get("tables", {}).values()]
     stale = [f"{role} {Path(i['path']).name}" + (" is missing" if not Path(i["path"]).is_file() else " changed")
              for role, i in inputs if not Path(i["path"]).is_file() or _sha256(Path(i["path"])) != i["sha256"]]
     if stale:
@@ -319,8 +329,9 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
     if hashlib.sha256(tpl.source).hexdigest() != audit["template"]["sha256"]:
         return [Finding(AUDIT, f"cannot recompute: the template {tpath or '(bundled)'} changed since the run")]
     with recording() as read:  # recompute from the very bytes recorded, not from a file saved meanwhile
-        the_plan, facts, problems = inspect(audit["plan"]["path"], [d["path"] for d in audit["data"]],
-                                            period=opts.get("period"))
+        the_plan, facts, problems = inspect(audit["plan"]["path"], [
+            DataFile(d["table"], d["path"], where=(("file", "--data"),)) if d.get("table") else d["path"]
+            for d in audit["data"]], period=opts.get("period"))
     moved = [Path(i["path"]).name for _, i in inputs if read.get(str(Path(i["path"]).resolve()), i["sha256"])
              != i["sha256"]]
     if moved:

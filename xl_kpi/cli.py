@@ -42,6 +42,25 @@ PERIOD_HELP = ("The period: a month 2026-10, a quarter 2026-Q4, a half-year 2026
                "2026-10-01..2026-12-31 (default: the plan's Settings).")
 
 
+DATA_HELP = ("Raw data and facts files (CSV, XLSX) or folders of them, named after the file; or NAME=PATH to bind "
+             "table NAME of the sources to a file (PATH may be a glob); several may follow one --data.")
+
+
+def _data_option(values: list[str] | None) -> list[object] | None:
+    """--data items as paths or NAME=PATH bindings; a plain path that does not exist is a usage error."""
+    if values is None:
+        return None
+    from xl_kpi.inputs.datafiles import DataFile, parse_data_arg
+
+    out: list[object] = []
+    for v in values:
+        item = parse_data_arg(v)
+        if not isinstance(item, DataFile) and not item.exists():
+            raise typer.BadParameter(f"{v} does not exist (to bind a table to a file write NAME=PATH)")
+        out.append(item)
+    return out
+
+
 def _period_option(value: str | None) -> str | None:
     """--period as its canonical key (2026-10, 2026-Q4, 2026-H2, 2026, 2026-10-01..2026-12-31);
     a bad value is a usage error (exit code 2)."""
@@ -59,11 +78,11 @@ def _period_option(value: str | None) -> str | None:
 def validate_command(
     plan: Annotated[Path, typer.Option(
         "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")],
-    data: Annotated[list[Path] | None, typer.Option(
-        "--data", exists=True, help="Raw data and facts files (CSV, XLSX) or folders of them; "
-        "several may follow one --data.")] = None,
-    more: Annotated[list[Path] | None, typer.Argument(
-        exists=True, show_default=False, metavar="[FILE]...", help="More data files.")] = None,
+    data: Annotated[list[str] | None, typer.Option(
+        "--data", callback=lambda v: _data_option(v), help=DATA_HELP)] = None,
+    more: Annotated[list[str] | None, typer.Argument(
+        callback=lambda v: _data_option(v), show_default=False, metavar="[FILE]...",
+        help="More data files (or NAME=PATH).")] = None,
     period: Annotated[str | None, typer.Option(
         "--period", callback=_period_option, help=PERIOD_HELP)] = None,
 ) -> None:
@@ -77,11 +96,11 @@ def validate_command(
 
 PlanOption = Annotated[Path, typer.Option(
     "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")]
-DataOption = Annotated[list[Path] | None, typer.Option(
-    "--data", exists=True, help="Raw data and facts files (CSV, XLSX) or folders of them; "
-    "several may follow one --data.")]
-MoreArgument = Annotated[list[Path] | None, typer.Argument(
-    exists=True, show_default=False, metavar="[FILE]...", help="More data files.")]
+DataOption = Annotated[list[str] | None, typer.Option(
+    "--data", callback=lambda v: _data_option(v), help=DATA_HELP)]
+MoreArgument = Annotated[list[str] | None, typer.Argument(
+    callback=lambda v: _data_option(v), show_default=False, metavar="[FILE]...",
+    help="More data files (or NAME=PATH).")]
 PeriodOption = Annotated[str | None, typer.Option(
     "--period", callback=_period_option, help=PERIOD_HELP)]
 LangOption = Annotated[str | None, typer.Option(
@@ -241,20 +260,25 @@ def distribute_command(
     check: Annotated[bool, typer.Option(
         "--check", help="Prove that no file holds anyone else's name, id or pay. Alone: check what is there; "
         "with other options: build (and mail), then check.")] = False,
-    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Worker processes for encrypting.")] = 1,
+    full_check: Annotated[bool, typer.Option(
+        "--full-check", help="Like --check, but decrypt every encrypted workbook again with its password from "
+        "passwords.csv (independent of how it was made; for auditors, slow: 100,000 rounds per file).")] = False,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", min=1, max=64, help="Worker processes for encrypting and LibreOffice processes for the PDFs "
+        "(default: the machine's cores).")] = None,
 ) -> None:
     """Bundle the cards per employee, manager or department; encrypt, make PDFs, e-mail, check isolation."""
     from xl_kpi.delivery.distribute import Options, UsageError
 
     mailing = mail or dry_run
     building = bool(by or zip_ or encrypt or passwords or new_passwords or pdf or pdf_only or allow_plain_pdf
-                    or mailing) or not check
+                    or mailing) or not (check or full_check)
     if not mailing and (smtp or starttls or ssl or user or sender):
         raise _usage("--smtp, --starttls, --ssl, --user and --from go with --mail")
     try:
         options = Options(by=tuple(by or ("employee",)), zip=zip_, encrypt=encrypt, passwords=passwords,
                           new_passwords=new_passwords, pdf=pdf, pdf_only=pdf_only, allow_plain_pdf=allow_plain_pdf,
-                          jobs=jobs)
+                          **({"jobs": jobs} if jobs else {}))
     except UsageError as e:
         raise _usage(str(e)) from None
     config = None
@@ -266,8 +290,8 @@ def distribute_command(
     failed = False
     if building:
         failed |= _run_distribute(out, options, config if mailing else None, mailing=mailing, dry_run=dry_run)
-    if check:
-        failed |= _run_check(out)
+    if check or full_check:
+        failed |= _run_check(out, full=full_check, jobs=options.jobs)
     raise typer.Exit(1 if failed else 0)
 
 
@@ -315,13 +339,20 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
 
     titles = {"pdf": "PDF (LibreOffice)", "encrypt": "Encrypting", "send": "Writing .eml" if dry_run else "Sending"}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+                  TextColumn("{task.fields[rate]}"), console=console, transient=True) as progress:
         tasks: dict[str, object] = {}
+        started: dict[str, tuple[float, int]] = {}
 
         def on_progress(stage: str, done: int, total: int) -> None:
+            import time
+
             if stage not in tasks:
-                tasks[stage] = progress.add_task(titles.get(stage, stage), total=total)
-            progress.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
+                tasks[stage] = progress.add_task(titles.get(stage, stage), total=total, rate="")
+                started[stage] = (time.perf_counter(), done)  # resumed work is not counted in the rate
+            t0, n0 = started[stage]
+            dt = time.perf_counter() - t0
+            rate = f"{(done - n0) / dt:,.0f}/s" if dt > 0.5 and done > n0 else ""
+            progress.update(tasks[stage], completed=done, total=total, rate=rate)  # type: ignore[arg-type]
 
         try:
             report = distribute(out, options, on_progress=on_progress)  # type: ignore[arg-type]
@@ -394,7 +425,8 @@ def _print_distribution(report: object) -> None:
         console.print("               department bundles are for HR to hand over (the plan names no department "
                       "head, so they are never mailed)", soft_wrap=True)
     if opts.with_pdf:
-        made = (f"{r.pdf_converted} converted in {r.pdf_seconds:.1f} s (one LibreOffice call)" if r.pdf_converted
+        made = (f"{r.pdf_converted} converted in {r.pdf_seconds:.1f} s ({r.pdf_processes} LibreOffice "  # type: ignore
+                f"process{'es' if r.pdf_processes != 1 else ''} at once)" if r.pdf_converted
                 else "none converted")
         reused = f", {r.pdf_reused} reused from the previous run" if r.pdf_reused else ""
         console.print(f"  PDF          {made}{reused}"
@@ -404,6 +436,9 @@ def _print_distribution(report: object) -> None:
         console.print(f"  passwords    [bold]{escape(str(r.passwords_file))}[/bold] ({p.get('given', 0)} given, "
                       f"{p.get('reused', 0)} reused, {p.get('generated', 0)} generated) — for HR only: never send it "
                       "with the cards", soft_wrap=True)
+    if opts.encrypt:
+        console.print(f"  encrypted    {r.encrypted} now ({opts.jobs} worker{'s' if opts.jobs != 1 else ''}), "  # type: ignore
+                      f"{r.resumed} from the interrupted run, {r.reused} taken over unchanged")  # type: ignore
     console.print(f"  index        {escape(str(r.index_file))}", soft_wrap=True)
     console.print(f"  elapsed      {r.elapsed:.2f} s")
 
@@ -429,7 +464,7 @@ def _print_mail(outcome: object, dry_run: bool) -> bool:
     return failed or bool(skipped)
 
 
-def _run_check(out: Path) -> bool:
+def _run_check(out: Path, *, full: bool = False, jobs: int = 1) -> bool:
     """The isolation check; print every finding. True when anything was found."""
     from rich.markup import escape
 
@@ -437,13 +472,17 @@ def _run_check(out: Path) -> bool:
     from xl_kpi.engine.errors import KpiError
 
     try:
-        rep = check_report(out)
+        rep = check_report(out, full=full, jobs=jobs)
     except KpiError as e:
         console.print(f"[red]✗ check:[/red] {escape(str(e))}", soft_wrap=True)
         return True
     if rep.ok:
+        how = ""
+        if rep.bound or rep.decrypted:
+            how = (f" ({rep.bound} encrypted workbooks checked through the plain workbook they were proved to open "
+                   f"to, {rep.decrypted} decrypted with their password)")
         console.print(f"[green]✓ isolation check:[/green] {rep.files} files opened, nobody's name, id or pay in a "
-                      "file meant for someone else")
+                      f"file meant for someone else{how}", soft_wrap=True)
         return False
     console.print(f"[red]✗ isolation check: {len(rep.leaks)} finding{'s' if len(rep.leaks) != 1 else ''}[/red] "
                   f"in {rep.files} files opened", soft_wrap=True)
@@ -499,6 +538,12 @@ def main() -> None:
     except BaseException as e:  # Exception, and a Rust panic from a native library (a BaseException)
         if os.environ.get("XL_KPI_DEBUG") or isinstance(e, GeneratorExit):
             raise
+        from xl_kpi.dependencies import missing_batch_package
+
+        missing = missing_batch_package(e)  # a batch package imported lazily inside a command
+        if missing is not None:
+            say(missing)
+            raise SystemExit(1) from None
         message = " ".join(str(e).split())[:300] or "(no message)"
         say(f"internal error: {type(e).__name__}: {message} — please report this with the command you ran")
         raise SystemExit(3) from None

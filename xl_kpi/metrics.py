@@ -1,4 +1,4 @@
-"""``xl_kpi.metrics``: the indicator formulas of DOMAIN.md §5 (the public name of :mod:`xl_kpi.engine.metrics`)."""
+"""``xl_kpi.metrics``: the indicator formulas of docs/domain.md §5 (the public name of :mod:`xl_kpi.engine.metrics`)."""
 
 from xl_kpi.engine.metrics import (
     average_deal_size,

@@ -5,7 +5,7 @@
 and :mod:`xl_kpi.engine.payout` for every amount (no money rule is spelled here). Card and summary
 writers read :class:`Results`; they never compute KPI math themselves.
 
-Bonus of an employee (DOMAIN.md §4, plus the plan's extensions)::
+Bonus of an employee (docs/domain.md §4, plus the plan's extensions)::
 
     line bonus  = ROUND(pool × weight × coefficient(score), digits)       (score after floor/cap)
     kpi_bonus   = Σ line bonuses

@@ -16,12 +16,15 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.period import Period
+from xl_kpi.inputs.datafiles import DataFile
 from xl_kpi.inputs.problems import ROW_LIMIT, Problems
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-def validate(plan: str | Path, data: Sequence[str | Path] = (), *, period: Period | str | None = None) -> Problems:
+def validate(
+    plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None
+) -> Problems:
     """Every problem in a plan workbook and its data files; nothing is written.
 
     Runs the plan checks, reads every data file, evaluates the raw-data sources, and checks that
@@ -31,7 +34,7 @@ def validate(plan: str | Path, data: Sequence[str | Path] = (), *, period: Perio
 
 
 def inspect(
-    plan: str | Path, data: Sequence[str | Path] = (), *, period: Period | str | None = None
+    plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None
 ) -> tuple[Any, Any, Problems]:
     """Read and check the inputs once: (plan, facts, problems); plan/facts are None when unreadable.
 

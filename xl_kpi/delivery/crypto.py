@@ -26,8 +26,10 @@ from xl_kpi.outputs.csvsafe import restore
 __all__ = [
     "ALPHABET",
     "PASSWORD_BITS",
+    "BindingError",
     "WrongPasswordError",
     "decrypt_xlsx",
+    "encrypt_bound",
     "encrypt_xlsx",
     "generate_password",
     "is_encrypted",
@@ -72,6 +74,112 @@ def encrypt_xlsx(data: bytes, password: str) -> bytes:
     return out.getvalue()
 
 
+class BindingError(KpiError):
+    """An encrypted workbook does not open with its password to exactly the plain workbook it was made from."""
+
+
+SPIN_COUNT = 100_000
+"""Excel's password-hashing rounds; kept (weakening the key derivation is not how to be fast)."""
+
+
+def encrypt_bound(data: bytes, password: str) -> bytes:
+    """``data`` encrypted with ``password`` like :func:`encrypt_xlsx`, and proved to open to ``data``.
+
+    The password's key is derived ONCE (the 100,000 SHA-512 rounds) and kept in memory for this
+    call only. With it the encrypted bytes *as written* are read back: the spin count is Excel's,
+    the password salt is the one the key was derived with, the password verifier decrypts and
+    matches (so the password opens the file in Excel), the wrapped package key unwraps to the key
+    the package was encrypted with, the package's HMAC is right, and the package decrypts to
+    exactly ``data``. Anything else raises :class:`BindingError`. Cost: one key derivation, as
+    for encrypting alone; the read-back is a few AES blocks and one pass of the package.
+    """
+    from msoffcrypto.method.container.ecma376_encrypted import ECMA376Encrypted
+    from msoffcrypto.method.ecma376_agile import ECMA376Agile
+
+    if not password:
+        raise KpiError("an empty password encrypts nothing")
+    if is_encrypted(data):
+        raise KpiError("the workbook is already encrypted")
+    info, secret_key, derived = _parameters(password)
+    package = ECMA376Agile.encrypt_payload(io.BytesIO(data), info.encryptedKey, secret_key, info.keyData.saltValue)
+    encryption_info = ECMA376Agile.get_encryption_information(info, package, secret_key)
+    out = io.BytesIO()
+    ECMA376Encrypted(package, encryption_info).write_to(out)
+    result = out.getvalue()
+    _confirm(result, data, derived, info.encryptedKey.saltValue)
+    return result
+
+
+def _parameters(password: str) -> tuple[object, bytes, bytes]:
+    """msoffcrypto's agile encryption parameters for ``password``, made with ONE key derivation, and its result.
+
+    The same steps as ``ECMA376Agile.generate_encryption_parameters`` (msoffcrypto's own primitives, in
+    its order), which derives the key internally and does not return it.
+    """
+    from msoffcrypto.method import ecma376_agile as agile
+
+    a = agile.ECMA376Agile
+    info = agile.ECMA376AgileEncryptionInfo()
+    info.spinCount = SPIN_COUNT
+    ek = info.encryptedKey
+    ek.saltValue = agile._get_salt(None, ek.saltSize)
+    derived = a._derive_iterated_hash_from_password(password, ek.saltValue, ek.hashName, info.spinCount).digest()
+    key1, key2, key3 = (a._derive_encryption_key(derived, blk, ek.hashName, ek.keyBits) for blk in
+                        (agile.blkKey_VerifierHashInput, agile.blkKey_encryptedVerifierHashValue,
+                         agile.blkKey_encryptedKeyValue))
+    verifier = agile._resize_buffer(agile._random_buffer(ek.saltSize), agile._round_up(ek.saltSize, ek.blockSize))
+    info.encryptedVerifierHashInput = agile._encrypt_aes_cbc(verifier, key1, ek.saltValue)
+    hashed = agile._get_hash_func(ek.hashName)(verifier).digest()
+    hashed = agile._resize_buffer(hashed, agile._round_up(len(hashed), ek.blockSize))
+    info.encryptedVerifierHashValue = agile._encrypt_aes_cbc(hashed, key2, ek.saltValue)
+    secret_key = agile._normalize_key(agile._random_buffer(ek.saltSize), ek.keyBits // 8)
+    info.encryptedKeyValue = agile._encrypt_aes_cbc(secret_key, key3, ek.saltValue)
+    info.keyData.saltValue = agile._get_salt(salt_size=info.keyData.saltSize)
+    return info, secret_key, derived
+
+
+def confirm_binding(encrypted: bytes, plain: bytes, derived: bytes, salt: bytes) -> None:
+    """Check that ``encrypted`` opens, with the password whose derived hash is ``derived`` (for ``salt``), to ``plain``.
+
+    No key derivation: ``derived`` is the result of the 100,000 rounds, kept from encrypting.
+    :class:`BindingError` says what does not hold.
+    """
+    _confirm(encrypted, plain, derived, salt)
+
+
+def _confirm(encrypted: bytes, plain: bytes, derived: bytes, salt: bytes) -> None:
+    from msoffcrypto.format.ooxml import OOXMLFile
+    from msoffcrypto.method import ecma376_agile as agile
+
+    a = agile.ECMA376Agile
+    try:
+        office = OOXMLFile(io.BytesIO(encrypted))
+        info = office.info
+        if office.type != "agile":
+            raise BindingError(f"not agile encryption ({office.type})")
+        if info["spinValue"] != SPIN_COUNT:
+            raise BindingError(f"spin count {info['spinValue']}, not Excel's {SPIN_COUNT}")
+        if info["passwordSalt"] != salt:
+            raise BindingError("the password salt is not the one the key was derived with")
+        alg, bits = info["passwordHashAlgorithm"], info["passwordKeyBits"]
+        key1, key2, key3 = (a._derive_encryption_key(derived, blk, alg, bits) for blk in
+                            (agile.blkKey_VerifierHashInput, agile.blkKey_encryptedVerifierHashValue,
+                             agile.blkKey_encryptedKeyValue))
+        hash_input = agile._decrypt_aes_cbc(info["encryptedVerifierHashInput"], key1, salt)
+        expected = agile._decrypt_aes_cbc(info["encryptedVerifierHashValue"], key2, salt)
+        if agile._get_hash_func(alg)(hash_input).digest() != expected:
+            raise BindingError("the password verifier does not match: the password would not open the file")
+        office.secret_key = agile._decrypt_aes_cbc(info["encryptedKeyValue"], key3, salt)
+        out = io.BytesIO()
+        office.decrypt(out, verify_integrity=True)
+    except BindingError:
+        raise
+    except Exception as e:  # msoffcrypto/olefile raise many kinds on a damaged container
+        raise BindingError(f"the encrypted file cannot be read back ({type(e).__name__}: {e})") from None
+    if out.getvalue() != plain:
+        raise BindingError("the encrypted file does not decrypt to the checked workbook")
+
+
 def decrypt_xlsx(data: bytes, password: str) -> bytes:
     """The plain xlsx inside an encrypted workbook; :class:`WrongPasswordError` for a wrong password."""
     import msoffcrypto
@@ -83,7 +191,7 @@ def decrypt_xlsx(data: bytes, password: str) -> bytes:
         office = msoffcrypto.OfficeFile(io.BytesIO(data))
         office.load_key(password=password)
         out = io.BytesIO()
-        office.decrypt(out)
+        office.decrypt(out, verify_integrity=True)  # a changed byte is refused, never parsed as a workbook
     except (exceptions.InvalidKeyError, exceptions.DecryptionError) as e:
         raise WrongPasswordError(f"the password does not open the workbook ({e})") from None
     return out.getvalue()

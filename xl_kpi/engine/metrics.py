@@ -1,4 +1,4 @@
-"""Indicator formulas of DOMAIN.md §5, arguments in the order the formula reads.
+"""Indicator formulas of docs/domain.md §5, arguments in the order the formula reads.
 
 Rates and shares are fractions (0.32 means 32%); NPS is in points (−100..100).
 Division by zero gives NaN in arrays and raises :class:`DivisionByZeroError` for scalars.

@@ -1,4 +1,4 @@
-"""The payout: every rule that turns scored KPI lines into money (DOMAIN.md §4 plus the plan's extensions).
+"""The payout: every rule that turns scored KPI lines into money (docs/domain.md §4 plus the plan's extensions).
 
 One home for the money, used by the batch (``results``), the cards' cached values, the summary, the
 Excel functions (``udfs``) and the library::
@@ -223,7 +223,7 @@ def _num(x: Any) -> str:
 PAYOUT_KINDS = ("coefficient", "fixed", "proportional", "per_unit", "share")
 """What a KPI line pays (the Plan's ``payout`` column):
 
-* ``coefficient`` (the default, DOMAIN.md §4): ROUND(pool × weight × coefficient(score), digits);
+* ``coefficient`` (the default, docs/domain.md §4): ROUND(pool × weight × coefficient(score), digits);
 * ``fixed``: ROUND(amount, digits) when ROUND(score, 12) >= threshold, else 0;
 * ``proportional``: ROUND(MIN(MAX(pool × weight × score, 0), max_payout), digits), the score after floor and cap;
 * ``per_unit``: ROUND(MIN(rate × MAX(fact − base, 0), max_payout), digits) (or the tiers' amount of those units);

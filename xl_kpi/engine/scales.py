@@ -1,4 +1,4 @@
-"""Premium-coefficient scales: score → coefficient (DOMAIN.md §3).
+"""Premium-coefficient scales: score → coefficient (docs/domain.md §3).
 
 A scale is a plan setting, not a constant. Two kinds:
 

@@ -1,4 +1,4 @@
-"""KPI score, premium coefficient and weighted bonus (DOMAIN.md §2–4): the library's per-KPI functions.
+"""KPI score, premium coefficient and weighted bonus (docs/domain.md §2–4): the library's per-KPI functions.
 
 The money rules themselves (line bonus, KPI bonus, gate, multiplier, proration, rounding) live in
 :mod:`xl_kpi.engine.payout`; :func:`bonus` and :func:`total_bonus` call them, and :func:`period_bonus` and

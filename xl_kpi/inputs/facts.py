@@ -32,6 +32,7 @@ import pandas as pd
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.period import Period, PeriodError, period_of
 from xl_kpi.inputs.cells import to_ids, to_numbers
+from xl_kpi.inputs.datafiles import DataFile, bound_paths, load_bound, parse_data_arg, plain_paths
 from xl_kpi.inputs.identity import alike_hint, key_index
 from xl_kpi.inputs.problems import InputError, Problems, row_ranges
 from xl_kpi.inputs.readers import (
@@ -39,6 +40,7 @@ from xl_kpi.inputs.readers import (
 )
 from xl_kpi.inputs.sources import UNEVALUATED, Evaluator
 from xl_kpi.inputs.tables import EMPLOYEE_ID, KPI_ID, Table, expand_paths, read_tables
+from xl_kpi.inputs.team import build_teams
 
 __all__ = [
     "FACT", "FACTS_KPI_ID", "PERIOD", "Facts", "FactsError", "load_facts", "load_tables",
@@ -118,6 +120,8 @@ class Facts:
     """(employee_id, kpi_id) pairs whose facts-file row was bad (already reported, so not 'missing')."""
     unreadable: list[str] = field(default_factory=list)
     """Data files that could not be read (already reported); missing facts may be in them."""
+    files: dict[str, Path] = field(default_factory=dict)
+    """Table name → the file it was read from (for manifest.json)."""
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, period: Period | str | None = None) -> Facts:
@@ -164,12 +168,16 @@ _VALUE_COLUMNS = ("employee_id", "kpi_id", "fact", "period", "origin", "file", "
 
 def load_facts(
     plan: Plan,
-    data: Iterable[str | Path] = (),
+    data: Iterable[str | Path | DataFile] = (),
     *,
     period: Period | str | None = None,
     problems: Problems | None = None,
 ) -> Facts:
     """Read the --data files and produce the facts of ``plan``'s employees for the period.
+
+    Tables bound by name (the plan's Sources sheet, :class:`DataFile` items of ``data`` from
+    ``--data NAME=PATH``, which win over the sheet) are read under that name; plain paths keep the
+    file-name rule.
 
     The period (any form :meth:`Period.parse` reads) is ``period`` if given, else the plan's Settings
     period, else the single period found in the facts files or dated raw data (a month for raw data).
@@ -177,15 +185,27 @@ def load_facts(
     """
     own = problems is None
     sink = Problems() if own else problems
-    paths = expand_paths(data, exclude=[plan.path] if plan.path else [])
+    data = [d if isinstance(d, (DataFile, Path)) else parse_data_arg(d) for d in data]
+    given = [d for d in data if isinstance(d, DataFile)]
+    on_cli = {b.table.casefold() for b in given}
+    bindings = [b for b in plan.bindings if b.table.casefold() not in on_cli] + given  # the command line wins
+    base = plan.path.parent if plan.path else None
+    paths = expand_paths(plain_paths(data), exclude=[*([plan.path] if plan.path else []),
+                                                     *bound_paths(bindings, base)])
     unreadable: list[str] = []
     tables = load_tables(paths, sink, unreadable=unreadable)
+    files = {t.name: t.path for t in tables.values() if t.path is not None}
+    files.update(load_bound(bindings, base, tables, sink, expected=[EMPLOYEE_ID, FACTS_KPI_ID, FACT],
+                            unreadable=unreadable))
     explicit = _explicit_period(period, plan)
     file_facts = _facts_files(plan, tables, sink)
     reported = set(zip(file_facts.loc[file_facts["bad"], "employee_id"], file_facts.loc[file_facts["bad"], "kpi_id"],
                        strict=True)) if "bad" in file_facts else set()
     file_facts = file_facts[~file_facts["bad"].astype(bool)] if "bad" in file_facts else file_facts
-    evaluator = Evaluator(tables, sink)
+    teams = build_teams(plan.employees, {e: plan.at("Employees", r, "manager")
+                                         for e, r in zip(plan.employees["employee_id"], plan.employees["row"],
+                                                         strict=True)})
+    evaluator = Evaluator(tables, sink, people=plan.people.fresh(), teams=teams, rates=plan.rates.fresh())
     the_period = explicit or _infer_period(plan, file_facts, evaluator, sink)
     twice: set[tuple[str, str]] = set()
     parts = [_select_period(file_facts, the_period, sink, twice)]
@@ -200,7 +220,7 @@ def load_facts(
         not p.empty for p in parts) else _empty_values()
     values = values.drop_duplicates(["employee_id", "kpi_id"], keep="first").reset_index(drop=True)
     facts = Facts(values[[*_VALUE_COLUMNS, "column", "header"]], the_period, tables, sink, failed, reported,
-                  unreadable)
+                  unreadable, files)
     if own:
         sink.raise_for_errors(FactsError)
     return facts
@@ -368,7 +388,6 @@ def _derived(
 ) -> pd.DataFrame:
     """Facts of the KPIs with a source, for the employees whose plan has them."""
     lines = plan.lines
-    known = set(plan.employees["employee_id"])
     frames = []
     given_keys = set(zip(given["employee_id"], given["kpi_id"], strict=True)) if not given.empty else set()
     for kpi_id, src in plan.sources.items():
@@ -392,18 +411,7 @@ def _derived(
         if (res["note"] == UNEVALUATED).all():
             failed.add(kpi_id)
             continue
-        strangers = sorted(set(res["employee_id"].dropna()) - known)
-        if strangers:
-            alike = key_index(plan.employees["employee_id"])
-            evaluator.report_once(
-                ("strangers", *src.tables, str(src.numerator.by)),
-                "warning",
-                f"the raw data for {kpi_id} ({', '.join(src.tables)}) has rows for ids that are not in "
-                f"Employees, which are not counted: {', '.join(s + alike_hint(s, alike) for s in strangers[:10])}"
-                + (" …" if len(strangers) > 10 else ""),
-                "check the ids in the raw data (a typo?) or add the employees",
-                at,
-            )
+        evaluator.unmatched_warnings(src, at)  # one warning per table: the people who matched nobody
         res = res[res["employee_id"].isin(who)]
         res = res[[(e, kpi_id) not in given_keys for e in res["employee_id"]]]
         frames.append(pd.DataFrame({

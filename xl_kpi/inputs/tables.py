@@ -45,18 +45,24 @@ def read_tables(
     *,
     expected: Sequence[Sequence[str]] | None = None,
     problems: Problems | None = None,
+    name: str | None = None,
+    encoding: str | None = None,
+    separator: str | None = None,
 ) -> list[Table]:
     """Every sheet of a workbook (or the one table of a CSV file) as :class:`Table` s.
 
     ``expected`` lists alias groups of the columns the caller looks for; the header row is the one
     among the first rows that names most of them (default: the first non-empty row).
+    ``name`` replaces the file stem as the table name (a binding of the Sources sheet or ``--data NAME=PATH``);
+    ``encoding`` and ``separator`` replace the guess for a CSV file.
     Raises :class:`FileReadError` if the file cannot be read. What a sheet hides (formulas without
     a saved value, merged cells, hidden rows, repeated headers…) is kept in each table's ``issues``.
     """
     path = Path(path)
     suffix = path.suffix.casefold()
     if suffix in CSV_SUFFIXES:
-        sheets: list[tuple[str | None, pd.DataFrame, SheetInfo | None]] = [(None, read_csv_grid(path), None)]
+        sheets: list[tuple[str | None, pd.DataFrame, SheetInfo | None]] = [
+            (None, read_csv_grid(path, encoding=encoding, separator=separator), None)]
     elif suffix in WORKBOOK_SUFFIXES:
         sheets = [(s.name, s.grid, s.info) for s in read_workbook(path)]
     else:
@@ -65,14 +71,15 @@ def read_tables(
             "save it as CSV or Excel Workbook (.xlsx), or remove it from --data",
         )
     tables = []
+    stem = name or path.stem
     for i, (sheet, grid, info) in enumerate(sheets):
-        name = path.stem if sheet is None else f"{path.stem}:{sheet}"
-        table = table_from_grid(grid, name=name, file=path.name, sheet=sheet, path=path, expected=expected,
+        table_name = stem if sheet is None else f"{stem}:{sheet}"
+        table = table_from_grid(grid, name=table_name, file=path.name, sheet=sheet, path=path, expected=expected,
                                 problems=problems, info=info)
         if table is not None:
             tables.append(table)
         if i == 0 and sheet is not None and table is not None:
-            tables.append(Table(path.stem, table.file, table.frame, table.letters, table.sheet, table.header_row,
+            tables.append(Table(stem, table.file, table.frame, table.letters, table.sheet, table.header_row,
                                 path, table.issues, table.issues_reported))
     return tables
 

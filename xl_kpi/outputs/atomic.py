@@ -125,6 +125,16 @@ class AtomicBatch:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
 
+    def staged(self) -> list[tuple[Path, Path]]:
+        """The (temporary file, target) pairs written and not yet committed (to hand to another process's batch)."""
+        return list(self._pending)
+
+    def adopt(self, pairs: list[tuple[Path, Path]]) -> None:
+        """Take over files another batch staged (in a worker process): this batch commits or discards them."""
+        for tmp, target in pairs:
+            self._pending.append((Path(tmp), Path(target)))
+            self._dirs.add(Path(target).parent)
+
     def commit(self) -> None:
         """Flush the staged files to disk and move them into place."""
         if not self._pending:

@@ -16,7 +16,9 @@ FOLDER = "distribution"
 """``distribute`` writes its bundles here (``OUT/distribution``)."""
 INDEX = "index.csv"
 PASSWORDS = "passwords.csv"
-HR_FILES = frozenset({INDEX, PASSWORDS})
+BINDING = "binding.csv"
+"""With --encrypt: each encrypted file's sha256 and the sha256 of the plain workbook it was proved to decrypt to."""
+HR_FILES = frozenset({INDEX, PASSWORDS, BINDING})
 """Files of ``distribution/`` meant for HR only, never for an employee."""
 OUTBOX = "outbox"
 """Where a mail dry run writes its .eml files."""

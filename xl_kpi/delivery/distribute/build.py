@@ -4,14 +4,15 @@ each file taken over from the previous run where nothing changed, then written."
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from xl_kpi.delivery.distribute.bundles import _LABELS, _natural, plan_bundles
-from xl_kpi.delivery.distribute.encrypt import _assign_passwords, _encrypt_all
-from xl_kpi.delivery.distribute.existing import _load_cards, _previous, _sha
-from xl_kpi.delivery.distribute.model import DistributionReport, Options, Progress, ShippedFile
+from xl_kpi.delivery.distribute.encrypt import Journal, _assign_passwords, _encrypt_all
+from xl_kpi.delivery.distribute.existing import _load_cards, _Previous, _previous, _sha
+from xl_kpi.delivery.distribute.model import Bundle, DistributionReport, Options, Progress, ShippedFile
 from xl_kpi.delivery.distribute.pdf import _make_pdfs
 from xl_kpi.delivery.distribute.write import _write
 from xl_kpi.inputs.problems import InputError, Problems
@@ -44,7 +45,6 @@ def distribute(
 
 def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress | None) -> DistributionReport:
     """:func:`distribute`, with OUT locked."""
-    from xl_kpi.delivery.crypto import is_encrypted
     from xl_kpi.outputs.results_files import load_results
 
     started = time.perf_counter()
@@ -70,15 +70,18 @@ def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress
     dist = out / FOLDER
     prev = _previous(dist, read_passwords=opts.encrypt and not opts.new_passwords, problems=problems)
     report = DistributionReport(out, dist, opts, bundles, problems, results)
+    journal = Journal(out)
     if opts.encrypt:
-        _assign_passwords(bundles, given_id, given_bundle, prev, report)
+        made = _assign_passwords(bundles, given_id, given_bundle, prev, report, journal.passwords())
+        journal.open(made)  # before anything is encrypted: a resumed run uses the same passwords
 
-    # the plain workbooks: cards (from OUT/cards) and team summaries
-    plain: dict[str, bytes] = {}  # source sha → bytes
+    # the plain workbooks: cards (read from OUT/cards when needed, never all held) and team summaries
+    plain: dict[str, Path | bytes] = {}  # source sha → path or bytes
     card_src = {eid: sha for eid, (_, sha) in cards.items()}
+    wanted_ids = {m for b in bundles for m in b.members}
     for eid, (path, sha) in cards.items():
-        if any(eid in b.members for b in bundles):
-            plain[sha] = path.read_bytes()
+        if eid in wanted_ids:
+            plain[sha] = path
     summaries: dict[str, tuple[str, str]] = {}  # bundle key → (file name, source sha)
     for b in bundles:
         if b.by in ("manager", "department"):
@@ -88,28 +91,47 @@ def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress
             label = _LABELS.get(results.language, _LABELS["en"])[b.by]
             summaries[b.key] = (safe_file_name(f"{label} {b.name}", ".xlsx"), sha)
 
-    pdfs: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="xl-kpi-pdf-") as pdf_dir:  # the PDFs wait here, not in memory
+        _build(out, opts, report, bundles, cards, card_src, plain, summaries, prev, journal, Path(pdf_dir),
+               on_progress)
+    for b in bundles:
+        for f in b.files:
+            f.data, f.path = b"", None  # written; do not keep everyone's cards in memory
+    report.elapsed = time.perf_counter() - started
+    return report
+
+
+def _build(out: Path, opts: Options, report: DistributionReport, bundles: list[Bundle],
+           cards: dict[str, tuple[Path, str]], card_src: dict[str, str], plain: dict[str, Path | bytes],
+           summaries: dict[str, tuple[str, str]], prev: _Previous, journal: Journal, pdf_dir: Path,
+           on_progress: Progress | None) -> None:
+    """The files of every bundle (PDFs, encryption, taken over where unchanged), then written."""
+    from xl_kpi.delivery.crypto import is_encrypted
+
+    problems = report.problems
+    pdfs: dict[str, Path | bytes] = {}
     failed_pdf: dict[str, str] = {}
     if opts.with_pdf:
         wanted = list(dict.fromkeys([card_src[m] for b in bundles for m in b.members]
                                     + [s for _, s in summaries.values()]))
-        pdfs, failed_pdf = _make_pdfs(wanted, plain, prev, report, on_progress)
+        pdfs, failed_pdf = _make_pdfs(wanted, plain, prev, report, on_progress, pdf_dir)
         names = {card_src[e]: f"card of {e}" for e in card_src} | {s: f"team summary {k}" for k, (_, s) in
                                                                    summaries.items()}
         for src, why in failed_pdf.items():
             problems.error(f"no PDF of the {names.get(src, src[:12])}: {why}",
                            "see the LibreOffice message; the bundles holding it were not written")
-        for src, data in pdfs.items():
-            if src in card_src.values():
+        card_shas = set(card_src.values())
+        for src, where in pdfs.items():
+            if src in card_shas:
                 from xl_kpi.delivery.office import pdf_page_count
 
-                n = pdf_page_count(data)
+                n = pdf_page_count(where.read_bytes() if isinstance(where, Path) else where)
                 if n != 1:
                     problems.warning(f"the PDF of the {names.get(src, 'card')} has {n} pages, not 1",
                                      "check the card template's print area and page setup")
 
     # the files of each bundle
-    todo: list[tuple[ShippedFile, str]] = []  # (file, password) still to encrypt
+    todo: list[tuple[ShippedFile, str, str]] = []  # (file, bundle key, password) still to encrypt
     for b in bundles:
         parts: list[tuple[str, str, str, str]] = []  # (name, kind, employee_id, source sha)
         for m in b.members:
@@ -127,31 +149,46 @@ def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress
                 if opts.encrypt:
                     assert b.password is not None
                     old = prev.files.get((b.key, name))
-                    if old and old[0] == src and prev.passwords.get(b.key) == b.password and is_encrypted(old[2]):
-                        f.data, f.encrypted = old[2], True
+                    if old and old[0] == src and prev.passwords.get(b.key) == b.password and is_encrypted(
+                            _head(old[2])):
+                        _plain_into(f, old[2])
+                        f.encrypted = True
+                        f.bound = prev.bound.get(old[1]) == src  # proved when it was made
                         report.reused += 1
                     else:
-                        todo.append((f, b.password))
+                        todo.append((f, b.key, b.password))
                 else:
-                    f.data = plain[src]
+                    _plain_into(f, plain[src])
                 b.files.append(f)
             if opts.with_pdf:
-                b.files.append(ShippedFile(str(Path(name).with_suffix(".pdf")), kind, eid, src, pdfs[src]))
+                pdf = ShippedFile(str(Path(name).with_suffix(".pdf")), kind, eid, src)
+                _plain_into(pdf, pdfs[src])
+                b.files.append(pdf)
         if b.failed:
             b.files = []
     if todo:
-        _encrypt_all(todo, plain, opts.jobs, on_progress)
-        report.encrypted = len(todo)
+        report.resumed = _encrypt_all(todo, plain.__getitem__, journal, opts.jobs, on_progress)
+        report.encrypted = len(todo) - report.resumed
     for b in bundles:
         for f in b.files:
-            f.sha256 = _sha(f.data)
+            f.sha256 = f.sha256 or _sha(f.content())
         b.files.sort(key=lambda f: (f.kind != "summary", _natural(f.name)))
     _write(out, report)
-    for b in bundles:
-        for f in b.files:
-            f.data = b""  # written; do not keep everyone's cards in memory
-    report.elapsed = time.perf_counter() - started
-    return report
+    journal.remove()  # the distribution is in place: nothing left to resume
+
+
+def _head(where: Path | bytes) -> bytes:
+    if isinstance(where, Path):
+        with where.open("rb") as fh:
+            return fh.read(8)
+    return where[:8]
+
+
+def _plain_into(f: ShippedFile, src: Path | bytes) -> None:
+    if isinstance(src, Path):
+        f.path = src
+    else:
+        f.data = src
 
 
 def _team_summary(results: Results, members: Sequence[str]) -> bytes:

@@ -12,7 +12,7 @@ from pathlib import Path
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.outputs.csvsafe import read_rows
-from xl_kpi.outputs.layout import INDEX, PASSWORDS
+from xl_kpi.outputs.layout import BINDING, INDEX, PASSWORDS
 from xl_kpi.results import Results
 
 
@@ -63,14 +63,16 @@ def _load_cards(out: Path, results: Results, problems: Problems) -> dict[str, tu
 class _Previous:
     """The previous distribution: files that can be taken over unchanged, and its passwords."""
 
-    files: dict[tuple[str, str], tuple[str, str, bytes]] = field(default_factory=dict)
-    """(bundle key, file) → (source sha256, sha256, bytes)."""
-    pdfs: dict[str, bytes] = field(default_factory=dict)
-    """source sha256 → plain PDF bytes."""
+    files: dict[tuple[str, str], tuple[str, str, Path | bytes]] = field(default_factory=dict)
+    """(bundle key, file) → (source sha256, sha256, where: the file of a folder bundle, or a zip member's bytes)."""
+    pdfs: dict[str, Path | bytes] = field(default_factory=dict)
+    """source sha256 → plain PDF (its file, or its bytes)."""
     passwords: dict[str, str] = field(default_factory=dict)
     """bundle key → password."""
     by_id: dict[str, str] = field(default_factory=dict)
     by_bundle: dict[str, str] = field(default_factory=dict)
+    bound: dict[str, str] = field(default_factory=dict)
+    """sha256 of an encrypted file → the plain sha256 it was proved to open to (the previous binding.csv)."""
 
 
 def _previous(dist: Path, *, read_passwords: bool, problems: Problems) -> _Previous:
@@ -92,6 +94,9 @@ def _previous(dist: Path, *, read_passwords: bool, problems: Problems) -> _Previ
             for r in read_rows(dist / PASSWORDS):
                 if r.get("bundle"):
                     prev.passwords[r["bundle"]] = r.get("password", "")
+        if (dist / BINDING).exists():
+            prev.bound = {r["sha256"]: r["source_sha256"] for r in read_rows(dist / BINDING)
+                          if r.get("sha256") and r.get("source_sha256")}
     except (OSError, UnicodeDecodeError, csv.Error, KeyError):
         return _Previous()
     archives: dict[str, dict[str, bytes]] = {}
@@ -112,7 +117,9 @@ def _previous(dist: Path, *, read_passwords: bool, problems: Problems) -> _Previ
         if data is None or _sha(data) != sha:
             continue
         key = bundle[:-4] if bundle.endswith(".zip") else bundle
-        prev.files[(key, name)] = (src, sha, data)
+        where: Path | bytes = data if bundle.endswith(".zip") else dist / bundle / name  # folders: not held
+        prev.files[(key, name)] = (src, sha, where)
         if name.lower().endswith(".pdf") and data[:5] == b"%PDF-":
-            prev.pdfs[src] = data
+            prev.pdfs[src] = where
+        del data
     return prev

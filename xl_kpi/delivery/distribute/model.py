@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,8 @@ class Options:
     pdf_only: bool = False
     allow_plain_pdf: bool = False
     """With --encrypt: ship the PDFs unencrypted (PDFs cannot be encrypted here); refused otherwise."""
-    jobs: int = 1
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    """Worker processes for encrypting and LibreOffice processes for the PDFs (default: the machine's cores)."""
     pdf_timeout: float = 900.0
 
     def __post_init__(self) -> None:
@@ -85,6 +87,16 @@ class ShippedFile:
     data: bytes = b""
     sha256: str = ""
     encrypted: bool = False
+    path: Path | None = None
+    """Where the bytes are when ``data`` is empty (a card in OUT/cards, a journal entry): read when written."""
+    bound: bool = False
+    """Encrypted, and proved (by reading it back with the key derived once) to open to the plain workbook."""
+
+    def content(self) -> bytes:
+        """The file's bytes (from ``data``, else read from ``path``)."""
+        if self.data or self.path is None:
+            return self.data
+        return self.path.read_bytes()
 
 
 @dataclass
@@ -143,7 +155,11 @@ class DistributionReport:
     pdf_converted: int = 0
     pdf_reused: int = 0
     pdf_seconds: float = 0.0
+    pdf_processes: int = 0
+    """LibreOffice processes run at once for the PDFs."""
     encrypted: int = 0
+    resumed: int = 0
+    """Encrypted workbooks taken from the journal of an interrupted run."""
     reused: int = 0
     elapsed: float = 0.0
 

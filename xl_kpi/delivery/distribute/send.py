@@ -74,7 +74,7 @@ def send(
     from xl_kpi.delivery.mail import send_all
 
     with outdir.lock(report.out_dir):  # distribute cannot rebuild the bundles while they are sent
-        iso = check_report(report.out_dir, cards=False, outbox=False)
+        iso = check_report(report.out_dir, cards=False, outbox=False, jobs=report.options.jobs)
         if iso.leaks:
             raise LeakError(iso.leaks)
         todo, skipped = deliveries(report)
@@ -87,5 +87,6 @@ def send(
             if outbox.exists():
                 shutil.rmtree(outbox)
             outbox.mkdir(mode=0o700)
-        result = send_all(todo, config, report.out_dir / MAIL_LOG, dry_run_dir=outbox, on_progress=progress)
+        result = send_all(todo, config, report.out_dir / MAIL_LOG, dry_run_dir=outbox, on_progress=progress,
+                          jobs=report.options.jobs)
     return MailOutcome(result, skipped, outbox)

@@ -14,12 +14,13 @@ from xl_kpi.delivery.distribute.model import Bundle, DistributionReport
 from xl_kpi.outputs import outdir
 from xl_kpi.outputs.atomic import AtomicBatch
 from xl_kpi.outputs.csvsafe import csv_bytes
-from xl_kpi.outputs.layout import FOLDER, INDEX, PASSWORDS
+from xl_kpi.outputs.layout import BINDING, FOLDER, INDEX, PASSWORDS
 from xl_kpi.outputs.ooxml import write_zip
 
 INDEX_COLUMNS = ("bundle", "recipient", "recipient_email", "employee_id", "file", "sha256", "kind", "recipient_id",
                  "source_sha256")
 PASSWORD_COLUMNS = ("bundle", "recipient", "employee_id", "password")
+BINDING_COLUMNS = ("bundle", "file", "sha256", "source_sha256")
 STAGING_PREFIX = ".xl-kpi-distribute-"
 
 
@@ -41,6 +42,10 @@ def _index_rows(bundles: Sequence[Bundle], zipped: bool) -> list[list[str]]:
     return rows
 
 
+def _bound_files(bundles: Sequence[Bundle], zipped: bool) -> set[tuple[str, str]]:
+    return {(f"{b.key}.zip" if zipped else b.key, f.name) for b in bundles if not b.failed for f in b.files if f.bound}
+
+
 def _write(out: Path, report: DistributionReport) -> None:
     """Stage the whole distribution, then swap it in for the previous one."""
     opts = report.options
@@ -57,15 +62,19 @@ def _write(out: Path, report: DistributionReport) -> None:
                 if b.failed:
                     continue
                 if opts.zip:
-                    batch.write(target / b.by / f"{b.name}.zip", zip_bytes((f.name, f.data) for f in b.files))
+                    batch.write(target / b.by / f"{b.name}.zip", zip_bytes((f.name, f.content()) for f in b.files))
                 else:
                     for f in b.files:
-                        batch.write(target / b.by / b.name / f.name, f.data)
+                        batch.write(target / b.by / b.name / f.name, f.content())
             batch.write(target / INDEX, csv_bytes(INDEX_COLUMNS, _index_rows(report.bundles, opts.zip)))
             if opts.encrypt:
                 rows = [[b.key, b.recipient, b.recipient_id, b.password or ""] for b in report.bundles if not b.failed]
                 rows.sort(key=lambda r: _natural(r[0]))
                 batch.write(target / PASSWORDS, csv_bytes(PASSWORD_COLUMNS, rows))
+                proved = _bound_files(report.bundles, opts.zip)
+                bound = [[r[0], r[4], r[5], r[8]] for r in _index_rows(report.bundles, opts.zip)
+                         if (r[0], r[4]) in proved]
+                batch.write(target / BINDING, csv_bytes(BINDING_COLUMNS, bound))
         if opts.encrypt:
             os.chmod(target / PASSWORDS, 0o600)
         target.mkdir(exist_ok=True)

@@ -81,10 +81,50 @@ class _Company:
         self._by_key: dict[str, list[_Person]] = {}
         self._by_form: dict[str, _Person] = {}
         self._by_folded_id: dict[str, list[_Person]] = {}
+        self.amount_owners: dict[int, list[tuple[str, str]]] = {}
+        """cents → (employee id, field) of everyone with that distinctive amount: a file's numbers are looked up."""
         for p in self.people.values():
             self._by_key.setdefault(p.key, []).append(p)
             self._by_form[p.form] = p
             self._by_folded_id.setdefault(p.form.casefold(), []).append(p)
+            for f, cents in p.amounts.items():
+                if _distinctive(cents):
+                    self.amount_owners.setdefault(cents, []).append((p.id, f))
+        self._by_email: dict[str, set[str]] | None = None
+        self._raw_re: re.Pattern[bytes] | None = None
+        self._raw_owner: dict[bytes, str] = {}
+
+    def raw_pattern(self) -> tuple[re.Pattern[bytes] | None, dict[bytes, str]]:
+        """Every byte string that must not be readable in an encrypted file, as one pattern, and whose each is.
+
+        Names (4+ characters) in UTF-8 and UTF-16-LE, ids of 5+ characters, amounts of 5+ digits
+        (units, and units.kopecks); made once per company (a prefix tree over bytes).
+        """
+        if self._raw_re is None and self.people:
+            import unicodedata
+
+            from xl_kpi.delivery.isolation.model import RAW_MIN_DIGITS
+
+            owner: dict[bytes, str] = {}
+            for p in self.people.values():
+                needles: list[bytes] = []
+                if len(p.name.strip()) >= 4:
+                    for form in {p.name.strip(), unicodedata.normalize("NFC", p.name.strip())}:
+                        needles += [form.encode("utf-8"), form.encode("utf-16-le")]
+                if len(p.id) >= RAW_MIN_DIGITS:
+                    needles += [p.id.encode("utf-8"), p.id.encode("utf-16-le")]
+                for cents in p.amounts.values():
+                    units, kop = divmod(cents, 100)
+                    for t in {str(units), f"{units}.{kop:02d}"} if kop else {str(units)}:
+                        if len(t) >= RAW_MIN_DIGITS:
+                            needles.append(t.encode("ascii"))
+                for n in needles:
+                    owner.setdefault(n, p.id)
+            body = _trie(n.decode("latin-1") for n in owner)
+            # lookahead: every position, so a needle overlapping another one is found too
+            self._raw_re = re.compile(f"(?=({body}))".encode("latin-1"), re.DOTALL) if body else None
+            self._raw_owner = owner
+        return self._raw_re, self._raw_owner
 
     def allowed(self, audience: frozenset[str], extra_names: Iterable[str] = ()) -> _Allowed:
         """What a file for ``audience`` may hold: their names and managers' names, every number of theirs.
@@ -119,8 +159,12 @@ class _Company:
 
     def audience_of_address(self, address: str) -> set[str]:
         """The employees whose plan address is this mailbox (compared in canonical form)."""
-        a = canonical_address(address)
-        return {p.id for p in self.people.values() if p.email and p.email == a}
+        if self._by_email is None:
+            self._by_email = {}
+            for p in self.people.values():
+                if p.email:
+                    self._by_email.setdefault(p.email, set()).add(p.id)
+        return set(self._by_email.get(canonical_address(address), set()))
 
     def whose_id(self, token: str) -> list[_Person]:
         """The employee whose id ``token`` is: exactly, else case-insensitively when that is one person;
@@ -145,13 +189,49 @@ def _num(v: Any) -> bool:
 
 
 def _alternation(words: list[str], numeric: bool = False, flags: int = 0) -> re.Pattern[str] | None:
-    words = [w for w in words if w]
-    if not words:
+    """One pattern matching any of ``words`` as a whole token (group 1), built as a prefix tree.
+
+    A plain ``a|b|c`` alternation of 10,000 names is tried name by name at every position of the
+    text (cost: text × names); the prefix tree shares every common beginning, so a position costs
+    about the length of the longest name. Longer words still win over their prefixes (the
+    tree tries the longer branch first, and backtracks to a shorter word when the boundary fails).
+    """
+    body = _trie(w for w in words if w)
+    if not body:
         return None
-    body = "|".join(re.escape(w) for w in words)
     if numeric:
         return re.compile(rf"(?<![\w.,])({body})(?![\w]|[.,]\d)", flags)
     return re.compile(rf"(?<!\w)({body})(?!\w)", flags)
+
+
+def _trie(words: Iterable[str]) -> str:
+    """A regular expression (no groups that capture) matching exactly ``words``, longest first, as a prefix tree."""
+    root: dict[str, Any] = {}
+    for w in words:
+        node = root
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}  # end of a word
+    if not root:
+        return ""
+
+    def emit(node: dict[str, Any]) -> str:
+        ends = "" in node
+        branches = []
+        for ch in sorted(k for k in node if k):
+            child, run = node[ch], [ch]
+            while len(child) == 1 and "" not in child:  # a chain without choices: one literal run
+                (nxt, child), = child.items()
+                run.append(nxt)
+            branches.append(re.escape("".join(run)) + emit(child))
+        if not branches:
+            return ""
+        inner = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if ends:
+            return f"(?:{inner})?"
+        return inner
+
+    return emit(root)
 
 
 def _distinctive(cents: int) -> bool:

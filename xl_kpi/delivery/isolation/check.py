@@ -7,6 +7,7 @@ import email.policy
 import io
 import os
 import zipfile
+from collections.abc import Callable
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
@@ -29,22 +30,44 @@ def check(out_dir: str | os.PathLike[str]) -> list[Leak]:
 
 
 def check_report(
-    out_dir: str | os.PathLike[str], *, cards: bool = True, distribution: bool = True, outbox: bool = True
+    out_dir: str | os.PathLike[str], *, cards: bool = True, distribution: bool = True, outbox: bool = True,
+    full: bool = False, jobs: int = 1,
 ) -> IsolationReport:
-    """Run the isolation check (see the module doc); the parts to look at can be switched off."""
-    from xl_kpi.outputs.layout import FOLDER, INDEX, OUTBOX, PASSWORDS
+    """Run the isolation check (see the module doc); the parts to look at can be switched off.
+
+    Encrypted workbooks listed in ``distribution/binding.csv`` are checked through the plain workbook
+    they were proved to decrypt to when they were encrypted (a card of ``cards/``, or a team
+    summary made again from the results), which must hash to the bound sha256: no key is derived
+    from a password. ``full``: ignore ``binding.csv`` and decrypt every encrypted workbook with its
+    password from ``passwords.csv``, independently of how it was made (for auditors; 100,000
+    SHA-512 rounds per file).
+
+    ``jobs``: worker processes sharing the files (each file's findings do not depend on the others'; a
+    card and its employee's bundle go to the same worker, which then reads the card once).
+    """
+    from xl_kpi.outputs.layout import BINDING, FOLDER, INDEX, OUTBOX, PASSWORDS
     from xl_kpi.outputs.results_files import load_results
 
     out = Path(out_dir)
-    company = _Company(load_results(out))
+    results = load_results(out)
+    company = _Company(results)
     report = IsolationReport()
     scanner = _Scanner(company, report)
-    opener = _Opener(scanner)
+    dist = out / FOLDER
+    bound: dict[str, str] = {}
+    if not full and (dist / BINDING).exists():
+        for r in read_rows(dist / BINDING):
+            if r.get("sha256") and r.get("source_sha256"):
+                bound[r["sha256"]] = r["source_sha256"]
+    opener = _Opener(scanner, bound, _sources(out, results, dist / INDEX) if bound else {})
+    units: list[tuple[str, _Unit]] = []
+
+    def defer(affinity: str, unit: _Unit) -> None:
+        units.append((affinity, unit))
 
     if cards:
-        _check_cards(out, company, scanner, opener)
+        _check_cards(out, company, scanner, defer)
 
-    dist = out / FOLDER
     index_rows = read_rows(dist / INDEX) if (dist / INDEX).exists() else []
     pw_rows = read_rows(dist / PASSWORDS) if (dist / PASSWORDS).exists() else []
     passwords: dict[str, str] = {}
@@ -58,9 +81,10 @@ def check_report(
         if r.get("employee_id"):
             b["members"].add(r["employee_id"].strip())
         b["files"][r["file"]] = r.get("sha256", "")
+        b.setdefault("source", r.get("source_sha256", ""))
 
     if distribution and dist.is_dir():
-        _check_distribution(dist, bundles, passwords, company, scanner, opener, FOLDER)
+        _check_distribution(dist, bundles, passwords, company, scanner, defer, FOLDER)
 
     box = out / OUTBOX
     if outbox and box.is_dir():
@@ -74,16 +98,89 @@ def check_report(
                 if _bundle_key(name) in passwords:
                     entry["passwords"].append(passwords[_bundle_key(name)])
         for path in sorted(box.rglob("*.eml")):
-            _check_eml(out, path, by_address, company, scanner, opener)
+            defer(path.name, lambda sc, op, path=path: _check_eml(out, path, by_address, company, sc, op))
+    _run(units, scanner, opener, jobs)
     report.leaks.sort()
     return report
+
+
+_Unit = Callable[[_Scanner, _Opener], None]
+"""The check of one file or bundle, reporting to the scanner and opener it is given."""
+_UNITS: list[tuple[str, _Unit]] = []
+_PARTS: list[_Opener] = []
+
+
+def _run(units: list[tuple[str, _Unit]], scanner: _Scanner, opener: _Opener, jobs: int) -> None:
+    """Run ``units`` here (``jobs`` 1, or few units) or in ``jobs`` forked workers, merging their findings."""
+    import multiprocessing as mp
+
+    if jobs <= 1 or len(units) < 2 * MIN_UNITS or "fork" not in mp.get_all_start_methods():
+        for _, unit in units:
+            unit(scanner, opener)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    parts: list[list[int]] = [[] for _ in range(jobs)]
+    for i, (affinity, _) in enumerate(units):
+        parts[int(_sha(affinity.encode("utf-8"))[:8], 16) % jobs].append(i)
+    _UNITS[:], _PARTS[:] = units, [opener]  # inherited by the forked workers, never pickled
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as pool:
+            for leaks, files, decrypted, bound, skipped in pool.map(_work, parts):
+                rep = scanner.report
+                rep.leaks += leaks
+                rep.files += files
+                rep.decrypted += decrypted
+                rep.bound += bound
+                rep.skipped_ambiguous += skipped
+    finally:
+        _UNITS.clear()
+        _PARTS.clear()
+
+
+MIN_UNITS = 16
+"""Fewer files than this per worker are checked in the process itself (starting workers costs more)."""
+
+
+def _work(indices: list[int]) -> tuple[list[Leak], int, int, int, int]:
+    """In a worker: run the units ``indices`` with a scanner of its own; return what it found."""
+    parent = _PARTS[0]
+    report = IsolationReport()
+    scanner = _Scanner(parent.scanner.company, report)
+    opener = _Opener(scanner, parent.bound, parent.sources)
+    for i in indices:
+        _UNITS[i][1](scanner, opener)
+    return report.leaks, report.files, report.decrypted, report.bound, report.skipped_ambiguous
+
+
+def _sources(out: Path, results: Any, index: Path) -> dict[str, Callable[[], bytes | None]]:
+    """Plain sha256 → how to get those bytes again: the cards of manifest.csv, the team summaries of index.csv."""
+    from xl_kpi.outputs.summary import summary_bytes
+
+    sources: dict[str, Callable[[], bytes | None]] = {}
+    if (out / "manifest.csv").exists():
+        for r in read_rows(out / "manifest.csv"):
+            if r.get("file") and r.get("sha256"):
+                path = out / r["file"]
+                sources[r["sha256"]] = lambda path=path: path.read_bytes() if path.is_file() else None
+    teams: dict[str, set[str]] = {}
+    summary_src: dict[str, str] = {}
+    for r in read_rows(index) if index.exists() else []:
+        if r.get("employee_id"):
+            teams.setdefault(r["bundle"], set()).add(r["employee_id"].strip())
+        if r.get("kind") == "summary" and r.get("source_sha256"):
+            summary_src[r["bundle"]] = r["source_sha256"]
+    for bundle, src in summary_src.items():
+        members = sorted(teams.get(bundle, set()))
+        sources.setdefault(src, lambda members=members: summary_bytes(results, members=members))
+    return sources
 
 
 def _bundle_key(bundle: str) -> str:
     return bundle[:-4] if bundle.lower().endswith(".zip") else bundle
 
 
-def _check_cards(out: Path, company: _Company, scanner: _Scanner, opener: _Opener) -> None:
+def _check_cards(out: Path, company: _Company, scanner: _Scanner, defer: Callable[[str, _Unit], None]) -> None:
     cards = out / "cards"
     if not cards.is_dir():
         return
@@ -94,19 +191,25 @@ def _check_cards(out: Path, company: _Company, scanner: _Scanner, opener: _Opene
                 manifest[r["file"]] = (r.get("employee_id", "").strip(), r.get("sha256", ""))
     for path in sorted(p for p in cards.rglob("*") if p.is_file()):
         rel = path.relative_to(out).as_posix()
-        data = path.read_bytes()
         eid, sha = manifest.get(rel, ("", ""))
-        audience = frozenset({eid}) if eid else frozenset()
-        label = f"{eid} {company.people[eid].name}" if eid in company.people else ""
-        if not eid:
-            scanner.leak(rel, "unlisted", "", "not in manifest.csv", label)
-        elif sha and _sha(data) != sha:
-            scanner.leak(rel, "modified", eid, "differs from the sha256 in manifest.csv", label)
-        opener.scan(rel, data, company.allowed(audience), label, [])
+
+        def unit(scanner: _Scanner, opener: _Opener, path: Path = path, rel: str = rel, eid: str = eid,
+                 sha: str = sha) -> None:
+            data = path.read_bytes()
+            audience = frozenset({eid}) if eid else frozenset()
+            label = f"{eid} {company.people[eid].name}" if eid in company.people else ""
+            if not eid:
+                scanner.leak(rel, "unlisted", "", "not in manifest.csv", label)
+            elif sha and _sha(data) != sha:
+                scanner.leak(rel, "modified", eid, "differs from the sha256 in manifest.csv", label)
+            opener.scan(rel, data, company.allowed(audience), label, [])
+
+        defer(sha or rel, unit)
 
 
 def _check_distribution(dist: Path, bundles: dict[str, dict[str, Any]], passwords: dict[str, str],
-                        company: _Company, scanner: _Scanner, opener: _Opener, folder: str) -> None:
+                        company: _Company, scanner: _Scanner, defer: Callable[[str, _Unit], None], folder: str
+                        ) -> None:
     from xl_kpi.outputs.layout import HR_FILES
 
     seen: set[str] = set()
@@ -115,41 +218,50 @@ def _check_distribution(dist: Path, bundles: dict[str, dict[str, Any]], password
             continue
         if top.is_file():
             scanner.leak(f"{folder}/{top.name}", "unlisted", "", "a file nobody is meant to get", "")
-            opener.scan(f"{folder}/{top.name}", top.read_bytes(), company.allowed(frozenset()), "", [])
+            defer(top.name, lambda sc, op, top=top: op.scan(f"{folder}/{top.name}", top.read_bytes(),
+                                                            company.allowed(frozenset()), "", []))
             continue
         for entry in sorted(top.iterdir()):
             bundle = f"{top.name}/{entry.name}"
             seen.add(bundle)
             info = bundles.get(bundle)
-            members = frozenset(info["members"]) if info else frozenset()
-            aud = (f"{info['recipient']} <{info['email']}>" if info["email"] else info["recipient"]) if info else ""
-            allowed = company.allowed(members, [info["recipient"]] if info else [])
-            pw = [passwords[_bundle_key(bundle)]] if _bundle_key(bundle) in passwords else []
-            label = f"{folder}/{bundle}"
             if info is None:
-                scanner.leak(label, "unlisted", "", "a bundle index.csv does not list", "")
-            if entry.is_dir():
-                files = {p.relative_to(entry).as_posix(): p for p in sorted(entry.rglob("*")) if p.is_file()}
-                for rel, p in files.items():
-                    data = p.read_bytes()
-                    _integrity(scanner, f"{label}/{rel}", data, info, rel, aud)
-                    opener.scan(f"{label}/{rel}", data, allowed, aud, pw)
-                listed = set(info["files"]) if info else set()
-            else:
-                data = entry.read_bytes()
-                try:
-                    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                        files = {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()}
-                except (zipfile.BadZipFile, OSError):
-                    files = {}
-                for rel, member in files.items():
-                    _integrity(scanner, f"{label}!/{rel}", member, info, rel, aud)
-                opener.scan(label, data, allowed, aud, pw)
-                listed = set(info["files"]) if info else set()
-            for missing in sorted(listed - set(files)):
-                scanner.leak(f"{label}/{missing}", "missing", "", "listed in index.csv but not there", aud)
+                scanner.leak(f"{folder}/{bundle}", "unlisted", "", "a bundle index.csv does not list", "")
+            defer((info or {}).get("source") or bundle,
+                  lambda sc, op, entry=entry, bundle=bundle, info=info: _check_bundle(
+                      entry, bundle, info, passwords, company, sc, op, folder))
     for bundle in sorted(set(bundles) - seen):
         scanner.leak(f"{folder}/{bundle}", "missing", "", "listed in index.csv but not there", "")
+
+
+def _check_bundle(entry: Path, bundle: str, info: dict[str, Any] | None, passwords: dict[str, str],
+                  company: _Company, scanner: _Scanner, opener: _Opener, folder: str) -> None:
+    """One bundle (folder or zip): each file's integrity against index.csv, then its content."""
+    members = frozenset(info["members"]) if info else frozenset()
+    aud = (f"{info['recipient']} <{info['email']}>" if info["email"] else info["recipient"]) if info else ""
+    allowed = company.allowed(members, [info["recipient"]] if info else [])
+    pw = [passwords[_bundle_key(bundle)]] if _bundle_key(bundle) in passwords else []
+    label = f"{folder}/{bundle}"
+    if entry.is_dir():
+        files = {p.relative_to(entry).as_posix(): p for p in sorted(entry.rglob("*")) if p.is_file()}
+        for rel, p in files.items():
+            data = p.read_bytes()
+            _integrity(scanner, f"{label}/{rel}", data, info, rel, aud)
+            opener.scan(f"{label}/{rel}", data, allowed, aud, pw)
+        listed = set(info["files"]) if info else set()
+    else:
+        data = entry.read_bytes()
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                files = {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()}
+        except (zipfile.BadZipFile, OSError):
+            files = {}
+        for rel, member in files.items():
+            _integrity(scanner, f"{label}!/{rel}", member, info, rel, aud)
+        opener.scan(label, data, allowed, aud, pw)
+        listed = set(info["files"]) if info else set()
+    for missing in sorted(listed - set(files)):
+        scanner.leak(f"{label}/{missing}", "missing", "", "listed in index.csv but not there", aud)
 
 
 def _integrity(scanner: _Scanner, label: str, data: bytes, info: dict[str, Any] | None, rel: str, aud: str) -> None:

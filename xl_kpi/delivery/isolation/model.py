@@ -47,6 +47,8 @@ class IsolationReport:
     """Files opened (an archive's members and a message's attachments each count)."""
     decrypted: int = 0
     """Encrypted workbooks opened with their password."""
+    bound: int = 0
+    """Encrypted files checked through the plain workbook ``binding.csv`` binds them to (no key derived)."""
     skipped_ambiguous: int = 0
     """Matches not counted as evidence because the value is also the audience's own (see the module doc)."""
 

@@ -8,9 +8,12 @@ import email.policy
 import hashlib
 import io
 import zipfile
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 from xl_kpi.delivery.isolation.audience import _Allowed
-from xl_kpi.delivery.isolation.model import _OLE
+from xl_kpi.delivery.isolation.model import _OLE, Leak
 from xl_kpi.delivery.isolation.scan import _Scanner
 from xl_kpi.delivery.isolation.text import _DECRYPTED, _html_text, _office_text, _pdf_text, _remember, _sha, _Text
 from xl_kpi.engine.errors import KpiError
@@ -18,14 +21,55 @@ from xl_kpi.engine.errors import KpiError
 # ------------------------------------------------------------------------------- opening
 
 
-class _Opener:
-    """Turns bytes (xlsx, encrypted xlsx, pdf, zip, eml, text) into :class:`_Text`, recursing."""
+_MEMO_SIZE = 100_000
 
-    def __init__(self, scanner: _Scanner) -> None:
+
+class _Opener:
+    """Turns bytes (xlsx, encrypted xlsx, pdf, zip, eml, text) into :class:`_Text`, recursing.
+
+    ``bound``: encrypted sha256 → the sha256 of the plain workbook it was proved to decrypt to when it
+    was made (``binding.csv``), and ``sources``: plain sha256 → a function giving those plain bytes
+    (a card in ``cards/``, a team summary made again). A bound file is checked through its plain
+    workbook, which must hash to the bound sha256, without deriving a key from a password.
+
+    The same bytes scanned again for the same audience (a card in ``cards/`` and in its employee's
+    bundle) give the same findings: they are replayed, not searched again.
+    """
+
+    def __init__(self, scanner: _Scanner, bound: dict[str, str] | None = None,
+                 sources: dict[str, Callable[[], bytes | None]] | None = None) -> None:
         self.scanner = scanner
+        self.bound = bound or {}
+        self.sources = sources or {}
+        self._memo: dict[tuple[Any, ...], tuple[list[Leak], int, int, int]] = {}
 
     def scan(self, label: str, data: bytes, allowed: _Allowed, audience_label: str, passwords: list[str],
              depth: int = 0) -> None:
+        if data[:4] != b"PK\x03\x04" and data[:8] != _OLE:
+            self._scan(label, data, allowed, audience_label, passwords, depth)
+            return
+        report = self.scanner.report
+        # the passwords only matter for encrypted bytes (here or, rarely, stored inside a package)
+        pw = tuple(passwords) if _OLE in data else ()
+        key = (_sha(data), allowed.audience, frozenset(allowed.names), depth, pw, label.rsplit("/", 1)[-1])
+        if key in self._memo:
+            leaks, files, decrypted, bound = self._memo[key]
+            report.leaks += [replace(lk, file=label + lk.file, audience=audience_label) for lk in leaks]
+            report.files, report.decrypted, report.bound = (report.files + files, report.decrypted + decrypted,
+                                                            report.bound + bound)
+            return
+        n, files, decrypted, bound = len(report.leaks), report.files, report.decrypted, report.bound
+        self._scan(label, data, allowed, audience_label, passwords, depth)
+        if len(self._memo) >= _MEMO_SIZE:
+            self._memo.clear()
+        self._memo[key] = ([replace(lk, file=lk.file[len(label):]) for lk in report.leaks[n:]
+                            if lk.file.startswith(label)] if len(report.leaks) > n else [],
+                           report.files - files, report.decrypted - decrypted, report.bound - bound)
+        if any(not lk.file.startswith(label) for lk in report.leaks[n:]):
+            del self._memo[key]  # a finding not under this label (never expected): do not replay
+
+    def _scan(self, label: str, data: bytes, allowed: _Allowed, audience_label: str, passwords: list[str],
+              depth: int = 0) -> None:
         self.scanner.report.files += 1
         if depth > 4:
             self.scanner.leak(label, "unreadable", "", "nested too deeply to check", audience_label)
@@ -34,15 +78,22 @@ class _Opener:
         text.add_filename(label)
         if data[:8] == _OLE:
             self.scanner.raw(label, data, audience_label)
-            plain = self._decrypt(data, passwords)
+            plain = self._bound_plain(data)
+            if plain is None:
+                plain = self._decrypt(data, passwords)
+                if plain is not None:
+                    self.scanner.report.decrypted += 1
+            else:
+                self.scanner.report.bound += 1
             if plain is None:
                 why = "encrypted, and no password in passwords.csv opens it" if passwords else \
                     "encrypted, and there is no password for it in passwords.csv"
                 self.scanner.leak(label, "unreadable", "", why, audience_label)
                 self.scanner.match(label, text, allowed, audience_label)
                 return
-            self.scanner.report.decrypted += 1
-            data = plain
+            self.scanner.report.files -= 1  # the plain workbook is this file: counted once
+            self.scan(label, plain, allowed, audience_label, passwords, depth)  # remembered: a card scanned once
+            return
         if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
             try:
                 zf = zipfile.ZipFile(io.BytesIO(data))
@@ -71,6 +122,13 @@ class _Opener:
         else:
             text.add(data.decode("utf-8", "replace"))
         self.scanner.match(label, text, allowed, audience_label)
+
+    def _bound_plain(self, data: bytes) -> bytes | None:
+        """The plain workbook ``data`` was proved to decrypt to when it was made, or None (then: decrypt)."""
+        src = self.bound.get(_sha(data))
+        get = self.sources.get(src) if src else None
+        plain = get() if get else None
+        return plain if plain is not None and _sha(plain) == src else None
 
     def _decrypt(self, data: bytes, passwords: list[str]) -> bytes | None:
         from xl_kpi.delivery.crypto import WrongPasswordError, decrypt_xlsx

@@ -30,8 +30,13 @@ _SPACES = {0x00A0: " ", 0x2007: " ", 0x2009: " ", 0x202F: " ", 0x2002: " ", 0x20
            0xFEFF: None, **_ZW}
 
 
+_ODD = re.compile("[" + "".join(re.escape(chr(c)) for c in _SPACES) + "]")
+
+
 def _fold(s: str) -> str:
-    s = unicodedata.normalize("NFC", s).translate(_SPACES)
+    s = unicodedata.normalize("NFC", s)
+    if _ODD.search(s):  # translate() is slow on long text; most text has none of these
+        s = s.translate(_SPACES)
     return s.casefold().replace("ё", "е")
 
 
@@ -193,23 +198,27 @@ class _XmlHandler(xml.sax.handler.ContentHandler, xml.sax.handler.LexicalHandler
             self.glued = []
 
     def startElement(self, name: str, attrs: Any) -> None:
-        self._flush()
-        local = name.rsplit(":", 1)[-1]
-        if local in _SEGMENT:
+        if self.buf:  # (called for every element: the checks are inlined)
+            self._flush()
+        local = name.rpartition(":")[2]
+        if local in _SEGMENT and self.glued:
             self._glue()
         self.stack.append(local)
         if local == "c":
             self.cell_types.append(attrs.get("t", "n"))
+        if not attrs:
+            return
         for key, value in attrs.items():
             if not value.strip():
                 continue
-            if key.rsplit(":", 1)[-1] in _TEXT_ATTRS:
+            if key.rpartition(":")[2] in _TEXT_ATTRS:
                 self.out.add(value, cell=True)
             else:
                 self.out.spaced.append(value)
 
     def endElement(self, name: str) -> None:
-        self._flush()
+        if self.buf:
+            self._flush()
         local = self.stack.pop() if self.stack else ""
         if local == "c" and self.cell_types:
             self.cell_types.pop()

@@ -23,9 +23,11 @@ from xl_kpi.delivery.mail.log import _fingerprint, _Lock, _Log, _read_log
 from xl_kpi.delivery.mail.model import Delivery, SendReport, SmtpDownError
 from xl_kpi.delivery.mail.smtp import SmtpConfig, _Attempt, _data_payload, _deadline_of, _Dropped, _open, _transact
 from xl_kpi.engine.errors import KpiError
-from xl_kpi.outputs.atomic import write_atomic
+from xl_kpi.outputs.atomic import AtomicBatch
 from xl_kpi.outputs.names import safe_component
 
+DRY_RUN_BATCH = 500
+"""A dry run's .eml files are flushed to disk this many at a time (each is complete or absent after a crash)."""
 QUIT_DEADLINE = 10.0
 """Seconds for the goodbye (QUIT) at the end of a run: everything is sent by then."""
 
@@ -57,6 +59,7 @@ def send_all(
     body_template: Template = None,
     date: datetime | None = None,
     retry_uncertain: bool = False,
+    jobs: int = 1,
 ) -> SendReport:
     """Send every delivery once (or, with ``dry_run_dir``, write each as ``<key>.eml`` there).
 
@@ -66,7 +69,8 @@ def send_all(
     message the server refuses goes to ``report.failed`` and the run goes on; if the server goes
     away (the connection is retried once) :class:`SmtpDownError` is raised with the partial report,
     and a rerun sends the rest. ``on_progress(n)`` is called with the number of deliveries handled
-    so far (1 … ``len(deliveries)``). A dry run sends nothing and neither reads nor writes the log.
+    so far (1 … ``len(deliveries)``). A dry run sends nothing and neither reads nor writes the log; its
+    messages are made by ``jobs`` worker processes, in batches, each batch flushed to disk once.
     """
     report = SendReport()
     seen: set[str] = set()
@@ -107,14 +111,7 @@ def send_all(
         progress()
 
     if dry_run_dir is not None:
-        names = _eml_names(todo)
-        for d in todo:
-            files = _read_attachments(d)
-            msg = _compose(d, sender, files, _digest(files), subject_template, body_template, date)
-            path = Path(dry_run_dir) / names[d.key]
-            write_atomic(path, msg.as_bytes())
-            report.written.append(path)
-            progress()
+        _dry_run(todo, sender, Path(dry_run_dir), report, progress, (subject_template, body_template, date), jobs)
         return report
 
     assert config is not None
@@ -128,6 +125,63 @@ def send_all(
         finally:
             log.close()
     return report
+
+
+_DryJob = tuple[list[tuple[Delivery, Path]], str, tuple[Template, Template, datetime | None]]
+
+
+def _dry_batch(job: _DryJob) -> list[tuple[str, str]]:
+    """Compose and stage one batch of .eml files (not yet in place): [(temporary file, target)]."""
+    items, sender, (subject_template, body_template, date) = job
+    staged = AtomicBatch()
+    try:
+        for d, path in items:  # streamed: one message in memory at a time
+            files = _read_attachments(d)
+            msg = _compose(d, sender, files, _digest(files), subject_template, body_template, date)
+            staged.write(path, msg.as_bytes())
+    except BaseException:
+        staged.discard()
+        raise
+    return [(str(tmp), str(target)) for tmp, target in staged.staged()]
+
+
+def _dry_run(todo: Sequence[Delivery], sender: str, folder: Path, report: SendReport, progress: Callable[[], None],
+             texts: tuple[Template, Template, datetime | None], jobs: int) -> None:
+    """Write the .eml of every delivery into ``folder``: batches of :data:`DRY_RUN_BATCH`, made by ``jobs``
+    workers, each batch flushed to disk once and then renamed into place (an .eml is complete or absent)."""
+    names = _eml_names(todo)
+    items = [(d, folder / names[d.key]) for d in todo]
+    size = max(1, min(DRY_RUN_BATCH, -(-len(items) // max(1, jobs * 4))))
+    work: list[_DryJob] = [(items[i:i + size], sender, texts) for i in range(0, len(items), size)]
+    batch = AtomicBatch()
+
+    def commit(staged: list[tuple[str, str]]) -> None:
+        batch.adopt([(Path(t), Path(p)) for t, p in staged])
+        batch.commit()  # one flush to disk per batch, not per message
+        for _, target in staged:
+            report.written.append(Path(target))
+            progress()
+
+    import multiprocessing as mp
+
+    if jobs > 1 and len(work) > 1 and "fork" in mp.get_all_start_methods():
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"))
+        results = pool.map(_dry_batch, work)
+    else:
+        pool, results = None, map(_dry_batch, work)
+    try:
+        for staged in results:
+            commit(staged)
+    except BaseException:
+        batch.discard()
+        for p in folder.glob(".*.tmp"):  # staged by a worker whose batch was never committed
+            p.unlink(missing_ok=True)
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 @dataclass

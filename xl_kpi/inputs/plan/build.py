@@ -12,7 +12,9 @@ import pandas as pd
 
 from xl_kpi.engine.scales import DEFAULT_SCALE
 from xl_kpi.inputs.lookalike import describe, lookalike
-from xl_kpi.inputs.plan.columns import _letter
+from xl_kpi.inputs.people import build_people
+from xl_kpi.inputs.plan.bindings import _bindings, _rates
+from xl_kpi.inputs.plan.columns import _col, _letter
 from xl_kpi.inputs.plan.employees import _check_managers, _employees
 from xl_kpi.inputs.plan.kpis import _kpis
 from xl_kpi.inputs.plan.matrix import _LINE_COLUMNS, _check_lines, _plan_rows, resolve_lines
@@ -22,6 +24,7 @@ from xl_kpi.inputs.plan.schema import DEFAULT_SCALE_NAME, POSITION, SHEETS, Colu
 from xl_kpi.inputs.plan.settings import _settings
 from xl_kpi.inputs.plan.tiers import _tiers
 from xl_kpi.inputs.problems import Problems
+from xl_kpi.inputs.rates import currency_code
 from xl_kpi.inputs.tables import EMPLOYEE_ID, Table, header_key, header_keys
 
 
@@ -52,6 +55,7 @@ def plan_from_frames(
     the_plan = build_plan(tables, file="(frames)", path=None, problems=sink)
     if settings is not None:
         the_plan.settings = settings if isinstance(settings, Settings) else Settings(**dict(settings))
+        the_plan.rates.currency = currency_code(the_plan.settings.currency) or the_plan.rates.currency
     return the_plan
 
 
@@ -143,7 +147,11 @@ def build_plan(
         return plan
     plan.employees = _employees(plan, problems)
     _check_managers(plan, problems)
+    staff_table, aliases_header = _col(plan, "Employees", "aliases")
+    plan.people = build_people(plan.employees, problems, staff_table, aliases_header)
     plan.kpis, plan.sources = _kpis(plan, problems)
+    plan.bindings = _bindings(plan, problems)
+    plan.rates = _rates(plan, problems)
     plan.scales = _scales(plan, problems)
     plan.tiers = _tiers(plan, problems)
     plan.rows = _plan_rows(plan, problems)

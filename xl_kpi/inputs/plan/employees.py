@@ -24,7 +24,7 @@ def _employees(plan: Plan, problems: Problems) -> pd.DataFrame:
     out["employee_id"] = ids
     for name in ("name", "position"):
         out[name] = _required_text(plan, "Employees", name, problems)
-    for name in ("department", "manager", "email"):
+    for name in ("department", "manager", "email", "aliases"):
         out[name] = _optional_text(plan, "Employees", name)
     _, email_col = _col(plan, "Employees", "email")
     bad_email = out["email"].ne("") & ~out["email"].str.contains("@", regex=False)

@@ -14,8 +14,11 @@ import pandas as pd
 from xl_kpi.engine.payout import Tiers
 from xl_kpi.engine.period import Period, period_of
 from xl_kpi.engine.scales import Scale
+from xl_kpi.inputs.datafiles import DataFile
+from xl_kpi.inputs.people import People
 from xl_kpi.inputs.plan.schema import SHEETS
 from xl_kpi.inputs.problems import InputError, Problems
+from xl_kpi.inputs.rates import Rates
 from xl_kpi.inputs.sources import Source
 from xl_kpi.inputs.tables import Table
 
@@ -53,7 +56,9 @@ class Plan:
       position's), in Employees order then plan order: employee_id, kpi_id, weight, base, norm,
       floor, cap, scale, gate, payout (the kind), rate, threshold, amount, max_payout, tiers, personal, row
       (of the Plan sheet);
-    * ``scales``: by name, always with ``"default"``; ``sources``: parsed ``KPIs.source`` by kpi_id.
+    * ``scales``: by name, always with ``"default"``; ``sources``: parsed ``KPIs.source`` by kpi_id;
+    * ``people``: employee ids and aliases, how an export's ``by`` column names people;
+    * ``bindings``: the Sources sheet (table name → file); ``rates``: the Rates sheet (currency, rate, date, row).
     """
 
     employees: pd.DataFrame
@@ -68,6 +73,9 @@ class Plan:
     path: Path | None = None
     problems: Problems = field(default_factory=Problems)
     broken: bool = False
+    people: People = field(default_factory=People)
+    bindings: list[DataFile] = field(default_factory=list)
+    rates: Rates = field(default_factory=Rates)
     ambiguous: dict[str, str] = field(default_factory=dict)
     """employee_id → why it cannot be trusted (in Employees twice, or looks like another id): such an
     employee is never carded, not even with --skip-invalid (no row is picked by its order)."""

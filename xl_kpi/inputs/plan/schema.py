@@ -60,6 +60,8 @@ SHEETS: dict[str, SheetSpec] = {
                              "дата найма", "дата начала работы")),
             Column("left", ("left", "leave date", "date left", "end date", "termination date", "уволен",
                             "дата увольнения", "дата окончания работы")),
+            Column("aliases", ("aliases", "alias", "also known as", "crm names", "logins", "псевдонимы",
+                               "псевдоним", "имена в crm", "логины")),
         )),
         SheetSpec("KPIs", ("KPIs", "KPI", "Indicators", "Показатели", "KPI показатели", "Ключевые показатели"), (
             Column("kpi_id", (*KPI_ID, "code", "код"), True),
@@ -102,6 +104,18 @@ SHEETS: dict[str, SheetSpec] = {
             Column("to", ("to", "end", "до", "конец")),
             Column("rate", ("rate", "ставка"), True),
             Column("mode", ("mode", "режим")),
+        ), required=False),
+        SheetSpec("Sources", ("Sources", "Data sources", "Источники", "Источники данных"), (
+            Column("table", ("table", "table name", "name", "таблица", "имя таблицы", "название"), True),
+            Column("path", ("path", "file", "files", "путь", "файл", "файлы"), True),
+            Column("sheet", ("sheet", "лист")),
+            Column("encoding", ("encoding", "кодировка")),
+            Column("separator", ("separator", "delimiter", "sep", "разделитель")),
+        ), required=False),
+        SheetSpec("Rates", ("Rates", "Exchange rates", "Currency rates", "Курсы", "Курсы валют"), (
+            Column("currency", ("currency", "валюта", "код валюты"), True),
+            Column("rate", ("rate", "exchange rate", "курс", "курс валюты"), True),
+            Column("date", ("date", "from", "valid from", "дата", "с даты", "действует с"), False),
         ), required=False),
         SheetSpec("Settings", ("Settings", "Options", "Настройки", "Параметры"), (
             Column("setting", ("setting", "key", "parameter", "name", "параметр", "настройка")),

@@ -49,8 +49,9 @@ _FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _EOF_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 
 
-def read_csv_grid(path: str | Path, *, max_bytes: int | None = None) -> pd.DataFrame:
-    """A CSV file as a grid of text cells (row 0 = line 1), guessing encoding and separator.
+def read_csv_grid(path: str | Path, *, max_bytes: int | None = None, encoding: str | None = None,
+                  separator: str | None = None) -> pd.DataFrame:
+    """A CSV file as a grid of text cells (row 0 = line 1), guessing encoding and separator (unless given).
 
     Refuses (:class:`FileReadError`) a file that is too large, is not text, or holds more rows,
     columns, cells or characters in a cell than :func:`limits` allow. An empty file gives an
@@ -65,11 +66,13 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None) -> pd.DataF
     if kind != "text":
         raise _refuse(name, kind, "csv", path)
     data = _read_input(path)
-    encoding = detect_encoding(data)
+    given = encoding
+    encoding = encoding or detect_encoding(data)
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError:
-        raise FileReadError(name, "the text is neither UTF-8 nor cp1251",
+        raise FileReadError(name, f"the text is not {given}" if given else "the text is neither UTF-8 nor cp1251",
+                            "correct the encoding in the Sources sheet" if given else
                             "save it as CSV UTF-8 (Excel: File → Save As → CSV UTF-8)") from None
     del data
     text = text.removeprefix("\ufeff")
@@ -80,7 +83,7 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None) -> pd.DataF
         raise FileReadError(name, f"the file has {_count(lines)} lines, more than the {_count(lim.rows)} rows "
                             "a table may have", "split the export (e.g. by month), or "
                             + _raise_limit("rows", str(lines)))
-    sep = detect_separator(text)
+    sep = separator or detect_separator(text)
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     width = _count_outside_quotes(first, sep) + 1
     if width > lim.columns:

@@ -14,7 +14,7 @@ Grammar (keywords in any case; a name or value with spaces or a keyword goes in 
 ``"Сумма сделки"``, ``'closed won'``, ``«да»``)::
 
     source  := term ["/" term] tail
-    tail    := ("by" COLUMN | "dated" COLUMN | "*" NUMBER)*
+    tail    := ("by" COLUMN | "dated" COLUMN | "for" "team" | "currency" (COLUMN | "none") | "*" NUMBER)*
     term    := "(" agg tail ")" | agg
     agg     := "count" TABLE [where]
              | ("distinct" | "count distinct") TABLE "." COLUMN [where]
@@ -28,10 +28,13 @@ Grammar (keywords in any case; a name or value with spaces or a keyword goes in 
              | COLUMN "is" ["not"] "empty"
 
 ``by`` names the employee column (default ``employee_id``); ``dated`` names the date column that
-places a row in a period (without it every row counts). Clauses after the whole expression apply
-to every term that does not set its own. Values: numbers (``1000``, ``2.5``, ``40%``), dates
-(``2026-10-15``), yes/no words (``yes``/``да``/``true``/``1`` match each other), or text
-(compared without regard to case or surrounding spaces).
+places a row in a period (without it every row counts); ``for team`` counts the rows of the employee's
+whole reporting subtree; ``currency`` names the column whose currency the amounts are in (converted
+with the plan's Rates; ``currency none`` switches off the automatic Currency/Валюта column).
+Clauses after the whole expression apply to every term that does not set its own.
+Values: numbers (``1000``, ``2.5``, ``40%``), dates (``2026-10-15``), yes/no words
+(``yes``/``да``/``true``/``1`` match each other), or text (compared without regard to case or
+surrounding spaces).
 
 Parsing is a hand-written tokenizer and recursive-descent parser; evaluation is pandas masks and
 group-bys. User text is never passed to ``eval``, ``exec``, ``DataFrame.query`` or ``.eval``.

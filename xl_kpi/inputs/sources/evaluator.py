@@ -14,9 +14,10 @@ import pandas as pd
 from xl_kpi.engine.period import Period, month_keys, period_of
 from xl_kpi.inputs.cells import FAR_FUTURE, to_dates, to_flags_checked, to_ids, to_numbers
 from xl_kpi.inputs.problems import Problems, row_ranges
+from xl_kpi.inputs.rates import AUTO_CURRENCY_COLUMNS
 from xl_kpi.inputs.sources.errors import SourceError, SourceSyntaxError
 from xl_kpi.inputs.sources.parser import parse
-from xl_kpi.inputs.sources.tokens import _DURATION_UNITS, DEFAULT_BY
+from xl_kpi.inputs.sources.tokens import _DURATION_UNITS, CURRENCY_OFF, DEFAULT_BY, VALUE_FUNCS
 from xl_kpi.inputs.sources.tree import Agg, BoolOp, Cond, IsEmpty, IsIn, Not, Source, Value, _cond_columns
 from xl_kpi.inputs.tables import Table
 
@@ -54,7 +55,12 @@ def evaluate(
 class Evaluator:
     """Evaluates sources against a set of tables, converting each column once."""
 
-    def __init__(self, tables: Mapping[str, Table] | Sequence[Table], problems: Problems | None = None) -> None:
+    def __init__(self, tables: Mapping[str, Table] | Sequence[Table], problems: Problems | None = None, *,
+                 people: Any = None, teams: Any = None, rates: Any = None) -> None:
+        """``people``, ``teams``, ``rates``: the table-level transforms of :mod:`xl_kpi.inputs.people`
+        (``by`` values → employee ids), :mod:`xl_kpi.inputs.team` (``for team``) and
+        :mod:`xl_kpi.inputs.rates` (amounts in the plan's currency); None: not applied."""
+        self.people, self.teams, self.rates = people, teams, rates
         items = tables.values() if isinstance(tables, Mapping) else tables
         self.tables: dict[str, Table] = {}
         for t in items:
@@ -110,13 +116,11 @@ class Evaluator:
         key = (table.name, col, kind)
         if key not in self._cache:
             s = table.frame[col]
-            conv = {"numbers": to_numbers, "dates": to_dates}.get(kind)
+            conv = {"numbers": to_numbers, "dates": to_dates, "flags": to_flags_checked}.get(kind)
             if conv is not None:
-                self._cache[key] = conv(s)
+                self._cache[key] = _once_per_row(conv, s)
             elif kind == "ids":
                 self._cache[key] = to_ids(s)
-            elif kind == "flags":
-                self._cache[key] = to_flags_checked(s)
             elif kind == "text":
                 self._cache[key] = to_ids(s).map(lambda v: v.casefold() if isinstance(v, str) else v)
             elif kind == "day":
@@ -126,7 +130,8 @@ class Evaluator:
 
     def _bad_cells(self, table: Table, col: str, errors: pd.Series, mask: np.ndarray, what: str) -> None:
         bad = errors[mask & errors.notna().to_numpy()]
-        key = ("cells", table.name, col, what)
+        bad = bad[~bad.index.duplicated()]  # a row given to several heads (for team) is one cell
+        key = ("cells", table.file, str(table.sheet), col, what)
         if bad.empty or key in self._reported:
             return
         self._reported.add(key)
@@ -208,6 +213,9 @@ class Evaluator:
                 if col is None:
                     return None
                 cols[name] = col
+        table = self.transformed(table, agg, cols, at)
+        if table is None:
+            return None
         frame = table.frame
         mask = np.ones(len(frame), dtype=bool)
         if agg.where is not None:
@@ -261,6 +269,34 @@ class Evaluator:
         mask &= emp.notna().to_numpy()
         keys = [emp[mask].rename("employee_id"), periods[mask].fillna("").rename("period")]
         return self.aggregate(agg, table, cols, mask, keys)
+
+    def transformed(self, table: Table, agg: Agg, cols: dict[str, str], at: Mapping[str, Any]) -> Table | None:
+        """The table as this aggregation sees it: people by employee id, amounts in the plan's currency,
+        rows given to every head above their employee (``for team``)."""
+        by = cols[agg.by or DEFAULT_BY]
+        if self.people is not None:
+            table = self.people.transform(table, by)
+        if self.rates is not None and agg.func in VALUE_FUNCS and agg.unit is None and agg.currency != CURRENCY_OFF:
+            ccol = self.column(table, agg.currency, at, "currency") if agg.currency else table.column(
+                *AUTO_CURRENCY_COLUMNS)
+            if agg.currency and ccol is None:
+                return None
+            if ccol is not None:
+                table = self.rates.transform(table, cols[agg.column or ""], ccol, cols.get(agg.dated or ""),
+                                             self.problems)
+        if agg.team and self.teams is not None:
+            table = self.teams.transform(table, by, self.problems)
+        return table
+
+    def unmatched_warnings(self, source: Source, at: Mapping[str, Any]) -> None:
+        """The people of a source's tables who matched nobody: one warning per table and column."""
+        if self.people is None:
+            return
+        for agg in source.terms:
+            t = self.tables.get(agg.table.casefold())
+            col = t.column(agg.by or DEFAULT_BY) if t is not None else None
+            if col is not None:
+                self.people.unmatched_warning(t, col, self.problems, at)
 
     def aggregate(
         self, agg: Agg, table: Table, cols: Mapping[str, str], mask: np.ndarray, keys: list[pd.Series]
@@ -352,6 +388,15 @@ class Evaluator:
                 return np.asarray(left == right, dtype=bool)
         text = self._converted(table, col, "text")
         return (text == value.value.strip().casefold()).to_numpy(dtype=bool)
+
+
+def _once_per_row(conv: Any, s: pd.Series) -> Any:
+    """``conv(s)`` (a (values, errors) pair); rows repeated by ``for team`` (one per head, the same row
+    number) are converted once and the results repeated with them."""
+    if s.index.is_unique:
+        return conv(s)
+    values, errors = conv(s[~s.index.duplicated()])
+    return values.reindex(s.index), errors.reindex(s.index)
 
 
 def _align(values: pd.Series, index: pd.MultiIndex, empty: float) -> pd.Series:

@@ -14,9 +14,11 @@ from xl_kpi.inputs.cells import EARLIEST, FAR_FUTURE
 from xl_kpi.inputs.sources.errors import SourceSyntaxError
 from xl_kpi.inputs.sources.tokens import (
     _BOOL_WORDS,
+    _CURRENCY_OFF,
     _DURATION_UNITS,
     _FUNC_ALIASES,
     _KEYWORDS,
+    CURRENCY_OFF,
     DEFAULT_BY,
     MAX_DEPTH,
     VALUE_FUNCS,
@@ -100,17 +102,18 @@ class _Parser:
         den = None
         if self.accept_sym("/"):
             den = self.term()
-        by, dated, factor = self.tail(allow_factor=True)
+        by, dated, factor, team, currency = self.tail(allow_factor=True)
         if self.tok.kind != "end":
             if self.tok.kind == "sym" and self.tok.text == "/":
                 raise self.fail("the end of the source (a source divides at most two aggregations)")
-            raise self.fail('"/", "by", "dated", "*" or the end of the source')
-        terms = [_default(t, by, dated) for t in (num, den) if t is not None]
+            raise self.fail('"/", "by", "dated", "for team", "currency", "*" or the end of the source')
+        terms = [_default(t, by, dated, team, currency) for t in (num, den) if t is not None]
         return Source(terms[0], terms[1] if den is not None else None, factor, self.text)
 
-    def tail(self, allow_factor: bool) -> tuple[str | None, str | None, float]:
-        by = dated = None
+    def tail(self, allow_factor: bool) -> tuple[str | None, str | None, float, bool, str | None]:
+        by = dated = currency = None
         factor = 1.0
+        team = False
         while True:
             if self.accept_kw("by"):
                 if by is not None:
@@ -120,6 +123,22 @@ class _Parser:
                 if dated is not None:
                     raise self.fail("one 'dated' clause only")
                 dated = self.name('the date column after "dated"')
+            elif self.tok.is_kw("for"):
+                self.next()
+                if team:
+                    raise self.fail("one 'for team' clause only")
+                if not self.accept_kw("team"):
+                    raise self.fail('"team" after "for" (write: ... for team)')
+                team = True
+            elif self.tok.is_kw("currency") and self.tokens[self.i + 1].kind in ("word", "string"):
+                self.next()
+                if currency is not None:
+                    raise self.fail("one 'currency' clause only")
+                if self.tok.kind == "word" and self.tok.text.casefold() in _CURRENCY_OFF:
+                    self.next()
+                    currency = CURRENCY_OFF
+                else:
+                    currency = self.name('the currency column after "currency" (or: currency none)')
             elif allow_factor and self.accept_sym("*"):
                 t = self.next()
                 if t.kind != "number" or t.text.endswith("%"):
@@ -129,16 +148,16 @@ class _Parser:
                     raise SourceSyntaxError(f'the factor "* {t.text}" makes the result too small or too large',
                                             self.text, t.pos)
             else:
-                return by, dated, factor
+                return by, dated, factor, team, currency
 
     def term(self) -> Agg:
         if self.accept_sym("("):
             self.enter()
             agg = self.agg()
-            by, dated, _ = self.tail(allow_factor=False)
+            by, dated, _, team, currency = self.tail(allow_factor=False)
             self.expect_sym(")", '")" to close the bracket')
             self.depth -= 1
-            return replace(agg, by=by, dated=dated)
+            return replace(agg, by=by, dated=dated, team=team, currency=currency)
         return self.agg()
 
     def agg(self) -> Agg:
@@ -280,5 +299,6 @@ class _Parser:
         raise self.fail("a value (a number, a date like 2026-10-31, a word or a quoted text)", t)
 
 
-def _default(agg: Agg, by: str | None, dated: str | None) -> Agg:
-    return replace(agg, by=agg.by or by or DEFAULT_BY, dated=agg.dated or dated)
+def _default(agg: Agg, by: str | None, dated: str | None, team: bool = False, currency: str | None = None) -> Agg:
+    return replace(agg, by=agg.by or by or DEFAULT_BY, dated=agg.dated or dated, team=agg.team or team,
+                   currency=agg.currency if agg.currency is not None else currency)

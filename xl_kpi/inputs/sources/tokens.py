@@ -13,13 +13,16 @@ from xl_kpi.inputs.sources.errors import SourceSyntaxError
 MAX_LENGTH = 2000
 MAX_DEPTH = 40
 DEFAULT_BY = "employee_id"
+CURRENCY_OFF = ""
+"""``Agg.currency`` of ``currency none``: no currency column, even if the table has one named Currency/Валюта."""
+_CURRENCY_OFF = frozenset({"none", "off", "нет"})
 
 VALUE_FUNCS = ("sum", "mean", "min", "max", "median")
 _FUNC_ALIASES = {"avg": "mean", "average": "mean"}
 _DURATION_UNITS = {"minute": 60.0, "minutes": 60.0, "hour": 3600.0, "hours": 3600.0, "day": 86400.0, "days": 86400.0}
 _KEYWORDS = frozenset(
     {"count", "distinct", "sum", "mean", "avg", "average", "min", "max", "median", "nps", "where", "and", "or",
-     "not", "in", "is", "empty", "by", "dated", "from", "to"}
+     "not", "in", "is", "empty", "by", "dated", "from", "to", "for"}
 )
 _BOOL_WORDS = {"yes": True, "true": True, "да": True, "no": False, "false": False, "нет": False}
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 
 from xl_kpi.inputs.sources.printing import _is_plain, _name, _plain_number, _quote, _table_name
-from xl_kpi.inputs.sources.tokens import _BOOL_WORDS, DEFAULT_BY
+from xl_kpi.inputs.sources.tokens import _BOOL_WORDS, _CURRENCY_OFF, DEFAULT_BY
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,11 @@ class Agg:
     where: Cond | None = None
     by: str | None = None
     dated: str | None = None
+    team: bool = False
+    """``for team``: an employee's fact over the rows of their whole reporting subtree (own rows included)."""
+    currency: str | None = None
+    """The currency column (amounts converted with the plan's Rates); None: a column named Currency/Валюта
+    if the table has one; ``CURRENCY_OFF`` (``currency none``): no conversion."""
 
     @property
     def empty_value(self) -> float:
@@ -99,7 +104,7 @@ class Agg:
 
     def columns(self) -> list[str]:
         """Every column this aggregation reads."""
-        cols = [c for c in (self.by or DEFAULT_BY, self.dated, self.column, self.end_column) if c]
+        cols = [c for c in (self.by or DEFAULT_BY, self.dated, self.column, self.end_column, self.currency) if c]
         return cols + _cond_columns(self.where)
 
     def __str__(self) -> str:
@@ -116,6 +121,12 @@ class Agg:
             head += f" by {_name(self.by)}"
         if self.dated:
             head += f" dated {_name(self.dated)}"
+        if self.currency is not None:
+            plain = self.currency.casefold() not in _CURRENCY_OFF
+            head += " currency " + (("none" if not self.currency else _name(self.currency)) if plain
+                                    else _quote(self.currency))
+        if self.team:
+            head += " for team"
         return head
 
 

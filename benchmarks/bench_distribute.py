@@ -1,0 +1,168 @@
+"""Benchmark: ``xl-kpi distribute`` (encryption, the isolation check, PDF, mail dry run) as ratios, one run.
+
+    .venv/bin/python benchmarks/bench_distribute.py [--n 200] [--pdf-n 60] [--jobs 2] [--mail-n 0]
+
+Generates N employees (the inputs of ``bench_batch.py``), then, all in this run:
+
+* serial floor: msoffcrypto-tool encrypting the same N cards one after another in this process
+  (``encrypt_xlsx``, Excel's 100,000 rounds): the cost set by the format, one core;
+* ``distribute --by employee --encrypt --jobs J``, ``--encrypt --check`` and ``--encrypt --full-check``
+  as whole processes, each as a ratio of the floor (below 1 = faster than the floor);
+* PDF: one ``soffice`` process converting ``--pdf-n`` cards against ``distribute --pdf-only --jobs J``
+  on the same cards (a ratio above 1 = faster than one process);
+* the mail dry run (``--dry-run``: one .eml per employee) in messages per second; ``--mail-n M``
+  also generates M employees for the dry run alone (10,000 for the issue's target).
+
+Peak RSS (the process and its workers) is printed with every distribute run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_batch import generate, make_inputs  # noqa: E402
+
+
+def run(out: Path, *args: str) -> tuple[float, float]:
+    """(seconds, peak RSS MB) of one ``xl-kpi distribute OUT ARGS`` process; exits on failure.
+
+    Its CPU seconds (the process and its workers) are kept in ``CPU[-1]``: on a machine shared with
+    other work, wall time says little, CPU time says what the run cost."""
+    cmd = [sys.executable, "-c",
+           "import resource, runpy, sys\n"
+           "sys.argv = ['xl-kpi'] + sys.argv[1:]\n"
+           "try:\n"
+           "    runpy.run_module('xl_kpi', run_name='__main__')\n"
+           "finally:\n"
+           "    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+           "    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+           "    print(f'RSS {own} {kids}', file=sys.stderr)\n",
+           "distribute", str(out), *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
+    dt = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    if proc.returncode != 0:
+        sys.exit(f"distribute {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    rss = [line for line in proc.stderr.splitlines() if line.startswith("RSS ")][-1].split()
+    return dt, max(int(rss[1]), int(rss[2])) / 1024
+
+
+CPU: list[float] = []
+
+
+def cards_of(out: Path) -> list[Path]:
+    with (out / "manifest.csv").open(encoding="utf-8") as f:
+        return [out / r["file"] for r in csv.DictReader(f) if r.get("status") == "ok"]
+
+
+def serial_floor(cards: list[Path]) -> float:
+    """Seconds for msoffcrypto-tool to encrypt ``cards`` one after another in this process."""
+    from xl_kpi.delivery.crypto import encrypt_xlsx
+
+    data = [p.read_bytes() for p in cards]
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i, d in enumerate(data):
+        encrypt_xlsx(d, f"BENCH-{i:05d}-PASSWORD")
+    CPU.append(time.process_time() - c0)
+    return time.perf_counter() - t0
+
+
+def one_soffice(cards: list[Path], work: Path) -> float:
+    """Seconds for ONE soffice process to convert ``cards`` to PDF (xl_kpi's own convert, one call)."""
+    from xl_kpi.delivery.office import convert
+
+    src = work / "pdf-in"
+    src.mkdir()
+    paths = []
+    for i, p in enumerate(cards):
+        paths.append(src / f"{i:05d}.xlsx")
+        shutil.copyfile(p, paths[-1])
+    t0 = time.perf_counter()
+    result = convert(paths, work / "pdf-out", "pdf")
+    dt = time.perf_counter() - t0
+    if not result.ok:
+        sys.exit(f"one soffice: {len(result.failed)} failed: {next(iter(result.failed.values()))}")
+    return dt
+
+
+def fresh(generated: Path, where: Path) -> Path:
+    shutil.rmtree(where, ignore_errors=True)
+    shutil.copytree(generated, where, symlinks=True)
+    return where
+
+
+def main() -> None:
+    """Run the benchmark and print the ratios."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=200, help="employees (default 200)")
+    ap.add_argument("--pdf-n", type=int, default=60, help="cards for the PDF comparison (default 60; 0: skip)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="distribute --jobs (default: cores)")
+    ap.add_argument("--mail-n", type=int, default=0, help="also a dry run of this many employees (e.g. 10000)")
+    ap.add_argument("--only", default="", help="comma list of parts: encrypt,check,full,pdf,mail (default all)")
+    args = ap.parse_args()
+    parts = set(filter(None, args.only.split(","))) or {"encrypt", "check", "full", "pdf", "mail"}
+    j = str(args.jobs)
+
+    work = Path(tempfile.mkdtemp(prefix="bench-distribute-"))
+    try:
+        plan, facts = make_inputs(args.n, work / "in")
+        generate(plan, facts, work / "gen", 2)
+        cards = cards_of(work / "gen")
+        print(f"{len(cards)} cards, cpus={os.cpu_count()}, --jobs {j}")
+        floor = serial_floor(cards) if parts & {"encrypt", "check", "full"} else 0.0
+        floor_cpu = CPU[-1] if floor else 0.0
+        if floor:
+            print(f"serial floor (msoffcrypto, one after another): {floor:7.2f} s  "
+                  f"({1000 * floor / len(cards):.1f} ms per card; CPU {floor_cpu:.2f} s)")
+        for part, extra in (("encrypt", []), ("check", ["--check"]), ("full", ["--full-check"])):
+            if part in parts:
+                dt, rss = run(fresh(work / "gen", work / part), "--encrypt", "--jobs", j, *extra)
+                name = f"--encrypt {' '.join(extra)}".strip()
+                print(f"{name + ' --jobs ' + j:34s} {dt:7.2f} s = {dt / floor:5.2f}x the floor  "
+                      f"(peak RSS {rss:.0f} MB; CPU {CPU[-1]:.2f} s = {CPU[-1] / floor_cpu:.2f}x the floor's)")
+        if "pdf" in parts and args.pdf_n and shutil.which("soffice"):
+            some = cards[:args.pdf_n]
+            t1 = one_soffice(some, work)
+            sub = fresh(work / "gen", work / "pdf")
+            keep = {p.relative_to(work / "gen").as_posix() for p in some}
+            rows = list(csv.DictReader((sub / "manifest.csv").open(encoding="utf-8")))
+            with (sub / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
+                w = csv.DictWriter(f, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows(r for r in rows if r["file"] in keep)
+            dt, rss = run(sub, "--pdf-only", "--jobs", j)
+            print(f"PDF, one soffice ({len(some)} cards):          {t1:7.2f} s")
+            print(f"PDF, distribute --pdf-only --jobs {j}:     {dt:7.2f} s = {t1 / dt:5.2f}x faster "
+                  f"(peak RSS {rss:.0f} MB, whole command)")
+        if "mail" in parts:
+            dt, rss = run(fresh(work / "gen", work / "mail"), "--dry-run", "--from", "hr@example.com")
+            print(f"mail dry run ({len(cards)} messages):          {dt:7.2f} s = {len(cards) / dt:7.1f} msg/s "
+                  f"(whole command, peak RSS {rss:.0f} MB)")
+            if args.mail_n:
+                plan, facts = make_inputs(args.mail_n, work / "in-big")
+                generate(plan, facts, work / "big", 2)
+                dt, rss = run(work / "big", "--dry-run", "--from", "hr@example.com")
+                print(f"mail dry run ({args.mail_n} messages):        {dt:7.2f} s = {args.mail_n / dt:7.1f} msg/s "
+                      f"(whole command, peak RSS {rss:.0f} MB)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Distribution at scale: prefix-tree patterns, PDF batches per LibreOffice process, the parallel isolation
+check and the streamed, batched mail dry run give the same answers as the one-at-a-time ways."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xl_kpi.delivery.distribute import FOLDER, Options, distribute, send
+from xl_kpi.delivery.distribute.pdf import MIN_BATCH, _batches
+from xl_kpi.delivery.isolation import check_report
+from xl_kpi.delivery.isolation.audience import _alternation, _trie
+
+WORDS = st.lists(st.text(alphabet="абвa b.1", min_size=1, max_size=6), min_size=1, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(WORDS, st.text(alphabet="абвa b.1,\n", max_size=60))
+def test_the_prefix_tree_matches_what_the_plain_alternation_matches(words: list[str], text: str) -> None:
+    words = [w for w in words if w]
+    plain = re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+                       + r")(?!\w)")
+    tree = _alternation(sorted(set(words), key=len, reverse=True))
+    assert tree is not None
+    assert [m.group(1) for m in tree.finditer(text)] == [m.group(1) for m in plain.finditer(text)]
+
+
+def test_the_prefix_tree_is_exact_and_prefers_the_longer_word() -> None:
+    p = re.compile(f"^(?:{_trie(['иван', 'иван петров', 'ива'])})$")
+    assert all(p.match(w) for w in ("иван", "иван петров", "ива"))
+    assert not any(p.match(w) for w in ("ив", "иван п", "иванов"))
+    names = _alternation(["иван", "иван петров"])
+    assert names is not None and names.search("это иван петров.").group(1) == "иван петров"
+
+
+def test_pdf_batches_never_smaller_than_a_start_is_worth() -> None:
+    paths = [Path(f"{i}.xlsx") for i in range(60)]
+    assert [len(b) for b in _batches(paths, 2)] == [30, 30]
+    assert [len(b) for b in _batches(paths[:MIN_BATCH * 2 - 1], 2)] == [MIN_BATCH * 2 - 1]  # one process
+    assert [len(b) for b in _batches(paths[:5], 4)] == [5]
+    assert [len(b) for b in _batches(paths[:50], 3)] == [17, 17, 16]
+    assert [p for b in _batches(paths, 3) for p in b] == paths  # every file once, in order
+
+
+def test_the_parallel_check_finds_exactly_what_the_serial_one_finds(generated: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(generated, out)
+    distribute(out, Options(by=("employee", "manager")))
+    a = out / FOLDER / "employee" / "1001 Козлов Денис Иванович" / "1001 Козлов Денис Иванович.xlsx"
+    shutil.copyfile(a, out / FOLDER / "employee" / "1002 Кузнецов Денис Владимирович" / a.name)  # a leak
+    serial, parallel = check_report(out, jobs=1), check_report(out, jobs=2)
+    assert serial.leaks and serial.leaks == parallel.leaks
+    assert (serial.files, serial.skipped_ambiguous) == (parallel.files, parallel.skipped_ambiguous)
+
+
+def test_dry_run_in_workers_writes_the_same_messages_and_nothing_half_written(generated: Path,
+                                                                               tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from xl_kpi.delivery.mail import send_all
+
+    outs = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"out{jobs}"
+        shutil.copytree(generated, out)
+        report = distribute(out, Options(by=("employee", "manager"), jobs=jobs))
+        from xl_kpi.delivery.distribute import deliveries
+
+        todo, _ = deliveries(report)
+        box = out / "box"
+        box.mkdir()
+        seen = []
+        result = send_all(todo, None, out / "log", dry_run_dir=box, jobs=jobs,
+                          date=datetime(2026, 12, 1, tzinfo=UTC), on_progress=seen.append)
+        assert seen == list(range(1, len(todo) + 1))  # every message counted, in order
+        assert len(result.written) == len(todo) > 40
+        assert not list(box.glob(".*"))  # no temporary file left
+        outs[jobs] = {p.name: p.read_bytes().split(b"boundary=")[0] for p in box.iterdir()}
+    assert outs[1] == outs[2]
+
+
+def test_send_dry_run_through_distribute(generated: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(generated, out)
+    report = distribute(out, Options(by=("employee",), jobs=2))
+    outcome = send(report, None, dry_run=True)
+    assert len(outcome.report.written) == len(list((out / "outbox").glob("*.eml"))) > 40
+    assert check_report(out, jobs=2).ok
