@@ -229,14 +229,16 @@ def amount_limits(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame) -> list[di
 
 
 def check_amounts(plan: Plan, facts: Facts | pd.DataFrame | None, problems: Problems,
-                  period: Period | str | None = None) -> None:
+                  period: Period | str | None = None) -> Results:
     """Report (as located errors) every employee whose pay would break the amount limit (see
-    :func:`amount_limits`), so ``validate`` refuses what ``generate`` could not pay."""
+    :func:`amount_limits`), so ``validate`` refuses what ``generate`` could not pay; return the results
+    computed for it (``generate`` goes on with them rather than computing them again)."""
     results = compute(plan, facts, period=period)
     names = plan.employees.set_index("employee_id")["name"]
     for item in results.extra.get("over_limit", []):
         e = item["employee_id"]
         problems.error(f"employee {e} ({names.get(e, '')}): {item['message']}", item["fix"], **item["where"])
+    return results
 
 
 def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: Period | None,
