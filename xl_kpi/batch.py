@@ -117,7 +117,7 @@ def generate(
         the_plan, facts, problems, results = inspect_computed(plan, data, period=period)
     if the_plan is None or (problems.has_errors and not skip_invalid):
         raise InputError(problems)
-    tables = facts.files
+    tables = facts.files  # which file each table came from, for manifest.json
     del the_plan, facts  # the results hold what the outputs need: the memory goes to the cards and the summary
     if lang:
         results = replace(results, language=lang)
