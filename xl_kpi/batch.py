@@ -5,7 +5,8 @@ Order of work, so that a failed or interrupted run never leaves a half-written r
 1. read and check every input (:func:`xl_kpi.validate.inspect`); any error stops the run before
    anything is written, unless ``skip_invalid`` (then employees whose inputs are incomplete are
    listed in ``errors.csv`` and everyone else gets a card);
-2. compute the results table with the engine (:func:`xl_kpi.results.compute`);
+2. compute the results table with the engine (:func:`xl_kpi.results.compute`, once: the amount check of step 1
+   computes them and the run goes on with those);
 3. write cards, summary, manifest, errors, the results table (``results/``, for later steps such
    as ``xl-kpi distribute``) and the audit record (``manifest.json``: hashes of every input, the
    template, the xl_kpi version, the period, and of every output) into a hidden staging folder
@@ -50,8 +51,8 @@ from xl_kpi.outputs.layout import CARDS, ERRORS_CSV, FOLDER, MANIFEST_CSV, OUTBO
 from xl_kpi.outputs.manifest import write_errors, write_manifest
 from xl_kpi.outputs.results_files import load_results, same_results, save_results
 from xl_kpi.outputs.summary import summary_bytes, write_summary
-from xl_kpi.results import Results, compute
-from xl_kpi.validate import inspect
+from xl_kpi.results import Results
+from xl_kpi.validate import inspect_computed
 
 STAGING_PREFIX = ".xl-kpi-staging-"
 AUDIT = "manifest.json"
@@ -115,10 +116,9 @@ def generate(
     working = (STAGING_PREFIX, ".xl-kpi-distribute-")
     outdir.claim(out, working)  # before anything is read or written: a folder of the user's is refused
     with recording() as read:  # the sha256 of the very bytes parsed, for manifest.json
-        the_plan, facts, problems = inspect(plan, data, period=period, engine=engine)
+        the_plan, facts, problems, results = inspect_computed(plan, data, period=period, engine=engine)
     if the_plan is None or (problems.has_errors and not skip_invalid):
         raise InputError(problems)
-    results = compute(the_plan, facts, period=period)
     tables = facts.files  # which file each table came from, for manifest.json
     del the_plan, facts  # the results hold what the outputs need: the memory goes to the cards and the summary
     if lang:
@@ -340,7 +340,7 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
     if changed:
         return [Finding(AUDIT, "cannot recompute: " + "; ".join(f"{c} changed" for c in changed) + " since the run")]
     with recording() as read:  # recompute from the very bytes recorded, not from a file saved meanwhile
-        the_plan, facts, problems = inspect(audit["plan"]["path"], [
+        the_plan, _, problems, fresh = inspect_computed(audit["plan"]["path"], [
             DataFile(d["table"], d["path"], where=(("file", "--data"),)) if d.get("table") else d["path"]
             for d in audit["data"]] + [n["entry"] for n in native], period=opts.get("period"),
             engine=opts.get("engine"))
@@ -350,7 +350,6 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
         return [Finding(AUDIT, "cannot recompute: " + "; ".join(f"{n} changed" for n in moved) + " since the run")]
     if the_plan is None:
         return [Finding(AUDIT, f"cannot recompute: {problems.summary()}")]
-    fresh = compute(the_plan, facts, period=opts.get("period"))
     if opts.get("lang"):
         fresh = replace(fresh, language=opts["lang"])
     found: list[Finding] = []

@@ -44,13 +44,22 @@ def inspect(
 
     :func:`validate` reports the problems; the batch run goes on to compute from the same objects.
     """
+    return inspect_computed(plan, data, period=period, engine=engine)[:3]
+
+
+def inspect_computed(
+    plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None,
+    engine: str | None = None,
+) -> tuple[Any, Any, Problems, Any]:
+    """:func:`inspect` and the results its amount check computed from the same plan and facts (None when
+    the plan is unreadable): the batch run uses them instead of computing them a second time."""
     from xl_kpi.inputs.facts import load_facts
     from xl_kpi.inputs.plan import check_employment, read_plan
 
     problems = Problems()
     the_plan = read_plan(plan, problems=problems)
     if the_plan.broken:
-        return None, None, problems
+        return None, None, problems, None
     facts = load_facts(the_plan, data, period=period, problems=problems, engine=engine)
     if facts.period:
         check_employment(the_plan, facts.period, problems)
@@ -63,8 +72,8 @@ def inspect(
     check_coverage(the_plan, facts, problems)
     from xl_kpi.results import check_amounts
 
-    check_amounts(the_plan, facts, problems, period=period)
-    return the_plan, facts, problems
+    results = check_amounts(the_plan, facts, problems, period=period)
+    return the_plan, facts, problems, results
 
 
 FAR_BELOW = -1.0
