@@ -18,6 +18,10 @@ BATCH_PACKAGES: dict[str, str] = {
     "python_calamine": "python-calamine",
     "msoffcrypto": "msoffcrypto-tool",
     "defusedxml": "defusedxml",
+    "ibis": "ibis-framework",
+    "duckdb": "duckdb",
+    "sqlglot": "sqlglot",
+    "pyarrow": "pyarrow",
 }
 """Import name → the distribution to install (``pip install <it>``)."""
 
