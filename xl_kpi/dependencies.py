@@ -18,10 +18,10 @@ BATCH_PACKAGES: dict[str, str] = {
     "python_calamine": "python-calamine",
     "msoffcrypto": "msoffcrypto-tool",
     "defusedxml": "defusedxml",
-    "ibis": "ibis-framework",
     "duckdb": "duckdb",
-    "sqlglot": "sqlglot",
+    "ibis": "ibis-framework",
     "pyarrow": "pyarrow",
+    "sqlglot": "sqlglot",
 }
 """Import name → the distribution to install (``pip install <it>``)."""
 
