@@ -117,6 +117,7 @@ def generate(
     if the_plan is None or (problems.has_errors and not skip_invalid):
         raise InputError(problems)
     results = compute(the_plan, facts, period=period)
+    tables = facts.files  # table name → file, for manifest.json
     del the_plan, facts  # the results hold what the outputs need: the memory goes to the cards and the summary
     if lang:
         results = replace(results, language=lang)
@@ -129,7 +130,7 @@ def generate(
         raise InputError(problems)
     tpl = CardTemplate.load(template, lang=results.language)
     audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid},
-                         read=read, tables=facts.files)
+                         read=read, tables=tables)
 
     try:
         out.mkdir(parents=True, exist_ok=True)
