@@ -108,7 +108,8 @@ class Rates:
                             "sheet")
             rate[rows] = found
         converted = amounts.where(~foreign.to_numpy(), amounts * rate)  # numbers, read once (no rate: empty)
-        out = converted.astype(object).where(unreadable.isna().to_numpy(), frame[column])  # bad text stays
+        readable = unreadable.isna().to_numpy()
+        out = converted if readable.all() else converted.astype(object).where(readable, frame[column])  # bad text stays
         new = frame.copy(deep=False)
         new[column] = out
         self._done[key] = replace(table, name=f"{table.name} (in {self.currency})", frame=new)
