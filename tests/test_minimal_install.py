@@ -58,6 +58,8 @@ from xl_kpi import metrics
 assert udfs.KPI_BONUS(20000, 0.4, 1.2) == 8800.0
 assert udfs.KPI_TOTAL_BONUS(20000, [[0.4], [0.6]], [[1.2], [1.0]]) == 20800.0
 assert udfs.KPI_SCORE(160, 100, 100) == udfs.ERR_DIV0
+assert udfs.KPI_TOTAL_PAY(80000, udfs.KPI_PERIOD_BONUS(20800, 1.2, 0.5)) == 92480.0
+assert udfs.KPI_SHARE(1200000, [["From", "Rate"], [0, 0.03], [1000000, 0.05]]) == 40000.0
 assert xl_kpi.period_bonus(20800, 1.2, 0.5) == 12480.0
 assert xl_kpi.total_bonus(20000, [0.4, 0.6], [1.2, 1.0]) == 20800.0
 assert metrics.nps([10, 9, 9, 8, 7, 10, 6, 3, 9, 10]) == 40.0

@@ -313,6 +313,14 @@ def test_an_unpayable_line_is_an_error_in_the_results_not_a_guess(tmp_path):
     assert "payout" in r.employees["reason"].iloc[0]
 
 
+def test_a_payout_beyond_the_amount_limit_is_an_error_naming_the_line(tmp_path):
+    # 3 000 000 000 per deal × 4 000 deals above 10 = 1.2e13, beyond the 1e13 an Excel cell keeps to the kopeck
+    r = run(tmp_path, [["deals", 1.0, 10, 20, None, None, None, None, "per_unit", 3e9]], {"deals": 4_010})
+    assert r.employees["status"].iloc[0] == "error" and math.isnan(r.employees["bonus"].iloc[0])
+    (item,) = r.extra["over_limit"]
+    assert "the per_unit payout 12 000 000 000 000 (Plan row 2, fact 4010)" in item["message"], item["message"]
+
+
 # ------------------------------------------------------------------------------------------- summary and cards
 
 

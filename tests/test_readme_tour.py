@@ -5,7 +5,8 @@ that calls ``.venv/bin/xl-kpi`` is run in order, as written (continuation lines 
 dropped), in a scratch folder holding a copy of ``workbooks/`` as in a clean clone, with
 ``.venv/bin/xl-kpi`` being this environment's command. Every one must exit 0, and a command whose
 comment shows its output (``# xl-kpi 0.1.0``) must print it. The Makefile's ``demo`` target must be the
-README's first command, so `make demo` and the tour agree.
+README's first command, so `make demo` and the tour agree. The slow clean-clone test does it all as a
+newcomer does: `git clone`, `make demo` (a fresh .venv), then the tour with the clone's own command.
 """
 
 from __future__ import annotations
@@ -63,3 +64,23 @@ def test_the_tour_runs_top_to_bottom(tmp_path):
             assert out.stdout.strip() == comment
     assert len(list((tmp_path / "out" / "cards").rglob("*.xlsx"))) == 44
     assert (tmp_path / "demo-out" / "summary.xlsx").is_file()
+
+
+@pytest.mark.slow
+def test_a_clean_clone_top_to_bottom(tmp_path):
+    """What a newcomer does: clone, `make demo` (it makes .venv and installs), then the tour's commands."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout (an unpacked sdist): nothing to clone")
+    clone = tmp_path / "xl_kpi"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=300)
+    make = subprocess.run(["make", "demo", f"PYTHON={sys.executable}"], cwd=clone, capture_output=True, text=True,
+                          encoding="utf-8", timeout=1200)
+    assert make.returncode == 0, make.stdout[-2000:] + make.stderr[-2000:]
+    assert "Deprecat" not in make.stdout + make.stderr  # the SPDX licence string: no setuptools warnings
+    assert (clone / "demo-out" / "summary.xlsx").is_file()
+    for argv, comment in tour_commands((clone / "README.md").read_text(encoding="utf-8")):
+        out = subprocess.run(argv, cwd=clone, capture_output=True, text=True, encoding="utf-8", timeout=600)
+        said = out.stdout[-2000:] + out.stderr[-2000:]
+        assert out.returncode == 0, f"{' '.join(argv)} → exit {out.returncode}\n{said}"
+        if comment.startswith("xl-kpi "):
+            assert out.stdout.strip() == comment

@@ -210,6 +210,11 @@ def amount_limits(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame) -> list[di
     bad_lines = lines[over_limit(lines["bonus"].to_numpy(float))]
     for _, ln in bad_lines.iterrows():
         e = ln["employee_id"]
+        kind = ln.get("payout", "coefficient")
+        if kind != "coefficient":  # a payout kind: the line's own numbers made it
+            add(e, f"KPI {ln['kpi_id']}: the {kind} payout {format_amount(ln['bonus'])} (Plan row {int(ln['row'])}, "
+                f"fact {ln['fact']:.10g}) {LIMIT_TEXT}", "bonus_pool")
+            continue
         add(e, f"KPI {ln['kpi_id']}: the bonus {format_amount(ln['bonus'])} = "
             f"{cell('Employees', rows.get(e), 'bonus_pool', ln['pool'])} × "
             f"{cell('Plan', ln['row'], 'weight', ln['weight'])}"

@@ -23,20 +23,24 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 def validate(
-    plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None
+    plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None,
+    engine: str | None = None,
 ) -> Problems:
     """Every problem in a plan workbook and its data files; nothing is written.
 
     Runs the plan checks, reads every data file, evaluates the raw-data sources, and checks that
     each employee × KPI has exactly one usable fact for the period.
     """
-    return inspect(plan, data, period=period)[2]
+    return inspect(plan, data, period=period, engine=engine)[2]
 
 
 def inspect(
-    plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None
+    plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None,
+    engine: str | None = None,
 ) -> tuple[Any, Any, Problems]:
     """Read and check the inputs once: (plan, facts, problems); plan/facts are None when unreadable.
+
+    ``engine`` (duckdb or spark, default ``XL_KPI_ENGINE``) runs the raw-data sources.
 
     :func:`validate` reports the problems; the batch run goes on to compute from the same objects.
     """
@@ -47,7 +51,7 @@ def inspect(
     the_plan = read_plan(plan, problems=problems)
     if the_plan.broken:
         return None, None, problems
-    facts = load_facts(the_plan, data, period=period, problems=problems)
+    facts = load_facts(the_plan, data, period=period, problems=problems, engine=engine)
     if facts.period:
         check_employment(the_plan, facts.period, problems)
     elif the_plan.employees[["hired", "left"]].notna().to_numpy().any():
