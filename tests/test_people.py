@@ -286,3 +286,12 @@ def test_counts_are_never_converted(tmp_path):
     rows = [["who", "Currency"], ["E1", "USD"], ["E1", "XYZ"]]
     facts, problems = run(plan, [ph.write_csv(tmp_path / "deals.csv", rows)])
     assert fact_map(facts)[("E1", "deals")] == 2 and not problems.has_errors
+
+
+def test_an_unreadable_amount_in_another_currency_is_still_reported_at_its_cell(tmp_path):
+    plan = deals_plan(tmp_path, "sum deals.amount by who", **rates_sheet(["USD", "90", None]))
+    rows = [["who", "amount", "Валюта"], ["E1", "10", "USD"], ["E1", "десять", "USD"], ["E1", "", "USD"]]
+    facts, problems = run(plan, [ph.write_csv(tmp_path / "deals.csv", rows)])
+    e = ph.only(problems.errors, "десять")
+    assert (e.row, e.header) == (3, "amount")
+    assert fact_map(facts)[("E1", "deals")] == 900

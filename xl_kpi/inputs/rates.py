@@ -76,7 +76,7 @@ class Rates:
         if not foreign.any():
             self._done[key] = table
             return table
-        amounts, _ = to_numbers(frame[column])
+        amounts, unreadable = to_numbers(frame[column])
         if date_column is not None:
             dates = to_dates(frame[date_column])[0]
         else:
@@ -107,9 +107,9 @@ class Rates:
                             f"add a {code} rate valid from an earlier date (or one without a date) to the Rates "
                             "sheet")
             rate[rows] = found
-        converted = amounts * rate
-        out = frame[column].astype(object).where(~(foreign & amounts.notna()).to_numpy(), converted)
-        out = out.where(~(foreign & amounts.notna() & rate.isna()).to_numpy(), None)
+        converted = amounts.where(~foreign.to_numpy(), amounts * rate)  # numbers, read once (no rate: empty)
+        readable = unreadable.isna().to_numpy()
+        out = converted if readable.all() else converted.astype(object).where(readable, frame[column])  # bad text stays
         new = frame.copy(deep=False)
         new[column] = out
         self._done[key] = replace(table, name=f"{table.name} (in {self.currency})", frame=new)
