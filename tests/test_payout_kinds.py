@@ -348,3 +348,17 @@ def test_card_bonus_cell_is_the_kinds_live_formula(tmp_path):
              if isinstance(c.value, str) and c.value.startswith("=")]
     assert any("*MAX(" in t and "500*" in t for t in texts), texts  # 500 × MAX(fact − 10, 0)
     assert any("LOOKUP(MAX(" in t and "{0,1000000}" in t for t in texts), texts  # retroactive tiers
+
+
+def test_card_leaves_the_coefficient_empty_on_a_line_another_kind_pays(tmp_path):
+    """A per_unit or share line has no coefficient: the card shows none rather than the scale's, which pays nothing."""
+    r = run(tmp_path, [["deals", 0.5, 10, 20, None, None, None, None, "per_unit", 500],
+                       ["calls", 0.5, 100, 150]], {"deals": 14, "calls": 160})
+    (rec,) = write_cards(r, tmp_path / "out", fsync=False)
+    ws = openpyxl.load_workbook(rec.path).worksheets[0]
+    name_cells = {c.value: c.row for row in ws.iter_rows() for c in row if c.value in ("Closed deals", "Calls")}
+    formulas = {row: [c.value for c in ws[row] if isinstance(c.value, str) and c.value.startswith("=")]
+                for row in name_cells.values()}
+    coefficient = [f for f in formulas[name_cells["Calls"]] if "LOOKUP" in f or "IF(ROUND(" in f]
+    assert coefficient, formulas  # the coefficient line keeps its live coefficient formula
+    assert len(formulas[name_cells["Closed deals"]]) == len(formulas[name_cells["Calls"]]) - 1, formulas

@@ -195,7 +195,9 @@ class _Stamp:
                 "kpi.no": i + 1, "kpi.id": ln[_L_ID], "kpi.name": ln[_L_NAME], "kpi.unit": ln[_L_UNIT],
                 "kpi.weight": ln[_L_W], "kpi.base": ln[_L_BASE], "kpi.norm": ln[_L_NORM], "kpi.fact": fact,
                 "kpi.floor": floor, "kpi.cap": cap, "kpi.gate": gate, "kpi.scale": name, "kpi.target": 1.0,
-                "kpi.score": Fx(score_f, sv), "kpi.coefficient": Fx(coef_f, cv), "kpi.bonus": Fx(bonus_f, bv),
+                "kpi.score": Fx(score_f, sv), "kpi.bonus": Fx(bonus_f, bv),
+                # a line paid by another kind (fixed, share, …) has no coefficient: an empty cell, not a misleading one
+                "kpi.coefficient": Fx(coef_f, cv) if _payout_kind(ln) == "coefficient" else "",
             }
 
         # totals: formulas from the engine, cached values from results (none where results have none)
@@ -302,10 +304,15 @@ def _chart_cache(cs: _ChartSlot, vals: list[Any]) -> str:
 _L_PARAMS = (_L_RATE, _L_THRESHOLD, _L_AMOUNT, _L_MAX_PAYOUT)
 
 
+def _payout_kind(ln: tuple[Any, ...]) -> str:
+    """The line's payout kind; an empty cell is today's coefficient rule."""
+    return ln[_L_PAYOUT] if ln[_L_PAYOUT] not in (None, "") else "coefficient"
+
+
 def _bonus_formula(ln: tuple[Any, ...], refs: fx.PayoutRefs, digits: int, tiers: dict[str, Any]) -> str:
     """The line's bonus formula by its payout kind (issue 15), its parameters written as numbers; a line the
     results could not pay (an unknown kind or tier set, a missing rate) keeps the coefficient rule's formula."""
-    kind = ln[_L_PAYOUT] if ln[_L_PAYOUT] not in (None, "") else "coefficient"
+    kind = _payout_kind(ln)
     tier = tiers.get(ln[_L_TIERS]) if ln[_L_TIERS] not in (None, "") else None
     try:
         return fx.payout_formula(kind, refs, digits, tier)
