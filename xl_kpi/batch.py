@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from xl_kpi import __version__
-from xl_kpi.audit import compare_csvs, unrecorded
+from xl_kpi.audit import adjustments_record, compare_csvs, unrecorded
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.money import round_money
 from xl_kpi.engine.period import Period, period_of
@@ -258,6 +258,7 @@ def audit_record(
                    for name, p in sorted((tables or {}).items())},
         "template": {"path": str(template.path) if template.path else None,
                      "sha256": hashlib.sha256(template.source).hexdigest()},
+        "adjustments": adjustments_record(results),
     }
     record["fingerprint"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode("utf-8")).hexdigest()
     return record
@@ -343,6 +344,9 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
     if opts.get("lang"):
         fresh = replace(fresh, language=opts["lang"])
     found: list[Finding] = []
+    if "adjustments" in audit and audit["adjustments"] != adjustments_record(fresh):
+        found.append(Finding(AUDIT, "the adjustments it records differ from a fresh computation of the plan's "
+                                    "Adjustments sheet"))
     try:
         if not same_results(load_results(out), fresh):
             found.append(Finding("results/", "differs from a fresh computation"))

@@ -10,7 +10,8 @@ Bonus of an employee (docs/domain.md §4, plus the plan's extensions)::
     line bonus  = ROUND(pool × weight × coefficient(score), digits)       (score after floor/cap)
     kpi_bonus   = Σ line bonuses
     bonus       = 0 if a gate KPI scored below its gate, else ROUND(kpi_bonus × multiplier × proration)
-    total_pay   = ROUND(salary + bonus)
+    adjustment  = ROUND(Σ the employee's rows of the Adjustments sheet)      (0 without any)
+    total_pay   = ROUND(salary + bonus + adjustment)
 
 Every amount, after every multiplication and sum, must stay below ``money.MAX_MONEY`` (see
 :func:`amount_limits`); an employee whose pay breaks it gets status "error", like one whose score
@@ -44,7 +45,7 @@ LINE_COLUMNS = (
 )
 EMPLOYEE_COLUMNS = (
     "employee_id", "name", "position", "department", "manager", "email", "salary", "bonus_pool", "multiplier",
-    "proration", "kpi_bonus", "gated", "bonus", "total_pay", "status", "reason",
+    "proration", "kpi_bonus", "gated", "bonus", "adjustment", "adjustment_reason", "total_pay", "status", "reason",
 )
 
 
@@ -170,15 +171,53 @@ def _employees(plan: Plan, lines: pd.DataFrame, period: Period | None, digits: i
         bonus = np.asarray(payout.period_bonus(emp["kpi_bonus"].to_numpy(float), emp["multiplier"].to_numpy(float),
                                                emp["proration"].to_numpy(float), gated=emp["gated"].to_numpy(bool),
                                                digits=digits), dtype=float)
-        total = np.asarray(payout.total_pay(emp["salary"].to_numpy(float), bonus, digits=digits), dtype=float)
+        adj, emp["adjustment_reason"] = _adjustments(plan, ids, digits)
+        emp["adjustment"] = adj
+        total = np.asarray(payout.total_pay(emp["salary"].to_numpy(float), bonus, adj, digits=digits), dtype=float)
     limits = amount_limits(plan, lines, emp.assign(bonus=bonus, total_pay=total))
     reasons = _reasons(plan, lines, emp, period, limits)
+    negative = _negative(plan, emp.assign(bonus=bonus, total_pay=total))
+    if negative:
+        more = pd.Series({e: x["message"] for e, x in negative.items()})
+        reasons = pd.concat([reasons, more]).groupby(level=0, sort=False).agg("; ".join)
+        limits = [*limits, *(x for e, x in negative.items() if e not in {y["employee_id"] for y in limits})]
     emp["reason"] = _text_map(emp["employee_id"], reasons)
     emp["status"] = np.where(emp["reason"] == "", "ok", "error")
     error = (emp["status"] == "error").to_numpy()
     emp["bonus"] = np.where(error, np.nan, bonus)
     emp["total_pay"] = np.where(error, np.nan, total)
     return emp, limits
+
+
+def _adjustments(plan: Plan, ids: pd.Series, digits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each employee's adjustments (the engine's rounded sum, 0 without any) and their reasons ('; '-joined)."""
+    adj = getattr(plan, "adjustments", None)
+    if adj is None or adj.empty:
+        return np.zeros(len(ids)), np.full(len(ids), "", dtype=object)
+    total = payout.adjustment_total(adj["amount"].to_numpy(float), adj["employee_id"], digits=digits)
+    why = adj.groupby("employee_id", sort=False)["reason"].agg("; ".join)
+    return (ids.map(total).fillna(0.0).to_numpy(float),
+            ids.map(why).fillna("").to_numpy(object))
+
+
+def _negative(plan: Plan, emp: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Employees whose adjustments make the total pay negative: the message, the fix and the Adjustments cell."""
+    out: dict[str, dict[str, Any]] = {}
+    adj = getattr(plan, "adjustments", None)
+    if adj is None or adj.empty:
+        return out
+    hit = emp[(emp["adjustment"] < 0) & (emp["total_pay"] < 0)]
+    for _, x in hit.iterrows():
+        rows = adj.loc[adj["employee_id"] == x["employee_id"], "row"]
+        out[x["employee_id"]] = {
+            "employee_id": x["employee_id"],
+            "message": f"the adjustments {format_amount(x['adjustment'])} make the total pay negative "
+                       f"({format_amount(x['total_pay'])} = salary {format_amount(x['salary'])} + bonus "
+                       f"{format_amount(x['bonus'])} + adjustments)",
+            "fix": "check the adjustment's amount and sign (a deduction cannot exceed the pay); split it over "
+                   "periods if it must",
+            "where": plan.at("Adjustments", rows.iloc[0] if len(rows) else None, "amount")}
+    return out
 
 
 LIMIT_TEXT = f"is not below {format_amount(MAX_MONEY)}, the largest amount paid to the kopeck"
