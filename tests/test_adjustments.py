@@ -136,3 +136,113 @@ def test_a_deduction_within_the_pay_is_fine(tmp_path):
     assert not problems.errors
     r = compute(plan, facts()).employees.set_index("employee_id")
     assert r.loc["E3", "status"] == "ok" and r.loc["E3", "total_pay"] == r.loc["E3", "bonus"]
+
+
+# ------------------------------------------------------------------------------------------- outputs
+
+
+def _adjusted_results(tmp_path):
+    s = with_adjustments([["E1", 5000, "Retention bonus", None], ["E1", "-1 200,25", "Overpayment returned", "deals"],
+                          ["E3", 777.77, "Mentoring", None]])
+    plan, problems = read(tmp_path, s)
+    assert not problems.errors
+    return compute(plan, facts())
+
+
+def test_card_shows_the_adjustment_row_and_its_total_formula_adds_it(tmp_path):
+    import openpyxl
+
+    from xl_kpi.outputs.cards import CardTemplate, render_card
+
+    results = _adjusted_results(tmp_path)
+    tpl = CardTemplate.load(lang="en")
+    p = tmp_path / "E1.xlsx"
+    p.write_bytes(render_card(tpl, results, "E1"))
+    ws = openpyxl.load_workbook(p).active
+    row = next(c.row for r in ws.iter_rows(min_col=1, max_col=1) for c in r
+               if str(c.value).startswith("Adjustments:"))
+    assert ws.cell(row, 1).value == "Adjustments: Retention bonus; Overpayment returned"
+    assert ws.cell(row, 4).value == 3_799.75 and not ws.row_dimensions[row].hidden
+    total = ws.cell(row + 1, 4).value
+    assert total.startswith("=ROUND(") and total.endswith(f"+$D${row},2)"), total
+    # E2 has none: the row is hidden and the total formula is salary + bonus
+    p2 = tmp_path / "E2.xlsx"
+    p2.write_bytes(render_card(tpl, results, "E2"))
+    ws2 = openpyxl.load_workbook(p2).active
+    assert ws2.row_dimensions[row].hidden
+
+
+def test_summary_has_the_adjustment_column_reason_and_total(tmp_path):
+    import io
+
+    import openpyxl
+
+    from xl_kpi.outputs.summary import summary_bytes
+
+    results = _adjusted_results(tmp_path)
+    ws = openpyxl.load_workbook(io.BytesIO(summary_bytes(results))).worksheets[0]
+    head = [c.value for c in ws[1]]
+    a, why, tot = head.index("Adjustment"), head.index("Adjustment reason"), head.index("Total pay")
+    assert head.index("Bonus") < a < tot < why
+    rows = {r[0].value: r for r in ws.iter_rows(min_row=2, max_row=4)}
+    assert rows["E1"][a].value == 3_799.75 and rows["E1"][why].value == "Retention bonus; Overpayment returned"
+    assert rows["E1"][tot].value == 75_799.75 and rows["E2"][a].value is None
+    assert ws.cell(5, a + 1).value.startswith("=SUBTOTAL(109,")
+
+
+def test_libreoffice_recalculates_cards_and_summary_with_adjustments_as_the_engine(tmp_path, recalc):
+    from tests import lo
+    from xl_kpi.outputs.cards import CardTemplate, iter_cards
+    from xl_kpi.outputs.summary import summary_bytes
+
+    results = _adjusted_results(tmp_path)
+    src = tmp_path / "src"
+    src.mkdir()
+    files = []
+    for lang in ("en", "ru"):
+        for eid, data in iter_cards(CardTemplate.load(lang=lang), results):
+            files.append(src / f"{lang}-{eid}.xlsx")
+            files[-1].write_bytes(data)
+    files.append(src / "summary.xlsx")
+    files[-1].write_bytes(summary_bytes(results))
+    outs = recalc(files, tmp_path / "out")
+    bad = [(f.name, m) for f, o in zip(files, outs, strict=True) for m in lo.formula_cells_vs_cached(f, o)]
+    assert bad == []
+    # and the recalculated total pay is the engine's (E1: 75 799.75), not merely the cache agreeing with itself
+    want = results.employees.set_index("employee_id")["total_pay"]
+    for f, o in zip(files, outs, strict=True):
+        if f.stem.endswith("E1"):
+            values = [c.value for r in lo._load(o, data_only=True).active.iter_rows() for c in r]
+            assert want["E1"] == 75_799.75 and 75_799.75 in values and 3_799.75 in values
+
+
+def test_verify_catches_a_tampered_adjustment(tmp_path):
+    import json
+
+    from xl_kpi import batch
+
+    s = with_adjustments([["E1", 5000, "Retention bonus", None]])
+    plan = ph.make_plan(tmp_path, s)
+    data = ph.make_facts(tmp_path)
+    out = tmp_path / "out"
+    batch.generate(plan, [data], out)
+    audit = json.loads((out / batch.AUDIT).read_text(encoding="utf-8"))
+    assert audit["adjustments"] == {"employees": 1, "total": 5000.0,
+                                    "by_employee": {"E1": {"amount": 5000.0, "reason": "Retention bonus"}}}
+    assert batch.verify(out) == []
+    audit["adjustments"]["by_employee"]["E1"]["amount"] = 50000.0  # a forger raises the bonus in the record
+    (out / batch.AUDIT).write_text(json.dumps(audit, ensure_ascii=False, indent=1), encoding="utf-8")
+    found = batch.verify(out)
+    assert any(f.file == batch.AUDIT and "adjustments" in f.message for f in found), found
+    # and an adjusted amount edited in the results (re-hashed) differs from the fresh computation
+    audit["adjustments"]["by_employee"]["E1"]["amount"] = 5000.0
+    (out / batch.AUDIT).write_text(json.dumps(audit, ensure_ascii=False, indent=1), encoding="utf-8")
+    emp = out / "results" / "employees.csv"
+    text = emp.read_text(encoding="utf-8")
+    assert ",5000.0," in text
+    emp.write_text(text.replace(",5000.0,", ",50000.0,", 1), encoding="utf-8")
+    import hashlib
+    audit["outputs"]["results/employees.csv"] = hashlib.sha256(emp.read_bytes()).hexdigest()
+    (out / batch.AUDIT).write_text(json.dumps(audit, ensure_ascii=False, indent=1), encoding="utf-8")
+    found = batch.verify(out)
+    assert any(f.file == "results/" for f in found), found
