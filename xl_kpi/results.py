@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xl_kpi.bonus_notes import bonus_notes
 from xl_kpi.engine import payout
 from xl_kpi.engine.money import MAX_MONEY, format_amount, over_limit
 from xl_kpi.engine.period import Period, period_of
@@ -46,6 +47,7 @@ LINE_COLUMNS = (
 EMPLOYEE_COLUMNS = (
     "employee_id", "name", "position", "department", "manager", "email", "salary", "bonus_pool", "multiplier",
     "proration", "kpi_bonus", "gated", "bonus", "adjustment", "adjustment_reason", "total_pay", "status", "reason",
+    "bonus_note",
 )
 
 
@@ -186,6 +188,8 @@ def _employees(plan: Plan, lines: pd.DataFrame, period: Period | None, digits: i
     error = (emp["status"] == "error").to_numpy()
     emp["bonus"] = np.where(error, np.nan, bonus)
     emp["total_pay"] = np.where(error, np.nan, total)
+    notes = bonus_notes(lines, emp, period, plan.settings.language)
+    emp["bonus_note"] = notes.where(~error, "")
     return emp, limits
 
 

@@ -86,6 +86,8 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
     emp, kpis, matrix = _employees_table(results)
     n = len(emp)
     notes = [_text(r) for r in emp["reason"]] if "reason" in emp else [""] * n
+    if "bonus_note" in emp:  # why a bonus is zero or reduced: computed with the results (xl_kpi.bonus_notes)
+        notes = [r or _text(b) for r, b in zip(notes, emp["bonus_note"], strict=True)]
     has_note = any(notes)
     adjust = _adjustments(emp)
 
