@@ -88,3 +88,12 @@ def test_the_summary_shows_the_note_and_a_missing_fact_as_the_reason(tmp_path):
     assert rows["E1"].startswith("prorated: 15 of 31 days")
     assert "no fact for KPI nps" in rows["E3"]
     assert notes(r)["E3"] == ""  # an employee in error has the reason, not a bonus note
+
+
+def test_the_notes_follow_the_language_asked_for(tmp_path):
+    from xl_kpi.inputs.plan import load_plan
+
+    plan = load_plan(ph.make_plan(tmp_path, sheets(lang="ru")))
+    rows = ph.facts_rows()
+    r = compute(plan, pd.DataFrame(rows[1:], columns=rows[0]), language="en")  # xl-kpi generate --lang en
+    assert r.language == "en" and notes(r)["E1"].startswith("prorated: 15 of 31 days")

@@ -116,7 +116,7 @@ def generate(
         the_plan, facts, problems = inspect(plan, data, period=period)
     if the_plan is None or (problems.has_errors and not skip_invalid):
         raise InputError(problems)
-    results = compute(the_plan, facts, period=period)
+    results = compute(the_plan, facts, period=period, language=lang)
     tables = facts.files  # which file each table came from, for manifest.json
     del the_plan, facts  # the results hold what the outputs need: the memory goes to the cards and the summary
     if lang:
@@ -340,7 +340,7 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
         return [Finding(AUDIT, "cannot recompute: " + "; ".join(f"{n} changed" for n in moved) + " since the run")]
     if the_plan is None:
         return [Finding(AUDIT, f"cannot recompute: {problems.summary()}")]
-    fresh = compute(the_plan, facts, period=opts.get("period"))
+    fresh = compute(the_plan, facts, period=opts.get("period"), language=opts.get("lang"))
     if opts.get("lang"):
         fresh = replace(fresh, language=opts["lang"])
     found: list[Finding] = []

@@ -74,19 +74,22 @@ class Results:
         return bool((self.employees["status"] == "ok").all())
 
 
-def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: Period | str | None = None) -> Results:
+def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: Period | str | None = None,
+            language: str | None = None) -> Results:
     """Score every line of ``plan`` with ``facts`` and total the bonuses (see the module doc).
 
     ``facts`` is a :class:`~xl_kpi.inputs.facts.Facts` (from :func:`~xl_kpi.inputs.facts.load_facts`) or a DataFrame
     with employee_id, kpi_id, fact (and optionally period). The period (a :class:`Period` or any text
     it parses) is ``period`` if given, else the one the facts were loaded for, else the plan's Settings period.
+    ``language`` (en/ru; default: the plan's Settings) is the results' language, the bonus notes' too.
     """
     the_period = period_of(period) or (
         facts.period if isinstance(facts, Facts) else None) or plan.settings.period
     digits = plan.settings.digits
     lines = _with_facts(plan, facts, the_period)
     lines = _score_lines(plan, lines, digits)
-    employees, over = _employees(plan, lines, the_period, digits)
+    lang = language or plan.settings.language
+    employees, over = _employees(plan, lines, the_period, digits, lang)
     # what cannot be paid or shown is not kept as a number (inf would reach the CSVs and cards); the reason says why
     lines["score"] = lines["score"].where(np.isfinite(lines["score"].astype(float)) | lines["score"].isna(), np.nan)
     lines["bonus"] = lines["bonus"].where(~over_limit(lines["bonus"].to_numpy(float)), np.nan)
@@ -98,7 +101,7 @@ def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: Pe
         period=the_period.key if the_period else "",
         currency=plan.settings.currency,
         company=plan.settings.company,
-        language=plan.settings.language,
+        language=lang,
         digits=digits,
         extra={"over_limit": over} if over else {},
         tiers=dict(getattr(plan, "tiers", {})),
@@ -158,7 +161,7 @@ def _score_lines(plan: Plan, lines: pd.DataFrame, digits: int) -> pd.DataFrame:
     return lines
 
 
-def _employees(plan: Plan, lines: pd.DataFrame, period: Period | None, digits: int
+def _employees(plan: Plan, lines: pd.DataFrame, period: Period | None, digits: int, lang: str = "en"
                ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     emp = plan.employees.copy()
     ids = emp["employee_id"]
@@ -188,7 +191,7 @@ def _employees(plan: Plan, lines: pd.DataFrame, period: Period | None, digits: i
     error = (emp["status"] == "error").to_numpy()
     emp["bonus"] = np.where(error, np.nan, bonus)
     emp["total_pay"] = np.where(error, np.nan, total)
-    notes = bonus_notes(lines, emp, period, plan.settings.language)
+    notes = bonus_notes(lines, emp, period, lang)
     emp["bonus_note"] = notes.where(~error, "")
     return emp, limits
 
