@@ -32,6 +32,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_cards.py
 	$(PY) benchmarks/bench_summary.py
 	$(PY) benchmarks/bench_batch.py
+	$(PY) benchmarks/bench_sources.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis

@@ -257,6 +257,20 @@ def _(tmp: Path) -> Inputs:
     return facts_csv(tmp, GOOD_FACTS)
 
 
+@case("too-many-source-cells", "facts.csv", "more than the 10 one data file may have", "XL_KPI_MAX_SOURCE_CELLS",
+      env={"XL_KPI_MAX_SOURCE_CELLS": "10"})
+def _(tmp: Path) -> Inputs:
+    return facts_csv(tmp, GOOD_FACTS)
+
+
+@case("row-after-multiline-value-and-blank-line", "facts.csv", "row 5, column C (fact)", "ambiguous")
+def _(tmp: Path) -> Inputs:
+    text = ('"employee_id";"kpi_id";"fact";"note"\r\n"E1";"deals";"160";"две\r\nстроки"\r\n\r\n'
+            '"E1";"complaints";"4";""\r\n"E2";"deals";"1,234";""\r\n"E2";"complaints";"8";""\r\n'
+            '"E3";"complaints";"5";""\r\n"E3";"nps";"35";""\r\n')
+    return facts_csv(tmp, text.encode("cp1251"))
+
+
 @case("too-many-columns", "facts.csv", "the header line has 12 columns, more than the 11",
       env={"XL_KPI_MAX_COLUMNS": "11"})
 def _(tmp: Path) -> Inputs:

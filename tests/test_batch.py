@@ -314,7 +314,8 @@ def _manifest_json(out: Path) -> dict:
 
 @pytest.mark.slow
 def test_input_hash_is_of_the_bytes_parsed_even_if_a_data_file_changes_during_the_run(tmp_path, monkeypatch):
-    from xl_kpi.inputs.readers import csvfile as readers  # read_csv_grid calls its detect_encoding
+    from xl_kpi.inputs.readers import csvarrow
+    from xl_kpi.inputs.readers import csvfile as readers  # read_csv_grid and read_csv_arrow call detect_encoding
 
     plan, facts = ph.make_plan(tmp_path), ph.make_facts(tmp_path)
     parsed = facts.read_bytes()
@@ -326,6 +327,7 @@ def test_input_hash_is_of_the_bytes_parsed_even_if_a_data_file_changes_during_th
         return real(data)
 
     monkeypatch.setattr(readers, "detect_encoding", save_again_while_parsing)
+    monkeypatch.setattr(csvarrow, "detect_encoding", save_again_while_parsing)
     out = tmp_path / "out"
     batch.generate(plan, [facts], out)
     assert facts.read_bytes() != parsed

@@ -39,6 +39,7 @@ from xl_kpi.inputs.readers import (
     FileReadError,
 )
 from xl_kpi.inputs.sources import UNEVALUATED, Evaluator
+from xl_kpi.inputs.sources.backend import preload
 from xl_kpi.inputs.tables import EMPLOYEE_ID, KPI_ID, Table, expand_paths, read_tables
 from xl_kpi.inputs.team import build_teams
 
@@ -192,6 +193,8 @@ def load_facts(
     base = plan.path.parent if plan.path else None
     paths = expand_paths(plain_paths(data), exclude=[*([plan.path] if plan.path else []),
                                                      *bound_paths(bindings, base)])
+    if plan.sources:
+        preload()  # the query engine's import overlaps with reading the files
     unreadable: list[str] = []
     tables = load_tables(paths, sink, unreadable=unreadable)
     files = {t.name: t.path for t in tables.values() if t.path is not None}
@@ -245,9 +248,9 @@ def _facts_files(plan: Plan, tables: Mapping[str, Table], problems: Problems) ->
     frames = []
     seen: set[int] = set()
     for t in tables.values():
-        if id(t.frame) in seen:
+        if id(t.identity) in seen:
             continue
-        seen.add(id(t.frame))
+        seen.add(id(t.identity))
         ecol, kcol, fcol = t.column(*EMPLOYEE_ID), t.column(*FACTS_KPI_ID), t.column(*FACT)
         if not (kcol and fcol):
             continue

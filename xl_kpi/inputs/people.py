@@ -91,6 +91,8 @@ class People:
     def transform(self, table: Table, column: str) -> Table:
         """The table with ``column`` holding employee ids (see module doc); unmatched values are counted."""
         key = (table.name, column)
+        if key not in self._done and getattr(table, "data", None) is not None:
+            self._done[key] = self._transform_arrow(table, column)
         if key not in self._done:
             ids = to_ids(table.frame[column])
             resolved = self.resolve(table.frame[column])
@@ -100,6 +102,30 @@ class People:
             frame[column] = resolved
             self._done[key] = replace(table, frame=frame)
         return self._done[key]
+
+    def _transform_arrow(self, table: Any, column: str) -> Table:
+        """:meth:`transform` for an :class:`~xl_kpi.inputs.tables.ArrowTable`: each distinct value is resolved
+        once and the column rebuilt in Arrow (no pandas frame of the whole table)."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        encoded = pc.dictionary_encode(table.data.column(column).combine_chunks())
+        values = pd.Series(encoded.dictionary.to_pylist(), dtype=object)
+        ids, resolved = to_ids(values), self.resolve(values)
+        missed = (ids.notna() & ~resolved.isin(self.ids)).to_numpy()
+        counts = np.bincount(encoded.indices.fill_null(0).to_numpy(), minlength=len(values)) if len(values) else []
+        if encoded.indices.null_count and len(values):
+            counts[0] -= encoded.indices.null_count  # the nulls were counted as the first value
+        unmatched: Counter[str] = Counter()
+        for i in np.flatnonzero(missed):  # two spellings (" Анна" and "Анна") are one id: counts add up
+            if counts[i]:
+                unmatched[str(ids.iloc[i])] += int(counts[i])
+        self.unmatched[(table.name, column)] = unmatched
+        column_values = pc.take(pa.array(resolved.to_numpy(dtype=object), pa.string(), from_pandas=True),
+                                encoded.indices)
+        at = table.data.column_names.index(column)
+        return table.with_data(table.data.set_column(at, column, column_values))
 
     def unmatched_warning(self, table: Table, column: str, problems: Problems, at: Mapping[str, Any]) -> None:
         """One warning for a table's column: the values that match nobody and their row counts (once)."""

@@ -61,6 +61,10 @@ def read_tables(
     path = Path(path)
     suffix = path.suffix.casefold()
     if suffix in CSV_SUFFIXES:
+        grid = _arrow_grid(path, encoding, separator)
+        if grid is not None:
+            table = table_from_arrow(grid, name=name or path.stem, file=path.name, path=path, expected=expected)
+            return [table] if table is not None else []
         sheets: list[tuple[str | None, pd.DataFrame, SheetInfo | None]] = [
             (None, read_csv_grid(path, encoding=encoding, separator=separator), None)]
     elif suffix in WORKBOOK_SUFFIXES:
@@ -103,6 +107,37 @@ def table_from_grid(
     a saved value, error values, hidden rows and possibly stale formula results. ``problems`` is
     accepted for compatibility and not used.
     """
+    found = _find_header(grid, expected, file, sheet)
+    if found is None:
+        return None
+    header_idx, misplaced = found
+    keep, names, letters, repeated = _header_columns(grid.iloc[header_idx])
+    body = grid.iloc[header_idx + 1 :, keep]
+    body.columns = names
+    body.index = pd.RangeIndex(header_idx + 2, header_idx + 2 + len(body))
+    body = body[_non_empty(body).any(axis=1).to_numpy()] if len(body) else body
+    table = Table(name=name, file=file, frame=body, letters=letters, sheet=sheet, header_row=int(header_idx) + 1,
+                  path=path)
+    _header_issues(table, misplaced, repeated)
+    if info is not None:
+        _sheet_issues(table, info, {j + 1: lab for j, lab in zip(keep, names, strict=True)})
+    return table
+
+
+def _header_issues(table: Table, misplaced: Problem | None, repeated: Mapping[str, list[str]]) -> None:
+    if misplaced is not None:
+        table.add_issue(None, misplaced)
+    for label, cols in repeated.items():
+        table.add_issue(label, Problem(
+            "error", f'the header "{label}" appears {len(cols)} times (columns {", ".join(cols)}): which column '
+            "holds the data is not clear", "rename or delete the extra columns",
+            file=table.file, sheet=table.sheet, row=table.header_row, column=cols[1], header=label))
+
+
+def _find_header(
+    grid: pd.DataFrame, expected: Sequence[Sequence[str]] | None, file: str, sheet: str | None
+) -> tuple[int, Problem | None] | None:
+    """The index of the header row in ``grid`` (and the problem when it sits too low), or None if empty."""
     if grid.empty:
         return None
     filled = _non_empty(grid)
@@ -133,7 +168,11 @@ def table_from_grid(
                     "where the header is looked for; the rows above it would be left out",
                     "delete the rows above the header (a title row or two may stay), or move the table up",
                     file=file, sheet=sheet, row=found + 1)
-    header = grid.iloc[header_idx]
+    return int(header_idx), misplaced
+
+
+def _header_columns(header: pd.Series) -> tuple[list[int], list[str], dict[str, str], dict[str, list[str]]]:
+    """The filled cells of a header row: their positions, labels, column letters, and repeated labels."""
     keep: list[int] = []
     names: list[str] = []
     letters: dict[str, str] = {}
@@ -148,21 +187,53 @@ def table_from_grid(
         keep.append(j)
         names.append(label)
         letters[label] = get_column_letter(j + 1)
-    body = grid.iloc[header_idx + 1 :, keep]
-    body.columns = names
-    body.index = pd.RangeIndex(header_idx + 2, header_idx + 2 + len(body))
-    body = body[_non_empty(body).any(axis=1).to_numpy()] if len(body) else body
-    table = Table(name=name, file=file, frame=body, letters=letters, sheet=sheet, header_row=int(header_idx) + 1,
-                  path=path)
-    if misplaced is not None:
-        table.add_issue(None, misplaced)
-    for label, cols in repeated.items():
-        table.add_issue(label, Problem(
-            "error", f'the header "{label}" appears {len(cols)} times (columns {", ".join(cols)}): which column '
-            "holds the data is not clear", "rename or delete the extra columns",
-            file=file, sheet=sheet, row=table.header_row, column=cols[1], header=label))
-    if info is not None:
-        _sheet_issues(table, info, {j + 1: lab for j, lab in zip(keep, names, strict=True)})
+    return keep, names, letters, repeated
+
+
+ARROW_HEAD_ROWS = 2000
+"""Rows of an Arrow grid looked at (as pandas) to find the header row."""
+
+
+def _arrow_grid(path: Path, encoding: str | None = None, separator: str | None = None) -> Any:
+    """The CSV file as an Arrow grid, or None (pyarrow missing, or a file only the line reader explains);
+    ``encoding`` and ``separator`` (of the Sources sheet) replace the guess."""
+    try:
+        from xl_kpi.inputs.readers.csvarrow import read_csv_arrow
+    except ImportError:  # pragma: no cover - pyarrow is a dependency of the batch tools
+        return None
+    try:
+        return read_csv_arrow(path, encoding=encoding, separator=separator)
+    except ImportError:  # pragma: no cover
+        return None
+
+
+def table_from_arrow(
+    grid: Any, *, name: str, file: str, path: Path | None = None, expected: Sequence[Sequence[str]] | None = None
+) -> Table | None:
+    """:func:`table_from_grid` for an Arrow grid of text cells: the header row is found in the first
+    rows, the body stays in Arrow (an :class:`ArrowTable`); rows with no filled cell are left out."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    head = grid.slice(0, ARROW_HEAD_ROWS).to_pandas()
+    head.columns = range(head.shape[1])
+    found = _find_header(head, expected, file, None)
+    if found is None:
+        return None
+    header_idx, misplaced = found
+    keep, names, letters, repeated = _header_columns(head.iloc[header_idx])
+    body = grid.slice(header_idx + 1).select(keep).rename_columns(names)
+    rows = np.arange(header_idx + 2, header_idx + 2 + body.num_rows, dtype=np.int64)
+    if body.num_rows:
+        filled = None
+        for col in body.columns:  # a cell is filled when it is not null and not only spaces
+            has = pc.and_not(pc.is_valid(col), pc.fill_null(pc.utf8_is_space(col), False))
+            filled = has if filled is None else pc.or_(filled, has)
+        mask = filled.to_numpy() if isinstance(filled, pa.Array) else pa.chunked_array(filled).to_numpy()
+        if not mask.all():
+            body, rows = body.filter(pa.array(mask)), rows[mask]
+    table = ArrowTable(name, file, None, letters, header_row=header_idx + 1, path=path, data=body, rows=rows)
+    _header_issues(table, misplaced, repeated)
     return table
 
 
@@ -345,10 +416,24 @@ class Table:
                     for r, letter in self.issue_cells.get(p, ()):
                         problems.cover(p.file, p.sheet, r, letter)
 
+    @property
+    def identity(self) -> object:
+        """The object holding the cells: two tables sharing it are one table under two names."""
+        return self.frame
+
+    @property
+    def headers(self) -> list[str]:
+        """The column headers, in order."""
+        return list(self.frame.columns)
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.frame)
+
     def column(self, *aliases: str) -> str | None:
         """The header matching any alias (see :func:`header_key`), or None."""
         wanted = {header_key(a) for a in aliases}
-        for h in self.frame.columns:
+        for h in self.headers:
             if any(k in wanted for k in header_keys(h)):
                 return h
         return None
@@ -365,5 +450,53 @@ class Table:
 
     def __repr__(self) -> str:
         where = f"{self.file}:{self.sheet}" if self.sheet else self.file
-        return f"<Table {self.name!r} from {where}: {len(self.frame)} rows, columns {list(self.frame.columns)}>"
+        return f"<Table {self.name!r} from {where}: {self.num_rows} rows, columns {self.headers}>"
 
+
+class ArrowTable(Table):
+    """A :class:`Table` whose cells stay in Arrow (``data``, text cells; ``rows``: the Excel row number of
+    each row), as pyarrow reads a CSV export; ``frame`` is made from it only if something asks for it.
+
+    ``dataclasses.replace`` (the table transforms do it) gives an ArrowTable without ``data`` that holds
+    the given frame: a plain pandas table."""
+
+    def __init__(self, name: str, file: str, frame: pd.DataFrame | None = None,
+                 letters: dict[str, str] | None = None, sheet: str | None = None, header_row: int = 1,
+                 path: Path | None = None, issues: dict | None = None, issues_reported: set | None = None,
+                 issue_cells: dict | None = None, *, data: Any = None, rows: np.ndarray | None = None) -> None:
+        self.data = data
+        self.rows = rows
+        self._frame: pd.DataFrame | None = None
+        super().__init__(name, file, frame, letters or {}, sheet, header_row, path,  # type: ignore[arg-type]
+                         issues if issues is not None else {}, issues_reported if issues_reported is not None
+                         else set(), issue_cells if issue_cells is not None else {})
+
+    def with_data(self, data: Any) -> ArrowTable:
+        """The same table (name, issues…) over other Arrow ``data`` of the same rows."""
+        return ArrowTable(self.name, self.file, None, self.letters, self.sheet, self.header_row, self.path,
+                          self.issues, self.issues_reported, self.issue_cells, data=data, rows=self.rows)
+
+    @property  # type: ignore[override]
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            frame = self.data.to_pandas()
+            frame.index = pd.Index(self.rows)
+            self._frame = frame
+        return self._frame
+
+    @frame.setter
+    def frame(self, value: pd.DataFrame | None) -> None:
+        if value is not None:
+            self._frame = value
+
+    @property
+    def identity(self) -> object:
+        return self.data if self.data is not None else self.frame
+
+    @property
+    def headers(self) -> list[str]:
+        return list(self.data.column_names) if self.data is not None else list(self.frame.columns)
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.data.num_rows) if self.data is not None else len(self.frame)

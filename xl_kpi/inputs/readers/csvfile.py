@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xl_kpi.inputs.readers.limits import FileReadError, _check_cell_text, _count, _raise_limit, limits
+from xl_kpi.inputs.readers.limits import FileReadError, Limits, _check_cell_text, _count, _raise_limit, limits
 from xl_kpi.inputs.readers.sniff import _NOT_A_SPREADSHEET, _read_input, _refuse, check_file
 
 
@@ -90,11 +90,7 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None, encoding: s
         raise FileReadError(name, f"the header line has {_count(width)} columns, more than the "
                             f"{_count(lim.columns)} a table may have", "check the separator and the export, or "
                             + _raise_limit("columns", str(width)), row=1)
-    if lines * width > lim.cells:
-        raise FileReadError(name, f"the file has {_count(lines)} lines × {_count(width)} columns = "
-                            f"{_count(lines * width)} cells, more than the {_count(lim.cells)} one file may have",
-                            "export only the rows and columns needed (e.g. one month), or "
-                            + _raise_limit("cells", str(lines * width)))
+    check_cells(name, lines, width, lim)
     try:
         grid = pd.read_csv(
             io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False, na_values=[""],
@@ -107,6 +103,15 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None, encoding: s
     _check_line_widths(text, sep, name)
     _check_cell_text(grid, name, None, lim)
     return grid
+
+
+def check_cells(name: str, lines: int, width: int, lim: Limits) -> None:
+    """Refuse a raw-data CSV file of more than ``lim.source_cells`` cells (lines × header columns)."""
+    if lines * width > lim.source_cells:
+        raise FileReadError(name, f"the file has {_count(lines)} lines × {_count(width)} columns = "
+                            f"{_count(lines * width)} cells, more than the {_count(lim.source_cells)} one data file "
+                            "may have", "export only the rows and columns needed (e.g. one month), or "
+                            + _raise_limit("source_cells", str(lines * width)))
 
 
 def _check_line_widths(text: str, sep: str, name: str) -> None:

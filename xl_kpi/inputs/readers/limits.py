@@ -30,7 +30,10 @@ class Limits:
     zip_members: int = 10_000
     """Parts in one .xlsx."""
     cells: int = 5_000_000
-    """Rows × columns of the used ranges of one workbook's sheets, or of one CSV file."""
+    """Rows × columns of the used ranges of the plan workbook's sheets."""
+    source_cells: int = 50_000_000
+    """Rows × columns of one raw-data file (a CSV file, or the used ranges of a data workbook's sheets):
+    a 1,000,000 × 8 CRM export passes, a decompression or stray-cell bomb still stops."""
     rows: int = 1_048_576
     """Rows of one sheet or CSV file (Excel's own limit)."""
     columns: int = 16_384
@@ -46,6 +49,7 @@ LIMIT_ENV: dict[str, tuple[str, int]] = {
     "zip_ratio": ("XL_KPI_MAX_ZIP_RATIO", 1),
     "zip_members": ("XL_KPI_MAX_ZIP_PARTS", 1),
     "cells": ("XL_KPI_MAX_CELLS", 1),
+    "source_cells": ("XL_KPI_MAX_SOURCE_CELLS", 1),
     "rows": ("XL_KPI_MAX_ROWS", 1),
     "columns": ("XL_KPI_MAX_COLUMNS", 1),
     "cell_chars": ("XL_KPI_MAX_CELL_CHARS", 1),

@@ -126,10 +126,11 @@ def _scan_zip(zf: zipfile.ZipFile, name: str, lim: Limits) -> dict[str, SheetInf
                 f"{'them' if ' and ' in stray else 'it'}), save, and run again", sheet=sheet_name)
         area += size
         if area > lim.cells:
+            which = "source_cells" if lim.cells == lim.source_cells else "cells"
             raise FileReadError(
                 name, f"{reach}; with the sheets before it the workbook holds {_count(area)} cells, more than the "
                 f"{_count(lim.cells)} one file may have", "export only the rows and columns needed, or "
-                + _raise_limit("cells", str(area)), sheet=sheet_name)
+                + _raise_limit(which, str(area)), sheet=sheet_name)
     return out
 
 

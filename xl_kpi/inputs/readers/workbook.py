@@ -4,7 +4,7 @@ then read with calamine, a crash of which is a :class:`FileReadError` naming the
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -38,7 +38,8 @@ def read_workbook(path: str | Path, *, max_bytes: int | None = None, role: str =
         raise _refuse(name, kind, "xlsx", path, role)
     suffix = path.suffix.casefold()
     data = _read_input(path)  # read once: scanned, parsed and hashed are the same bytes
-    infos = scan_xlsx(path, lim, data=data)
+    # raw data may hold more cells than a plan (Limits.source_cells); the plan keeps Limits.cells
+    infos = scan_xlsx(path, lim if role == "plan workbook" else replace(lim, cells=lim.source_cells), data=data)
     if suffix not in XLSX_SUFFIXES:
         raise FileReadError(name, f"this is an Excel workbook (.xlsx), but its name ends in {path.suffix or '(none)'}",
                             "rename it to .xlsx")

@@ -36,8 +36,9 @@ Values: numbers (``1000``, ``2.5``, ``40%``), dates (``2026-10-15``), yes/no wor
 (``yes``/``да``/``true``/``1`` match each other), or text (compared without regard to case or
 surrounding spaces).
 
-Parsing is a hand-written tokenizer and recursive-descent parser; evaluation is pandas masks and
-group-bys. User text is never passed to ``eval``, ``exec``, ``DataFrame.query`` or ``.eval``.
+Parsing is a hand-written tokenizer and recursive-descent parser; evaluation compiles each term into
+Ibis expressions run on DuckDB (or another backend). User text is never passed to ``eval``, ``exec``
+or pasted into SQL: names and values go through the Ibis API.
 
 Where things are:
 

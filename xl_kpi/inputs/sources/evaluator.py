@@ -1,6 +1,8 @@
 """Running a parsed source over raw tables: :func:`evaluate` and :class:`Evaluator` (tables and
-columns looked up, each column converted once, ``where`` filters as pandas masks, the period's
-rows, aggregations per employee and period, ratios); problems are reported at the cell.
+columns looked up, each column converted once into Arrow, the source compiled into Ibis expressions
+by :mod:`~xl_kpi.inputs.sources.compile` and run on a :class:`~xl_kpi.inputs.sources.backend.Backend`
+(DuckDB by default), ratios of the per-employee results); problems are reported at the cell.
+No raw row passes through Python: filters, periods and aggregations run in the engine.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xl_kpi.engine.period import Period, month_keys, period_of
-from xl_kpi.inputs.cells import FAR_FUTURE, to_dates, to_flags_checked, to_ids, to_numbers
+from xl_kpi.engine.period import Period, period_of
 from xl_kpi.inputs.problems import Problems, row_ranges
 from xl_kpi.inputs.rates import AUTO_CURRENCY_COLUMNS
+from xl_kpi.inputs.sources.backend import Backend, default_backend
+from xl_kpi.inputs.sources.columns import ROW, Columns, Kind
+from xl_kpi.inputs.sources.compile import EMPLOYEE, FACT, PERIOD, Term
 from xl_kpi.inputs.sources.errors import SourceError, SourceSyntaxError
 from xl_kpi.inputs.sources.parser import parse
-from xl_kpi.inputs.sources.tokens import _DURATION_UNITS, CURRENCY_OFF, DEFAULT_BY, VALUE_FUNCS
-from xl_kpi.inputs.sources.tree import Agg, BoolOp, Cond, IsEmpty, IsIn, Not, Source, Value, _cond_columns
+from xl_kpi.inputs.sources.tokens import CURRENCY_OFF, DEFAULT_BY, VALUE_FUNCS
+from xl_kpi.inputs.sources.tree import Agg, Source, _cond_columns
 from xl_kpi.inputs.tables import Table
 
 UNEVALUATED = "the source could not be evaluated"
@@ -33,6 +37,7 @@ def evaluate(
     employees: Sequence[str] | None = None,
     problems: Problems | None = None,
     at: Mapping[str, Any] | None = None,
+    backend: Backend | None = None,
 ) -> pd.DataFrame:
     """Facts from raw tables: a DataFrame with columns employee_id, period, fact, note.
 
@@ -42,11 +47,13 @@ def evaluate(
     the employees that have no rows (0 for count, distinct and sum; NaN otherwise, with a note);
     employees found in the data but not listed are kept too, after the listed ones.
     Problems go to ``problems`` when given (located at ``at`` for the source itself); otherwise
-    the first errors are raised as :class:`SourceError`.
+    the first errors are raised as :class:`SourceError`. ``backend`` runs the compiled queries
+    (default: a new embedded DuckDB).
     """
     own = problems is None
     sink = Problems() if own else problems
-    out = Evaluator(tables, sink).evaluate(source, period=period_of(period), employees=employees, at=at)
+    evaluator = Evaluator(tables, sink, backend=backend)
+    out = evaluator.evaluate(source, period=period_of(period), employees=employees, at=at)
     if own and sink.has_errors:
         raise SourceError("; ".join(str(p) for p in sink.errors[:5]))
     return out
@@ -55,18 +62,28 @@ def evaluate(
 class Evaluator:
     """Evaluates sources against a set of tables, converting each column once."""
 
-    def __init__(self, tables: Mapping[str, Table] | Sequence[Table], problems: Problems | None = None, *,
-                 people: Any = None, teams: Any = None, rates: Any = None) -> None:
+    def __init__(
+        self,
+        tables: Mapping[str, Table] | Sequence[Table],
+        problems: Problems | None = None,
+        *,
+        people: Any = None,
+        teams: Any = None,
+        rates: Any = None,
+        backend: Backend | None = None,
+    ) -> None:
         """``people``, ``teams``, ``rates``: the table-level transforms of :mod:`xl_kpi.inputs.people`
         (``by`` values → employee ids), :mod:`xl_kpi.inputs.team` (``for team``) and
-        :mod:`xl_kpi.inputs.rates` (amounts in the plan's currency); None: not applied."""
+        :mod:`xl_kpi.inputs.rates` (amounts in the plan's currency); None: not applied. ``backend`` runs
+        the compiled queries (default: a new embedded DuckDB)."""
         self.people, self.teams, self.rates = people, teams, rates
         items = tables.values() if isinstance(tables, Mapping) else tables
         self.tables: dict[str, Table] = {}
         for t in items:
             self.tables.setdefault(t.name.casefold(), t)
         self.problems = problems if problems is not None else Problems()
-        self._cache: dict[tuple[str, str, str], Any] = {}
+        self.backend: Backend = backend if backend is not None else default_backend()
+        self._columns: dict[int, Columns] = {}
         self._reported: set[tuple[str, ...]] = set()
 
     # -- lookups
@@ -90,7 +107,7 @@ class Evaluator:
     def column(self, table: Table, name: str, at: Mapping[str, Any], role: str) -> str | None:
         col = table.column(name)
         if col is None:
-            cols = ", ".join(str(c) for c in table.frame.columns)
+            cols = ", ".join(str(c) for c in table.headers)
             hint = " (name the employee column with 'by ...')" if role == "employee" and name == DEFAULT_BY else ""
             self.report_once(
                 ("column", table.name, name, str(at)),
@@ -112,24 +129,11 @@ class Evaluator:
         else:
             self.problems.warning(message, fix, **dict(at))
 
-    def _converted(self, table: Table, col: str, kind: str) -> Any:
-        key = (table.name, col, kind)
-        if key not in self._cache:
-            s = table.frame[col]
-            conv = {"numbers": to_numbers, "dates": to_dates, "flags": to_flags_checked}.get(kind)
-            if conv is not None:
-                self._cache[key] = _once_per_row(conv, s)
-            elif kind == "ids":
-                self._cache[key] = to_ids(s)
-            elif kind == "text":
-                self._cache[key] = to_ids(s).map(lambda v: v.casefold() if isinstance(v, str) else v)
-            elif kind == "day":
-                dates, _ = self._converted(table, col, "dates")
-                self._cache[key] = dates.dt.normalize()
-        return self._cache[key]
-
-    def _bad_cells(self, table: Table, col: str, errors: pd.Series, mask: np.ndarray, what: str) -> None:
-        bad = errors[mask & errors.notna().to_numpy()]
+    def _bad_cells(self, table: Table, col: str, errors: pd.Series | None, rows: Any, what: str) -> None:
+        """Report the messages of ``errors`` (indexed by Excel row) on ``rows`` (None: all of them), once."""
+        if errors is None:
+            return
+        bad = errors if rows is None else errors[errors.index.isin(rows)]
         bad = bad[~bad.index.duplicated()]  # a row given to several heads (for team) is one cell
         key = ("cells", table.file, str(table.sheet), col, what)
         if bad.empty or key in self._reported:
@@ -200,7 +204,10 @@ class Evaluator:
         return value, note
 
     def term(self, agg: Agg, period: Period | None, at: Mapping[str, Any]) -> pd.Series | None:
-        """One aggregation: a Series indexed by (employee_id, period) ('' period when undated)."""
+        """One aggregation: a Series indexed by (employee_id, period) ('' period when undated).
+
+        Compiled into one Ibis expression and run on the backend; the few row queries that locate
+        bad cells run only when the typed columns say such cells exist."""
         table = self.table(agg.table, at)
         if table is None:
             return None
@@ -216,59 +223,81 @@ class Evaluator:
         table = self.transformed(table, agg, cols, at)
         if table is None:
             return None
-        frame = table.frame
-        mask = np.ones(len(frame), dtype=bool)
-        if agg.where is not None:
-            mask &= self.cond(table, agg.where, cols)
-        emp = self._converted(table, cols[agg.by or DEFAULT_BY], "ids")
+        term = Term(agg, cols)
+        emp, date = term.employee, term.date
+        value = term.value() if agg.func not in ("count", "distinct") else None
+        if agg.func == "distinct":
+            value = term.source_col(agg.column or "", "ids")
+        key = term.period_key(period)
+        in_period = term.in_period(period) if (agg.dated and period is not None) else None
+        columns = self.columns(table)
+        t = term.bind(columns, self.backend)
+        where = term.where
+        for (header, kind), _flag in term.bad.items():
+            if kind == "flags":  # a yes/no cell that is neither: reported wherever the filter looks at it
+                self._bad_cells(table, header, columns.get(header, kind).errors, None, "yes/no")
+        ecol = cols[agg.by or DEFAULT_BY]
         if agg.dated:
             dcol = cols[agg.dated]
-            dates, errors = self._converted(table, dcol, "dates")
-            self._bad_cells(table, dcol, errors, mask, "date")
-            no_date = mask & dates.isna().to_numpy() & errors.isna().to_numpy()
-            if no_date.any():
-                self.report_once(
-                    ("nodate", table.name, dcol, str(agg.where)),
-                    "warning",
-                    f"{int(no_date.sum())} rows of {table.file} have no {dcol} date, so they belong to no period "
-                    f"and are not counted (rows {row_ranges(list(frame.index[no_date]))})",
-                    "fill in the date, or filter these rows out with 'where'",
-                    table.at(None, dcol),
-                )
-            mask &= dates.notna().to_numpy()
-            if period is None:
-                periods = month_keys(dates)  # the period is found from the data: one per month
-            else:
-                periods = pd.Series(period.key, index=frame.index, dtype=object)
-                in_period = period.contains(dates).to_numpy()
-                if mask.any() and not (mask & in_period).any():
-                    first, last = dates[mask].min(), dates[mask].max()
+            self._located(table, t, term, where, dcol, "dates", "date")
+            dates = columns.get(dcol, "dates")
+            nodate_key = ("nodate", table.name, dcol, str(agg.where))
+            if nodate_key not in self._reported and dates.values.null_count > (
+                    0 if dates.errors is None else len(dates.errors)):
+                flag = term.bad_flag(dcol, "dates")
+                empty = date.isnull() if flag is None else date.isnull() & ~flag
+                no_date = self._rows(t.filter(where & empty))
+                if len(no_date):
                     self.report_once(
-                        ("period", table.name, dcol, period.key),
-                        "error",
-                        f"no row of {table.file} is dated in {period} ({period.start:%d.%m.%Y} – "
-                        f"{period.end:%d.%m.%Y}): the {dcol} dates run from "
-                        f"{first:%d.%m.%Y} to {last:%d.%m.%Y}",
-                        "check the period (Settings or --period) or pass the export for this period",
+                        nodate_key,
+                        "warning",
+                        f"{len(no_date)} rows of {table.file} have no {dcol} date, so they belong to no period "
+                        f"and are not counted (rows {row_ranges(list(no_date))})",
+                        "fill in the date, or filter these rows out with 'where'",
                         table.at(None, dcol),
                     )
-                mask &= in_period
-        else:
-            periods = pd.Series("", index=frame.index, dtype=object)
-        no_emp = mask & emp.isna().to_numpy()
-        if no_emp.any():
-            ecol = cols[agg.by or DEFAULT_BY]
-            self.report_once(
-                ("noemp", table.name, ecol, str(agg.where), str(period)),
-                "warning",
-                f"{int(no_emp.sum())} rows of {table.file} have no {ecol}, so they count for nobody "
-                f"(rows {row_ranges(list(frame.index[no_emp]))})",
-                f"fill in {ecol}, or filter these rows out with 'where'",
-                table.at(None, ecol),
-            )
-        mask &= emp.notna().to_numpy()
-        keys = [emp[mask].rename("employee_id"), periods[mask].fillna("").rename("period")]
-        return self.aggregate(agg, table, cols, mask, keys)
+            where = where & date.notnull()
+            dated_rows = where
+            if in_period is not None:
+                where = where & in_period
+        if columns.get(ecol, "ids").values.null_count:
+            no_emp = self._rows(t.filter(where & emp.isnull()))
+            if len(no_emp):
+                self.report_once(
+                    ("noemp", table.name, ecol, str(agg.where), str(period)),
+                    "warning",
+                    f"{len(no_emp)} rows of {table.file} have no {ecol}, so they count for nobody "
+                    f"(rows {row_ranges(list(no_emp))})",
+                    f"fill in {ecol}, or filter these rows out with 'where'",
+                    table.at(None, ecol),
+                )
+        where = where & emp.notnull()
+        if agg.unit:
+            for c in (cols[agg.column or ""], cols[agg.end_column or ""]):
+                self._located(table, t, term, where, c, "dates", "date")
+            end = cols[agg.end_column or ""]
+            negative = self._rows(t.filter(where & (value < 0).fill_null(False)))
+            if len(negative):
+                self._bad_cells(table, end, pd.Series(f"{end} is before {cols[agg.column or '']}", index=negative),
+                                None, "time")
+                value = ibis_ifelse(value < 0, None, value)
+        elif value is not None and agg.func != "distinct":
+            self._located(table, t, term, where, cols[agg.column or ""], "numbers", "number")
+        if agg.func == "nps":
+            bad = (value.notnull() & ((value < 0) | (value > 10) | (value != value.floor()))).fill_null(False)
+            found = self.backend.execute(t.filter(where & bad).select(ROW, v=value))
+            if found.num_rows:
+                rows = found.column(ROW).to_numpy()
+                msgs = [f"NPS answers are whole numbers 0–10, not {v:g}" for v in found.column("v").to_pylist()]
+                self._bad_cells(table, cols[agg.column or ""], pd.Series(msgs, index=rows), None, "answer")
+                where = where & ~bad
+            where = where & value.notnull()
+        picked = t.filter(where).select(employee_id=emp, period=key, **({"v": value} if value is not None else {}))
+        out = self.backend.execute(term.aggregate(picked, value)).to_pandas()
+        if in_period is not None and out.empty:  # no row in the period: a wrong export, or the wrong period?
+            self._check_period(t, dated_rows, in_period, date, table, cols[agg.dated or ""], period)  # type: ignore
+
+        return _series(out)
 
     def transformed(self, table: Table, agg: Agg, cols: dict[str, str], at: Mapping[str, Any]) -> Table | None:
         """The table as this aggregation sees it: people by employee id, amounts in the plan's currency,
@@ -298,105 +327,57 @@ class Evaluator:
             if col is not None:
                 self.people.unmatched_warning(t, col, self.problems, at)
 
-    def aggregate(
-        self, agg: Agg, table: Table, cols: Mapping[str, str], mask: np.ndarray, keys: list[pd.Series]
-    ) -> pd.Series:
-        index = table.frame.index[mask]
-        if agg.func == "count":
-            return pd.Series(1.0, index=index).groupby(keys).sum().astype(float)
-        col = cols[agg.column or ""]
-        if agg.func == "distinct":
-            return self._converted(table, col, "ids")[mask].groupby(keys).nunique().astype(float)
-        if agg.unit:
-            end = cols[agg.end_column or ""]
-            start, e1 = self._converted(table, col, "dates")
-            stop, e2 = self._converted(table, end, "dates")
-            stop = stop.mask(stop >= FAR_FUTURE)  # an end of 31.12.9999 means "not yet": like an empty end
-            self._bad_cells(table, col, e1, mask, "date")
-            self._bad_cells(table, end, e2, mask, "date")
-            values = (stop - start)[mask].dt.total_seconds() / _DURATION_UNITS[agg.unit]
-            negative = values < 0
-            if negative.any():
-                self._bad_cells(
-                    table, end, pd.Series(np.where(negative, f"{end} is before {col}", None), index=values.index)
-                    .reindex(table.frame.index), mask, "time")
-                values = values.where(~negative)
-        else:
-            numbers, errors = self._converted(table, col, "numbers")
-            self._bad_cells(table, col, errors, mask, "number")
-            values = numbers[mask]
-        if agg.func == "nps":
-            bad = values.notna() & ((values < 0) | (values > 10) | (values != np.floor(values)))
-            if bad.any():
-                msgs = pd.Series(np.nan, index=table.frame.index, dtype=object)
-                msgs[values.index[bad]] = [f"NPS answers are whole numbers 0–10, not {v:g}" for v in values[bad]]
-                self._bad_cells(table, col, msgs, mask, "answer")
-                values = values.where(~bad)
-            frame = pd.DataFrame({"p": (values >= 9).astype(float), "d": (values <= 6).astype(float),
-                                  "n": values.notna().astype(float)})
-            frame = frame[values.notna().to_numpy()]
-            k = [key[values.notna().to_numpy()] for key in keys]
-            g = frame.groupby(k).sum()
-            return ((g["p"] - g["d"]) * 100.0 / g["n"]).astype(float)
-        grouped = values.groupby(keys)
-        if agg.func == "sum":
-            return grouped.sum().astype(float)
-        return getattr(grouped, agg.func)().astype(float)
+    def columns(self, table: Table) -> Columns:
+        """The typed columns of ``table`` (each converted once per evaluator)."""
+        key = id(table.identity)
+        if key not in self._columns:
+            self._columns[key] = Columns(table)
+        return self._columns[key]
 
-    def cond(self, table: Table, cond: Cond, cols: Mapping[str, str]) -> np.ndarray:
-        """Boolean mask of the rows satisfying a condition."""
-        if isinstance(cond, BoolOp):
-            left, right = self.cond(table, cond.left, cols), self.cond(table, cond.right, cols)
-            return (left & right) if cond.op == "and" else (left | right)
-        if isinstance(cond, Not):
-            return ~self.cond(table, cond.cond, cols)
-        col = cols[cond.column]
-        if isinstance(cond, IsEmpty):
-            empty = self._converted(table, col, "ids").isna().to_numpy()
-            return ~empty if cond.negate else empty
-        if isinstance(cond, IsIn):
-            hit = np.zeros(len(table.frame), dtype=bool)
-            for v in cond.values:
-                hit |= self.equals(table, col, v)
-            return ~hit if cond.negate else hit
-        if cond.op == "=":
-            return self.equals(table, col, cond.value)
-        if cond.op == "!=":
-            return ~self.equals(table, col, cond.value)
-        left, right = self.operands(table, col, cond.value)
-        with np.errstate(invalid="ignore"):
-            out = {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[cond.op]
-        return np.asarray(out, dtype=bool) & ~pd.isna(left)
+    def _rows(self, expr: Any) -> np.ndarray:
+        """The Excel row numbers of the rows of ``expr`` (each once: ``for team`` repeats rows)."""
+        return np.unique(self.backend.execute(expr.select(ROW)).column(ROW).to_numpy())
 
-    def operands(self, table: Table, col: str, value: Value) -> tuple[np.ndarray, Any]:
-        if value.kind == "date":
-            return self._converted(table, col, "day").to_numpy(), np.datetime64(value.value)
-        numbers, _ = self._converted(table, col, "numbers")
-        return numbers.to_numpy(), float(value.value)
+    def _located(self, table: Table, t: Any, term: Term, where: Any, col: str, kind: Kind, what: str) -> None:
+        """Report the unreadable cells of ``col`` among the rows ``where`` keeps."""
+        flag = term.bad_flag(col, kind)
+        if flag is None or ("cells", table.file, str(table.sheet), col, what) in self._reported:
+            return
+        rows = self._rows(t.filter(where & flag))
+        self._bad_cells(table, col, self.columns(table).get(col, kind).errors, rows, what)
 
-    def equals(self, table: Table, col: str, value: Value) -> np.ndarray:
-        if value.kind == "flag":
-            flags, errors = self._converted(table, col, "flags")
-            self._bad_cells(table, col, errors, np.ones(len(table.frame), dtype=bool), "yes/no")
-            text = self._converted(table, col, "text")
-            return (flags == value.value).fillna(False).to_numpy(dtype=bool) | (
-                text == value.text.casefold()
-            ).to_numpy(dtype=bool)
-        if value.kind in ("number", "date"):
-            left, right = self.operands(table, col, value)
-            with np.errstate(invalid="ignore"):
-                return np.asarray(left == right, dtype=bool)
-        text = self._converted(table, col, "text")
-        return (text == value.value.strip().casefold()).to_numpy(dtype=bool)
+    def _check_period(self, t: Any, where: Any, in_period: Any, date: Any, table: Table, dcol: str,
+                      period: Period) -> None:
+        """An error when rows are kept but none is dated in the period (a wrong export or period)."""
+        found = self.backend.execute(t.filter(where).aggregate(
+            n=date.count(), inside=in_period.ifelse(1, 0).sum(), first=date.min(), last=date.max())).to_pylist()[0]
+        if found["n"] and not found["inside"]:
+            first, last = found["first"], found["last"]
+            self.report_once(
+                ("period", table.name, dcol, period.key),
+                "error",
+                f"no row of {table.file} is dated in {period} ({period.start:%d.%m.%Y} – "
+                f"{period.end:%d.%m.%Y}): the {dcol} dates run from "
+                f"{first:%d.%m.%Y} to {last:%d.%m.%Y}",
+                "check the period (Settings or --period) or pass the export for this period",
+                table.at(None, dcol),
+            )
 
 
-def _once_per_row(conv: Any, s: pd.Series) -> Any:
-    """``conv(s)`` (a (values, errors) pair); rows repeated by ``for team`` (one per head, the same row
-    number) are converted once and the results repeated with them."""
-    if s.index.is_unique:
-        return conv(s)
-    values, errors = conv(s[~s.index.duplicated()])
-    return values.reindex(s.index), errors.reindex(s.index)
+def _series(frame: pd.DataFrame) -> pd.Series:
+    """The engine's (employee_id, period, fact) rows as a Series on (employee_id, period), sorted."""
+    index = pd.MultiIndex.from_arrays(
+        [frame[EMPLOYEE].astype(object), frame[PERIOD].astype(object)], names=["employee_id", "period"])
+    return pd.Series(frame[FACT].to_numpy(dtype=float), index=index, name=FACT).sort_index()
+
+
+def ibis_ifelse(cond: Any, yes: Any, no: Any) -> Any:
+    """``yes`` where ``cond`` holds, else ``no`` (a None ``yes`` is a typed NULL of ``no``)."""
+    import ibis
+
+    if yes is None:
+        yes = ibis.null("float64")
+    return ibis.ifelse(cond.fill_null(False), yes, no)
 
 
 def _align(values: pd.Series, index: pd.MultiIndex, empty: float) -> pd.Series:

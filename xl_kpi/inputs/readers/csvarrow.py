@@ -1,0 +1,108 @@
+"""CSV raw data read by pyarrow (:func:`read_csv_arrow`): CRM exports as they come (cp1251 or UTF-8,
+``;``/``,``/tab, every value quoted, multi-line quoted values), every cell kept as text, into an Arrow
+table without a pandas round trip.
+
+The same limits as :func:`~xl_kpi.inputs.readers.csvfile.read_csv_grid` apply before parsing. A file
+pyarrow cannot parse as a clean rectangle (a short or long line, a quote never closed) gives ``None``:
+the caller then reads it with the pandas reader, whose messages name the line. pyarrow is imported here only, lazily.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from xl_kpi.inputs.readers.csvfile import _count_outside_quotes, check_cells, detect_encoding, detect_separator
+from xl_kpi.inputs.readers.limits import FileReadError, _count, _raise_limit, limits
+from xl_kpi.inputs.readers.sniff import _read_input, _refuse, check_file
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_FIRST_LINES = 64 * 1024
+
+
+def read_csv_arrow(path: str | Path, *, encoding: str | None = None, separator: str | None = None) -> pa.Table | None:
+    """A CSV file as an Arrow grid of text cells (columns ``f0``, ``f1``…; row 0 = the first record),
+    or None when only the line-by-line reader can say what is wrong with it (see the module doc).
+
+    ``encoding`` and ``separator`` replace the guess (a Sources sheet row). Raises :class:`FileReadError`
+    for what no reader accepts: too large, not text, beyond a limit.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv
+
+    path = Path(path)
+    lim = limits()
+    name = path.name
+    _, kind = check_file(path, lim.data_bytes, "data file")
+    if kind == "empty":
+        return None
+    if kind != "text":
+        raise _refuse(name, kind, "csv", path)
+    data = _read_input(path)
+    if encoding is not None:
+        try:
+            encoding = codecs.lookup(encoding).name
+        except LookupError:
+            return None  # the line reader names the unknown encoding
+        if encoding == "utf-8" and data.startswith(codecs.BOM_UTF8):
+            encoding = "utf-8-sig"
+    encoding = encoding or detect_encoding(data)
+    if encoding not in ("utf-8", "utf-8-sig", "cp1251") or b"\x00" in data:
+        return None  # UTF-16, other encodings, NUL characters: the line reader decodes and explains
+    head = data[:_FIRST_LINES].decode(encoding, errors="ignore").removeprefix("\ufeff")
+    if not head.strip() or data[:1] in (b"\r", b"\n") or data.count(b'"') % 2:
+        return None  # an odd number of quotes: one is never closed (pyarrow would take the rest of the file)
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if lines > lim.rows:
+        raise FileReadError(name, f"the file has {_count(lines)} lines, more than the {_count(lim.rows)} rows "
+                            "a table may have", "split the export (e.g. by month), or "
+                            + _raise_limit("rows", str(lines)))
+    sep = separator or detect_separator(head)
+    first = next((ln for ln in head.splitlines() if ln.strip()), "")
+    width = _count_outside_quotes(first, sep) + 1
+    if width > lim.columns:
+        return None  # the line reader names the limit and the line
+    check_cells(name, lines, width, lim)
+    names = [f"f{i}" for i in range(width)]
+    try:
+        grid = csv.read_csv(
+            io.BytesIO(data),
+            read_options=csv.ReadOptions(encoding="utf8" if encoding.startswith("utf-8") else encoding,
+                                         column_names=names, block_size=16 << 20),
+            # ignore_empty_lines=False: a blank line stays an (empty) row, as in the line reader; skipping
+            # it would shift the row numbers of every row below
+            parse_options=csv.ParseOptions(delimiter=sep, quote_char='"', double_quote=True, newlines_in_values=True,
+                                           ignore_empty_lines=False),
+            convert_options=csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                               strings_can_be_null=True, null_values=[""],
+                                               quoted_strings_can_be_null=True),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError, LookupError):
+        return None
+    del data
+    if encoding == "utf-8-sig" and grid.num_rows:
+        grid = grid.set_column(0, "f0", _strip_bom(grid.column(0)))
+    for col in grid.columns:
+        if (pc.max(pc.binary_length(col)).as_py() or 0) <= lim.cell_chars:
+            continue  # no more bytes than the limit, so no more characters: no need to count them
+        longest = pc.max(pc.utf8_length(col)).as_py()
+        if longest is not None and longest > lim.cell_chars:
+            return None  # the line reader names the cell
+    return grid
+
+
+def _strip_bom(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The first cell without a byte-order mark (pyarrow keeps it when told the encoding is UTF-8)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    first = col[0].as_py()
+    if first is None or not first.startswith("\ufeff"):
+        return col
+    fixed = pa.chunked_array([pa.array([first.removeprefix("\ufeff")], pa.string()), col.slice(1)])
+    return pc.cast(fixed, pa.string())
