@@ -1,5 +1,5 @@
 # Two commands for a fresh machine: `make demo` (the main job) and `make test` (the whole test suite;
-# `make test-fast` leaves out the slow and LibreOffice tests).
+# `make test-fast` leaves out the slow, LibreOffice and Spark tests).
 # Both create their own virtual environment in .venv and install what they need.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,7 +11,7 @@ OUT    ?= demo-out
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,spark]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -20,9 +20,9 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
-# The quick loop while coding (under a minute): everything except the tests marked slow or libreoffice.
+# The quick loop while coding (under a minute): everything except the tests marked slow, libreoffice or spark.
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -q -m "not slow and not libreoffice"
+	$(PY) -m pytest -q -m "not slow and not libreoffice and not spark"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check xl_kpi udfs.py tests benchmarks scripts

@@ -149,11 +149,11 @@ def main() -> None:
             dt, rss = run(sub, "--pdf-only", "--jobs", j)
             print(f"PDF, one soffice ({len(some)} cards):          {t1:7.2f} s")
             print(f"PDF, distribute --pdf-only --jobs {j}:     {dt:7.2f} s = {t1 / dt:5.2f}x faster "
-                  f"(peak RSS {rss:.0f} MB, whole command)")
+                  f"(peak RSS {rss:.0f} MB, whole command; CPU {CPU[-1]:.2f} s)")
         if "mail" in parts:
             dt, rss = run(fresh(work / "gen", work / "mail"), "--dry-run", "--from", "hr@example.com")
             print(f"mail dry run ({len(cards)} messages):          {dt:7.2f} s = {len(cards) / dt:7.1f} msg/s "
-                  f"(whole command, peak RSS {rss:.0f} MB)")
+                  f"(whole command, peak RSS {rss:.0f} MB; CPU {CPU[-1]:.2f} s)")
             if args.mail_n:
                 plan, facts = make_inputs(args.mail_n, work / "in-big")
                 generate(plan, facts, work / "big", 2)

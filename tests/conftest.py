@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 """The repository root (README.md, workbooks/, scripts/)."""
 
 LO_FIXTURES = frozenset({"soffice", "recalc"})
+SPARK_FIXTURES = frozenset({"spark"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -44,6 +45,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if LO_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("libreoffice") is None:
             item.add_marker(pytest.mark.libreoffice)
+        if SPARK_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("spark") is None:
+            item.add_marker(pytest.mark.spark)
 
 
 # ------------------------------------------------------------------------------------ the CLI
@@ -155,6 +158,41 @@ def recalc(soffice: str) -> Callable[[Sequence[str | Path], str | Path], list[Pa
     """``recalc(paths, out_dir)``: recalculated copies of the workbooks, all in one soffice call (see tests/lo.py)."""
     return lo.recalc
 
+
+# ------------------------------------------------------------------------------------ Spark
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One local SparkSession for the whole run (2 threads, 1 shuffle partition, no adaptive plans nor
+    whole-stage code generation: tiny tables run faster without them; no UI, UTC), shared with xl_kpi's
+    Spark engine. Skips without pyspark or Java locally; fails instead when CI=true."""
+    import os
+
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("pyspark is not installed (pip install -e '.[spark]')")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Java 17 for the Spark tests (.ci/run installs it)")
+        pytest.skip("no Java for Spark")
+    session = (SparkSession.builder.master("local[2]").appName("xl-kpi-tests")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "1")
+               .config("spark.sql.adaptive.enabled", "false")
+               .config("spark.sql.codegen.wholeStage", "false")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.default.parallelism", "2")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.driver.memory", "1g")
+               .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
 
 # ------------------------------------------------------------------------------------ xlwings Lite / Server
 

@@ -585,6 +585,22 @@ def test_write_atomic_replaces_whole_files_only(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["card.xlsx"]  # no temp file left
 
 
+def test_open_atomic_streams_a_whole_file_or_leaves_the_old_one(tmp_path: Path) -> None:
+    from xl_kpi.outputs.atomic import open_atomic
+
+    target = tmp_path / "results" / "lines.csv"
+    with open_atomic(target) as f:
+        f.write(b"a,b\r\n")
+        assert not target.exists()  # visible only when complete
+        f.write(b"1,2\r\n")
+    assert target.read_bytes() == b"a,b\r\n1,2\r\n"
+    with pytest.raises(RuntimeError), open_atomic(target) as f:
+        f.write(b"half")
+        raise RuntimeError("the writer failed half-way")
+    assert target.read_bytes() == b"a,b\r\n1,2\r\n"
+    assert [p.name for p in target.parent.iterdir()] == ["lines.csv"]  # no temp file left
+
+
 def test_atomic_batch_commits_all_or_leaves_nothing(tmp_path: Path) -> None:
     from xl_kpi.outputs.atomic import AtomicBatch
 

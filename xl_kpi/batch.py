@@ -5,7 +5,8 @@ Order of work, so that a failed or interrupted run never leaves a half-written r
 1. read and check every input (:func:`xl_kpi.validate.inspect`); any error stops the run before
    anything is written, unless ``skip_invalid`` (then employees whose inputs are incomplete are
    listed in ``errors.csv`` and everyone else gets a card);
-2. compute the results table with the engine (:func:`xl_kpi.results.compute`);
+2. compute the results table with the engine (:func:`xl_kpi.results.compute`, once: the amount check of step 1
+   computes them and the run goes on with those);
 3. write cards, summary, manifest, errors, the results table (``results/``, for later steps such
    as ``xl-kpi distribute``) and the audit record (``manifest.json``: hashes of every input, the
    template, the xl_kpi version, the period, and of every output) into a hidden staging folder
@@ -40,6 +41,7 @@ from xl_kpi.engine.period import Period, period_of
 from xl_kpi.inputs.datafiles import DataFile, parse_data_arg, plain_paths
 from xl_kpi.inputs.inputbytes import recording
 from xl_kpi.inputs.problems import InputError, Problems
+from xl_kpi.inputs.sources.native import is_native, native_digest
 from xl_kpi.inputs.tables import expand_paths
 from xl_kpi.outputs import outdir
 from xl_kpi.outputs.atomic import write_atomic
@@ -49,8 +51,8 @@ from xl_kpi.outputs.layout import CARDS, ERRORS_CSV, FOLDER, MANIFEST_CSV, OUTBO
 from xl_kpi.outputs.manifest import write_errors, write_manifest
 from xl_kpi.outputs.results_files import load_results, same_results, save_results
 from xl_kpi.outputs.summary import summary_bytes, write_summary
-from xl_kpi.results import Results, compute
-from xl_kpi.validate import inspect
+from xl_kpi.results import Results
+from xl_kpi.validate import inspect_computed
 
 STAGING_PREFIX = ".xl-kpi-staging-"
 AUDIT = "manifest.json"
@@ -95,6 +97,7 @@ def generate(
     lang: str | None = None,
     skip_invalid: bool = False,
     resume: bool = False,
+    engine: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> BatchReport:
@@ -113,10 +116,10 @@ def generate(
     working = (STAGING_PREFIX, ".xl-kpi-distribute-")
     outdir.claim(out, working)  # before anything is read or written: a folder of the user's is refused
     with recording() as read:  # the sha256 of the very bytes parsed, for manifest.json
-        the_plan, facts, problems = inspect(plan, data, period=period)
+        the_plan, facts, problems, results = inspect_computed(plan, data, period=period, engine=engine,
+                                                              language=lang)
     if the_plan is None or (problems.has_errors and not skip_invalid):
         raise InputError(problems)
-    results = compute(the_plan, facts, period=period, language=lang)
     tables = facts.files  # which file each table came from, for manifest.json
     del the_plan, facts  # the results hold what the outputs need: the memory goes to the cards and the summary
     if lang:
@@ -129,7 +132,8 @@ def generate(
                            file=Path(plan).name, sheet="Employees")
         raise InputError(problems)
     tpl = CardTemplate.load(template, lang=results.language)
-    audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid},
+    audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid,
+                                                     **({"engine": engine} if engine else {})},
                          read=read, tables=tables)
 
     try:
@@ -242,6 +246,8 @@ def audit_record(
         return read.get(str(p.resolve())) or _sha256(p)
 
     plan_path = Path(plan).resolve()
+    native = [e for e in map(_native_entry, data) if e is not None]
+    data = [d for d in data if _native_entry(d) is None]
     files = expand_paths(plain_paths(data), exclude=[plan_path])
     bound = {b.table.casefold(): b for b in data if isinstance(b, DataFile)}
     by_file = {str(Path(p).resolve()): name for name, p in (tables or {}).items() if name.casefold() in bound}
@@ -256,6 +262,7 @@ def audit_record(
         + [{"path": path, "sha256": digest(Path(path)), "table": name} for path, name in sorted(by_file.items())],
         "tables": {name: {"file": str(Path(p).resolve()), "sha256": digest(Path(p))}
                    for name, p in sorted((tables or {}).items())},
+        **({"native": [{"entry": e, "sha256": native_digest(e)} for e in native]} if native else {}),
         "template": {"path": str(template.path) if template.path else None,
                      "sha256": hashlib.sha256(template.source).hexdigest()},
         "adjustments": adjustments_record(results),
@@ -330,17 +337,21 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
         return [Finding(AUDIT, f"cannot recompute: template {tpath}: {e}")]
     if hashlib.sha256(tpl.source).hexdigest() != audit["template"]["sha256"]:
         return [Finding(AUDIT, f"cannot recompute: the template {tpath or '(bundled)'} changed since the run")]
+    native = audit.get("native", [])
+    changed = [n["entry"] for n in native if native_digest(n["entry"]) != n["sha256"]]
+    if changed:
+        return [Finding(AUDIT, "cannot recompute: " + "; ".join(f"{c} changed" for c in changed) + " since the run")]
     with recording() as read:  # recompute from the very bytes recorded, not from a file saved meanwhile
-        the_plan, facts, problems = inspect(audit["plan"]["path"], [
+        the_plan, _, problems, fresh = inspect_computed(audit["plan"]["path"], [
             DataFile(d["table"], d["path"], where=(("file", "--data"),)) if d.get("table") else d["path"]
-            for d in audit["data"]], period=opts.get("period"))
+            for d in audit["data"]] + [n["entry"] for n in native], period=opts.get("period"),
+            engine=opts.get("engine"), language=opts.get("lang"))
     moved = [Path(i["path"]).name for _, i in inputs if read.get(str(Path(i["path"]).resolve()), i["sha256"])
              != i["sha256"]]
     if moved:
         return [Finding(AUDIT, "cannot recompute: " + "; ".join(f"{n} changed" for n in moved) + " since the run")]
     if the_plan is None:
         return [Finding(AUDIT, f"cannot recompute: {problems.summary()}")]
-    fresh = compute(the_plan, facts, period=opts.get("period"), language=opts.get("lang"))
     if opts.get("lang"):
         fresh = replace(fresh, language=opts["lang"])
     found: list[Finding] = []
@@ -445,6 +456,12 @@ def _remove_unlisted_cards(staging: Path, records: list[CardRecord]) -> None:
             p = os.path.normpath(os.path.join(folder, name))
             if p not in listed:
                 os.unlink(p)
+
+
+def _native_entry(item: Path | DataFile) -> str | None:
+    """A ``--data`` item that is a native table (Parquet, ``spark:``) as manifest.json records it, else None."""
+    text = f"{item.table}={item.path}" if isinstance(item, DataFile) else str(item)
+    return text if is_native(text) else None
 
 
 def _staged_files(staging: Path) -> list[str]:

@@ -43,7 +43,8 @@ PERIOD_HELP = ("The period: a month 2026-10, a quarter 2026-Q4, a half-year 2026
 
 
 DATA_HELP = ("Raw data and facts files (CSV, XLSX) or folders of them, named after the file; or NAME=PATH to bind "
-             "table NAME of the sources to a file (PATH may be a glob); several may follow one --data.")
+             "table NAME of the sources to a file (PATH may be a glob), a Parquet file or folder, or spark:db.table; "
+             "several may follow one --data.")
 
 
 def _data_option(values: list[str] | None) -> list[object] | None:
@@ -51,11 +52,12 @@ def _data_option(values: list[str] | None) -> list[object] | None:
     if values is None:
         return None
     from xl_kpi.inputs.datafiles import DataFile, parse_data_arg
+    from xl_kpi.inputs.sources.native import is_native
 
     out: list[object] = []
     for v in values:
         item = parse_data_arg(v)
-        if not isinstance(item, DataFile) and not item.exists():
+        if not isinstance(item, DataFile) and not item.exists() and not is_native(item):
             raise typer.BadParameter(f"{v} does not exist (to bind a table to a file write NAME=PATH)")
         out.append(item)
     return out
@@ -74,6 +76,21 @@ def _period_option(value: str | None) -> str | None:
         raise typer.BadParameter(str(e)) from None
 
 
+ENGINE_HELP = "The query engine for raw data: duckdb (embedded) or spark (default: XL_KPI_ENGINE, else duckdb)."
+
+
+def _engine_option(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from xl_kpi.engine.errors import KpiError
+    from xl_kpi.inputs.sources.engines import engine_name
+
+    try:
+        return engine_name(value)
+    except KpiError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
 @app.command("validate")
 def validate_command(
     plan: Annotated[Path, typer.Option(
@@ -85,11 +102,13 @@ def validate_command(
         help="More data files (or NAME=PATH).")] = None,
     period: Annotated[str | None, typer.Option(
         "--period", callback=_period_option, help=PERIOD_HELP)] = None,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", callback=lambda v: _engine_option(v), help=ENGINE_HELP)] = None,
 ) -> None:
     """Check the plan and the data files: print every problem, write nothing. Exit 1 on any error."""
     from xl_kpi.validate import render, validate
 
-    problems = validate(plan, [*(data or []), *(more or [])], period=period)
+    problems = validate(plan, [*(data or []), *(more or [])], period=period, engine=engine)
     render(problems, console)
     raise typer.Exit(1 if problems.has_errors else 0)
 
@@ -98,6 +117,8 @@ PlanOption = Annotated[Path, typer.Option(
     "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")]
 DataOption = Annotated[list[str] | None, typer.Option(
     "--data", callback=lambda v: _data_option(v), help=DATA_HELP)]
+EngineOption = Annotated[str | None, typer.Option(
+    "--engine", callback=lambda v: _engine_option(v), help=ENGINE_HELP)]
 MoreArgument = Annotated[list[str] | None, typer.Argument(
     callback=lambda v: _data_option(v), show_default=False, metavar="[FILE]...",
     help="More data files (or NAME=PATH).")]
@@ -132,10 +153,11 @@ def generate_command(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted run of the same inputs, keeping the cards it finished; "
         "leave an output that is already complete for them as it is.")] = False,
+    engine: EngineOption = None,
 ) -> None:
     """Write a KPI card per employee, the summary workbook and the manifest into OUT."""
     _run_batch(plan, [*(data or []), *(more or [])], out, template=template, period=period, jobs=jobs, lang=lang,
-               skip_invalid=skip_invalid, resume=resume)
+               skip_invalid=skip_invalid, resume=resume, engine=engine)
 
 
 @app.command("verify")

@@ -18,6 +18,10 @@ BATCH_PACKAGES: dict[str, str] = {
     "python_calamine": "python-calamine",
     "msoffcrypto": "msoffcrypto-tool",
     "defusedxml": "defusedxml",
+    "duckdb": "duckdb",
+    "ibis": "ibis-framework",
+    "pyarrow": "pyarrow",
+    "sqlglot": "sqlglot",
 }
 """Import name → the distribution to install (``pip install <it>``)."""
 

@@ -280,14 +280,16 @@ def amount_limits(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame) -> list[di
 
 
 def check_amounts(plan: Plan, facts: Facts | pd.DataFrame | None, problems: Problems,
-                  period: Period | str | None = None) -> None:
+                  period: Period | str | None = None, language: str | None = None) -> Results:
     """Report (as located errors) every employee whose pay would break the amount limit (see
-    :func:`amount_limits`), so ``validate`` refuses what ``generate`` could not pay."""
-    results = compute(plan, facts, period=period)
+    :func:`amount_limits`), so ``validate`` refuses what ``generate`` could not pay; return the results
+    computed for it (``generate`` goes on with them rather than computing them again)."""
+    results = compute(plan, facts, period=period, language=language)
     names = plan.employees.set_index("employee_id")["name"]
     for item in results.extra.get("over_limit", []):
         e = item["employee_id"]
         problems.error(f"employee {e} ({names.get(e, '')}): {item['message']}", item["fix"], **item["where"])
+    return results
 
 
 def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: Period | None,
@@ -300,25 +302,29 @@ def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: Period 
             found.append(pd.DataFrame({"employee_id": ids.to_numpy(), "reason": texts}))
 
     k = lines["kpi_id"]
-    line_checks = [
-        (~lines["known_kpi"], "KPI " + k + " is not in the KPIs sheet"),
-        (lines["weight"].isna(), "KPI " + k + ": the weight is missing"),
-        (lines["base"].isna() | lines["norm"].isna(), "KPI " + k + ": the base or norm is missing"),
-        (lines["base"].notna() & (lines["base"] == lines["norm"]), "KPI " + k + ": the norm equals the base"),
-        (lines["crossed"], "KPI " + k + ": the score floor is above the cap"),
-        (~lines["scale"].isin(set(plan.scales)), "KPI " + k + ": unknown scale " + lines["scale"]),
-        (_implausible(lines["score"]), "KPI " + k + ": the score is infinite or too large to compute with"),
-        (_unpayable(plan, lines), "KPI " + k + ": the payout (kind, rate, threshold, amount or tiers) is incomplete"),
+    # (which lines, the reason's text after "KPI <id>"; a callable gets the lines hit): the texts are made
+    # for the lines hit only (made for every line, 100,000 employees cost 400 MB of strings for a few reasons)
+    line_checks: list[tuple[pd.Series, Any]] = [
+        (~lines["known_kpi"], " is not in the KPIs sheet"),
+        (lines["weight"].isna(), ": the weight is missing"),
+        (lines["base"].isna() | lines["norm"].isna(), ": the base or norm is missing"),
+        (lines["base"].notna() & (lines["base"] == lines["norm"]), ": the norm equals the base"),
+        (lines["crossed"], ": the score floor is above the cap"),
+        (~lines["scale"].isin(set(plan.scales)), lambda hit: ": unknown scale " + lines["scale"][hit]),
+        (_implausible(lines["score"]), ": the score is infinite or too large to compute with"),
+        (_unpayable(plan, lines), ": the payout (kind, rate, threshold, amount or tiers) is incomplete"),
     ]
     bad_line = pd.Series(False, index=lines.index)
-    for mask, text in line_checks:
+    for mask, tail in line_checks:
         mask = mask.fillna(False).astype(bool) & ~bad_line
-        add(lines.loc[mask, "employee_id"], text[mask].to_numpy())
+        if mask.any():
+            text = "KPI " + k[mask] + (tail(mask) if callable(tail) else tail)
+            add(lines.loc[mask, "employee_id"], text.to_numpy())
         bad_line |= mask
-    note = lines["note"].astype(object)
-    note = (" (" + note.astype(str) + ")").where(note.notna() & note.ne(""), "")
     no_fact = lines["fact"].isna() & ~bad_line
-    add(lines.loc[no_fact, "employee_id"], ("no fact for KPI " + k[no_fact] + note[no_fact]).to_numpy())
+    note = lines["note"][no_fact].astype(object)
+    note = (" (" + note.astype(str) + ")").where(note.notna() & note.ne(""), "")
+    add(lines.loc[no_fact, "employee_id"], ("no fact for KPI " + k[no_fact] + note).to_numpy())
     sums = lines.groupby("employee_id", sort=False)["weight"].sum(min_count=1)
     has_nan = lines["weight"].isna().groupby(lines["employee_id"], sort=False).any()
     off = sums[((sums - 1.0).abs() > WEIGHT_TOLERANCE) & ~has_nan]

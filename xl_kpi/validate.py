@@ -23,31 +23,44 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 def validate(
-    plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None
+    plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None,
+    engine: str | None = None,
 ) -> Problems:
     """Every problem in a plan workbook and its data files; nothing is written.
 
     Runs the plan checks, reads every data file, evaluates the raw-data sources, and checks that
     each employee × KPI has exactly one usable fact for the period.
     """
-    return inspect(plan, data, period=period)[2]
+    return inspect(plan, data, period=period, engine=engine)[2]
 
 
 def inspect(
-    plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None
+    plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None,
+    engine: str | None = None,
 ) -> tuple[Any, Any, Problems]:
     """Read and check the inputs once: (plan, facts, problems); plan/facts are None when unreadable.
 
+    ``engine`` (duckdb or spark, default ``XL_KPI_ENGINE``) runs the raw-data sources.
+
     :func:`validate` reports the problems; the batch run goes on to compute from the same objects.
     """
+    return inspect_computed(plan, data, period=period, engine=engine)[:3]
+
+
+def inspect_computed(
+    plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None,
+    engine: str | None = None, language: str | None = None,
+) -> tuple[Any, Any, Problems, Any]:
+    """:func:`inspect` and the results its amount check computed from the same plan and facts (None when
+    the plan is unreadable): the batch run uses them instead of computing them a second time."""
     from xl_kpi.inputs.facts import load_facts
     from xl_kpi.inputs.plan import check_employment, read_plan
 
     problems = Problems()
     the_plan = read_plan(plan, problems=problems)
     if the_plan.broken:
-        return None, None, problems
-    facts = load_facts(the_plan, data, period=period, problems=problems)
+        return None, None, problems, None
+    facts = load_facts(the_plan, data, period=period, problems=problems, engine=engine)
     if facts.period:
         check_employment(the_plan, facts.period, problems)
     elif the_plan.employees[["hired", "left"]].notna().to_numpy().any():
@@ -59,8 +72,8 @@ def inspect(
     check_coverage(the_plan, facts, problems)
     from xl_kpi.results import check_amounts
 
-    check_amounts(the_plan, facts, problems, period=period)
-    return the_plan, facts, problems
+    results = check_amounts(the_plan, facts, problems, period=period, language=language)
+    return the_plan, facts, problems, results
 
 
 FAR_BELOW = -1.0

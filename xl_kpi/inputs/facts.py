@@ -40,6 +40,8 @@ from xl_kpi.inputs.readers import (
 )
 from xl_kpi.inputs.sources import UNEVALUATED, Evaluator
 from xl_kpi.inputs.sources.backend import preload
+from xl_kpi.inputs.sources.engines import engine_name, make_backend
+from xl_kpi.inputs.sources.native import NativeError, load_native, location
 from xl_kpi.inputs.tables import EMPLOYEE_ID, KPI_ID, Table, expand_paths, read_tables
 from xl_kpi.inputs.team import build_teams
 
@@ -173,12 +175,16 @@ def load_facts(
     *,
     period: Period | str | None = None,
     problems: Problems | None = None,
+    engine: str | None = None,
 ) -> Facts:
     """Read the --data files and produce the facts of ``plan``'s employees for the period.
 
     Tables bound by name (the plan's Sources sheet, :class:`DataFile` items of ``data`` from
     ``--data NAME=PATH``, which win over the sheet) are read under that name; plain paths keep the
-    file-name rule.
+    file-name rule. A name may be bound to a Parquet file or folder or a Spark table
+    (``deals=spark:sales.deals``, see :mod:`xl_kpi.inputs.sources.native`); a plain Parquet path is
+    named after its file or folder. ``engine`` (duckdb or spark; default ``XL_KPI_ENGINE``, else
+    duckdb) runs the sources (see :mod:`xl_kpi.inputs.sources.engines`).
 
     The period (any form :meth:`Period.parse` reads) is ``period`` if given, else the plan's Settings
     period, else the single period found in the facts files or dated raw data (a month for raw data).
@@ -186,13 +192,17 @@ def load_facts(
     """
     own = problems is None
     sink = Problems() if own else problems
+    the_engine = engine_name(engine)
     data = [d if isinstance(d, (DataFile, Path)) else parse_data_arg(d) for d in data]
     given = [d for d in data if isinstance(d, DataFile)]
     on_cli = {b.table.casefold() for b in given}
     bindings = [b for b in plan.bindings if b.table.casefold() not in on_cli] + given  # the command line wins
     base = plan.path.parent if plan.path else None
-    paths = expand_paths(plain_paths(data), exclude=[*([plan.path] if plan.path else []),
-                                                     *bound_paths(bindings, base)])
+    bindings, native = _native_bindings(bindings, base, sink)
+    plain = plain_paths(data)
+    native += [(None, str(q), None, None) for q in plain if _native(q, sink)]
+    plain = [q for q in plain if not any(n[1] == str(q) and n[0] is None for n in native)]
+    paths = expand_paths(plain, exclude=[*([plan.path] if plan.path else []), *bound_paths(bindings, base)])
     if plan.sources:
         preload()  # the query engine's import overlaps with reading the files
     unreadable: list[str] = []
@@ -200,6 +210,8 @@ def load_facts(
     files = {t.name: t.path for t in tables.values() if t.path is not None}
     files.update(load_bound(bindings, base, tables, sink, expected=[EMPLOYEE_ID, FACTS_KPI_ID, FACT],
                             unreadable=unreadable))
+    _add_native(tables, native, plan, the_engine, sink)
+    backend = _backend(the_engine, sink)
     explicit = _explicit_period(period, plan)
     file_facts = _facts_files(plan, tables, sink)
     reported = set(zip(file_facts.loc[file_facts["bad"], "employee_id"], file_facts.loc[file_facts["bad"], "kpi_id"],
@@ -208,7 +220,8 @@ def load_facts(
     teams = build_teams(plan.employees, {e: plan.at("Employees", r, "manager")
                                          for e, r in zip(plan.employees["employee_id"], plan.employees["row"],
                                                          strict=True)})
-    evaluator = Evaluator(tables, sink, people=plan.people.fresh(), teams=teams, rates=plan.rates.fresh())
+    evaluator = Evaluator(tables, sink, people=plan.people.fresh(), teams=teams, rates=plan.rates.fresh(),
+                          backend=backend)
     the_period = explicit or _infer_period(plan, file_facts, evaluator, sink)
     twice: set[tuple[str, str]] = set()
     parts = [_select_period(file_facts, the_period, sink, twice)]
@@ -227,6 +240,70 @@ def load_facts(
     if own:
         sink.raise_for_errors(FactsError)
     return facts
+
+
+def _native(path: Path, problems: Problems) -> bool:
+    try:
+        return location(path) is not None
+    except NativeError as e:
+        problems.error(e.reason, e.fix, file=str(path))
+        return False
+
+
+Native = tuple[str | None, str, dict[str, Any] | None, Path | None]
+"""A native table to read: (name or None for the default, location text, where it was bound, base folder)."""
+
+
+def _native_bindings(
+    bindings: list[DataFile], base: Path | None, problems: Problems
+) -> tuple[list[DataFile], list[Native]]:
+    """The bindings to files, and those to native tables (Parquet, ``spark:``). A Sources row's path is
+    relative to the plan's folder, a ``--data`` one to the working folder."""
+    files: list[DataFile] = []
+    native: list[Native] = []
+    for b in bindings:
+        on_cli = b.at.get("file") == "--data"
+        where, at = (None, {"file": b.path}) if on_cli else (base, b.at)
+        try:
+            is_native = location(b.path, where) is not None
+        except NativeError as e:
+            problems.error(e.reason, e.fix, **at)
+            continue
+        if is_native:
+            native.append((b.table, b.path, at, where))
+        else:
+            files.append(b)
+    return files, native
+
+
+def _add_native(tables: dict[str, Table], native: list[Native], plan: Plan, engine: str, problems: Problems) -> None:
+    """Read the native tables (only the columns the plan's sources use) into ``tables``.
+
+    A name that is already a file's table is an error (neither is picked by order).
+    """
+    if not native:
+        return
+    columns: dict[str, set[str]] = {}
+    for src in plan.sources.values():
+        for agg in src.terms:
+            columns.setdefault(agg.table.casefold(), set()).update(agg.columns())
+    for name, text, at, where in native:
+        got = load_native([(name, text)], problems, engine=engine, columns=columns, base=where, at=at)
+        for key, t in got.items():
+            if key in tables:
+                problems.error(f'two tables are both called "{t.name}": {tables[key].file} and {t.file}',
+                               "rename one of them, or bind the name to one location (NAME=LOCATION)",
+                               **(at or {"file": t.file}))
+                continue
+            tables[key] = t
+
+
+def _backend(engine: str, problems: Problems) -> Any:
+    try:
+        return make_backend(engine)
+    except NativeError as e:
+        problems.error(e.reason, e.fix)
+        return None
 
 
 def _explicit_period(period: Period | str | None, plan: Plan) -> Period | None:

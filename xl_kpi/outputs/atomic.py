@@ -6,10 +6,13 @@ atomic), is flushed and fsync'ed, then ``os.replace`` puts it in place.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, fsync: bool = True) -> None:
@@ -26,6 +29,29 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, fsync: bool = Tru
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+@contextlib.contextmanager
+def open_atomic(path: str | os.PathLike[str], *, fsync: bool = True) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` through, atomically as :func:`write_atomic` (temp file, fsync,
+    ``os.replace`` when the block ends; removed if it raises): for data streamed out, never held whole."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name[:80]}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
             f.flush()
             if fsync:
                 os.fsync(f.fileno())

@@ -9,7 +9,6 @@ it is for HR, never part of a bundle. JSON and CSV only: loading runs no code (n
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -21,7 +20,7 @@ import pandas as pd
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.payout import Tiers
 from xl_kpi.engine.scales import Scale
-from xl_kpi.outputs.atomic import write_atomic
+from xl_kpi.outputs.atomic import open_atomic, write_atomic
 from xl_kpi.outputs.csvsafe import neutralise, restore
 from xl_kpi.results import EMPLOYEE_COLUMNS, LINE_COLUMNS, Results
 
@@ -42,9 +41,9 @@ def save_results(results: Results, out_dir: str | os.PathLike[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame, cols in (("lines", results.lines, LINE_COLUMNS), ("employees", results.employees,
                                                                       EMPLOYEE_COLUMNS)):
-        buf = io.StringIO()
-        _neutralised(frame[list(cols)]).to_csv(buf, index=False, lineterminator="\r\n")  # a \r in text is quoted
-        write_atomic(folder / f"{name}.csv", buf.getvalue().encode("utf-8"))
+        with open_atomic(folder / f"{name}.csv") as f:  # streamed: the CSV is never held whole in memory
+            _neutralised(frame[list(cols)]).to_csv(f, index=False, lineterminator="\r\n", encoding="utf-8")
+            # (a \r in text is quoted)
     run = {
         "format": FORMAT_VERSION,
         "period": results.period,

@@ -237,5 +237,8 @@ def write_cards(
                     n_done += len(done[i])
                     if on_progress:
                         on_progress(n_done)
-    return [CardRecord(eid, Path(p), digest, bonus, status, reason)
-            for i in sorted(done) for eid, p, digest, bonus, status, reason in done[i]]
+    records: list[CardRecord] = []
+    for i in sorted(done):  # each chunk's rows dropped as they become records: not both held at once
+        records.extend(CardRecord(eid, Path(p), digest, bonus, status, reason)
+                       for eid, p, digest, bonus, status, reason in done.pop(i))
+    return records

@@ -1,0 +1,248 @@
+"""Raw tables that stay where they are: a Parquet file or folder, or a table of a Spark catalog
+(``spark:db.table``), bound to the name sources use (``deals=spark:sales.deals`` on ``--data``, or a
+row of the Sources sheet whose path is such a location).
+
+:func:`binding` splits ``NAME=LOCATION``; :func:`location`
+tells whether a text names a native table (None: an ordinary CSV or workbook, read as before);
+:func:`read_native` reads only the columns the plan's sources use, with pyarrow (DuckDB engine) or
+with Spark (Spark engine, the only one that can reach a catalog table), into a :class:`Table` whose
+rows are numbered 1, 2, … in the order the engine returns them. Locations are passed to the engines'
+APIs as paths and catalog identifiers, never pasted into SQL; an identifier must be plain
+(letters, digits, ``_``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from xl_kpi.inputs.problems import Problems
+from xl_kpi.inputs.tables import Table, header_key, header_keys
+
+__all__ = [
+    "PARQUET_SUFFIXES", "SPARK_PREFIX", "Location", "NativeError", "binding", "is_native", "load_native", "location",
+    "native_digest", "read_native",
+]
+
+SPARK_PREFIX = "spark:"
+PARQUET_SUFFIXES = (".parquet", ".pq")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_NAME = re.compile(r"[^=\\/]+\Z")
+
+
+class NativeError(Exception):
+    """A native table that cannot be reached or read: ``reason`` and ``fix`` for a :class:`Problem`."""
+
+    def __init__(self, reason: str, fix: str) -> None:
+        super().__init__(f"{reason} (fix: {fix})")
+        self.reason = reason
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a native table is: ``kind`` parquet (``target`` an absolute path) or spark (``db.table``)."""
+
+    kind: Literal["parquet", "spark"]
+    target: str
+    text: str
+    """As the user wrote it: what messages show as the table's file."""
+
+    @property
+    def default_name(self) -> str:
+        """The table name when none is bound: the file or folder stem, or the catalog table's name."""
+        if self.kind == "spark":
+            return self.target.rsplit(".", 1)[-1]
+        p = Path(self.target)
+        return p.stem if p.suffix.casefold() in PARQUET_SUFFIXES else p.name
+
+
+def binding(text: str) -> tuple[str, str] | None:
+    """``NAME=LOCATION`` as (name, location), or None when ``text`` is not one."""
+    name, eq, where = text.partition("=")
+    if not eq or not where.strip() or not _NAME.match(name) or not name.strip():
+        return None
+    return name.strip(), where.strip()
+
+
+def location(text: str | Path, base: Path | None = None) -> Location | None:
+    """The native table ``text`` names, or None for an ordinary data file (CSV, workbook).
+
+    ``spark:db.table`` (or ``spark:table``) is a catalog table; a path ending in .parquet or a
+    folder holding Parquet files (a Spark or Hive output, partitions included) is Parquet. A
+    relative path is taken from ``base`` (the plan's folder for a Sources row). Raises
+    :class:`NativeError` for a catalog name that is not plain.
+    """
+    s = str(text).strip()
+    if s.casefold().startswith(SPARK_PREFIX):
+        name = s[len(SPARK_PREFIX):].strip()
+        parts = name.split(".")
+        if not name or len(parts) > 2 or not all(_IDENT.match(p) for p in parts):
+            raise NativeError(
+                f'"{s}" is not a Spark table name',
+                "write spark:database.table (or spark:table) with letters, digits and _ only",
+            )
+        return Location("spark", name, s)
+    p = Path(s)
+    if base is not None and not p.is_absolute():
+        p = base / p
+    if p.suffix.casefold() in PARQUET_SUFFIXES or (p.is_dir() and _has_parquet(p)):
+        return Location("parquet", str(p.resolve()), s)
+    return None
+
+
+def _has_parquet(folder: Path) -> bool:
+    return any(q.suffix.casefold() in PARQUET_SUFFIXES for q in folder.rglob("*") if q.is_file()
+               and not q.name.startswith(("_", ".")))
+
+
+def wanted_columns(available: Sequence[str], names: Iterable[str] | None) -> list[str]:
+    """The columns of ``available`` that match any of ``names`` (header matching), in table order;
+    every column when ``names`` is None."""
+    if names is None:
+        return list(available)
+    wanted = {header_key(n) for n in names}
+    return [c for c in available if any(k in wanted for k in header_keys(c))]
+
+
+def read_native(
+    name: str, where: Location, *, engine: str = "duckdb", columns: Iterable[str] | None = None,
+    session: Any = None,
+) -> Table:
+    """The native table as a :class:`Table` of the columns sources use (``columns``; None: all).
+
+    With ``engine="spark"`` Spark reads it (``session``: a SparkSession, else the shared one of
+    :mod:`xl_kpi.inputs.sources.spark`); otherwise pyarrow reads Parquet, and a catalog table is an
+    error saying to use the Spark engine. Raises :class:`NativeError` with the fix.
+    """
+    if engine == "spark":
+        from xl_kpi.inputs.sources.spark import read_spark_table
+
+        data = read_spark_table(where, columns, session=session)
+    elif where.kind == "spark":
+        raise NativeError(
+            f'table {name} is the Spark table {where.target}, which the DuckDB engine cannot reach',
+            "run with --engine spark (or XL_KPI_ENGINE=spark), or bind the table to a Parquet folder or a file",
+        )
+    else:
+        data = _read_parquet(where, columns)
+    frame = _frame(data)
+    return Table(name, where.text, frame, letters={}, sheet=None, header_row=0,
+                 path=Path(where.target) if where.kind == "parquet" else None)
+
+
+def _read_parquet(where: Location, columns: Iterable[str] | None) -> Any:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    path = Path(where.target)
+    if not path.exists():
+        raise NativeError(f"the Parquet {'folder' if not path.suffix else 'file'} {where.text} does not exist",
+                          "correct the path (relative paths start at the plan's folder)")
+    try:
+        dataset = ds.dataset(str(path), format="parquet", partitioning="hive",
+                             exclude_invalid_files=True)
+        names = wanted_columns(dataset.schema.names, columns)
+        return dataset.to_table(columns=names)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise NativeError(f"{where.text} cannot be read as Parquet: {e}",
+                          "point the table at a Parquet file or a folder of them (as Spark writes)") from None
+
+
+def _frame(data: Any) -> pd.DataFrame:
+    """Arrow data as the object columns a Table holds (None for a null), indexed by record number."""
+    import pyarrow as pa
+
+    frame = pd.DataFrame({c: _series(data.column(c), pa) for c in data.column_names})
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    return frame
+
+
+def _series(values: Any, pa: Any) -> pd.Series:
+    t = values.type
+    if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t):
+        return values.cast(pa.float64()).to_pandas()  # numbers pass straight through the converters
+    if pa.types.is_timestamp(t) and t.tz is not None:  # an instant: the wall-clock time of its zone
+        import pyarrow.compute as pc
+
+        return pc.local_timestamp(values).cast(pa.timestamp("us")).to_pandas()
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return values.cast(pa.timestamp("us")).to_pandas()
+    return pd.Series(values.to_pylist(), dtype=object)
+
+
+def load_native(
+    entries: Iterable[tuple[str | None, str | Path]],
+    problems: Problems,
+    *,
+    engine: str = "duckdb",
+    columns: dict[str, set[str]] | None = None,
+    base: Path | None = None,
+    session: Any = None,
+    at: dict[str, Any] | None = None,
+) -> dict[str, Table]:
+    """Read native tables: ``entries`` are (name or None for the default name, location text).
+
+    ``columns`` maps case-folded table names to the columns their sources use (a table no source
+    uses is not read). Problems (unreachable, unreadable, a name bound twice) go to ``problems``,
+    located at ``at`` (a Sources sheet row) or else at the location, with the fix.
+    """
+    tables: dict[str, Table] = {}
+    for name, text in entries:
+        try:
+            where = location(text, base)
+            if where is None:
+                raise NativeError(f"{text} is neither a Parquet file or folder nor spark:db.table",
+                                  "bind tables to Parquet (file.parquet, a folder of them) or spark:database.table")
+            table_name = name or where.default_name
+            key = table_name.casefold()
+            if key in tables:
+                problems.error(f'table "{table_name}" is bound twice: {tables[key].file} and {where.text}',
+                               "bind each table name once", **(at or {"file": where.text}))
+                continue
+            if columns is not None and key not in columns:
+                continue
+            tables[key] = read_native(table_name, where, engine=engine,
+                                      columns=None if columns is None else columns[key], session=session)
+        except NativeError as e:
+            problems.error(e.reason, e.fix, **(at or {"file": str(text)}))
+    return tables
+
+
+def native_digest(entry: str | Path) -> str | None:
+    """A sha256 of a ``--data`` entry's Parquet files (names and bytes, in name order), for manifest.json;
+    None for a Spark catalog table (its data cannot be hashed from here) or a bad entry."""
+    import hashlib
+
+    got = binding(str(entry))
+    text = got[1] if got is not None and not Path(entry).exists() else str(entry)
+    try:
+        where = location(text)
+    except NativeError:
+        return None
+    if where is None or where.kind != "parquet" or not Path(where.target).exists():
+        return None
+    root = Path(where.target)
+    files = sorted(q for q in root.rglob("*") if q.is_file()) if root.is_dir() else [root]
+    h = hashlib.sha256()
+    for q in files:
+        h.update(str(q.relative_to(root) if root.is_dir() else q.name).encode("utf-8") + b"\0")
+        with q.open("rb") as f:
+            h.update(hashlib.file_digest(f, "sha256").digest())
+    return h.hexdigest()
+
+
+def is_native(entry: str | Path) -> bool:
+    """Whether a ``--data`` entry (``NAME=LOCATION`` or a plain one) is a native table (Parquet, ``spark:``,
+    or a malformed ``spark:`` name, reported when read) rather than files."""
+    got = binding(str(entry))
+    text = got[1] if got is not None and not Path(entry).exists() else str(entry)
+    try:
+        return location(text) is not None
+    except NativeError:
+        return True
