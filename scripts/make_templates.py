@@ -69,6 +69,7 @@ TEXT = {
         "proration": "Share of the period worked",
         "bonus": "Bonus for the period",
         "salary": "Fixed salary",
+        "adjustment": "Adjustments: {{adjustment_reason}}",
         "total_pay": "Total pay",
         "chart": "Scores against the 100% norm",
         "series_score": "Score", "series_norm": "Norm 100%",
@@ -81,7 +82,7 @@ TEXT = {
             "from the KPI's scale above (a score exactly on a threshold takes the higher band).  "
             "3. KPI line bonus = bonus pool × weight × coefficient, rounded to 2 decimals; the lines are "
             "added up.  4. Bonus for the period = KPI bonus × multiplier × share of the period worked, "
-            "rounded (0 if a gate KPI is below its gate).  5. Total pay = fixed salary + bonus.  "
+            "rounded (0 if a gate KPI is below its gate).  5. Total pay = fixed salary + bonus + adjustments.  "
             "This card is a live calculator: change a fact (yellow cells) and the score, coefficient "
             "and bonus update."
         ),
@@ -104,6 +105,7 @@ TEXT = {
         "proration": "Доля отработанного периода",
         "bonus": "Премия за период",
         "salary": "Оклад",
+        "adjustment": "Корректировки: {{adjustment_reason}}",
         "total_pay": "Итого к начислению",
         "chart": "Выполнение относительно нормы 100%",
         "series_score": "Выполнение", "series_norm": "Норма 100%",
@@ -117,7 +119,7 @@ TEXT = {
             "диапазону.  3. Премия по строке = плановая премия × вес × коэффициент, с округлением до "
             "копеек; строки суммируются.  4. Премия за период = премия по KPI × множитель × доля "
             "отработанного периода, с округлением (0, если стоп-показатель ниже порога).  "
-            "5. Итого = оклад + премия.  Карта — живой калькулятор: измените факт (жёлтые ячейки), "
+            "5. Итого = оклад + премия + корректировки.  Карта — живой калькулятор: измените факт (жёлтые ячейки), "
             "и выполнение, коэффициент и премия пересчитаются."
         ),
         "footer": "Карта KPI · сформирована xl_kpi",
@@ -127,9 +129,9 @@ TEXT = {
 # Layout (rows). The KPI block is row KPI_ROW; the scale block is SCALE_TITLE..SCALE_POINT.
 KPI_HEAD, KPI_ROW, KPI_TOTAL, LEGEND = 10, 11, 12, 13
 BONUS_TITLE = 15
-BONUS_ROWS = list(range(16, 23))
-SCALE_SECTION, SCALE_TITLE, SCALE_HEAD, SCALE_POINT = 24, 25, 26, 27
-HOW_TITLE, NOTE_FIRST, NOTE_LAST, GATE_ROW, REASON_ROW = 29, 30, 34, 35, 36
+BONUS_ROWS = list(range(16, 24))
+SCALE_SECTION, SCALE_TITLE, SCALE_HEAD, SCALE_POINT = 25, 26, 27, 28
+HOW_TITLE, NOTE_FIRST, NOTE_LAST, GATE_ROW, REASON_ROW = 30, 31, 35, 36, 37
 LAST_ROW = REASON_ROW
 WIDTHS = {"A": 4.5, "B": 30, "C": 9, "D": 8, "E": 10, "F": 10, "G": 10, "H": 11.5, "I": 12, "J": 15, "K": 6}
 
@@ -301,6 +303,7 @@ def build(lang: str) -> bytes:
         ("proration", "{{proration}}", "0.0%", False),
         ("bonus", "{{bonus}}", MONEY, True),
         ("salary", "{{salary}}", MONEY, False),
+        ("adjustment", "{{adjustment}}", MONEY, False),
         ("total_pay", "{{total_pay}}", MONEY, True),
     )
     for row, (key, marker, fmt, strong) in zip(BONUS_ROWS, lines, strict=True):

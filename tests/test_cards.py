@@ -147,8 +147,8 @@ def restyled_template(tmp: Path) -> Path:
     x = re.search(r"</(\w+:)?wsDr>", xml).group(1) or ""  # openpyxl writes no prefix, Excel writes xdr:
     pic = (
         f'<{x}twoCellAnchor editAs="oneCell"><{x}from><{x}col>8</{x}col><{x}colOff>0</{x}colOff>'
-        f"<{x}row>28</{x}row><{x}rowOff>0</{x}rowOff></{x}from><{x}to><{x}col>9</{x}col>"
-        f"<{x}colOff>0</{x}colOff><{x}row>29</{x}row><{x}rowOff>0</{x}rowOff></{x}to>"
+        f"<{x}row>29</{x}row><{x}rowOff>0</{x}rowOff></{x}from><{x}to><{x}col>9</{x}col>"
+        f"<{x}colOff>0</{x}colOff><{x}row>30</{x}row><{x}rowOff>0</{x}rowOff></{x}to>"
         f'<{x}pic><{x}nvPicPr><{x}cNvPr id="99" name="Logo"/><{x}cNvPicPr/></{x}nvPicPr>'
         f'<{x}blipFill><a:blip xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" '
         f'r:embed="rIdLogo"/><a:stretch><a:fillRect/></a:stretch></{x}blipFill><{x}spPr><a:prstGeom prst="rect">'

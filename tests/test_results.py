@@ -33,7 +33,8 @@ def test_columns_exactly_as_agreed(tmp_path):
         "fact", "score", "coefficient", "bonus", "payout", "rate", "threshold", "amount", "max_payout", "tiers"]
     assert list(r.employees.columns) == list(EMPLOYEE_COLUMNS) == [
         "employee_id", "name", "position", "department", "manager", "email", "salary", "bonus_pool", "multiplier",
-        "proration", "kpi_bonus", "gated", "bonus", "total_pay", "status", "reason"]
+        "proration", "kpi_bonus", "gated", "bonus", "adjustment", "adjustment_reason", "total_pay", "status", "reason",
+        "bonus_note"]
     assert (r.period, r.currency, r.company, r.language) == ("2026-10", "RUB", "Ромашка", "en")
     assert r.scales["default"] == DEFAULT_SCALE and r.scales["lin"].kind == "linear"
     assert r.employees["gated"].dtype == bool

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from xl_kpi.engine.money import round_money
 from xl_kpi.outputs.cards import _chunks
 from xl_kpi.outputs.layout import FOLDER, MAIL_LOG, MAIL_LOG_LOCK, OUTBOX
 from xl_kpi.outputs.manifest import errors_bytes, manifest_bytes
@@ -26,6 +28,17 @@ NOT_AUDITED = (FOLDER, OUTBOX, MAIL_LOG, MAIL_LOG_LOCK, LOCK)
 lock file of the runs (:data:`xl_kpi.outputs.outdir.LOCK`, kept empty between runs)."""
 STAGING_PREFIXES = (".xl-kpi-staging-", ".xl-kpi-distribute-")
 """Top-level folders of an interrupted generate / distribute: removed or resumed by the next run."""
+
+
+def adjustments_record(results: Results) -> dict[str, Any]:
+    """What manifest.json records of the Adjustments sheet: per adjusted employee the amount (the engine's rounded
+    sum) and the reasons, and their total; ``verify`` compares it with a fresh computation."""
+    emp = results.employees
+    hit = emp[emp["adjustment"].fillna(0.0).astype(float) != 0.0]
+    by = {str(e["employee_id"]): {"amount": float(e["adjustment"]), "reason": str(e["adjustment_reason"])}
+          for _, e in hit.iterrows()}
+    return {"employees": len(by), "total": float(round_money(math.fsum(x["amount"] for x in by.values()),
+                                                              results.digits)), "by_employee": by}
 
 
 def expected_manifest(ok: Results, out: Path, digests: Sequence[tuple[Any, str]]) -> bytes:

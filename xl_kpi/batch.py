@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from xl_kpi import __version__
-from xl_kpi.audit import compare_csvs, unrecorded
+from xl_kpi.audit import adjustments_record, compare_csvs, unrecorded
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.money import round_money
 from xl_kpi.engine.period import Period, period_of
@@ -116,7 +116,8 @@ def generate(
     working = (STAGING_PREFIX, ".xl-kpi-distribute-")
     outdir.claim(out, working)  # before anything is read or written: a folder of the user's is refused
     with recording() as read:  # the sha256 of the very bytes parsed, for manifest.json
-        the_plan, facts, problems, results = inspect_computed(plan, data, period=period, engine=engine)
+        the_plan, facts, problems, results = inspect_computed(plan, data, period=period, engine=engine,
+                                                              language=lang)
     if the_plan is None or (problems.has_errors and not skip_invalid):
         raise InputError(problems)
     tables = facts.files  # which file each table came from, for manifest.json
@@ -264,6 +265,7 @@ def audit_record(
         **({"native": [{"entry": e, "sha256": native_digest(e)} for e in native]} if native else {}),
         "template": {"path": str(template.path) if template.path else None,
                      "sha256": hashlib.sha256(template.source).hexdigest()},
+        "adjustments": adjustments_record(results),
     }
     record["fingerprint"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode("utf-8")).hexdigest()
     return record
@@ -343,7 +345,7 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
         the_plan, _, problems, fresh = inspect_computed(audit["plan"]["path"], [
             DataFile(d["table"], d["path"], where=(("file", "--data"),)) if d.get("table") else d["path"]
             for d in audit["data"]] + [n["entry"] for n in native], period=opts.get("period"),
-            engine=opts.get("engine"))
+            engine=opts.get("engine"), language=opts.get("lang"))
     moved = [Path(i["path"]).name for _, i in inputs if read.get(str(Path(i["path"]).resolve()), i["sha256"])
              != i["sha256"]]
     if moved:
@@ -353,6 +355,9 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
     if opts.get("lang"):
         fresh = replace(fresh, language=opts["lang"])
     found: list[Finding] = []
+    if "adjustments" in audit and audit["adjustments"] != adjustments_record(fresh):
+        found.append(Finding(AUDIT, "the adjustments it records differ from a fresh computation of the plan's "
+                                    "Adjustments sheet"))
     try:
         if not same_results(load_results(out), fresh):
             found.append(Finding("results/", "differs from a fresh computation"))

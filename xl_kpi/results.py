@@ -10,7 +10,8 @@ Bonus of an employee (docs/domain.md §4, plus the plan's extensions)::
     line bonus  = ROUND(pool × weight × coefficient(score), digits)       (score after floor/cap)
     kpi_bonus   = Σ line bonuses
     bonus       = 0 if a gate KPI scored below its gate, else ROUND(kpi_bonus × multiplier × proration)
-    total_pay   = ROUND(salary + bonus)
+    adjustment  = ROUND(Σ the employee's rows of the Adjustments sheet)      (0 without any)
+    total_pay   = ROUND(salary + bonus + adjustment)
 
 Every amount, after every multiplication and sum, must stay below ``money.MAX_MONEY`` (see
 :func:`amount_limits`); an employee whose pay breaks it gets status "error", like one whose score
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xl_kpi.bonus_notes import bonus_notes
 from xl_kpi.engine import payout
 from xl_kpi.engine.money import MAX_MONEY, format_amount, over_limit
 from xl_kpi.engine.period import Period, period_of
@@ -44,7 +46,8 @@ LINE_COLUMNS = (
 )
 EMPLOYEE_COLUMNS = (
     "employee_id", "name", "position", "department", "manager", "email", "salary", "bonus_pool", "multiplier",
-    "proration", "kpi_bonus", "gated", "bonus", "total_pay", "status", "reason",
+    "proration", "kpi_bonus", "gated", "bonus", "adjustment", "adjustment_reason", "total_pay", "status", "reason",
+    "bonus_note",
 )
 
 
@@ -71,19 +74,22 @@ class Results:
         return bool((self.employees["status"] == "ok").all())
 
 
-def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: Period | str | None = None) -> Results:
+def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: Period | str | None = None,
+            language: str | None = None) -> Results:
     """Score every line of ``plan`` with ``facts`` and total the bonuses (see the module doc).
 
     ``facts`` is a :class:`~xl_kpi.inputs.facts.Facts` (from :func:`~xl_kpi.inputs.facts.load_facts`) or a DataFrame
     with employee_id, kpi_id, fact (and optionally period). The period (a :class:`Period` or any text
     it parses) is ``period`` if given, else the one the facts were loaded for, else the plan's Settings period.
+    ``language`` (en/ru; default: the plan's Settings) is the results' language, the bonus notes' too.
     """
     the_period = period_of(period) or (
         facts.period if isinstance(facts, Facts) else None) or plan.settings.period
     digits = plan.settings.digits
     lines = _with_facts(plan, facts, the_period)
     lines = _score_lines(plan, lines, digits)
-    employees, over = _employees(plan, lines, the_period, digits)
+    lang = language or plan.settings.language
+    employees, over = _employees(plan, lines, the_period, digits, lang)
     # what cannot be paid or shown is not kept as a number (inf would reach the CSVs and cards); the reason says why
     lines["score"] = lines["score"].where(np.isfinite(lines["score"].astype(float)) | lines["score"].isna(), np.nan)
     lines["bonus"] = lines["bonus"].where(~over_limit(lines["bonus"].to_numpy(float)), np.nan)
@@ -95,7 +101,7 @@ def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: Pe
         period=the_period.key if the_period else "",
         currency=plan.settings.currency,
         company=plan.settings.company,
-        language=plan.settings.language,
+        language=lang,
         digits=digits,
         extra={"over_limit": over} if over else {},
         tiers=dict(getattr(plan, "tiers", {})),
@@ -155,7 +161,7 @@ def _score_lines(plan: Plan, lines: pd.DataFrame, digits: int) -> pd.DataFrame:
     return lines
 
 
-def _employees(plan: Plan, lines: pd.DataFrame, period: Period | None, digits: int
+def _employees(plan: Plan, lines: pd.DataFrame, period: Period | None, digits: int, lang: str = "en"
                ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     emp = plan.employees.copy()
     ids = emp["employee_id"]
@@ -170,15 +176,55 @@ def _employees(plan: Plan, lines: pd.DataFrame, period: Period | None, digits: i
         bonus = np.asarray(payout.period_bonus(emp["kpi_bonus"].to_numpy(float), emp["multiplier"].to_numpy(float),
                                                emp["proration"].to_numpy(float), gated=emp["gated"].to_numpy(bool),
                                                digits=digits), dtype=float)
-        total = np.asarray(payout.total_pay(emp["salary"].to_numpy(float), bonus, digits=digits), dtype=float)
+        adj, emp["adjustment_reason"] = _adjustments(plan, ids, digits)
+        emp["adjustment"] = adj
+        total = np.asarray(payout.total_pay(emp["salary"].to_numpy(float), bonus, adj, digits=digits), dtype=float)
     limits = amount_limits(plan, lines, emp.assign(bonus=bonus, total_pay=total))
     reasons = _reasons(plan, lines, emp, period, limits)
+    negative = _negative(plan, emp.assign(bonus=bonus, total_pay=total))
+    if negative:
+        more = pd.Series({e: x["message"] for e, x in negative.items()})
+        reasons = pd.concat([reasons, more]).groupby(level=0, sort=False).agg("; ".join)
+        limits = [*limits, *(x for e, x in negative.items() if e not in {y["employee_id"] for y in limits})]
     emp["reason"] = _text_map(emp["employee_id"], reasons)
     emp["status"] = np.where(emp["reason"] == "", "ok", "error")
     error = (emp["status"] == "error").to_numpy()
     emp["bonus"] = np.where(error, np.nan, bonus)
     emp["total_pay"] = np.where(error, np.nan, total)
+    notes = bonus_notes(lines, emp, period, lang)
+    emp["bonus_note"] = notes.where(~error, "")
     return emp, limits
+
+
+def _adjustments(plan: Plan, ids: pd.Series, digits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each employee's adjustments (the engine's rounded sum, 0 without any) and their reasons ('; '-joined)."""
+    adj = getattr(plan, "adjustments", None)
+    if adj is None or adj.empty:
+        return np.zeros(len(ids)), np.full(len(ids), "", dtype=object)
+    total = payout.adjustment_total(adj["amount"].to_numpy(float), adj["employee_id"], digits=digits)
+    why = adj.groupby("employee_id", sort=False)["reason"].agg("; ".join)
+    return (ids.map(total).fillna(0.0).to_numpy(float),
+            ids.map(why).fillna("").to_numpy(object))
+
+
+def _negative(plan: Plan, emp: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Employees whose adjustments make the total pay negative: the message, the fix and the Adjustments cell."""
+    out: dict[str, dict[str, Any]] = {}
+    adj = getattr(plan, "adjustments", None)
+    if adj is None or adj.empty:
+        return out
+    hit = emp[(emp["adjustment"] < 0) & (emp["total_pay"] < 0)]
+    for _, x in hit.iterrows():
+        rows = adj.loc[adj["employee_id"] == x["employee_id"], "row"]
+        out[x["employee_id"]] = {
+            "employee_id": x["employee_id"],
+            "message": f"the adjustments {format_amount(x['adjustment'])} make the total pay negative "
+                       f"({format_amount(x['total_pay'])} = salary {format_amount(x['salary'])} + bonus "
+                       f"{format_amount(x['bonus'])} + adjustments)",
+            "fix": "check the adjustment's amount and sign (a deduction cannot exceed the pay); split it over "
+                   "periods if it must",
+            "where": plan.at("Adjustments", rows.iloc[0] if len(rows) else None, "amount")}
+    return out
 
 
 LIMIT_TEXT = f"is not below {format_amount(MAX_MONEY)}, the largest amount paid to the kopeck"
@@ -234,11 +280,11 @@ def amount_limits(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame) -> list[di
 
 
 def check_amounts(plan: Plan, facts: Facts | pd.DataFrame | None, problems: Problems,
-                  period: Period | str | None = None) -> Results:
+                  period: Period | str | None = None, language: str | None = None) -> Results:
     """Report (as located errors) every employee whose pay would break the amount limit (see
     :func:`amount_limits`), so ``validate`` refuses what ``generate`` could not pay; return the results
     computed for it (``generate`` goes on with them rather than computing them again)."""
-    results = compute(plan, facts, period=period)
+    results = compute(plan, facts, period=period, language=language)
     names = plan.employees.set_index("employee_id")["name"]
     for item in results.extra.get("over_limit", []):
         e = item["employee_id"]

@@ -49,7 +49,7 @@ def inspect(
 
 def inspect_computed(
     plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None,
-    engine: str | None = None,
+    engine: str | None = None, language: str | None = None,
 ) -> tuple[Any, Any, Problems, Any]:
     """:func:`inspect` and the results its amount check computed from the same plan and facts (None when
     the plan is unreadable): the batch run uses them instead of computing them a second time."""
@@ -72,7 +72,7 @@ def inspect_computed(
     check_coverage(the_plan, facts, problems)
     from xl_kpi.results import check_amounts
 
-    results = check_amounts(the_plan, facts, problems, period=period)
+    results = check_amounts(the_plan, facts, problems, period=period, language=language)
     return the_plan, facts, problems, results
 
 

@@ -28,6 +28,7 @@ from xl_kpi.engine.scales import Scale
 __all__ = [
     "PayoutRefs",
     "ScaleRefs",
+    "adjustment_formula",
     "array_literal",
     "coefficient_formula",
     "fixed_formula",
@@ -183,11 +184,21 @@ def period_bonus_formula(kpi_bonus: str, multiplier: str, proration: str, digits
     return f"IF({gate},0,{core})" if gate else core
 
 
-def total_pay_formula(salary: str, bonus: str, digits: int = 2) -> str:
-    """Salary plus the period's bonus, ``ROUND(salary+bonus,digits)`` (:func:`~xl_kpi.engine.payout.total_pay`).
-    ``bonus`` may be a reference or a formula (it is parenthesised when it is not a plain reference)."""
+def total_pay_formula(salary: str, bonus: str, digits: int = 2, adjustment: str | None = None) -> str:
+    """Salary plus the period's bonus (plus the adjustments, when given), ``ROUND(salary+bonus+adjustment,digits)``
+    (:func:`~xl_kpi.engine.payout.total_pay`). ``bonus`` and ``adjustment`` may be references or formulas (they
+    are parenthesised when they are not plain references)."""
     b = bonus if _plain_ref(bonus) else f"({bonus})"
-    return round_formula(f"{salary}+{b}", digits)
+    if adjustment is None:
+        return round_formula(f"{salary}+{b}", digits)
+    a = adjustment if _plain_ref(adjustment) else f"({adjustment})"
+    return round_formula(f"{salary}+{b}+{a}", digits)
+
+
+def adjustment_formula(amounts: str, digits: int = 2) -> str:
+    """The employee's adjustments added up, ``ROUND(SUM(amounts),digits)``
+    (:func:`~xl_kpi.engine.payout.adjustment_total`)."""
+    return round_formula(f"SUM({amounts})", digits)
 
 
 def weighted_score_formula(weights: str, scores: str) -> str:

@@ -161,16 +161,35 @@ def period_bonus(
     return shape.restore(np.asarray(out, dtype=float), name="period_bonus")
 
 
-def total_pay(salary: Any, bonus: Any, *, digits: int = 2) -> Any:
-    """Salary plus the period's bonus, rounded like Excel's ROUND to ``digits``.
+def total_pay(salary: Any, bonus: Any, adjustment: Any = 0.0, *, digits: int = 2) -> Any:
+    """Salary plus the period's bonus plus the employee's adjustments (the Adjustments sheet's one-off
+    corrections and bonuses agreed outside the KPIs, already summed by :func:`adjustment_total`), rounded like
+    Excel's ROUND to ``digits``.
 
     >>> total_pay(80_000, 12_480.004)
     92480.0
+    >>> total_pay(80_000, 12_480, -1_500.5)
+    90979.5
     """
-    (s, b), shape = as_floats(salary=salary, bonus=bonus)
+    (s, b, a), shape = as_floats(salary=salary, bonus=bonus, adjustment=adjustment)
     with np.errstate(over="ignore", invalid="ignore"):
-        out = np.asarray(round_money(s + b, digits), dtype=float)
+        out = np.asarray(round_money(s + b + a, digits), dtype=float)
     return shape.restore(out, name="total_pay")
+
+
+def adjustment_total(amounts: Any, employee_ids: Any, *, digits: int = 2) -> pd.Series:
+    """Each employee's adjustments added up and rounded to ``digits`` (Excel's ROUND of the SUM the card shows):
+    a Series indexed by employee in first-seen order, named ``adjustment``.
+
+    >>> adjustment_total([1000, -250.255, 40], ["E1", "E1", "E2"]).to_dict()
+    {'E1': 749.75, 'E2': 40.0}
+    """
+    a = pd.Series(np.atleast_1d(as_float_array(amounts, "amounts")).astype(float))
+    ids = _ids(employee_ids, len(a))
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = a.groupby(ids, sort=False).sum(min_count=1)
+    return pd.Series(np.asarray(round_money(total.to_numpy(float), digits), dtype=float), index=total.index,
+                     name="adjustment")
 
 
 def weighted_score(weights: Any, scores: Any, employee_ids: Any = None) -> Any:

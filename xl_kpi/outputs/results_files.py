@@ -26,10 +26,12 @@ from xl_kpi.results import EMPLOYEE_COLUMNS, LINE_COLUMNS, Results
 
 FOLDER = "results"
 _TEXT = {"employee_id", "kpi_id", "kpi_name", "unit", "scale", "name", "position", "department", "manager",
-         "email", "status", "reason", "payout", "tiers"}
+         "email", "status", "reason", "payout", "tiers", "adjustment_reason", "bonus_note"}
 _OPTIONAL = {"payout": "coefficient", "rate": None, "threshold": None, "amount": None, "max_payout": None,
-             "tiers": ""}
-"""Line columns added by issue 15: results saved before them read as coefficient lines."""
+             "tiers": "", "adjustment": 0.0, "adjustment_reason": "",
+             "bonus_note": ""}
+"""Columns added later (issue 15's line columns, issue 13's adjustments): results saved before them read as
+coefficient lines without adjustments."""
 FORMAT_VERSION = 1
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from xl_kpi.engine.scales import DEFAULT_SCALE
 from xl_kpi.inputs.lookalike import describe, lookalike
 from xl_kpi.inputs.people import build_people
+from xl_kpi.inputs.plan.adjustments import _adjustments
 from xl_kpi.inputs.plan.bindings import _bindings, _rates
 from xl_kpi.inputs.plan.columns import _col, _letter
 from xl_kpi.inputs.plan.employees import _check_managers, _employees
@@ -37,6 +38,7 @@ def plan_from_frames(
     *,
     problems: Problems | None = None,
     tiers: pd.DataFrame | None = None,
+    adjustments: pd.DataFrame | None = None,
 ) -> Plan:
     """A :class:`Plan` from DataFrames laid out like the sheets (rows numbered from 2, as under a header)."""
     sink = problems if problems is not None else Problems()
@@ -51,7 +53,8 @@ def plan_from_frames(
         return Table(name, "(frames)", f, letters, name, 1, None)
 
     tables = {"Employees": table("Employees", employees), "KPIs": table("KPIs", kpis), "Plan": table("Plan", plan),
-              "Scales": table("Scales", scales), "Tiers": table("Tiers", tiers), "Settings": None}
+              "Scales": table("Scales", scales), "Tiers": table("Tiers", tiers),
+              "Adjustments": table("Adjustments", adjustments), "Settings": None}
     the_plan = build_plan(tables, file="(frames)", path=None, problems=sink)
     if settings is not None:
         the_plan.settings = settings if isinstance(settings, Settings) else Settings(**dict(settings))
@@ -154,6 +157,7 @@ def build_plan(
     plan.rates = _rates(plan, problems)
     plan.scales = _scales(plan, problems)
     plan.tiers = _tiers(plan, problems)
+    plan.adjustments = _adjustments(plan, problems)
     plan.rows = _plan_rows(plan, problems)
     plan.lines = resolve_lines(plan.employees, plan.rows)
     _check_lines(plan, problems)

@@ -52,6 +52,7 @@ class Plan:
     * ``kpis``: kpi_id, name, unit, source, description, row;
     * ``rows``: the Plan sheet: position, employee_id, kpi_id, weight, base, norm, floor, cap,
       scale, gate, payout, rate, threshold, amount, max_payout, tiers, row;
+    * ``adjustments``: the Adjustments sheet: employee_id, amount, reason, kpi_id, row;
     * ``lines``: the resolved matrix, one row per employee × KPI (personal rows replace the
       position's), in Employees order then plan order: employee_id, kpi_id, weight, base, norm,
       floor, cap, scale, gate, payout (the kind), rate, threshold, amount, max_payout, tiers, personal, row
@@ -81,6 +82,8 @@ class Plan:
     employee is never carded, not even with --skip-invalid (no row is picked by its order)."""
     tiers: dict[str, Tiers] = field(default_factory=dict)
     """The Tiers sheet's tier sets by name (for ``share`` and ``per_unit`` lines)."""
+    adjustments: pd.DataFrame | None = None
+    """The Adjustments sheet's checked rows: employee_id, amount, reason, kpi_id, row (None: no such sheet)."""
 
     def at(self, sheet: str, row: Any = None, column: str | None = None) -> dict[str, Any]:
         """Problems location keywords for a cell of a plan sheet, by canonical sheet and column name."""

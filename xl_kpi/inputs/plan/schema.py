@@ -117,6 +117,14 @@ SHEETS: dict[str, SheetSpec] = {
             Column("rate", ("rate", "exchange rate", "курс", "курс валюты"), True),
             Column("date", ("date", "from", "valid from", "дата", "с даты", "действует с"), False),
         ), required=False),
+        SheetSpec("Adjustments", ("Adjustments", "Corrections", "Корректировки", "Корректировки выплат",
+                                  "Доплаты и удержания"), (
+            Column("employee_id", EMPLOYEE_ID, True),
+            Column("amount", ("amount", "sum", "adjustment", "сумма", "корректировка", "сумма корректировки"),
+                   True),
+            Column("reason", ("reason", "comment", "why", "причина", "основание", "комментарий"), True),
+            Column("kpi_id", KPI_ID),
+        ), required=False),
         SheetSpec("Settings", ("Settings", "Options", "Настройки", "Параметры"), (
             Column("setting", ("setting", "key", "parameter", "name", "параметр", "настройка")),
             Column("value", ("value", "значение")),

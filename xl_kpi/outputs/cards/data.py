@@ -25,9 +25,10 @@ _LINE_COLS = ("kpi_id", "kpi_name", "unit", "weight", "base", "norm", "floor", "
 _LINE_NUM = {"weight", "base", "norm", "floor", "cap", "gate", "fact", "score", "coefficient", "bonus", "rate",
              "threshold", "amount", "max_payout"}
 _EMP_COLS = ("employee_id", "name", "position", "department", "manager", "email", "salary", "bonus_pool",
-             "multiplier", "proration", "kpi_bonus", "gated", "bonus", "total_pay", "status", "reason")
-_EMP_NUM = {"salary", "bonus_pool", "multiplier", "proration", "kpi_bonus", "bonus", "total_pay"}
-_EMP_DEFAULT = {"multiplier": 1.0, "proration": 1.0, "gated": False}
+             "multiplier", "proration", "kpi_bonus", "gated", "bonus", "adjustment", "adjustment_reason", "total_pay",
+             "status", "reason")
+_EMP_NUM = {"salary", "bonus_pool", "multiplier", "proration", "kpi_bonus", "bonus", "adjustment", "total_pay"}
+_EMP_DEFAULT = {"multiplier": 1.0, "proration": 1.0, "gated": False, "adjustment": 0.0, "adjustment_reason": ""}
 
 
 def _clean_text(v: Any) -> Any:

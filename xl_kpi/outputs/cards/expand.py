@@ -45,6 +45,7 @@ class _Key(NamedTuple):
     hide_proration: bool
     currency: str
     recalc: bool = False  # some total has no cached value: the office suite recalculates on load
+    hide_adjustment: bool = True  # no Adjustments row for this employee: the card's adjustment row is hidden
 
 
 @dataclass
@@ -164,6 +165,8 @@ class _Compiler:
             hidden.add(plan.first_of(self.hide_rows["multiplier"]))
         if key.hide_proration and "proration" in self.hide_rows:
             hidden.add(plan.first_of(self.hide_rows["proration"]))
+        if key.hide_adjustment and "adjustment" in self.hide_rows:
+            hidden.add(plan.first_of(self.hide_rows["adjustment"]))
 
         chunks: list[Any] = []
         dyn: dict[tuple[int, int], int] = {}

@@ -29,7 +29,7 @@ class TemplateError(KpiError):
 HEADER_FIELDS = frozenset({
     "company", "period", "period_name", "currency", "employee_id", "name", "position", "department",
     "manager", "email", "status", "reason", "gate_note", "salary", "bonus_pool", "multiplier", "proration",
-    "weight_total", "kpi_bonus", "bonus", "total_pay",
+    "weight_total", "kpi_bonus", "bonus", "adjustment", "adjustment_reason", "total_pay",
 })
 """Markers usable anywhere; the last four are formula cells."""
 KPI_FIELDS = frozenset({
@@ -44,7 +44,7 @@ SCALE_POINT_FIELDS = frozenset({"band", "threshold", "coefficient"})
 _MARKER = re.compile(r"\{\{\s*([A-Za-z_]+(?:\.[A-Za-z_]+)?)\s*\}\}")
 _WHOLE = re.compile(r"^\s*\{\{\s*([A-Za-z_]+(?:\.[A-Za-z_]+)?)\s*\}\}\s*$")
 
-MONEY_FIELDS = frozenset({"salary", "bonus_pool", "kpi_bonus", "bonus", "total_pay", "kpi.bonus"})
+MONEY_FIELDS = frozenset({"salary", "bonus_pool", "kpi_bonus", "bonus", "adjustment", "total_pay", "kpi.bonus"})
 
 
 # ----------------------------------------------------------------------------------------------

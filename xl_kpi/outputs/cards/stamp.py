@@ -124,6 +124,7 @@ class _Stamp:
             not (_isnum(p) and p != 1.0),
             self.ctx.currency,
             not all(_isnum(e[k]) for k in ("kpi_bonus", "bonus", "total_pay")),
+            not (_isnum(e["adjustment"]) and e["adjustment"] != 0.0),
         )
         return key, scales
 
@@ -210,7 +211,10 @@ class _Stamp:
                                           fc.get("proration") or fx.literal(pror), cx.digits,
                                           fx.gate_condition((s, g) for s, g, _, _ in gates))
         salary = emp["salary"] if _isnum(emp["salary"]) else 0.0
-        total_f = fx.total_pay_formula(fc.get("salary") or fx.literal(salary), fc.get("bonus") or bonus_f, cx.digits)
+        adj = emp["adjustment"] if _isnum(emp["adjustment"]) else 0.0
+        adj_ref = fc.get("adjustment") or (fx.literal(adj) if adj != 0.0 else None)
+        total_f = fx.total_pay_formula(fc.get("salary") or fx.literal(salary), fc.get("bonus") or bonus_f, cx.digits,
+                                       adj_ref)
         wsum = math.fsum(weights)
         weight_f = fx.sum_formula(f"{wc}{first}:{wc}{last}") if wc else fx.literal(wsum)
 
@@ -227,6 +231,7 @@ class _Stamp:
             "salary": emp["salary"], "bonus_pool": pool, "multiplier": mult, "proration": pror,
             "weight_total": Fx(weight_f, wsum), "kpi_bonus": Fx(sum_bonus, emp["kpi_bonus"]),
             "bonus": Fx(bonus_f, emp["bonus"]), "total_pay": Fx(total_f, emp["total_pay"]),
+            "adjustment": adj, "adjustment_reason": emp["adjustment_reason"] or "",
         }
         return ctxs
 

@@ -167,7 +167,7 @@ class CardTemplate(_Compiler):
                         problems.append(f"{ref}: unknown marker {{{{{name}}}}}")
                     elif marker[0] == "v":
                         self.field_cells.setdefault(name, (col_letters(cell.col), row.r))
-                        if name in ("multiplier", "proration"):
+                        if name in ("multiplier", "proration", "adjustment"):
                             self.hide_rows.setdefault(name, row.r)
         if len(kpi_rows) != 1:
             problems.append(

@@ -65,6 +65,17 @@ def _employees_table(results: Any) -> tuple[pd.DataFrame, list[tuple[Any, str]],
     return emp, kpis, matrix
 
 
+def _adjustments(emp: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
+    """Each employee's adjustment (the results' amount) and its reason, or None when nobody has one."""
+    if "adjustment" not in emp:
+        return None
+    amounts = pd.to_numeric(emp["adjustment"], errors="coerce").to_numpy(dtype=float)
+    if not np.any(np.nan_to_num(amounts) != 0.0):
+        return None
+    reasons = [_text(r) for r in emp["adjustment_reason"]] if "adjustment_reason" in emp else [""] * len(emp)
+    return np.where(amounts == 0.0, np.nan, amounts), reasons
+
+
 def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[float, ...]) -> None:
     language = str(getattr(results, "language", "en") or "en").lower()
     t = _LABELS.get(language, _LABELS["en"])
@@ -75,7 +86,10 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
     emp, kpis, matrix = _employees_table(results)
     n = len(emp)
     notes = [_text(r) for r in emp["reason"]] if "reason" in emp else [""] * n
+    if "bonus_note" in emp:  # why a bonus is zero or reduced: computed with the results (xl_kpi.bonus_notes)
+        notes = [r or _text(b) for r, b in zip(notes, emp["bonus_note"], strict=True)]
     has_note = any(notes)
+    adjust = _adjustments(emp)
 
     sheet = book.sheet(t["sheet_employees"])
     ws = sheet.ws
@@ -84,8 +98,9 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
     kpi_cols = list(range(first_kpi, first_kpi + len(kpis)))
     col_weighted = first_kpi + len(kpis)
     lay = _Layout(n=n, kpi_cols=kpi_cols, col_dept=3, col_weighted=col_weighted, col_rank=col_weighted + 1,
-                  col_bonus=col_weighted + 2, col_total=col_weighted + 3, ncols=col_weighted + 3 + has_note,
-                  digits=int(getattr(results, "digits", 2) or 0))
+                  col_bonus=col_weighted + 2, col_total=col_weighted + 3 + bool(adjust),
+                  ncols=col_weighted + 3 + 2 * bool(adjust) + has_note, digits=int(getattr(results, "digits", 2) or 0),
+                  col_adjust=col_weighted + 3 if adjust else None)
 
     no_dept = t["no_department"]
     departments = [(_text(d) or no_dept) for d in emp["department"]] if "department" in emp else [no_dept] * n
@@ -93,7 +108,8 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
     columns["department"] = departments
 
     # header and widths
-    labels = [t[c] for c in fixed] + [name for _, name in kpis] + [t["weighted"], t["rank"], t["bonus"], t["total_pay"]]
+    labels = [t[c] for c in fixed] + [name for _, name in kpis] + [t["weighted"], t["rank"], t["bonus"]] + (
+        [t["adjustment"]] if adjust else []) + [t["total_pay"]] + ([t["adjustment_reason"]] if adjust else [])
     widths = [
         _width(columns["employee_id"], t["employee_id"], 8, 16),
         _width(columns["name"], t["name"], 18, 40),
@@ -102,7 +118,9 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
         _width(columns["manager"], t["manager"], 12, 28),
     ]
     widths += [float(min(max(max((len(w) for w in name.split()), default=0) + 3, 12), 20)) for _, name in kpis]
-    widths += [13.0, 8.0, 15.0, 16.0]
+    widths += [13.0, 8.0, 15.0] + ([15.0] if adjust else []) + [16.0]
+    if adjust:
+        widths.append(_width(adjust[1], t["adjustment_reason"], 14, 45))
     if has_note:
         labels.append(t["note"])
         widths.append(_width(notes, t["note"], 14, 45))
@@ -128,7 +146,12 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
         block.append([blank_count if math.isnan(w) else formula_body(f"RANK({wcol}{r},{rank_range})", int(k), count)
                       for r, w, k in zip(range(start + 2, stop + 2), weighted[start:stop].tolist(),
                                          ranks[start:stop].tolist(), strict=True)])
-        block += [number_bodies(bonus[start:stop], cash), number_bodies(total_pay[start:stop], cash)]
+        block.append(number_bodies(bonus[start:stop], cash))
+        if adjust:
+            block.append(number_bodies(adjust[0][start:stop], cash))
+        block.append(number_bodies(total_pay[start:stop], cash))
+        if adjust:
+            block.append(sheet.bodies(adjust[1][start:stop]))
         if has_note:
             block.append(sheet.bodies(notes[start:stop], made[-1]))
         ws.write_rows(start + 1, 0, block)
@@ -142,7 +165,10 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
             vals = [_stored(float(x)) for x in column if math.isfinite(x)]
             if vals:
                 cells[col] = (f"SUBTOTAL(101,{lay.rng(col, False)})", math.fsum(vals) / len(vals), PCT)
-        for col, values in ((lay.col_bonus, bonus), (lay.col_total, total_pay)):
+        money_cols = [(lay.col_bonus, bonus), (lay.col_total, total_pay)]
+        if adjust and lay.col_adjust:
+            money_cols.append((lay.col_adjust, adjust[0]))
+        for col, values in money_cols:
             total = _money_sum((v for v in values if not np.isnan(v)), lay.digits)
             cells[col] = (f"SUBTOTAL(109,{lay.rng(col, False)})", total,
                           money)

@@ -100,6 +100,8 @@ class _Layout:
     ncols: int
     digits: int = 2
     """Settings' rounding digits: the money sums are exact to them."""
+    col_adjust: int | None = None
+    """The adjustments column (between the bonus and the total pay), only when someone has an adjustment."""
 
     @property
     def last(self) -> int:
