@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xl_kpi.inputs.sources.native import Location, NativeError, wanted_columns
+from xl_kpi.inputs.sources.locations import Location, NativeError, wanted_columns
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
