@@ -22,23 +22,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, fsync: bool = Tru
     unlike ``tempfile.mkstemp``'s private 0600. ``fsync=False`` skips the flush to disk (tests,
     throw-away output); the rename is atomic either way.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name[:80]}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with open_atomic(path, fsync=fsync) as f:
+        f.write(data)
 
 
 @contextlib.contextmanager
