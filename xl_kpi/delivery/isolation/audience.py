@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import pandas as pd
 
 from xl_kpi.delivery.isolation.model import _MONEY, AMOUNT_FIELDS, MIN_AMOUNT, SHORT_ID
 from xl_kpi.delivery.isolation.text import _cents, _id_form, norm_name, numbers_in
+from xl_kpi.engine.money import round_money
 from xl_kpi.engine.period import Period, PeriodError
 from xl_kpi.inputs.identity import canonical_address
 
@@ -150,8 +152,9 @@ class _Company:
             for c in _MONEY:
                 vals = [r[c] for r in rows if c in r]
                 if vals:
-                    numbers.add(_cents(round(sum(vals), 2)) or 0)
-                    numbers.add(_cents(round(sum(vals) / len(vals), 2)) or 0)
+                    total = math.fsum(vals)  # a team summary's own totals and averages, to the cent as Excel shows them
+                    numbers.add(_cents(float(round_money(total, 2))) or 0)
+                    numbers.add(_cents(float(round_money(total / len(vals), 2))) or 0)
         mask = _alternation(sorted(names, key=len, reverse=True))
         out = _Allowed(audience, names, numbers, mask)
         self._cache[key] = out
