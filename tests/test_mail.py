@@ -304,6 +304,41 @@ def test_password_only_from_the_environment(monkeypatch):
 # Messages
 
 
+def test_fold_once_bytes_equal_message_by_message(out, tmp_path, monkeypatch):
+    """Headers folded once per process (FAST_POLICY) give the same bytes as folding each message anew."""
+    import random
+
+    from xl_kpi.delivery.mail import compose
+
+    names = ["Иванова Анна", "Bob Smith", "Ёлкина-Сидорова Анна-Мария Константиновна " * 3, 'O"Brien, Jr.',
+             "Пётр (ИТ) Сидоров", "", "a" * 120]
+    many = []
+    for i, name in enumerate(names * 2):  # twice: the second round is served from the cache
+        f = tmp_path / "att" / f"{i % 7} {name[:60]} карта.xlsx"
+        f.parent.mkdir(exist_ok=True)
+        f.write_bytes(b"PK\x03\x04 card " + name.encode())
+        many.append(Delivery(f"employee:{i}", f"e{i}@example.com", name, ("employee", "manager")[i % 2],
+                             (f,), "2026-Q4", ("ru", "en")[i % 3 % 2], team=name[:30]))
+    many += deliveries(out)
+    templates = [(None, None), ("Итоги KPI за {period_name} — {name}, {team} " * 3, "Hi {name}\n{files}")]
+
+    def built(policy):
+        monkeypatch.setattr(compose, "FAST_POLICY", policy)
+        raw = []
+        for k, (subject, body) in enumerate(templates):
+            for j, d in enumerate(many):
+                random.seed(1000 * k + j)  # the multipart boundary is random
+                raw.append(build_message(d, SENDER, subject_template=subject, body_template=body,
+                                         date=DATE).as_bytes())
+        return raw
+
+    fast = compose.FAST_POLICY
+    reference = built(compose.POLICY)
+    compose._FOLDED.clear()
+    assert built(fast) == reference
+    assert compose._FOLDED  # the cache was used, not bypassed
+
+
 def test_russian_message(out):
     d = deliveries(out)[0]
     msg = build_message(d, SENDER, date=DATE)
