@@ -339,6 +339,31 @@ def test_fold_once_bytes_equal_message_by_message(out, tmp_path, monkeypatch):
     assert compose._FOLDED  # the cache was used, not bypassed
 
 
+def _unbound(raw: bytes) -> bytes:
+    """The message with its (random) multipart boundary replaced by a fixed one."""
+    boundary = re.search(rb'boundary="([^"]+)"', raw).group(1)
+    return raw.replace(boundary, b"BOUNDARY")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_dry_run_eml_bytes_equal_messages_built_one_by_one(out, tmp_path, monkeypatch, jobs):
+    """The .eml files of a dry run (workers, batches, headers folded once) are the messages built one by one."""
+    from xl_kpi.delivery.mail import compose
+
+    todo = deliveries(out)
+    box = tmp_path / "box"
+    box.mkdir()
+    report = send_all(todo, None, tmp_path / "log.jsonl", dry_run_dir=box, date=DATE, jobs=jobs)
+    assert len(report.written) == len(todo)
+    monkeypatch.setattr(compose, "FAST_POLICY", compose.POLICY)  # the reference: every header folded anew
+    by_key = {p.name: p for p in report.written}
+    for d in todo:
+        [path] = [p for name, p in by_key.items() if name.startswith(d.key.replace(":", "_"))]
+        reference = build_message(d, "xl-kpi@example.invalid", date=DATE).as_bytes()  # a dry run's sender
+        assert _unbound(path.read_bytes()) == _unbound(reference)
+    assert sorted(p.name for p in box.iterdir()) == sorted(by_key)  # no temporary files left
+
+
 def test_russian_message(out):
     d = deliveries(out)[0]
     msg = build_message(d, SENDER, date=DATE)
