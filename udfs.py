@@ -602,14 +602,16 @@ def _gate_failed(scores: Any, gates: Any) -> Any:
 @xw.func(category=CATEGORY)
 @xw.arg("salary", np.array, doc="Fixed salary for the period (money); a cell or a range.", **_CELLS)
 @xw.arg("bonus", np.array, doc="The period's bonus (KPI_PERIOD_BONUS).", **_CELLS)
+@xw.arg("adjustment", np.array, doc="Optional. The employee's adjustments (one-off corrections). Empty = 0.",
+        **_CELLS)
 @xw.arg("digits", np.array, doc="Optional. Rounding digits of money. Empty = 2.", **_CELLS)
-def KPI_TOTAL_PAY(salary: Any, bonus: Any, digits: Any = None) -> Any:
-    """Total pay for the period: ROUND(salary + bonus, digits) (80000 + 12480 -> 92480)."""
+def KPI_TOTAL_PAY(salary: Any, bonus: Any, adjustment: Any = None, digits: Any = None) -> Any:
+    """Total pay for the period: ROUND(salary + bonus + adjustment, digits) (80000 + 12480 -> 92480)."""
 
-    def one(s: float, b: float, d: float | None) -> Any:
-        return xl_kpi.total_pay(s, b, digits=_cell_digits(d))
+    def one(s: float, b: float, a: float | None, d: float | None) -> Any:
+        return xl_kpi.total_pay(s, b, 0.0 if a is None else a, digits=_cell_digits(d))
 
-    return _safely("KPI_TOTAL_PAY", lambda: _elementwise(one, [salary, bonus], [digits]))
+    return _safely("KPI_TOTAL_PAY", lambda: _elementwise(one, [salary, bonus], [adjustment, digits]))
 
 
 def _cell_digits(d: float | None) -> int:

@@ -99,7 +99,8 @@ SCALARS = [
     ("KPI_PERIOD_BONUS", [20800, 1.2, 0.5, None, None], 12480.0),
     ("KPI_PERIOD_BONUS", [20800, None, None, True, None], 0.0),  # a TRUE cell: gated
     ("KPI_PERIOD_BONUS", [8800.44, None, None, None, 0], 8800.0),
-    ("KPI_TOTAL_PAY", [80000, 12480, None], 92480.0),
+    ("KPI_TOTAL_PAY", [80000, 12480, None, None], 92480.0),
+    ("KPI_TOTAL_PAY", [80000, 12480, -1500.5, None], 90979.5),
     ("KPI_NPS", [[[10, 9, 9, 8, 7, 10, 6, 3, 9, 10]]], 40.0),
     ("KPI_CHURN", [6, 120], 0.05),
     ("KPI_RETENTION", [134, 20, 120], 0.95),
@@ -161,7 +162,7 @@ def test_spilled_period_bonus_and_total_pay(officejs):
     bonus = officejs.call("KPI_PERIOD_BONUS", [[20800], [10000]], [[1.2], [None]], [[0.5], [1]], [[False], [True]],
                           None)
     assert bonus == [[12480.0], [0.0]]
-    assert officejs.call("KPI_TOTAL_PAY", [[80000], [50000]], bonus, None) == [[92480.0], [50000.0]]
+    assert officejs.call("KPI_TOTAL_PAY", [[80000], [50000]], bonus, None, None) == [[92480.0], [50000.0]]
 
 
 def test_spilled_proration(officejs):
@@ -187,7 +188,7 @@ ERRORS_OUT = [
     ("floor above cap", "KPI_SCORE", [160, 100, 150, 1.5, 1.0], NUM),
     ("NPS answer 11", "KPI_NPS", [[[10, 11]]], NUM),
     ("period of 0 days", "KPI_PRORATE", [5, 0], NUM),
-    ("digits not whole", "KPI_TOTAL_PAY", [80000, 1, 0.5], NUM),
+    ("digits not whole", "KPI_TOTAL_PAY", [80000, 1, None, 0.5], NUM),
     ("gates and scores of different sizes", "KPI_GATE_FAILED", [[[0.4, 1.0]], [[0.5]]], VALUE),
 ]
 

@@ -622,7 +622,7 @@ EXPECTED_SIGNATURES = {
     "KPI_PRORATE": "days_worked, days_in_period",
     "KPI_PERIOD_BONUS": "kpi_bonus, Optional multiplier, Optional proration, Optional gated, Optional digits",
     "KPI_GATE_FAILED": "scores, gates",
-    "KPI_TOTAL_PAY": "salary, bonus, Optional digits",
+    "KPI_TOTAL_PAY": "salary, bonus, Optional adjustment, Optional digits",
     # payout kinds (issue 15)
     "KPI_FIXED": "score, threshold, amount, Optional digits",
     "KPI_PROPORTIONAL": "pool, weight, score, Optional max_payout, Optional digits",
@@ -960,7 +960,9 @@ def test_gate_failed_is_the_engine_rule():
 def test_total_pay_is_the_engine_rule():
     assert udfs.KPI_TOTAL_PAY(80_000, 12_480.004) == xl_kpi.total_pay(80_000, 12_480.004) == 92_480.0
     assert udfs.KPI_TOTAL_PAY(80_000, 0.005) == 80_000.01  # Excel's ROUND, half away from zero
-    assert udfs.KPI_TOTAL_PAY(80_000, 12_480.4, 0) == 92_480.0
+    assert udfs.KPI_TOTAL_PAY(80_000, 12_480.4, None, 0) == 92_480.0
+    assert udfs.KPI_TOTAL_PAY(80_000, 12_480, -1_500.5) == xl_kpi.total_pay(80_000, 12_480, -1_500.5) == 90_979.5
+    assert udfs.KPI_TOTAL_PAY(80_000, 12_480, 0.4, 0) == 92_480.0  # the adjustment inside the one ROUND
     assert udfs.KPI_TOTAL_PAY([[80_000], [50_000]], [[100], [None]]) == [[80_100.0], [ERR_NA]]
-    assert udfs.KPI_TOTAL_PAY(80_000, 1, 0.5) == ERR_NUM  # digits not whole
+    assert udfs.KPI_TOTAL_PAY(80_000, 1, None, 0.5) == ERR_NUM  # digits not whole
     assert udfs.KPI_TOTAL_PAY("x", 1) == ERR_VALUE
