@@ -40,6 +40,15 @@ from xl_kpi.inputs.plan import sample_inputs  # noqa: E402
 from xl_kpi.outputs.cards import TEMPLATE_DIR  # noqa: E402
 
 
+def _letters(i: int, width: int = 4) -> str:
+    """``i`` as a fixed-width word of Latin letters (aaaa, aaab, …): unique names without numbers in them."""
+    out = ""
+    for _ in range(width):
+        i, r = divmod(i, 26)
+        out = chr(ord("a") + r) + out
+    return out.capitalize()
+
+
 def make_inputs(n: int, folder: Path, seed: int = 1) -> tuple[Path, Path]:
     """plan.xlsx with ``n`` employees and facts.csv with all their facts; KPI sources are cleared so the
     facts file is the only data (the benchmark times the batch, not the CRM derivation)."""
@@ -52,7 +61,7 @@ def make_inputs(n: int, folder: Path, seed: int = 1) -> tuple[Path, Path]:
     for i in range(n):
         row = list(samples[i % len(samples)])
         eid = 100_000 + i
-        row[0], row[1] = eid, f"{row[1]} {i}"
+        row[0], row[1] = eid, f"{row[1]} {_letters(i)}"  # no digits: a name must not read as an amount
         row[4] = None  # managers by name would not resolve among the copies
         row[5] = f"e{eid}@example.com"
         emp.append(row)

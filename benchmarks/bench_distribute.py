@@ -159,7 +159,7 @@ def main() -> None:
                 generate(plan, facts, work / "big", 2)
                 dt, rss = run(work / "big", "--dry-run", "--from", "hr@example.com")
                 print(f"mail dry run ({args.mail_n} messages):        {dt:7.2f} s = {args.mail_n / dt:7.1f} msg/s "
-                      f"(whole command, peak RSS {rss:.0f} MB)")
+                      f"(whole command, peak RSS {rss:.0f} MB; CPU {CPU[-1]:.2f} s)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

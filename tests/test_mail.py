@@ -304,6 +304,66 @@ def test_password_only_from_the_environment(monkeypatch):
 # Messages
 
 
+def test_fold_once_bytes_equal_message_by_message(out, tmp_path, monkeypatch):
+    """Headers folded once per process (FAST_POLICY) give the same bytes as folding each message anew."""
+    import random
+
+    from xl_kpi.delivery.mail import compose
+
+    names = ["Иванова Анна", "Bob Smith", "Ёлкина-Сидорова Анна-Мария Константиновна " * 3, 'O"Brien, Jr.',
+             "Пётр (ИТ) Сидоров", "", "a" * 120]
+    many = []
+    for i, name in enumerate(names * 2):  # twice: the second round is served from the cache
+        f = tmp_path / "att" / f"{i % 7} {name[:60]} карта.xlsx"
+        f.parent.mkdir(exist_ok=True)
+        f.write_bytes(b"PK\x03\x04 card " + name.encode())
+        many.append(Delivery(f"employee:{i}", f"e{i}@example.com", name, ("employee", "manager")[i % 2],
+                             (f,), "2026-Q4", ("ru", "en")[i % 3 % 2], team=name[:30]))
+    many += deliveries(out)
+    templates = [(None, None), ("Итоги KPI за {period_name} — {name}, {team} " * 3, "Hi {name}\n{files}")]
+
+    def built(policy):
+        monkeypatch.setattr(compose, "FAST_POLICY", policy)
+        raw = []
+        for k, (subject, body) in enumerate(templates):
+            for j, d in enumerate(many):
+                random.seed(1000 * k + j)  # the multipart boundary is random
+                raw.append(build_message(d, SENDER, subject_template=subject, body_template=body,
+                                         date=DATE).as_bytes())
+        return raw
+
+    fast = compose.FAST_POLICY
+    reference = built(compose.POLICY)
+    compose._FOLDED.clear()
+    assert built(fast) == reference
+    assert compose._FOLDED  # the cache was used, not bypassed
+
+
+def _unbound(raw: bytes) -> bytes:
+    """The message with its (random) multipart boundary replaced by a fixed one."""
+    boundary = re.search(rb'boundary="([^"]+)"', raw).group(1)
+    return raw.replace(boundary, b"BOUNDARY")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_dry_run_eml_bytes_equal_messages_built_one_by_one(out, tmp_path, monkeypatch, jobs):
+    """The .eml files of a dry run (workers, batches, headers folded once) are the messages built one by one."""
+    from xl_kpi.delivery.mail import compose
+
+    todo = deliveries(out)
+    box = tmp_path / "box"
+    box.mkdir()
+    report = send_all(todo, None, tmp_path / "log.jsonl", dry_run_dir=box, date=DATE, jobs=jobs)
+    assert len(report.written) == len(todo)
+    monkeypatch.setattr(compose, "FAST_POLICY", compose.POLICY)  # the reference: every header folded anew
+    by_key = {p.name: p for p in report.written}
+    for d in todo:
+        [path] = [p for name, p in by_key.items() if name.startswith(d.key.replace(":", "_"))]
+        reference = build_message(d, "xl-kpi@example.invalid", date=DATE).as_bytes()  # a dry run's sender
+        assert _unbound(path.read_bytes()) == _unbound(reference)
+    assert sorted(p.name for p in box.iterdir()) == sorted(by_key)  # no temporary files left
+
+
 def test_russian_message(out):
     d = deliveries(out)[0]
     msg = build_message(d, SENDER, date=DATE)
