@@ -405,3 +405,21 @@ def test_one_shared_mailbox_in_two_spellings_is_one_mailbox(sample: Path, tmp_pa
     path.write_bytes(msg.as_bytes())
     leaks = [x for x in check_report(out, cards=False, distribution=False).leaks if "employee_1035" in x.file]
     assert any(x.kind == "recipients" and "2 employees (1035, 1036)" in x.evidence for x in leaks), leaks
+
+
+def test_a_teams_own_average_is_allowed_as_excel_rounds_it():
+    """A team summary's AVERAGE of 999.99 and 1000.02 shows 1000.01 (Excel's ROUND of 1000.005); Python's round()
+    gives 1000.0, which would leave the team's own figure looking like somebody else's amount."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from xl_kpi.delivery.isolation.audience import _Company
+    from xl_kpi.delivery.isolation.text import _cents
+
+    emp = pd.DataFrame({"employee_id": ["E1", "E2", "E3"], "name": ["Анна Петрова", "Иван Сидоров", "Олег Котов"],
+                        "department": ["Sales", "Sales", "Support"], "manager": "", "email": "",
+                        "bonus": [999.99, 1000.02, 5000.0]})
+    lines = pd.DataFrame({"employee_id": ["E1", "E2", "E3"], "fact": [1, 2, 3]})
+    company = _Company(SimpleNamespace(employees=emp, lines=lines, period="2026-10"))
+    assert _cents(1000.01) in company.allowed(frozenset({"E1", "E2"})).numbers
