@@ -14,8 +14,8 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xl_kpi.inputs.readers.csvfile import _count_outside_quotes, check_cells, detect_encoding, detect_separator
-from xl_kpi.inputs.readers.limits import FileReadError, _count, _raise_limit, limits
+from xl_kpi.inputs.readers.csvfile import check_cells, count_lines, detect_encoding, detect_separator, header_width
+from xl_kpi.inputs.readers.limits import limits
 from xl_kpi.inputs.readers.sniff import _read_input, _refuse, check_file
 
 if TYPE_CHECKING:
@@ -57,14 +57,9 @@ def read_csv_arrow(path: str | Path, *, encoding: str | None = None, separator: 
     head = data[:_FIRST_LINES].decode(encoding, errors="ignore").removeprefix("\ufeff")
     if not head.strip() or data[:1] in (b"\r", b"\n") or data.count(b'"') % 2:
         return None  # an odd number of quotes: one is never closed (pyarrow would take the rest of the file)
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    if lines > lim.rows:
-        raise FileReadError(name, f"the file has {_count(lines)} lines, more than the {_count(lim.rows)} rows "
-                            "a table may have", "split the export (e.g. by month), or "
-                            + _raise_limit("rows", str(lines)))
+    lines = count_lines(name, data, lim)
     sep = separator or detect_separator(head)
-    first = next((ln for ln in head.splitlines() if ln.strip()), "")
-    width = _count_outside_quotes(first, sep) + 1
+    width = header_width(head, sep)
     if width > lim.columns:
         return None  # the line reader names the limit and the line
     check_cells(name, lines, width, lim)

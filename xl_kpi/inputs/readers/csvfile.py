@@ -78,14 +78,9 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None, encoding: s
     text = text.removeprefix("\ufeff")
     if "\x00" in text:
         raise FileReadError(name, "the file holds NUL characters: it is not a text (CSV) file", _NOT_A_SPREADSHEET)
-    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
-    if lines > lim.rows:
-        raise FileReadError(name, f"the file has {_count(lines)} lines, more than the {_count(lim.rows)} rows "
-                            "a table may have", "split the export (e.g. by month), or "
-                            + _raise_limit("rows", str(lines)))
+    lines = count_lines(name, text, lim)
     sep = separator or detect_separator(text)
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    width = _count_outside_quotes(first, sep) + 1
+    width = header_width(text, sep)
     if width > lim.columns:
         raise FileReadError(name, f"the header line has {_count(width)} columns, more than the "
                             f"{_count(lim.columns)} a table may have", "check the separator and the export, or "
@@ -103,6 +98,23 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None, encoding: s
     _check_line_widths(text, sep, name)
     _check_cell_text(grid, name, None, lim)
     return grid
+
+
+def count_lines(name: str, text: str | bytes, lim: Limits) -> int:
+    """The file's lines (a last line without a newline counts); more than ``lim.rows`` is refused with the fix."""
+    nl = "\n" if isinstance(text, str) else b"\n"
+    lines = text.count(nl) + (0 if text.endswith(nl) else 1)  # type: ignore[arg-type]
+    if lines > lim.rows:
+        raise FileReadError(name, f"the file has {_count(lines)} lines, more than the {_count(lim.rows)} rows "
+                            "a table may have", "split the export (e.g. by month), or "
+                            + _raise_limit("rows", str(lines)))
+    return lines
+
+
+def header_width(text: str, sep: str) -> int:
+    """The columns of the first non-blank line, separators inside quotes not counted."""
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    return _count_outside_quotes(first, sep) + 1
 
 
 def check_cells(name: str, lines: int, width: int, lim: Limits) -> None:
