@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
+import re
 from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.worksheet.worksheet import Worksheet
+
+from xl_kpi.outputs.ooxml import read_parts, write_xlsx
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "workbooks" / "udf_demo.xlsx"
 
@@ -67,6 +71,20 @@ def build_workbook() -> Workbook:
     wb.properties.title = "xl_kpi Excel functions: demo"
     wb.properties.created = dt.datetime(2024, 1, 1)
     return wb
+
+
+def workbook_bytes() -> bytes:
+    """The demo workbook as deterministic bytes: openpyxl stamps ``modified`` with the clock and the zip entries
+    with the time of saving, so the file is saved to memory, its core properties pinned, and zipped again with the
+    project's deterministic writer (same parts, fixed timestamps): rebuilding changes no byte."""
+    buf = io.BytesIO()
+    build_workbook().save(buf)
+    parts = read_parts(buf.getvalue())
+    core = "docProps/core.xml"
+    if core in parts:
+        stamp = rb"\g<1>2024-01-01T00:00:00Z\g<2>"
+        parts[core] = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)", stamp, parts[core])
+    return write_xlsx(parts)
 
 
 def _matrix(ws: Worksheet) -> None:
@@ -273,7 +291,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where to write it (default: {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    build_workbook().save(args.out)
+    args.out.write_bytes(workbook_bytes())
     print(f"wrote {args.out}")
     return args.out
 

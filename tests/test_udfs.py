@@ -896,6 +896,25 @@ def test_demo_is_what_the_script_generates(tmp_path):
     assert content(fresh) == content(shipped), "workbooks/udf_demo.xlsx is stale: run scripts/make_udf_demo.py"
 
 
+def test_demo_bytes_do_not_depend_on_the_clock(tmp_path, monkeypatch):
+    """Rebuilding the demo changes no byte (openpyxl stamps the time of saving; the script pins it), so the
+    shipped file is exactly what the script writes."""
+    import datetime as dt
+
+    from scripts import make_udf_demo
+
+    first = make_udf_demo.workbook_bytes()
+
+    class Later(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):  # the clock openpyxl reads when saving
+            return dt.datetime(2031, 5, 6, 7, 8, 9, tzinfo=tz)
+
+    monkeypatch.setattr("openpyxl.writer.excel.datetime.datetime", Later)
+    assert make_udf_demo.workbook_bytes() == first
+    assert DEMO.read_bytes() == first, "workbooks/udf_demo.xlsx is stale: run scripts/make_udf_demo.py"
+
+
 # ---------------------------------------------------------------------------------------------
 # 4. The user documentation
 # ---------------------------------------------------------------------------------------------
