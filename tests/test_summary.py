@@ -247,8 +247,8 @@ def test_formatting_traffic_light_filter_and_freeze(files):
     wb = openpyxl.load_workbook(files.en)
     ws = wb[EN["employees"]]
     assert ws.freeze_panes == "C2"
-    assert ws.auto_filter.ref == "A1:Q12"
-    assert ws["O2"].number_format == '#,##0.00 "₽"' and ws["F2"].number_format == "0.0%"
+    assert ws.auto_filter.ref == "A1:S12"
+    assert ws["Q2"].number_format == '#,##0.00 "₽"' and ws["F2"].number_format == "0.0%"
     (area, rules), = ((str(cf.sqref), cf.rules) for cf in ws.conditional_formatting)
     assert area == "F2:M12"  # every KPI score column and the weighted score, data rows only
     formulas = [r.formula[0] for r in rules]
@@ -292,7 +292,8 @@ def test_russian_headers_and_cyrillic_text(files, results_ru):
     ws = wb[RU["employees"]]
     header = [c.value for c in ws[1]]
     assert header[:5] == ["Таб. №", "Сотрудник", "Отдел", "Должность", "Руководитель"]
-    assert header[-5:] == ["Взвешенный результат", "Место", "Премия", "К выплате", "Примечание"]
+    assert header[-7:] == ["Взвешенный результат", "Место", "Место в должности", "Место в отделе", "Премия",
+                           "К выплате", "Примечание"]
     rows = _rows(ws)
     assert rows["E001"]["Сотрудник"] == "Иванова Мария Петровна"
     assert rows["E005"]["Сотрудник"] == "Кузнецов Пётр"
@@ -598,7 +599,7 @@ def test_hostile_texts_are_text_cells_everywhere(tmp_path):
         for row in ws.iter_rows():
             for cell in row:
                 if cell.data_type == "f":  # only our own formulas, never a text from the data
-                    assert re.match(r"=(RANK|SUBTOTAL|COUNTIFS?|SUMIF|AVERAGEIF|SUM|AVERAGE)\(", cell.value), \
+                    assert re.match(r"=(RANK|SUBTOTAL|COUNTIFS?|SUM(IF|PRODUCT)?|AVERAGE(IF)?)\(", cell.value), \
                         cell.value
                 elif isinstance(cell.value, str):
                     seen.setdefault(cell.value, cell)
@@ -734,3 +735,30 @@ def test_a_name_that_looks_like_rich_text_markup_stays_text(tmp_path):
     wb = openpyxl.load_workbook(write_summary(res, tmp_path / "s.xlsx"))
     texts = {c.value for ws in wb for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
     assert {"<r>Roga & Kopyta</r>", "<r><t>Sales</t></r>"} <= texts
+
+
+def test_group_ranks_share_ties_and_ignore_case():
+    from xl_kpi.outputs.summary.employees import _group_ranks
+
+    weighted = np.array([0.9, 0.8, 0.9, np.nan, 0.5, 0.7])
+    groups = ["Продажи", "продажи", "ПРОДАЖИ", "Продажи", "Склад", None]
+    formulas, cached = _group_ranks(weighted, groups, "C{0}", "$C$2:$C$7", "K", "$K$2:$K$7")
+    assert cached[:3] == [1, 3, 1] and cached[4] == 1  # ties share; "Продажи" and "продажи" are one group
+    assert formulas[3] is None and formulas[5] is None  # no score, no group: blank
+    assert formulas[0] == "SUMPRODUCT(($C$2:$C$7=C2)*($K$2:$K$7>K2))+1"
+
+
+def test_rank_columns_equal_pandas_group_ranks(files):
+    cases = ((files.en, "Weighted score", "Position", "Rank in position"),
+             (files.en, "Weighted score", "Department", "Rank in department"),
+             (files.ru, "Взвешенный результат", "Должность", "Место в должности"),
+             (files.ru, "Взвешенный результат", "Отдел", "Место в отделе"))
+    for path, weighted, group, rank in cases:
+        ws = openpyxl.load_workbook(path, data_only=True).worksheets[0]
+        header = [c.value for c in ws[1]]
+        frame = pd.DataFrame(list(ws.iter_rows(min_row=2, values_only=True))[:-1], columns=header)  # no total row
+        w = pd.to_numeric(frame[weighted])
+        expected = w.groupby(frame[group].astype(str).str.lower()).rank(method="min", ascending=False)
+        ok = w.notna() & frame[group].notna()
+        assert ok.sum() >= 3
+        assert frame.loc[ok, rank].astype(float).tolist() == expected[ok].tolist(), (path.name, rank)

@@ -207,6 +207,20 @@ def weighted_score_formula(weights: str, scores: str) -> str:
     return f"ROUND(SUMPRODUCT({weights},{scores}),{SCORE_DECIMALS})"
 
 
+def group_rank_formula(groups: str, group: str, scores: str, score: str) -> str:
+    """Rank of ``score`` among the scores of its own group (position, department): 1 + how many in the
+    group score higher, so ties share a rank as RANK does (pandas ``rank(method="min", ascending=False)``).
+    ``SUMPRODUCT((groups=group)*(scores>score))+1``: an exact comparison, not COUNTIFS, whose criteria
+    would take ``*``, ``?`` or a leading ``>`` in a department's name as a pattern. Excel compares text
+    without regard to case, so "Sales" and "sales" are one group (:func:`group_key`)."""
+    return f"SUMPRODUCT(({groups}={group})*({scores}>{score}))+1"
+
+
+def group_key(text: str) -> str:
+    """The key under which Excel's ``=`` puts a text in a group (case-insensitive; ё and е stay apart)."""
+    return text.lower()
+
+
 def _plain_ref(x: str) -> bool:
     return x.replace("$", "").replace("!", "").replace("'", "").isalnum()
 

@@ -33,7 +33,7 @@ _CM_PX = 96 / 2.54
 
 
 _PLAIN_FUNCTIONS = frozenset({"AND", "AVERAGE", "AVERAGEIF", "COUNTIF", "COUNTIFS", "ISNUMBER", "RANK", "ROUND",
-                              "SUBTOTAL", "SUM", "SUMIF"})
+                              "SUBTOTAL", "SUM", "SUMIF", "SUMPRODUCT"})
 """The worksheet functions the summary writes: Excel 2007 functions, which no ``_xlfn.`` prefix applies to."""
 _FUNCTION_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\(")
 _XML_ESCAPES = re.compile('[&<>]')

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name
 
-from xl_kpi.engine.formulas import score_key_formula
+from xl_kpi.engine.formulas import group_key, group_rank_formula, score_key_formula
 from xl_kpi.outputs.summary.bands import _bands_sheet
 from xl_kpi.outputs.summary.book import _Book, blank_body, formula_body, number_bodies
 from xl_kpi.outputs.summary.departments import _departments_sheet
@@ -65,6 +65,28 @@ def _employees_table(results: Any) -> tuple[pd.DataFrame, list[tuple[Any, str]],
     return emp, kpis, matrix
 
 
+def _group_ranks(weighted: np.ndarray, values: list[Any], cell: str, groups: str, wcol: str,
+                 scores: str) -> tuple[list[str | None], list[int]]:
+    """Each row's rank within its group (position or department) as a live formula and its cached value.
+
+    Ties share a rank (pandas ``rank(method="min", ascending=False)``, as :func:`group_rank_formula`
+    computes it); a row with no weighted score or no group text gets a blank cell (None)."""
+    keys = [group_key(_text(v)) for v in values]
+    frame = pd.DataFrame({"key": keys, "w": weighted})
+    frame.loc[frame["key"] == "", "w"] = np.nan
+    cached = frame.groupby("key", sort=False)["w"].rank(method="min", ascending=False)
+    formulas: list[str | None] = []
+    out: list[int] = []
+    for r, (k, w) in enumerate(zip(keys, cached.tolist(), strict=True), start=2):
+        if not k or math.isnan(w):
+            formulas.append(None)
+            out.append(0)
+        else:
+            formulas.append(group_rank_formula(groups, cell.format(r), scores, f"{wcol}{r}"))
+            out.append(int(w))
+    return formulas, out
+
+
 def _adjustments(emp: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
     """Each employee's adjustment (the results' amount) and its reason, or None when nobody has one."""
     if "adjustment" not in emp:
@@ -98,9 +120,9 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
     kpi_cols = list(range(first_kpi, first_kpi + len(kpis)))
     col_weighted = first_kpi + len(kpis)
     lay = _Layout(n=n, kpi_cols=kpi_cols, col_dept=3, col_weighted=col_weighted, col_rank=col_weighted + 1,
-                  col_bonus=col_weighted + 2, col_total=col_weighted + 3 + bool(adjust),
-                  ncols=col_weighted + 3 + 2 * bool(adjust) + has_note, digits=int(getattr(results, "digits", 2) or 0),
-                  col_adjust=col_weighted + 3 if adjust else None)
+                  col_bonus=col_weighted + 4, col_total=col_weighted + 5 + bool(adjust),
+                  ncols=col_weighted + 5 + 2 * bool(adjust) + has_note, digits=int(getattr(results, "digits", 2) or 0),
+                  col_adjust=col_weighted + 5 if adjust else None)
 
     no_dept = t["no_department"]
     departments = [(_text(d) or no_dept) for d in emp["department"]] if "department" in emp else [no_dept] * n
@@ -108,7 +130,8 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
     columns["department"] = departments
 
     # header and widths
-    labels = [t[c] for c in fixed] + [name for _, name in kpis] + [t["weighted"], t["rank"], t["bonus"]] + (
+    labels = [t[c] for c in fixed] + [name for _, name in kpis] + [t["weighted"], t["rank"], t["rank_position"],
+                                                         t["rank_department"], t["bonus"]] + (
         [t["adjustment"]] if adjust else []) + [t["total_pay"]] + ([t["adjustment_reason"]] if adjust else [])
     widths = [
         _width(columns["employee_id"], t["employee_id"], 8, 16),
@@ -118,7 +141,7 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
         _width(columns["manager"], t["manager"], 12, 28),
     ]
     widths += [float(min(max(max((len(w) for w in name.split()), default=0) + 3, 12), 20)) for _, name in kpis]
-    widths += [13.0, 8.0, 15.0] + ([15.0] if adjust else []) + [16.0]
+    widths += [13.0, 8.0, 11.0, 11.0, 15.0] + ([15.0] if adjust else []) + [16.0]
     if adjust:
         widths.append(_width(adjust[1], t["adjustment_reason"], 14, 45))
     if has_note:
@@ -136,6 +159,8 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
     total_pay = emp["total_pay"].to_numpy(dtype=float)
     wcol = xl_col_to_name(col_weighted - 1)
     rank_range = lay.rng(col_weighted)
+    group_ranks = [_group_ranks(weighted, values, f"{xl_col_to_name(col - 1)}{{0}}", lay.rng(col), wcol, rank_range)
+                   for values, col in ((columns["position"], 4), (departments, 3))]
     blank_count = blank_body(count)
     made: list[dict[tuple[type, Any], str]] = [{} for _ in range(len(fixed) + 1)]
     for start in range(0, n, _BLOCK):  # a block of rows at a time: memory stays flat in headcount
@@ -146,6 +171,9 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
         block.append([blank_count if math.isnan(w) else formula_body(f"RANK({wcol}{r},{rank_range})", int(k), count)
                       for r, w, k in zip(range(start + 2, stop + 2), weighted[start:stop].tolist(),
                                          ranks[start:stop].tolist(), strict=True)])
+        for formulas, cached in group_ranks:
+            block.append([blank_count if f is None else formula_body(f, k, count)
+                          for f, k in zip(formulas[start:stop], cached[start:stop], strict=True)])
         block.append(number_bodies(bonus[start:stop], cash))
         if adjust:
             block.append(number_bodies(adjust[0][start:stop], cash))
