@@ -39,6 +39,11 @@ _FUNCTION_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\(")
 _XML_ESCAPES = re.compile('[&<>]')
 _NEEDS_CONTROL_ESCAPE = re.compile("_x[0-9a-fA-F]{4}_|[\x00-\x08\x0b-\x1f\ufffe\uffff]")
 """What XlsxWriter's control-character escaping changes (most texts hold none of it)."""
+_NOT_PLAIN = re.compile(r"[&<>\x00-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_|^[\s=+\-@]|\s$")
+"""Text that :meth:`_Sheet.bodies` cannot write as it is: XML escapes, control characters (dropped or escaped),
+surrounding white space (kept with xml:space), a formula start (quote-prefixed)."""
+_PLAIN_MAX = 16384
+"""Shorter text is never truncated (Excel's limit is 32,767 UTF-16 units)."""
 _MADE_LIMIT = 4096
 """Most distinct values :meth:`_Sheet.bodies` remembers between blocks of rows."""
 _STRMAX = 32767
@@ -212,8 +217,12 @@ class _Sheet:
             made = {}
         elif len(made) > _MADE_LIMIT:
             made.clear()
+        plain = f' s="{self.styles.get("text")._get_xf_index()}" t="inlineStr"><is><t>'
         out = []
         for v in values:
+            if type(v) is str and v and len(v) < _PLAIN_MAX and not _NOT_PLAIN.search(v):
+                out.append(f"{plain}{v}</t></is></c>")  # most names: what the general path below makes of them
+                continue
             try:
                 key: tuple[type, Any] | None = (type(v), v)
                 hit = made.get(key)  # type: ignore[arg-type]
