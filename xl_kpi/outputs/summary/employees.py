@@ -69,7 +69,7 @@ def _stored_array(values: Any) -> np.ndarray:
     a = np.asarray(values, dtype=float)
     out = np.full(a.shape, np.nan)
     ok = np.isfinite(a)
-    out[ok] = [float(f"{x:.16g}") for x in a[ok].tolist()]
+    out[ok] = np.char.mod("%.15e", a[ok]).astype(float)  # 16 significant digits, as f"{x:.16g}"
     return out
 
 
@@ -202,8 +202,8 @@ def _table(sheet: _Sheet, data: _Data, t: dict[str, str], money: str, digits: in
         total = _money_sum(values[~np.isnan(values)].tolist(), digits)
         return (subtotal(109, len(cols) + 1, n), total, money) if n else ("", 0.0, money)
 
-    def rank_col(key: str, header: str, width: float, formulas: list[str | None], cached: list[int]) -> None:
-        bodies = _rank_bodies(formulas, cached, gated.tolist(), count, marked)
+    def rank_col(key: str, header: str, width: float, formula: str, ranked: list[bool], cached: list[int]) -> None:
+        bodies = _rank_bodies(formula, ranked, cached, gated.tolist(), count, marked)
         add(key, Column(header, width, lambda a, b: bodies[a:b]))
 
     for c in ("employee_id", "name", "department") if position_sheet else ("employee_id", "name", "department",
@@ -221,20 +221,17 @@ def _table(sheet: _Sheet, data: _Data, t: dict[str, str], money: str, digits: in
     has_score = [math.isfinite(w) for w in weighted.tolist()]
     if position_sheet:
         ranked = [ok and bool(k) for ok, k in zip(has_score, pick(data.position_keys), strict=True)]
-        rank_col("rank_position", t["rank_position"], 11.0,
-                 [f"RANK({wcol}{r},{w_rng})" if ok else None for r, ok in enumerate(ranked, start=2)],
+        rank_col("rank_position", t["rank_position"], 11.0, f"RANK({wcol}{{0}},{w_rng})", ranked,
                  pick(data.rank_position))
     else:
-        rank_col("rank", t["rank"], 8.0, [f"RANK({wcol}{r},{w_rng})" if ok else None
-                                          for r, ok in enumerate(has_score, start=2)],
+        rank_col("rank", t["rank"], 8.0, f"RANK({wcol}{{0}},{w_rng})", has_score,
                  [int(x) if ok else 0 for x, ok in zip(data.rank.tolist(), has_score, strict=True)])
         for key, group, cached in (("rank_position", "position", data.rank_position),
                                    ("rank_department", "department", data.rank_department)):
             gcol = letter(at[group])
             g_rng = f"${gcol}$2:${gcol}${n + 1}"
-            formulas = [group_rank_formula(g_rng, f"{gcol}{r}", w_rng, f"{wcol}{r}") if ok and k else None
-                        for r, (k, ok) in enumerate(zip(cached, has_score, strict=True), start=2)]
-            rank_col(key, t[key], 11.0, formulas, cached)
+            rank_col(key, t[key], 11.0, group_rank_formula(g_rng, f"{gcol}{{0}}", w_rng, f"{wcol}{{0}}"),
+                     [ok and k > 0 for k, ok in zip(cached, has_score, strict=True)], cached)
     number_col("bonus", t["bonus"], 15.0, pick(data.bonus), cash, money_sum(pick(data.bonus)))
     if data.adjust:
         amounts = pick(data.adjust[0])
@@ -254,14 +251,17 @@ def _table(sheet: _Sheet, data: _Data, t: dict[str, str], money: str, digits: in
     return Table(cols, n, (first_kpi, at["weighted"]), legend), at
 
 
-def _rank_bodies(formulas: list[str | None], cached: list[int], gated: list[bool], plain: Any,
+def _rank_bodies(formula: str, ranked: list[bool], cached: list[int], gated: list[bool], plain: Any,
                  marked: Any) -> list[str]:
-    """The cell bodies of a rank column (:func:`formula_body`, made in one go): blank where there is no formula,
-    the gated employees' ranks in the marked format."""
+    """The cell bodies of a rank column (:func:`~xl_kpi.outputs.summary.book.formula_body`, made in one go):
+    ``formula`` with ``{0}`` for the sheet row, a blank cell where a row is not ``ranked``, the gated employees'
+    ranks in the marked format."""
     blank = blank_body(plain)
-    head = {False: f' s="{plain._get_xf_index()}"><f>', True: f' s="{marked._get_xf_index()}"><f>'}
-    return [blank if f is None else f'{head[g]}{_escape(f)}</f><v>{k}</v></c>'
-            for f, k, g in zip(formulas, cached, gated, strict=True)]
+    text = _escape(formula).replace("{0}", "{r}")
+    body = {g: f' s="{fmt._get_xf_index()}"><f>{text}</f><v>{{k}}</v></c>'.format
+            for g, fmt in ((False, plain), (True, marked))}
+    return [body[g](r=r, k=k) if ok else blank
+            for r, (ok, k, g) in enumerate(zip(ranked, cached, gated, strict=True), start=2)]
 
 
 def group_ranks(weighted: np.ndarray, keys: list[str]) -> list[int]:
