@@ -80,6 +80,12 @@ class History:
         """The employee's earlier rows, oldest first (none when no earlier run lists them)."""
         return self.rows.get(str(employee_id).strip(), ())
 
+    def year_to_date(self, employee_id: Any, period: Period | str) -> list[HistoryRow]:
+        """The employee's earlier rows whose bonuses the year-to-date total of ``period`` adds to its own
+        (:meth:`~xl_kpi.engine.period.Period.counts_toward_year_to_date`)."""
+        here = Period.parse(period)
+        return [r for r in self.of(employee_id) if here.counts_toward_year_to_date(Period.parse(r.period))]
+
     def record(self) -> list[dict[str, Any]]:
         """What manifest.json records of the history (``verify`` re-checks it before recomputing the cards)."""
         return [{"folder": str(r.folder), "period": r.period.key, "manifest_sha256": r.manifest_sha256,

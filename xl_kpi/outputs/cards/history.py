@@ -106,7 +106,7 @@ def _card_parts(template: Any, comp: Any, card: _Card, ctx: Any, earlier: tuple[
     xf = shape.xf
     here = Period.parse(ctx.period)
     year = here.end.year
-    in_year = [r for r in earlier if here.counts_toward_year_to_date(Period.parse(r.period))]
+    in_year = ctx.history.year_to_date(card.emp["employee_id"], here)
     recent = len(earlier) - SHOWN  # the latest SHOWN earlier periods, and every one the year-to-date adds up
     shown = [h for i, h in enumerate(earlier) if i >= recent or h in in_year]
     emp = card.emp
