@@ -208,7 +208,7 @@ def build(lang: str) -> bytes:
             put(f"{c1}{lab_row}", t[key], merge=f"{c1}{lab_row}:{c2}{lab_row}", font=label_font, align=left)
             put(f"{c1}{val_row}", markers[key], merge=f"{c1}{val_row}:{c2}{val_row}",
                 font=_font(size=12 if key == "employee" else 11, bold=True, color="000000" if key == "employee"
-                          else "262626"), align=Alignment(horizontal="left", vertical="center", shrink_to_fit=True),
+                          else "262626"), align=Alignment(horizontal="left", vertical="center", wrap_text=True),
                 border=Border(bottom=_side()))
         ws.row_dimensions[lab_row].height = 13
         ws.row_dimensions[val_row].height = 19
@@ -312,7 +312,8 @@ def build(lang: str) -> bytes:
         color = "FFFFFF" if last else "000000"
         border = Border(bottom=_side())
         put(f"A{row}", t[key], merge=f"A{row}:C{row}", font=_font(size=10, bold=strong or last, color=color),
-            align=Alignment(horizontal="left", vertical="center", indent=1), fill=fill, border=border)
+            align=Alignment(horizontal="left", vertical="center", indent=1, wrap_text=True), fill=fill,
+            border=border)
         put(f"D{row}", marker, merge=f"D{row}:E{row}", font=_font(size=11 if last else 10, bold=strong or last,
             color=color), fmt=fmt, align=right, fill=fill, border=border)
         ws.row_dimensions[row].height = 24
@@ -363,11 +364,11 @@ def build(lang: str) -> bytes:
     put(f"A{SCALE_SECTION}", t["scales"], merge=f"A{SCALE_SECTION}:J{SCALE_SECTION}",
         font=_font(size=12, bold=True, color=NAVY), align=left, border=Border(bottom=_side(NAVY)))
     ws.row_dimensions[SCALE_SECTION].height = 20
+    wrap = Alignment(horizontal="left", vertical="center", wrap_text=True)  # long texts wrap; rows grow to fit
     put(f"A{SCALE_TITLE}", "{{scale.title}}", merge=f"A{SCALE_TITLE}:E{SCALE_TITLE}",
-        font=_font(size=10, bold=True, color=ACCENT), align=left)
+        font=_font(size=10, bold=True, color=ACCENT), align=wrap)
     put(f"F{SCALE_TITLE}", "{{scale.used_by}}", merge=f"F{SCALE_TITLE}:J{SCALE_TITLE}",
-        font=_font(size=9, italic=True, color=GREY_TEXT), align=Alignment(horizontal="left", vertical="center",
-                                                                        shrink_to_fit=True))
+        font=_font(size=9, italic=True, color=GREY_TEXT), align=wrap)
     ws.row_dimensions[SCALE_TITLE].height = 17
     for col, label in zip("ABCDE", t["scale_head"], strict=True):
         put(f"{col}{SCALE_HEAD}", label or None, font=_font(size=8, bold=True, color=GREY_TEXT),
@@ -377,7 +378,7 @@ def build(lang: str) -> bytes:
     ws.row_dimensions[SCALE_HEAD].height = 14
     pt_border = Border(bottom=_side("E0E0E0"))
     put(f"A{SCALE_POINT}", "{{scale.band}}", merge=f"A{SCALE_POINT}:C{SCALE_POINT}", font=body,
-        align=Alignment(horizontal="left", vertical="center", indent=1), border=pt_border)
+        align=Alignment(horizontal="left", vertical="center", indent=1, wrap_text=True), border=pt_border)
     put(f"D{SCALE_POINT}", "{{scale.threshold}}", font=body, fmt="0.0%", align=right, border=pt_border)
     put(f"E{SCALE_POINT}", "{{scale.coefficient}}", font=_font(size=10, bold=True), fmt=COEF, align=right,
         border=pt_border)

@@ -132,3 +132,98 @@ def test_the_card_workbook_carries_the_language(tmp_path: Path) -> None:
         ws = openpyxl.load_workbook(p).active
         money = [c.number_format for row in ws.iter_rows() for c in row if "0.00" in c.number_format]
         assert money and all(f.startswith(tag) for f in money), money
+
+
+# ---------------------------------------------------------------------------------------- wrapping
+
+TITLES = {"ru": f"Шкала «{LONG_SCALE}» — ступенчатая, коэффициент не выше 1,25",
+          "en": f"Scale “{LONG_SCALE}” — steps, coefficient capped at 1.25"}
+USED_BY = {"ru": f"Применяется к: {LONG_KPI}", "en": f"Applies to: {LONG_KPI}"}
+BAND_HEAD = {"ru": "Диапазон", "en": "Score"}
+
+
+def _words(pdf: Path) -> list[tuple[str, float, float, float, float]]:
+    """(text, x0, y0, x1, y1) of every word on the page, in pdftotext's reading order."""
+    xml = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return [(html_unescape(w), float(a), float(b), float(c), float(d)) for a, b, c, d, w in re.findall(
+        r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>', xml)]
+
+
+def html_unescape(s: str) -> str:
+    import html
+
+    return html.unescape(s)
+
+
+def _find(words: list[tuple[str, float, float, float, float]], text: str) -> list[tuple[str, float, float, float,
+                                                                                        float]]:
+    """The run of words that spells ``text`` (whitespace aside); fails when the page does not hold all of it."""
+    target = "".join(text.split())
+    for i in range(len(words)):
+        got = ""
+        for j in range(i, len(words)):
+            got += words[j][0]
+            if not target.startswith(got):
+                break
+            if got == target:
+                return words[i: j + 1]
+    raise AssertionError(f"{text!r} is not on the page whole: {' '.join(w[0] for w in words)}")
+
+
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_a_long_scale_title_wraps_inside_its_cell(printed: dict[str, Path], lang: str) -> None:
+    from xl_kpi.delivery.office import pdf_page_count
+
+    pdf = printed[lang]
+    assert pdf_page_count(pdf.read_bytes()) == 1
+    words = _words(pdf)
+    applies = USED_BY[lang].split()[0]
+    right = min(w[1] for w in words if w[0] == applies)  # where the "applies to" cell begins
+    title = _find([w for w in words if w[1] < right], TITLES[lang])  # the left cell's words, in order
+    used_by = _find([w for w in words if w[1] >= right], USED_BY[lang])
+    assert len({round(w[2]) for w in title}) >= 2  # on more than one line
+    # not cut by the next cell (the "applies to" text beside it) ...
+    assert max(w[3] for w in title) <= min(w[1] for w in used_by) + 0.5
+    # ... nor by the row below: the scale's header row starts under the title's last line
+    head = min((w for w in words if w[0] == BAND_HEAD[lang] and w[2] > title[0][2]), key=lambda w: w[2])
+    assert max(w[4] for w in title + used_by) <= head[2] + 0.5
+
+
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_a_long_kpi_name_gets_a_row_tall_enough(printed: dict[str, Path], lang: str) -> None:
+    words = _words(printed[lang])
+    name = _find(words, LONG_KPI)
+    header = next(w for w in words if w[0] in ("Показатель", "KPI") and w[2] < name[0][2])
+    below = min((w for w in words if w[0] == "NPS" and w[2] > name[0][2]), key=lambda w: w[2])
+    assert min(w[2] for w in name) >= header[4] and max(w[4] for w in name) <= below[2]
+    assert len({round(w[2]) for w in name}) >= 2
+
+
+def test_rows_grow_for_wrapped_text_only(tmp_path: Path) -> None:
+    import openpyxl
+
+    from tests._results_fixture import sample_results
+
+    tpl = CardTemplate.load(lang="ru")
+    p = tmp_path / "long.xlsx"
+    p.write_bytes(render_card(tpl, _results("ru"), "E1"))
+    ws = openpyxl.load_workbook(p).active
+    rows = {c.value: c.row for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
+    assert ws.row_dimensions[rows[TITLES["ru"]]].height >= 3 * 10 * 1.2  # three lines of 10 pt
+    assert ws.row_dimensions[rows[LONG_KPI]].height >= 3 * 10 * 1.2
+    assert ws.row_dimensions[rows["Базовая шкала — ступенчатая"]].height == 17  # short: the template's height
+    q = tmp_path / "short.xlsx"
+    q.write_bytes(render_card(tpl, sample_results("ru"), "E001"))
+    ws = openpyxl.load_workbook(q).active
+    assert {ws.row_dimensions[r].height for r in range(11, 14)} == {20}  # short KPI names: rows as designed
+
+
+def test_line_count_estimate() -> None:
+    from xl_kpi.outputs.cards.fit import line_count
+
+    assert line_count("NPS", 30, 10) == 1
+    assert line_count("слово " * 20, 30, 10) > 2
+    assert line_count("a" * 200, 30, 10) >= 4  # one long word is broken
+    assert line_count("one\ntwo", 30, 10) == 2
