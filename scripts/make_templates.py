@@ -1,8 +1,9 @@
 """Build the bundled KPI card templates: workbooks/kpi_card_en.xlsx and workbooks/kpi_card_ru.xlsx.
 
 Run ``python scripts/make_templates.py`` after changing the design (add ``--sample-png`` to
-re-render docs/card.png; needs LibreOffice and pdftoppm). Output is deterministic (fixed
-document dates and zip timestamps), so an unchanged design gives byte-identical files.
+re-render docs/card.png and docs/card_en.png from the sample company; needs LibreOffice and
+pdftoppm). Output is deterministic (fixed document dates and zip timestamps), so an unchanged
+design gives byte-identical files; the pictures come out the same on any machine's locale.
 Marker syntax is documented in docs/templates.md.
 """
 
@@ -454,30 +455,42 @@ def _normalise(data: bytes) -> bytes:
     return write_xlsx(parts)
 
 
-def render_sample(png: Path, lang: str = "en", employee_id: str = "E002", dpi: int = 110) -> None:
-    """Render the sample card of ``employee_id`` to ``png`` (LibreOffice → PDF → pdftoppm)."""
+SAMPLE_EMPLOYEE = "1023"
+"""The sample company's employee whose card the docs show (key accounts: three KPIs, two scales, a gate)."""
+SAMPLE_PNGS = {"ru": "card.png", "en": "card_en.png"}
+
+
+def render_sample(png: Path, lang: str = "ru", employee_id: str = SAMPLE_EMPLOYEE, dpi: int = 110) -> None:
+    """Render the sample company's card of ``employee_id`` in ``lang`` to ``png``: ``generate`` on
+    workbooks/sample, then the converter of ``distribute --pdf`` (LibreOffice) and pdftoppm."""
     import subprocess
     import tempfile
 
-    from tests import lo
-    from tests._results_fixture import sample_results
-    from xl_kpi.outputs.cards import CardTemplate, render_card
+    from xl_kpi.batch import generate
+    from xl_kpi.delivery.office import convert
+    from xl_kpi.inputs.plan import sample_inputs
 
     with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        generate(*sample_inputs(), out, lang=lang)
+        (card,) = (out / "cards").rglob(f"{employee_id} *.xlsx")
         src = Path(tmp) / "in"
         src.mkdir()
-        card = src / "card.xlsx"
-        card.write_bytes(render_card(CardTemplate.load(lang=lang), sample_results(lang), employee_id))
-        (pdf,) = lo.to_pdf([card], Path(tmp) / "out")
+        plain = src / "card.xlsx"
+        plain.write_bytes(card.read_bytes())
+        res = convert([plain], Path(tmp) / "pdf", "pdf")
+        if not res.ok:
+            raise SystemExit(f"LibreOffice could not convert the card: {res.failed}")
+        pdf = res.outputs[plain.resolve()]
         subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-singlefile", str(pdf), str(Path(tmp) / "card")],
                        check=True)
         png.parent.mkdir(parents=True, exist_ok=True)
         png.write_bytes((Path(tmp) / "card.png").read_bytes())
-    print(f"wrote {png}")
+    print(f"wrote {png.relative_to(ROOT) if png.is_relative_to(ROOT) else png}")
 
 
 def main() -> None:
-    """Write both templates into workbooks/ (and with --sample-png, render docs/card.png)."""
+    """Write both templates into workbooks/ (and with --sample-png, render docs/card.png and docs/card_en.png)."""
     out = ROOT / "workbooks"
     out.mkdir(exist_ok=True)
     for lang in TEXT:
@@ -485,7 +498,8 @@ def main() -> None:
         path.write_bytes(build(lang))
         print(f"wrote {path.relative_to(ROOT)}")
     if "--sample-png" in sys.argv:
-        render_sample(ROOT / "docs" / "card.png")
+        for lang, name in SAMPLE_PNGS.items():
+            render_sample(ROOT / "docs" / name, lang)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,10 @@ def line_count(text: str, width: float, size: float, bold: bool = False) -> int:
     return lines
 
 
+_LINES: dict[tuple[str, float, float, bool], int] = {}
+"""Line counts already estimated (per process)."""
+
+
 @dataclass(frozen=True)
 class CellFit:
     """A wrapped text cell of a row: its slot (index into the card's values), width in digits, font in points."""
@@ -104,7 +108,12 @@ class RowFit:
             v = getattr(v, "value", v) if type(v) is not str else v
             if type(v) is not str or not v:
                 continue
-            n = line_count(v, c.width, c.size, c.bold)
+            key = (v, c.width, c.size, c.bold)
+            n = _LINES.get(key)
+            if n is None:
+                if len(_LINES) > 20_000:  # names vary by card; KPI names, scales and labels repeat
+                    _LINES.clear()
+                n = _LINES[key] = line_count(v, c.width, c.size, c.bold)
             if n > 1:
                 need = max(need, n * c.size * LINE + PAD)
         if need <= self.height:
