@@ -18,7 +18,8 @@ and the user finds the row in the file by it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ from xl_kpi.inputs.sources.columns import ROW
 from xl_kpi.inputs.sources.compile import Term
 from xl_kpi.inputs.sources.evaluator import Evaluator, ibis_ifelse
 from xl_kpi.inputs.sources.tokens import DEFAULT_BY
-from xl_kpi.inputs.sources.tree import Agg, _cond_columns
+from xl_kpi.inputs.sources.tree import Agg, Source, _cond_columns
 
 ROW_COLUMNS = ["employee_id", "member", "period", "row", "contribution"]
 """The leading columns of :func:`explain`; the used columns of the table follow, by their header."""
@@ -135,3 +136,57 @@ def total(func: str, contributions: Any) -> float:
         return float(100.0 * c.sum() / len(c))
     return float({"mean": np.mean, "min": np.min, "max": np.max, "median": np.median}[func](c))
 
+
+
+@dataclass(frozen=True)
+class TermRows:
+    """The listed rows of one aggregation of a KPI's source, for every employee of the run."""
+
+    func: str
+    table: str
+    file: str
+    sheet: str | None
+    team: bool
+    columns: tuple[str, ...]
+    """The used headers of the table, in the order :func:`used_columns` gives."""
+    unit: str | None
+    frame: pd.DataFrame
+    """:func:`explain`'s rows (employee_id, member, period, row, contribution, the used columns)."""
+    text: str = ""
+    """The aggregation as the source writes it."""
+
+    def of(self, employee_id: Any) -> pd.DataFrame:
+        """This employee's rows (grouped once, on first use)."""
+        groups = self.__dict__.get("_groups")
+        if groups is None:
+            groups = self.frame.groupby("employee_id", sort=False).indices if len(self.frame) else {}
+            object.__setattr__(self, "_groups", groups)
+        idx = groups.get(employee_id)
+        return self.frame.iloc[idx] if idx is not None else self.frame.iloc[:0]
+
+
+@dataclass(frozen=True)
+class KpiRows:
+    """The rows behind one derived KPI: its terms (one, or a ratio's two) and the source's factor."""
+
+    kpi_id: str
+    source: str
+    terms: tuple[TermRows, ...]
+    factor: float = 1.0
+
+
+def rows_of_source(evaluator: Evaluator, source: Source, kpi_id: str, period: Period | None,
+                   employees: Sequence[str], at: Mapping[str, Any] | None = None) -> KpiRows | None:
+    """The rows behind a KPI's source for ``employees`` (None when a term's table or column is missing)."""
+    terms = []
+    wanted = set(employees)
+    for agg in source.terms:
+        frame = explain(evaluator, agg, period, at)
+        used = used_columns(evaluator, agg)
+        if used is None:
+            return None
+        table = evaluator.tables.get(agg.table.casefold()) or evaluator.tables[agg.table.strip().casefold()]
+        frame = frame[frame["employee_id"].isin(wanted)].reset_index(drop=True)
+        terms.append(TermRows(agg.func, table.name, table.file, table.sheet, agg.team, tuple(used), agg.unit, frame,
+                              str(agg)))
+    return KpiRows(kpi_id, str(source), tuple(terms), float(source.factor))

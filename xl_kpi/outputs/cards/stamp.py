@@ -28,6 +28,7 @@ from xl_kpi.outputs.cards.expand import (
 from xl_kpi.outputs.cards.markup import (
     MONEY_FIELDS,
 )
+from xl_kpi.outputs.cards.rows import add_rows, has_rows
 from xl_kpi.outputs.cards.template import (
     CardTemplate,
 )
@@ -286,6 +287,8 @@ def _render(template: CardTemplate, stamp: _Stamp, card: _Card) -> bytes:
             loc = e.local
         entries.append(e)
         locals_.append(loc)  # type: ignore[arg-type]
+    if stamp.ctx.rows and has_rows(stamp.ctx, card):
+        entries, locals_ = add_rows(template, comp, card, stamp.ctx, entries, locals_, CARD_COMPRESS_LEVEL)
     return build_zip(entries, locals_)
 
 
