@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -101,3 +103,51 @@ def test_no_rows_sheet_without_derived_facts(tmp_path):
     for eid, data in iter_cards(CardTemplate.load(None, "en"), results):
         (tmp_path / f"{eid}.xlsx").write_bytes(data)
         assert rows_sheet(_load(tmp_path / f"{eid}.xlsx")) is None
+
+
+@pytest.mark.libreoffice
+def test_rows_and_history_sheets_together_recalculate_clean(tmp_path):
+    from xl_kpi.batch import generate
+
+    lo.require_soffice()
+    plan, data = sample_inputs()
+    generate(plan, data, tmp_path / "sep", period="2026-09", skip_invalid=True)
+    generate(plan, data, tmp_path / "oct", history=[tmp_path / "sep"])
+    derived = _derived_lines(tmp_path / "oct")
+    cards = _cards(tmp_path / "oct")
+    eid = max(derived, key=lambda e: len(derived[e]))
+    src = Path(shutil.copy(cards[eid], tmp_path / "card.xlsx"))
+    wb = _load(src)
+    assert len(wb.sheetnames) == 3 and rows_sheet(wb) == wb.sheetnames[2]  # the card, its history, its rows
+    rec = lo.recalc([src], tmp_path / "lo")[0]
+    bad = lo.formula_cells_vs_cached(src, rec)
+    assert not bad and bad.compared, bad[:5]
+    assert len(fact_rows(rec)) == len(derived[eid])
+
+
+def test_a_long_list_is_capped_with_one_line_holding_the_rest_and_the_total_still_equals_the_fact(
+        generated, tmp_path, monkeypatch):
+    from xl_kpi.batch import generate
+
+    monkeypatch.setattr(card_rows, "CAP", 2)
+    out = tmp_path / "out"
+    generate(*sample_inputs(), out)
+    derived = _derived_lines(out)
+    cards = _cards(out)
+    checked = 0
+    for eid in derived:
+        ws = _load(cards[eid])[rows_sheet(_load(cards[eid]))]
+        rows = [[c.value for c in r] for r in ws.iter_rows()]
+        folded = [r for r in rows if r[0] == "…"]
+        assert folded, eid  # every sample employee has more than two rows of a sum or count
+        assert all("more rows" in r[2] or "ещё строк" in r[2] for r in folded)
+        for r in rows:  # each SUM over the listed rows and the folded line adds up to its cached total
+            m = re.fullmatch(r"=SUM\(B(\d+):B(\d+)\)", str(r[1]))
+            if m:
+                cached = _load(cards[eid], data_only=True)[ws.title].cell(rows.index(r) + 1, 2).value
+                listed = [rows[i - 1][1] for i in range(int(m.group(1)), int(m.group(2)) + 1)]
+                assert math.fsum(listed) == pytest.approx(cached, rel=1e-12), (eid, r)
+                checked += 1
+        for total, fact, _ in fact_rows(cards[eid]):
+            assert total == pytest.approx(fact, rel=1e-12, abs=1e-9)
+    assert checked
