@@ -96,3 +96,10 @@ def test_converted_amounts_and_the_currency_column():
     assert list(rows["contribution"]) == [9000.0, 1000.0]
     assert list(rows["Валюта"]) == ["$", "руб"]  # the converted amount is shown next to its currency
     assert list(rows["amount"]) == ["100", "1 000"]
+
+
+def test_a_raw_column_named_like_a_leading_column_is_kept_apart():
+    t = table("calls", [["employee_id", "row"], ["E1", "x"], ["E2", "y"], ["E1", "z"]])
+    rows = _check("count calls", period=None, tables={"calls": t})
+    assert list(rows["employee_id"]) == ["E1", "E1", "E2"] and list(rows["row"]) == [2, 4, 3]
+    assert list(rows["employee_id (file)"]) == ["E1", "E1", "E2"]

@@ -120,9 +120,15 @@ def explain(evaluator: Evaluator, agg: Agg, period: Period | str | None = None,
         out.insert(1, "member", out["employee_id"].to_numpy())
     frame = raw.frame  # the raw cells as the file has them (names, not ids; one row per file row)
     for header in used:
-        out[header] = frame[header].reindex(rows).to_numpy() if len(rows) else []
+        out[raw_key(header)] = frame[header].reindex(rows).to_numpy() if len(rows) else []
     out["period"] = out["period"].astype(object)
-    return out[ROW_COLUMNS + used].reset_index(drop=True)
+    return out[ROW_COLUMNS + [raw_key(h) for h in used]].reset_index(drop=True)
+
+
+def raw_key(header: str) -> str:
+    """The column of :func:`explain`'s frame holding the raw cells of ``header`` (the header itself, unless it is
+    one of the leading columns: ``employee_id`` in the file is ``employee_id (file)``)."""
+    return f"{header} (file)" if header in ROW_COLUMNS else header
 
 
 def total(func: str, contributions: Any) -> float:
@@ -148,7 +154,7 @@ class TermRows:
     sheet: str | None
     team: bool
     columns: tuple[str, ...]
-    """The used headers of the table, in the order :func:`used_columns` gives."""
+    """The used headers of the table, in the order :func:`used_columns` gives (their cells: :func:`raw_key`)."""
     unit: str | None
     frame: pd.DataFrame
     """:func:`explain`'s rows (employee_id, member, period, row, contribution, the used columns)."""

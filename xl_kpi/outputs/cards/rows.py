@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine import formulas as fx
-from xl_kpi.inputs.sources.drill import KpiRows, TermRows, total
+from xl_kpi.inputs.sources.drill import KpiRows, TermRows, raw_key, total
 from xl_kpi.outputs.cards.cells import Fx, _tail
 from xl_kpi.outputs.cards.data import _LINE_COLS, _Card
 from xl_kpi.outputs.cards.markup import TemplateError
@@ -198,7 +198,7 @@ def _term(row: Any, r: int, term: TermRows, mine: pd.DataFrame, t: dict[str, Any
     contrib = mine["contribution"].to_numpy(dtype=float)
     numbers = mine["row"].to_numpy(dtype=np.int64).tolist()
     people = [names.get(m, str(m)) for m in mine["member"].tolist()]
-    raw = [[_cell(v) for v in mine[h].tolist()] for h in term.columns]
+    raw = [[_cell(v) for v in mine[raw_key(h)].tolist()] for h in term.columns]
     first = r
     for k in range(shown):
         cells = [(1, "rownum", numbers[k]), (2, number, float(contrib[k])), (3, "text", people[k])]
