@@ -40,6 +40,8 @@ __all__ = [
     "per_unit_formula",
     "period_bonus_formula",
     "proportional_formula",
+    "rows_ratio_formula",
+    "rows_total_formula",
     "score_formula",
     "score_key_formula",
     "share_formula",
@@ -158,6 +160,33 @@ def line_bonus_formula(pool: str, weight: str, coefficient: str, digits: int = 2
 def sum_formula(cells: str) -> str:
     """``SUM(cells)``: blanks and ``""`` are skipped."""
     return f"SUM({cells})"
+
+
+_ROWS_REDUCERS = {"sum": "SUM", "count": "SUM", "distinct": "SUM", "mean": "AVERAGE", "min": "MIN", "max": "MAX",
+                  "median": "MEDIAN"}
+
+
+def rows_total_formula(func: str, contributions: str, factor: float = 1.0) -> str:
+    """A derived fact from the contributions of its raw rows (:func:`xl_kpi.inputs.sources.drill.total`):
+    ``SUM`` for sum, count and distinct (1 per row, 1 per first row of a value), ``AVERAGE``/``MIN``/``MAX``/
+    ``MEDIAN`` for the values, ``100*SUM/COUNT`` of the answer classes (+1, 0, -1) for NPS; times ``factor``.
+
+    >>> rows_total_formula("nps", "B5:B9")
+    '100*SUM(B5:B9)/COUNT(B5:B9)'
+    >>> rows_total_formula("sum", "B5:B9", 0.001)
+    'SUM(B5:B9)*0.001'
+    """
+    if func == "nps":
+        out = f"100*SUM({contributions})/COUNT({contributions})"
+    else:
+        out = f"{_ROWS_REDUCERS[func]}({contributions})"
+    return out if factor == 1.0 else f"{out}*{literal(factor)}"
+
+
+def rows_ratio_formula(numerator: str, denominator: str, factor: float = 1.0) -> str:
+    """A ratio source's fact from its two totals (``""`` when the denominator is 0, as the fact is then missing)."""
+    out = f"{numerator}/{denominator}" + ("" if factor == 1.0 else f"*{literal(factor)}")
+    return f'IF({denominator}=0,"",{out})'
 
 
 def kpi_bonus_formula(line_bonuses: str) -> str:
