@@ -82,9 +82,16 @@ class Evaluator:
         for t in items:
             self.tables.setdefault(t.name.casefold(), t)
         self.problems = problems if problems is not None else Problems()
-        self.backend: Backend = backend if backend is not None else default_backend()
+        self._backend: Backend | None = backend
         self._columns: dict[int, Columns] = {}
         self._reported: set[tuple[str, ...]] = set()
+
+    @property
+    def backend(self) -> Backend:
+        """The query engine, made on first use: a plan without sources never imports Ibis and DuckDB (~1.5 s)."""
+        if self._backend is None:
+            self._backend = default_backend()
+        return self._backend
 
     # -- lookups
     def table(self, name: str, at: Mapping[str, Any]) -> Table | None:
