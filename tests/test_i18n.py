@@ -183,3 +183,66 @@ def test_tr_uses_the_current_language_and_unknown_languages_fall_back_to_english
         i18n.set_language("de")
         assert tr("row {row}", row=3) == "row 3"
     assert i18n.current() == "en"
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+
+def _broken_plan(tmp_path: Path, language: str | None = None) -> tuple[Path, Path]:
+    """A plan with an unknown setting and a missing fact, and a facts file with a far-off fact."""
+    from tests import _plan_helpers as ph
+
+    sheets = ph.plan_sheets()
+    sheets["Settings"].append(["colour", "red"])
+    if language:
+        sheets["Settings"].append(["language", language])
+    plan = ph.make_plan(tmp_path, sheets)
+    facts = ph.make_facts(tmp_path, {("E1", "deals"): ..., ("E2", "deals"): 1600})
+    return plan, facts
+
+
+def _validate(plan: Path, facts: Path, *args: str, env: dict[str, str] | None = None):
+    from typer.testing import CliRunner
+
+    from xl_kpi.cli import app
+
+    env = {"LC_ALL": "", "LC_MESSAGES": "", "LANG": "C.UTF-8", **(env or {})}
+    return CliRunner().invoke(app, ["validate", "--plan", str(plan), "--data", str(facts), *args], env=env)
+
+
+RUSSIAN = ("неизвестная настройка «colour»", "нет факта: сотрудник E1 (Иванов Иван), KPI deals",
+           "лист Employees, строка 2, столбец A (employee_id)", "как исправить:", "1 ошибка, 2 предупреждения")
+ENGLISH = ('unknown setting "colour"', "missing fact: employee E1 (Иванов Иван), KPI deals",
+           "sheet Employees, row 2, column A (employee_id)", "fix:", "1 error, 2 warnings")
+
+
+@pytest.mark.parametrize(("args", "env", "plan_lang", "want"), [
+    (("--lang", "ru"), {}, None, RUSSIAN),
+    ((), {"LANG": "ru_RU.UTF-8"}, None, RUSSIAN),
+    ((), {}, "ru", RUSSIAN),
+    ((), {}, None, ENGLISH),
+    (("--lang", "en"), {"LANG": "ru_RU.UTF-8"}, "ru", ENGLISH),
+    ((), {"LANG": "ru_RU.UTF-8"}, "en", ENGLISH),
+])
+def test_validate_speaks_the_language_of_flag_then_plan_then_locale(tmp_path, args, env, plan_lang, want):
+    plan, facts = _broken_plan(tmp_path, plan_lang)
+    res = _validate(plan, facts, *args, env=env)
+    assert res.exit_code == 1, res.output
+    out = " ".join(res.output.split())
+    for part in want:
+        assert part in out, (part, res.output)
+    other = ENGLISH if want is RUSSIAN else RUSSIAN
+    assert not any(part in out for part in other[:3]), res.output
+    assert i18n.current() == "en"  # nothing leaks into the next command
+
+
+def test_every_command_takes_lang():
+    from typer.testing import CliRunner
+
+    from xl_kpi.cli import app
+
+    for command in ("validate", "generate", "verify", "distribute", "demo"):
+        res = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+        assert "--lang" in res.output, command
+    bad = CliRunner().invoke(app, ["demo", "--lang", "de"])
+    assert bad.exit_code == 2 and "use en or ru" in bad.output
