@@ -164,11 +164,16 @@ def generate_command(
         "--resume", help="Continue an interrupted run of the same inputs, keeping the cards it finished; "
         "leave an output that is already complete for them as it is.")] = False,
     engine: EngineOption = None,
+    history: Annotated[list[Path] | None, typer.Option(
+        "--history", exists=True, file_okay=False,
+        help="An earlier run's output folder, or a folder holding several (repeatable): each card shows the "
+        "earlier periods' scores and bonuses and the year-to-date total; every run is checked against its "
+        "manifest.json first.")] = None,
 ) -> None:
     """Write a KPI card per employee, the summary workbook and the manifest into OUT."""
     with using(resolve(lang)):
         _run_batch(plan, [*(data or []), *(more or [])], out, template=template, period=period, jobs=jobs,
-                   lang=lang, skip_invalid=skip_invalid, resume=resume, engine=engine)
+                   lang=lang, skip_invalid=skip_invalid, resume=resume, engine=engine, history=history or ())
 
 
 @app.command("verify")

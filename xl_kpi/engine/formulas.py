@@ -47,6 +47,7 @@ __all__ = [
     "tiered_formula",
     "total_pay_formula",
     "weighted_score_formula",
+    "year_to_date_formula",
 ]
 
 
@@ -199,6 +200,12 @@ def adjustment_formula(amounts: str, digits: int = 2) -> str:
     """The employee's adjustments added up, ``ROUND(SUM(amounts),digits)``
     (:func:`~xl_kpi.engine.payout.adjustment_total`)."""
     return round_formula(f"SUM({amounts})", digits)
+
+
+def year_to_date_formula(bonuses: str, digits: int = 2) -> str:
+    """The year-to-date total of the period bonuses in ``bonuses``, ``ROUND(SUM(bonuses),digits)``
+    (:func:`~xl_kpi.engine.payout.year_to_date`)."""
+    return round_formula(f"SUM({bonuses})", digits)
 
 
 def weighted_score_formula(weights: str, scores: str) -> str:

@@ -70,7 +70,9 @@ class _Card:
 class _Context:
     """What is shared by all cards of one results table."""
 
-    def __init__(self, results: Any, lang: str) -> None:
+    def __init__(self, results: Any, lang: str, history: Any = None) -> None:
+        self.history = history or None
+        """The earlier runs (:class:`xl_kpi.outputs.history.History`) for the cards' history sheet, or None."""
         self.scales: dict[str, Scale] = dict(getattr(results, "scales", None) or {})
         self.tiers: dict[str, Tiers] = dict(getattr(results, "tiers", None) or {})
         """The tier sets of ``share`` and ``per_unit`` lines, written into their bonus formulas."""

@@ -25,6 +25,7 @@ from xl_kpi.outputs.cards.expand import (
     _Compiled,
     _Key,
 )
+from xl_kpi.outputs.cards.history import add_history
 from xl_kpi.outputs.cards.markup import (
     MONEY_FIELDS,
 )
@@ -286,6 +287,8 @@ def _render(template: CardTemplate, stamp: _Stamp, card: _Card) -> bytes:
             loc = e.local
         entries.append(e)
         locals_.append(loc)  # type: ignore[arg-type]
+    if stamp.ctx.history is not None:
+        entries, locals_ = add_history(template, comp, card, stamp.ctx, entries, locals_, CARD_COMPRESS_LEVEL)
     return build_zip(entries, locals_)
 
 
