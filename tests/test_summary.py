@@ -248,7 +248,8 @@ def test_formatting_traffic_light_filter_and_freeze(files):
     ws = wb[EN["employees"]]
     assert ws.freeze_panes == "C2"
     assert ws.auto_filter.ref == "A1:S12"
-    assert ws["Q2"].number_format == '#,##0.00 "₽"' and ws["F2"].number_format == "0.0%"
+    # the summary's language rides on every number format (the same separators on every machine)
+    assert ws["Q2"].number_format == '[$-409]#,##0.00 "₽"' and ws["F2"].number_format == "[$-409]0.0%"
     (area, rules), = ((str(cf.sqref), cf.rules) for cf in ws.conditional_formatting)
     assert area == "F2:M12"  # every KPI score column and the weighted score, data rows only
     formulas = [r.formula[0] for r in rules]
