@@ -26,9 +26,11 @@ from xl_kpi.outputs.cards.expand import (
     _Key,
 )
 from xl_kpi.outputs.cards.fit import RowFit
+from xl_kpi.outputs.cards.history import add_history
 from xl_kpi.outputs.cards.markup import (
     MONEY_FIELDS,
 )
+from xl_kpi.outputs.cards.rows import add_rows, has_rows
 from xl_kpi.outputs.cards.template import (
     CardTemplate,
 )
@@ -294,6 +296,10 @@ def _render(template: CardTemplate, stamp: _Stamp, card: _Card) -> bytes:
             loc = e.local
         entries.append(e)
         locals_.append(loc)  # type: ignore[arg-type]
+    if stamp.ctx.history is not None:
+        entries, locals_ = add_history(template, comp, card, stamp.ctx, entries, locals_, CARD_COMPRESS_LEVEL)
+    if stamp.ctx.rows and has_rows(stamp.ctx, card):  # after the history sheet: it patches what that one did
+        entries, locals_ = add_rows(template, comp, card, stamp.ctx, entries, locals_, CARD_COMPRESS_LEVEL)
     return build_zip(entries, locals_)
 
 
