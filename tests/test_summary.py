@@ -260,7 +260,8 @@ def test_formatting_traffic_light_filter_and_freeze(files):
     ws = wb[EN["employees"]]
     assert ws.freeze_panes == "C2"
     assert ws.auto_filter.ref == "A1:L12"
-    assert ws["J2"].number_format == '#,##0.00 "₽"' and ws["F2"].number_format == "0.0%"
+    # the summary's language rides on every number format (the same separators on every machine)
+    assert ws["J2"].number_format == '[$-409]#,##0.00 "₽"' and ws["F2"].number_format == "[$-409]0.0%"
     (area, rules), = ((str(cf.sqref), cf.rules) for cf in ws.conditional_formatting)
     assert area == "F2:F12"  # the KPI score columns every position has (none) and the weighted score
     (area_am, _), = ((str(cf.sqref), cf.rules) for cf in wb["Account manager"].conditional_formatting)

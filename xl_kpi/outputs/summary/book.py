@@ -19,6 +19,7 @@ from xlsxwriter.utility import _preserve_whitespace, _utf16_len, _utf16_truncate
 from xlsxwriter.worksheet import Worksheet
 
 from xl_kpi.outputs.csvsafe import FORMULA_START
+from xl_kpi.outputs.numlang import tag_code
 from xl_kpi.outputs.values import cell_value as _cell_value
 
 _BORDER_PROPS = {"border": 1, "border_color": "#BFBFBF"}
@@ -160,8 +161,9 @@ class _Worksheet(Worksheet):
 class _Styles:
     """The cell formats of one workbook, each made once and shared by every cell that uses it."""
 
-    def __init__(self, wb: xlsxwriter.Workbook) -> None:
+    def __init__(self, wb: xlsxwriter.Workbook, lang: str = "en") -> None:
         self.wb = wb
+        self.lang = lang
         self._made: dict[tuple[str, str | None, bool, bool], Format] = {}
 
     def get(self, kind: str, num_format: str | None = None, *, total: bool = False, quote: bool = False) -> Format:
@@ -170,8 +172,8 @@ class _Styles:
         fmt = self._made.get(key)
         if fmt is None:
             props: dict[str, Any] = {**_BORDER_PROPS, **_STYLE_KINDS[kind]}
-            if num_format:
-                props["num_format"] = num_format
+            if num_format:  # in the summary's language: the same separators on every machine (PDFs)
+                props["num_format"] = tag_code(num_format, self.lang)
             if total:
                 props.update(_TOTAL_PROPS)
             if quote:
@@ -291,11 +293,11 @@ class _Book:
     than that of 1,000. The file comes back as bytes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lang: str = "en") -> None:
         self.buffer = _Buffer()
         self.wb = xlsxwriter.Workbook(self.buffer, {"constant_memory": True, "strings_to_numbers": False,
                                                     "strings_to_formulas": False, "strings_to_urls": False})
-        self.styles = _Styles(self.wb)
+        self.styles = _Styles(self.wb, lang)
 
     def sheet(self, title: str) -> _Sheet:
         return _Sheet(self, title)
