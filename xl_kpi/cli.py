@@ -14,7 +14,7 @@ from rich.console import Console
 
 from xl_kpi import __version__
 from xl_kpi.engine.money import CURRENCY_SYMBOLS
-from xl_kpi.i18n import ntr, resolve, set_language, tr, using
+from xl_kpi.i18n import ntr, resolve, set_language, system_language, tr, using
 
 app = typer.Typer(
     name="xl-kpi",
@@ -238,6 +238,7 @@ def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> No
             report = generate(
                 plan, data, out,
                 on_start=lambda n: progress.update(task, total=n),
+                default_lang=None if system_language() == "en" else system_language(),  # en is the default
                 on_progress=lambda n: progress.update(task, completed=n),
                 **options,  # type: ignore[arg-type]
             )

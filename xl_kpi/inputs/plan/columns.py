@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from openpyxl.utils import get_column_letter
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.cells import to_ids, to_numbers
 from xl_kpi.inputs.identity import id_key
 from xl_kpi.inputs.plan.model import Plan
@@ -96,8 +97,9 @@ def _duplicates(plan: Plan, sheet: str, name: str, ids: pd.Series, problems: Pro
     for r, v in ids[ids.ne("")].items():
         first_row.setdefault(v, int(r))
     for r, v in ids[dup].items():
-        problems.error(f'duplicate {what} "{v}" (first in row {first_row[v]})',
-                       f"give each {what} one row; change or delete this one", **t.at(r, header))
+        problems.error(Msg("duplicate {what} \"{v}\" (first in row {first_row})", what=what, v=v,
+                           first_row=first_row[v]),
+                       Msg("give each {what} one row; change or delete this one", what=what), **t.at(r, header))
         if ambiguous is not None:
             ambiguous[v] = f"the {what} {v} is in sheet {sheet} more than once (rows {first_row[v]} and {int(r)})"
     # ids are compared exactly everywhere; two that only look alike (M1 / m1) would be a trap
@@ -108,11 +110,13 @@ def _duplicates(plan: Plan, sheet: str, name: str, ids: pd.Series, problems: Pro
             first_look[k] = (v, int(r))
             continue
         other, other_row = first_look[k]
-        how = ("look the same but are typed with different Unicode characters (e.g. a letter and a separate "
-               "accent mark)" if unicodedata.normalize("NFC", v) == unicodedata.normalize("NFC", other)
-               else "differ only in upper/lower case or spacing")
-        problems.error(f'{what} "{v}" (row {int(r)}) and "{other}" (row {other_row}) {how}: one would be taken for '
-                       "the other", "give each row an id that differs in more than that (ids are compared exactly)",
+        how = (Msg("look the same but are typed with different Unicode characters (e.g. a letter and a separate "
+                   "accent mark)") if unicodedata.normalize("NFC", v) == unicodedata.normalize("NFC", other)
+               else Msg("differ only in upper/lower case or spacing"))
+        problems.error(Msg("{what} \"{v}\" (row {row}) and \"{other}\" (row {other_row}) {how}: one would be "
+                           "taken for the other", what=what, v=v, row=int(r), other=other,
+                           other_row=other_row, how=how),
+                       Msg("give each row an id that differs in more than that (ids are compared exactly)"),
                        **t.at(r, header))
         if ambiguous is not None:
             for a, b in ((v, other), (other, v)):

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.money import MAX_MONEY
+from xl_kpi.i18n import Msg, Plural
 from xl_kpi.inputs.cells import FAR_FUTURE, to_dates
 from xl_kpi.inputs.identity import resolve_managers
 from xl_kpi.inputs.plan.columns import _col, _duplicates, _numbers, _optional_text, _required_text
@@ -80,9 +81,10 @@ def _check_managers(plan: Plan, problems: Problems) -> None:
         if r.problem not in ("several", "self", "case"):
             continue
         rows = [int(x) for x in emp.loc[emp["manager"] == text, "row"]]
-        problems.warning(f"{r.what}; the team bundle of Employees row{'s' if len(rows) > 1 else ''} "
-                         f"{row_ranges(rows)} will not be mailed",
-                         "write the manager's exact employee_id in the manager column", **t.at(rows[0], header))
+        problems.warning(Plural("{what}; the team bundle of Employees row {rows} will not be mailed",
+                                "{what}; the team bundle of Employees rows {rows} will not be mailed", len(rows),
+                                what=r.what, rows=row_ranges(rows)),
+                         Msg("write the manager's exact employee_id in the manager column"), **t.at(rows[0], header))
 
 
 MULTIPLIER_MAX = 10.0

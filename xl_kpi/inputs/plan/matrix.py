@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.scoring import WEIGHT_TOLERANCE
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.identity import alike_hint, key_index
 from xl_kpi.inputs.plan.columns import _col, _numbers, _optional_text, _pct, _required_text
 from xl_kpi.inputs.plan.model import Plan
@@ -115,8 +116,10 @@ def _check_lines(plan: Plan, problems: Problems) -> None:
     has = emp["employee_id"].isin(set(lines["employee_id"]))
     for _, e in emp[~has].iterrows():
         problems.error(
-            f'employee {e["employee_id"]} ({e["name"]}) has no KPIs: the position "{e["position"]}" has no plan',
-            f'add rows for position "{e["position"]}" to the Plan sheet (or a personal plan for {e["employee_id"]})',
+            Msg("employee {employee_id} ({name}) has no KPIs: the position \"{position}\" has no "
+                "plan", employee_id=e["employee_id"], name=e["name"], position=e["position"]),
+            Msg("add rows for position \"{position}\" to the Plan sheet (or a personal plan for "
+                "{employee_id})", position=e["position"], employee_id=e["employee_id"]),
             **plan.at("Employees", e["row"], "position"),
         )
     if lines.empty:
