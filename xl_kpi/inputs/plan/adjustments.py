@@ -39,7 +39,7 @@ def _adjustments(plan: Plan, problems: Problems) -> pd.DataFrame:
     if t is None or t.frame.empty:
         return empty_adjustments()
     ids = _required_text(plan, "Adjustments", "employee_id", problems)
-    amounts = _numbers(plan, "Adjustments", "amount", problems, required=True, what="adjustment amount")
+    amounts = _numbers(plan, "Adjustments", "amount", problems, required=True, what=Msg("adjustment amount"))
     reasons = _required_text(plan, "Adjustments", "reason", problems).map(lambda x: " ".join(str(x).split()))
     kpis = _optional_text(plan, "Adjustments", "kpi_id")
     _, id_col = _col(plan, "Adjustments", "employee_id")

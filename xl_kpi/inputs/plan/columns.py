@@ -35,7 +35,7 @@ def _col(plan: Plan, sheet: str, name: str) -> tuple[Table, str | None]:
 
 def _numbers(
     plan: Plan, sheet: str, name: str, problems: Problems, *, required: bool = False, default: float = np.nan,
-    minimum: float | None = None, maximum: float | None = None, what: str = "",
+    minimum: float | None = None, maximum: float | None = None, what: str | Msg = "",
 ) -> pd.Series:
     """A numeric column, each bad cell reported; empty → ``default`` (or an error when required)."""
     t, header = _col(plan, sheet, name)
@@ -43,20 +43,23 @@ def _numbers(
         return pd.Series(default, index=t.frame.index, dtype=float)
     nums, errors = to_numbers(t.frame[header])
     bad = errors.notna()
-    problems.cells("error", t, list(t.frame.index[bad]), header, [f"{name}: {m}" for m in errors[bad]],
-                   f"type the {what or name} as a number, e.g. 1234,5 or 40%")
+    label = what or name
+    problems.cells("error", t, list(t.frame.index[bad]), header,
+                   [Msg("{column}: {error}", column=name, error=m) for m in errors[bad]],
+                   Msg("type the {what} as a number, e.g. 1234,5 or 40%", what=label))
     empty = nums.isna() & ~bad
     if required and empty.any():
-        problems.cells("error", t, list(t.frame.index[empty]), header, f"{name} is empty",
-                       f"fill in the {what or name}")
+        problems.cells("error", t, list(t.frame.index[empty]), header, Msg("{column} is empty", column=name),
+                       Msg("fill in the {what}", what=label))
     elif empty.any():
         nums = nums.where(~empty, default)
     if minimum is not None:
         low = nums < minimum
         if low.any():
             problems.cells("error", t, list(t.frame.index[low]), header,
-                           [f"{name} {v:g} is below {minimum:g}" for v in nums[low]],
-                           f"the {what or name} must be {minimum:g} or more")
+                           [Msg("{column} {value:g} is below {minimum:g}", column=name, value=v, minimum=minimum)
+                            for v in nums[low]],
+                           Msg("the {what} must be {minimum:g} or more", what=label, minimum=minimum))
             nums = nums.where(~low, np.nan)
     if maximum is not None:
         high = nums >= maximum
@@ -76,7 +79,8 @@ def _required_text(plan: Plan, sheet: str, name: str, problems: Problems) -> pd.
         return pd.Series("", index=t.frame.index, dtype=object)
     text = _text(t.frame[header])
     empty = text == ""
-    problems.cells("error", t, list(t.frame.index[empty]), header, f"{name} is empty", f"fill in the {name}")
+    problems.cells("error", t, list(t.frame.index[empty]), header, Msg("{column} is empty", column=name),
+                   Msg("fill in the {what}", what=name))
     return text
 
 

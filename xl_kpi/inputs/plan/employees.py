@@ -34,7 +34,7 @@ def _employees(plan: Plan, problems: Problems) -> pd.DataFrame:
                        [f'"{v}" does not look like an e-mail address' for v in out["email"][bad_email]],
                        "correct the address (cards cannot be mailed to it)")
     out["salary"] = _numbers(plan, "Employees", "salary", problems, default=0.0, minimum=0.0, maximum=MAX_MONEY,
-                             what="fixed salary")
+                             what=Msg("fixed salary"))
     out["bonus_pool"] = _numbers(plan, "Employees", "bonus_pool", problems, required=True, minimum=0.0,
                                  maximum=MAX_MONEY, what="bonus pool (planned variable pay)")
     out["multiplier"] = _multipliers(plan, problems)
@@ -96,7 +96,8 @@ MULTIPLIER_HIGH = 3.0
 def _multipliers(plan: Plan, problems: Problems) -> pd.Series:
     """The individual multipliers (empty = 1), in their plausible range: below 0 or above 10 is an error
     (the cell and the likely fix named), above 3 or exactly 0 a warning."""
-    nums = _numbers(plan, "Employees", "multiplier", problems, default=1.0, minimum=0.0, what="individual multiplier")
+    nums = _numbers(plan, "Employees", "multiplier", problems, default=1.0, minimum=0.0,
+                    what=Msg("individual multiplier"))
     t, header = _col(plan, "Employees", "multiplier")
     if header is None:
         return nums

@@ -20,11 +20,11 @@ def _scales(plan: Plan, problems: Problems) -> dict[str, Scale]:
         return scales
     f = t.frame
     names = _required_text(plan, "Scales", "scale", problems)
-    thresholds = _numbers(plan, "Scales", "threshold", problems, required=True, what="score threshold")
+    thresholds = _numbers(plan, "Scales", "threshold", problems, required=True, what=Msg("score threshold"))
     coefficients = _numbers(plan, "Scales", "coefficient", problems, required=True, minimum=0.0,
-                            what="coefficient")
-    below = _numbers(plan, "Scales", "below", problems, minimum=0.0, what="coefficient below the first threshold")
-    caps = _numbers(plan, "Scales", "cap", problems, minimum=0.0, what="coefficient cap")
+                            what=Msg("coefficient"))
+    below = _numbers(plan, "Scales", "below", problems, minimum=0.0, what=Msg("coefficient below the first threshold"))
+    caps = _numbers(plan, "Scales", "cap", problems, minimum=0.0, what=Msg("coefficient cap"))
     kinds = _optional_text(plan, "Scales", "kind").map(lambda v: v.casefold())
     _, kind_col = _col(plan, "Scales", "kind")
     _, thr_col = _col(plan, "Scales", "threshold")

@@ -25,9 +25,9 @@ def _tiers(plan: Plan, problems: Problems) -> dict[str, Tiers]:
     if t is None or t.frame.empty:
         return {}
     names = _required_text(plan, "Tiers", "tiers", problems)
-    starts = _numbers(plan, "Tiers", "from", problems, required=True, what="start of the tier")
-    ends = _numbers(plan, "Tiers", "to", problems, what="end of the tier")
-    rates = _numbers(plan, "Tiers", "rate", problems, required=True, minimum=0.0, what="rate")
+    starts = _numbers(plan, "Tiers", "from", problems, required=True, what=Msg("start of the tier"))
+    ends = _numbers(plan, "Tiers", "to", problems, what=Msg("end of the tier"))
+    rates = _numbers(plan, "Tiers", "rate", problems, required=True, minimum=0.0, what=Msg("rate"))
     modes = _optional_text(plan, "Tiers", "mode").map(header_key)
     _, from_col = _col(plan, "Tiers", "from")
     _, to_col = _col(plan, "Tiers", "to")
