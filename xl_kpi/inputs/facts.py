@@ -40,6 +40,7 @@ from xl_kpi.inputs.readers import (
 )
 from xl_kpi.inputs.sources import UNEVALUATED, Evaluator
 from xl_kpi.inputs.sources.backend import preload
+from xl_kpi.inputs.sources.drill import KpiRows, rows_of_source
 from xl_kpi.inputs.sources.engines import engine_name, make_backend
 from xl_kpi.inputs.sources.native import NativeError, load_native, location
 from xl_kpi.inputs.tables import EMPLOYEE_ID, KPI_ID, Table, expand_paths, read_tables
@@ -125,6 +126,8 @@ class Facts:
     """Data files that could not be read (already reported); missing facts may be in them."""
     files: dict[str, Path] = field(default_factory=dict)
     """Table name → the file it was read from (for manifest.json)."""
+    rows: dict[str, KpiRows] = field(default_factory=dict)
+    """kpi_id → the raw rows behind its derived facts (:mod:`xl_kpi.inputs.sources.drill`), for the cards."""
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, period: Period | str | None = None) -> Facts:
@@ -225,7 +228,8 @@ def load_facts(
     parts = [_select_period(file_facts, the_period, sink, twice)]
     reported |= twice
     failed: set[str] = set()
-    derived = _derived(plan, evaluator, the_period, parts[0], sink, failed)
+    rows: dict[str, KpiRows] = {}
+    derived = _derived(plan, evaluator, the_period, parts[0], sink, failed, rows)
     if twice and not derived.empty:  # given twice: neither given value, nor the raw data's, is used
         derived = derived[[(e, k) not in twice for e, k in zip(derived["employee_id"], derived["kpi_id"],
                                                                  strict=True)]]
@@ -234,7 +238,7 @@ def load_facts(
         not p.empty for p in parts) else _empty_values()
     values = values.drop_duplicates(["employee_id", "kpi_id"], keep="first").reset_index(drop=True)
     facts = Facts(values[[*_VALUE_COLUMNS, "column", "header"]], the_period, tables, sink, failed, reported,
-                  unreadable, files)
+                  unreadable, files, rows)
     if own:
         sink.raise_for_errors(FactsError)
     return facts
@@ -480,9 +484,11 @@ def _select_period(file_facts: pd.DataFrame, period: Period | None, problems: Pr
 
 
 def _derived(
-    plan: Plan, evaluator: Evaluator, period: Period | None, given: pd.DataFrame, problems: Problems, failed: set[str]
+    plan: Plan, evaluator: Evaluator, period: Period | None, given: pd.DataFrame, problems: Problems, failed: set[str],
+    rows: dict[str, KpiRows] | None = None,
 ) -> pd.DataFrame:
-    """Facts of the KPIs with a source, for the employees whose plan has them."""
+    """Facts of the KPIs with a source, for the employees whose plan has them; ``rows`` gets the raw rows
+    behind each KPI's facts (only for the employees whose fact is derived, not given in a facts file)."""
     lines = plan.lines
     frames = []
     given_keys = set(zip(given["employee_id"], given["kpi_id"], strict=True)) if not given.empty else set()
@@ -510,6 +516,10 @@ def _derived(
         evaluator.unmatched_warnings(src, at)  # one warning per table: the people who matched nobody
         res = res[res["employee_id"].isin(who)]
         res = res[[(e, kpi_id) not in given_keys for e in res["employee_id"]]]
+        if rows is not None:
+            found = rows_of_source(evaluator, src, kpi_id, period, list(res["employee_id"]), at)
+            if found is not None:
+                rows[kpi_id] = found
         frames.append(pd.DataFrame({
             "employee_id": res["employee_id"], "kpi_id": kpi_id, "fact": res["fact"], "period": res["period"],
             "origin": "source", "file": at.get("file"), "sheet": at.get("sheet"), "row": at.get("row"),

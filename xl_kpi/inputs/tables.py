@@ -7,6 +7,7 @@ what a sheet hides (formulas without saved values, merged cells, hidden rows…)
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -149,9 +150,11 @@ def _find_header(
     misplaced: Problem | None = None
     if expected:
         groups = [{header_key(a) for a in g} for g in expected]
+        looked = rows_filled[:HEADER_SEARCH_ROWS + HEADER_LOOK_FURTHER]
+        cells = dict(zip(looked.tolist(), grid.iloc[looked].to_numpy(dtype=object).tolist(), strict=True))
 
-        def hits(i: int) -> int:
-            keys = [header_key(v) for v in grid.iloc[i] if _is_filled(v)]
+        def hits(i: int) -> int:  # rows as lists, keys per distinct text: a raw export is scanned 210 rows deep
+            keys = [_cell_key(v) for v in cells[i] if _is_filled(v)]
             return sum(any(k in g for k in keys) for g in groups)
 
         scores = [hits(i) for i in candidates]
@@ -358,6 +361,16 @@ def header_key(text: Any) -> str:
     s = str(text).casefold().replace("ё", "е").replace("№", " no ")
     s = re.sub(r"[\s_\-.*:]+", " ", s)
     return s.strip()
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_of_text(text: str) -> str:
+    return header_key(text)
+
+
+def _cell_key(v: Any) -> str:
+    """:func:`header_key` of a cell, cached for text (the same values repeat down a raw export)."""
+    return _key_of_text(v) if isinstance(v, str) else header_key(v)
 
 
 def header_keys(text: Any) -> list[str]:
