@@ -360,6 +360,38 @@ def test_cli_binds_a_parquet_folder_and_verify_recomputes(runner, sample_company
     assert got.exit_code == 1 and f"deals={folder} changed" in got.output
 
 
+def test_a_parquet_folder_bound_by_a_sources_row_is_hashed_into_the_manifest(runner, sample_copy):
+    """A Sources row (not --data) binding a Parquet folder: manifest.json records it under native with the
+    sha256 of its files, verify recomputes, and says so when the files changed."""
+    import json
+
+    from xl_kpi.cli import app
+
+    deals = next(p for p in sample_copy.data if p.stem == "deals")
+    folder = _write_parquet(deals, sample_copy.folder / "warehouse" / "deals_2026")
+    deals.unlink()
+    plan = _with_sources(sample_copy.plan, [["deals", "warehouse/deals_2026"]])
+    out = sample_copy.folder / "out"
+    others = [a for p in sample_copy.data if p != deals for a in ("--data", str(p))]
+    got = runner.invoke(app, ["generate", "--plan", str(plan), *others, "--engine", "duckdb", "--out", str(out)])
+    assert got.exit_code == 0, got.output
+    audit = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    [entry] = audit["native"]
+    assert entry["entry"] == f"deals={folder.resolve()}" and entry["from"] == "Sources"
+    assert len(entry["sha256"]) == 64 and "unhashable" not in entry
+    assert runner.invoke(app, ["verify", str(out)]).exit_code == 0
+    (folder / "part-00001.parquet").unlink()
+    got = runner.invoke(app, ["verify", str(out)])
+    assert got.exit_code == 1 and "deals=" in got.output and "changed" in got.output
+
+
+def test_a_catalog_table_is_recorded_as_unhashable():
+    from xl_kpi.batch import _native_record
+
+    assert _native_record("deals=spark:sales.deals", "Sources") == {
+        "entry": "deals=spark:sales.deals", "sha256": None, "from": "Sources", "unhashable": True}
+
+
 def test_cli_refuses_an_unknown_engine_and_a_missing_path(runner, sample_company):
     from xl_kpi.cli import app
 
