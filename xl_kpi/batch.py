@@ -47,6 +47,7 @@ from xl_kpi.outputs import outdir
 from xl_kpi.outputs.atomic import write_atomic
 from xl_kpi.outputs.cards import CardRecord, CardTemplate, iter_cards, read_journal, write_cards
 from xl_kpi.outputs.csvsafe import read_rows
+from xl_kpi.outputs.history import History, check_recorded, load_history
 from xl_kpi.outputs.layout import CARDS, ERRORS_CSV, FOLDER, MANIFEST_CSV, OUTBOX, RESULTS, SUMMARY
 from xl_kpi.outputs.manifest import write_errors, write_manifest
 from xl_kpi.outputs.results_files import load_results, same_results, save_results
@@ -98,6 +99,7 @@ def generate(
     skip_invalid: bool = False,
     resume: bool = False,
     engine: str | None = None,
+    history: Sequence[str | os.PathLike[str]] = (),
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> BatchReport:
@@ -106,7 +108,10 @@ def generate(
     ``lang`` (en/ru) picks the bundled card template and the summary's language; default: the
     plan's Settings. ``resume``: an output already complete for the very same inputs, template,
     options and xl_kpi version is left as it is, and an interrupted run of them is continued,
-    keeping the cards it had finished. ``on_start(n)`` and ``on_progress(n_done)`` drive a progress bar.
+    keeping the cards it had finished. ``history``: earlier runs' output folders (or folders holding
+    several) whose checked results give each card a history sheet (:mod:`xl_kpi.outputs.history`); a
+    problem with them stops the run like an input error. ``on_start(n)`` and ``on_progress(n_done)`` drive
+    a progress bar.
     """
     started = time.perf_counter()
     period = p.key if (p := period_of(period)) else None  # manifest.json records the key: 2026-Q4
@@ -125,6 +130,7 @@ def generate(
     del the_plan, facts  # the results hold what the outputs need: the memory goes to the cards and the summary
     if lang:
         results = replace(results, language=lang)
+    earlier = _history(history, results, problems, out)
     ok_results, errors = split_invalid(results)
     if errors and not skip_invalid:  # an employee the checks above let through but cannot be carded
         for e in errors:
@@ -135,7 +141,8 @@ def generate(
     tpl = CardTemplate.load(template, lang=results.language)
     audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid,
                                                      **({"engine": engine} if engine else {})},
-                         read=read, tables=tables, native_tables=bound_native)
+                         read=read, tables=tables, history=earlier.record() if earlier else None,
+                         native_tables=bound_native)
 
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +157,7 @@ def generate(
         try:
             staging, records, reused = _write_staged(out, owned, ok_results, results, errors, tpl, audit,
                                                      jobs=jobs, resume=resume, on_start=on_start,
-                                                     on_progress=on_progress)
+                                                     on_progress=on_progress, history=earlier)
         except OSError as e:
             raise outdir.os_error(e, out) from None
     moved = [replace(r, path=out / r.path.relative_to(staging)) for r in records]
@@ -161,7 +168,8 @@ def generate(
 def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Results, errors: list[dict[str, Any]],
                   tpl: CardTemplate, audit: dict[str, Any], *, jobs: int, resume: bool,
                   on_start: Callable[[int], None] | None,
-                  on_progress: Callable[[int], None] | None) -> tuple[Path, list[CardRecord], int]:
+                  on_progress: Callable[[int], None] | None,
+                  history: History | None = None) -> tuple[Path, list[CardRecord], int]:
     """Write everything into a staging folder and swap it in; (staging path, card records, cards reused)."""
     staging = _staging(out, audit["fingerprint"], reuse=resume)
     trusted = read_journal(staging / JOURNAL) if resume else {}
@@ -179,7 +187,7 @@ def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Resu
             try:
                 records = write_cards(ok_results, staging, tpl, lang=results.language, jobs=jobs,
                                       on_progress=on_progress, keep_existing=trusted if resume else False,
-                                      journal=staging / JOURNAL)
+                                      journal=staging / JOURNAL, history=history)
             except BaseException:
                 for f in beside:
                     f.cancel()
@@ -204,6 +212,20 @@ def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Resu
         if done or not (resume or keep):  # a failed --resume run keeps its finished cards for the next try
             shutil.rmtree(staging, ignore_errors=True)
     return staging, records, reused
+
+
+def _history(paths: Sequence[str | os.PathLike[str]], results: Results, problems: Problems, out: Path
+             ) -> History | None:
+    """The checked earlier runs for the cards' history sheet (None without ``--history``); any problem with
+    them stops the run (InputError), whatever ``skip_invalid`` says: an unproven run is never used."""
+    if not paths:
+        return None
+    before = len(problems.errors)
+    earlier = load_history(paths, results.period, currency=results.currency, company=results.company,
+                           problems=problems, out_dir=out)
+    if len(problems.errors) > before:
+        raise InputError(problems)
+    return earlier
 
 
 def split_invalid(results: Results) -> tuple[Results, list[dict[str, Any]]]:
@@ -233,6 +255,7 @@ def audit_record(
     *,
     read: dict[str, str] | None = None,
     tables: dict[str, Path] | None = None,
+    history: list[dict[str, Any]] | None = None,
     native_tables: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """What a run was made from: every input's sha256, the template's, the version, period, options.
@@ -242,6 +265,7 @@ def audit_record(
     under ``tables``; a ``--data NAME=PATH`` binding is also a ``data`` entry with its ``table``).
     ``native_tables``: table name → location of the Parquet and Spark tables a Sources row binds (recorded under
     ``native`` like ``--data NAME=LOCATION``, with ``"from": "Sources"``; a catalog table as unhashable).
+    ``history``: what :meth:`History.record` says of the earlier runs the cards show (absent without them).
     ``fingerprint`` hashes all of it, so two runs with the same fingerprint write the same bytes.
     """
     read = read or {}
@@ -274,6 +298,7 @@ def audit_record(
         "template": {"path": str(template.path) if template.path else None,
                      "sha256": hashlib.sha256(template.source).hexdigest()},
         "adjustments": adjustments_record(results),
+        **({"history": history} if history else {}),
     }
     record["fingerprint"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode("utf-8")).hexdigest()
     return record
@@ -362,6 +387,16 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
         return [Finding(AUDIT, f"cannot recompute: {problems.summary()}")]
     if opts.get("lang"):
         fresh = replace(fresh, language=opts["lang"])
+    earlier = None
+    if audit.get("history"):
+        changed = check_recorded(audit["history"])
+        if changed:
+            return [Finding(AUDIT, "cannot recompute: " + "; ".join(changed) + " since the run")]
+        hist_problems = Problems()
+        earlier = load_history([h["folder"] for h in audit["history"]], fresh.period, currency=fresh.currency,
+                               company=fresh.company, problems=hist_problems, out_dir=out)
+        if hist_problems.has_errors:
+            return [Finding(AUDIT, f"cannot recompute: {hist_problems.errors[0]}")]
     found: list[Finding] = []
     if "adjustments" in audit and audit["adjustments"] != adjustments_record(fresh):
         found.append(Finding(AUDIT, "the adjustments it records differ from a fresh computation of the plan's "
@@ -376,7 +411,7 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
     by_id = {r["employee_id"]: r for r in listed}
     ok, errors = split_invalid(fresh)
     digests = []
-    for eid, data in iter_cards(tpl, ok):
+    for eid, data in iter_cards(tpl, ok, history=earlier):
         digests.append((eid, hashlib.sha256(data).hexdigest()))
         row = by_id.get(str(eid))
         if row is None:

@@ -67,6 +67,9 @@ class Results:
     extra: dict[str, Any] = field(default_factory=dict)
     tiers: dict[str, payout.Tiers] = field(default_factory=dict)
     """The tier sets the lines' ``tiers`` name (for the cards' and summary's formulas)."""
+    rows: dict[str, Any] = field(default_factory=dict, repr=False)
+    """kpi_id → the raw rows behind its derived facts (:class:`xl_kpi.inputs.sources.drill.KpiRows`), listed
+    on the cards' rows sheet; empty when no fact comes from raw data."""
 
     @property
     def ok(self) -> bool:
@@ -105,6 +108,7 @@ def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: Pe
         digits=digits,
         extra={"over_limit": over} if over else {},
         tiers=dict(getattr(plan, "tiers", {})),
+        rows=dict(facts.rows) if isinstance(facts, Facts) else {},
     )
 
 

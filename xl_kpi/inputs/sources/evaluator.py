@@ -83,9 +83,16 @@ class Evaluator:
         for t in items:
             self.tables.setdefault(t.name.casefold(), t)
         self.problems = problems if problems is not None else Problems()
-        self.backend: Backend = backend if backend is not None else default_backend()
+        self._backend: Backend | None = backend
         self._columns: dict[int, Columns] = {}
         self._reported: set[tuple[str, ...]] = set()
+
+    @property
+    def backend(self) -> Backend:
+        """The query engine, made on first use: a plan without sources never imports Ibis and DuckDB (~1.5 s)."""
+        if self._backend is None:
+            self._backend = default_backend()
+        return self._backend
 
     # -- lookups
     def table(self, name: str, at: Mapping[str, Any]) -> Table | None:
@@ -308,32 +315,37 @@ class Evaluator:
 
         return _series(out)
 
-    def transformed(self, table: Table, agg: Agg, cols: dict[str, str], at: Mapping[str, Any]) -> Table | None:
+    def transformed(self, table: Table, agg: Agg, cols: dict[str, str], at: Mapping[str, Any], *,
+                    quiet: bool = False, team: bool = True) -> Table | None:
         """The table as this aggregation sees it: people by employee id, amounts in the plan's currency,
-        rows given to every head above their employee (``for team``)."""
+        rows given to every head above their employee (``for team``; ``team=False`` skips that step).
+        ``quiet``: problems go nowhere (a second look at rows :meth:`term` already reported on)."""
+        sink = Problems() if quiet else self.problems
         by = cols[agg.by or DEFAULT_BY]
-        needs_rows = (agg.team and self.teams is not None) or self._converts(table, agg)
+        needs_rows = (agg.team and self.teams is not None) or bool(self.currency_column(table, agg, at, quiet=True))
         if isinstance(table, ClusterTable) and needs_rows:
             table = table.local()  # these transforms need the rows here (see the cluster module)
         if self.people is not None:
             table = self.people.transform(table, by)
-        if self.rates is not None and agg.func in VALUE_FUNCS and agg.unit is None and agg.currency != CURRENCY_OFF:
-            ccol = self.column(table, agg.currency, at, "currency") if agg.currency else table.column(
-                *AUTO_CURRENCY_COLUMNS)
-            if agg.currency and ccol is None:
-                return None
-            if ccol is not None:
-                table = self.rates.transform(table, cols[agg.column or ""], ccol, cols.get(agg.dated or ""),
-                                             self.problems)
-        if agg.team and self.teams is not None:
-            table = self.teams.transform(table, by, self.problems)
+        ccol = self.currency_column(table, agg, at, quiet=quiet)
+        if ccol is False:
+            return None
+        if ccol and self.rates is not None:
+            table = self.rates.transform(table, cols[agg.column or ""], ccol, cols.get(agg.dated or ""), sink)
+        if team and agg.team and self.teams is not None:
+            table = self.teams.transform(table, by, sink)
         return table
 
-    def _converts(self, table: Table, agg: Agg) -> bool:
-        """Whether the plan's Rates convert this aggregation's amounts (a currency column applies)."""
+    def currency_column(self, table: Table, agg: Agg, at: Mapping[str, Any], *, quiet: bool = False
+                        ) -> str | bool | None:
+        """The header of the column whose currency converts ``agg``'s amounts (None: no conversion; False:
+        the source names a currency column the table does not have, reported unless ``quiet``)."""
         if self.rates is None or agg.func not in VALUE_FUNCS or agg.unit is not None or agg.currency == CURRENCY_OFF:
-            return False
-        return bool(agg.currency) or table.column(*AUTO_CURRENCY_COLUMNS) is not None
+            return None
+        if not agg.currency:
+            return table.column(*AUTO_CURRENCY_COLUMNS)
+        ccol = table.column(agg.currency) if quiet else self.column(table, agg.currency, at, "currency")
+        return False if ccol is None else ccol
 
     def unmatched_warnings(self, source: Source, at: Mapping[str, Any]) -> None:
         """The people of a source's tables who matched nobody: one warning per table and column."""

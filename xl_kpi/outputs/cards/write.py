@@ -38,21 +38,22 @@ def _template(template: CardTemplate | str | os.PathLike[str] | None, lang: str)
     return CardTemplate.load(template, lang)
 
 
-def render_card(template: CardTemplate, results: Any, employee_id: Any) -> bytes:
+def render_card(template: CardTemplate, results: Any, employee_id: Any, *, history: Any = None) -> bytes:
     """The xlsx bytes of one employee's card (deterministic: same input → same bytes)."""
-    for _, data in iter_cards(template, results, [employee_id]):
+    for _, data in iter_cards(template, results, [employee_id], history=history):
         return data
     raise KpiError(f"employee {employee_id!r} is not in the results")  # pragma: no cover
 
 
 def iter_cards(
-    template: CardTemplate, results: Any, employee_ids: Iterable[Any] | None = None
+    template: CardTemplate, results: Any, employee_ids: Iterable[Any] | None = None, *, history: Any = None
 ) -> Iterator[tuple[Any, bytes]]:
     """(employee_id, xlsx bytes) for each employee (all, or ``employee_ids`` in that order).
 
-    The results are grouped once; one card is in memory at a time.
+    The results are grouped once; one card is in memory at a time. ``history``: the earlier runs
+    (:class:`xl_kpi.outputs.history.History`) for a history sheet on each card; None or empty: no sheet.
     """
-    stamp = _Stamp(template, _Context(results, template.lang))
+    stamp = _Stamp(template, _Context(results, template.lang, history))
     for card in _cards(results, employee_ids):
         yield card.emp["employee_id"], _render(template, stamp, card)
 
@@ -177,6 +178,7 @@ def write_cards(
     chunk_size: int = 250,
     keep_existing: bool | Mapping[str, str] = False,
     journal: str | os.PathLike[str] | None = None,
+    history: Any = None,
 ) -> list[CardRecord]:
     """Write every employee's card under OUT/cards/<department>/ and return one record per card.
 
@@ -191,11 +193,12 @@ def write_cards(
     place (resuming an interrupted run of the same inputs into the same folder); a mapping path →
     sha256 keeps only the files with those hashes. ``journal``: a file that gets "sha256 path" lines
     for every finished chunk, flushed to disk, so that a resume can prove which cards it wrote.
+    ``history``: earlier runs for each card's history sheet (see :func:`iter_cards`).
     """
     log = _Journal(journal) if journal is not None else None
     tpl = _template(template, lang)
     out = Path(out_dir)
-    ctx = _Context(results, tpl.lang)
+    ctx = _Context(results, tpl.lang, history)
     chunks = _chunks(results, out, max(1, chunk_size))
     done: dict[int, list[tuple[Any, str, str, Any, Any, Any]]] = {}
     n_done = 0
