@@ -131,6 +131,7 @@ def generate(
     if not lang and default_lang and problems.language is None:
         lang = results.language  # recorded, so that verify recomputes errors.csv in the same language
     tables = facts.files  # which file each table came from, for manifest.json
+    bound_native = facts.native  # Parquet or Spark tables the plan's Sources sheet binds
     del the_plan, facts  # the results hold what the outputs need: the memory goes to the cards and the summary
     if lang:
         results = replace(results, language=lang)
@@ -146,7 +147,8 @@ def generate(
     tpl = CardTemplate.load(template, lang=results.language)
     audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid,
                                                      **({"engine": engine} if engine else {})},
-                         read=read, tables=tables, history=earlier.record() if earlier else None)
+                         read=read, tables=tables, history=earlier.record() if earlier else None,
+                         native_tables=bound_native)
 
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -260,12 +262,15 @@ def audit_record(
     read: dict[str, str] | None = None,
     tables: dict[str, Path] | None = None,
     history: list[dict[str, Any]] | None = None,
+    native_tables: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """What a run was made from: every input's sha256, the template's, the version, period, options.
 
     ``read``: {resolved path: sha256} of the bytes the run parsed (:func:`xl_kpi.inputs.inputbytes.recording`);
     an input not in it is hashed from disk. ``tables``: table name → the file it was read from (recorded
     under ``tables``; a ``--data NAME=PATH`` binding is also a ``data`` entry with its ``table``).
+    ``native_tables``: table name → location of the Parquet and Spark tables a Sources row binds (recorded under
+    ``native`` like ``--data NAME=LOCATION``, with ``"from": "Sources"``; a catalog table as unhashable).
     ``history``: what :meth:`History.record` says of the earlier runs the cards show (absent without them).
     ``fingerprint`` hashes all of it, so two runs with the same fingerprint write the same bytes.
     """
@@ -276,6 +281,9 @@ def audit_record(
 
     plan_path = Path(plan).resolve()
     native = [e for e in map(_native_entry, data) if e is not None]
+    on_cli = {e.split("=", 1)[0].casefold() for e in native if "=" in e}
+    from_sheet = [f"{name}={where}" for name, where in sorted((native_tables or {}).items())
+                  if name.casefold() not in on_cli]
     data = [d for d in data if _native_entry(d) is None]
     files = expand_paths(plain_paths(data), exclude=[plan_path])
     bound = {b.table.casefold(): b for b in data if isinstance(b, DataFile)}
@@ -291,7 +299,8 @@ def audit_record(
         + [{"path": path, "sha256": digest(Path(path)), "table": name} for path, name in sorted(by_file.items())],
         "tables": {name: {"file": str(Path(p).resolve()), "sha256": digest(Path(p))}
                    for name, p in sorted((tables or {}).items())},
-        **({"native": [{"entry": e, "sha256": native_digest(e)} for e in native]} if native else {}),
+        **({"native": [_native_record(e) for e in native] + [_native_record(e, "Sources") for e in from_sheet]}
+           if native or from_sheet else {}),
         "template": {"path": str(template.path) if template.path else None,
                      "sha256": hashlib.sha256(template.source).hexdigest()},
         "adjustments": adjustments_record(results),
@@ -496,6 +505,14 @@ def _remove_unlisted_cards(staging: Path, records: list[CardRecord]) -> None:
             p = os.path.normpath(os.path.join(folder, name))
             if p not in listed:
                 os.unlink(p)
+
+
+def _native_record(entry: str, origin: str | None = None) -> dict[str, Any]:
+    """A native table as manifest.json records it: the entry and the sha256 of its Parquet files, or
+    ``unhashable`` for a Spark catalog table (verify then recomputes from its current contents)."""
+    digest = native_digest(entry)
+    return {"entry": entry, "sha256": digest, **({"from": origin} if origin else {}),
+            **({"unhashable": True} if digest is None else {})}
 
 
 def _native_entry(item: Path | DataFile) -> str | None:

@@ -130,6 +130,8 @@ class Facts:
     """Table name → the file it was read from (for manifest.json)."""
     rows: dict[str, KpiRows] = field(default_factory=dict)
     """kpi_id → the raw rows behind its derived facts (:mod:`xl_kpi.inputs.sources.drill`), for the cards."""
+    native: dict[str, str] = field(default_factory=dict)
+    """Table name → the Parquet path (absolute) or ``spark:`` table a Sources row binds it to (manifest.json)."""
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, period: Period | str | None = None) -> Facts:
@@ -204,6 +206,7 @@ def load_facts(
     bindings = [b for b in plan.bindings if b.table.casefold() not in on_cli] + given  # the command line wins
     base = plan.path.parent if plan.path else None
     bindings, native = _native_bindings(bindings, base, sink)
+    from_sheet = _sheet_native(native)
     plain = plain_paths(data)
     native += [(None, str(q), None, None) for q in plain if _native(q, sink)]
     plain = [q for q in plain if not any(n[1] == str(q) and n[0] is None for n in native)]
@@ -240,7 +243,7 @@ def load_facts(
         not p.empty for p in parts) else _empty_values()
     values = values.drop_duplicates(["employee_id", "kpi_id"], keep="first").reset_index(drop=True)
     facts = Facts(values[[*_VALUE_COLUMNS, "column", "header"]], the_period, tables, sink, failed, reported,
-                  unreadable, files, rows)
+                  unreadable, files, rows, from_sheet)
     if own:
         sink.raise_for_errors(FactsError)
     return facts
@@ -278,6 +281,21 @@ def _native_bindings(
         else:
             files.append(b)
     return files, native
+
+
+def _sheet_native(native: list[Native]) -> dict[str, str]:
+    """The native tables bound by a Sources row (not ``--data``): name → absolute Parquet path or ``spark:``."""
+    out: dict[str, str] = {}
+    for name, text, at, where in native:
+        if name is None or at is None or at.get("sheet") is None:
+            continue
+        try:
+            found = location(text, where)
+        except NativeError:
+            continue  # reported where it is read
+        if found is not None:
+            out[name] = found.target if found.kind == "parquet" else found.text
+    return out
 
 
 def _add_native(tables: dict[str, Table], native: list[Native], plan: Plan, engine: str, problems: Problems) -> None:

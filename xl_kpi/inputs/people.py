@@ -92,6 +92,8 @@ class People:
     def transform(self, table: Table, column: str) -> Table:
         """The table with ``column`` holding employee ids (see module doc); unmatched values are counted."""
         key = (table.name, column)
+        if key not in self._done and hasattr(table, "with_mapping"):  # a table that stays in Spark
+            self._done[key] = self._transform_cluster(table, column)
         if key not in self._done and getattr(table, "data", None) is not None:
             self._done[key] = self._transform_arrow(table, column)
         if key not in self._done:
@@ -127,6 +129,21 @@ class People:
                                 encoded.indices)
         at = table.data.column_names.index(column)
         return table.with_data(table.data.set_column(at, column, column_values))
+
+    def _transform_cluster(self, table: Any, column: str) -> Table:
+        """:meth:`transform` for a table that stays in Spark: the distinct values and their counts come
+        back (one small query), each is resolved once, and Spark maps the column by that table."""
+        counts = table.value_counts(column)
+        values = counts["value"].astype(object)
+        ids, resolved = to_ids(values), self.resolve(values)
+        unmatched: Counter[str] = Counter()
+        for v, r, n in zip(ids, resolved, counts["n"], strict=True):
+            if isinstance(v, str) and r not in self.ids and n:
+                unmatched[v] += int(n)
+        self.unmatched[(table.name, column)] = unmatched
+        mapping = {str(k): str(r) for k, r in zip(counts["key"], resolved, strict=True)
+                   if k is not None and isinstance(r, str)}
+        return table.with_mapping(column, mapping)
 
     def unmatched_warning(self, table: Table, column: str, problems: Problems, at: Mapping[str, Any]) -> None:
         """One warning for a table's column: the values that match nobody and their row counts (once)."""
