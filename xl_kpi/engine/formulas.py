@@ -246,10 +246,12 @@ def weighted_score_formula(weights: str, scores: str) -> str:
 def group_rank_formula(groups: str, group: str, scores: str, score: str) -> str:
     """Rank of ``score`` among the scores of its own group (position, department): 1 + how many in the
     group score higher, so ties share a rank as RANK does (pandas ``rank(method="min", ascending=False)``).
-    ``SUMPRODUCT((groups=group)*(scores>score))+1``: an exact comparison, not COUNTIFS, whose criteria
-    would take ``*``, ``?`` or a leading ``>`` in a department's name as a pattern. Excel compares text
-    without regard to case, so "Sales" and "sales" are one group (:func:`group_key`)."""
-    return f"SUMPRODUCT(({groups}={group})*({scores}>{score}))+1"
+    ``SUMPRODUCT((groups=group)*ISNUMBER(scores)*(scores>score))+1``: an exact comparison, not COUNTIFS, whose
+    criteria would take ``*``, ``?`` or a leading ``>`` in a department's name as a pattern; ``ISNUMBER`` keeps
+    a blank score (an employee in error) out, which the comparison alone would take for 0, higher than a
+    negative score. Excel compares text without regard to case, so "Sales" and "sales" are one group
+    (:func:`group_key`)."""
+    return f"SUMPRODUCT(({groups}={group})*ISNUMBER({scores})*({scores}>{score}))+1"
 
 
 def group_key(text: str) -> str:

@@ -202,9 +202,14 @@ class KpiRows:
 
 def rows_of_source(evaluator: Evaluator, source: Source, kpi_id: str, period: Period | None,
                    employees: Sequence[str], at: Mapping[str, Any] | None = None) -> KpiRows | None:
-    """The rows behind a KPI's source for ``employees`` (None when a term's table or column is missing)."""
+    """The rows behind a KPI's source for ``employees`` (None when a term's table or column is missing, or
+    a table stays in Spark: its rows are not brought onto this machine for the cards)."""
+    from xl_kpi.inputs.sources.cluster import ClusterTable
+
     terms = []
     wanted = set(employees)
+    if any(isinstance(evaluator.tables.get(agg.table.casefold()), ClusterTable) for agg in source.terms):
+        return None
     for agg in source.terms:
         frame = explain(evaluator, agg, period, at)
         used = used_columns(evaluator, agg)
