@@ -103,3 +103,16 @@ def test_a_raw_column_named_like_a_leading_column_is_kept_apart():
     rows = _check("count calls", period=None, tables={"calls": t})
     assert list(rows["employee_id"]) == ["E1", "E1", "E2"] and list(rows["row"]) == [2, 4, 3]
     assert list(rows["employee_id (file)"]) == ["E1", "E1", "E2"]
+
+
+def test_a_csv_export_kept_in_arrow_is_not_turned_into_a_frame(tmp_path):
+    from xl_kpi.inputs.tables import ArrowTable, read_tables
+
+    path = tmp_path / "bitrix.csv"
+    path.write_text("Ответственный;Сумма;Дата закрытия\nАнна;150 000,00;03.10.2026\nОлег;10;04.10.2026\n"
+                    "Анна;5;05.10.2026\n", encoding="utf-8")
+    (t,) = read_tables(path)
+    assert isinstance(t, ArrowTable) and t.data is not None
+    rows = _check('sum bitrix.Сумма by Ответственный dated "Дата закрытия"', tables={"bitrix": t})
+    assert list(rows["row"]) == [2, 4, 3] and list(rows["Сумма"]) == ["150 000,00", "5", "10"]
+    assert t._frame is None  # only the used cells of the listed rows were taken from Arrow

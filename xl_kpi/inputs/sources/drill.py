@@ -114,15 +114,30 @@ def explain(evaluator: Evaluator, agg: Agg, period: Period | str | None = None,
     if agg.team and evaluator.teams is not None:  # whose row it is: the by column before it went to the heads
         own = evaluator.transformed(raw, agg, cols, at or {}, quiet=True, team=False)
         by = cols[agg.by or DEFAULT_BY]
-        member = own.frame[by].reindex(rows).to_numpy() if own is not None and len(rows) else out["employee_id"]
+        member = _cells(own, by, rows) if own is not None and len(rows) else out["employee_id"].to_numpy()
         out.insert(1, "member", member)
     else:
         out.insert(1, "member", out["employee_id"].to_numpy())
-    frame = raw.frame  # the raw cells as the file has them (names, not ids; one row per file row)
-    for header in used:
-        out[raw_key(header)] = frame[header].reindex(rows).to_numpy() if len(rows) else []
+    for header in used:  # the raw cells as the file has them (names, not ids; one row per file row)
+        out[raw_key(header)] = _cells(raw, header, rows) if len(rows) else []
     out["period"] = out["period"].astype(object)
     return out[ROW_COLUMNS + [raw_key(h) for h in used]].reset_index(drop=True)
+
+
+def _cells(table: Any, header: str, rows: np.ndarray) -> np.ndarray:
+    """The cells of ``header`` on the Excel ``rows`` of ``table`` (rows may repeat), as Python values: taken
+    from the Arrow data when the table keeps its cells there (no pandas frame of the whole table is made)."""
+    data = getattr(table, "data", None)
+    if data is not None and getattr(table, "rows", None) is not None:
+        import pyarrow as pa
+
+        numbers = np.asarray(table.rows)
+        order = np.argsort(numbers, kind="stable")
+        pos = order[np.searchsorted(numbers, rows, sorter=order)]
+        out = np.empty(len(rows), dtype=object)
+        out[:] = data.column(header).take(pa.array(pos)).to_pylist()
+        return out
+    return table.frame[header].reindex(rows).to_numpy()
 
 
 def raw_key(header: str) -> str:
