@@ -1,8 +1,9 @@
 """Build the bundled KPI card templates: workbooks/kpi_card_en.xlsx and workbooks/kpi_card_ru.xlsx.
 
 Run ``python scripts/make_templates.py`` after changing the design (add ``--sample-png`` to
-re-render docs/card.png; needs LibreOffice and pdftoppm). Output is deterministic (fixed
-document dates and zip timestamps), so an unchanged design gives byte-identical files.
+re-render docs/card.png and docs/card_en.png from the sample company; needs LibreOffice and
+pdftoppm). Output is deterministic (fixed document dates and zip timestamps), so an unchanged
+design gives byte-identical files; the pictures come out the same on any machine's locale.
 Marker syntax is documented in docs/templates.md.
 """
 
@@ -208,7 +209,7 @@ def build(lang: str) -> bytes:
             put(f"{c1}{lab_row}", t[key], merge=f"{c1}{lab_row}:{c2}{lab_row}", font=label_font, align=left)
             put(f"{c1}{val_row}", markers[key], merge=f"{c1}{val_row}:{c2}{val_row}",
                 font=_font(size=12 if key == "employee" else 11, bold=True, color="000000" if key == "employee"
-                          else "262626"), align=Alignment(horizontal="left", vertical="center", shrink_to_fit=True),
+                          else "262626"), align=Alignment(horizontal="left", vertical="center", wrap_text=True),
                 border=Border(bottom=_side()))
         ws.row_dimensions[lab_row].height = 13
         ws.row_dimensions[val_row].height = 19
@@ -312,7 +313,8 @@ def build(lang: str) -> bytes:
         color = "FFFFFF" if last else "000000"
         border = Border(bottom=_side())
         put(f"A{row}", t[key], merge=f"A{row}:C{row}", font=_font(size=10, bold=strong or last, color=color),
-            align=Alignment(horizontal="left", vertical="center", indent=1), fill=fill, border=border)
+            align=Alignment(horizontal="left", vertical="center", indent=1, wrap_text=True), fill=fill,
+            border=border)
         put(f"D{row}", marker, merge=f"D{row}:E{row}", font=_font(size=11 if last else 10, bold=strong or last,
             color=color), fmt=fmt, align=right, fill=fill, border=border)
         ws.row_dimensions[row].height = 24
@@ -363,11 +365,11 @@ def build(lang: str) -> bytes:
     put(f"A{SCALE_SECTION}", t["scales"], merge=f"A{SCALE_SECTION}:J{SCALE_SECTION}",
         font=_font(size=12, bold=True, color=NAVY), align=left, border=Border(bottom=_side(NAVY)))
     ws.row_dimensions[SCALE_SECTION].height = 20
+    wrap = Alignment(horizontal="left", vertical="center", wrap_text=True)  # long texts wrap; rows grow to fit
     put(f"A{SCALE_TITLE}", "{{scale.title}}", merge=f"A{SCALE_TITLE}:E{SCALE_TITLE}",
-        font=_font(size=10, bold=True, color=ACCENT), align=left)
+        font=_font(size=10, bold=True, color=ACCENT), align=wrap)
     put(f"F{SCALE_TITLE}", "{{scale.used_by}}", merge=f"F{SCALE_TITLE}:J{SCALE_TITLE}",
-        font=_font(size=9, italic=True, color=GREY_TEXT), align=Alignment(horizontal="left", vertical="center",
-                                                                        shrink_to_fit=True))
+        font=_font(size=9, italic=True, color=GREY_TEXT), align=wrap)
     ws.row_dimensions[SCALE_TITLE].height = 17
     for col, label in zip("ABCDE", t["scale_head"], strict=True):
         put(f"{col}{SCALE_HEAD}", label or None, font=_font(size=8, bold=True, color=GREY_TEXT),
@@ -377,7 +379,7 @@ def build(lang: str) -> bytes:
     ws.row_dimensions[SCALE_HEAD].height = 14
     pt_border = Border(bottom=_side("E0E0E0"))
     put(f"A{SCALE_POINT}", "{{scale.band}}", merge=f"A{SCALE_POINT}:C{SCALE_POINT}", font=body,
-        align=Alignment(horizontal="left", vertical="center", indent=1), border=pt_border)
+        align=Alignment(horizontal="left", vertical="center", indent=1, wrap_text=True), border=pt_border)
     put(f"D{SCALE_POINT}", "{{scale.threshold}}", font=body, fmt="0.0%", align=right, border=pt_border)
     put(f"E{SCALE_POINT}", "{{scale.coefficient}}", font=_font(size=10, bold=True), fmt=COEF, align=right,
         border=pt_border)
@@ -453,30 +455,42 @@ def _normalise(data: bytes) -> bytes:
     return write_xlsx(parts)
 
 
-def render_sample(png: Path, lang: str = "en", employee_id: str = "E002", dpi: int = 110) -> None:
-    """Render the sample card of ``employee_id`` to ``png`` (LibreOffice → PDF → pdftoppm)."""
+SAMPLE_EMPLOYEE = "1023"
+"""The sample company's employee whose card the docs show (key accounts: three KPIs, two scales, a gate)."""
+SAMPLE_PNGS = {"ru": "card.png", "en": "card_en.png"}
+
+
+def render_sample(png: Path, lang: str = "ru", employee_id: str = SAMPLE_EMPLOYEE, dpi: int = 110) -> None:
+    """Render the sample company's card of ``employee_id`` in ``lang`` to ``png``: ``generate`` on
+    workbooks/sample, then the converter of ``distribute --pdf`` (LibreOffice) and pdftoppm."""
     import subprocess
     import tempfile
 
-    from tests import lo
-    from tests._results_fixture import sample_results
-    from xl_kpi.outputs.cards import CardTemplate, render_card
+    from xl_kpi.batch import generate
+    from xl_kpi.delivery.office import convert
+    from xl_kpi.inputs.plan import sample_inputs
 
     with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        generate(*sample_inputs(), out, lang=lang)
+        (card,) = (out / "cards").rglob(f"{employee_id} *.xlsx")
         src = Path(tmp) / "in"
         src.mkdir()
-        card = src / "card.xlsx"
-        card.write_bytes(render_card(CardTemplate.load(lang=lang), sample_results(lang), employee_id))
-        (pdf,) = lo.to_pdf([card], Path(tmp) / "out")
+        plain = src / "card.xlsx"
+        plain.write_bytes(card.read_bytes())
+        res = convert([plain], Path(tmp) / "pdf", "pdf")
+        if not res.ok:
+            raise SystemExit(f"LibreOffice could not convert the card: {res.failed}")
+        pdf = res.outputs[plain.resolve()]
         subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-singlefile", str(pdf), str(Path(tmp) / "card")],
                        check=True)
         png.parent.mkdir(parents=True, exist_ok=True)
         png.write_bytes((Path(tmp) / "card.png").read_bytes())
-    print(f"wrote {png}")
+    print(f"wrote {png.relative_to(ROOT) if png.is_relative_to(ROOT) else png}")
 
 
 def main() -> None:
-    """Write both templates into workbooks/ (and with --sample-png, render docs/card.png)."""
+    """Write both templates into workbooks/ (and with --sample-png, render docs/card.png and docs/card_en.png)."""
     out = ROOT / "workbooks"
     out.mkdir(exist_ok=True)
     for lang in TEXT:
@@ -484,7 +498,8 @@ def main() -> None:
         path.write_bytes(build(lang))
         print(f"wrote {path.relative_to(ROOT)}")
     if "--sample-png" in sys.argv:
-        render_sample(ROOT / "docs" / "card.png")
+        for lang, name in SAMPLE_PNGS.items():
+            render_sample(ROOT / "docs" / name, lang)
 
 
 if __name__ == "__main__":

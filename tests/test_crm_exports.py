@@ -260,3 +260,103 @@ def test_verify_recomputes_a_run_with_bound_tables(crm_run, runner):
     *_, out, _, _ = crm_run
     result = runner.invoke(app, ["verify", str(out)])
     assert result.exit_code == 0, result.output
+
+
+# ------------------------------------------------------------------ the rows behind the facts (issue 13 §1)
+
+
+def _rows_sheet(path: Path):
+    import openpyxl
+
+    from xl_kpi.outputs.cards.rows import TEXTS
+
+    wb = openpyxl.load_workbook(path)
+    names = [n for n in wb.sheetnames if n in {t["sheet"] for t in TEXTS.values()}]
+    return wb[names[0]] if names else None
+
+
+def _card(out: Path, eid: str) -> Path:
+    return next((out / "cards").rglob(f"{eid} *.xlsx"))
+
+
+def test_the_heads_card_lists_the_teams_deals_with_names_and_the_usd_rows_converted(crm_run):
+    deals, _, _, out, *_ = crm_run
+    ws = _rows_sheet(_card(out, "1001"))
+    rows = [[c.value for c in r] for r in ws.iter_rows()]
+    head = next(i for i, r in enumerate(rows) if r[0] == "Row in file")
+    assert rows[head][2] == "Employee (team)" and "Сумма" in rows[head] and "Валюта" in rows[head]
+    listed = [r for r in rows[head + 1:] if isinstance(r[0], int)]
+    won = [d for d in deals if d.owner and d.stage == WON and Q4[0] <= d.closed <= Q4[1]]
+    assert len(listed) == len(won)
+    names = {e: n for e, n, *_ in STAFF}
+    assert sorted({r[2] for r in listed}) == sorted({names[d.owner] for d in won})  # the team, by name
+    usd = [r for r in listed if r[rows[head].index("Валюта")] == "USD"]
+    assert len(usd) == 3
+    for r in usd:  # the converted amount counts, the file's own cell is shown
+        d = next(d for d in won if d.currency == "USD" and d.closed.strftime("%d.%m.%Y %H:%M") in str(r[4]))
+        assert abs(Decimal(repr(r[1])) - Decimal(d.kopecks) / 100 * usd_rate(d.closed)) < Decimal("0.005")
+    total = next(r for r in rows if r[0] == "Total")
+    assert total[1].startswith("=SUM(B") and total[3].startswith("=Card!")
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_recalculates_the_rows_totals_of_every_crm_card(crm_run, tmp_path):
+    import shutil
+
+    from tests import lo
+
+    *_, out, _, _ = crm_run
+    lo.require_soffice()
+    flat = tmp_path / "in"
+    flat.mkdir()
+    inputs = [Path(shutil.copy(_card(out, e), flat / f"{e}.xlsx")) for e, *_ in STAFF]
+    checked = 0
+    for src, rec in zip(inputs, lo.recalc(inputs, tmp_path / "lo"), strict=True):
+        bad = lo.formula_cells_vs_cached(src, rec)
+        assert not bad, f"{src.name}: {bad[:5]}"
+        sheet = _rows_sheet(src).title
+        import openpyxl
+
+        values = openpyxl.load_workbook(rec, data_only=True)[sheet]
+        for r in _rows_sheet(src).iter_rows():
+            if r[0].value == "Total":
+                got = values.cell(r[0].row, 2).value
+                fact = values.cell(r[0].row, 4).value
+                assert isinstance(got, float | int) and abs(got - fact) <= 1e-6 * max(1, abs(fact)), src.name
+                checked += 1
+    assert checked == 7  # every derived line of the four cards: revenue and leads ×2, team revenue, tickets, hours
+
+
+def _plant(card: Path, old: str, new: str) -> None:
+    import zipfile
+
+    data = {}
+    with zipfile.ZipFile(card) as zf:
+        for n in zf.namelist():
+            data[n] = zf.read(n)
+    part = next(n for n in data if n.startswith("xl/worksheets/xl_kpi_rows"))
+    xml = data[part].decode("utf-8")
+    i = xml.index(old, xml.index("<row r=\"9\""))  # a listed row, not the card's title
+    data[part] = (xml[:i] + new + xml[i + len(old):]).encode("utf-8")
+    with zipfile.ZipFile(card, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, b in data.items():
+            zf.writestr(n, b)
+
+
+def test_isolation_allows_the_heads_team_rows_and_refuses_a_planted_foreign_row(crm_run, tmp_path):
+    import shutil
+
+    from xl_kpi.delivery.isolation import check
+
+    *_, out, _, _ = crm_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    assert check(copy) == []  # the head's card names the team's people: allowed, they are the head's team
+    names = {e: n for e, n, *_ in STAFF}
+    _plant(_card(copy, "1001"), names["1002"], names["1004"])  # support's row in the head's team section
+    _plant(_card(copy, "1002"), names["1002"], names["1003"])  # a colleague's row on a manager's own card
+    leaks = check(copy)
+    import re
+
+    rows = sorted((re.search(r"/(\d{4}) ", lk.file).group(1), lk.employee_id) for lk in leaks if lk.kind == "row")
+    assert rows == [("1001", "1004"), ("1002", "1003")], leaks

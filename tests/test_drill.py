@@ -6,27 +6,24 @@ import pandas as pd
 import pytest
 
 from tests.test_sources import TABLES, table
+from xl_kpi.engine.period import period_of
+from xl_kpi.inputs.rates import Rates
 from xl_kpi.inputs.sources import Evaluator, parse
-from xl_kpi.inputs.sources.drill import explain
+from xl_kpi.inputs.sources.drill import explain, total
+from xl_kpi.inputs.team import build_teams
 
 
-def _check(text: str, period: str | None = "2026-10", tables=TABLES) -> pd.DataFrame:
-    ev = Evaluator(tables)
-    facts = ev.evaluate(text, period=__import__("xl_kpi.engine.period", fromlist=["period_of"]).period_of(period))
+def _check(text: str, period: str | None = "2026-10", tables=TABLES, **kw) -> pd.DataFrame:
+    ev = Evaluator(tables, **kw)
+    facts = ev.evaluate(text, period=period_of(period))
     src = parse(text)
     rows = explain(ev, src.numerator, period)
     func = src.numerator.func
+    assert len(facts)
     for emp, fact in zip(facts["employee_id"], facts["fact"], strict=True):
         mine = rows.loc[rows["employee_id"] == emp, "contribution"]
-        if func in ("sum", "count"):
-            total = mine.sum()
-        elif func == "mean":
-            total = mine.mean()
-        elif func == "nps":
-            total = 100.0 * mine.sum() / len(mine)
-        else:
-            continue
-        assert total == pytest.approx(fact), (emp, text)
+        if fact == fact:
+            assert total(func, mine) == pytest.approx(fact), (emp, text)
     return rows
 
 
@@ -68,3 +65,41 @@ def test_cyrillic_columns():
                   'dated "Дата закрытия"', tables={"bitrix": t})
     assert list(rows["row"]) == [2, 4]
     assert list(rows["Сумма"]) == ["150 000,00", "20 000"]
+
+
+def test_distinct_counts_the_first_row_of_each_value_once():
+    rows = _check('distinct deals.client_id by manager_id dated closed_at')
+    m1 = rows[rows["employee_id"] == "M1"]
+    assert list(m1["row"]) == [2, 3, 4]  # c1, c1 again, c2
+    assert list(m1["contribution"]) == [1.0, 0.0, 1.0]
+
+
+def test_team_rows_name_the_member_whose_row_it_is():
+    teams = build_teams(pd.DataFrame({"employee_id": ["M1", "M2", "M3"], "name": ["Head", "Two", "Three"],
+                                      "manager": [None, "M1", "M1"]}))
+    rows = _check('sum deals.amount where status = won by manager_id dated closed_at for team', teams=teams)
+    head = rows[rows["employee_id"] == "M1"]
+    assert list(head["row"]) == [2, 3, 6]
+    assert list(head["member"]) == ["M1", "M1", "M2"]  # M2's won deal counts for the head too
+    two = rows[rows["employee_id"] == "M2"]
+    assert list(two["member"]) == ["M2"]
+
+
+def test_converted_amounts_and_the_currency_column():
+    t = table("sales", [
+        ["manager_id", "amount", "Валюта", "closed_at"],
+        ["M1", "100", "$", "03.10.2026"],
+        ["M1", "1 000", "руб", "04.10.2026"],
+    ])
+    rates = Rates("RUB", {"USD": pd.DataFrame({"date": pd.Series([pd.NaT], dtype="datetime64[ns]"), "rate": [90.0]})})
+    rows = _check("sum sales.amount by manager_id dated closed_at", tables={"sales": t}, rates=rates)
+    assert list(rows["contribution"]) == [9000.0, 1000.0]
+    assert list(rows["Валюта"]) == ["$", "руб"]  # the converted amount is shown next to its currency
+    assert list(rows["amount"]) == ["100", "1 000"]
+
+
+def test_a_raw_column_named_like_a_leading_column_is_kept_apart():
+    t = table("calls", [["employee_id", "row"], ["E1", "x"], ["E2", "y"], ["E1", "z"]])
+    rows = _check("count calls", period=None, tables={"calls": t})
+    assert list(rows["employee_id"]) == ["E1", "E1", "E2"] and list(rows["row"]) == [2, 4, 3]
+    assert list(rows["employee_id (file)"]) == ["E1", "E1", "E2"]

@@ -246,6 +246,83 @@ def test_a_spark_table_and_a_parquet_folder_read_by_spark(spark, sample_company,
     assert got.tables["surveys"].file == "spark:xl_kpi_test.surveys"
 
 
+def _never_read_locally(monkeypatch) -> list[str]:
+    """Make the local read of a Spark-reached table (rows onto this machine) fail the test; returns the calls."""
+    import xl_kpi.inputs.sources.spark as spark_module
+
+    calls: list[str] = []
+
+    def refuse(where, *args, **kwargs):
+        calls.append(where.text)
+        raise AssertionError(f"{where.text} was read onto this machine")
+
+    monkeypatch.setattr(spark_module, "read_spark_table", refuse)
+    return calls
+
+
+def test_native_tables_on_spark_stay_in_the_cluster(spark, sample_company, sample_plan, duckdb_facts, tmp_path,
+                                                     monkeypatch):
+    """Every raw table of the sample company in Parquet or the catalog: the typed casts, the bad-cell checks,
+    the filters and the aggregation run in Spark (its job tracker sees the jobs), the local read path is never
+    used, and the facts equal DuckDB's from the CSV files."""
+    data = {p.stem: p for p in sample_company.data}
+    spark.sql("CREATE DATABASE IF NOT EXISTS xl_kpi_test")
+    spark.read.parquet(str(_write_parquet(data["surveys"], tmp_path / "surveys"))).write.mode("overwrite") \
+        .saveAsTable("xl_kpi_test.surveys_cluster")
+    entries = [f"deals={_write_parquet(data['deals'], tmp_path / 'deals')}",
+               f"requests={_write_parquet(data['requests'], tmp_path / 'requests', parts=3)}",
+               "surveys=spark:xl_kpi_test.surveys_cluster", str(data["facts"])]
+    calls = _never_read_locally(monkeypatch)
+    tracker = spark.sparkContext.statusTracker()
+    spark.sparkContext.setJobGroup("xl_kpi_cluster_test", "facts in the cluster")
+    try:
+        got = load_facts(sample_plan, entries, engine="spark")
+    finally:
+        spark.sparkContext.setJobGroup("", "")
+    assert calls == []
+    assert not got.problems.has_errors, got.problems.errors
+    pd.testing.assert_frame_equal(_facts(got.values), duckdb_facts)
+    assert len(tracker.getJobIdsForGroup("xl_kpi_cluster_test")) >= 9  # a query per term at least, run by Spark
+    from xl_kpi.inputs.sources.cluster import ClusterTable
+
+    assert {k for k, t in got.tables.items() if isinstance(t, ClusterTable)} == {"deals", "requests", "surveys"}
+
+
+def test_bad_cells_of_a_table_in_the_cluster_are_located_as_on_duckdb(spark, sample_company, sample_plan, tmp_path,
+                                                                       monkeypatch):
+    """An unreadable amount, an impossible date and a junk yes/no in a Parquet file: Spark flags them in the
+    cluster and the messages (record, column, wording) are those of the local DuckDB path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    deals = next(p for p in sample_company.data if p.stem == "deals")
+    frame = read_tables(deals)[0].frame.reset_index(drop=True)
+    frame = frame.astype(object).where(frame.notna(), None).map(lambda v: None if v is None else str(v))
+    won = frame.index[(frame["status"] == "won") & frame["closed_at"].fillna("").str.contains(".10.2026")]
+    frame.loc[won[0], "amount"] = "12abc"
+    frame.loc[won[1], "closed_at"] = "31.02.2026"
+    frame.loc[won[2], "key_client"] = "может быть"
+    frame.loc[won[3], "amount"] = "1 234 руб."  # read by the slow path: a value, not an error
+    path = tmp_path / "deals.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+
+    def problems_on(engine: str) -> list[tuple]:
+        sink = Problems()
+        got = load_facts(sample_plan, [f"deals={path}"], engine=engine, problems=sink, period="2026-10")
+        found = sorted((p.message, p.row, p.header) for p in sink.errors if p.header in frame.columns)
+        revenue = got.values[got.values["kpi_id"] == "revenue"].set_index("employee_id")["fact"]
+        return found, revenue.sort_index()
+
+    local, local_revenue = problems_on("duckdb")
+    assert len(local) == 3, local
+    assert {h for _, _, h in local} == {"amount", "closed_at", "key_client"}
+    calls = _never_read_locally(monkeypatch)
+    cluster, cluster_revenue = problems_on("spark")
+    assert calls == []
+    assert cluster == local
+    pd.testing.assert_series_equal(cluster_revenue, local_revenue)
+
+
 def test_a_missing_spark_table_lists_the_tables_there(spark, sample_plan):
     spark.sql("CREATE DATABASE IF NOT EXISTS xl_kpi_test")
     spark.range(1).write.mode("overwrite").saveAsTable("xl_kpi_test.present")
@@ -281,6 +358,38 @@ def test_cli_binds_a_parquet_folder_and_verify_recomputes(runner, sample_company
     (folder / "part-00001.parquet").unlink()  # the data changed since the run: verify says so
     got = runner.invoke(app, ["verify", str(out)])
     assert got.exit_code == 1 and f"deals={folder} changed" in got.output
+
+
+def test_a_parquet_folder_bound_by_a_sources_row_is_hashed_into_the_manifest(runner, sample_copy):
+    """A Sources row (not --data) binding a Parquet folder: manifest.json records it under native with the
+    sha256 of its files, verify recomputes, and says so when the files changed."""
+    import json
+
+    from xl_kpi.cli import app
+
+    deals = next(p for p in sample_copy.data if p.stem == "deals")
+    folder = _write_parquet(deals, sample_copy.folder / "warehouse" / "deals_2026")
+    deals.unlink()
+    plan = _with_sources(sample_copy.plan, [["deals", "warehouse/deals_2026"]])
+    out = sample_copy.folder / "out"
+    others = [a for p in sample_copy.data if p != deals for a in ("--data", str(p))]
+    got = runner.invoke(app, ["generate", "--plan", str(plan), *others, "--engine", "duckdb", "--out", str(out)])
+    assert got.exit_code == 0, got.output
+    audit = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    [entry] = audit["native"]
+    assert entry["entry"] == f"deals={folder.resolve()}" and entry["from"] == "Sources"
+    assert len(entry["sha256"]) == 64 and "unhashable" not in entry
+    assert runner.invoke(app, ["verify", str(out)]).exit_code == 0
+    (folder / "part-00001.parquet").unlink()
+    got = runner.invoke(app, ["verify", str(out)])
+    assert got.exit_code == 1 and "deals=" in got.output and "changed" in got.output
+
+
+def test_a_catalog_table_is_recorded_as_unhashable():
+    from xl_kpi.batch import _native_record
+
+    assert _native_record("deals=spark:sales.deals", "Sources") == {
+        "entry": "deals=spark:sales.deals", "sha256": None, "from": "Sources", "unhashable": True}
 
 
 def test_cli_refuses_an_unknown_engine_and_a_missing_path(runner, sample_company):

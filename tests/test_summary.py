@@ -39,6 +39,10 @@ from xl_kpi.outputs.summary import (
 
 EN = {"employees": "Employees", "departments": "Departments", "bands": "Score bands"}
 RU = {"employees": "Сотрудники", "departments": "Отделы", "bands": "Распределение"}
+POSITIONS = ["Account manager", "Sales lead", "Support specialist"]
+"""The fixture's positions, which have different KPIs: one sheet each, after the Employees sheet."""
+EN_SHEETS = [EN["employees"], *POSITIONS, EN["departments"], EN["bands"]]
+RU_SHEETS = [RU["employees"], *POSITIONS, RU["departments"], RU["bands"]]
 KOPECK = 0.005
 
 
@@ -66,12 +70,15 @@ def files(tmp_path_factory, results, results_ru):
 
 
 def _rows(ws) -> dict:
-    """Employee id → {header: value} of the Employees sheet, plus "__total__" for the total row."""
+    """Employee id → {header: value} of the Employees sheet, plus "__total__" for the total row (the legend
+    under it is not read)."""
     header = [c.value for c in ws[1]]
     out = {}
     for row in ws.iter_rows(min_row=2, values_only=True):
         key = row[0]
         out["__total__" if key in ("Total", "Итого") else key] = dict(zip(header, row, strict=True))
+        if key in ("Total", "Итого"):
+            break
     return out
 
 
@@ -99,15 +106,20 @@ def test_employee_rows_carry_the_engine_numbers(files, results):
     rows = _rows(ws)
     emp = results.employees
     assert [k for k in rows if k != "__total__"] == list(emp["employee_id"])
+    wb = openpyxl.load_workbook(files.en, data_only=True)
+    position_rows = {p: _rows(wb[p]) for p in POSITIONS}
+    position_of = dict(zip(emp["employee_id"], emp["position"], strict=True))
     kpi_names = dict(zip(results.lines["kpi_id"], results.lines["kpi_name"], strict=True))
-    for line in results.lines.itertuples():
-        cell = rows[line.employee_id][kpi_names[line.kpi_id]]
+    for line in results.lines.itertuples():  # each score on its position's sheet
+        cell = position_rows[position_of[line.employee_id]][line.employee_id][kpi_names[line.kpi_id]]
         if math.isnan(line.score):
             assert cell is None
         else:
             assert cell == pytest.approx(line.score, rel=1e-15, abs=1e-15)
-    # blank where the employee does not have the KPI
-    assert rows["E001"]["Response time"] is None and rows["E004"]["Closed deals"] is None
+    # a position's sheet has its KPIs only; the Employees sheet only those every position has (none here)
+    assert "Response time" not in position_rows["Account manager"]["E001"]
+    assert "Closed deals" not in position_rows["Support specialist"]["E004"]
+    assert not {"Response time", "Closed deals"} & set(rows["E001"])
     for e in emp.itertuples():
         row = rows[e.employee_id]
         mine = results.lines[results.lines["employee_id"] == e.employee_id]
@@ -188,7 +200,7 @@ def test_ranking_matches_excel_rank_with_ties(files, results):
     assert rows["E001"]["Rank"] == rows["E002"]["Rank"] == 3
     assert 4 not in {r["Rank"] for r in rows.values()}  # the rank after a tie is skipped
     formulas = {c: f for s, c, f, _ in _formula_cells(files.en) if s == EN["employees"]}
-    assert formulas["N2"] == "=RANK(M2,$M$2:$M$12)"
+    assert formulas["G2"] == "=RANK(F2,$F$2:$F$12)"  # F: the weighted score (no KPI is common to all)
 
 
 def test_weighted_scores_function():
@@ -221,7 +233,7 @@ def test_pandas_reads_the_numbers_without_recalculation(files, results):
     emp = results.employees
     for engine in ("openpyxl", "calamine"):
         sheets = pd.read_excel(files.en, sheet_name=None, engine=engine)
-        assert list(sheets) == list(EN.values())
+        assert list(sheets) == EN_SHEETS
         people = sheets[EN["employees"]].iloc[:-1]
         assert list(people["ID"]) == list(emp["employee_id"])
         np.testing.assert_allclose(people["Bonus"].to_numpy(float), emp["bonus"].to_numpy(float), atol=1e-9)
@@ -247,10 +259,13 @@ def test_formatting_traffic_light_filter_and_freeze(files):
     wb = openpyxl.load_workbook(files.en)
     ws = wb[EN["employees"]]
     assert ws.freeze_panes == "C2"
-    assert ws.auto_filter.ref == "A1:S12"
-    assert ws["Q2"].number_format == '#,##0.00 "₽"' and ws["F2"].number_format == "0.0%"
+    assert ws.auto_filter.ref == "A1:L12"
+    # the summary's language rides on every number format (the same separators on every machine)
+    assert ws["J2"].number_format == '[$-409]#,##0.00 "₽"' and ws["F2"].number_format == "[$-409]0.0%"
     (area, rules), = ((str(cf.sqref), cf.rules) for cf in ws.conditional_formatting)
-    assert area == "F2:M12"  # every KPI score column and the weighted score, data rows only
+    assert area == "F2:F12"  # the KPI score columns every position has (none) and the weighted score
+    (area_am, _), = ((str(cf.sqref), cf.rules) for cf in wb["Account manager"].conditional_formatting)
+    assert area_am == "E2:H7"  # its three KPIs and the weighted score, its five employees
     formulas = [r.formula[0] for r in rules]
     assert formulas == [
         "AND(ISNUMBER(F2),ROUND(F2,12)<0.7)",
@@ -288,7 +303,7 @@ def test_money_formats():
 
 def test_russian_headers_and_cyrillic_text(files, results_ru):
     wb = openpyxl.load_workbook(files.ru, data_only=True)
-    assert wb.sheetnames == list(RU.values())
+    assert wb.sheetnames == RU_SHEETS
     ws = wb[RU["employees"]]
     header = [c.value for c in ws[1]]
     assert header[:5] == ["Таб. №", "Сотрудник", "Отдел", "Должность", "Руководитель"]
@@ -617,13 +632,21 @@ def test_hostile_texts_are_text_cells_everywhere(tmp_path):
 
 def test_print_setup_freeze_widths_and_page_header(files, results, tmp_path):
     wb = openpyxl.load_workbook(files.en)
-    for ws in wb:
+    assert wb.sheetnames == EN_SHEETS
+    for ws in wb:  # every sheet prints on A4, landscape, one page wide, the header row repeated on every page
         assert ws.page_setup.orientation == "landscape" and str(ws.page_setup.paperSize) == "9"
         assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
-        assert ws.oddHeader.left.text == "Romashka LLC" and ws.oddHeader.center.text == "KPI summary October 2026"
+        assert ws.page_setup.fitToWidth in (None, 1)  # 1 is the default openpyxl reads back as None
+        assert ws.print_title_rows.replace("$", "") == "1:1", ws.title
+        centre = "KPI summary October 2026" if ws.title not in POSITIONS else f"KPI summary: {ws.title} October 2026"
+        assert ws.oddHeader.left.text == "Romashka LLC" and ws.oddHeader.center.text == centre
         assert ws.oddFooter.right.text == "&P / &N"
+    # the gated employee (Sales lead E006) is explained in the footer of the sheets that rank them
+    for title in (EN["employees"], "Sales lead"):
+        footer = wb[title].oddFooter.left
+        assert footer.text.startswith("* gate failed: ranked by the weighted score") and footer.size == 8, title
+    assert wb["Account manager"].oddFooter.left.text is None
     emp = wb[EN["employees"]]
-    assert emp.print_title_rows.replace("$", "") == "1:1"
     assert wb[EN["departments"]].freeze_panes == "A2" and wb[EN["bands"]].freeze_panes == "A2"
     assert emp.column_dimensions["B"].width > emp.column_dimensions["A"].width  # names are wider than ids
     assert emp.row_dimensions[1].height >= 21  # the header row fits its wrapped labels
@@ -667,7 +690,9 @@ def test_quick_formula_preparation_equals_xlsxwriters(files):
 
 
 FAST_ROW_TEXTS = ["plain", " leading", "trailing ", "a & <b> \"q\"", "_x0041_ stays", "ctl\x01char", "Ёлка «ёж»",
-                  "<r><t>rich?</t></r>", "<r>a & b</r>", "=1+1", "я" * 40_000, None, True, False, 7, 2.5]
+                  "<r><t>rich?</t></r>", "<r>a & b</r>", "=1+1", "я" * 40_000, None, True, False, 7, 2.5,
+                  "tab\tin", "line\nbreak", "+7 900", "@x", "-x", "", "x" * 16_383, "ж" * 16_384, "nbsp\u00a0",
+                  "\u2003em", "bad\ufffe", "cr\r", "a>b", "quote's \"ok\"", "😀" * 9_000]
 
 
 def _sheet_xml(data: bytes, n: int = 1) -> bytes:
@@ -684,7 +709,8 @@ def test_rows_written_at_once_equal_xlsxwriters_cell_by_cell():
 
     texts = FAST_ROW_TEXTS
     numbers = np.array([1.5, 0.1 + 0.2, 1e20, -0.0, 3.0, np.nan, 1 / 3, 123456789.123456789, 5e-324, np.inf,
-                        -7.25, 0.0, 42.0, 1e-7, 2.0 ** 60, 9.99])[:len(texts)]
+                        -7.25, 0.0, 42.0, 1e-7, 2.0 ** 60, 9.99])
+    numbers = np.resize(numbers, len(texts))
     rank = [(f"RANK(C{r},$C$2:$C${len(texts) + 1})", r - 1) for r in range(2, len(texts) + 2)]
 
     def book(at_once: bool) -> bytes:
@@ -738,14 +764,16 @@ def test_a_name_that_looks_like_rich_text_markup_stays_text(tmp_path):
 
 
 def test_group_ranks_share_ties_and_ignore_case():
-    from xl_kpi.outputs.summary.employees import _group_ranks
+    from xl_kpi.engine.formulas import group_key, group_rank_formula
+    from xl_kpi.outputs.summary.employees import group_ranks
 
-    weighted = np.array([0.9, 0.8, 0.9, np.nan, 0.5, 0.7])
-    groups = ["Продажи", "продажи", "ПРОДАЖИ", "Продажи", "Склад", None]
-    formulas, cached = _group_ranks(weighted, groups, "C{0}", "$C$2:$C$7", "K", "$K$2:$K$7")
-    assert cached[:3] == [1, 3, 1] and cached[4] == 1  # ties share; "Продажи" and "продажи" are one group
-    assert formulas[3] is None and formulas[5] is None  # no score, no group: blank
-    assert formulas[0] == "SUMPRODUCT(($C$2:$C$7=C2)*($K$2:$K$7>K2))+1"
+    weighted = np.array([0.9, 0.8, 0.9, np.nan, 0.5, 0.7, -0.2])
+    groups = ["Продажи", "продажи", "ПРОДАЖИ", "Продажи", "Склад", "", "Склад"]
+    cached = group_ranks(weighted, [group_key(g) for g in groups])
+    assert cached == [1, 3, 1, 0, 1, 0, 2]  # ties share; "Продажи" and "продажи" are one group; 0: no rank
+    assert group_ranks(weighted, ["Ёж", "Еж", "ёж", "", "", "", ""])[:3] == [1, 1, 1]  # ё and е stay apart
+    assert group_rank_formula("$C$2:$C$7", "C2", "$K$2:$K$7", "K2") == \
+        "SUMPRODUCT(($C$2:$C$7=C2)*ISNUMBER($K$2:$K$7)*($K$2:$K$7>K2))+1"
 
 
 def test_rank_columns_equal_pandas_group_ranks(files):

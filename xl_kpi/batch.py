@@ -38,6 +38,7 @@ from xl_kpi.audit import adjustments_record, compare_csvs, unrecorded
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.money import round_money
 from xl_kpi.engine.period import Period, period_of
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.datafiles import DataFile, parse_data_arg, plain_paths
 from xl_kpi.inputs.inputbytes import recording
 from xl_kpi.inputs.problems import InputError, Problems
@@ -47,6 +48,7 @@ from xl_kpi.outputs import outdir
 from xl_kpi.outputs.atomic import write_atomic
 from xl_kpi.outputs.cards import CardRecord, CardTemplate, iter_cards, read_journal, write_cards
 from xl_kpi.outputs.csvsafe import read_rows
+from xl_kpi.outputs.history import History, check_recorded, load_history
 from xl_kpi.outputs.layout import CARDS, ERRORS_CSV, FOLDER, MANIFEST_CSV, OUTBOX, RESULTS, SUMMARY
 from xl_kpi.outputs.manifest import write_errors, write_manifest
 from xl_kpi.outputs.results_files import load_results, same_results, save_results
@@ -98,15 +100,21 @@ def generate(
     skip_invalid: bool = False,
     resume: bool = False,
     engine: str | None = None,
+    history: Sequence[str | os.PathLike[str]] = (),
+    default_lang: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> BatchReport:
     """Run the whole batch; raise :class:`InputError` (listing every problem) before writing anything.
 
     ``lang`` (en/ru) picks the bundled card template and the summary's language; default: the
-    plan's Settings. ``resume``: an output already complete for the very same inputs, template,
+    plan's Settings, then ``default_lang`` (the CLI passes the system locale's), then en. ``resume``: an
+    output already complete for the very same inputs, template,
     options and xl_kpi version is left as it is, and an interrupted run of them is continued,
-    keeping the cards it had finished. ``on_start(n)`` and ``on_progress(n_done)`` drive a progress bar.
+    keeping the cards it had finished. ``history``: earlier runs' output folders (or folders holding
+    several) whose checked results give each card a history sheet (:mod:`xl_kpi.outputs.history`); a
+    problem with them stops the run like an input error. ``on_start(n)`` and ``on_progress(n_done)`` drive
+    a progress bar.
     """
     started = time.perf_counter()
     period = p.key if (p := period_of(period)) else None  # manifest.json records the key: 2026-Q4
@@ -117,24 +125,30 @@ def generate(
     outdir.claim(out, working)  # before anything is read or written: a folder of the user's is refused
     with recording() as read:  # the sha256 of the very bytes parsed, for manifest.json
         the_plan, facts, problems, results = inspect_computed(plan, data, period=period, engine=engine,
-                                                              language=lang)
+                                                              language=lang, default_language=default_lang)
     if the_plan is None or (problems.has_errors and not skip_invalid):
         raise InputError(problems)
+    if not lang and default_lang and problems.language is None:
+        lang = results.language  # recorded, so that verify recomputes errors.csv in the same language
     tables = facts.files  # which file each table came from, for manifest.json
+    bound_native = facts.native  # Parquet or Spark tables the plan's Sources sheet binds
     del the_plan, facts  # the results hold what the outputs need: the memory goes to the cards and the summary
     if lang:
         results = replace(results, language=lang)
+    earlier = _history(history, results, problems, out)
     ok_results, errors = split_invalid(results)
     if errors and not skip_invalid:  # an employee the checks above let through but cannot be carded
         for e in errors:
-            problems.error(f"employee {e['employee_id']} ({e['name']}): {e['reason']}",
-                           "fix the plan or the data, or run with --skip-invalid to card everyone else",
+            problems.error(Msg("employee {employee_id} ({name}): {reason}", employee_id=e['employee_id'],
+                               name=e['name'], reason=e['reason']),
+                           Msg("fix the plan or the data, or run with --skip-invalid to card everyone else"),
                            file=Path(plan).name, sheet="Employees")
         raise InputError(problems)
     tpl = CardTemplate.load(template, lang=results.language)
     audit = audit_record(plan, data, tpl, results, {"period": period, "lang": lang, "skip_invalid": skip_invalid,
                                                      **({"engine": engine} if engine else {})},
-                         read=read, tables=tables)
+                         read=read, tables=tables, history=earlier.record() if earlier else None,
+                         native_tables=bound_native)
 
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -149,7 +163,7 @@ def generate(
         try:
             staging, records, reused = _write_staged(out, owned, ok_results, results, errors, tpl, audit,
                                                      jobs=jobs, resume=resume, on_start=on_start,
-                                                     on_progress=on_progress)
+                                                     on_progress=on_progress, history=earlier)
         except OSError as e:
             raise outdir.os_error(e, out) from None
     moved = [replace(r, path=out / r.path.relative_to(staging)) for r in records]
@@ -160,7 +174,8 @@ def generate(
 def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Results, errors: list[dict[str, Any]],
                   tpl: CardTemplate, audit: dict[str, Any], *, jobs: int, resume: bool,
                   on_start: Callable[[int], None] | None,
-                  on_progress: Callable[[int], None] | None) -> tuple[Path, list[CardRecord], int]:
+                  on_progress: Callable[[int], None] | None,
+                  history: History | None = None) -> tuple[Path, list[CardRecord], int]:
     """Write everything into a staging folder and swap it in; (staging path, card records, cards reused)."""
     staging = _staging(out, audit["fingerprint"], reuse=resume)
     trusted = read_journal(staging / JOURNAL) if resume else {}
@@ -178,7 +193,7 @@ def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Resu
             try:
                 records = write_cards(ok_results, staging, tpl, lang=results.language, jobs=jobs,
                                       on_progress=on_progress, keep_existing=trusted if resume else False,
-                                      journal=staging / JOURNAL)
+                                      journal=staging / JOURNAL, history=history)
             except BaseException:
                 for f in beside:
                     f.cancel()
@@ -203,6 +218,20 @@ def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Resu
         if done or not (resume or keep):  # a failed --resume run keeps its finished cards for the next try
             shutil.rmtree(staging, ignore_errors=True)
     return staging, records, reused
+
+
+def _history(paths: Sequence[str | os.PathLike[str]], results: Results, problems: Problems, out: Path
+             ) -> History | None:
+    """The checked earlier runs for the cards' history sheet (None without ``--history``); any problem with
+    them stops the run (InputError), whatever ``skip_invalid`` says: an unproven run is never used."""
+    if not paths:
+        return None
+    before = len(problems.errors)
+    earlier = load_history(paths, results.period, currency=results.currency, company=results.company,
+                           problems=problems, out_dir=out)
+    if len(problems.errors) > before:
+        raise InputError(problems)
+    return earlier
 
 
 def split_invalid(results: Results) -> tuple[Results, list[dict[str, Any]]]:
@@ -232,12 +261,17 @@ def audit_record(
     *,
     read: dict[str, str] | None = None,
     tables: dict[str, Path] | None = None,
+    history: list[dict[str, Any]] | None = None,
+    native_tables: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """What a run was made from: every input's sha256, the template's, the version, period, options.
 
     ``read``: {resolved path: sha256} of the bytes the run parsed (:func:`xl_kpi.inputs.inputbytes.recording`);
     an input not in it is hashed from disk. ``tables``: table name → the file it was read from (recorded
     under ``tables``; a ``--data NAME=PATH`` binding is also a ``data`` entry with its ``table``).
+    ``native_tables``: table name → location of the Parquet and Spark tables a Sources row binds (recorded under
+    ``native`` like ``--data NAME=LOCATION``, with ``"from": "Sources"``; a catalog table as unhashable).
+    ``history``: what :meth:`History.record` says of the earlier runs the cards show (absent without them).
     ``fingerprint`` hashes all of it, so two runs with the same fingerprint write the same bytes.
     """
     read = read or {}
@@ -247,6 +281,9 @@ def audit_record(
 
     plan_path = Path(plan).resolve()
     native = [e for e in map(_native_entry, data) if e is not None]
+    on_cli = {e.split("=", 1)[0].casefold() for e in native if "=" in e}
+    from_sheet = [f"{name}={where}" for name, where in sorted((native_tables or {}).items())
+                  if name.casefold() not in on_cli]
     data = [d for d in data if _native_entry(d) is None]
     files = expand_paths(plain_paths(data), exclude=[plan_path])
     bound = {b.table.casefold(): b for b in data if isinstance(b, DataFile)}
@@ -262,10 +299,12 @@ def audit_record(
         + [{"path": path, "sha256": digest(Path(path)), "table": name} for path, name in sorted(by_file.items())],
         "tables": {name: {"file": str(Path(p).resolve()), "sha256": digest(Path(p))}
                    for name, p in sorted((tables or {}).items())},
-        **({"native": [{"entry": e, "sha256": native_digest(e)} for e in native]} if native else {}),
+        **({"native": [_native_record(e) for e in native] + [_native_record(e, "Sources") for e in from_sheet]}
+           if native or from_sheet else {}),
         "template": {"path": str(template.path) if template.path else None,
                      "sha256": hashlib.sha256(template.source).hexdigest()},
         "adjustments": adjustments_record(results),
+        **({"history": history} if history else {}),
     }
     record["fingerprint"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode("utf-8")).hexdigest()
     return record
@@ -354,6 +393,16 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
         return [Finding(AUDIT, f"cannot recompute: {problems.summary()}")]
     if opts.get("lang"):
         fresh = replace(fresh, language=opts["lang"])
+    earlier = None
+    if audit.get("history"):
+        changed = check_recorded(audit["history"])
+        if changed:
+            return [Finding(AUDIT, "cannot recompute: " + "; ".join(changed) + " since the run")]
+        hist_problems = Problems()
+        earlier = load_history([h["folder"] for h in audit["history"]], fresh.period, currency=fresh.currency,
+                               company=fresh.company, problems=hist_problems, out_dir=out)
+        if hist_problems.has_errors:
+            return [Finding(AUDIT, f"cannot recompute: {hist_problems.errors[0]}")]
     found: list[Finding] = []
     if "adjustments" in audit and audit["adjustments"] != adjustments_record(fresh):
         found.append(Finding(AUDIT, "the adjustments it records differ from a fresh computation of the plan's "
@@ -368,7 +417,7 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
     by_id = {r["employee_id"]: r for r in listed}
     ok, errors = split_invalid(fresh)
     digests = []
-    for eid, data in iter_cards(tpl, ok):
+    for eid, data in iter_cards(tpl, ok, history=earlier):
         digests.append((eid, hashlib.sha256(data).hexdigest()))
         row = by_id.get(str(eid))
         if row is None:
@@ -456,6 +505,14 @@ def _remove_unlisted_cards(staging: Path, records: list[CardRecord]) -> None:
             p = os.path.normpath(os.path.join(folder, name))
             if p not in listed:
                 os.unlink(p)
+
+
+def _native_record(entry: str, origin: str | None = None) -> dict[str, Any]:
+    """A native table as manifest.json records it: the entry and the sha256 of its Parquet files, or
+    ``unhashable`` for a Spark catalog table (verify then recomputes from its current contents)."""
+    digest = native_digest(entry)
+    return {"entry": entry, "sha256": digest, **({"from": origin} if origin else {}),
+            **({"unhashable": True} if digest is None else {})}
 
 
 def _native_entry(item: Path | DataFile) -> str | None:

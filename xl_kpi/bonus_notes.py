@@ -48,35 +48,38 @@ def bonus_notes(lines: pd.DataFrame, emp: pd.DataFrame, period: Period | None, l
     it is not). ``lines`` are the scored lines (kpi_name, score, coefficient, bonus, payout, gate, gated);
     ``emp`` has gated, proration, multiplier, hired, left and the status's reason."""
     t = TEXTS.get(lang, TEXTS["en"])
-    out: dict[str, list[str]] = {str(e): [] for e in emp["employee_id"]}
-    names = lines["kpi_name"].where(lines["kpi_name"].astype(str).ne(""), lines["kpi_id"]).astype(str)
-    score = lines["score"].astype(float)
-    coef = lines["coefficient"].astype(float)
-    kind = lines["payout"].astype(str) if "payout" in lines else pd.Series("coefficient", index=lines.index)
-    for i in np.flatnonzero(lines["gated"].to_numpy(bool)):
-        out[str(lines["employee_id"].iat[i])].append(t["gate"].format(
-            kpi=names.iat[i], score=_pct(score.iat[i], lang), gate=_pct(float(lines["gate"].iat[i]), lang)))
+    emp_ids = [str(e) for e in emp["employee_id"].tolist()]  # plain lists: .iat per line cost ~0.3 ms a line
+    out: dict[str, list[str]] = {e: [] for e in emp_ids}
+    line_ids = [str(e) for e in lines["employee_id"].tolist()]
+    names = lines["kpi_name"].where(lines["kpi_name"].astype(str).ne(""), lines["kpi_id"]).astype(str).tolist()
+    score = lines["score"].astype(float).to_numpy()
+    coef = lines["coefficient"].astype(float).to_numpy()
+    kind = lines["payout"].astype(str).tolist() if "payout" in lines else ["coefficient"] * len(lines)
+    gate = lines["gate"].to_numpy()
+    for i in np.flatnonzero(lines["gated"].to_numpy(bool)).tolist():
+        out[line_ids[i]].append(t["gate"].format(
+            kpi=names[i], score=_pct(score[i], lang), gate=_pct(float(gate[i]), lang)))
     gated = set(emp.loc[emp["gated"].astype(bool), "employee_id"].astype(str))
-    scored = score.notna() & ~lines["employee_id"].astype(str).isin(gated)
-    is_coef = kind.eq("coefficient")
-    reduced = scored & ((is_coef & (coef < 1)) | (~is_coef & lines["bonus"].astype(float).eq(0)))
-    for i in np.flatnonzero(reduced.to_numpy(bool)):  # only the lines concerned are formatted
-        e, s = str(lines["employee_id"].iat[i]), _pct(score.iat[i], lang)
-        if not is_coef.iat[i]:
-            out[e].append(t["nothing"].format(kpi=names.iat[i], kind=kind.iat[i], score=s))
-        elif coef.iat[i] == 0:
-            out[e].append(t["zero"].format(kpi=names.iat[i], score=s))
+    scored = ~np.isnan(score) & ~np.fromiter((e in gated for e in line_ids), bool, len(line_ids))
+    is_coef = np.array([k == "coefficient" for k in kind], dtype=bool)
+    reduced = scored & ((is_coef & (coef < 1)) | (~is_coef & (lines["bonus"].astype(float).to_numpy() == 0)))
+    for i in np.flatnonzero(reduced).tolist():  # only the lines concerned are formatted
+        e, s = line_ids[i], _pct(score[i], lang)
+        if not is_coef[i]:
+            out[e].append(t["nothing"].format(kpi=names[i], kind=kind[i], score=s))
+        elif coef[i] == 0:
+            out[e].append(t["zero"].format(kpi=names[i], score=s))
         else:
-            out[e].append(t["low"].format(kpi=names.iat[i], score=s, coef=_num(coef.iat[i], lang)))
+            out[e].append(t["low"].format(kpi=names[i], score=s, coef=_num(coef[i], lang)))
     share = emp["proration"].astype(float).to_numpy()
     if period is not None:
         hired = pd.to_datetime(emp["hired"]) if "hired" in emp else pd.Series(pd.NaT, index=emp.index)
         left = pd.to_datetime(emp["left"]) if "left" in emp else pd.Series(pd.NaT, index=emp.index)
         days = np.asarray(period.overlap_days(hired, left), dtype=float)
-        for k in np.flatnonzero(share < 1):
-            out[str(emp["employee_id"].iat[k])].append(t["prorated"].format(
+        for k in np.flatnonzero(share < 1).tolist():
+            out[emp_ids[k]].append(t["prorated"].format(
                 days=int(days[k]), of=period.days, share=_pct(share[k], lang)))
     mult = emp["multiplier"].astype(float).to_numpy()
-    for k in np.flatnonzero(mult < 1):
-        out[str(emp["employee_id"].iat[k])].append(t["multiplier"].format(m=_num(mult[k], lang)))
-    return pd.Series(["; ".join(out[str(e)]) for e in emp["employee_id"]], index=emp.index, dtype=object)
+    for k in np.flatnonzero(mult < 1).tolist():
+        out[emp_ids[k]].append(t["multiplier"].format(m=_num(mult[k], lang)))
+    return pd.Series(["; ".join(out[e]) for e in emp_ids], index=emp.index, dtype=object)

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from xl_kpi import __version__
 from xl_kpi.engine.money import CURRENCY_SYMBOLS
+from xl_kpi.i18n import current, ntr, resolve, set_language, system_language, tr, using
 
 app = typer.Typer(
     name="xl-kpi",
@@ -58,7 +59,8 @@ def _data_option(values: list[str] | None) -> list[object] | None:
     for v in values:
         item = parse_data_arg(v)
         if not isinstance(item, DataFile) and not item.exists() and not is_native(item):
-            raise typer.BadParameter(f"{v} does not exist (to bind a table to a file write NAME=PATH)")
+            raise typer.BadParameter(tr("{path} does not exist (to bind a table to a file write NAME=PATH)",
+                                        path=v))
         out.append(item)
     return out
 
@@ -91,6 +93,11 @@ def _engine_option(value: str | None) -> str | None:
         raise typer.BadParameter(str(e)) from None
 
 
+LANG_HELP = "Language of the messages: en or ru (default: the plan's Settings, then the system locale)."
+MessagesLangOption = Annotated[str | None, typer.Option(
+    "--lang", callback=lambda v: _lang_option(v), help=LANG_HELP)]
+
+
 @app.command("validate")
 def validate_command(
     plan: Annotated[Path, typer.Option(
@@ -104,12 +111,15 @@ def validate_command(
         "--period", callback=_period_option, help=PERIOD_HELP)] = None,
     engine: Annotated[str | None, typer.Option(
         "--engine", callback=lambda v: _engine_option(v), help=ENGINE_HELP)] = None,
+    lang: MessagesLangOption = None,
 ) -> None:
     """Check the plan and the data files: print every problem, write nothing. Exit 1 on any error."""
     from xl_kpi.validate import render, validate
 
-    problems = validate(plan, [*(data or []), *(more or [])], period=period, engine=engine)
-    render(problems, console)
+    with using(resolve(lang)):
+        problems = validate(plan, [*(data or []), *(more or [])], period=period, engine=engine)
+        set_language(resolve(lang, problems.language))
+        render(problems, console)
     raise typer.Exit(1 if problems.has_errors else 0)
 
 
@@ -125,14 +135,14 @@ MoreArgument = Annotated[list[str] | None, typer.Argument(
 PeriodOption = Annotated[str | None, typer.Option(
     "--period", callback=_period_option, help=PERIOD_HELP)]
 LangOption = Annotated[str | None, typer.Option(
-    "--lang", callback=lambda v: _lang_option(v), help="Language of cards and summary: en or ru "
-    "(default: the plan's Settings).")]
+    "--lang", callback=lambda v: _lang_option(v), help="Language of cards, summary, errors.csv and messages: en "
+    "or ru (default: the plan's Settings; messages then follow the system locale).")]
 JobsOption = Annotated[int, typer.Option("--jobs", min=1, max=64, help="Worker processes for the cards.")]
 
 
 def _lang_option(value: str | None) -> str | None:
     if value is not None and value not in ("en", "ru"):
-        raise typer.BadParameter("use en or ru")
+        raise typer.BadParameter(tr("use en or ru"))
     return value
 
 
@@ -154,10 +164,16 @@ def generate_command(
         "--resume", help="Continue an interrupted run of the same inputs, keeping the cards it finished; "
         "leave an output that is already complete for them as it is.")] = False,
     engine: EngineOption = None,
+    history: Annotated[list[Path] | None, typer.Option(
+        "--history", exists=True, file_okay=False,
+        help="An earlier run's output folder, or a folder holding several (repeatable): each card shows the "
+        "earlier periods' scores and bonuses and the year-to-date total; every run is checked against its "
+        "manifest.json first.")] = None,
 ) -> None:
     """Write a KPI card per employee, the summary workbook and the manifest into OUT."""
-    _run_batch(plan, [*(data or []), *(more or [])], out, template=template, period=period, jobs=jobs, lang=lang,
-               skip_invalid=skip_invalid, resume=resume, engine=engine)
+    with using(resolve(lang)):
+        _run_batch(plan, [*(data or []), *(more or [])], out, template=template, period=period, jobs=jobs,
+                   lang=lang, skip_invalid=skip_invalid, resume=resume, engine=engine, history=history or ())
 
 
 @app.command("verify")
@@ -165,6 +181,7 @@ def verify_command(
     out: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="An output folder of 'xl-kpi generate'.")],
     no_recompute: Annotated[bool, typer.Option(
         "--no-recompute", help="Only check the hashes; don't recompute from the recorded inputs.")] = False,
+    lang: MessagesLangOption = None,
 ) -> None:
     """Audit an output folder: hashes, nothing added or removed, and every output equal to a fresh
     computation from the recorded inputs. Exit 1 when anything differs."""
@@ -172,15 +189,19 @@ def verify_command(
 
     from xl_kpi.batch import verify
 
-    with console.status("Verifying…"):
-        findings = verify(out, recompute=not no_recompute)
-    for f in findings:
-        console.print(f"[red]✗[/red] {escape(str(f))}", soft_wrap=True)
-    if findings:
-        console.print(f"[bold red]{len(findings)} problem{'s' if len(findings) != 1 else ''} found in {out}[/bold red]")
-        raise typer.Exit(1)
-    console.print(f"[green]✓[/green] {out}: every file matches its recorded hash"
-                  + ("" if no_recompute else " and a fresh computation from the recorded inputs"))
+    with using(resolve(lang)):
+        with console.status(tr("Verifying…")):
+            findings = verify(out, recompute=not no_recompute)
+        for f in findings:
+            console.print(f"[red]✗[/red] {escape(str(f))}", soft_wrap=True)
+        if findings:
+            text = ntr("{n} problem found in {out}", "{n} problems found in {out}", len(findings), out=out)
+            console.print(f"[bold red]{escape(text)}[/bold red]")
+            raise typer.Exit(1)
+        console.print("[green]✓[/green] " + escape(
+            tr("{out}: every file matches its recorded hash", out=out) if no_recompute else
+            tr("{out}: every file matches its recorded hash and a fresh computation from the recorded inputs",
+               out=out)))
 
 
 @app.command("demo")
@@ -193,8 +214,10 @@ def demo_command(
     from xl_kpi.inputs.plan import sample_inputs
 
     plan, data = sample_inputs()
-    console.print(f"Sample company: plan [bold]{plan}[/bold], data {', '.join(p.name for p in data)}")
-    _run_batch(plan, data, out, template=None, period=None, jobs=jobs, lang=lang, skip_invalid=False)
+    with using(resolve(lang)):
+        console.print(tr("Sample company: plan {plan}, data {data}", plan=f"[bold]{plan}[/bold]",
+                         data=", ".join(p.name for p in data)))
+        _run_batch(plan, data, out, template=None, period=None, jobs=jobs, lang=lang, skip_invalid=False)
 
 
 def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> None:
@@ -207,13 +230,15 @@ def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> No
     from xl_kpi.outputs.outdir import OutDirError
     from xl_kpi.validate import render
 
-    with Progress(TextColumn("[bold]Cards"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    lang = options.get("lang")
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
-        task = progress.add_task("cards", total=None)
+        task = progress.add_task(tr("Cards"), total=None)
         try:
             report = generate(
                 plan, data, out,
                 on_start=lambda n: progress.update(task, total=n),
+                default_lang=None if system_language() == "en" else system_language(),  # en is the default
                 on_progress=lambda n: progress.update(task, completed=n),
                 **options,  # type: ignore[arg-type]
             )
@@ -221,32 +246,57 @@ def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> No
             progress.stop()
             if not e.usage:
                 raise
-            console.print(f"[red]Usage error:[/red] {escape(str(e))}", soft_wrap=True)
+            console.print("[red]" + escape(tr("Usage error:")) + f"[/red] {escape(str(e))}", soft_wrap=True)
             raise typer.Exit(2) from None
         except InputError as e:
             progress.stop()
+            set_language(resolve(lang, e.problems.language))  # type: ignore[arg-type]
             render(e.problems, console)
-            console.print("[red]Nothing was written.[/red] Fix the errors above"
-                          + (" or use --skip-invalid." if "skip_invalid" in options else "."))
+            console.print("[red]" + escape(tr("Nothing was written.")) + "[/red] "
+                          + escape(tr("Fix the errors above or use --skip-invalid.") if "skip_invalid" in options
+                                   else tr("Fix the errors above.")))
             raise typer.Exit(1) from None
+    set_language(resolve(lang, report.problems.language))  # type: ignore[arg-type]
     if report.up_to_date:
-        console.print(f"[green]✓[/green] {report.out_dir} is already complete for these inputs; nothing rewritten")
+        console.print("[green]✓[/green] " + escape(tr("{out} is already complete for these inputs; nothing "
+                                                      "rewritten", out=report.out_dir)))
         return
     warnings = report.problems.warnings
     currency = report.results.currency
-    console.print(f"[green]✓[/green] {len(report.cards)} cards written, {len(report.errors)} "
-                  f"employee{'s' if len(report.errors) != 1 else ''} not carded"
-                  + (" (see errors.csv)" if report.errors else "")
-                  + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''} "
-                     "(xl-kpi validate lists them)" if warnings else ""))
-    console.print(f"  total bonus  [bold]{_money(report.total_bonus, currency)}[/bold]  "
-                  f"(period {report.results.period or '—'})")
+    text = ntr("{n} card written", "{n} cards written", len(report.cards)) + ", " + ntr(
+        "{n} employee not carded", "{n} employees not carded", len(report.errors))
+    if report.errors:
+        text += tr(" (see errors.csv)")
+    if warnings:
+        text += ", " + ntr("{n} warning (xl-kpi validate lists them)", "{n} warnings (xl-kpi validate lists them)",
+                           len(warnings))
+    console.print(f"[green]✓[/green] {escape(text)}")
+    rows = [(tr("total bonus"), f"[bold]{_money(report.total_bonus, currency)}[/bold]  "
+             + escape(tr("(period {period})", period=report.results.period or "—")))]
     if report.reused:
-        console.print(f"  resumed      {report.reused} cards kept from the interrupted run")
-    console.print(f"  elapsed      {report.elapsed:.2f} s")
-    console.print(f"  output       {report.out_dir.resolve()}")
+        rows.append((tr("resumed"), escape(ntr("{n} card kept from the interrupted run",
+                                               "{n} cards kept from the interrupted run", report.reused))))
+    rows.append((tr("elapsed"), escape(_seconds(report.elapsed))))
+    rows.append((tr("output"), escape(str(report.out_dir.resolve()))))
+    width = _print_rows(rows)
     for name, path in report.files.items():
-        console.print(f"               {name}{'/' if path.is_dir() else ''}")
+        console.print(f"  {'':{width}} {escape(name)}{'/' if path.is_dir() else ''}")
+
+
+def _seconds(x: float) -> str:
+    """'8.56 s' / '8,56 с': a duration as the current language writes it (a decimal comma in Russian)."""
+    text = tr("{seconds:.2f} s", seconds=x)
+    return text.replace(".", ",") if current() == "ru" else text
+
+
+def _print_rows(rows: list[tuple[str, str]], width: int = 12) -> int:
+    """'  label        value' lines, the values aligned after the longest label; returns the label width."""
+    from rich.markup import escape
+
+    width = max([width, *(len(label) for label, _ in rows)])
+    for label, value in rows:
+        console.print(f"  {escape(label):<{width}} {value}", soft_wrap=True)
+    return width
 
 
 @app.command("distribute")
@@ -288,15 +338,28 @@ def distribute_command(
     jobs: Annotated[int | None, typer.Option(
         "--jobs", min=1, max=64, help="Worker processes for encrypting and LibreOffice processes for the PDFs "
         "(default: the machine's cores).")] = None,
+    lang: MessagesLangOption = None,
 ) -> None:
     """Bundle the cards per employee, manager or department; encrypt, make PDFs, e-mail, check isolation."""
+    with using(resolve(lang)):
+        _distribute(out, by=by, zip_=zip_, encrypt=encrypt, passwords=passwords, new_passwords=new_passwords,
+                    pdf=pdf, pdf_only=pdf_only, allow_plain_pdf=allow_plain_pdf, mail=mail, smtp=smtp,
+                    starttls=starttls, ssl=ssl, user=user, sender=sender, dry_run=dry_run, check=check,
+                    full_check=full_check, jobs=jobs)
+
+
+def _distribute(out: Path, *, by: list[str] | None, zip_: bool, encrypt: bool, passwords: Path | None,
+                new_passwords: bool, pdf: bool, pdf_only: bool, allow_plain_pdf: bool, mail: bool, smtp: str | None,
+                starttls: bool, ssl: bool, user: str | None, sender: str | None, dry_run: bool, check: bool,
+                full_check: bool, jobs: int | None) -> None:
+    """The body of ``xl-kpi distribute``, in the language already chosen."""
     from xl_kpi.delivery.distribute import Options, UsageError
 
     mailing = mail or dry_run
     building = bool(by or zip_ or encrypt or passwords or new_passwords or pdf or pdf_only or allow_plain_pdf
                     or mailing) or not (check or full_check)
     if not mailing and (smtp or starttls or ssl or user or sender):
-        raise _usage("--smtp, --starttls, --ssl, --user and --from go with --mail")
+        raise _usage(tr("--smtp, --starttls, --ssl, --user and --from go with --mail"))
     try:
         options = Options(by=tuple(by or ("employee",)), zip=zip_, encrypt=encrypt, passwords=passwords,
                           new_passwords=new_passwords, pdf=pdf, pdf_only=pdf_only, allow_plain_pdf=allow_plain_pdf,
@@ -307,8 +370,8 @@ def distribute_command(
     if mailing:
         config = _smtp_config(smtp, starttls=starttls, ssl=ssl, user=user, sender=sender, dry_run=dry_run)
         if set(options.by) == {"department"}:
-            raise _usage("department bundles are not mailed (the plan names no department head); "
-                                   "use --by employee and/or --by manager with --mail")
+            raise _usage(tr("department bundles are not mailed (the plan names no department head); "
+                            "use --by employee and/or --by manager with --mail"))
     failed = False
     if building:
         failed |= _run_distribute(out, options, config if mailing else None, mailing=mailing, dry_run=dry_run)
@@ -321,7 +384,7 @@ def _usage(message: str) -> typer.Exit:
     """Print a usage error and return the exit (code 2) to raise."""
     from rich.markup import escape
 
-    console.print(f"[red]Usage error:[/red] {escape(message)}", soft_wrap=True)
+    console.print("[red]" + escape(tr("Usage error:")) + f"[/red] {escape(message)}", soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -333,9 +396,9 @@ def _smtp_config(smtp: str | None, *, starttls: bool, ssl: bool, user: str | Non
 
     if smtp is None:
         if not dry_run:
-            raise _usage("--mail needs --smtp HOST:PORT and --from ADDR (or use --dry-run)")
+            raise _usage(tr("--mail needs --smtp HOST:PORT and --from ADDR (or use --dry-run)"))
         if starttls or ssl or user:
-            raise _usage("--starttls, --ssl and --user need --smtp")
+            raise _usage(tr("--starttls, --ssl and --user need --smtp"))
         if sender:
             why = check_address(sender)
             if why:
@@ -359,7 +422,8 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
     from xl_kpi.inputs.problems import InputError
     from xl_kpi.validate import render
 
-    titles = {"pdf": "PDF (LibreOffice)", "encrypt": "Encrypting", "send": "Writing .eml" if dry_run else "Sending"}
+    titles = {"pdf": tr("PDF (LibreOffice)"), "encrypt": tr("Encrypting"),
+              "send": tr("Writing .eml") if dry_run else tr("Sending")}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[rate]}"), console=console, transient=True) as progress:
         tasks: dict[str, object] = {}
@@ -373,7 +437,7 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
                 started[stage] = (time.perf_counter(), done)  # resumed work is not counted in the rate
             t0, n0 = started[stage]
             dt = time.perf_counter() - t0
-            rate = f"{(done - n0) / dt:,.0f}/s" if dt > 0.5 and done > n0 else ""
+            rate = tr("{rate:,.0f}/s", rate=(done - n0) / dt) if dt > 0.5 and done > n0 else ""
             progress.update(tasks[stage], completed=done, total=total, rate=rate)  # type: ignore[arg-type]
 
         try:
@@ -381,7 +445,7 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
         except InputError as e:
             progress.stop()
             render(e.problems, console)
-            console.print("[red]Nothing was written.[/red]")
+            console.print("[red]" + escape(tr("Nothing was written.")) + "[/red]")
             return True
         except KpiError as e:
             progress.stop()
@@ -404,13 +468,24 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
     if mailing:
         console.print()
         if mail_error:
-            console.print(f"[red]✗ mail:[/red] {escape(mail_error)}", soft_wrap=True)
+            console.print("[red]✗ " + escape(tr("mail:")) + f"[/red] {escape(mail_error)}", soft_wrap=True)
             if partial is not None:
-                console.print(f"  {partial.summary()}")
+                console.print(f"  {escape(str(partial.summary()))}")
             failed = True
         if outcome is not None:
             failed |= _print_mail(outcome, dry_run)
     return failed
+
+
+def _bundle_count(n: int, by: str) -> str:
+    """'3 employee' style counts of bundles, in the current language."""
+    if by == "employee":
+        return ntr("{n} employee bundle", "{n} employee bundles", n)
+    if by == "manager":
+        return ntr("{n} manager bundle", "{n} manager bundles", n)
+    if by == "department":
+        return ntr("{n} department bundle", "{n} department bundles", n)
+    return f"{n} {by}"
 
 
 def _print_distribution(report: object) -> None:
@@ -423,46 +498,54 @@ def _print_distribution(report: object) -> None:
     bundles = [b for b in r.bundles if not b.failed]  # type: ignore[attr-defined]
     if r.problems.errors or r.problems.warnings:  # type: ignore[attr-defined]
         render(r.problems, console)  # type: ignore[attr-defined]
-    counts = ", ".join(f"{sum(1 for b in bundles if b.by == m)} {m}" for m in opts.by)
+    counts = ", ".join(_bundle_count(sum(1 for b in bundles if b.by == m), m) for m in opts.by)
     kinds: dict[str, int] = {}
     for b in bundles:
         for f in b.files:
             kinds[f"{f.kind} {Path(f.name).suffix[1:]}"] = kinds.get(f"{f.kind} {Path(f.name).suffix[1:]}", 0) + 1
-    console.print(f"[green]✓[/green] distribution written: [bold]{escape(str(r.folder.resolve()))}[/bold]",
-                  soft_wrap=True)
-    console.print(f"  bundles      {counts}" + (" (.zip)" if opts.zip else " (folders)"))
-    console.print(f"  files        {r.files}: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-                  + (" — workbooks encrypted" if opts.encrypt else ""))
+    console.print("[green]✓[/green] " + escape(tr("distribution written:")) + f" "
+                  f"[bold]{escape(str(r.folder.resolve()))}[/bold]", soft_wrap=True)
     no_mail = [b for b in bundles if (not b.recipient_email or b.note) and b.by != "department"]
     from xl_kpi.inputs.identity import canonical_address
 
     mailboxes = {canonical_address(b.recipient_email) for b in bundles if b.recipient_email}
-    console.print(f"  recipients   {len(mailboxes)} "
-                  f"e-mail addresses; {len(no_mail)} bundle{'s' if len(no_mail) != 1 else ''} without a usable one")
+    rows = [(tr("bundles"), escape(counts + (tr(" (.zip)") if opts.zip else tr(" (folders)")))),
+            (tr("files"), escape(f"{r.files}: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+                                 + (tr(" — workbooks encrypted") if opts.encrypt else ""))),
+            (tr("recipients"), escape(
+                ntr("{n} e-mail address", "{n} e-mail addresses", len(mailboxes)) + "; "
+                + ntr("{n} bundle without a usable one", "{n} bundles without a usable one", len(no_mail))))]
+    width = _print_rows(rows)
+    pad = " " * (width + 3)
     for b in no_mail[:20]:
-        console.print(f"               [yellow]![/yellow] {escape(b.key)}: {escape(b.note)}", soft_wrap=True)
+        console.print(f"{pad}[yellow]![/yellow] {escape(b.key)}: {escape(b.note)}", soft_wrap=True)
     if len(no_mail) > 20:
-        console.print(f"               … and {len(no_mail) - 20} more")
+        console.print(pad + escape(tr("… and {n} more", n=len(no_mail) - 20)))
     if "department" in opts.by:
-        console.print("               department bundles are for HR to hand over (the plan names no department "
-                      "head, so they are never mailed)", soft_wrap=True)
+        console.print(pad + escape(tr("department bundles are for HR to hand over (the plan names no department "
+                                      "head, so they are never mailed)")), soft_wrap=True)
+    rows = []
     if opts.with_pdf:
-        made = (f"{r.pdf_converted} converted in {r.pdf_seconds:.1f} s ({r.pdf_processes} LibreOffice "  # type: ignore
-                f"process{'es' if r.pdf_processes != 1 else ''} at once)" if r.pdf_converted
-                else "none converted")
-        reused = f", {r.pdf_reused} reused from the previous run" if r.pdf_reused else ""
-        console.print(f"  PDF          {made}{reused}"
-                      + (" — [yellow]PDFs are NOT encrypted (--allow-plain-pdf)[/yellow]" if opts.encrypt else ""))
+        made = (ntr("{n} converted in {seconds:.1f} s ({processes} LibreOffice process at once)",
+                    "{n} converted in {seconds:.1f} s ({processes} LibreOffice processes at once)",
+                    r.pdf_converted, seconds=r.pdf_seconds, processes=r.pdf_processes)  # type: ignore
+                if r.pdf_converted else tr("none converted"))  # type: ignore[attr-defined]
+        reused = tr(", {n} reused from the previous run", n=r.pdf_reused) if r.pdf_reused else ""  # type: ignore
+        rows.append(("PDF", escape(made + reused) + (
+            " — [yellow]" + escape(tr("PDFs are NOT encrypted (--allow-plain-pdf)")) + "[/yellow]"
+            if opts.encrypt else "")))
     if opts.encrypt:
-        p = r.passwords
-        console.print(f"  passwords    [bold]{escape(str(r.passwords_file))}[/bold] ({p.get('given', 0)} given, "
-                      f"{p.get('reused', 0)} reused, {p.get('generated', 0)} generated) — for HR only: never send it "
-                      "with the cards", soft_wrap=True)
-    if opts.encrypt:
-        console.print(f"  encrypted    {r.encrypted} now ({opts.jobs} worker{'s' if opts.jobs != 1 else ''}), "  # type: ignore
-                      f"{r.resumed} from the interrupted run, {r.reused} taken over unchanged")  # type: ignore
-    console.print(f"  index        {escape(str(r.index_file))}", soft_wrap=True)
-    console.print(f"  elapsed      {r.elapsed:.2f} s")
+        p = r.passwords  # type: ignore[attr-defined]
+        rows.append((tr("passwords"), f"[bold]{escape(str(r.passwords_file))}[/bold] " + escape(  # type: ignore
+            tr("({given} given, {reused} reused, {generated} generated) — for HR only: never send it with the "
+               "cards", given=p.get("given", 0), reused=p.get("reused", 0), generated=p.get("generated", 0)))))
+        rows.append((tr("encrypted"), escape(ntr(
+            "{encrypted} now ({n} worker), {resumed} from the interrupted run, {reused} taken over unchanged",
+            "{encrypted} now ({n} workers), {resumed} from the interrupted run, {reused} taken over unchanged",
+            opts.jobs, encrypted=r.encrypted, resumed=r.resumed, reused=r.reused))))  # type: ignore[attr-defined]
+    rows.append((tr("index"), escape(str(r.index_file))))  # type: ignore[attr-defined]
+    rows.append((tr("elapsed"), escape(_seconds(r.elapsed))))  # type: ignore[attr-defined]
+    _print_rows(rows, width)
 
 
 def _print_mail(outcome: object, dry_run: bool) -> bool:
@@ -471,18 +554,21 @@ def _print_mail(outcome: object, dry_run: bool) -> bool:
     rep = outcome.report  # type: ignore[attr-defined]
     failed = not rep.ok
     if dry_run:
-        console.print(f"[green]✓[/green] dry run: {len(rep.written)} message{'s' if len(rep.written) != 1 else ''} "
-                      f"written to {escape(str(outcome.outbox))}, nothing sent", soft_wrap=True)  # type: ignore
+        console.print("[green]✓[/green] " + escape(ntr(
+            "dry run: {n} message written to {outbox}, nothing sent",
+            "dry run: {n} messages written to {outbox}, nothing sent", len(rep.written),
+            outbox=outcome.outbox)), soft_wrap=True)  # type: ignore[attr-defined]
     else:
         mark = "[green]✓[/green]" if rep.ok else "[red]✗[/red]"
-        console.print(f"{mark} mail: {rep.summary()}")
+        console.print(f"{mark} " + escape(tr("mail:")) + f" {escape(str(rep.summary()))}")
     for key, why in [*rep.failed, *rep.invalid, *rep.uncertain]:
-        console.print(f"  [red]✗[/red] {escape(key)}: {escape(why)}", soft_wrap=True)
+        console.print(f"  [red]✗[/red] {escape(key)}: {escape(str(why))}", soft_wrap=True)
     for key in rep.remaining:
-        console.print(f"  [red]✗[/red] {escape(key)}: not attempted", soft_wrap=True)
+        console.print(f"  [red]✗[/red] {escape(key)}: " + escape(tr("not attempted")), soft_wrap=True)
     skipped = [(b, why) for b, why in outcome.not_mailed if b.by != "department"]  # type: ignore[attr-defined]
     for b, why in skipped:
-        console.print(f"  [red]✗[/red] not mailed: {escape(b.key)}: {escape(why)}", soft_wrap=True)
+        console.print("  [red]✗[/red] " + escape(tr("not mailed:")) + f" {escape(b.key)}: {escape(str(why))}",
+                      soft_wrap=True)
     return failed or bool(skipped)
 
 
@@ -496,25 +582,25 @@ def _run_check(out: Path, *, full: bool = False, jobs: int = 1) -> bool:
     try:
         rep = check_report(out, full=full, jobs=jobs)
     except KpiError as e:
-        console.print(f"[red]✗ check:[/red] {escape(str(e))}", soft_wrap=True)
+        console.print("[red]✗ " + escape(tr("check:")) + f"[/red] {escape(str(e))}", soft_wrap=True)
         return True
     if rep.ok:
         how = ""
         if rep.bound or rep.decrypted:
-            how = (f" ({rep.bound} encrypted workbooks checked through the plain workbook they were proved to open "
-                   f"to, {rep.decrypted} decrypted with their password)")
-        console.print(f"[green]✓ isolation check:[/green] {rep.files} files opened, nobody's name, id or pay in a "
-                      f"file meant for someone else{how}", soft_wrap=True)
+            how = tr(" ({bound} encrypted workbooks checked through the plain workbook they were proved to open "
+                     "to, {decrypted} decrypted with their password)", bound=rep.bound, decrypted=rep.decrypted)
+        console.print("[green]✓ " + escape(tr("isolation check:")) + "[/green] " + escape(
+            tr("{n} files opened, nobody's name, id or pay in a file meant for someone else", n=rep.files) + how),
+            soft_wrap=True)
         return False
-    console.print(f"[red]✗ isolation check: {len(rep.leaks)} finding{'s' if len(rep.leaks) != 1 else ''}[/red] "
-                  f"in {rep.files} files opened", soft_wrap=True)
+    console.print("[red]✗ " + escape(tr("isolation check:")) + " " + escape(
+        ntr("{n} finding", "{n} findings", len(rep.leaks))) + "[/red] "
+        + escape(tr("in {n} files opened", n=rep.files)), soft_wrap=True)
     for leak in rep.leaks[:200]:
         console.print(f"  [red]✗[/red] {escape(str(leak))}", soft_wrap=True)
     if len(rep.leaks) > 200:
-        console.print(f"  … and {len(rep.leaks) - 200} more")
+        console.print("  " + escape(tr("… and {n} more", n=len(rep.leaks) - 200)))
     return True
-
-
 
 
 def _money(x: float, currency: str = "RUB") -> str:
@@ -545,27 +631,39 @@ def main() -> None:
             e, seen = e.__cause__ or e.__context__, seen + 1
         return False
 
-    try:
-        app()
-    except SystemExit as e:  # typer.Exit and usage errors end here with their code
-        if e.code == 130 and interrupted(e):  # typer turns Ctrl+C into Exit(130), silently
-            say("interrupted")
-        raise
-    except KeyboardInterrupt:
-        say("interrupted")
-        raise SystemExit(130) from None
-    except KpiError as e:  # bad input that a command did not report itself
-        say(f"error: {' '.join(str(e).split())}")
-        raise SystemExit(1) from None
-    except BaseException as e:  # Exception, and a Rust panic from a native library (a BaseException)
-        if os.environ.get("XL_KPI_DEBUG") or isinstance(e, GeneratorExit):
+    with using(resolve(_argv_lang(sys.argv[1:]))):  # for what is said here, outside a command
+        try:
+            app()
+        except SystemExit as e:  # typer.Exit and usage errors end here with their code
+            if e.code == 130 and interrupted(e):  # typer turns Ctrl+C into Exit(130), silently
+                say(tr("interrupted"))
             raise
-        from xl_kpi.dependencies import missing_batch_package
-
-        missing = missing_batch_package(e)  # a batch package imported lazily inside a command
-        if missing is not None:
-            say(missing)
+        except KeyboardInterrupt:
+            say(tr("interrupted"))
+            raise SystemExit(130) from None
+        except KpiError as e:  # bad input that a command did not report itself
+            say(tr("error: {message}", message=" ".join(str(e).split())))
             raise SystemExit(1) from None
-        message = " ".join(str(e).split())[:300] or "(no message)"
-        say(f"internal error: {type(e).__name__}: {message} — please report this with the command you ran")
-        raise SystemExit(3) from None
+        except BaseException as e:  # Exception, and a Rust panic from a native library (a BaseException)
+            if os.environ.get("XL_KPI_DEBUG") or isinstance(e, GeneratorExit):
+                raise
+            from xl_kpi.dependencies import missing_batch_package
+
+            missing = missing_batch_package(e)  # a batch package imported lazily inside a command
+            if missing is not None:
+                say(missing)
+                raise SystemExit(1) from None
+            message = " ".join(str(e).split())[:300] or tr("(no message)")
+            say(tr("internal error: {kind}: {message} — please report this with the command you ran",
+                   kind=type(e).__name__, message=message))
+            raise SystemExit(3) from None
+
+
+def _argv_lang(args: list[str]) -> str | None:
+    """The value of --lang in the command line (--lang ru or --lang=ru), if any."""
+    for i, a in enumerate(args):
+        if a == "--lang" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith("--lang="):
+            return a.split("=", 1)[1]
+    return None

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.period import Period
+from xl_kpi.i18n import Msg, Plural, tr, using
 from xl_kpi.inputs.datafiles import DataFile
 from xl_kpi.inputs.problems import ROW_LIMIT, Problems
 
@@ -49,10 +50,11 @@ def inspect(
 
 def inspect_computed(
     plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None,
-    engine: str | None = None, language: str | None = None,
+    engine: str | None = None, language: str | None = None, default_language: str | None = None,
 ) -> tuple[Any, Any, Problems, Any]:
     """:func:`inspect` and the results its amount check computed from the same plan and facts (None when
-    the plan is unreadable): the batch run uses them instead of computing them a second time."""
+    the plan is unreadable): the batch run uses them instead of computing them a second time. The results
+    speak ``language``, else the plan's Settings language, else ``default_language``, else en."""
     from xl_kpi.inputs.facts import load_facts
     from xl_kpi.inputs.plan import check_employment, read_plan
 
@@ -65,13 +67,15 @@ def inspect_computed(
         check_employment(the_plan, facts.period, problems)
     elif the_plan.employees[["hired", "left"]].notna().to_numpy().any():
         problems.error(
-            "the period is unknown, so the bonuses of people hired or leaving cannot be prorated",
-            "set the period in the Settings sheet (e.g. 2026-10) or pass --period",
+            Msg("the period is unknown, so the bonuses of people hired or leaving cannot be prorated"),
+            Msg("set the period in the Settings sheet (e.g. 2026-10) or pass --period"),
             file=the_plan.file, sheet="Settings",
         )
     check_coverage(the_plan, facts, problems)
     from xl_kpi.results import check_amounts
 
+    if not language and problems.language is None:  # the plan's Settings name no language
+        language = default_language
     results = check_amounts(the_plan, facts, problems, period=period, language=language)
     return the_plan, facts, problems, results
 
@@ -105,27 +109,33 @@ def check_coverage(plan: Any, facts: Any, problems: Problems) -> None:
         files = ", ".join(unreadable)
         kpis = ", ".join(dict.fromkeys(missing["kpi_id"]))
         problems.error(
-            f"{len(missing)} facts are missing (KPIs {kpis}, {missing['employee_id'].nunique()} employees); "
-            f"they may be in {files}, which could not be read",
-            f"fix {files} (see above) and run again", **plan.at("Employees", None, "employee_id"))
+            Plural("{n} fact is missing (KPIs {kpis}, {employees} employees); "
+                   "it may be in {files}, which could not be read",
+                   "{n} facts are missing (KPIs {kpis}, {employees} employees); "
+                   "they may be in {files}, which could not be read",
+                   len(missing), kpis=kpis, employees=missing['employee_id'].nunique(), files=files),
+            Msg("fix {files} (see above) and run again", files=files), **plan.at("Employees", None, "employee_id"))
         missing = missing.iloc[:0]
     for kpi_id, group in missing.groupby("kpi_id", sort=False):
         if kpi_id in plan.sources:
-            fix = ("check the raw data for these rows (is the employee column filled in?) "
-                   "or give the fact in a facts file")
+            fix = Msg("check the raw data for these rows (is the employee column filled in?) "
+                      "or give the fact in a facts file")
         else:
-            fix = "add a row 'employee_id, kpi_id, fact' for it to a facts file"
+            fix = Msg("add a row 'employee_id, kpi_id, fact' for it to a facts file")
         for _, m in group.head(ROW_LIMIT).iterrows():
             note = m["note"] if isinstance(m["note"], str) and m["note"] else ""
             problems.error(
-                f"missing fact: {_who(emp, m['employee_id'])}, KPI {kpi_id}" + (f" ({note})" if note else ""),
+                Msg("missing fact: {who}, KPI {kpi} ({note})", who=_who(emp, m['employee_id']), kpi=kpi_id, note=note)
+                if note else Msg("missing fact: {who}, KPI {kpi}", who=_who(emp, m['employee_id']), kpi=kpi_id),
                 fix,
                 **plan.at("Employees", emp.loc[m["employee_id"], "row"], "employee_id"),
             )
         rest = list(group["employee_id"].iloc[ROW_LIMIT:])
         if rest:
             ids = ", ".join(rest[:20]) + (", …" if len(rest) > 20 else "")
-            problems.error(f"missing fact: KPI {kpi_id} for {len(rest)} more employees ({ids})", fix,
+            problems.error(Plural("missing fact: KPI {kpi} for {n} more employee ({ids})",
+                                  "missing fact: KPI {kpi} for {n} more employees ({ids})", len(rest),
+                                  kpi=kpi_id, ids=ids), fix,
                            **plan.at("Employees", None, "employee_id"))
     known = merged[merged["fact"].notna() & merged["base"].notna() & (merged["base"] != merged["norm"])]
     if known.empty:
@@ -136,54 +146,63 @@ def check_coverage(plan: Any, facts: Any, problems: Problems) -> None:
     absurd = ~np.isnan(s) & ~(np.abs(s) < MAX_SCORE)  # an overflow, or a result no KPI has: never a bonus
     for (_, m), sc in zip(known[absurd].iterrows(), s[absurd], strict=True):
         loc = facts.location(m["employee_id"], m["kpi_id"]) or {"file": plan.file}
+        values = {"who": _who(emp, m['employee_id']), "kpi": m['kpi_id'], "fact": m['fact'], "base": m['base'],
+                  "norm": m['norm']}
         problems.error(
-            f"the score of {_who(emp, m['employee_id'])}, KPI {m['kpi_id']} is "
-            + ("infinite" if np.isinf(sc) else f"{_percent(sc)}, too large to be a result")
-            + f": fact {m['fact']:.6g} with base {m['base']:.6g} and norm {m['norm']:.6g} is beyond what can be "
-            "computed",
-            "check the fact, the base and the norm (a number typed with too many digits, or base and norm "
-            "almost equal?)", **loc)
+            Msg("the score of {who}, KPI {kpi} is infinite: fact {fact:.6g} with base {base:.6g} and norm "
+                "{norm:.6g} is beyond what can be computed", **values) if np.isinf(sc) else
+            Msg("the score of {who}, KPI {kpi} is {score}, too large to be a result: fact {fact:.6g} with base "
+                "{base:.6g} and norm {norm:.6g} is beyond what can be computed", score=_percent(sc), **values),
+            Msg("check the fact, the base and the norm (a number typed with too many digits, or base and norm "
+                "almost equal?)"), **loc)
     s = np.where(absurd, np.nan, s)
     far = (s < FAR_BELOW) | (s > FAR_ABOVE)
     for (_, m), sc in zip(known[far].iterrows(), s[far], strict=True):
         loc = facts.location(m["employee_id"], m["kpi_id"]) or {"file": plan.file}
         problems.warning(
-            f"fact {m['fact']:.6g} for {_who(emp, m['employee_id'])}, KPI {m['kpi_id']} is far outside "
-            f"base..norm ({m['base']:.6g}..{m['norm']:.6g}): score {_percent(sc)}",
-            "check the units (a percentage typed as 40 instead of 40% or 0.4?) and the data",
+            Msg("fact {fact:.6g} for {who}, KPI {kpi} is far outside base..norm ({base:.6g}..{norm:.6g}): "
+                "score {score}", fact=m['fact'], who=_who(emp, m['employee_id']), kpi=m['kpi_id'], base=m['base'],
+                norm=m['norm'], score=_percent(sc)),
+            Msg("check the units (a percentage typed as 40 instead of 40% or 0.4?) and the data"),
             **loc,
         )
 
 
-def _percent(x: float) -> str:
+def _percent(x: float) -> str | Msg:
     """A score as a percentage for a message: '135%', or '1.3e+300%' when it is absurdly large."""
     if not np.isfinite(x):
-        return "infinite"
+        return Msg("infinite")
     if abs(x) < 1e6:
         return f"{x * 100:.0f}%"
     return f"{(Decimal(repr(float(x))) * 100).normalize():.3g}%"  # in decimal: x * 100 may overflow a float
 
 
-def _who(emp: pd.DataFrame, employee_id: str) -> str:
+def _who(emp: pd.DataFrame, employee_id: str) -> Msg:
     name = emp["name"].get(employee_id) if employee_id in emp.index else None
-    return f"employee {employee_id} ({name})" if isinstance(name, str) and name else f"employee {employee_id}"
+    if isinstance(name, str) and name:
+        return Msg("employee {id} ({name})", id=employee_id, name=name)
+    return Msg("employee {id}", id=employee_id)
 
 
 # ----------------------------------------------------------------------------------- render
 
 
-def render(problems: Problems, console: Console) -> None:
-    """Print the problems grouped by file, then 'N errors, M warnings'."""
+def render(problems: Problems, console: Console, lang: str | None = None) -> None:
+    """Print the problems grouped by file, then 'N errors, M warnings', in ``lang`` (default: the current one)."""
     from rich.markup import escape
 
-    for file, items in problems.by_file().items():
-        console.print(f"[bold]{escape(file) if file else '(inputs)'}[/bold]", soft_wrap=True)
-        for p in items:
-            mark = "[red]✗ error[/red]" if p.is_error else "[yellow]! warning[/yellow]"
-            where = p.where()
-            console.print(f"  {mark}  {escape(where) + ': ' if where else ''}{escape(p.message)}", soft_wrap=True)
-            if p.fix:
-                console.print(f"      [dim]fix:[/dim] {escape(p.fix)}", soft_wrap=True)
-        console.print()
-    style = "bold red" if problems.has_errors else ("bold yellow" if problems.warnings else "bold green")
-    console.print(f"[{style}]{problems.summary()}[/{style}]", soft_wrap=True)
+    with using(lang):
+        inputs, error, warning, fix_label = tr("(inputs)"), tr("error"), tr("warning"), tr("fix:")
+        for file, items in problems.by_file().items():
+            console.print(f"[bold]{escape(file or inputs)}[/bold]", soft_wrap=True)
+            for p in items:
+                mark = f"[red]✗ {error}[/red]" if p.is_error else f"[yellow]! {warning}[/yellow]"
+                where = p.where()
+                console.print(f"  {mark}  {escape(where) + ': ' if where else ''}{escape(p.message_in())}",
+                              soft_wrap=True)
+                fix = p.fix_in()
+                if fix:
+                    console.print(f"      [dim]{fix_label}[/dim] {escape(fix)}", soft_wrap=True)
+            console.print()
+        style = "bold red" if problems.has_errors else ("bold yellow" if problems.warnings else "bold green")
+        console.print(f"[{style}]{problems.summary()}[/{style}]", soft_wrap=True)

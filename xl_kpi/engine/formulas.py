@@ -40,6 +40,8 @@ __all__ = [
     "per_unit_formula",
     "period_bonus_formula",
     "proportional_formula",
+    "rows_ratio_formula",
+    "rows_total_formula",
     "score_formula",
     "score_key_formula",
     "share_formula",
@@ -47,6 +49,7 @@ __all__ = [
     "tiered_formula",
     "total_pay_formula",
     "weighted_score_formula",
+    "year_to_date_formula",
 ]
 
 
@@ -159,6 +162,33 @@ def sum_formula(cells: str) -> str:
     return f"SUM({cells})"
 
 
+_ROWS_REDUCERS = {"sum": "SUM", "count": "SUM", "distinct": "SUM", "mean": "AVERAGE", "min": "MIN", "max": "MAX",
+                  "median": "MEDIAN"}
+
+
+def rows_total_formula(func: str, contributions: str, factor: float = 1.0) -> str:
+    """A derived fact from the contributions of its raw rows (:func:`xl_kpi.inputs.sources.drill.total`):
+    ``SUM`` for sum, count and distinct (1 per row, 1 per first row of a value), ``AVERAGE``/``MIN``/``MAX``/
+    ``MEDIAN`` for the values, ``100*SUM/COUNT`` of the answer classes (+1, 0, -1) for NPS; times ``factor``.
+
+    >>> rows_total_formula("nps", "B5:B9")
+    '100*SUM(B5:B9)/COUNT(B5:B9)'
+    >>> rows_total_formula("sum", "B5:B9", 0.001)
+    'SUM(B5:B9)*0.001'
+    """
+    if func == "nps":
+        out = f"100*SUM({contributions})/COUNT({contributions})"
+    else:
+        out = f"{_ROWS_REDUCERS[func]}({contributions})"
+    return out if factor == 1.0 else f"{out}*{literal(factor)}"
+
+
+def rows_ratio_formula(numerator: str, denominator: str, factor: float = 1.0) -> str:
+    """A ratio source's fact from its two totals (``""`` when the denominator is 0, as the fact is then missing)."""
+    out = f"{numerator}/{denominator}" + ("" if factor == 1.0 else f"*{literal(factor)}")
+    return f'IF({denominator}=0,"",{out})'
+
+
 def kpi_bonus_formula(line_bonuses: str) -> str:
     """The KPI bonus: the sum of the (already rounded) line bonuses (:func:`~xl_kpi.engine.payout.kpi_bonus`)."""
     return sum_formula(line_bonuses)
@@ -201,6 +231,12 @@ def adjustment_formula(amounts: str, digits: int = 2) -> str:
     return round_formula(f"SUM({amounts})", digits)
 
 
+def year_to_date_formula(bonuses: str, digits: int = 2) -> str:
+    """The year-to-date total of the period bonuses in ``bonuses``, ``ROUND(SUM(bonuses),digits)``
+    (:func:`~xl_kpi.engine.payout.year_to_date`)."""
+    return round_formula(f"SUM({bonuses})", digits)
+
+
 def weighted_score_formula(weights: str, scores: str) -> str:
     """Σ weight × score rounded to 12 decimals (:func:`~xl_kpi.engine.payout.weighted_score`):
     ``ROUND(SUMPRODUCT(weights,scores),12)``."""
@@ -210,10 +246,12 @@ def weighted_score_formula(weights: str, scores: str) -> str:
 def group_rank_formula(groups: str, group: str, scores: str, score: str) -> str:
     """Rank of ``score`` among the scores of its own group (position, department): 1 + how many in the
     group score higher, so ties share a rank as RANK does (pandas ``rank(method="min", ascending=False)``).
-    ``SUMPRODUCT((groups=group)*(scores>score))+1``: an exact comparison, not COUNTIFS, whose criteria
-    would take ``*``, ``?`` or a leading ``>`` in a department's name as a pattern. Excel compares text
-    without regard to case, so "Sales" and "sales" are one group (:func:`group_key`)."""
-    return f"SUMPRODUCT(({groups}={group})*({scores}>{score}))+1"
+    ``SUMPRODUCT((groups=group)*ISNUMBER(scores)*(scores>score))+1``: an exact comparison, not COUNTIFS, whose
+    criteria would take ``*``, ``?`` or a leading ``>`` in a department's name as a pattern; ``ISNUMBER`` keeps
+    a blank score (an employee in error) out, which the comparison alone would take for 0, higher than a
+    negative score. Excel compares text without regard to case, so "Sales" and "sales" are one group
+    (:func:`group_key`)."""
+    return f"SUMPRODUCT(({groups}={group})*ISNUMBER({scores})*({scores}>{score}))+1"
 
 
 def group_key(text: str) -> str:

@@ -9,6 +9,7 @@ Excel functions (``udfs``) and the library::
     bonus       = 0 if gated, else ROUND(KPI bonus × multiplier × proration, digits)
     total pay   = ROUND(salary + bonus, digits)
     weighted    = ROUND(Σ weight × score, 12)                            (the summary's ranking score)
+    year to date = ROUND(Σ bonuses of this period and the earlier ones of its year, digits)   (the card's history)
 
 Every ROUND is Excel's (:func:`~xl_kpi.engine.money.round_money`, half away from zero); the Excel text of
 the same rules is in :mod:`xl_kpi.engine.formulas`. Pure and vectorised: scalars, NumPy arrays or pandas
@@ -18,6 +19,7 @@ Series in (elementwise, broadcasting), the same kind out; NaN (a missing input) 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,6 +222,18 @@ def weighted_score(weights: Any, scores: Any, employee_ids: Any = None) -> Any:
         missing = flat.isna().groupby(ids, sort=False).any()
     total = total.where(~missing, np.nan)
     return pd.Series(round_score(total.to_numpy(float), SCORE_DECIMALS), index=total.index, name="weighted_score")
+
+
+def year_to_date(bonuses: Any, *, digits: int = 2) -> float:
+    """The year-to-date total of one employee's period bonuses (this period's and the earlier ones that count,
+    :meth:`~xl_kpi.engine.period.Period.counts_toward_year_to_date`): ``ROUND(SUM(bonuses), digits)``, an empty
+    (NaN) bonus skipped as Excel's SUM skips a blank cell.
+
+    >>> year_to_date([1500.5, float("nan"), 2250.25])
+    3750.75
+    """
+    b = np.atleast_1d(as_float_array(bonuses, "bonuses")).astype(float)
+    return float(round_money(math.fsum(b[~np.isnan(b)]), digits))
 
 
 def _ids(employee_ids: Any, n: int) -> pd.Index:

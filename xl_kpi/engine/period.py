@@ -287,6 +287,23 @@ class Period:
         last_index = index + months - 1
         return Period(first.start, Period.month(last_index // 12, last_index % 12 + 1).end)
 
+    def overlaps(self, other: Period) -> bool:
+        """Whether the two periods share at least one day."""
+        return self.start <= other.end and other.start <= self.end
+
+    def counts_toward_year_to_date(self, earlier: Period) -> bool:
+        """Whether ``earlier``'s pay belongs to this period's year-to-date total: it ends before this period
+        starts and lies wholly inside the calendar year in which this period ends (a month, quarter or
+        half-year of that year; a range that crosses in from the year before does not count).
+
+        >>> Period.parse("2026-10").counts_toward_year_to_date(Period.parse("2026-Q2"))
+        True
+        >>> Period.parse("2027-01").counts_toward_year_to_date(Period.parse("2026-12"))
+        False
+        """
+        year = self.end.year
+        return earlier.end < self.start and earlier.start.year == year and earlier.end.year == year
+
     def months(self) -> list[Period]:
         """The calendar months the period touches, in order (a month: itself)."""
         out = [Period.month(self.start.year, self.start.month)]

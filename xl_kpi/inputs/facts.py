@@ -21,7 +21,7 @@ correct one person's figure by hand.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ import pandas as pd
 
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.period import Period, PeriodError, period_of
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.cells import to_ids, to_numbers
 from xl_kpi.inputs.datafiles import DataFile, bound_paths, load_bound, parse_data_arg, plain_paths
 from xl_kpi.inputs.identity import alike_hint, key_index
@@ -40,6 +41,7 @@ from xl_kpi.inputs.readers import (
 )
 from xl_kpi.inputs.sources import UNEVALUATED, Evaluator
 from xl_kpi.inputs.sources.backend import preload
+from xl_kpi.inputs.sources.drill import KpiRows, rows_of_source
 from xl_kpi.inputs.sources.engines import engine_name, make_backend
 from xl_kpi.inputs.sources.native import NativeError, load_native, location
 from xl_kpi.inputs.tables import EMPLOYEE_ID, KPI_ID, Table, expand_paths, read_tables
@@ -85,13 +87,14 @@ def load_tables(
                 unreadable.append(path.name)
             continue
         if not found:
-            sink.warning("the file is empty", "remove it from --data or fill it in", file=path.name)
+            sink.warning(Msg("the file is empty"), Msg("remove it from --data or fill it in"), file=path.name)
         for t in found:
             key = t.name.casefold()
             if key in tables and tables[key].file != t.file:
                 sink.error(
-                    f'two data files are both called "{t.name}": {tables[key].file} and {t.file}',
-                    "rename one of them (sources refer to tables by file name)",
+                    Msg("two data files are both called \"{name}\": {file} and {file2}", name=t.name,
+                        file=tables[key].file, file2=t.file),
+                    Msg("rename one of them (sources refer to tables by file name)"),
                     file=t.file,
                 )
                 continue
@@ -125,6 +128,10 @@ class Facts:
     """Data files that could not be read (already reported); missing facts may be in them."""
     files: dict[str, Path] = field(default_factory=dict)
     """Table name → the file it was read from (for manifest.json)."""
+    rows: dict[str, KpiRows] = field(default_factory=dict)
+    """kpi_id → the raw rows behind its derived facts (:mod:`xl_kpi.inputs.sources.drill`), for the cards."""
+    native: dict[str, str] = field(default_factory=dict)
+    """Table name → the Parquet path (absolute) or ``spark:`` table a Sources row binds it to (manifest.json)."""
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, period: Period | str | None = None) -> Facts:
@@ -199,6 +206,7 @@ def load_facts(
     bindings = [b for b in plan.bindings if b.table.casefold() not in on_cli] + given  # the command line wins
     base = plan.path.parent if plan.path else None
     bindings, native = _native_bindings(bindings, base, sink)
+    from_sheet = _sheet_native(native)
     plain = plain_paths(data)
     native += [(None, str(q), None, None) for q in plain if _native(q, sink)]
     plain = [q for q in plain if not any(n[1] == str(q) and n[0] is None for n in native)]
@@ -217,9 +225,7 @@ def load_facts(
     reported = set(zip(file_facts.loc[file_facts["bad"], "employee_id"], file_facts.loc[file_facts["bad"], "kpi_id"],
                        strict=True)) if "bad" in file_facts else set()
     file_facts = file_facts[~file_facts["bad"].astype(bool)] if "bad" in file_facts else file_facts
-    teams = build_teams(plan.employees, {e: plan.at("Employees", r, "manager")
-                                         for e, r in zip(plan.employees["employee_id"], plan.employees["row"],
-                                                         strict=True)})
+    teams = build_teams(plan.employees, _ManagerCells(plan))
     evaluator = Evaluator(tables, sink, people=plan.people.fresh(), teams=teams, rates=plan.rates.fresh(),
                           backend=backend)
     the_period = explicit or _infer_period(plan, file_facts, evaluator, sink)
@@ -227,7 +233,8 @@ def load_facts(
     parts = [_select_period(file_facts, the_period, sink, twice)]
     reported |= twice
     failed: set[str] = set()
-    derived = _derived(plan, evaluator, the_period, parts[0], sink, failed)
+    rows: dict[str, KpiRows] = {}
+    derived = _derived(plan, evaluator, the_period, parts[0], sink, failed, rows)
     if twice and not derived.empty:  # given twice: neither given value, nor the raw data's, is used
         derived = derived[[(e, k) not in twice for e, k in zip(derived["employee_id"], derived["kpi_id"],
                                                                  strict=True)]]
@@ -236,7 +243,7 @@ def load_facts(
         not p.empty for p in parts) else _empty_values()
     values = values.drop_duplicates(["employee_id", "kpi_id"], keep="first").reset_index(drop=True)
     facts = Facts(values[[*_VALUE_COLUMNS, "column", "header"]], the_period, tables, sink, failed, reported,
-                  unreadable, files)
+                  unreadable, files, rows, from_sheet)
     if own:
         sink.raise_for_errors(FactsError)
     return facts
@@ -276,6 +283,21 @@ def _native_bindings(
     return files, native
 
 
+def _sheet_native(native: list[Native]) -> dict[str, str]:
+    """The native tables bound by a Sources row (not ``--data``): name → absolute Parquet path or ``spark:``."""
+    out: dict[str, str] = {}
+    for name, text, at, where in native:
+        if name is None or at is None or at.get("sheet") is None:
+            continue
+        try:
+            found = location(text, where)
+        except NativeError:
+            continue  # reported where it is read
+        if found is not None:
+            out[name] = found.target if found.kind == "parquet" else found.text
+    return out
+
+
 def _add_native(tables: dict[str, Table], native: list[Native], plan: Plan, engine: str, problems: Problems) -> None:
     """Read the native tables (only the columns the plan's sources use) into ``tables``.
 
@@ -291,11 +313,30 @@ def _add_native(tables: dict[str, Table], native: list[Native], plan: Plan, engi
         got = load_native([(name, text)], problems, engine=engine, columns=columns, base=where, at=at)
         for key, t in got.items():
             if key in tables:
-                problems.error(f'two tables are both called "{t.name}": {tables[key].file} and {t.file}',
-                               "rename one of them, or bind the name to one location (NAME=LOCATION)",
+                problems.error(Msg("two tables are both called \"{name}\": {file} and {file2}", name=t.name,
+                                   file=tables[key].file, file2=t.file),
+                               Msg("rename one of them, or bind the name to one location (NAME=LOCATION)"),
                                **(at or {"file": t.file}))
                 continue
             tables[key] = t
+
+
+class _ManagerCells(Mapping[str, dict[str, Any]]):
+    """employee_id → the location of their manager cell, looked up only when asked (a cycle error): building it
+    for every employee cost ~0.3 ms each (10,000 employees: 3 s) for a map that is almost never read."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.rows = dict(zip(plan.employees["employee_id"], plan.employees["row"], strict=True))
+
+    def __getitem__(self, employee_id: str) -> dict[str, Any]:
+        return self.plan.at("Employees", self.rows[employee_id], "manager")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def _backend(engine: str, problems: Problems) -> Any:
@@ -333,13 +374,13 @@ def _facts_files(plan: Plan, tables: Mapping[str, Table], problems: Problems) ->
             continue
         t.report(problems, [ecol, kcol, fcol, t.column(*PERIOD)])
         if t.frame.empty:
-            problems.warning("this facts file has a header but no rows of facts",
-                             "export the facts again, or remove the file from --data", **t.at(t.header_row))
+            problems.warning(Msg("this facts file has a header but no rows of facts"),
+                             Msg("export the facts again, or remove the file from --data"), **t.at(t.header_row))
             continue
         if ecol is None:
             problems.error(
-                "this facts file has kpi_id and fact columns but no employee_id column",
-                "add an employee_id (Табельный номер) column", **t.at(t.header_row))
+                Msg("this facts file has kpi_id and fact columns but no employee_id column"),
+                Msg("add an employee_id (Табельный номер) column"), **t.at(t.header_row))
             continue
         frames.append(_read_facts_table(plan, t, ecol, kcol, fcol, t.column(*PERIOD), problems))
     if not frames:
@@ -423,8 +464,9 @@ def _infer_period(plan: Plan, file_facts: pd.DataFrame, evaluator: Evaluator, pr
         return Period.parse(found.pop())
     if len(found) > 1:
         problems.error(
-            f"the data covers several periods ({', '.join(sorted(found))}) and the plan names none",
-            "set the period in the Settings sheet of the plan (e.g. 2026-10) or pass --period",
+            Msg("the data covers several periods ({join}) and the plan names none",
+                join=', '.join(sorted(found))),
+            Msg("set the period in the Settings sheet of the plan (e.g. 2026-10) or pass --period"),
             file=plan.file,
         )
     return None
@@ -443,9 +485,12 @@ def _select_period(file_facts: pd.DataFrame, period: Period | None, problems: Pr
         False, index=file_facts.index)
     for file, group in file_facts[other].groupby("file", sort=False):
         problems.warning(
-            f"{len(group)} rows are for another period than {period} ({', '.join(sorted(set(group['period'])))}) "
-            f"and are ignored (rows {row_ranges(list(group['row'].astype(int)))})",
-            f"remove them, or check the period (Settings or --period) if they are meant for {period}",
+            Msg("{n_group} rows are for another period than {period} ({join}) and are ignored "
+                "(rows {row_ranges})", n_group=len(group), period=period,
+                join=', '.join(sorted(set(group['period']))),
+                row_ranges=row_ranges(list(group['row'].astype(int)))),
+            Msg("remove them, or check the period (Settings or --period) if they are meant for "
+                "{period}", period=period),
             file=file, sheet=group["sheet"].iloc[0], column=group["pcolumn"].iloc[0], header=group["pheader"].iloc[0],
         )
     kept = file_facts[~other]
@@ -454,8 +499,9 @@ def _select_period(file_facts: pd.DataFrame, period: Period | None, problems: Pr
         first = group.iloc[0]
         for _, r in group.iloc[1:].iterrows():
             problems.error(
-                f"a second fact for employee {e}, KPI {k} (the first is in {first['file']} row {int(first['row'])})",
-                "keep one row per employee and KPI", file=r["file"], sheet=r["sheet"], row=int(r["row"]),
+                Msg("a second fact for employee {e}, KPI {k} (the first is in {file} row {int})", e=e, k=k,
+                    file=first['file'], int=int(first['row'])),
+                Msg("keep one row per employee and KPI"), file=r["file"], sheet=r["sheet"], row=int(r["row"]),
                 column=r["column"], header=r["header"],
             )
     if twice is not None:
@@ -464,9 +510,11 @@ def _select_period(file_facts: pd.DataFrame, period: Period | None, problems: Pr
 
 
 def _derived(
-    plan: Plan, evaluator: Evaluator, period: Period | None, given: pd.DataFrame, problems: Problems, failed: set[str]
+    plan: Plan, evaluator: Evaluator, period: Period | None, given: pd.DataFrame, problems: Problems, failed: set[str],
+    rows: dict[str, KpiRows] | None = None,
 ) -> pd.DataFrame:
-    """Facts of the KPIs with a source, for the employees whose plan has them."""
+    """Facts of the KPIs with a source, for the employees whose plan has them; ``rows`` gets the raw rows
+    behind each KPI's facts (only for the employees whose fact is derived, not given in a facts file)."""
     lines = plan.lines
     frames = []
     given_keys = set(zip(given["employee_id"], given["kpi_id"], strict=True)) if not given.empty else set()
@@ -476,9 +524,9 @@ def _derived(
         for e in overridden:
             r = given[(given["employee_id"] == e) & (given["kpi_id"] == kpi_id)].iloc[0]
             problems.warning(
-                f"the fact for employee {e}, KPI {kpi_id} is given here and also derived from raw data "
-                f"({src.tables[0]}); the value given here is used",
-                "remove the row if the raw data is right", file=r["file"], sheet=r["sheet"], row=int(r["row"]),
+                Msg("the fact for employee {e}, KPI {kpi_id} is given here and also derived from raw "
+                    "data ({table}); the value given here is used", e=e, kpi_id=kpi_id, table=src.tables[0]),
+                Msg("remove the row if the raw data is right"), file=r["file"], sheet=r["sheet"], row=int(r["row"]),
                 column=r["column"], header=r["header"],
             )
         if not who:
@@ -494,6 +542,10 @@ def _derived(
         evaluator.unmatched_warnings(src, at)  # one warning per table: the people who matched nobody
         res = res[res["employee_id"].isin(who)]
         res = res[[(e, kpi_id) not in given_keys for e in res["employee_id"]]]
+        if rows is not None:
+            found = rows_of_source(evaluator, src, kpi_id, period, list(res["employee_id"]), at)
+            if found is not None:
+                rows[kpi_id] = found
         frames.append(pd.DataFrame({
             "employee_id": res["employee_id"], "kpi_id": kpi_id, "fact": res["fact"], "period": res["period"],
             "origin": "source", "file": at.get("file"), "sheet": at.get("sheet"), "row": at.get("row"),

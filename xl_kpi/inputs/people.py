@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.cells import to_ids
 from xl_kpi.inputs.identity import alike_hint, id_key, key_index
 from xl_kpi.inputs.problems import Problems
@@ -91,6 +92,8 @@ class People:
     def transform(self, table: Table, column: str) -> Table:
         """The table with ``column`` holding employee ids (see module doc); unmatched values are counted."""
         key = (table.name, column)
+        if key not in self._done and hasattr(table, "with_mapping"):  # a table that stays in Spark
+            self._done[key] = self._transform_cluster(table, column)
         if key not in self._done and getattr(table, "data", None) is not None:
             self._done[key] = self._transform_arrow(table, column)
         if key not in self._done:
@@ -126,6 +129,21 @@ class People:
                                 encoded.indices)
         at = table.data.column_names.index(column)
         return table.with_data(table.data.set_column(at, column, column_values))
+
+    def _transform_cluster(self, table: Any, column: str) -> Table:
+        """:meth:`transform` for a table that stays in Spark: the distinct values and their counts come
+        back (one small query), each is resolved once, and Spark maps the column by that table."""
+        counts = table.value_counts(column)
+        values = counts["value"].astype(object)
+        ids, resolved = to_ids(values), self.resolve(values)
+        unmatched: Counter[str] = Counter()
+        for v, r, n in zip(ids, resolved, counts["n"], strict=True):
+            if isinstance(v, str) and r not in self.ids and n:
+                unmatched[v] += int(n)
+        self.unmatched[(table.name, column)] = unmatched
+        mapping = {str(k): str(r) for k, r in zip(counts["key"], resolved, strict=True)
+                   if k is not None and isinstance(r, str)}
+        return table.with_mapping(column, mapping)
 
     def unmatched_warning(self, table: Table, column: str, problems: Problems, at: Mapping[str, Any]) -> None:
         """One warning for a table's column: the values that match nobody and their row counts (once)."""
@@ -181,11 +199,14 @@ def build_people(employees: pd.DataFrame, problems: Problems, table: Table | Non
                 people.aliases[k] = eid
                 continue
             people.ambiguous.add(k)
-            what = "the employee_id of" if id_keys.get(k) == other and k not in people.aliases else "also an alias of"
+            what = (Msg("the employee_id of") if id_keys.get(k) == other and k not in people.aliases
+                    else Msg("also an alias of"))
             where = table.at(rows[eid], header) if table is not None else {"sheet": "Employees", "row": rows[eid]}
             problems.error(
-                f'the alias "{alias}" of employee {eid} (row {rows[eid]}) is {what} employee {other} '
-                f"(row {rows[other]}): rows naming \"{alias}\" could be either of them", "keep the alias for one of "
-                "the two employees only (aliases and ids must point to one person)", **where)
+                Msg("the alias \"{alias}\" of employee {eid} (row {row}) is {what} employee {other} "
+                    "(row {row2}): rows naming \"{alias}\" could be either of them", alias=alias, eid=eid,
+                    row=rows[eid], what=what, other=other, row2=rows[other]),
+                Msg("keep the alias for one of the two employees only (aliases and ids must point to one person)"),
+                **where)
     return people
 

@@ -8,10 +8,11 @@ the plan, the facts and the raw data are read; :func:`xl_kpi.validate.render` pr
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import Msg, Plural, current, tr, using
 
 
 class Located(Protocol):
@@ -29,9 +30,17 @@ ROW_LIMIT = 5
 """How many cells with the same problem in one column are listed one by one before a summary line."""
 
 
+Text = str | Msg
+"""A message: plain text, or a :class:`~xl_kpi.i18n.Msg` rendered in the reader's language when shown."""
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One problem in the inputs: what, where, and how to fix it."""
+    """One problem in the inputs: what, where, and how to fix it.
+
+    ``message`` and ``fix`` are the English texts; given as :class:`~xl_kpi.i18n.Msg` they are kept
+    (``text``, ``fix_text``) and :meth:`message_in` / :meth:`fix_in` render them in another language.
+    """
 
     severity: Severity
     message: str
@@ -41,28 +50,56 @@ class Problem:
     row: int | None = None
     column: str | None = None
     header: str | None = None
+    text: Msg | None = field(default=None, compare=False, repr=False)
+    fix_text: Msg | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, keep in (("message", "text"), ("fix", "fix_text")):
+            value = getattr(self, name)
+            if isinstance(value, Msg):
+                object.__setattr__(self, keep, value)
+                object.__setattr__(self, name, value.render("en"))
+            elif value is None:
+                object.__setattr__(self, name, "")
 
     @property
     def is_error(self) -> bool:
         return self.severity == "error"
 
-    def where(self) -> str:
+    def message_in(self, lang: str | None = None) -> str:
+        """The message in ``lang`` (default: the current language)."""
+        return self.text.render(lang) if self.text is not None else self.message
+
+    def fix_in(self, lang: str | None = None) -> str:
+        """How to fix it, in ``lang`` (default: the current language)."""
+        return self.fix_text.render(lang) if self.fix_text is not None else self.fix
+
+    def where(self, lang: str | None = None) -> str:
         """'sheet Plan, row 7, column E (weight)', without the file; '' when nothing is known."""
-        parts = []
-        if self.sheet:
-            parts.append(f"sheet {self.sheet}")
-        if self.row is not None:
-            parts.append(f"row {self.row}")
-        if self.column:
-            parts.append(f"column {self.column}" + (f" ({self.header})" if self.header else ""))
-        elif self.header:
-            parts.append(f"column {self.header}")
-        return ", ".join(parts)
+        with using(lang):
+            parts = []
+            if self.sheet:
+                parts.append(tr("sheet {sheet}", sheet=self.sheet))
+            if self.row is not None:
+                parts.append(tr("row {row}", row=self.row))
+            if self.column:
+                parts.append(tr("column {column}", column=self.column)
+                             + (f" ({self.header})" if self.header else ""))
+            elif self.header:
+                parts.append(tr("column {column}", column=self.header))
+            return ", ".join(parts)
+
+    def render(self, lang: str | None = None) -> str:
+        """'error: file, sheet S, row 7: what. Fix: how' in ``lang`` (default: the current language)."""
+        with using(lang):
+            where = ", ".join(p for p in (self.file or "", self.where()) if p)
+            severity = tr("error") if self.is_error else tr("warning")
+            text = f"{severity}: {where + ': ' if where else ''}{self.message_in()}"
+            fix = self.fix_in()
+            return text + (tr(". Fix: {fix}", fix=fix) if fix else "")
 
     def __str__(self) -> str:
-        where = ", ".join(p for p in (self.file or "", self.where()) if p)
-        text = f"{self.severity}: {where + ': ' if where else ''}{self.message}"
-        return text + (f". Fix: {self.fix}" if self.fix else "")
+        return self.render()
 
 
 class Problems:
@@ -71,6 +108,8 @@ class Problems:
     def __init__(self, items: Iterable[Problem] = ()) -> None:
         self._items: list[Problem] = list(items)
         self._covered: set[tuple[Any, ...]] = set()
+        self.language: str | None = None
+        """The plan's Settings language when the plan sets one: the language to show these problems in."""
 
     def cover(self, file: str | None, sheet: str | None, row: int, column: str | None) -> None:
         """Mark a cell as explained (e.g. 'formula with no saved value'): :meth:`cells` skips it from now on,
@@ -80,11 +119,11 @@ class Problems:
     def add(self, problem: Problem) -> None:
         self._items.append(problem)
 
-    def error(self, message: str, fix: str = "", **where: Any) -> None:
+    def error(self, message: Text, fix: Text = "", **where: Any) -> None:
         """Record an error; ``where`` takes file, sheet, row, column, header (see :meth:`Table.at`)."""
         self._items.append(Problem("error", message, fix, **where))
 
-    def warning(self, message: str, fix: str = "", **where: Any) -> None:
+    def warning(self, message: Text, fix: Text = "", **where: Any) -> None:
         """Record a warning (reported, but does not fail validation)."""
         self._items.append(Problem("warning", message, fix, **where))
 
@@ -94,8 +133,8 @@ class Problems:
         table: Located,
         rows: Sequence[int],
         column: str,
-        messages: Sequence[str] | str,
-        fix: str = "",
+        messages: Sequence[Text] | Text,
+        fix: Text = "",
         limit: int = ROW_LIMIT,
     ) -> None:
         """One problem per bad cell of a column, the first ``limit`` of them, then one summary line.
@@ -103,7 +142,7 @@ class Problems:
         Cells already explained by another problem (see :meth:`cover`) are left out.
         """
         rows = list(rows)
-        texts = [messages] * len(rows) if isinstance(messages, str) else list(messages)
+        texts = [messages] * len(rows) if isinstance(messages, (str, Msg)) else list(messages)
         if self._covered:
             letter = table.letters.get(column)
             keep = [(table.file, table.sheet, int(r), letter) not in self._covered for r in rows]
@@ -116,8 +155,8 @@ class Problems:
             self._items.append(
                 Problem(
                     severity,
-                    f"{more} more row{'s' if more > 1 else ''} with the same problem "
-                    f"(rows {_ranges(rows[limit:])})",
+                    Plural("{n} more row with the same problem (rows {rows})",
+                           "{n} more rows with the same problem (rows {rows})", more, rows=_ranges(rows[limit:])),
                     fix,
                     **table.at(None, column),
                 )
@@ -157,10 +196,11 @@ class Problems:
             out.setdefault(p.file or "", []).append(p)
         return out
 
-    def summary(self) -> str:
-        """'N errors, M warnings' ('1 error', '1 warning' when there is one)."""
+    def summary(self, lang: str | None = None) -> str:
+        """'N errors, M warnings' ('1 error', '1 warning' when there is one), in ``lang`` (default: current)."""
         e, w = len(self.errors), len(self.warnings)
-        return f"{e} error{'' if e == 1 else 's'}, {w} warning{'' if w == 1 else 's'}"
+        return (Plural("{n} error", "{n} errors", e).render(lang) + ", "
+                + Plural("{n} warning", "{n} warnings", w).render(lang))
 
     def raise_for_errors(self, error: type[InputError] | None = None) -> None:
         """Raise ``error`` (default :class:`InputError`) carrying every problem when any is an error."""
@@ -173,10 +213,18 @@ class InputError(KpiError):
 
     def __init__(self, problems: Problems | Iterable[Problem]) -> None:
         self.problems = problems if isinstance(problems, Problems) else Problems(problems)
+        super().__init__(self.render("en"))
+
+    def render(self, lang: str | None = None) -> str:
+        """'N input errors: the first three; (and K more)' in ``lang`` (default: the current language)."""
         errors = self.problems.errors
-        head = "; ".join(str(p) for p in errors[:3])
-        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-        super().__init__(f"{len(errors)} input error{'s' if len(errors) != 1 else ''}: {head}{more}")
+        with using(lang):
+            head = "; ".join(p.render() for p in errors[:3])
+            more = tr(" (and {n} more)", n=len(errors) - 3) if len(errors) > 3 else ""
+            return Plural("{n} input error", "{n} input errors", len(errors)).render() + f": {head}{more}"
+
+    def __str__(self) -> str:
+        return self.render(current())
 
 
 # ------------------------------------------------------------------------------------- tables

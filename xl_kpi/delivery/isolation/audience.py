@@ -93,6 +93,8 @@ class _Company:
                 if _distinctive(cents):
                     self.amount_owners.setdefault(cents, []).append((p.id, f))
         self._by_email: dict[str, set[str]] | None = None
+        self._below: dict[str, set[str]] | None = None
+        """manager id → the ids of their direct reports (built on first use by :meth:`team`)."""
         self._raw_re: re.Pattern[bytes] | None = None
         self._raw_owner: dict[bytes, str] = {}
 
@@ -161,6 +163,27 @@ class _Company:
         mask = _alternation(sorted(names, key=len, reverse=True))
         out = _Allowed(audience, names, numbers, mask)
         _remember(self._cache, key, out)  # a few recent audiences: the files of one are checked together
+        return out
+
+    def team(self, eid: str) -> set[str]:
+        """The ids of everyone below ``eid`` in the manager chain (their manager cell names them by name or id)."""
+        if self._below is None:
+            below: dict[str, set[str]] = {}
+            for p in self.people.values():
+                if not p.manager_key:
+                    continue
+                heads = [h for h in self._by_key.get(p.manager_key, []) if h.id != p.id]
+                heads = heads or [h for h in self.whose_id(p.manager_key) if h.id != p.id]
+                if len(heads) == 1:  # a manager cell several people could be is nobody's team
+                    below.setdefault(heads[0].id, set()).add(p.id)
+            self._below = below
+        out: set[str] = set()
+        todo = [eid]
+        while todo:
+            for m in self._below.get(todo.pop(), ()):
+                if m not in out and m != eid:
+                    out.add(m)
+                    todo.append(m)
         return out
 
     def audience_of_address(self, address: str) -> set[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from xl_kpi.delivery.isolation.audience import _Company
+from xl_kpi.delivery.isolation.earlier import add_history
 from xl_kpi.delivery.isolation.model import IsolationReport, Leak
 from xl_kpi.delivery.isolation.opener import _Opener
 from xl_kpi.delivery.isolation.scan import _Scanner
@@ -52,6 +53,7 @@ def check_report(
     results = load_results(out)
     company = _Company(results)
     report = IsolationReport()
+    add_history(out, results, company, report)
     scanner = _Scanner(company, report)
     dist = out / FOLDER
     bound: dict[str, str] = {}

@@ -14,6 +14,7 @@ from typing import Any
 
 from xl_kpi.delivery.isolation.audience import _Allowed
 from xl_kpi.delivery.isolation.model import _OLE, Leak
+from xl_kpi.delivery.isolation.rows import check_rows, rows_parts
 from xl_kpi.delivery.isolation.scan import _Scanner
 from xl_kpi.delivery.isolation.text import (
     _DECRYPTED,
@@ -112,6 +113,9 @@ class _Opener:
                 return
             with zf:
                 if "[Content_Types].xml" in names:
+                    parts = rows_parts(names)
+                    if parts:  # a card's rows sheet: every listed row the audience's (or their team's)
+                        allowed = check_rows(self.scanner, label, zf, parts, allowed, audience_label)
                     content, nested, broken = _office_text(data, zf, names)
                     text.extend(content)
                     for n, why in broken:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.period import ACCEPTED_FORMS, Period, PeriodError
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.cells import NumberFormatError, parse_number
 from xl_kpi.inputs.plan.columns import _letter
 from xl_kpi.inputs.plan.model import Settings
@@ -37,8 +38,8 @@ def _settings(grid: pd.DataFrame, table: Table | None, problems: Problems, file:
         if key in header_words:
             continue
         if key not in keys:
-            problems.warning(f'unknown setting "{key_cell}"',
-                             "known settings: period, currency, language, digits, company", **where)
+            problems.warning(Msg('unknown setting "{key}"', key=key_cell),
+                             Msg("known settings: period, currency, language, digits, company"), **where)
             continue
         name = keys[key]
         value = rest[0][1] if rest else None
@@ -46,16 +47,18 @@ def _settings(grid: pd.DataFrame, table: Table | None, problems: Problems, file:
         try:
             values[name] = _setting(name, value)
         except KpiError as e:
-            problems.error(f"setting {name}: {e}", _SETTING_FIX[name], **vwhere)
+            problems.error(Msg("setting {name}: {error}", name=name, error=e), _SETTING_FIX[name], **vwhere)
+    if "language" in values:  # the language the plan asks for: its problems are shown in it too
+        problems.language = values["language"]
     return Settings(**values)
 
 
 _SETTING_FIX = {
-    "period": f"write {ACCEPTED_FORMS}",
-    "currency": "write a currency code such as RUB",
-    "language": "write en or ru",
-    "digits": "write a whole number of decimal places, 0 to 6 (2 = kopecks)",
-    "company": "write the company name",
+    "period": Msg("write {forms}", forms=ACCEPTED_FORMS),
+    "currency": Msg("write a currency code such as RUB"),
+    "language": Msg("write en or ru"),
+    "digits": Msg("write a whole number of decimal places, 0 to 6 (2 = kopecks)"),
+    "company": Msg("write the company name"),
 }
 
 
@@ -71,7 +74,7 @@ def _setting(name: str, value: Any) -> Any:
     if name == "language":
         lang = LANGUAGES.get(text.casefold())
         if lang is None:
-            raise KpiError(f'"{text}" is not a language this tool speaks')
+            raise KpiError(Msg('"{text}" is not a language this tool speaks', text=text))
         return lang
     if name == "digits":
         try:
@@ -79,7 +82,7 @@ def _setting(name: str, value: Any) -> Any:
         except NumberFormatError as e:
             raise KpiError(str(e)) from None
         if x is None or not float(x).is_integer() or not 0 <= x <= 6:
-            raise KpiError(f'"{value}" is not a whole number from 0 to 6')
+            raise KpiError(Msg('"{value}" is not a whole number from 0 to 6', value=value))
         return int(x)
     if name == "currency":
         return text.upper() or "RUB"

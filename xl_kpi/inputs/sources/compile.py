@@ -70,6 +70,8 @@ class Term:
 
     def bind(self, columns: Columns, backend: Backend) -> ir.Table:
         """The engine table: the Excel row number and every column this term asked for."""
+        if getattr(columns, "cluster", False):  # a table that stays in Spark: expressions over it
+            return columns.bind(self.names, self.bad)
         import pyarrow as pa
 
         arrays: dict[str, pa.Array] = {ROW: columns.rows}

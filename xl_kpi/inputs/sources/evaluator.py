@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.period import Period, period_of
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.problems import Problems, row_ranges
 from xl_kpi.inputs.rates import AUTO_CURRENCY_COLUMNS
 from xl_kpi.inputs.sources.backend import Backend, default_backend
+from xl_kpi.inputs.sources.cluster import ClusterColumn, ClusterColumns, ClusterTable, TooManySlowValues
 from xl_kpi.inputs.sources.columns import ROW, Columns, Kind
 from xl_kpi.inputs.sources.compile import EMPLOYEE, FACT, PERIOD, Term
 from xl_kpi.inputs.sources.errors import SourceError, SourceSyntaxError
@@ -82,9 +84,16 @@ class Evaluator:
         for t in items:
             self.tables.setdefault(t.name.casefold(), t)
         self.problems = problems if problems is not None else Problems()
-        self.backend: Backend = backend if backend is not None else default_backend()
+        self._backend: Backend | None = backend
         self._columns: dict[int, Columns] = {}
         self._reported: set[tuple[str, ...]] = set()
+
+    @property
+    def backend(self) -> Backend:
+        """The query engine, made on first use: a plan without sources never imports Ibis and DuckDB (~1.5 s)."""
+        if self._backend is None:
+            self._backend = default_backend()
+        return self._backend
 
     # -- lookups
     def table(self, name: str, at: Mapping[str, Any]) -> Table | None:
@@ -160,7 +169,7 @@ class Evaluator:
             try:
                 source = parse(source)
             except SourceSyntaxError as e:
-                self.problems.error(f"source: {e}", "correct the source text (see docs/plan.md)", **at)
+                self.problems.error(Msg("source: {e}", e=e), Msg("correct the source text (see docs/plan.md)"), **at)
                 return _empty_frame(employees, period)
         num = self.term(source.numerator, period, at)
         den = self.term(source.denominator, period, at) if source.denominator is not None else None
@@ -207,10 +216,19 @@ class Evaluator:
         """One aggregation: a Series indexed by (employee_id, period) ('' period when undated).
 
         Compiled into one Ibis expression and run on the backend; the few row queries that locate
-        bad cells run only when the typed columns say such cells exist."""
+        bad cells run only when the typed columns say such cells exist. A table that stays in Spark
+        whose column needs too much per-value work there is read locally instead."""
         table = self.table(agg.table, at)
         if table is None:
             return None
+        if isinstance(table, ClusterTable):
+            try:
+                return self._term(agg, period, at, table)
+            except TooManySlowValues:
+                return self._term(agg, period, at, table.local())
+        return self._term(agg, period, at, table)
+
+    def _term(self, agg: Agg, period: Period | None, at: Mapping[str, Any], table: Table) -> pd.Series | None:
         roles = [(agg.by or DEFAULT_BY, "employee"), (agg.dated, "date"), (agg.column, "value"),
                  (agg.end_column, "value")] + [(c, "filter") for c in _cond_columns(agg.where)]
         cols: dict[str, str] = {}
@@ -242,8 +260,7 @@ class Evaluator:
             self._located(table, t, term, where, dcol, "dates", "date")
             dates = columns.get(dcol, "dates")
             nodate_key = ("nodate", table.name, dcol, str(agg.where))
-            if nodate_key not in self._reported and dates.values.null_count > (
-                    0 if dates.errors is None else len(dates.errors)):
+            if nodate_key not in self._reported and _empty_cells(dates):
                 flag = term.bad_flag(dcol, "dates")
                 empty = date.isnull() if flag is None else date.isnull() & ~flag
                 no_date = self._rows(t.filter(where & empty))
@@ -260,7 +277,7 @@ class Evaluator:
             dated_rows = where
             if in_period is not None:
                 where = where & in_period
-        if columns.get(ecol, "ids").values.null_count:
+        if _empty_cells(columns.get(ecol, "ids"), ids=True):
             no_emp = self._rows(t.filter(where & emp.isnull()))
             if len(no_emp):
                 self.report_once(
@@ -299,23 +316,37 @@ class Evaluator:
 
         return _series(out)
 
-    def transformed(self, table: Table, agg: Agg, cols: dict[str, str], at: Mapping[str, Any]) -> Table | None:
+    def transformed(self, table: Table, agg: Agg, cols: dict[str, str], at: Mapping[str, Any], *,
+                    quiet: bool = False, team: bool = True) -> Table | None:
         """The table as this aggregation sees it: people by employee id, amounts in the plan's currency,
-        rows given to every head above their employee (``for team``)."""
+        rows given to every head above their employee (``for team``; ``team=False`` skips that step).
+        ``quiet``: problems go nowhere (a second look at rows :meth:`term` already reported on)."""
+        sink = Problems() if quiet else self.problems
         by = cols[agg.by or DEFAULT_BY]
+        needs_rows = (agg.team and self.teams is not None) or bool(self.currency_column(table, agg, at, quiet=True))
+        if isinstance(table, ClusterTable) and needs_rows:
+            table = table.local()  # these transforms need the rows here (see the cluster module)
         if self.people is not None:
             table = self.people.transform(table, by)
-        if self.rates is not None and agg.func in VALUE_FUNCS and agg.unit is None and agg.currency != CURRENCY_OFF:
-            ccol = self.column(table, agg.currency, at, "currency") if agg.currency else table.column(
-                *AUTO_CURRENCY_COLUMNS)
-            if agg.currency and ccol is None:
-                return None
-            if ccol is not None:
-                table = self.rates.transform(table, cols[agg.column or ""], ccol, cols.get(agg.dated or ""),
-                                             self.problems)
-        if agg.team and self.teams is not None:
-            table = self.teams.transform(table, by, self.problems)
+        ccol = self.currency_column(table, agg, at, quiet=quiet)
+        if ccol is False:
+            return None
+        if ccol and self.rates is not None:
+            table = self.rates.transform(table, cols[agg.column or ""], ccol, cols.get(agg.dated or ""), sink)
+        if team and agg.team and self.teams is not None:
+            table = self.teams.transform(table, by, sink)
         return table
+
+    def currency_column(self, table: Table, agg: Agg, at: Mapping[str, Any], *, quiet: bool = False
+                        ) -> str | bool | None:
+        """The header of the column whose currency converts ``agg``'s amounts (None: no conversion; False:
+        the source names a currency column the table does not have, reported unless ``quiet``)."""
+        if self.rates is None or agg.func not in VALUE_FUNCS or agg.unit is not None or agg.currency == CURRENCY_OFF:
+            return None
+        if not agg.currency:
+            return table.column(*AUTO_CURRENCY_COLUMNS)
+        ccol = table.column(agg.currency) if quiet else self.column(table, agg.currency, at, "currency")
+        return False if ccol is None else ccol
 
     def unmatched_warnings(self, source: Source, at: Mapping[str, Any]) -> None:
         """The people of a source's tables who matched nobody: one warning per table and column."""
@@ -328,10 +359,12 @@ class Evaluator:
                 self.people.unmatched_warning(t, col, self.problems, at)
 
     def columns(self, table: Table) -> Columns:
-        """The typed columns of ``table`` (each converted once per evaluator)."""
+        """The typed columns of ``table`` (each converted once per evaluator): Arrow arrays, or Ibis
+        expressions over a table that stays in Spark."""
         key = id(table.identity)
         if key not in self._columns:
-            self._columns[key] = Columns(table)
+            made = ClusterColumns(table) if isinstance(table, ClusterTable) else Columns(table)
+            self._columns[key] = made  # type: ignore[assignment]
         return self._columns[key]
 
     def _rows(self, expr: Any) -> np.ndarray:
@@ -362,6 +395,15 @@ class Evaluator:
                 "check the period (Settings or --period) or pass the export for this period",
                 table.at(None, dcol),
             )
+
+
+def _empty_cells(column: Any, ids: bool = False) -> bool:
+    """Whether ``column`` may hold empty cells (besides its unreadable ones): decides whether the query
+    that finds them runs. Unknown for a table in Spark without a job: then it runs."""
+    if isinstance(column, ClusterColumn):
+        return True
+    errors = 0 if ids or column.errors is None else len(column.errors)
+    return column.values.null_count > errors
 
 
 def _series(frame: pd.DataFrame) -> pd.Series:

@@ -5,8 +5,9 @@ row of the Sources sheet whose path is such a location).
 :func:`binding` splits ``NAME=LOCATION``; :func:`location`
 tells whether a text names a native table (None: an ordinary CSV or workbook, read as before);
 :func:`read_native` reads only the columns the plan's sources use, with pyarrow (DuckDB engine) or
-with Spark (Spark engine, the only one that can reach a catalog table), into a :class:`Table` whose
-rows are numbered 1, 2, … in the order the engine returns them. Locations are passed to the engines'
+or, on the Spark engine (the only one that can reach a catalog table), as a
+:class:`~xl_kpi.inputs.sources.cluster.ClusterTable` that stays in Spark; rows are numbered 1, 2, … in
+the order the engine returns them. Locations are passed to the engines'
 APIs as paths and catalog identifiers, never pasted into SQL; an identifier must be plain
 (letters, digits, ``_``).
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.inputs.sources.locations import (
     PARQUET_SUFFIXES,
@@ -48,16 +50,32 @@ def read_native(
     error saying to use the Spark engine. Raises :class:`NativeError` with the fix.
     """
     if engine == "spark":
-        from xl_kpi.inputs.sources.spark import read_spark_table
+        from xl_kpi.inputs.sources.cluster import cluster_table
+        from xl_kpi.inputs.sources.spark import spark_frame, spark_session
 
-        data = read_spark_table(where, columns, session=session)
-    elif where.kind == "spark":
+        spark = session if session is not None else spark_session()
+        frame = spark_frame(where, columns, session=spark)
+        path = Path(where.target) if where.kind == "parquet" else None
+        return cluster_table(name, where.text, frame, session=spark, path=path,
+                             local=lambda: _local_spark(name, where, columns, spark))
+    if where.kind == "spark":
         raise NativeError(
             f'table {name} is the Spark table {where.target}, which the DuckDB engine cannot reach',
             "run with --engine spark (or XL_KPI_ENGINE=spark), or bind the table to a Parquet folder or a file",
         )
     else:
         data = _read_parquet(where, columns)
+    return _table(name, where, data)
+
+
+def _local_spark(name: str, where: Location, columns: Iterable[str] | None, session: Any) -> Table:
+    """The used columns of a Spark-reached table read onto this machine (``for team``, currencies)."""
+    from xl_kpi.inputs.sources.spark import read_spark_table
+
+    return _table(name, where, read_spark_table(where, columns, session=session))
+
+
+def _table(name: str, where: Location, data: Any) -> Table:
     frame = _frame(data)
     return Table(name, where.text, frame, letters={}, sheet=None, header_row=0,
                  path=Path(where.target) if where.kind == "parquet" else None)
@@ -129,8 +147,9 @@ def load_native(
             table_name = name or where.default_name
             key = table_name.casefold()
             if key in tables:
-                problems.error(f'table "{table_name}" is bound twice: {tables[key].file} and {where.text}',
-                               "bind each table name once", **(at or {"file": where.text}))
+                problems.error(Msg("table \"{table_name}\" is bound twice: {file} and {text}",
+                                   table_name=table_name, file=tables[key].file, text=where.text),
+                               Msg("bind each table name once"), **(at or {"file": where.text}))
                 continue
             if columns is not None and key not in columns:
                 continue

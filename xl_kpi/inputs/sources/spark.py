@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pyarrow as pa
 
-__all__ = ["SparkBackend", "SparkUnavailable", "read_spark_table", "spark_session"]
+__all__ = ["SparkBackend", "SparkUnavailable", "read_spark_table", "spark_frame", "spark_session"]
 
 MASTER = "XL_KPI_SPARK_MASTER"
 TIMEZONE = "XL_KPI_SPARK_TIMEZONE"
@@ -114,7 +114,14 @@ class SparkBackend:
 
 
 def read_spark_table(where: Location, columns: Iterable[str] | None = None, *, session: Any = None) -> pa.Table:
-    """The columns sources use of a catalog table or a Parquet location, read by Spark into Arrow."""
+    """The columns sources use of a catalog table or a Parquet location, read by Spark onto this machine
+    (Arrow): only for the sources that need the rows here (``for team``, currencies)."""
+    return spark_frame(where, columns, session=session).toArrow()
+
+
+def spark_frame(where: Location, columns: Iterable[str] | None = None, *, session: Any = None) -> Any:
+    """The columns sources use of a catalog table or a Parquet location, as a Spark DataFrame (nothing
+    read yet). Raises :class:`NativeError` for a missing table or an unreadable location."""
     spark = session if session is not None else spark_session()
     if where.kind == "spark":
         if not spark.catalog.tableExists(where.target):
@@ -134,7 +141,7 @@ def read_spark_table(where: Location, columns: Iterable[str] | None = None, *, s
             raise NativeError(f"Spark cannot read {where.text} as Parquet: {str(e).splitlines()[0]}",
                               "point the table at a Parquet file or a folder of them") from None
     names = wanted_columns(frame.columns, None if columns is None else list(columns))
-    return frame.select(*[frame[c] for c in names]).toArrow()
+    return frame.select(*[frame[c] for c in names])
 
 
 def _known_tables(spark: Any, db: str | None) -> str:

@@ -70,7 +70,9 @@ class _Card:
 class _Context:
     """What is shared by all cards of one results table."""
 
-    def __init__(self, results: Any, lang: str) -> None:
+    def __init__(self, results: Any, lang: str, history: Any = None) -> None:
+        self.history = history or None
+        """The earlier runs (:class:`xl_kpi.outputs.history.History`) for the cards' history sheet, or None."""
         self.scales: dict[str, Scale] = dict(getattr(results, "scales", None) or {})
         self.tiers: dict[str, Tiers] = dict(getattr(results, "tiers", None) or {})
         """The tier sets of ``share`` and ``per_unit`` lines, written into their bonus formulas."""
@@ -80,6 +82,10 @@ class _Context:
         self.digits = int(getattr(results, "digits", 2))
         """Settings' rounding digits: every money ROUND on the card uses them."""
         self.lang = lang
+        self.rows: dict[str, Any] = dict(getattr(results, "rows", None) or {})
+        """kpi_id → the raw rows behind its derived facts (the cards' rows sheet); empty: no such sheet."""
+        self.rows_names: dict[str, str] = _names(results) if self.rows else {}
+        """employee_id → name as in the plan: whose row each listed row is."""
         self.t = TEXTS[lang]
         self.period_name = _period_name(self.period, lang)
 
@@ -92,6 +98,12 @@ class _Context:
                 return DEFAULT_SCALE
             raise KpiError(f"scale {name!r} is used by a KPI but not defined in results.scales")
         return sc
+
+
+def _names(results: Any) -> dict[str, str]:
+    emps = results.employees
+    return {str(e): str(n) if n is not None and n == n else str(e)
+            for e, n in zip(emps["employee_id"], emps["name"], strict=True)}
 
 
 def _period_name(period: str, lang: str) -> str:

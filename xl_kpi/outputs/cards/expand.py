@@ -13,6 +13,7 @@ from xl_kpi.engine.money import CURRENCY_SYMBOLS
 from xl_kpi.outputs.cards.cells import (
     _fx_text,
 )
+from xl_kpi.outputs.cards.fit import CellFit, Styles, cell_width, col_widths, merged_spans, row_fit
 from xl_kpi.outputs.cards.markup import _CELL_RE, _F_RE, _V_RE, _Row
 from xl_kpi.outputs.ooxml import (
     COMPRESS_LEVEL,
@@ -171,9 +172,11 @@ class _Compiler:
         chunks: list[Any] = []
         dyn: dict[tuple[int, int], int] = {}
         static: dict[tuple[int, int], Any] = {}
-        slots: list[_Slot] = []
+        slots: list[Any] = []  # _Slot, or a RowFit for a row with wrapped text cells
         max_col = 1
         strip_values = False
+        tail = self._shift_tail(self.tail, plan)
+        wraps, widths, spans = self._fit_styles().wrap, col_widths(self.head), merged_spans(tail)
         for o, (src, ci) in enumerate(zip(sources, row_ctx, strict=True), 1):
             row = self.rows.get(src)
             if row is None:
@@ -186,7 +189,13 @@ class _Compiler:
             if not row.cells:
                 chunks.append(f'<row r="{o}"{render_attrs(attrs)}/>')
                 continue
-            chunks.append(f'<row r="{o}"{render_attrs(attrs)}>')
+            fits: list[CellFit] | None = None
+            if o not in hidden and any(c.marker is not None and _style(c) in wraps for c in row.cells):
+                fits, fit_at = [], len(slots)  # the row's tag is a slot: its height follows the card's text
+                chunks.append(fit_at)
+                slots.append(None)
+            else:
+                chunks.append(f'<row r="{o}"{render_attrs(attrs)}>')
             copy = (src, o) if src in plan.repeated else None
             for cell in row.cells:
                 ref = f"{col_letters(cell.col)}{o}"
@@ -196,6 +205,10 @@ class _Compiler:
                     chunks.append(f'<c r="{ref}"{a}')
                     slot = self._slot(cell.marker, ci)
                     dyn[(o, cell.col)] = len(slots)
+                    if fits is not None and _style(cell) in wraps:
+                        size, bold, indent = wraps[_style(cell)]
+                        width = cell_width(widths, cell.col, spans.get((o, cell.col), cell.col), indent)
+                        fits.append(CellFit(len(slots), width, size, bold))
                     chunks.append(len(slots))
                     slots.append(slot)
                 elif cell.formula is not None:
@@ -210,8 +223,9 @@ class _Compiler:
                     if cell.value is not None:
                         static[(o, cell.col)] = cell.value
             chunks.append("</row>")
+            if fits is not None:
+                slots[fit_at] = row_fit(o, attrs, fits)
         head = self._shift_head(self.head, plan, len(sources), max_col)
-        tail = self._shift_tail(self.tail, plan)
         sheet_parts, sheet_slots = _finish([head, "<sheetData>", *chunks, "</sheetData>", tail], slots)
 
         charts: dict[str, tuple[list[str | None], list[tuple[int, _ChartSlot]]]] = {}
@@ -241,6 +255,14 @@ class _Compiler:
         field_refs = {name: f"${col}${plan.first_of(r)}" for name, (col, r) in self.field_cells.items()}
         return _Compiled(key, plan, sheet_parts, sheet_slots, charts, entries, locals_, kpi_rows, scale_rows,
                          ctx_count, field_refs)
+
+    def _fit_styles(self) -> Styles:
+        """The template's wrapped cell formats (read once)."""
+        st = self.__dict__.get("_styles_fit")
+        if st is None:
+            xml = self.parts.get("xl/styles.xml")
+            st = self.__dict__["_styles_fit"] = Styles(xml.decode("utf-8") if xml else None)
+        return st
 
     def _slot(self, marker: Any, ci: int) -> _Slot:
         def ctx_of(name: str) -> int:
@@ -447,6 +469,14 @@ class _Compiler:
                 used.add(idx)
         return used
 
+
+
+def _style(cell: Any) -> int:
+    """A cell's format index (its ``s`` attribute)."""
+    for k, v in cell.attrs:
+        if k == "s":
+            return int(v) if v.isdigit() else 0
+    return 0
 
 
 def _finish(chunks: Sequence[Any], slots: Sequence[Any]) -> tuple[list[str | None], list[tuple[int, Any]]]:

@@ -33,6 +33,7 @@ from xl_kpi.outputs.cards.markup import (
     _split_sheet,
 )
 from xl_kpi.outputs.cards.texts import TEXTS
+from xl_kpi.outputs.numlang import tag_styles
 from xl_kpi.outputs.ooxml import (
     col_letters,
     parse_attrs,
@@ -92,6 +93,8 @@ class CardTemplate(_Compiler):
             raise TemplateError(f"the card template is not an xlsx file: {exc}") from None
         if "xl/workbook.xml" not in parts:
             raise TemplateError("the card template has no xl/workbook.xml; is it an xlsx workbook?")
+        if "xl/styles.xml" in parts:  # numbers in the card's language on any machine (LibreOffice, PDFs)
+            parts["xl/styles.xml"] = tag_styles(parts["xl/styles.xml"].decode("utf-8"), self.lang).encode("utf-8")
         self.parts = parts
         self.names = list(parts)
         wb_rels = {r["Id"]: r for r in read_rels(parts, "xl/workbook.xml")}

@@ -5,27 +5,25 @@ Departments and Score bands sheets."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from xlsxwriter.utility import xl_col_to_name
 
-from xl_kpi.engine.formulas import group_key, group_rank_formula, score_key_formula
+from xl_kpi.engine.formulas import group_key, group_rank_formula
 from xl_kpi.outputs.summary.bands import _bands_sheet
-from xl_kpi.outputs.summary.book import _Book, blank_body, formula_body, number_bodies
+from xl_kpi.outputs.summary.book import _Book, _escape, _Sheet, blank_body, number_bodies
 from xl_kpi.outputs.summary.departments import _departments_sheet
 from xl_kpi.outputs.summary.figures import PCT, _money_sum, money_format, weighted_scores
-from xl_kpi.outputs.summary.layout import _header, _Layout, _print_setup, _width
+from xl_kpi.outputs.summary.layout import _Layout, _width
 from xl_kpi.outputs.summary.light import TrafficLight
+from xl_kpi.outputs.summary.payouts import LABELS as PAYOUT_LABELS
 from xl_kpi.outputs.summary.payouts import _payouts_sheet, has_payout_kinds
-from xl_kpi.outputs.summary.texts import _LABELS, _period_label
-from xl_kpi.outputs.values import number as _num
-from xl_kpi.outputs.values import stored as _stored
+from xl_kpi.outputs.summary.people import Column, Table, letter, people_sheet, subtotal
+from xl_kpi.outputs.summary.texts import _LABELS, _period_label, sheet_names
+from xl_kpi.outputs.values import ILLEGAL_CHARACTERS
 from xl_kpi.outputs.values import text as _text
-
-_BLOCK = 2048
-"""Rows of the Employees sheet made and written at once."""
 
 
 def _employees_table(results: Any) -> tuple[pd.DataFrame, list[tuple[Any, str]], pd.DataFrame]:
@@ -57,34 +55,27 @@ def _employees_table(results: Any) -> tuple[pd.DataFrame, list[tuple[Any, str]],
     ws_ = weighted_scores(lines).reindex(emp["employee_id"]).to_numpy(dtype=float) if len(lines) else np.full(
         len(emp), np.nan
     )
-    emp["weighted_score"] = [_stored(x) if math.isfinite(x) else np.nan for x in ws_]
+    emp["weighted_score"] = _stored_array(ws_)
     # RANK(x, range) = 1 + how many numbers in the range are greater (ties share the rank)
     emp["rank"] = emp["weighted_score"].rank(method="min", ascending=False)
     for col in ("bonus", "total_pay"):
-        emp[col] = [np.nan if (x := _num(v)) is None else x for v in emp[col]] if col in emp else np.nan
+        emp[col] = _stored_array(pd.to_numeric(emp[col], errors="coerce")) if col in emp else np.nan
     return emp, kpis, matrix
 
 
-def _group_ranks(weighted: np.ndarray, values: list[Any], cell: str, groups: str, wcol: str,
-                 scores: str) -> tuple[list[str | None], list[int]]:
-    """Each row's rank within its group (position or department) as a live formula and its cached value.
+def _stored_array(values: Any) -> np.ndarray:
+    """:func:`~xl_kpi.outputs.values.stored` of each number (as the file holds it); NaN for a missing or
+    infinite one."""
+    a = np.asarray(values, dtype=float)
+    out = np.full(a.shape, np.nan)
+    ok = np.isfinite(a)
+    out[ok] = np.char.mod("%.15e", a[ok]).astype(float)  # 16 significant digits, as f"{x:.16g}"
+    return out
 
-    Ties share a rank (pandas ``rank(method="min", ascending=False)``, as :func:`group_rank_formula`
-    computes it); a row with no weighted score or no group text gets a blank cell (None)."""
-    keys = [group_key(_text(v)) for v in values]
-    frame = pd.DataFrame({"key": keys, "w": weighted})
-    frame.loc[frame["key"] == "", "w"] = np.nan
-    cached = frame.groupby("key", sort=False)["w"].rank(method="min", ascending=False)
-    formulas: list[str | None] = []
-    out: list[int] = []
-    for r, (k, w) in enumerate(zip(keys, cached.tolist(), strict=True), start=2):
-        if not k or math.isnan(w):
-            formulas.append(None)
-            out.append(0)
-        else:
-            formulas.append(group_rank_formula(groups, cell.format(r), scores, f"{wcol}{r}"))
-            out.append(int(w))
-    return formulas, out
+
+def _texts(values: list[Any]) -> list[str]:
+    """:func:`~xl_kpi.outputs.values.text` of each value (a plain string as it is: the common case, quickly)."""
+    return [v if type(v) is str and not ILLEGAL_CHARACTERS.search(v) else _text(v) for v in values]
 
 
 def _adjustments(emp: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
@@ -98,140 +89,249 @@ def _adjustments(emp: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
     return np.where(amounts == 0.0, np.nan, amounts), reasons
 
 
+_GATED = '0"*"'
+"""The number format of a gated employee's rank: the rank, marked with an asterisk (the legend explains it)."""
+
+
+@dataclass
+class _Data:
+    """What the people sheets show, one entry per employee in results order."""
+
+    text: dict[str, list[Any]]
+    """employee_id, name, department (the no-department label for a blank one), position, manager."""
+    kpis: list[tuple[Any, str]]
+    scores: np.ndarray
+    weighted: np.ndarray
+    rank: np.ndarray
+    rank_position: list[int]
+    rank_department: list[int]
+    position_keys: list[str]
+    gated: np.ndarray
+    bonus: np.ndarray
+    total_pay: np.ndarray
+    adjust: tuple[np.ndarray, list[str]] | None
+    notes: list[str]
+    widths: dict[str, float]
+
+
+def _position_sets(data_keys: list[str], results: Any, kpis: list[tuple[Any, str]]) -> dict[str, list[int]]:
+    """Each position's KPIs (indexes into ``kpis``, company order): those its employees have a line of."""
+    lines = results.lines
+    if not len(lines):
+        return {}
+    emp = results.employees.reset_index(drop=True)
+    key_of = dict(zip(emp["employee_id"].tolist()[::-1], data_keys[::-1], strict=True))  # first row of an id wins
+    at = {k: j for j, (k, _) in enumerate(kpis)}
+    pairs = pd.DataFrame({"key": lines["employee_id"].map(key_of), "kpi": lines["kpi_id"].map(at)}).dropna()
+    out: dict[str, list[int]] = {}
+    for key, group in pairs.groupby("key", sort=False):
+        out[str(key)] = sorted({int(j) for j in group["kpi"]})
+    return out
+
+
+def _data(results: Any, t: dict[str, str]) -> _Data:
+    emp, kpis, matrix = _employees_table(results)
+    n = len(emp)
+    notes = _texts(emp["reason"].tolist()) if "reason" in emp else [""] * n
+    if "bonus_note" in emp:  # why a bonus is zero or reduced: computed with the results (xl_kpi.bonus_notes)
+        notes = [r or b for r, b in zip(notes, _texts(emp["bonus_note"].tolist()), strict=True)]
+    fixed = ("employee_id", "name", "department", "position", "manager")
+    text = {c: (emp[c].tolist() if c in emp else [None] * n) for c in fixed}
+    no_dept = t["no_department"]
+    text["department"] = [d or no_dept for d in _texts(text["department"])]
+    weighted = emp["weighted_score"].to_numpy(dtype=float)
+    position_keys = [group_key(v) for v in _texts(text["position"])]
+    gated = emp["gated"].fillna(False).astype(bool).to_numpy() if "gated" in emp else np.zeros(n, dtype=bool)
+    widths = {c: _width(text[c], t[c], lo, hi) for c, lo, hi in (("employee_id", 8, 16), ("name", 18, 40),
+                                                                   ("department", 12, 30), ("position", 12, 30),
+                                                                   ("manager", 12, 28))}
+    adjust = _adjustments(emp)
+    if adjust:
+        widths["adjustment_reason"] = _width(adjust[1], t["adjustment_reason"], 14, 45)
+    widths["note"] = _width(notes, t["note"], 14, 45)
+    return _Data(text=text, kpis=kpis, scores=matrix.to_numpy(dtype=float) if kpis else np.empty((n, 0)),
+                 weighted=weighted, rank=emp["rank"].to_numpy(dtype=float),
+                 rank_position=group_ranks(weighted, position_keys),
+                 rank_department=group_ranks(weighted, [group_key(d) for d in text["department"]]),
+                 position_keys=position_keys, gated=gated, bonus=emp["bonus"].to_numpy(dtype=float),
+                 total_pay=emp["total_pay"].to_numpy(dtype=float), adjust=adjust, notes=notes, widths=widths)
+
+
+def _kpi_width(name: str) -> float:
+    return float(min(max(max((len(w) for w in name.split()), default=0) + 3, 12), 20))
+
+
+def _table(sheet: _Sheet, data: _Data, t: dict[str, str], money: str, digits: int, rows: np.ndarray | None,
+           kpi_idx: list[int], *, position_sheet: bool) -> tuple[Table, dict[str, int]]:
+    """The columns of the Employees sheet (``rows`` None: everyone) or of one position's sheet (its rows, its
+    KPIs, its rank only), and where the weighted score, bonus, total pay and department columns are."""
+    def pick(values: Any) -> Any:
+        if rows is None:
+            return values
+        if isinstance(values, np.ndarray):
+            return values[rows]
+        return [values[i] for i in rows]
+
+    styles = sheet.styles
+    pct, count, cash = styles.get("number", PCT), styles.get("number", "0"), styles.get("number", money)
+    marked = styles.get("number", _GATED)
+    n = data.weighted.size if rows is None else rows.size
+    gated = pick(data.gated)
+    weighted = pick(data.weighted)
+    cols: list[Column] = []
+    at: dict[str, int] = {}
+
+    def add(key: str, col: Column) -> None:
+        cols.append(col)
+        at[key] = len(cols)
+
+    def text_col(c: str) -> None:
+        values = pick(data.text[c])
+        made: dict[tuple[type, Any], str] = {}
+        add(c, Column(t[c], data.widths[c], lambda a, b: sheet.bodies(values[a:b], made)))
+
+    def number_col(key: str, header: str, width: float, values: np.ndarray, fmt: Any, total: tuple | None) -> None:
+        add(key, Column(header, width, lambda a, b: number_bodies(values[a:b], fmt), total))
+
+    def average(values: np.ndarray) -> tuple[str, Any, str] | None:
+        stored = _stored_array(values)  # the numbers as the file holds them
+        vals = stored[np.isfinite(stored)].tolist()
+        return (subtotal(101, len(cols) + 1, n), math.fsum(vals) / len(vals), PCT) if vals else None
+
+    def money_sum(values: np.ndarray) -> tuple[str, Any, str]:
+        total = _money_sum(values[~np.isnan(values)].tolist(), digits)
+        return (subtotal(109, len(cols) + 1, n), total, money) if n else ("", 0.0, money)
+
+    def rank_col(key: str, header: str, width: float, formula: str, ranked: list[bool], cached: list[int]) -> None:
+        bodies = _rank_bodies(formula, ranked, cached, gated.tolist(), count, marked)
+        add(key, Column(header, width, lambda a, b: bodies[a:b]))
+
+    for c in ("employee_id", "name", "department") if position_sheet else ("employee_id", "name", "department",
+                                                                            "position"):
+        text_col(c)
+    text_col("manager")
+    first_kpi = len(cols) + 1
+    for j in kpi_idx:
+        column = pick(data.scores[:, j])
+        name = data.kpis[j][1]
+        number_col(f"kpi{j}", name, _kpi_width(name), column, pct, average(column))
+    number_col("weighted", t["weighted"], 13.0, weighted, pct, average(weighted))
+    wcol = letter(at["weighted"])
+    w_rng = f"${wcol}$2:${wcol}${n + 1}"
+    has_score = [math.isfinite(w) for w in weighted.tolist()]
+    if position_sheet:
+        ranked = [ok and bool(k) for ok, k in zip(has_score, pick(data.position_keys), strict=True)]
+        rank_col("rank_position", t["rank_position"], 11.0, f"RANK({wcol}{{0}},{w_rng})", ranked,
+                 pick(data.rank_position))
+    else:
+        rank_col("rank", t["rank"], 8.0, f"RANK({wcol}{{0}},{w_rng})", has_score,
+                 [int(x) if ok else 0 for x, ok in zip(data.rank.tolist(), has_score, strict=True)])
+        for key, group, cached in (("rank_position", "position", data.rank_position),
+                                   ("rank_department", "department", data.rank_department)):
+            gcol = letter(at[group])
+            g_rng = f"${gcol}$2:${gcol}${n + 1}"
+            rank_col(key, t[key], 11.0, group_rank_formula(g_rng, f"{gcol}{{0}}", w_rng, f"{wcol}{{0}}"),
+                     [ok and k > 0 for k, ok in zip(cached, has_score, strict=True)], cached)
+    number_col("bonus", t["bonus"], 15.0, pick(data.bonus), cash, money_sum(pick(data.bonus)))
+    if data.adjust:
+        amounts = pick(data.adjust[0])
+        if rows is None or np.isfinite(amounts).any():
+            number_col("adjustment", t["adjustment"], 15.0, amounts, cash, money_sum(amounts))
+    total_pay = pick(data.total_pay)
+    number_col("total_pay", t["total_pay"], 16.0, total_pay, cash, money_sum(total_pay))
+    if "adjustment" in at:
+        text_col_values = pick(data.adjust[1]) if data.adjust else []
+        add("adjustment_reason", Column(t["adjustment_reason"], data.widths["adjustment_reason"],
+                                        lambda a, b: sheet.bodies(text_col_values[a:b])))
+    notes = pick(data.notes)
+    if any(notes):
+        made: dict[tuple[type, Any], str] = {}
+        add("note", Column(t["note"], data.widths["note"], lambda a, b: sheet.bodies(notes[a:b], made)))
+    legend = (t["legend_gated"],) if bool(np.any(gated & np.isfinite(weighted))) else ()
+    return Table(cols, n, (first_kpi, at["weighted"]), legend), at
+
+
+def _rank_bodies(formula: str, ranked: list[bool], cached: list[int], gated: list[bool], plain: Any,
+                 marked: Any) -> list[str]:
+    """The cell bodies of a rank column (:func:`~xl_kpi.outputs.summary.book.formula_body`, made in one go):
+    ``formula`` with ``{0}`` for the sheet row, a blank cell where a row is not ``ranked``, the gated employees'
+    ranks in the marked format."""
+    blank = blank_body(plain)
+    text = _escape(formula).replace("{0}", "{r}")
+    body = {g: f' s="{fmt._get_xf_index()}"><f>{text}</f><v>{{k}}</v></c>'.format
+            for g, fmt in ((False, plain), (True, marked))}
+    return [body[g](r=r, k=k) if ok else blank
+            for r, (ok, k, g) in enumerate(zip(ranked, cached, gated, strict=True), start=2)]
+
+
+def group_ranks(weighted: np.ndarray, keys: list[str]) -> list[int]:
+    """Each row's rank within its group (:func:`group_key` of its position or department), as
+    :func:`group_rank_formula` computes it: 1 + how many of the group have a higher weighted score, so ties
+    share a rank (pandas ``rank(method="min", ascending=False)``). 0 for a row with no weighted score or no
+    group (a blank cell)."""
+    out = [0] * len(keys)
+    groups: dict[str, list[int]] = {}
+    for i, k in enumerate(keys):
+        if k and math.isfinite(weighted[i]):
+            groups.setdefault(k, []).append(i)
+    for members in groups.values():
+        idx = np.asarray(members)
+        mine = weighted[idx]
+        higher = mine.size - np.searchsorted(np.sort(mine), mine, side="right")
+        for i, h in zip(members, higher.tolist(), strict=True):
+            out[i] = h + 1
+    return out
+
+
+def _position_sheets(data: _Data, results: Any, t: dict[str, str]) -> list[tuple[str, np.ndarray, list[int]]]:
+    """(sheet name, rows, KPI indexes) of each position when positions have different KPI sets, else []."""
+    sets = _position_sets(data.position_keys, results, data.kpis)
+    if len({tuple(v) for v in sets.values() if v}) < 2:
+        return []
+    rows: dict[str, list[int]] = {}
+    label: dict[str, str] = {}
+    for i, (k, v) in enumerate(zip(data.position_keys, data.text["position"], strict=True)):
+        rows.setdefault(k, []).append(i)
+        label.setdefault(k, _text(v) or t["no_position"])
+    keys = sorted(rows, key=lambda k: (k == "", k, label[k]))
+    taken = [t["sheet_employees"], t["sheet_departments"], t["sheet_bands"], PAYOUT_LABELS.get(
+        t.get("language", "en"), PAYOUT_LABELS["en"])["sheet"]]
+    names = sheet_names([label[k] for k in keys], taken)
+    return [(name, np.asarray(rows[k]), sets.get(k, [])) for name, k in zip(names, keys, strict=True)]
+
+
+def _common(data: _Data, positions: list[tuple[str, np.ndarray, list[int]]]) -> list[int]:
+    """The KPIs every position has (all KPIs when there are no position sheets)."""
+    if not positions:
+        return list(range(len(data.kpis)))
+    sets = [set(k) for _, _, k in positions if k]
+    common = set.intersection(*sets) if sets else set()
+    return sorted(common)
+
+
 def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[float, ...]) -> None:
     language = str(getattr(results, "language", "en") or "en").lower()
-    t = _LABELS.get(language, _LABELS["en"])
+    t = {**_LABELS.get(language, _LABELS["en"]), "language": language}
     money = money_format(getattr(results, "currency", None))
     company = _text(getattr(results, "company", ""))
     period = _period_label(getattr(results, "period", ""), language)
+    digits = int(getattr(results, "digits", 2) or 0)
 
-    emp, kpis, matrix = _employees_table(results)
-    n = len(emp)
-    notes = [_text(r) for r in emp["reason"]] if "reason" in emp else [""] * n
-    if "bonus_note" in emp:  # why a bonus is zero or reduced: computed with the results (xl_kpi.bonus_notes)
-        notes = [r or _text(b) for r, b in zip(notes, emp["bonus_note"], strict=True)]
-    has_note = any(notes)
-    adjust = _adjustments(emp)
-
+    data = _data(results, t)
+    positions = _position_sheets(data, results, t)
     sheet = book.sheet(t["sheet_employees"])
-    ws = sheet.ws
-    fixed = ["employee_id", "name", "department", "position", "manager"]
-    first_kpi = len(fixed) + 1
-    kpi_cols = list(range(first_kpi, first_kpi + len(kpis)))
-    col_weighted = first_kpi + len(kpis)
-    lay = _Layout(n=n, kpi_cols=kpi_cols, col_dept=3, col_weighted=col_weighted, col_rank=col_weighted + 1,
-                  col_bonus=col_weighted + 4, col_total=col_weighted + 5 + bool(adjust),
-                  ncols=col_weighted + 5 + 2 * bool(adjust) + has_note, digits=int(getattr(results, "digits", 2) or 0),
-                  col_adjust=col_weighted + 5 if adjust else None)
+    table, at = _table(sheet, data, t, money, digits, None, _common(data, positions), position_sheet=False)
+    people_sheet(book, sheet, table, t["total"], traffic_light, t["title"], company, period)
+    for name, rows, kpi_idx in positions:
+        psheet = book.sheet(name)
+        ptable, _ = _table(psheet, data, t, money, digits, rows, kpi_idx, position_sheet=True)
+        people_sheet(book, psheet, ptable, t["total"], traffic_light, f"{t['title']}: {name}", company, period)
 
-    no_dept = t["no_department"]
-    departments = [(_text(d) or no_dept) for d in emp["department"]] if "department" in emp else [no_dept] * n
-    columns = {c: (list(emp[c]) if c in emp else [None] * n) for c in fixed}
-    columns["department"] = departments
-
-    # header and widths
-    labels = [t[c] for c in fixed] + [name for _, name in kpis] + [t["weighted"], t["rank"], t["rank_position"],
-                                                         t["rank_department"], t["bonus"]] + (
-        [t["adjustment"]] if adjust else []) + [t["total_pay"]] + ([t["adjustment_reason"]] if adjust else [])
-    widths = [
-        _width(columns["employee_id"], t["employee_id"], 8, 16),
-        _width(columns["name"], t["name"], 18, 40),
-        _width(columns["department"], t["department"], 12, 30),
-        _width(columns["position"], t["position"], 12, 30),
-        _width(columns["manager"], t["manager"], 12, 28),
-    ]
-    widths += [float(min(max(max((len(w) for w in name.split()), default=0) + 3, 12), 20)) for _, name in kpis]
-    widths += [13.0, 8.0, 11.0, 11.0, 15.0] + ([15.0] if adjust else []) + [16.0]
-    if adjust:
-        widths.append(_width(adjust[1], t["adjustment_reason"], 14, 45))
-    if has_note:
-        labels.append(t["note"])
-        widths.append(_width(notes, t["note"], 14, 45))
-    _header(sheet, labels, widths)
-
-    # the rows, column by column: each cell's XML made in one list per column, a block of rows written at once
-    styles = book.styles
-    pct, count, cash = styles.get("number", PCT), styles.get("number", "0"), styles.get("number", money)
-    scores = matrix.to_numpy(dtype=float) if len(kpis) else np.empty((n, 0))
-    weighted = emp["weighted_score"].to_numpy(dtype=float)
-    ranks = emp["rank"].to_numpy(dtype=float)
-    bonus = emp["bonus"].to_numpy(dtype=float)
-    total_pay = emp["total_pay"].to_numpy(dtype=float)
-    wcol = xl_col_to_name(col_weighted - 1)
-    rank_range = lay.rng(col_weighted)
-    group_ranks = [_group_ranks(weighted, values, f"{xl_col_to_name(col - 1)}{{0}}", lay.rng(col), wcol, rank_range)
-                   for values, col in ((columns["position"], 4), (departments, 3))]
-    blank_count = blank_body(count)
-    made: list[dict[tuple[type, Any], str]] = [{} for _ in range(len(fixed) + 1)]
-    for start in range(0, n, _BLOCK):  # a block of rows at a time: memory stays flat in headcount
-        stop = min(start + _BLOCK, n)
-        block = [sheet.bodies(columns[c][start:stop], made[j]) for j, c in enumerate(fixed)]
-        block += [number_bodies(scores[start:stop, j], pct) for j in range(len(kpi_cols))]
-        block.append(number_bodies(weighted[start:stop], pct))
-        block.append([blank_count if math.isnan(w) else formula_body(f"RANK({wcol}{r},{rank_range})", int(k), count)
-                      for r, w, k in zip(range(start + 2, stop + 2), weighted[start:stop].tolist(),
-                                         ranks[start:stop].tolist(), strict=True)])
-        for formulas, cached in group_ranks:
-            block.append([blank_count if f is None else formula_body(f, k, count)
-                          for f, k in zip(formulas[start:stop], cached[start:stop], strict=True)])
-        block.append(number_bodies(bonus[start:stop], cash))
-        if adjust:
-            block.append(number_bodies(adjust[0][start:stop], cash))
-        block.append(number_bodies(total_pay[start:stop], cash))
-        if adjust:
-            block.append(sheet.bodies(adjust[1][start:stop]))
-        if has_note:
-            block.append(sheet.bodies(notes[start:stop], made[-1]))
-        ws.write_rows(start + 1, 0, block)
-
-    # total row: SUBTOTAL respects the autofilter (hidden rows drop out of the totals)
-    tr = n + 2
-    cells: dict[int, tuple[str, Any, str]] = {}  # column → (formula, cached value, number format)
-    if n:
-        for j, col in enumerate([*kpi_cols, col_weighted]):
-            column = scores[:, j] if j < len(kpi_cols) else weighted
-            vals = [_stored(float(x)) for x in column if math.isfinite(x)]
-            if vals:
-                cells[col] = (f"SUBTOTAL(101,{lay.rng(col, False)})", math.fsum(vals) / len(vals), PCT)
-        money_cols = [(lay.col_bonus, bonus), (lay.col_total, total_pay)]
-        if adjust and lay.col_adjust:
-            money_cols.append((lay.col_adjust, adjust[0]))
-        for col, values in money_cols:
-            total = _money_sum((v for v in values if not np.isnan(v)), lay.digits)
-            cells[col] = (f"SUBTOTAL(109,{lay.rng(col, False)})", total,
-                          money)
-    for col in range(1, lay.ncols + 1):
-        if col == 1:
-            sheet.put(tr, col, t["total"], total=True)
-        elif col in cells:
-            formula, cached, fmt = cells[col]
-            sheet.formula(tr, col, formula, cached, fmt, total=True)
-        elif not n and col in (lay.col_bonus, lay.col_total):
-            sheet.put(tr, col, 0.0, money, total=True)
-        else:
-            sheet.put(tr, col, None, total=True)
-
-    # traffic light over the score columns (data rows only; blanks stay uncoloured)
-    if n:
-        first_col = xl_col_to_name(first_kpi - 1)
-        x = score_key_formula(f"{first_col}2")  # the score as the bands compare it
-        bounds: list[float | None] = [None, *traffic_light.thresholds, None]
-        for b in range(len(traffic_light.fills)):
-            conds = [f"ISNUMBER({first_col}2)"]
-            if bounds[b] is not None:
-                conds.append(f"{x}>={bounds[b]!r}")
-            if bounds[b + 1] is not None:
-                conds.append(f"{x}<{bounds[b + 1]!r}")
-            light = book.wb.add_format({"bg_color": "#" + traffic_light.fills[b],
-                                        "font_color": "#" + traffic_light.fonts[b]})
-            ws.conditional_format(1, first_kpi - 1, n, col_weighted - 1,
-                                  {"type": "formula", "criteria": f"AND({','.join(conds)})", "format": light})
-    ws.freeze_panes(1, 2)
-    ws.autofilter(0, 0, max(n, 1), lay.ncols - 1)
-    ws.repeat_rows(0)
-    _print_setup(sheet, t["title"], company, period, landscape=True)
-
-    _departments_sheet(book, t, lay, emp, departments, money, company, period)
+    lay = _Layout(n=table.n, kpi_cols=[], col_dept=at["department"], col_weighted=at["weighted"],
+                  col_rank=at["rank"], col_bonus=at["bonus"], col_total=at["total_pay"], ncols=len(table.columns),
+                  digits=digits, col_adjust=at.get("adjustment"))
+    emp = pd.DataFrame({"bonus": data.bonus, "total_pay": data.total_pay, "weighted_score": data.weighted})
+    _departments_sheet(book, t, lay, emp, data.text["department"], money, company, period)
     _bands_sheet(book, t, lay, emp, bands, traffic_light, company, period)
     if has_payout_kinds(results):
-        _payouts_sheet(book, results, language, t, money, lay.digits, company, period)
+        _payouts_sheet(book, results, language, t, money, digits, company, period)

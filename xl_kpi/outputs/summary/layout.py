@@ -64,7 +64,9 @@ def _distinct(values: Iterable[Any]) -> list[Any]:
     return out
 
 
-def _print_setup(sheet: _Sheet, title: str, company: str, period: str, landscape: bool) -> None:
+def _print_setup(sheet: _Sheet, title: str, company: str, period: str, landscape: bool, legend: str = "") -> None:
+    """A4, landscape or portrait, one page wide, the header row on every page, the company and the period in the
+    page header, page numbers (and ``legend``, in small type) in the footer."""
     ws = sheet.ws
     if landscape:
         ws.set_landscape()
@@ -72,6 +74,7 @@ def _print_setup(sheet: _Sheet, title: str, company: str, period: str, landscape
         ws.set_portrait()
     ws.set_paper(9)  # A4
     ws.fit_to_pages(1, 0)  # one page wide, as many pages tall as needed
+    ws.repeat_rows(0)  # the header row on every printed page
     ws.set_margins(left=0.4, right=0.4, top=0.75, bottom=0.75)
 
     def amp(s: str) -> str:
@@ -83,7 +86,8 @@ def _print_setup(sheet: _Sheet, title: str, company: str, period: str, landscape
     if len(left) > room:  # Excel keeps at most 255 characters of a header: shorten the company, not the title
         left = left[:max(room - 1, 0)].rstrip("&") + "…"
     ws.set_header(f"&L{left}&C{centre}", {"margin": 0.3})
-    ws.set_footer("&R&P / &N", {"margin": 0.3})
+    note = amp(legend)[:_HEADER_LIMIT - 20].rstrip("&")
+    ws.set_footer((f"&L&8{note}" if note else "") + "&R&P / &N", {"margin": 0.3})
 
 
 @dataclass

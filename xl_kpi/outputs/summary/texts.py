@@ -4,6 +4,8 @@ and the period: its name in the summary's language and the file's fixed date."""
 from __future__ import annotations
 
 import itertools
+import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +44,9 @@ _LABELS: dict[str, dict[str, str]] = {
         "chart_bands": "Employees by weighted score",
         "title": "KPI summary",
         "no_department": "(no department)",
+        "no_position": "(no position)",
+        "legend_gated": "* gate failed: ranked by the weighted score like everyone else, but no bonus is paid "
+                        "(the note names the KPI below its gate).",
     },
     "ru": {
         "sheet_employees": "Сотрудники",
@@ -74,6 +79,9 @@ _LABELS: dict[str, dict[str, str]] = {
         "chart_bands": "Сотрудники по взвешенному результату",
         "title": "Сводка KPI",
         "no_department": "(без отдела)",
+        "no_position": "(без должности)",
+        "legend_gated": "* не выполнен стоп-показатель: место по взвешенному результату, как у всех, "
+                        "но премия не начисляется (в примечании — какой показатель ниже порога).",
     },
 }
 
@@ -106,3 +114,42 @@ def _period_label(period: Any, language: str) -> str:
     """The period as the summary's language names it («IV квартал 2026», "Q4 2026"); other text as is."""
     p = _period(period)
     return p.label(language) if p else _text(period)
+
+
+_SHEET_MAX = 31
+"""Excel's longest sheet name, in UTF-16 units."""
+_SHEET_BAD = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
+"""Characters Excel refuses in a sheet name (and control characters)."""
+
+
+def _sheet_key(name: str) -> str:
+    """Sheet names Excel (or a reader) could take for one: case and ё/е ignored."""
+    return name.casefold().replace("ё", "е")
+
+
+def _utf16_cut(text: str, units: int) -> str:
+    while len(text.encode("utf-16-le")) // 2 > units:
+        text = text[:-1]
+    return text
+
+
+def sheet_names(wanted: Iterable[str], taken: Iterable[str]) -> list[str]:
+    r"""A safe, unique sheet name for each of ``wanted`` (position names), none equal to one of ``taken``.
+
+    Characters Excel refuses (``[]:*?/\``) become ``_``, a leading or trailing apostrophe goes, the name is cut
+    to 31 UTF-16 units; two names equal but for case or ё/е (Excel would refuse the second, or a reader
+    confuse them) get " (2)", " (3)"… rather than colliding silently. A blank name becomes "_".
+    """
+    seen = {_sheet_key(x) for x in taken} | {"history"}  # Excel reserves "History"
+    out = []
+    for w in wanted:
+        base = _SHEET_BAD.sub("_", _text(w)).strip().strip("'").strip() or "_"
+        base = _utf16_cut(base, _SHEET_MAX).rstrip().rstrip("'") or "_"
+        name, i = base, 1
+        while _sheet_key(name) in seen:
+            i += 1
+            suffix = f" ({i})"
+            name = _utf16_cut(base, _SHEET_MAX - len(suffix)).rstrip().rstrip("'") + suffix
+        seen.add(_sheet_key(name))
+        out.append(name)
+    return out
