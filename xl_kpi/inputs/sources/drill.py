@@ -55,6 +55,21 @@ def used_columns(evaluator: Evaluator, agg: Agg) -> list[str] | None:
     return list(dict.fromkeys(out))
 
 
+def _raw_cells(raw: Any, used: Sequence[str], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The raw cells of ``used`` on the Excel ``rows``: taken from the Arrow data of a CSV export (only those
+    rows, not a pandas copy of the whole table), else from the frame."""
+    data, numbers = getattr(raw, "data", None), getattr(raw, "rows", None)
+    if data is not None and numbers is not None and len(rows):
+        positions = np.searchsorted(numbers, rows)
+        if (positions < len(numbers)).all() and (numbers[np.minimum(positions, len(numbers) - 1)] == rows).all():
+            import pyarrow as pa
+
+            taken = data.select(list(used)).take(pa.array(positions))
+            return {h: np.asarray(taken.column(h).to_pylist(), dtype=object) for h in used}
+    frame = raw.frame
+    return {h: frame[h].reindex(rows).to_numpy() for h in used}
+
+
 def explain(evaluator: Evaluator, agg: Agg, period: Period | str | None = None,
             at: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """The rows behind ``agg``: employee_id, member, period ('' undated), row (Excel row number),
@@ -118,9 +133,9 @@ def explain(evaluator: Evaluator, agg: Agg, period: Period | str | None = None,
         out.insert(1, "member", member)
     else:
         out.insert(1, "member", out["employee_id"].to_numpy())
-    frame = raw.frame  # the raw cells as the file has them (names, not ids; one row per file row)
+    cells = _raw_cells(raw, used, rows)  # the raw cells as the file has them (names, not ids)
     for header in used:
-        out[raw_key(header)] = frame[header].reindex(rows).to_numpy() if len(rows) else []
+        out[raw_key(header)] = cells[header] if len(rows) else []
     out["period"] = out["period"].astype(object)
     return out[ROW_COLUMNS + [raw_key(h) for h in used]].reset_index(drop=True)
 
