@@ -24,7 +24,6 @@ import os
 import random
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,8 +32,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import openpyxl  # noqa: E402
+from xlkpi_process import run_xl_kpi  # noqa: E402
 
 from xl_kpi.inputs.plan import sample_inputs  # noqa: E402
 from xl_kpi.outputs.cards import TEMPLATE_DIR  # noqa: E402
@@ -122,36 +123,14 @@ def naive_cards(n: int, template: Path, out: Path) -> tuple[float, float]:
     return n / (time.perf_counter() - t0), (time.process_time() - c0) / n
 
 
-def _children_cpu() -> float:
-    use = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return use.ru_utime + use.ru_stime
-
-
 def generate(plan: Path, facts: Path, out: Path, jobs: int) -> tuple[float, float, float]:
     """(seconds, peak RSS in MB of the process and its workers, CPU seconds of the process and its workers)
     of one ``xl-kpi generate`` process."""
-    cmd = [sys.executable, "-c",
-           "import resource, runpy, sys\n"
-           "sys.argv = ['xl-kpi'] + sys.argv[1:]\n"
-           "try:\n"
-           "    runpy.run_module('xl_kpi', run_name='__main__')\n"
-           "finally:\n"
-           "    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-           "    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-           "    print(f'RSS {own} {kids}', file=sys.stderr)\n",
-           "generate", "--plan", str(plan), "--data", str(facts), "--out", str(out), "--jobs", str(jobs)]
-    c0 = _children_cpu()
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    dt = time.perf_counter() - t0
-    cpu = _children_cpu() - c0
-    if proc.returncode != 0:
-        sys.exit(f"generate failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    rss = [line for line in proc.stderr.splitlines() if line.startswith("RSS ")][-1].split()
+    run = run_xl_kpi("generate", "--plan", str(plan), "--data", str(facts), "--out", str(out), "--jobs", str(jobs))
     with (out / "manifest.csv").open(encoding="utf-8") as f:
         carded = sum(1 for row in csv.DictReader(f) if row["status"] == "ok")
     print(f"  ({carded} cards written)")
-    return dt, max(int(rss[1]), int(rss[2])) / 1024, cpu
+    return run.seconds, run.rss_mb, run.cpu
 
 
 def main() -> None:
@@ -180,7 +159,6 @@ def main() -> None:
               f"{naive_cpu * args.n / cpu:.1f}x less; on a shared machine the CPU ratio varies less)")
         print(f"peak RSS:                {rss:8.0f} MB at {args.n} employees  load={os.getloadavg()[0]:.2f}")
         if args.big:
-            shutil.rmtree(work / "out", ignore_errors=True)
             plan, facts = make_inputs(args.big, work / "big")
             dt_big, rss_big, _ = generate(plan, facts, work / "out-big", args.jobs)
             print(f"generate {args.big}:       {args.big / dt_big:8.1f} cards/s  ({dt_big:.2f} s); peak RSS "

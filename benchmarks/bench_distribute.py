@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_batch import generate, make_inputs  # noqa: E402
+from xlkpi_process import run_xl_kpi  # noqa: E402
 
 
 def run(out: Path, *args: str) -> tuple[float, float]:
@@ -41,26 +40,9 @@ def run(out: Path, *args: str) -> tuple[float, float]:
 
     Its CPU seconds (the process and its workers) are kept in ``CPU[-1]``: on a machine shared with
     other work, wall time says little, CPU time says what the run cost."""
-    cmd = [sys.executable, "-c",
-           "import resource, runpy, sys\n"
-           "sys.argv = ['xl-kpi'] + sys.argv[1:]\n"
-           "try:\n"
-           "    runpy.run_module('xl_kpi', run_name='__main__')\n"
-           "finally:\n"
-           "    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-           "    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-           "    print(f'RSS {own} {kids}', file=sys.stderr)\n",
-           "distribute", str(out), *args]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
-    dt = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-    if proc.returncode != 0:
-        sys.exit(f"distribute {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    rss = [line for line in proc.stderr.splitlines() if line.startswith("RSS ")][-1].split()
-    return dt, max(int(rss[1]), int(rss[2])) / 1024
+    r = run_xl_kpi("distribute", str(out), *args, env={"COLUMNS": "200"})
+    CPU.append(r.cpu)
+    return r.seconds, r.rss_mb
 
 
 CPU: list[float] = []

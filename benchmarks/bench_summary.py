@@ -12,8 +12,9 @@ Builds a synthetic Results of N employees (tests/_results_fixture.py, computed b
 and prints the best time of each (``--repeat`` runs of the new writer, one of the old, which is slow), the
 ratio, and the share of the new writer's time spent inside XlsxWriter's ``close()`` (its XML and ZIP
 writing, which this project cannot make faster). The issue's target is 10,000 rows in 0.5 s. Both
-writers produce the same sheets, formulas and cached values (checked here: every formula cell's cached
-value of the new file equals the old one's, and the same cells are formulas).
+writers produce the same Departments and Score bands sheets (checked here: every formula cell's cached value
+of the new file equals the old one's, and the same cells are formulas); the new Employees sheet has more
+(ranks within position and department) and, when positions have different KPIs, position sheets.
 """
 
 from __future__ import annotations
@@ -601,8 +602,12 @@ def main() -> None:
           f"per 10,000 rows; CPU {cpu_new * 10_000 / args.n:.2f} s)")
 
     if not args.no_check and old_n == args.n:
-        a, b = formula_cells(data_new), formula_cells(data_old)
-        assert a.keys() == b.keys(), f"formula cells differ: {sorted(a.keys() ^ b.keys())[:5]}"
+        # the Employees sheet has gained rank columns and lost the KPIs of other positions to the position
+        # sheets since the old writer: compare the sheets both write alike (departments, bands)
+        same = {_LABELS["en"]["sheet_departments"], _LABELS["en"]["sheet_bands"]}
+        a = {k: v for k, v in formula_cells(data_new).items() if k[0] in same}
+        b = {k: v for k, v in formula_cells(data_old).items() if k[0] in same}
+        assert a and a.keys() == b.keys(), f"formula cells differ: {sorted(a.keys() ^ b.keys())[:5]}"
         bad = [k for k in a if not (a[k] == b[k] or (isinstance(a[k], float) and math.isclose(a[k], b[k],
                                                                                              rel_tol=1e-15)))]
         assert not bad, f"cached values differ: {bad[:5]}"

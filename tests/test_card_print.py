@@ -19,6 +19,7 @@ from tests._results_fixture import compute
 from xl_kpi import Scale
 from xl_kpi.outputs.cards import CardTemplate, render_card
 from xl_kpi.outputs.numlang import tag_code, tag_styles
+from xl_kpi.outputs.summary import summary_bytes
 
 LONG_SCALE = "квартальная_шкала_выручки_по_ключевым_клиентам_с_ускорителем"
 LONG_KPI = "Выручка по ключевым клиентам за квартал с учётом возвратов и скидок, руб."
@@ -63,12 +64,15 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         src.mkdir()
         card = src / f"card_{lang}.xlsx"
         card.write_bytes(render_card(CardTemplate.load(lang=lang), _results(lang), "E1"))
+        summary = src / f"summary_{lang}.xlsx"
+        summary.write_bytes(summary_bytes(_results(lang)))
         with pytest.MonkeyPatch.context() as mp:
             for var in ("LC_ALL", "LANG", "LC_NUMERIC", "LC_MONETARY", "LANGUAGE"):
                 mp.setenv(var, machine)
-            res = convert([card], root / f"out_{lang}", "pdf", timeout=300)
+            res = convert([card, summary], root / f"out_{lang}", "pdf", timeout=300)
         assert res.ok, res.failed
         out[lang] = res.outputs[card.resolve()]
+        out[f"summary_{lang}"] = res.outputs[summary.resolve()]
     return out
 
 
@@ -93,6 +97,13 @@ def test_en_card_prints_english_numbers_on_a_russian_machine(printed: dict[str, 
     assert re.search(r"(?<![\d,.])45,000\.00 ₽", text), text
     assert not re.search(rf"45{_SP}000,00", text)
     assert re.search(r"100\.0%", text)
+
+
+@pytest.mark.libreoffice
+def test_the_summary_prints_in_its_language_too(printed: dict[str, Path]) -> None:
+    ru, en = _text(printed["summary_ru"]), _text(printed["summary_en"])
+    assert re.search(rf"(?<![\d,.])65{_SP}800,00", ru) and "65,800.00" not in ru, ru  # total pay, money
+    assert re.search(r"(?<![\d,.])65,800\.00", en) and not re.search(rf"65{_SP}800,00", en), en
 
 
 def test_format_codes_get_the_card_language() -> None:

@@ -881,3 +881,28 @@ def test_settings_digits_reach_every_round_on_the_card(lo_dir: Path, tpl: CardTe
     problems = [(f.name, m) for f, o in zip(files, outs, strict=True)
                 for m in lo.formula_cells_vs_cached(f, o, money_tol=10.0 ** -digits / 100)]
     assert problems == []
+
+
+@pytest.mark.parametrize(("department", "employee_id", "name"), [
+    ("Отдел продаж", 5.0, "Иванов Иван"), (None, "E1", None), ("../..", "..", ".."), ("CON", "a/b", "c\\d"),
+    (float("nan"), 1, "nul.txt"), ("  . ", ".", "."), ("a" * 300, "b" * 300, "c"), ("x\u202ey", "E\u200b2", "Bob\x00"),
+])
+def test_fast_card_paths_equal_card_path(tmp_path, department, employee_id, name):
+    # the batch names every card with _CardPaths (text, no pathlib): the very names card_path gives, inside OUT
+    from xl_kpi.outputs.cards.write import _CardPaths
+
+    fast = _CardPaths(tmp_path)(department, employee_id, name)
+    assert fast == str(card_path(tmp_path, department, employee_id, name))
+    assert Path(fast).resolve().is_relative_to((tmp_path / "cards").resolve())
+
+
+def test_per_employee_parts_are_stored_and_the_zip_is_sound():
+    # the sheet and chart XML are stored (method 0, no zlib per card); the shared parts stay deflated
+    res = sample_results()
+    tpl = CardTemplate.load(lang="ru")
+    data = render_card(tpl, res, res.employees["employee_id"].iloc[0])
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.testzip() is None
+        kinds = {i.filename: i.compress_type for i in z.infolist()}
+    assert kinds[tpl.sheet_part] == zipfile.ZIP_STORED
+    assert kinds["xl/styles.xml"] == zipfile.ZIP_DEFLATED

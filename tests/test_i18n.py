@@ -55,6 +55,19 @@ def _fields(text: str) -> set[tuple[str, str]]:
     return {(name, spec or "") for _, name, spec, _ in string.Formatter().parse(text) if name is not None}
 
 
+def _sample(spec: str) -> object:
+    """A value the English message's format spec accepts (a date for %d.%m.%Y, a number for .2f)."""
+    import datetime as dt
+
+    for value in ("x", 1, 1.5, dt.date(2026, 10, 1)):
+        try:
+            format(value, spec)
+            return value
+        except (ValueError, TypeError):
+            continue
+    raise AssertionError(f"no value formats with {spec!r}")
+
+
 def test_every_message_has_a_russian_translation_with_the_same_placeholders():
     catalog = _tool().read()
     found = marked_messages()
@@ -75,7 +88,7 @@ def test_every_message_has_a_russian_translation_with_the_same_placeholders():
             if _fields(s) - want or (len(ids) == 1 and _fields(s) != want):
                 problems.append(f"{file}:{line}: the translation {s!r} has other placeholders than {ids[0]!r}")
             try:
-                s.format(**{name.split(".")[0].split("[")[0]: 1.5 if spec else "x" for name, spec in _fields(s)})
+                s.format(**{name: _sample(spec) for name, spec in _fields(s)})
             except (ValueError, KeyError, IndexError) as e:
                 problems.append(f"{file}:{line}: {s!r} does not format: {e}")
     assert not problems, "\n".join(problems)
@@ -246,3 +259,34 @@ def test_every_command_takes_lang():
         assert "--lang" in res.output, command
     bad = CliRunner().invoke(app, ["demo", "--lang", "de"])
     assert bad.exit_code == 2 and "use en or ru" in bad.output
+
+
+@pytest.mark.parametrize(("args", "env", "russian"), [
+    (("--lang", "ru"), {}, True), ((), {"LANG": "ru_RU.UTF-8"}, True), ((), {}, False),
+])
+def test_generate_writes_errors_csv_and_its_report_in_the_language_of_the_run(tmp_path, args, env, russian):
+    """errors.csv says why in the run's language; verify (on an English machine) recomputes it the same."""
+    import csv
+
+    from typer.testing import CliRunner
+
+    from tests import _plan_helpers as ph
+    from xl_kpi.cli import app
+
+    plan = ph.make_plan(tmp_path)
+    facts = ph.make_facts(tmp_path, {("E1", "deals"): ...})
+    out = tmp_path / "out"
+    base = {"LC_ALL": "", "LC_MESSAGES": "", "LANG": "C.UTF-8"}
+    res = CliRunner().invoke(app, ["generate", "--plan", str(plan), "--data", str(facts), "--out", str(out),
+                                   "--skip-invalid", *args], env={**base, **env})
+    assert res.exit_code == 0, res.output
+    with (out / "errors.csv").open(encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["employee_id"] for r in rows] == ["E1"]
+    want = "нет факта по KPI deals" if russian else "no fact for KPI deals"
+    assert want in rows[0]["reason"], rows
+    text = " ".join(res.output.split())
+    assert ("сформировано 2 карточки, 1 сотрудник без карточки (см. errors.csv)" in text) == russian, res.output
+    assert ("2 cards written, 1 employee not carded (see errors.csv)" in text) != russian, res.output
+    check = CliRunner().invoke(app, ["verify", str(out)], env=base)
+    assert check.exit_code == 0, check.output

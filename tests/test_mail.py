@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -26,6 +27,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xl_kpi import KpiError
 from xl_kpi.delivery.mail import (
@@ -981,3 +984,29 @@ def test_symlinked_send_log_is_refused_and_no_address_lands_outside(out, tmp_pat
     with smtp_server(handler) as port, pytest.raises(KpiError, match="symbolic link"):
         send_all(deliveries(out), config(port), out / "send-log.jsonl")
     assert outside.read_text() == "" and handler.messages == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet="АБВЁёйЙжщ ъ-'\"(),.<>@;:\\ Abc1\u0301\u00e9", min_size=1, max_size=120),
+       st.text(alphabet="карта КАРТА 1001 ().,;'%*\"x\u00e9", min_size=1, max_size=110))
+def test_names_written_directly_read_back_exactly(name, filename):
+    """The To display name and the attachment's file name, written without the email package's folding,
+    read back exactly (modern and compat32 parsers) and keep every line within 78 characters."""
+    from xl_kpi.delivery.mail.compose import _clean_line
+
+    name, filename = _clean_line(name), _clean_line(filename + ".xlsx", 250)
+    if not name:
+        return
+    root = Path(tempfile.mkdtemp())
+    (root / "f").mkdir()
+    f = root / "f" / filename.replace("/", "_")
+    f.write_bytes(b"PK\x03\x04 card")
+    d = Delivery("employee:1", "anna@example.com", name, "employee", (f,), "2026-10", "ru")
+    raw = build_message(d, SENDER, date=DATE).as_bytes()
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n") if b"vnd.openxmlformats" not in line)
+    back = email.message_from_bytes(raw, policy=email.policy.default)
+    assert back["To"].addresses[0].display_name == name
+    assert back["To"].addresses[0].addr_spec == "anna@example.com"
+    [part] = back.iter_attachments()
+    assert part.get_filename() == f.name
+    assert email.message_from_bytes(raw, policy=email.policy.compat32).get_payload()[1].get_filename() == f.name

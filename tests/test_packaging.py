@@ -53,6 +53,7 @@ def test_the_wheel_holds_the_package_the_functions_the_workbooks_and_the_licence
     names = set(zipfile.ZipFile(wheel).namelist())
     version = xl_kpi.__version__
     assert {"udfs.py", "xl_kpi/__init__.py", "xl_kpi/__main__.py", "xl_kpi/py.typed"} <= names
+    assert "xl_kpi/locale/ru/LC_MESSAGES/xl_kpi.mo" in names  # the Russian messages (gettext reads the .mo)
     data = f"xl_kpi-{version}.data/data/share/xl_kpi/workbooks"
     assert {f"{data}/kpi_card_en.xlsx", f"{data}/kpi_card_ru.xlsx", f"{data}/udf_demo.xlsx",
             f"{data}/sample/plan.xlsx"} <= names

@@ -38,6 +38,7 @@ from xl_kpi.audit import adjustments_record, compare_csvs, unrecorded
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.money import round_money
 from xl_kpi.engine.period import Period, period_of
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.datafiles import DataFile, parse_data_arg, plain_paths
 from xl_kpi.inputs.inputbytes import recording
 from xl_kpi.inputs.problems import InputError, Problems
@@ -100,13 +101,15 @@ def generate(
     resume: bool = False,
     engine: str | None = None,
     history: Sequence[str | os.PathLike[str]] = (),
+    default_lang: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> BatchReport:
     """Run the whole batch; raise :class:`InputError` (listing every problem) before writing anything.
 
     ``lang`` (en/ru) picks the bundled card template and the summary's language; default: the
-    plan's Settings. ``resume``: an output already complete for the very same inputs, template,
+    plan's Settings, then ``default_lang`` (the CLI passes the system locale's), then en. ``resume``: an
+    output already complete for the very same inputs, template,
     options and xl_kpi version is left as it is, and an interrupted run of them is continued,
     keeping the cards it had finished. ``history``: earlier runs' output folders (or folders holding
     several) whose checked results give each card a history sheet (:mod:`xl_kpi.outputs.history`); a
@@ -122,9 +125,11 @@ def generate(
     outdir.claim(out, working)  # before anything is read or written: a folder of the user's is refused
     with recording() as read:  # the sha256 of the very bytes parsed, for manifest.json
         the_plan, facts, problems, results = inspect_computed(plan, data, period=period, engine=engine,
-                                                              language=lang)
+                                                              language=lang, default_language=default_lang)
     if the_plan is None or (problems.has_errors and not skip_invalid):
         raise InputError(problems)
+    if not lang and default_lang and problems.language is None:
+        lang = results.language  # recorded, so that verify recomputes errors.csv in the same language
     tables = facts.files  # which file each table came from, for manifest.json
     bound_native = facts.native  # Parquet or Spark tables the plan's Sources sheet binds
     del the_plan, facts  # the results hold what the outputs need: the memory goes to the cards and the summary
@@ -134,8 +139,9 @@ def generate(
     ok_results, errors = split_invalid(results)
     if errors and not skip_invalid:  # an employee the checks above let through but cannot be carded
         for e in errors:
-            problems.error(f"employee {e['employee_id']} ({e['name']}): {e['reason']}",
-                           "fix the plan or the data, or run with --skip-invalid to card everyone else",
+            problems.error(Msg("employee {employee_id} ({name}): {reason}", employee_id=e['employee_id'],
+                               name=e['name'], reason=e['reason']),
+                           Msg("fix the plan or the data, or run with --skip-invalid to card everyone else"),
                            file=Path(plan).name, sheet="Employees")
         raise InputError(problems)
     tpl = CardTemplate.load(template, lang=results.language)

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from xl_kpi import __version__
 from xl_kpi.engine.money import CURRENCY_SYMBOLS
-from xl_kpi.i18n import ntr, resolve, set_language, tr, using
+from xl_kpi.i18n import current, ntr, resolve, set_language, system_language, tr, using
 
 app = typer.Typer(
     name="xl-kpi",
@@ -238,6 +238,7 @@ def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> No
             report = generate(
                 plan, data, out,
                 on_start=lambda n: progress.update(task, total=n),
+                default_lang=None if system_language() == "en" else system_language(),  # en is the default
                 on_progress=lambda n: progress.update(task, completed=n),
                 **options,  # type: ignore[arg-type]
             )
@@ -275,11 +276,17 @@ def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> No
     if report.reused:
         rows.append((tr("resumed"), escape(ntr("{n} card kept from the interrupted run",
                                                "{n} cards kept from the interrupted run", report.reused))))
-    rows.append((tr("elapsed"), escape(tr("{seconds:.2f} s", seconds=report.elapsed))))
+    rows.append((tr("elapsed"), escape(_seconds(report.elapsed))))
     rows.append((tr("output"), escape(str(report.out_dir.resolve()))))
     width = _print_rows(rows)
     for name, path in report.files.items():
         console.print(f"  {'':{width}} {escape(name)}{'/' if path.is_dir() else ''}")
+
+
+def _seconds(x: float) -> str:
+    """'8.56 s' / '8,56 с': a duration as the current language writes it (a decimal comma in Russian)."""
+    text = tr("{seconds:.2f} s", seconds=x)
+    return text.replace(".", ",") if current() == "ru" else text
 
 
 def _print_rows(rows: list[tuple[str, str]], width: int = 12) -> int:
@@ -537,7 +544,7 @@ def _print_distribution(report: object) -> None:
             "{encrypted} now ({n} workers), {resumed} from the interrupted run, {reused} taken over unchanged",
             opts.jobs, encrypted=r.encrypted, resumed=r.resumed, reused=r.reused))))  # type: ignore[attr-defined]
     rows.append((tr("index"), escape(str(r.index_file))))  # type: ignore[attr-defined]
-    rows.append((tr("elapsed"), escape(tr("{seconds:.2f} s", seconds=r.elapsed))))  # type: ignore[attr-defined]
+    rows.append((tr("elapsed"), escape(_seconds(r.elapsed))))  # type: ignore[attr-defined]
     _print_rows(rows, width)
 
 

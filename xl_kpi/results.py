@@ -36,6 +36,7 @@ from xl_kpi.engine.money import MAX_MONEY, format_amount, over_limit
 from xl_kpi.engine.period import Period, period_of
 from xl_kpi.engine.scales import Scale
 from xl_kpi.engine.scoring import MAX_SCORE, WEIGHT_TOLERANCE, coefficient, score
+from xl_kpi.i18n import Msg, render, tr, using
 from xl_kpi.inputs.facts import Facts
 from xl_kpi.inputs.plan import Plan, proration
 from xl_kpi.inputs.problems import Problems
@@ -184,7 +185,8 @@ def _employees(plan: Plan, lines: pd.DataFrame, period: Period | None, digits: i
         emp["adjustment"] = adj
         total = np.asarray(payout.total_pay(emp["salary"].to_numpy(float), bonus, adj, digits=digits), dtype=float)
     limits = amount_limits(plan, lines, emp.assign(bonus=bonus, total_pay=total))
-    reasons = _reasons(plan, lines, emp, period, limits)
+    with using(lang):  # errors.csv and the summary say why in the results' language
+        reasons = _reasons(plan, lines, emp, period, limits)
     negative = _negative(plan, emp.assign(bonus=bonus, total_pay=total))
     if negative:
         more = pd.Series({e: x["message"] for e, x in negative.items()})
@@ -292,7 +294,8 @@ def check_amounts(plan: Plan, facts: Facts | pd.DataFrame | None, problems: Prob
     names = plan.employees.set_index("employee_id")["name"]
     for item in results.extra.get("over_limit", []):
         e = item["employee_id"]
-        problems.error(f"employee {e} ({names.get(e, '')}): {item['message']}", item["fix"], **item["where"])
+        problems.error(Msg("employee {e} ({get}): {message}", e=e, get=names.get(e, ''),
+                           message=item['message']), item["fix"], **item["where"])
     return results
 
 
@@ -309,14 +312,14 @@ def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: Period 
     # (which lines, the reason's text after "KPI <id>"; a callable gets the lines hit): the texts are made
     # for the lines hit only (made for every line, 100,000 employees cost 400 MB of strings for a few reasons)
     line_checks: list[tuple[pd.Series, Any]] = [
-        (~lines["known_kpi"], " is not in the KPIs sheet"),
-        (lines["weight"].isna(), ": the weight is missing"),
-        (lines["base"].isna() | lines["norm"].isna(), ": the base or norm is missing"),
-        (lines["base"].notna() & (lines["base"] == lines["norm"]), ": the norm equals the base"),
-        (lines["crossed"], ": the score floor is above the cap"),
-        (~lines["scale"].isin(set(plan.scales)), lambda hit: ": unknown scale " + lines["scale"][hit]),
-        (_implausible(lines["score"]), ": the score is infinite or too large to compute with"),
-        (_unpayable(plan, lines), ": the payout (kind, rate, threshold, amount or tiers) is incomplete"),
+        (~lines["known_kpi"], tr(" is not in the KPIs sheet")),
+        (lines["weight"].isna(), tr(": the weight is missing")),
+        (lines["base"].isna() | lines["norm"].isna(), tr(": the base or norm is missing")),
+        (lines["base"].notna() & (lines["base"] == lines["norm"]), tr(": the norm equals the base")),
+        (lines["crossed"], tr(": the score floor is above the cap")),
+        (~lines["scale"].isin(set(plan.scales)), lambda hit: tr(": unknown scale ") + lines["scale"][hit]),
+        (_implausible(lines["score"]), tr(": the score is infinite or too large to compute with")),
+        (_unpayable(plan, lines), tr(": the payout (kind, rate, threshold, amount or tiers) is incomplete")),
     ]
     bad_line = pd.Series(False, index=lines.index)
     for mask, tail in line_checks:
@@ -328,27 +331,28 @@ def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: Period 
     no_fact = lines["fact"].isna() & ~bad_line
     note = lines["note"][no_fact].astype(object)
     note = (" (" + note.astype(str) + ")").where(note.notna() & note.ne(""), "")
-    add(lines.loc[no_fact, "employee_id"], ("no fact for KPI " + k[no_fact] + note).to_numpy())
+    add(lines.loc[no_fact, "employee_id"], (tr("no fact for KPI ") + k[no_fact] + note).to_numpy())
     sums = lines.groupby("employee_id", sort=False)["weight"].sum(min_count=1)
     has_nan = lines["weight"].isna().groupby(lines["employee_id"], sort=False).any()
     off = sums[((sums - 1.0).abs() > WEIGHT_TOLERANCE) & ~has_nan]
-    add(pd.Series(off.index), [f"the weights sum to {v * 100:.10g}%, not 100%" for v in off])
+    add(pd.Series(off.index), [tr("the weights sum to {percent:.10g}%, not 100%", percent=v * 100) for v in off])
     ambiguous = getattr(plan, "ambiguous", {})
     if ambiguous:  # in Employees twice, or looking like another id: never carded, not even with --skip-invalid
         hit = emp["employee_id"].isin(set(ambiguous))
-        add(emp.loc[hit, "employee_id"], [ambiguous[e] for e in emp.loc[hit, "employee_id"]])
+        add(emp.loc[hit, "employee_id"], [render(ambiguous[e]) for e in emp.loc[hit, "employee_id"]])
     no_plan = ~emp["employee_id"].isin(set(lines["employee_id"]))
-    add(emp.loc[no_plan, "employee_id"], ("no KPI plan for the position " + emp["position"][no_plan]).to_numpy())
-    for col, text in (("bonus_pool", "the bonus pool is missing or not a number"),
-                      ("salary", "the salary is not a number"),
-                      ("multiplier", "the individual multiplier is not a number")):
+    add(emp.loc[no_plan, "employee_id"],
+        (tr("no KPI plan for the position ") + emp["position"][no_plan]).to_numpy())
+    for col, text in (("bonus_pool", tr("the bonus pool is missing or not a number")),
+                      ("salary", tr("the salary is not a number")),
+                      ("multiplier", tr("the individual multiplier is not a number"))):
         bad = emp[col].isna()
         add(emp.loc[bad, "employee_id"], [text] * int(bad.sum()))
     no_period = emp["proration"].isna()
     add(emp.loc[no_period, "employee_id"],
-        ["the hired/left dates need a period to prorate (set it in Settings)"] * int(no_period.sum()))
+        [tr("the hired/left dates need a period to prorate (set it in Settings)")] * int(no_period.sum()))
     if limits:
-        add(pd.Series([x["employee_id"] for x in limits]), [x["message"] for x in limits])
+        add(pd.Series([x["employee_id"] for x in limits]), [render(x["message"]) for x in limits])
     if not found:
         return pd.Series(dtype=object)
     all_reasons = pd.concat(found, ignore_index=True)

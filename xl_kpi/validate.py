@@ -50,10 +50,12 @@ def inspect(
 
 def inspect_computed(
     plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None,
-    engine: str | None = None, language: str | None = None, drill: bool = True,
+    engine: str | None = None, language: str | None = None, default_language: str | None = None,
+    drill: bool = True,
 ) -> tuple[Any, Any, Problems, Any]:
     """:func:`inspect` and the results its amount check computed from the same plan and facts (None when
-    the plan is unreadable): the batch run uses them instead of computing them a second time.
+    the plan is unreadable): the batch run uses them instead of computing them a second time. The results
+    speak ``language``, else the plan's Settings language, else ``default_language``, else en.
     ``drill=False`` skips the raw rows behind the facts (the cards' drill-down; validation needs none)."""
     from xl_kpi.inputs.facts import load_facts
     from xl_kpi.inputs.plan import check_employment, read_plan
@@ -74,6 +76,8 @@ def inspect_computed(
     check_coverage(the_plan, facts, problems)
     from xl_kpi.results import check_amounts
 
+    if not language and problems.language is None:  # the plan's Settings name no language
+        language = default_language
     results = check_amounts(the_plan, facts, problems, period=period, language=language)
     return the_plan, facts, problems, results
 

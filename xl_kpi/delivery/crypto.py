@@ -20,6 +20,7 @@ import secrets
 from pathlib import Path
 
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.outputs.csvsafe import restore
 
@@ -215,15 +216,17 @@ def read_passwords(path: str | os.PathLike[str], problems: Problems, *, ours: bo
     try:
         text = p.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
-        problems.error("file not found", "give the path of a CSV with the columns employee_id,password", file=str(p))
+        problems.error(Msg("file not found"),
+                       Msg("give the path of a CSV with the columns employee_id,password"), file=str(p))
         return {}, {}
     except UnicodeDecodeError:
-        problems.error("not UTF-8 text", "save the file as 'CSV UTF-8'", file=name)
+        problems.error(Msg("not UTF-8 text"), Msg("save the file as 'CSV UTF-8'"), file=name)
         return {}, {}
     reader = csv.DictReader(io.StringIO(text))
     head = {(h or "").strip().casefold(): h for h in reader.fieldnames or []}
     if "password" not in head or ("employee_id" not in head and "bundle" not in head):
-        problems.error("the columns employee_id and password are required", "put them in the first row", file=name,
+        problems.error(Msg("the columns employee_id and password are required"),
+                       Msg("put them in the first row"), file=name,
                        row=1)
         return {}, {}
     by_id: dict[str, str] = {}
@@ -238,19 +241,21 @@ def read_passwords(path: str | os.PathLike[str], problems: Problems, *, ours: bo
             continue
         where = {"file": name, "row": n, "header": "password"}
         if not pw.strip():
-            problems.error(f"no password for {eid or bundle}", "fill it in or remove the row", **where)
+            problems.error(Msg("no password for {value}", value=eid or bundle),
+                           Msg("fill it in or remove the row"), **where)
             continue
         if pw != pw.strip():
-            problems.error(f"the password of {eid or bundle} starts or ends with a space",
-                           "remove the spaces (nobody could type it reliably)", **where)
+            problems.error(Msg("the password of {value} starts or ends with a space", value=eid or bundle),
+                           Msg("remove the spaces (nobody could type it reliably)"), **where)
             continue
         if len(pw) < MIN_LENGTH:
-            problems.error(f"the password of {eid or bundle} is shorter than {MIN_LENGTH} characters",
-                           "use a longer one, or leave the employee out to get a generated one", **where)
+            problems.error(Msg("the password of {value} is shorter than {min_length} characters",
+                               value=eid or bundle, min_length=MIN_LENGTH),
+                           Msg("use a longer one, or leave the employee out to get a generated one"), **where)
             continue
         target, key = (by_id, eid) if eid else (by_bundle, bundle)
         if key in target and target[key] != pw:
-            problems.error(f"two different passwords for {key}", "keep one row per employee", **where)
+            problems.error(Msg("two different passwords for {key}", key=key), Msg("keep one row per employee"), **where)
             continue
         target[key] = pw
     return by_id, by_bundle

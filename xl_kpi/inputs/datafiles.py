@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xl_kpi.i18n import Msg
+
 __all__ = ["DataFile", "bound_paths", "load_bound", "parse_data_arg", "plain_paths", "resolve_binding"]
 
 _NAME = re.compile(r"^[^\W\d][\w\-]*(?::[^=]+)?$")
@@ -113,20 +115,23 @@ def load_bound(
             found = read_tables(path, expected=expected, problems=problems, name=b.table, encoding=b.encoding,
                                 separator=b.separator)
         except FileReadError as e:
-            problems.error(f"table {b.table}: {e.reason}", e.fix or "check the file", **{**e.where, "file": path.name})
+            problems.error(Msg("table {table}: {reason}", table=b.table, reason=e.reason),
+                           e.fix or Msg("check the file"), **{**e.where, "file": path.name})
             if unreadable is not None:
                 unreadable.append(path.name)
             continue
         except LookupError:
-            problems.error(f'table {b.table}: unknown encoding "{b.encoding}"', "correct the encoding", **b.at)
+            problems.error(Msg("table {table}: unknown encoding \"{encoding}\"", table=b.table,
+                               encoding=b.encoding), Msg("correct the encoding"), **b.at)
             continue
         if b.sheet is not None:
             wanted = f"{b.table}:{b.sheet}".casefold()
             hit = [t for t in found if t.name.casefold() == wanted]
             if not hit:
                 sheets = ", ".join(t.sheet for t in found if t.sheet and ":" in t.name) or "none"
-                problems.error(f'table {b.table}: {path.name} has no sheet "{b.sheet}" (its sheets: {sheets})',
-                               "correct the sheet name in the Sources sheet", **b.at)
+                problems.error(Msg("table {table}: {name} has no sheet \"{sheet}\" (its sheets: {sheets})",
+                                   table=b.table, name=path.name, sheet=b.sheet, sheets=sheets),
+                               Msg("correct the sheet name in the Sources sheet"), **b.at)
                 continue
             t = hit[0]
             found = [t, type(t)(b.table, t.file, t.frame, t.letters, t.sheet, t.header_row, t.path, t.issues,
@@ -134,8 +139,10 @@ def load_bound(
         for t in found:
             key = t.name.casefold()
             if key in tables and tables[key].file != t.file:
-                problems.error(f'two data files are both table "{t.name}": {tables[key].file} and {t.file}',
-                               "bind the table to one file only (Sources sheet, --data NAME=PATH or the file name)",
+                problems.error(Msg("two data files are both table \"{name}\": {file} and {file2}", name=t.name,
+                                   file=tables[key].file, file2=t.file),
+                               Msg("bind the table to one file only (Sources sheet, --data NAME=PATH or the file "
+                                   "name)"),
                                file=t.file)
                 continue
             tables[key] = t

@@ -31,6 +31,7 @@ import pandas as pd
 
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.period import Period, PeriodError, period_of
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.cells import to_ids, to_numbers
 from xl_kpi.inputs.datafiles import DataFile, bound_paths, load_bound, parse_data_arg, plain_paths
 from xl_kpi.inputs.identity import alike_hint, key_index
@@ -86,13 +87,14 @@ def load_tables(
                 unreadable.append(path.name)
             continue
         if not found:
-            sink.warning("the file is empty", "remove it from --data or fill it in", file=path.name)
+            sink.warning(Msg("the file is empty"), Msg("remove it from --data or fill it in"), file=path.name)
         for t in found:
             key = t.name.casefold()
             if key in tables and tables[key].file != t.file:
                 sink.error(
-                    f'two data files are both called "{t.name}": {tables[key].file} and {t.file}',
-                    "rename one of them (sources refer to tables by file name)",
+                    Msg("two data files are both called \"{name}\": {file} and {file2}", name=t.name,
+                        file=tables[key].file, file2=t.file),
+                    Msg("rename one of them (sources refer to tables by file name)"),
                     file=t.file,
                 )
                 continue
@@ -315,8 +317,9 @@ def _add_native(tables: dict[str, Table], native: list[Native], plan: Plan, engi
         got = load_native([(name, text)], problems, engine=engine, columns=columns, base=where, at=at)
         for key, t in got.items():
             if key in tables:
-                problems.error(f'two tables are both called "{t.name}": {tables[key].file} and {t.file}',
-                               "rename one of them, or bind the name to one location (NAME=LOCATION)",
+                problems.error(Msg("two tables are both called \"{name}\": {file} and {file2}", name=t.name,
+                                   file=tables[key].file, file2=t.file),
+                               Msg("rename one of them, or bind the name to one location (NAME=LOCATION)"),
                                **(at or {"file": t.file}))
                 continue
             tables[key] = t
@@ -375,13 +378,13 @@ def _facts_files(plan: Plan, tables: Mapping[str, Table], problems: Problems) ->
             continue
         t.report(problems, [ecol, kcol, fcol, t.column(*PERIOD)])
         if t.frame.empty:
-            problems.warning("this facts file has a header but no rows of facts",
-                             "export the facts again, or remove the file from --data", **t.at(t.header_row))
+            problems.warning(Msg("this facts file has a header but no rows of facts"),
+                             Msg("export the facts again, or remove the file from --data"), **t.at(t.header_row))
             continue
         if ecol is None:
             problems.error(
-                "this facts file has kpi_id and fact columns but no employee_id column",
-                "add an employee_id (Табельный номер) column", **t.at(t.header_row))
+                Msg("this facts file has kpi_id and fact columns but no employee_id column"),
+                Msg("add an employee_id (Табельный номер) column"), **t.at(t.header_row))
             continue
         frames.append(_read_facts_table(plan, t, ecol, kcol, fcol, t.column(*PERIOD), problems))
     if not frames:
@@ -465,8 +468,9 @@ def _infer_period(plan: Plan, file_facts: pd.DataFrame, evaluator: Evaluator, pr
         return Period.parse(found.pop())
     if len(found) > 1:
         problems.error(
-            f"the data covers several periods ({', '.join(sorted(found))}) and the plan names none",
-            "set the period in the Settings sheet of the plan (e.g. 2026-10) or pass --period",
+            Msg("the data covers several periods ({join}) and the plan names none",
+                join=', '.join(sorted(found))),
+            Msg("set the period in the Settings sheet of the plan (e.g. 2026-10) or pass --period"),
             file=plan.file,
         )
     return None
@@ -485,9 +489,12 @@ def _select_period(file_facts: pd.DataFrame, period: Period | None, problems: Pr
         False, index=file_facts.index)
     for file, group in file_facts[other].groupby("file", sort=False):
         problems.warning(
-            f"{len(group)} rows are for another period than {period} ({', '.join(sorted(set(group['period'])))}) "
-            f"and are ignored (rows {row_ranges(list(group['row'].astype(int)))})",
-            f"remove them, or check the period (Settings or --period) if they are meant for {period}",
+            Msg("{n_group} rows are for another period than {period} ({join}) and are ignored "
+                "(rows {row_ranges})", n_group=len(group), period=period,
+                join=', '.join(sorted(set(group['period']))),
+                row_ranges=row_ranges(list(group['row'].astype(int)))),
+            Msg("remove them, or check the period (Settings or --period) if they are meant for "
+                "{period}", period=period),
             file=file, sheet=group["sheet"].iloc[0], column=group["pcolumn"].iloc[0], header=group["pheader"].iloc[0],
         )
     kept = file_facts[~other]
@@ -496,8 +503,9 @@ def _select_period(file_facts: pd.DataFrame, period: Period | None, problems: Pr
         first = group.iloc[0]
         for _, r in group.iloc[1:].iterrows():
             problems.error(
-                f"a second fact for employee {e}, KPI {k} (the first is in {first['file']} row {int(first['row'])})",
-                "keep one row per employee and KPI", file=r["file"], sheet=r["sheet"], row=int(r["row"]),
+                Msg("a second fact for employee {e}, KPI {k} (the first is in {file} row {int})", e=e, k=k,
+                    file=first['file'], int=int(first['row'])),
+                Msg("keep one row per employee and KPI"), file=r["file"], sheet=r["sheet"], row=int(r["row"]),
                 column=r["column"], header=r["header"],
             )
     if twice is not None:
@@ -520,9 +528,9 @@ def _derived(
         for e in overridden:
             r = given[(given["employee_id"] == e) & (given["kpi_id"] == kpi_id)].iloc[0]
             problems.warning(
-                f"the fact for employee {e}, KPI {kpi_id} is given here and also derived from raw data "
-                f"({src.tables[0]}); the value given here is used",
-                "remove the row if the raw data is right", file=r["file"], sheet=r["sheet"], row=int(r["row"]),
+                Msg("the fact for employee {e}, KPI {kpi_id} is given here and also derived from raw "
+                    "data ({table}); the value given here is used", e=e, kpi_id=kpi_id, table=src.tables[0]),
+                Msg("remove the row if the raw data is right"), file=r["file"], sheet=r["sheet"], row=int(r["row"]),
                 column=r["column"], header=r["header"],
             )
         if not who:

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.cells import to_ids
 from xl_kpi.inputs.identity import alike_hint, id_key, key_index
 from xl_kpi.inputs.problems import Problems
@@ -198,11 +199,14 @@ def build_people(employees: pd.DataFrame, problems: Problems, table: Table | Non
                 people.aliases[k] = eid
                 continue
             people.ambiguous.add(k)
-            what = "the employee_id of" if id_keys.get(k) == other and k not in people.aliases else "also an alias of"
+            what = (Msg("the employee_id of") if id_keys.get(k) == other and k not in people.aliases
+                    else Msg("also an alias of"))
             where = table.at(rows[eid], header) if table is not None else {"sheet": "Employees", "row": rows[eid]}
             problems.error(
-                f'the alias "{alias}" of employee {eid} (row {rows[eid]}) is {what} employee {other} '
-                f"(row {rows[other]}): rows naming \"{alias}\" could be either of them", "keep the alias for one of "
-                "the two employees only (aliases and ids must point to one person)", **where)
+                Msg("the alias \"{alias}\" of employee {eid} (row {row}) is {what} employee {other} "
+                    "(row {row2}): rows naming \"{alias}\" could be either of them", alias=alias, eid=eid,
+                    row=rows[eid], what=what, other=other, row2=rows[other]),
+                Msg("keep the alias for one of the two employees only (aliases and ids must point to one person)"),
+                **where)
     return people
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.cells import to_dates, to_ids, to_numbers
 from xl_kpi.inputs.problems import Problems, row_ranges
 from xl_kpi.inputs.tables import Table
@@ -121,7 +122,8 @@ class Rates:
             return
         self._reported.add(key)
         numbers = list(table.frame.index[rows])
-        problems.error(f"{message} (rows {row_ranges(sorted(set(numbers)))})", fix,
+        problems.error(Msg("{message} (rows {row_ranges})", message=message,
+                           row_ranges=row_ranges(sorted(set(numbers)))), fix,
                        **table.at(int(numbers[0]), column))
 
 
@@ -178,7 +180,8 @@ def read_rates(table: Table | None, columns: Mapping[str, str | None], currency:
     good = pd.DataFrame({"currency": codes, "rate": values, "date": dates.dt.normalize(), "row": f.index})[ok]
     twice = good.duplicated(["currency", "date"], keep="first")
     for r, code in zip(good.loc[twice, "row"], good.loc[twice, "currency"], strict=True):
-        problems.error(f"a second {code} rate for the same date", "keep one rate per currency and date",
+        problems.error(Msg("a second {code} rate for the same date", code=code),
+                       Msg("keep one rate per currency and date"),
                        **table.at(int(r), ccol))
     good = good[~twice]
     for code, group in good.groupby("currency", sort=True):

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from openpyxl.utils import get_column_letter
 
+from xl_kpi.i18n import Msg, Plural
 from xl_kpi.inputs.problems import Problem, Problems, row_ranges
 from xl_kpi.inputs.readers import (
     CSV_SUFFIXES,
@@ -130,8 +131,9 @@ def _header_issues(table: Table, misplaced: Problem | None, repeated: Mapping[st
         table.add_issue(None, misplaced)
     for label, cols in repeated.items():
         table.add_issue(label, Problem(
-            "error", f'the header "{label}" appears {len(cols)} times (columns {", ".join(cols)}): which column '
-            "holds the data is not clear", "rename or delete the extra columns",
+            "error", Msg("the header \"{label}\" appears {n_cols} times (columns {join}): which column "
+                         "holds the data is not clear", label=label, n_cols=len(cols), join=", ".join(cols)),
+            Msg("rename or delete the extra columns"),
             file=table.file, sheet=table.sheet, row=table.header_row, column=cols[1], header=label))
 
 
@@ -167,9 +169,11 @@ def _find_header(
             if found is not None:
                 header_idx = found
                 misplaced = Problem(
-                    "error", f"the header row is row {found + 1}, below the first {HEADER_SEARCH_ROWS} filled rows "
-                    "where the header is looked for; the rows above it would be left out",
-                    "delete the rows above the header (a title row or two may stay), or move the table up",
+                    "error", Msg("the header row is row {row}, below the first {n} filled rows "
+                                 "where the header is looked for; the rows above it would be left out",
+                                 row=found + 1, n=HEADER_SEARCH_ROWS),
+                    Msg("delete the rows above the header (a title row or two may stay), or move the "
+                        "table up"),
                     file=file, sheet=sheet, row=found + 1)
     return int(header_idx), misplaced
 
@@ -250,13 +254,16 @@ def _sheet_issues(table: Table, info: SheetInfo, columns: Mapping[int, str]) -> 
             continue  # a title above the header, or cells outside the table
         ref = f"{get_column_letter(c1)}{r1}:{get_column_letter(c2)}{r2}"
         if r1 <= head:
-            problem = Problem("error", f"cells {ref} are merged across the header row", "unmerge them (Home → Merge "
-                              "& Center) and give every column its own header, all in one row", **where, row=r1,
+            problem = Problem("error", Msg("cells {ref} are merged across the header row", ref=ref),
+                              Msg("unmerge them (Home → Merge & Center) and give every column its own header, all "
+                                  "in one row"), **where, row=r1,
                               column=get_column_letter(c1), header=hit[0])
         else:
-            problem = Problem("error", f"cells {ref} are merged: only {get_column_letter(c1)}{r1} holds the value, "
-                              "the other cells of the merge read as empty", "unmerge them (Home → Merge & Center) "
-                              "and type the value in every row", **where, row=r1, column=get_column_letter(c1),
+            problem = Problem("error", Msg("cells {ref} are merged: only {cell} holds the value, the other "
+                                           "cells of the merge read as empty", ref=ref,
+                                           cell=f"{get_column_letter(c1)}{r1}"),
+                              Msg("unmerge them (Home → Merge & Center) and type the value in every row"),
+                              **where, row=r1, column=get_column_letter(c1),
                               header=hit[0])
         rows = range(max(r1, head + 1), min(r2, head + 2000) + 1)  # the cells that read as empty
         cover = [(r, get_column_letter(c)) for c in columns if c1 <= c <= c2 for r in rows]
@@ -285,18 +292,22 @@ def _sheet_issues(table: Table, info: SheetInfo, columns: Mapping[int, str]) -> 
     data_rows = set(table.frame.index)
     hidden = [r for r in info.hidden_rows if r in data_rows]
     if hidden:
-        how = " by a filter" if info.filtered else ""
         table.add_issue(None, Problem(
-            "warning", f"{len(hidden)} row{'s are' if len(hidden) > 1 else ' is'} hidden{how} "
-            f"(row{'s' if len(hidden) > 1 else ''} {row_ranges(hidden)}); hidden rows are read as data like every "
-            "other row",
-            "unhide them to check (or clear the filter); delete the rows that must not count", **where))
+            "warning", Plural("{n} row is hidden by a filter (row {rows}); hidden rows are read as data like every "
+                              "other row", "{n} rows are hidden by a filter (rows {rows}); hidden rows are read as "
+                              "data like every other row", len(hidden), rows=row_ranges(hidden))
+            if info.filtered else
+            Plural("{n} row is hidden (row {rows}); hidden rows are read as data like every other row",
+                   "{n} rows are hidden (rows {rows}); hidden rows are read as data like every other row",
+                   len(hidden), rows=row_ranges(hidden)),
+            Msg("unhide them to check (or clear the filter); delete the rows that must not count"), **where))
     if info.state in HIDDEN_STATES:
         table.add_issue(None, Problem("warning", *HIDDEN_STATES[info.state], **where))
     if info.stale:
         table.add_issue(None, Problem(
-            "warning", f"{info.stale}, so the saved results of its {info.formulas} formulas may be out of date",
-            "open the file in Excel, recalculate (Ctrl+Alt+F9) and save it", **where))
+            "warning", Msg("{stale}, so the saved results of its {formulas} formulas may be out of date",
+                           stale=info.stale, formulas=info.formulas),
+            Msg("open the file in Excel, recalculate (Ctrl+Alt+F9) and save it"), **where))
 
 
 HIDDEN_STATES = {

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.identity import resolve_managers
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.inputs.tables import Table
@@ -40,9 +41,10 @@ class Teams:
             self._reported = True
             for members, where in self.cycles:
                 chain = " → ".join([*members, members[0]])
-                problems.error(f"the manager chain goes round in a circle ({chain}), so the team of a head "
-                               "cannot be found", "correct the manager column so that the chain ends at the top "
-                               "manager (whose manager cell is empty)", **where)
+                problems.error(Msg("the manager chain goes round in a circle ({chain}), so the team of a head "
+                                   "cannot be found", chain=chain),
+                               Msg("correct the manager column so that the chain ends at the top manager (whose "
+                                   "manager cell is empty)"), **where)
         key = (table.name, column)
         if key not in self._done:
             frame = table.frame

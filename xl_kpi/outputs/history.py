@@ -32,6 +32,7 @@ import numpy as np
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.payout import weighted_score
 from xl_kpi.engine.period import Period, PeriodError
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.outputs.layout import RESULTS
 from xl_kpi.outputs.results_files import load_results
@@ -115,16 +116,17 @@ def load_history(paths: Sequence[str | os.PathLike[str]], period: Period | str |
         return history
     here = Period.parse(period) if period else None
     if here is None:
-        problems.error("--history needs the run's period: the earlier periods are placed before it",
-                       "give --period (or the plan's Settings period)", file="--history")
+        problems.error(Msg("--history needs the run's period: the earlier periods are placed before it"),
+                       Msg("give --period (or the plan's Settings period)"), file="--history")
         return history
     own = Path(out_dir).resolve() if out_dir is not None else None
     folders: list[Path] = []
     for p in paths:
         found = run_folders(p)
         if not found:
-            problems.error(f"{p}: no output of 'xl-kpi generate' here (no {AUDIT} in it or in its sub-folders)",
-                           "give an earlier run's --out folder, or a folder holding several", file=str(p))
+            problems.error(Msg("{p}: no output of 'xl-kpi generate' here (no {audit} in it or in its "
+                               "sub-folders)", p=p, audit=AUDIT),
+                           Msg("give an earlier run's --out folder, or a folder holding several"), file=str(p))
         for f in found:
             r = f.resolve()
             if r != own and r not in folders:
@@ -136,11 +138,13 @@ def load_history(paths: Sequence[str | os.PathLike[str]], period: Period | str |
             continue
         run, results = got
         if run.period.start > here.end:
-            problems.warning(f"{folder}: its period {run.period.key} comes after this run's {here.key}; not shown",
-                             "leave it out of --history", file=str(folder / AUDIT))
+            problems.warning(Msg("{folder}: its period {key} comes after this run's {key2}; not shown",
+                                 folder=folder, key=run.period.key, key2=here.key),
+                             Msg("leave it out of --history"), file=str(folder / AUDIT))
         elif run.period.overlaps(here):
-            problems.error(f"{folder}: its period {run.period.key} overlaps this run's {here.key}",
-                           "give only runs of earlier periods in --history", file=str(folder / AUDIT))
+            problems.error(Msg("{folder}: its period {key} overlaps this run's {key2}", folder=folder,
+                               key=run.period.key, key2=here.key),
+                           Msg("give only runs of earlier periods in --history"), file=str(folder / AUDIT))
         else:
             checked.append((run, results))
     clash: set[int] = set()
@@ -149,9 +153,10 @@ def load_history(paths: Sequence[str | os.PathLike[str]], period: Period | str |
             b = checked[j][0]
             if a.period.overlaps(b.period):
                 clash |= {i, j}
-                problems.error(f"two earlier runs for overlapping periods: {a.folder} ({a.period.key}) and "
-                               f"{b.folder} ({b.period.key}); which one is right is not decided by order",
-                               "keep one of them in --history (move the other out of the history folder)",
+                problems.error(Msg("two earlier runs for overlapping periods: {folder} ({key}) and {folder2} "
+                                   "({key2}); which one is right is not decided by order", folder=a.folder,
+                                   key=a.period.key, folder2=b.folder, key2=b.period.key),
+                               Msg("keep one of them in --history (move the other out of the history folder)"),
                                file=str(b.folder / AUDIT))
     kept = sorted((c for k, c in enumerate(checked) if k not in clash), key=lambda c: c[0].period.start)
     per: dict[str, list[HistoryRow]] = {}
@@ -189,11 +194,11 @@ def _checked_run(folder: Path, currency: str, company: str, problems: Problems) 
         if not isinstance(audit, dict):
             raise ValueError("not a JSON object")
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        problems.error(f"cannot read it as an xl-kpi manifest ({e})", _FIX, **where)
+        problems.error(Msg("cannot read it as an xl-kpi manifest ({e})", e=e), _FIX, **where)
         return None
     record = {k: v for k, v in audit.items() if k not in _AFTER_FINGERPRINT}
     if audit.get("fingerprint") != hashlib.sha256(json.dumps(record, sort_keys=True).encode("utf-8")).hexdigest():
-        problems.error("edited after its run: the fingerprint no longer matches what it records", _FIX, **where)
+        problems.error(Msg("edited after its run: the fingerprint no longer matches what it records"), _FIX, **where)
         return None
     outputs = audit.get("outputs") if isinstance(audit.get("outputs"), dict) else {}
     digests: dict[str, str] = {}
@@ -202,14 +207,17 @@ def _checked_run(folder: Path, currency: str, company: str, problems: Problems) 
         try:
             have = hashlib.sha256(_read_plain(folder / name)).hexdigest()
         except OSError as e:
-            problems.error(f"{name}: cannot be read ({e.strerror or e})", _FIX, file=str(folder / name))
+            problems.error(Msg("{name}: cannot be read ({why})", name=name, why=e.strerror or e), _FIX,
+                           file=str(folder / name))
             return None
         if want is None:
-            problems.error(f"{name} is not recorded in {AUDIT}: the run cannot vouch for it", _FIX,
+            problems.error(Msg("{name} is not recorded in {audit}: the run cannot vouch for it", name=name,
+                               audit=AUDIT), _FIX,
                            file=str(folder / name))
             return None
         if have != want:
-            problems.error(f"{name} changed since its run (its sha256 differs from the one in {AUDIT})", _FIX,
+            problems.error(Msg("{name} changed since its run (its sha256 differs from the one in {audit})",
+                               name=name, audit=AUDIT), _FIX,
                            file=str(folder / name))
             return None
         digests[name] = have
@@ -222,22 +230,25 @@ def _checked_run(folder: Path, currency: str, company: str, problems: Problems) 
         period = Period.parse(audit.get("period") or "")
         saved = Period.parse(results.period) if results.period else None
     except PeriodError as e:
-        problems.error(f"the run has no usable period ({e})", _FIX, **where)
+        problems.error(Msg("the run has no usable period ({e})", e=e), _FIX, **where)
         return None
     if saved is None or saved.key != period.key:
-        problems.error(f"records the period {period.key}, its {RESULT_FILES[0]} {results.period!r}", _FIX, **where)
+        problems.error(Msg("records the period {key}, its {result_file} {period!r}", key=period.key,
+                           result_file=RESULT_FILES[0], period=results.period), _FIX, **where)
         return None
     for what, theirs, ours in (("currency", results.currency, currency), ("company", results.company, company)):
         if str(theirs or "") != str(ours or ""):
-            problems.error(f"another {what}: {theirs!r}, this run's is {ours!r}",
-                           f"leave it out of --history (a card adds up only the same {what}'s pay)", **where)
+            problems.error(Msg("another {what}: {theirs!r}, this run's is {ours!r}", what=what,
+                               theirs=theirs, ours=ours),
+                           Msg("leave it out of --history (a card adds up only the same {what}'s pay)",
+                               what=what), **where)
             return None
     ids = results.employees["employee_id"].astype(str).str.strip()
     twice = ids[ids.duplicated(keep=False)]
     if len(twice):
         rows = ", ".join(str(i + 2) for i in twice.index[:5])
-        problems.error(f"employee_id {twice.iloc[0]!r} is listed more than once; whose row is whose is not "
-                       "guessed", _FIX, file=str(folder / RESULT_FILES[1]), row=int(twice.index[0]) + 2,
+        problems.error(Msg("employee_id {iloc!r} is listed more than once; whose row is whose is not guessed",
+                           iloc=twice.iloc[0]), _FIX, file=str(folder / RESULT_FILES[1]), row=int(twice.index[0]) + 2,
                        column="employee_id", header=f"rows {rows}")
         return None
     return HistoryRun(folder, period, hashlib.sha256(raw).hexdigest(), digests), results

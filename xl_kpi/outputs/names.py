@@ -46,7 +46,8 @@ def safe_component(text: object, *, max_len: int = MAX_COMPONENT, fallback: str 
 def _safe_component(s: str, max_len: int, fallback: str) -> str:
     """:func:`safe_component` of a string, remembered: a department's folder name is made once, not per card."""
     s = unicodedata.normalize("NFC", s)
-    s = "".join(ch for ch in s if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn") or ch in "\t\n")
+    if not s.isprintable():  # printable = no "Other" (Cc, Cf, Cs, Co, Cn) character: the filter would keep all
+        s = "".join(ch for ch in s if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn") or ch in "\t\n")
     s = _SPACES.sub(" ", _UNSAFE.sub("_", s)).strip()
     s = s.lstrip(". ").rstrip(". ")
     s = _cut(s, max_len)

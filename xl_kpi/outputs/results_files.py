@@ -33,6 +33,8 @@ _OPTIONAL = {"payout": "coefficient", "rate": None, "threshold": None, "amount":
 """Columns added later (issue 15's line columns, issue 13's adjustments): results saved before them read as
 coefficient lines without adjustments."""
 FORMAT_VERSION = 1
+_CHUNK_ROWS = 20_000
+"""Rows neutralised and written at a time (100,000 employees: the lines table copied whole cost ~150 MB)."""
 
 
 def save_results(results: Results, out_dir: str | os.PathLike[str]) -> Path:
@@ -41,8 +43,10 @@ def save_results(results: Results, out_dir: str | os.PathLike[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame, cols in (("lines", results.lines, LINE_COLUMNS), ("employees", results.employees,
                                                                       EMPLOYEE_COLUMNS)):
-        with open_atomic(folder / f"{name}.csv") as f:  # streamed: the CSV is never held whole in memory
-            _neutralised(frame[list(cols)]).to_csv(f, index=False, lineterminator="\r\n", encoding="utf-8")
+        with open_atomic(folder / f"{name}.csv") as f:  # streamed: the CSV is never held whole in memory,
+            for start in range(0, max(len(frame), 1), _CHUNK_ROWS):  # nor a neutralised copy of the table
+                part = _neutralised(frame.iloc[start: start + _CHUNK_ROWS][list(cols)])
+                part.to_csv(f, index=False, header=start == 0, lineterminator="\r\n", encoding="utf-8")
             # (a \r in text is quoted)
     run = {
         "format": FORMAT_VERSION,

@@ -15,6 +15,7 @@ from xl_kpi.delivery.distribute.existing import _load_cards, _Previous, _previou
 from xl_kpi.delivery.distribute.model import Bundle, DistributionReport, Options, Progress, ShippedFile
 from xl_kpi.delivery.distribute.pdf import _make_pdfs
 from xl_kpi.delivery.distribute.write import _write
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.problems import InputError, Problems
 from xl_kpi.outputs import outdir
 from xl_kpi.outputs.layout import FOLDER
@@ -118,8 +119,8 @@ def _build(out: Path, opts: Options, report: DistributionReport, bundles: list[B
         names = {card_src[e]: f"card of {e}" for e in card_src} | {s: f"team summary {k}" for k, (_, s) in
                                                                    summaries.items()}
         for src, why in failed_pdf.items():
-            problems.error(f"no PDF of the {names.get(src, src[:12])}: {why}",
-                           "see the LibreOffice message; the bundles holding it were not written")
+            problems.error(Msg("no PDF of the {get}: {why}", get=names.get(src, src[:12]), why=why),
+                           Msg("see the LibreOffice message; the bundles holding it were not written"))
         card_shas = set(card_src.values())
         for src, where in pdfs.items():
             if src in card_shas:
@@ -127,8 +128,9 @@ def _build(out: Path, opts: Options, report: DistributionReport, bundles: list[B
 
                 n = pdf_page_count(where.read_bytes() if isinstance(where, Path) else where)
                 if n != 1:
-                    problems.warning(f"the PDF of the {names.get(src, 'card')} has {n} pages, not 1",
-                                     "check the card template's print area and page setup")
+                    problems.warning(Msg("the PDF of the {get} has {n_} pages, not 1",
+                                         get=names.get(src, 'card'), n_=n),
+                                     Msg("check the card template's print area and page setup"))
 
     # the files of each bundle
     todo: list[tuple[ShippedFile, str, str]] = []  # (file, bundle key, password) still to encrypt

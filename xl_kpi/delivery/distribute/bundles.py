@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from xl_kpi.delivery.distribute.model import Bundle
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.identity import Resolution, canonical_address, id_key
 from xl_kpi.inputs.identity import resolve_managers as _resolve
 from xl_kpi.inputs.problems import Problems
@@ -62,8 +63,9 @@ def plan_bundles(results: Results, carded: Iterable[str], by: Sequence[str], pro
         eid = str(r["employee_id"]).strip()
         if eid not in carded_ids:
             why = _text(r.get("reason")) or "see errors.csv"
-            problems.warning(f"employee {eid} ({_text(r['name'])}) has no card ({why}): nothing to distribute",
-                             "fix the inputs and run xl-kpi generate again", file="manifest.csv")
+            problems.warning(Msg("employee {eid} ({text}) has no card ({why}): nothing to distribute",
+                                 eid=eid, text=_text(r['name']), why=why),
+                             Msg("fix the inputs and run xl-kpi generate again"), file="manifest.csv")
     people = {str(r["employee_id"]).strip(): r for r in emp.to_dict("records")}
     labels = _LABELS.get(results.language, _LABELS["en"])
     bundles: list[Bundle] = []
@@ -106,13 +108,13 @@ def plan_bundles(results: Results, carded: Iterable[str], by: Sequence[str], pro
             problems.warning(f"{n} manager{'s are' if n > 1 else ' is'} given by name, not by employee_id, and "
                              f"matched to the one employee of that name: {', '.join(pairs[:10])}"
                              + (", …" if n > 10 else "") + "; their team bundles go to that employee",
-                             "check each match, or write the manager's employee_id in the manager column "
-                             "(a name can also belong to a namesake who is not the manager)", sheet="Employees")
+                             Msg("check each match, or write the manager's employee_id in the manager column (a "
+                                 "name can also belong to a namesake who is not the manager)"), sheet="Employees")
         if orphans:
             problems.warning(f"{len(orphans)} employee{'s have' if len(orphans) > 1 else ' has'} no manager and "
                              f"{'are' if len(orphans) > 1 else 'is'} in no team bundle: {', '.join(orphans[:10])}"
                              + (", …" if len(orphans) > 10 else ""),
-                             "fill in the manager column of the Employees sheet", sheet="Employees")
+                             Msg("fill in the manager column of the Employees sheet"), sheet="Employees")
         bundles.extend(teams.values())
     if "department" in by:
         deps: dict[str, Bundle] = {}

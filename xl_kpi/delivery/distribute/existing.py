@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.outputs.csvsafe import read_rows
 from xl_kpi.outputs.layout import BINDING, INDEX, PASSWORDS
@@ -33,25 +34,30 @@ def _load_cards(out: Path, results: Results, problems: Problems) -> dict[str, tu
         eid, rel, sha = row.get("employee_id", "").strip(), row.get("file", ""), row.get("sha256", "")
         where = {"file": "manifest.csv", "row": n}
         if eid in seen:  # which of the two cards is theirs? neither is sent
-            problems.error(f"two cards for employee {eid} (manifest.csv rows {seen[eid]} and {n})",
-                           "run xl-kpi generate again", **where)
+            problems.error(Msg("two cards for employee {eid} (manifest.csv rows {seen} and {n_})", eid=eid,
+                               seen=seen[eid], n_=n),
+                           Msg("run xl-kpi generate again"), **where)
             twice.add(eid)
             continue
         seen[eid] = n
         path = (out / rel).resolve()
         if not rel or not path.is_relative_to((out / "cards").resolve()):
-            problems.error(f"card of {eid}: {rel!r} is not a file under cards/", "run xl-kpi generate again", **where)
+            problems.error(Msg("card of {eid}: {rel!r} is not a file under cards/", eid=eid, rel=rel),
+                           Msg("run xl-kpi generate again"), **where)
             continue
         if eid not in known:
-            problems.error(f"card {rel} is for employee {eid!r}, who is not in the results",
-                           "run xl-kpi generate again", **where)
+            problems.error(Msg("card {rel} is for employee {eid!r}, who is not in the results", rel=rel,
+                               eid=eid),
+                           Msg("run xl-kpi generate again"), **where)
             continue
         if not path.is_file():
-            problems.error(f"card of {eid} is missing: {rel}", "run xl-kpi generate again", **where)
+            problems.error(Msg("card of {eid} is missing: {rel}", eid=eid, rel=rel),
+                           Msg("run xl-kpi generate again"), **where)
             continue
         if _sha(path.read_bytes()) != sha:
-            problems.error(f"card of {eid} was changed after xl-kpi generate wrote it: {rel}",
-                           "run xl-kpi generate again (a card edited by hand is not sent)", **where)
+            problems.error(Msg("card of {eid} was changed after xl-kpi generate wrote it: {rel}", eid=eid,
+                               rel=rel),
+                           Msg("run xl-kpi generate again (a card edited by hand is not sent)"), **where)
             continue
         cards[eid] = (path, sha)
     for eid in twice:
@@ -88,7 +94,7 @@ def _previous(dist: Path, *, read_passwords: bool, problems: Problems) -> _Previ
             quiet = Problems()
             prev.by_id, prev.by_bundle = read_pw(dist / PASSWORDS, quiet, ours=True)
             if quiet.has_errors:
-                problems.warning("the previous passwords.csv could not be read; new passwords are generated",
+                problems.warning(Msg("the previous passwords.csv could not be read; new passwords are generated"),
                                  file=str(dist / PASSWORDS))
                 prev.by_id, prev.by_bundle = {}, {}
             for r in read_rows(dist / PASSWORDS):

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.delivery.isolation.model import _MONEY, AMOUNT_FIELDS, MIN_AMOUNT, SHORT_ID
-from xl_kpi.delivery.isolation.text import _cents, _id_form, norm_name, numbers_in
+from xl_kpi.delivery.isolation.text import _cents, _id_form, _recall, _remember, norm_name, numbers_in
 from xl_kpi.engine.money import round_money
 from xl_kpi.engine.period import Period, PeriodError
 from xl_kpi.inputs.identity import canonical_address
@@ -138,8 +138,9 @@ class _Company:
         summary shows them), and the period's year and month.
         """
         key = audience | frozenset(f"\0{n}" for n in extra_names)
-        if key in self._cache:
-            return self._cache[key]
+        known = _recall(self._cache, key)
+        if known is not None:
+            return known
         members = [self.people[i] for i in audience if i in self.people]
         names = {p.key for p in members} | {p.manager_key for p in members} | {norm_name(n) for n in extra_names}
         names.discard("")
@@ -150,16 +151,18 @@ class _Company:
             dep, vals = self._money.get(p.id, ("", {}))
             groups["\0all"].append(vals)
             groups.setdefault(dep, []).append(vals)
+        sums: set[float] = set()
         for rows in groups.values():
             for c in _MONEY:
                 vals = [r[c] for r in rows if c in r]
                 if vals:
                     total = math.fsum(vals)  # a team summary's own totals and averages, to the cent as Excel shows them
-                    numbers.add(_cents(float(round_money(total, 2))) or 0)
-                    numbers.add(_cents(float(round_money(total / len(vals), 2))) or 0)
+                    sums.update((total, total / len(vals)))
+        if sums:  # rounded in one call (Excel's ROUND, as the engine rounds)
+            numbers.update(_cents(float(v)) or 0 for v in round_money(np.array(sorted(sums)), 2))
         mask = _alternation(sorted(names, key=len, reverse=True))
         out = _Allowed(audience, names, numbers, mask)
-        self._cache[key] = out
+        _remember(self._cache, key, out)  # a few recent audiences: the files of one are checked together
         return out
 
     def team(self, eid: str) -> set[str]:

@@ -113,9 +113,13 @@ _PARTS: list[_Opener] = []
 
 
 def _run(units: list[tuple[str, _Unit]], scanner: _Scanner, opener: _Opener, jobs: int) -> None:
-    """Run ``units`` here (``jobs`` 1, or few units) or in ``jobs`` forked workers, merging their findings."""
+    """Run ``units`` here (``jobs`` 1, or few units) or in ``jobs`` forked workers, merging their findings.
+
+    Units of the same affinity (a card and its employee's bundle) run one after the other, so the small
+    caches of the opener serve the second from the first (the findings do not depend on the order)."""
     import multiprocessing as mp
 
+    units = sorted(units, key=lambda u: u[0])
     if jobs <= 1 or len(units) < 2 * MIN_UNITS or "fork" not in mp.get_all_start_methods():
         for _, unit in units:
             unit(scanner, opener)

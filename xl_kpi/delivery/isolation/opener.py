@@ -16,13 +16,24 @@ from xl_kpi.delivery.isolation.audience import _Allowed
 from xl_kpi.delivery.isolation.model import _OLE, Leak
 from xl_kpi.delivery.isolation.rows import check_rows, rows_parts
 from xl_kpi.delivery.isolation.scan import _Scanner
-from xl_kpi.delivery.isolation.text import _DECRYPTED, _html_text, _office_text, _pdf_text, _remember, _sha, _Text
+from xl_kpi.delivery.isolation.text import (
+    _DECRYPTED,
+    _html_text,
+    _office_text,
+    _pdf_text,
+    _recall,
+    _remember,
+    _sha,
+    _Text,
+)
 from xl_kpi.engine.errors import KpiError
 
 # ------------------------------------------------------------------------------- opening
 
 
-_MEMO_SIZE = 100_000
+_MEMO_SIZE = 4096
+"""Files whose findings are remembered (least recently used dropped first): a card and its bundle are
+checked one after the other, so a small memo replays them and memory stays flat in the headcount."""
 
 
 class _Opener:
@@ -53,21 +64,19 @@ class _Opener:
         # the passwords only matter for encrypted bytes (here or, rarely, stored inside a package)
         pw = tuple(passwords) if _OLE in data else ()
         key = (_sha(data), allowed.audience, frozenset(allowed.names), depth, pw, label.rsplit("/", 1)[-1])
-        if key in self._memo:
-            leaks, files, decrypted, bound = self._memo[key]
+        memo = _recall(self._memo, key)
+        if memo is not None:
+            leaks, files, decrypted, bound = memo
             report.leaks += [replace(lk, file=label + lk.file, audience=audience_label) for lk in leaks]
             report.files, report.decrypted, report.bound = (report.files + files, report.decrypted + decrypted,
                                                             report.bound + bound)
             return
         n, files, decrypted, bound = len(report.leaks), report.files, report.decrypted, report.bound
         self._scan(label, data, allowed, audience_label, passwords, depth)
-        if len(self._memo) >= _MEMO_SIZE:
-            self._memo.clear()
-        self._memo[key] = ([replace(lk, file=lk.file[len(label):]) for lk in report.leaks[n:]
-                            if lk.file.startswith(label)] if len(report.leaks) > n else [],
-                           report.files - files, report.decrypted - decrypted, report.bound - bound)
-        if any(not lk.file.startswith(label) for lk in report.leaks[n:]):
-            del self._memo[key]  # a finding not under this label (never expected): do not replay
+        if all(lk.file.startswith(label) for lk in report.leaks[n:]):  # else (never expected): do not replay
+            _remember(self._memo, key, ([replace(lk, file=lk.file[len(label):]) for lk in report.leaks[n:]],
+                                        report.files - files, report.decrypted - decrypted, report.bound - bound),
+                      _MEMO_SIZE)
 
     def _scan(self, label: str, data: bytes, allowed: _Allowed, audience_label: str, passwords: list[str],
               depth: int = 0) -> None:
@@ -140,8 +149,9 @@ class _Opener:
         digest = _sha(data)
         for pw in dict.fromkeys(passwords):
             key = (digest, hashlib.sha256(pw.encode("utf-8")).hexdigest())
-            if key in _DECRYPTED:
-                return _DECRYPTED[key]
+            known = _recall(_DECRYPTED, key)
+            if known is not None:
+                return known
             try:
                 plain = decrypt_xlsx(data, pw)
             except (WrongPasswordError, KpiError):

@@ -6,17 +6,15 @@ from __future__ import annotations
 import hashlib
 import html
 import html.parser
-import io
 import re
 import shutil
 import subprocess
 import unicodedata
-import xml.sax
-import xml.sax.handler
 import zipfile
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+from xml.parsers import expat as _expat
 
 from xl_kpi.delivery.isolation.model import _LAYOUT_TAGS, _OLE, _TEXT_ATTRS
 from xl_kpi.engine.errors import KpiError
@@ -47,14 +45,14 @@ def _id_form(s: Any) -> str:
     """
     if s is None or (isinstance(s, float) and s != s):
         return ""
-    return _WS.sub(" ", unicodedata.normalize("NFC", str(s)).translate(_SPACES)).strip()
+    return " ".join(unicodedata.normalize("NFC", str(s)).translate(_SPACES).split())  # = \s+ → " ", stripped
 
 
 def norm_name(s: Any) -> str:
     """A name or text reduced for matching: NFC, case-folded, ё→е, white space collapsed."""
     if s is None or (isinstance(s, float) and s != s):
         return ""
-    return _WS.sub(" ", _fold(str(s))).strip()
+    return " ".join(_fold(str(s)).split())  # str.split() splits where \s matches: the same, much faster
 
 
 def _cents(x: Any) -> int | None:
@@ -160,12 +158,14 @@ _TEXT_CELL_TYPES = {"str", "inlineStr", "e"}
 """Cell types (``<c t=…>``) whose ``<v>`` is text, as a shared string (``<t>``) is."""
 
 
-class _XmlHandler(xml.sax.handler.ContentHandler, xml.sax.handler.LexicalHandler):
+class _XmlHandler:
     """Every text node (CDATA included), attribute value (any quoting), comment and processing
-    instruction of one XML part, in document order, into a :class:`_Text`."""
+    instruction of one XML part, in document order, into a :class:`_Text`.
+
+    Its methods are expat's handlers (:func:`_xml_text`) and, by the same names, a SAX content and
+    lexical handler's (the tests drive it with ``xml.sax`` too and compare)."""
 
     def __init__(self, out: _Text) -> None:
-        super().__init__()
         self.out = out
         self.stack: list[str] = []
         self.cell_types: list[str] = []
@@ -236,6 +236,8 @@ class _XmlHandler(xml.sax.handler.ContentHandler, xml.sax.handler.LexicalHandler
         if data.strip():
             self.out.add(data)
 
+    processing_instruction = processingInstruction
+
     def comment(self, content: str) -> None:
         self._flush()
         if content.strip():
@@ -247,32 +249,67 @@ class _XmlHandler(xml.sax.handler.ContentHandler, xml.sax.handler.LexicalHandler
 
 
 def _xml_text(data: bytes, out: _Text) -> str | None:
-    """Read an XML part with a real (defused) parser; ``None``, or why it is not readable as XML.
+    """Read an XML part with a real parser; ``None``, or why it is not readable as XML.
 
-    A part that is not well-formed XML is read by :func:`_loose_xml_text` instead (every text run,
-    CDATA section, attribute and comment), so nothing in it goes unseen; a part that declares a
-    document type or entities is read that way too, and reported: entities can assemble text that
-    is written nowhere, and Excel never writes them.
+    The parser is expat (pyexpat, the parser under ``xml.sax`` and ``defusedxml``), driven directly, with
+    defusedxml's guards: a document type declaration, an entity declaration or an external entity
+    reference stops it. A part that is not well-formed XML is read by :func:`_loose_xml_text` instead
+    (every text run, CDATA section, attribute and comment), so nothing in it goes unseen; a part that
+    declares a document type or entities is read that way too, and reported: entities can assemble text
+    that is written nowhere, and Excel never writes them.
     """
     from defusedxml import DefusedXmlException
-    from defusedxml.expatreader import DefusedExpatParser
 
     part = _Text()
     handler = _XmlHandler(part)
-    parser = DefusedExpatParser(forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    parser.setContentHandler(handler)
-    parser.setProperty(xml.sax.handler.property_lexical_handler, handler)
-    parser.setErrorHandler(xml.sax.handler.ErrorHandler())
+    parser = _expat.ParserCreate()
+    parser.buffer_text = True  # one call per text run, not per buffer of the parser
+    parser.StartElementHandler = handler.startElement
+    parser.EndElementHandler = handler.endElement
+    parser.CharacterDataHandler = handler.characters
+    parser.CommentHandler = handler.comment
+    parser.ProcessingInstructionHandler = handler.processing_instruction
+    parser.StartDoctypeDeclHandler = _forbid_dtd
+    parser.EntityDeclHandler = _forbid_entity
+    parser.UnparsedEntityDeclHandler = _forbid_unparsed_entity
+    parser.ExternalEntityRefHandler = _forbid_external
     try:
-        parser.parse(io.BytesIO(data))
+        parser.Parse(data, True)
+        handler.endDocument()
     except DefusedXmlException:
         _loose_xml_text(_decode_xml(data), out)
         return "it declares a document type or entities (<!DOCTYPE …>), which xl_kpi never writes"
-    except (xml.sax.SAXException, ValueError, UnicodeError):
+    except (_expat.ExpatError, ValueError, UnicodeError):
         _loose_xml_text(_decode_xml(data), out)
         return None
     out.extend(part)
     return None
+
+
+def _forbid_dtd(name: str, sysid: str | None, pubid: str | None, has_internal_subset: bool) -> None:
+    from defusedxml import DTDForbidden
+
+    raise DTDForbidden(name, sysid, pubid)
+
+
+def _forbid_entity(name: str, is_parameter_entity: bool, value: str | None, base: str | None, sysid: str | None,
+                   pubid: str | None, notation_name: str | None) -> None:
+    from defusedxml import EntitiesForbidden
+
+    raise EntitiesForbidden(name, value, base, sysid, pubid, notation_name)
+
+
+def _forbid_unparsed_entity(name: str, base: str | None, sysid: str | None, pubid: str | None,
+                            notation_name: str | None) -> None:
+    from defusedxml import EntitiesForbidden
+
+    raise EntitiesForbidden(name, None, base, sysid, pubid, notation_name)
+
+
+def _forbid_external(context: str, base: str | None, sysid: str | None, pubid: str | None) -> int:
+    from defusedxml import ExternalReferenceForbidden
+
+    raise ExternalReferenceForbidden(context, base, sysid, pubid)
 
 
 def _decode_xml(data: bytes) -> str:
@@ -323,22 +360,34 @@ def _formula_literals(formula: str) -> str:
 def _office_text(data: bytes, zf: zipfile.ZipFile, names: list[str]
                  ) -> tuple[_Text, list[tuple[str, bytes]], list[tuple[str, str]]]:
     """The text of every part of an Office package, the packages embedded in it, and the parts that could
-    not be read as they should (part, why); cached by sha256."""
+    not be read as they should (part, why).
+
+    Reading a part is a function of its bytes alone, so a part's text is kept by its sha256: the parts every
+    card shares with the template (styles, theme, ...) are read once per process, not once per card. Both
+    caches are small and drop the least recently used entry: memory does not grow with the headcount."""
     digest = _sha(data)
-    if digest not in _OFFICE:
-        content, nested, broken = _Text(), [], []
-        for n in names:
-            part = zf.read(n)
-            if part[:4] in (b"PK\x03\x04", _OLE[:4]) or part[:5] == b"%PDF-":
-                nested.append((n, part))
-            elif _looks_like_xml(part):
-                why = _xml_text(part, content)
-                if why:
-                    broken.append((n, why))
-            else:
-                _binary_text(part, content)
-        _remember(_OFFICE, digest, (content, nested, broken))
-    return _OFFICE[digest]
+    cached = _recall(_OFFICE, digest)
+    if cached is not None:
+        return cached
+    content, nested, broken = _Text(), [], []
+    for n in names:
+        part = zf.read(n)
+        if part[:4] in (b"PK\x03\x04", _OLE[:4]) or part[:5] == b"%PDF-":
+            nested.append((n, part))
+            continue
+        key = _sha(part)
+        known = _recall(_PARTS, key)
+        if known is None:
+            text = _Text()
+            why = _xml_text(part, text) if _looks_like_xml(part) else _binary_text(part, text)
+            known = (text, why)
+            _remember(_PARTS, key, known)
+        content.extend(known[0])
+        if known[1]:
+            broken.append((n, known[1]))
+    result = (content, nested, broken)
+    _remember(_OFFICE, digest, result)
+    return result
 
 
 def _looks_like_xml(part: bytes) -> bool:
@@ -354,6 +403,7 @@ def _binary_text(data: bytes, out: _Text) -> None:
     """A part that is not XML (an image, a binary blob): only names are looked for in it."""
     out.spaced.append(data.decode("utf-8", "ignore"))
     out.spaced.append(data.decode("utf-16-le", "ignore"))
+    return None
 
 
 
@@ -401,24 +451,38 @@ def _sha(data: bytes) -> str:
 
 _DECRYPTED: dict[tuple[str, str], bytes] = {}
 _OFFICE: dict[str, tuple[_Text, list[tuple[str, bytes]], list[tuple[str, str]]]] = {}
+_PARTS: dict[str, tuple[_Text, str | None]] = {}
 _PDF_TEXT: dict[str, list[str]] = {}
-_CACHE_SIZE = 4096
-"""Decrypting (100,000 hash rounds) and pdftotext are slow; the same bytes are often checked twice
-(a bundle and the e-mail that carries it, the check before sending and the one after)."""
+_CACHE_SIZE = 256
+"""Entries per cache. Decrypting (100,000 hash rounds) and pdftotext are slow, and the same bytes are often
+checked again soon (a card and its employee's bundle, which the check runs one after the other; a bundle and
+the e-mail carrying it); template parts recur in every card. The least recently used entry goes first, so
+the caches hold what recurs and memory stays flat in the headcount."""
 
 
-def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
-    if len(cache) >= _CACHE_SIZE:
-        cache.clear()
+def _recall(cache: dict[Any, Any], key: Any) -> Any:
+    """The cached value (now the most recently used) or None."""
+    value = cache.pop(key, None)
+    if value is not None:
+        cache[key] = value
+    return value
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any, size: int | None = None) -> None:
+    cache.pop(key, None)
+    while len(cache) >= (size or _CACHE_SIZE):
+        del cache[next(iter(cache))]  # dicts keep insertion order: the first is the least recently used
     cache[key] = value
 
 
 def _pdf_text(data: bytes) -> list[str]:
     """The text of a PDF (``pdftotext``) and its document information (``pdfinfo``: title, author...)."""
     digest = _sha(data)
-    if digest not in _PDF_TEXT:
-        _remember(_PDF_TEXT, digest, _run_pdf_tools(data))
-    return _PDF_TEXT[digest]
+    text = _recall(_PDF_TEXT, digest)
+    if text is None:
+        text = _run_pdf_tools(data)
+        _remember(_PDF_TEXT, digest, text)
+    return text
 
 
 def _run_pdf_tools(data: bytes) -> list[str]:

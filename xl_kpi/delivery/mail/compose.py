@@ -258,18 +258,61 @@ def _content_type(name: str) -> tuple[str, str]:
     return "application", "octet-stream"
 
 
-def _name_param(filename: str) -> str:
-    """The ``name=`` parameter of Content-Type: RFC 2047 encoded words for old clients (Outlook)."""
-    if filename.isascii():
-        return '"' + filename.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    raw, chunks, i = filename.encode("utf-8"), [], 0
+def _b_words(text: str) -> list[str]:
+    """``text`` as RFC 2047 base64 encoded words of UTF-8, each short enough for a header line of its own,
+    never splitting a character."""
+    raw, chunks, i = text.encode("utf-8"), [], 0
     while i < len(raw):
         j = min(len(raw), i + 39)
         while j < len(raw) and (raw[j] & 0xC0) == 0x80:  # never split a UTF-8 character
             j -= 1
         chunks.append("=?utf-8?b?" + base64.b64encode(raw[i:j]).decode("ascii") + "?=")
         i = j
-    return '"' + "\r\n ".join(chunks) + '"'
+    return chunks
+
+
+def _name_param(filename: str) -> str:
+    """The ``name=`` parameter of Content-Type: RFC 2047 encoded words for old clients (Outlook)."""
+    if filename.isascii():
+        return '"' + filename.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + "\r\n ".join(_b_words(filename)) + '"'
+
+
+def _raw_to(display_name: str, local: str, domain: str) -> str | None:
+    """The ``To`` value for a non-ASCII display name of up to 45 bytes, written directly (one encoded word,
+    then the address), or None to let the email package write it (an ASCII name may need quoting, a longer
+    one several encoded words, a non-ASCII address SMTPUTF8).
+
+    Folding this header with the email package is much of what a message costs; one encoded word is what
+    it writes for such names, and every reader decodes it to exactly the name (several words are not:
+    Python's own parser puts a space between them)."""
+    raw = display_name.encode("utf-8")
+    if display_name.isascii() or len(raw) > 45 or not (local + domain).isascii() or not display_name.isprintable():
+        return None
+    word = "=?utf-8?b?" + base64.b64encode(raw).decode("ascii") + "?="  # at most 72 characters
+    addr = f"<{local}@{domain}>"
+    return word + (" " if len("To: ") + len(word) + 1 + len(addr) <= 78 else "\r\n ") + addr
+
+
+_ATTR_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$&+-.^_`|~")
+
+
+def _raw_disposition(filename: str) -> str | None:
+    """``attachment`` with the file name as RFC 2231 continuations (``filename*0*=utf-8''…``), for a
+    non-ASCII name; None for an ASCII name (the email package writes those, quoted)."""
+    if filename.isascii() or not filename.isprintable():
+        return None
+    quoted = "".join(ch if ch in _ATTR_SAFE else "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
+                     for ch in filename)
+    pieces, i = [], 0
+    while i < len(quoted):
+        j = min(len(quoted), i + 50)  # a line: " filename*0*=utf-8''", 50 characters, ";"
+        while j < len(quoted) and "%" in quoted[j - 2:j]:  # never split a %XX escape
+            j -= 1
+        pieces.append(quoted[i:j])
+        i = j
+    return "attachment;" + ";".join(f"\r\n filename*{k}*=" + ("utf-8''" if k == 0 else "") + piece
+                                    for k, piece in enumerate(pieces))
 
 
 def _message_id(key: str, period: str, digest: str, sender: str) -> str:
@@ -299,18 +342,27 @@ def _compose(
     s_local, s_domain = _envelope(sender)
     r_local, r_domain = _envelope(delivery.to_address)
     msg["From"] = Address(username=s_local, domain=s_domain)
-    msg["To"] = Address(display_name=_clean_line(delivery.to_name), username=r_local, domain=r_domain)
+    to_name = _clean_line(delivery.to_name)
+    raw_to = _raw_to(to_name, r_local, r_domain)
+    if raw_to is None:
+        msg["To"] = Address(display_name=to_name, username=r_local, domain=r_domain)
+    else:
+        msg.set_raw("To", raw_to)
     msg["Subject"] = subject
     when = date if date is not None else datetime.now(UTC).astimezone()
     msg["Date"] = email.utils.format_datetime(when if when.tzinfo else when.astimezone())
-    msg["Message-ID"] = _message_id(delivery.key, delivery.period, digest, sender)
-    msg["Sensitivity"] = "Company-Confidential"
-    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_raw("Message-ID", _message_id(delivery.key, delivery.period, digest, sender))  # ASCII, one line
+    msg.set_raw("Sensitivity", "Company-Confidential")
+    msg.set_raw("Auto-Submitted", "auto-generated")
     msg.set_content(body)
     for name, data in zip(names, (d for _, d in files), strict=True):
         maintype, subtype = _content_type(name)
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
         part = list(msg.iter_attachments())[-1]
+        disposition = _raw_disposition(name)
+        if disposition is not None:
+            del part["Content-Disposition"]
+            part.set_raw("Content-Disposition", disposition)
         del part["Content-Type"]  # rewritten by hand: Python's refolding mangles long types with name*=
         part.set_raw("Content-Type", f"{maintype}/{subtype};\r\n name={_name_param(name)}")
     return msg

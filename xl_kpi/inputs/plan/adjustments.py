@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from xl_kpi.engine.money import MAX_MONEY
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.identity import id_key, key_index
 from xl_kpi.inputs.plan.columns import _col, _numbers, _optional_text, _required_text
 from xl_kpi.inputs.plan.model import Plan
@@ -38,7 +39,7 @@ def _adjustments(plan: Plan, problems: Problems) -> pd.DataFrame:
     if t is None or t.frame.empty:
         return empty_adjustments()
     ids = _required_text(plan, "Adjustments", "employee_id", problems)
-    amounts = _numbers(plan, "Adjustments", "amount", problems, required=True, what="adjustment amount")
+    amounts = _numbers(plan, "Adjustments", "amount", problems, required=True, what=Msg("adjustment amount"))
     reasons = _required_text(plan, "Adjustments", "reason", problems).map(lambda x: " ".join(str(x).split()))
     kpis = _optional_text(plan, "Adjustments", "kpi_id")
     _, id_col = _col(plan, "Adjustments", "employee_id")
@@ -57,30 +58,34 @@ def _adjustments(plan: Plan, problems: Problems) -> pd.DataFrame:
         if e not in known:
             near = alike.get(id_key(e), [])
             if len(near) > 1:
-                problems.error(f'employee id "{e}" could be any of {", ".join(near)} (they differ only in case or '
-                               "spacing); an adjustment is never given to one of them by guess",
-                               "type the id exactly as in the Employees sheet (and give those employees ids that "
-                               "differ in more than case)", **t.at(r, id_col))
+                problems.error(Msg("employee id \"{e}\" could be any of {join} (they differ only in case or spacing); "
+                                   "an adjustment is never given to one of them by guess", e=e,
+                                   join=", ".join(near)),
+                               Msg("type the id exactly as in the Employees sheet (and give those employees ids "
+                                   "that differ in more than case)"), **t.at(r, id_col))
             else:
                 hint = f' (the Employees sheet has "{near[0]}": ids are compared exactly, case included)' if near \
                     else ""
-                problems.error(f'unknown employee "{e}": not in the Employees sheet{hint}',
-                               "type the employee_id exactly as in the Employees sheet, or delete the row",
+                problems.error(Msg("unknown employee \"{e}\": not in the Employees sheet{hint}", e=e,
+                                   hint=hint),
+                               Msg("type the employee_id exactly as in the Employees sheet, or delete the row"),
                                **t.at(r, id_col))
             good[r] = False
             continue
         if e in plan.ambiguous:
-            problems.error(f'employee id "{e}" cannot be told for sure: {plan.ambiguous[e]}',
-                           "fix the Employees sheet so that the id belongs to one employee", **t.at(r, id_col))
+            problems.error(Msg("employee id \"{e}\" cannot be told for sure: {ambiguou}", e=e,
+                               ambiguou=plan.ambiguous[e]),
+                           Msg("fix the Employees sheet so that the id belongs to one employee"), **t.at(r, id_col))
             good[r] = False
             continue
         if amounts[r] == amounts[r] and not abs(amounts[r]) < MAX_MONEY:
-            problems.error(f"adjustment amount {amounts[r]:.6g} is too large to be paid to the kopeck",
-                           "check the amount for a typo", **t.at(r, amount_col))
+            problems.error(Msg("adjustment amount {amount:.6g} is too large to be paid to the kopeck",
+                               amount=amounts[r]),
+                           Msg("check the amount for a typo"), **t.at(r, amount_col))
             good[r] = False
         if kpis[r] and kpis[r] not in known_kpis:
-            problems.error(f'unknown kpi_id "{kpis[r]}": not in the KPIs sheet',
-                           "type the kpi_id as in the KPIs sheet, or leave the cell empty", **t.at(r, kpi_col))
+            problems.error(Msg("unknown kpi_id \"{kpi}\": not in the KPIs sheet", kpi=kpis[r]),
+                           Msg("type the kpi_id as in the KPIs sheet, or leave the cell empty"), **t.at(r, kpi_col))
             good[r] = False
     for r in t.frame.index[~good]:  # a correction HR typed but we cannot apply: the employee is not paid without it
         e = ids[r]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.datafiles import DataFile
 from xl_kpi.inputs.plan.columns import _col, _optional_text
 from xl_kpi.inputs.plan.model import Plan
@@ -35,7 +36,8 @@ def _bindings(plan: Plan, problems: Problems) -> list[DataFile]:
         for name, value in (("table", table), ("path", path)):
             if not value:
                 _, header = _col(plan, "Sources", name)
-                problems.error(f"the {name} is empty", f"fill in the {name} or delete the row", **t.at(r, header))
+                problems.error(Msg("the {name} is empty", name=name),
+                               Msg("fill in the {name} or delete the row", name=name), **t.at(r, header))
                 ok = False
         encoding = text["encoding"][r] or None
         if encoding:
@@ -43,22 +45,24 @@ def _bindings(plan: Plan, problems: Problems) -> list[DataFile]:
                 codecs.lookup(encoding)
             except LookupError:
                 _, header = _col(plan, "Sources", "encoding")
-                problems.error(f'unknown encoding "{encoding}"', "write utf-8, cp1251 (windows-1251) or utf-16, "
-                               "or leave it empty to let xl_kpi guess", **t.at(r, header))
+                problems.error(Msg("unknown encoding \"{encoding}\"", encoding=encoding),
+                               Msg("write utf-8, cp1251 (windows-1251) or utf-16, or leave it empty to let xl_kpi "
+                                                                     "guess"), **t.at(r, header))
                 ok = False
         sep = text["separator"][r] or None
         if sep is not None:
             if sep.casefold() not in _SEPARATORS and len(sep) != 1:
                 _, header = _col(plan, "Sources", "separator")
-                problems.error(f'unknown separator "{sep}"', 'write ";", ",", tab or leave it empty to let xl_kpi '
-                               "guess", **t.at(r, header))
+                problems.error(Msg("unknown separator \"{sep}\"", sep=sep),
+                               Msg("write \";\", \",\", tab or leave it empty to let xl_kpi guess"), **t.at(r, header))
                 ok = False
             sep = _SEPARATORS.get(sep.casefold(), sep)
         key = table.casefold()
         if ok and key in seen:
             _, header = _col(plan, "Sources", "table")
-            problems.error(f'table "{table}" is bound twice (first in row {seen[key]})',
-                           "keep one row per table", **t.at(r, header))
+            problems.error(Msg("table \"{table}\" is bound twice (first in row {seen})", table=table,
+                               seen=seen[key]),
+                           Msg("keep one row per table"), **t.at(r, header))
             ok = False
         if ok:
             seen[key] = int(r)

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from xl_kpi.engine.scales import DEFAULT_SCALE
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.lookalike import describe, lookalike
 from xl_kpi.inputs.people import build_people
 from xl_kpi.inputs.plan.adjustments import _adjustments
@@ -123,27 +124,32 @@ def build_plan(
                 if similar is not None:
                     h, like = similar
                     problems.error(
-                        f"missing column {col.name} in sheet {t.sheet}: {describe(h, like, 'the header')}",
-                        f"retype the header «{h}» in {_script_of(like)} letters ({like})", **t.at(t.header_row, h))
+                        Msg("missing column {name} in sheet {sheet}: {describe}", name=col.name,
+                            sheet=t.sheet, describe=describe(h, like, 'the header')),
+                        Msg("retype the header «{h}» in {script_of} letters ({like})", h=h,
+                            script_of=_script_of(like), like=like), **t.at(t.header_row, h))
                     continue
                 problems.error(
-                    f"missing column {col.name} in sheet {t.sheet}",
-                    f"add a column headed {col.name} (or {_alias_hint(col)}) to the header row {t.header_row}",
+                    Msg("missing column {name} in sheet {sheet}", name=col.name, sheet=t.sheet),
+                    Msg("add a column headed {name} (or {alias_hint}) to the header row {header_row}",
+                        name=col.name, alias_hint=_alias_hint(col), header_row=t.header_row),
                     **{**t.at(t.header_row), "header": col.name},
                 )
         if spec.name == "Plan" and t.column(*POSITION) is None and t.column(*EMPLOYEE_ID) is None:
             plan.broken = True
             problems.error(
-                f"missing column position (or employee_id) in sheet {t.sheet}",
-                "add a position column (plans per position) and/or an employee_id column (personal plans)",
+                Msg("missing column position (or employee_id) in sheet {sheet}", sheet=t.sheet),
+                Msg("add a position column (plans per position) and/or an employee_id column "
+                    "(personal plans)"),
                 **{**t.at(t.header_row), "header": "position"},
             )
     staff = tables.get("Employees")
     if staff is not None and staff.frame.empty and staff.frame.columns.size:  # an empty payroll is no success
         plan.broken = True
-        problems.error(f"sheet {staff.sheet} lists no employees: there is nothing below its header row "
-                       f"{staff.header_row}", f"add one row per employee below the header (row {staff.header_row + 1}"
-                       " on), or check that this is the right plan workbook", **staff.at(staff.header_row + 1))
+        problems.error(Msg("sheet {sheet} lists no employees: there is nothing below its header row "
+                           "{header_row}", sheet=staff.sheet, header_row=staff.header_row),
+                       Msg("add one row per employee below the header (row {row} on), or check that this "
+                           "is the right plan workbook", row=staff.header_row + 1), **staff.at(staff.header_row + 1))
     if settings_grid is not None:
         plan.settings = _settings(settings_grid, tables["Settings"], problems, file)
     if plan.broken:
@@ -174,8 +180,10 @@ def _report_read_issues(spec: SheetSpec, t: Table, problems: Problems) -> None:
         if len(heads) > 1:
             plan_cols = ", ".join(f"{t.letters.get(h, '?')} ({h})" for h in heads)
             problems.error(
-                f"{len(heads)} columns of sheet {t.sheet} could be {col.name}: {plan_cols}; which one to use is "
-                "not clear", f"rename or delete all but one of them (keep one column headed {col.name})",
+                Msg("{n_heads} columns of sheet {sheet} could be {name}: {plan_cols}; which one to "
+                    "use is not clear", n_heads=len(heads), sheet=t.sheet, name=col.name,
+                    plan_cols=plan_cols), Msg("rename or delete all but one of them (keep one column headed {name})",
+                                 name=col.name),
                 **t.at(t.header_row, heads[1]))
     t.report(problems, list(t.frame.columns) if spec.name == "Settings" else used)
 

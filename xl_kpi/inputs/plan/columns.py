@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from openpyxl.utils import get_column_letter
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.cells import to_ids, to_numbers
 from xl_kpi.inputs.identity import id_key
 from xl_kpi.inputs.plan.model import Plan
@@ -34,7 +35,7 @@ def _col(plan: Plan, sheet: str, name: str) -> tuple[Table, str | None]:
 
 def _numbers(
     plan: Plan, sheet: str, name: str, problems: Problems, *, required: bool = False, default: float = np.nan,
-    minimum: float | None = None, maximum: float | None = None, what: str = "",
+    minimum: float | None = None, maximum: float | None = None, what: str | Msg = "",
 ) -> pd.Series:
     """A numeric column, each bad cell reported; empty → ``default`` (or an error when required)."""
     t, header = _col(plan, sheet, name)
@@ -42,20 +43,23 @@ def _numbers(
         return pd.Series(default, index=t.frame.index, dtype=float)
     nums, errors = to_numbers(t.frame[header])
     bad = errors.notna()
-    problems.cells("error", t, list(t.frame.index[bad]), header, [f"{name}: {m}" for m in errors[bad]],
-                   f"type the {what or name} as a number, e.g. 1234,5 or 40%")
+    label = what or name
+    problems.cells("error", t, list(t.frame.index[bad]), header,
+                   [Msg("{column}: {error}", column=name, error=m) for m in errors[bad]],
+                   Msg("type the {what} as a number, e.g. 1234,5 or 40%", what=label))
     empty = nums.isna() & ~bad
     if required and empty.any():
-        problems.cells("error", t, list(t.frame.index[empty]), header, f"{name} is empty",
-                       f"fill in the {what or name}")
+        problems.cells("error", t, list(t.frame.index[empty]), header, Msg("{column} is empty", column=name),
+                       Msg("fill in the {what}", what=label))
     elif empty.any():
         nums = nums.where(~empty, default)
     if minimum is not None:
         low = nums < minimum
         if low.any():
             problems.cells("error", t, list(t.frame.index[low]), header,
-                           [f"{name} {v:g} is below {minimum:g}" for v in nums[low]],
-                           f"the {what or name} must be {minimum:g} or more")
+                           [Msg("{column} {value:g} is below {minimum:g}", column=name, value=v, minimum=minimum)
+                            for v in nums[low]],
+                           Msg("the {what} must be {minimum:g} or more", what=label, minimum=minimum))
             nums = nums.where(~low, np.nan)
     if maximum is not None:
         high = nums >= maximum
@@ -75,7 +79,8 @@ def _required_text(plan: Plan, sheet: str, name: str, problems: Problems) -> pd.
         return pd.Series("", index=t.frame.index, dtype=object)
     text = _text(t.frame[header])
     empty = text == ""
-    problems.cells("error", t, list(t.frame.index[empty]), header, f"{name} is empty", f"fill in the {name}")
+    problems.cells("error", t, list(t.frame.index[empty]), header, Msg("{column} is empty", column=name),
+                   Msg("fill in the {what}", what=name))
     return text
 
 
@@ -96,8 +101,9 @@ def _duplicates(plan: Plan, sheet: str, name: str, ids: pd.Series, problems: Pro
     for r, v in ids[ids.ne("")].items():
         first_row.setdefault(v, int(r))
     for r, v in ids[dup].items():
-        problems.error(f'duplicate {what} "{v}" (first in row {first_row[v]})',
-                       f"give each {what} one row; change or delete this one", **t.at(r, header))
+        problems.error(Msg("duplicate {what} \"{v}\" (first in row {first_row})", what=what, v=v,
+                           first_row=first_row[v]),
+                       Msg("give each {what} one row; change or delete this one", what=what), **t.at(r, header))
         if ambiguous is not None:
             ambiguous[v] = f"the {what} {v} is in sheet {sheet} more than once (rows {first_row[v]} and {int(r)})"
     # ids are compared exactly everywhere; two that only look alike (M1 / m1) would be a trap
@@ -108,11 +114,13 @@ def _duplicates(plan: Plan, sheet: str, name: str, ids: pd.Series, problems: Pro
             first_look[k] = (v, int(r))
             continue
         other, other_row = first_look[k]
-        how = ("look the same but are typed with different Unicode characters (e.g. a letter and a separate "
-               "accent mark)" if unicodedata.normalize("NFC", v) == unicodedata.normalize("NFC", other)
-               else "differ only in upper/lower case or spacing")
-        problems.error(f'{what} "{v}" (row {int(r)}) and "{other}" (row {other_row}) {how}: one would be taken for '
-                       "the other", "give each row an id that differs in more than that (ids are compared exactly)",
+        how = (Msg("look the same but are typed with different Unicode characters (e.g. a letter and a separate "
+                   "accent mark)") if unicodedata.normalize("NFC", v) == unicodedata.normalize("NFC", other)
+               else Msg("differ only in upper/lower case or spacing"))
+        problems.error(Msg("{what} \"{v}\" (row {row}) and \"{other}\" (row {other_row}) {how}: one would be "
+                           "taken for the other", what=what, v=v, row=int(r), other=other,
+                           other_row=other_row, how=how),
+                       Msg("give each row an id that differs in more than that (ids are compared exactly)"),
                        **t.at(r, header))
         if ambiguous is not None:
             for a, b in ((v, other), (other, v)):

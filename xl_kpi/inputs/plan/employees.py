@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.money import MAX_MONEY
+from xl_kpi.i18n import Msg, Plural
 from xl_kpi.inputs.cells import FAR_FUTURE, to_dates
 from xl_kpi.inputs.identity import resolve_managers
 from xl_kpi.inputs.plan.columns import _col, _duplicates, _numbers, _optional_text, _required_text
@@ -33,7 +34,7 @@ def _employees(plan: Plan, problems: Problems) -> pd.DataFrame:
                        [f'"{v}" does not look like an e-mail address' for v in out["email"][bad_email]],
                        "correct the address (cards cannot be mailed to it)")
     out["salary"] = _numbers(plan, "Employees", "salary", problems, default=0.0, minimum=0.0, maximum=MAX_MONEY,
-                             what="fixed salary")
+                             what=Msg("fixed salary"))
     out["bonus_pool"] = _numbers(plan, "Employees", "bonus_pool", problems, required=True, minimum=0.0,
                                  maximum=MAX_MONEY, what="bonus pool (planned variable pay)")
     out["multiplier"] = _multipliers(plan, problems)
@@ -80,9 +81,10 @@ def _check_managers(plan: Plan, problems: Problems) -> None:
         if r.problem not in ("several", "self", "case"):
             continue
         rows = [int(x) for x in emp.loc[emp["manager"] == text, "row"]]
-        problems.warning(f"{r.what}; the team bundle of Employees row{'s' if len(rows) > 1 else ''} "
-                         f"{row_ranges(rows)} will not be mailed",
-                         "write the manager's exact employee_id in the manager column", **t.at(rows[0], header))
+        problems.warning(Plural("{what}; the team bundle of Employees row {rows} will not be mailed",
+                                "{what}; the team bundle of Employees rows {rows} will not be mailed", len(rows),
+                                what=r.what, rows=row_ranges(rows)),
+                         Msg("write the manager's exact employee_id in the manager column"), **t.at(rows[0], header))
 
 
 MULTIPLIER_MAX = 10.0
@@ -94,7 +96,8 @@ MULTIPLIER_HIGH = 3.0
 def _multipliers(plan: Plan, problems: Problems) -> pd.Series:
     """The individual multipliers (empty = 1), in their plausible range: below 0 or above 10 is an error
     (the cell and the likely fix named), above 3 or exactly 0 a warning."""
-    nums = _numbers(plan, "Employees", "multiplier", problems, default=1.0, minimum=0.0, what="individual multiplier")
+    nums = _numbers(plan, "Employees", "multiplier", problems, default=1.0, minimum=0.0,
+                    what=Msg("individual multiplier"))
     t, header = _col(plan, "Employees", "multiplier")
     if header is None:
         return nums

@@ -9,6 +9,7 @@ import pandas as pd
 
 from xl_kpi.engine.payout import prorate
 from xl_kpi.engine.period import Period
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.plan.model import Plan
 from xl_kpi.inputs.problems import Problems
 
@@ -19,12 +20,13 @@ def check_employment(plan: Plan, period: Period, problems: Problems) -> None:
     emp = plan.employees
     late = emp["hired"].notna() & (emp["hired"].dt.normalize() > end)
     gone = emp["left"].notna() & (emp["left"].dt.normalize() < start)
-    for mask, col, what in ((late, "hired", "hired after"), (gone, "left", "left before")):
+    for mask, col, what in ((late, "hired", Msg("hired after")), (gone, "left", Msg("left before"))):
         for _, e in emp[mask].iterrows():
             problems.warning(
-                f'employee {e["employee_id"]} ({e["name"]}) {what} the period {period} '
-                f'({e[col]:%d.%m.%Y}): the bonus is prorated to 0',
-                "check the date or the period; or remove the employee from this period's plan",
+                Msg("employee {employee_id} ({name}) {what} the period {period} ({date:%d.%m.%Y}): the "
+                    "bonus is prorated to 0", employee_id=e["employee_id"], name=e["name"], what=what,
+                    period=period, date=e[col]),
+                Msg("check the date or the period; or remove the employee from this period's plan"),
                 **plan.at("Employees", e["row"], col),
             )
 

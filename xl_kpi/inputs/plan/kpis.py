@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.plan.columns import _col, _duplicates, _optional_text, _required_text
 from xl_kpi.inputs.plan.model import Plan
 from xl_kpi.inputs.problems import Problems
@@ -30,7 +31,7 @@ def _kpis(plan: Plan, problems: Problems) -> tuple[pd.DataFrame, dict[str, Sourc
         try:
             sources[kpi_id] = parse(text)
         except SourceSyntaxError as e:
-            problems.error(f"KPI {kpi_id}: the source cannot be read: {e}",
-                           "correct the source (see the source syntax in docs/plan.md), or leave it empty "
-                           "and give the facts in a facts file", **t.at(r, header))
+            problems.error(Msg("KPI {kpi_id}: the source cannot be read: {e}", kpi_id=kpi_id, e=e),
+                           Msg("correct the source (see the source syntax in docs/plan.md), or leave it empty "
+                               "and give the facts in a facts file"), **t.at(r, header))
     return out.reset_index(drop=True), sources

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.scoring import WEIGHT_TOLERANCE
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.identity import alike_hint, key_index
 from xl_kpi.inputs.plan.columns import _col, _numbers, _optional_text, _pct, _required_text
 from xl_kpi.inputs.plan.model import Plan
@@ -25,13 +26,13 @@ def _plan_rows(plan: Plan, problems: Problems) -> pd.DataFrame:
     out["position"] = _optional_text(plan, "Plan", "position")
     out["employee_id"] = _optional_text(plan, "Plan", "employee_id")
     out["kpi_id"] = _required_text(plan, "Plan", "kpi_id", problems)
-    out["weight"] = _numbers(plan, "Plan", "weight", problems, required=True, minimum=0.0, what="weight")
-    out["base"] = _numbers(plan, "Plan", "base", problems, required=True, what="base (minimum result)")
-    out["norm"] = _numbers(plan, "Plan", "norm", problems, required=True, what="norm (target result)")
-    out["floor"] = _numbers(plan, "Plan", "floor", problems, what="score floor")
-    out["cap"] = _numbers(plan, "Plan", "cap", problems, what="score cap")
+    out["weight"] = _numbers(plan, "Plan", "weight", problems, required=True, minimum=0.0, what=Msg("weight"))
+    out["base"] = _numbers(plan, "Plan", "base", problems, required=True, what=Msg("base (minimum result)"))
+    out["norm"] = _numbers(plan, "Plan", "norm", problems, required=True, what=Msg("norm (target result)"))
+    out["floor"] = _numbers(plan, "Plan", "floor", problems, what=Msg("score floor"))
+    out["cap"] = _numbers(plan, "Plan", "cap", problems, what=Msg("score cap"))
     out["scale"] = _optional_text(plan, "Plan", "scale").replace("", DEFAULT_SCALE_NAME)
-    out["gate"] = _numbers(plan, "Plan", "gate", problems, what="gate (score threshold)")
+    out["gate"] = _numbers(plan, "Plan", "gate", problems, what=Msg("gate (score threshold)"))
     _payout_columns(plan, out, problems)
     out["row"] = f.index.astype(int)
 
@@ -115,8 +116,10 @@ def _check_lines(plan: Plan, problems: Problems) -> None:
     has = emp["employee_id"].isin(set(lines["employee_id"]))
     for _, e in emp[~has].iterrows():
         problems.error(
-            f'employee {e["employee_id"]} ({e["name"]}) has no KPIs: the position "{e["position"]}" has no plan',
-            f'add rows for position "{e["position"]}" to the Plan sheet (or a personal plan for {e["employee_id"]})',
+            Msg("employee {employee_id} ({name}) has no KPIs: the position \"{position}\" has no "
+                "plan", employee_id=e["employee_id"], name=e["name"], position=e["position"]),
+            Msg("add rows for position \"{position}\" to the Plan sheet (or a personal plan for "
+                "{employee_id})", position=e["position"], employee_id=e["employee_id"]),
             **plan.at("Employees", e["row"], "position"),
         )
     if lines.empty:

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from xl_kpi.engine.money import CURRENCY_SYMBOLS, MAX_MONEY
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.plan.columns import _col, _numbers, _optional_text
 from xl_kpi.inputs.plan.model import Plan
 from xl_kpi.inputs.plan.schema import PAYOUT_KIND_WORDS
@@ -41,11 +42,11 @@ def _payout_columns(plan: Plan, out: pd.DataFrame, problems: Problems) -> None:
     f = t.frame
     words = _optional_text(plan, "Plan", "payout").map(header_key)
     kind = words.map(lambda w: PAYOUT_KIND_WORDS.get(w, "coefficient" if w == "" else ""))
-    out["rate"] = _numbers(plan, "Plan", "rate", problems, minimum=0.0, what="rate")
-    out["threshold"] = _numbers(plan, "Plan", "threshold", problems, what="payout threshold (a score, e.g. 100%)")
-    out["amount"] = _numbers(plan, "Plan", "amount", problems, minimum=0.0, maximum=MAX_MONEY, what="fixed amount")
+    out["rate"] = _numbers(plan, "Plan", "rate", problems, minimum=0.0, what=Msg("rate"))
+    out["threshold"] = _numbers(plan, "Plan", "threshold", problems, what=Msg("payout threshold (a score, e.g. 100%)"))
+    out["amount"] = _numbers(plan, "Plan", "amount", problems, minimum=0.0, maximum=MAX_MONEY, what=Msg("fixed amount"))
     out["max_payout"] = _numbers(plan, "Plan", "max_payout", problems, minimum=0.0, maximum=MAX_MONEY,
-                                 what="largest payout of the line")
+                                 what=Msg("largest payout of the line"))
     out["tiers"] = _optional_text(plan, "Plan", "tiers")
 
     def cells(mask: pd.Series, column: str, messages: Any, fix: str, severity: str = "error") -> None:

@@ -6,6 +6,7 @@ from itertools import pairwise
 
 from xl_kpi.engine.errors import ScaleError
 from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.plan.columns import _col, _numbers, _optional_text, _pct, _required_text
 from xl_kpi.inputs.plan.model import Plan
 from xl_kpi.inputs.plan.schema import DEFAULT_SCALE_NAME, SCALE_KINDS
@@ -19,23 +20,25 @@ def _scales(plan: Plan, problems: Problems) -> dict[str, Scale]:
         return scales
     f = t.frame
     names = _required_text(plan, "Scales", "scale", problems)
-    thresholds = _numbers(plan, "Scales", "threshold", problems, required=True, what="score threshold")
+    thresholds = _numbers(plan, "Scales", "threshold", problems, required=True, what=Msg("score threshold"))
     coefficients = _numbers(plan, "Scales", "coefficient", problems, required=True, minimum=0.0,
-                            what="coefficient")
-    below = _numbers(plan, "Scales", "below", problems, minimum=0.0, what="coefficient below the first threshold")
-    caps = _numbers(plan, "Scales", "cap", problems, minimum=0.0, what="coefficient cap")
+                            what=Msg("coefficient"))
+    below = _numbers(plan, "Scales", "below", problems, minimum=0.0, what=Msg("coefficient below the first threshold"))
+    caps = _numbers(plan, "Scales", "cap", problems, minimum=0.0, what=Msg("coefficient cap"))
     kinds = _optional_text(plan, "Scales", "kind").map(lambda v: v.casefold())
     _, kind_col = _col(plan, "Scales", "kind")
     _, thr_col = _col(plan, "Scales", "threshold")
     for name in dict.fromkeys(n for n in names if n):
         rows = f.index[(names == name).to_numpy()]
-        label = f'scale "{name}"'
+        label = Msg('scale "{name}"', name=name)
         bad_kind = [r for r in rows if kinds[r] and kinds[r] not in SCALE_KINDS]
         for r in bad_kind:
-            problems.error(f'{label}: unknown kind "{kinds[r]}"', "write steps or linear", **t.at(r, kind_col))
+            problems.error(Msg("{label}: unknown kind \"{kind}\"", label=label, kind=kinds[r]),
+                           Msg("write steps or linear"), **t.at(r, kind_col))
         kind_set = {SCALE_KINDS[kinds[r]] for r in rows if kinds[r] in SCALE_KINDS}
         if len(kind_set) > 1:
-            problems.error(f"{label}: its rows mix steps and linear", "give every row of a scale the same kind",
+            problems.error(Msg("{label}: its rows mix steps and linear", label=label),
+                           Msg("give every row of a scale the same kind"),
                            **t.at(rows[0], kind_col))
             continue
         if bad_kind or thresholds[rows].isna().any() or coefficients[rows].isna().any():
@@ -59,8 +62,8 @@ def _scales(plan: Plan, problems: Problems) -> dict[str, Scale]:
         cap_vals = caps[rows].dropna().unique()
         below_vals = below[rows].dropna().unique()
         if len(cap_vals) > 1 or len(below_vals) > 1:
-            problems.error(f"{label}: different cap or below values in its rows",
-                           "give the cap/below once (or the same in every row)", **t.at(rows[0]))
+            problems.error(Msg("{label}: different cap or below values in its rows", label=label),
+                           Msg("give the cap/below once (or the same in every row)"), **t.at(rows[0]))
             continue
         cap = float(cap_vals[0]) if len(cap_vals) else None
         try:
@@ -70,5 +73,5 @@ def _scales(plan: Plan, problems: Problems) -> dict[str, Scale]:
                 scales[name] = Scale.steps(points, below=float(below_vals[0]) if len(below_vals) else 0.0,
                                            cap=cap, name=name)
         except ScaleError as e:
-            problems.error(str(e), "correct the scale's rows", **t.at(rows[0]))
+            problems.error(str(e), Msg("correct the scale's rows"), **t.at(rows[0]))
     return scales

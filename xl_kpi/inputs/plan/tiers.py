@@ -12,6 +12,7 @@ from itertools import pairwise
 
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.payout import TIER_MODE_WORDS, Tiers
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.plan.columns import _col, _numbers, _optional_text, _required_text
 from xl_kpi.inputs.plan.model import Plan
 from xl_kpi.inputs.problems import Problems
@@ -24,9 +25,9 @@ def _tiers(plan: Plan, problems: Problems) -> dict[str, Tiers]:
     if t is None or t.frame.empty:
         return {}
     names = _required_text(plan, "Tiers", "tiers", problems)
-    starts = _numbers(plan, "Tiers", "from", problems, required=True, what="start of the tier")
-    ends = _numbers(plan, "Tiers", "to", problems, what="end of the tier")
-    rates = _numbers(plan, "Tiers", "rate", problems, required=True, minimum=0.0, what="rate")
+    starts = _numbers(plan, "Tiers", "from", problems, required=True, what=Msg("start of the tier"))
+    ends = _numbers(plan, "Tiers", "to", problems, what=Msg("end of the tier"))
+    rates = _numbers(plan, "Tiers", "rate", problems, required=True, minimum=0.0, what=Msg("rate"))
     modes = _optional_text(plan, "Tiers", "mode").map(header_key)
     _, from_col = _col(plan, "Tiers", "from")
     _, to_col = _col(plan, "Tiers", "to")
@@ -34,47 +35,54 @@ def _tiers(plan: Plan, problems: Problems) -> dict[str, Tiers]:
     out: dict[str, Tiers] = {}
     for name in dict.fromkeys(n for n in names if n):
         rows = list(t.frame.index[(names == name).to_numpy()])
-        label = f'tier set "{name}"'
+        label = Msg('tier set "{name}"', name=name)
         bad = False
         for r in rows:
             if modes[r] and modes[r] not in TIER_MODE_WORDS:
-                problems.error(f'{label}: unknown mode "{modes[r]}"', "write marginal or retroactive (or leave it "
-                               "empty for marginal)", **t.at(r, mode_col))
+                problems.error(Msg("{label}: unknown mode \"{mode}\"", label=label, mode=modes[r]),
+                               Msg("write marginal or retroactive (or leave it empty for marginal)"),
+                               **t.at(r, mode_col))
                 bad = True
         kinds = {TIER_MODE_WORDS[modes[r]] for r in rows if modes[r] in TIER_MODE_WORDS}
         if len(kinds) > 1:
-            problems.error(f"{label}: its rows mix marginal and retroactive", "give every row of a tier set the "
-                           "same mode", **t.at(rows[0], mode_col))
+            problems.error(Msg("{label}: its rows mix marginal and retroactive", label=label),
+                           Msg("give every row of a tier set the same mode"), **t.at(rows[0], mode_col))
             bad = True
         if bad or starts[rows].isna().any() or rates[rows].isna().any():
             continue  # already reported
         rows.sort(key=lambda r: (starts[r], r))
         if starts[rows[0]] != 0:
-            problems.error(f"{label}: the first tier starts at {starts[rows[0]]:g}, not at 0 (row {rows[0]})",
-                           "add a tier from 0 (with rate 0 if nothing is paid below it)", **t.at(rows[0], from_col))
+            problems.error(Msg("{label}: the first tier starts at {start:g}, not at 0 (row {row})",
+                               label=label, start=starts[rows[0]], row=rows[0]),
+                           Msg("add a tier from 0 (with rate 0 if nothing is paid below it)"),
+                           **t.at(rows[0], from_col))
             continue
         for a, b in pairwise(rows):
             if starts[b] == starts[a]:
-                problems.error(f"{label}: two tiers start at {starts[b]:g} (rows {a} and {b}); they overlap",
-                               "keep one tier per start", **t.at(b, from_col))
+                problems.error(Msg("{label}: two tiers start at {start:g} (rows {a} and {b}); they overlap",
+                                   label=label, start=starts[b], a=a, b=b),
+                               Msg("keep one tier per start"), **t.at(b, from_col))
                 bad = True
             elif ends[a] == ends[a] and ends[a] != starts[b]:
-                how = "overlap" if ends[a] > starts[b] else "leave a gap"
-                problems.error(f"{label}: the tier of row {a} ends at {ends[a]:g} but the next one (row {b}) starts "
-                               f"at {starts[b]:g}; the tiers {how}",
-                               f"make the end of row {a} the start of row {b} (or leave the end empty)",
+                how = Msg("overlap") if ends[a] > starts[b] else Msg("leave a gap")
+                problems.error(Msg("{label}: the tier of row {a} ends at {end:g} but the next one (row {b}) starts "
+                                   "at {start:g}; the tiers {how}", label=label, a=a, end=ends[a], b=b,
+                                   start=starts[b], how=how),
+                               Msg("make the end of row {a} the start of row {b} (or leave the end empty)",
+                                   a=a, b=b),
                                **t.at(a, to_col))
                 bad = True
         last = rows[-1]
         if ends[last] == ends[last]:
-            problems.error(f"{label}: the last tier (row {last}) ends at {ends[last]:g}; above it nothing would "
-                           "say what is paid", "leave the end of the last tier empty (limit the pay with the Plan's "
-                           "max_payout instead)", **t.at(last, to_col))
+            problems.error(Msg("{label}: the last tier (row {last}) ends at {end:g}; above it nothing would say "
+                               "what is paid", label=label, last=last, end=ends[last]),
+                           Msg("leave the end of the last tier empty (limit the pay with the Plan's max_payout "
+                               "instead)"), **t.at(last, to_col))
             bad = True
         if bad:
             continue
         try:
             out[name] = Tiers(tuple(starts[rows]), tuple(rates[rows]), kinds.pop() if kinds else "marginal")
         except KpiError as e:
-            problems.error(f"{label}: {e}", "correct the tier set's rows", **t.at(rows[0]))
+            problems.error(Msg("{label}: {e}", label=label, e=e), Msg("correct the tier set's rows"), **t.at(rows[0]))
     return out

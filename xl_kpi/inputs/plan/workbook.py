@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.lookalike import describe, lookalike
 from xl_kpi.inputs.plan.build import _empty_plan, build_plan
 from xl_kpi.inputs.plan.model import Plan, PlanError
@@ -90,20 +91,23 @@ def choose_sheets(
             problems.error(
                 f"{len(candidates)} sheets could be the {spec.name} sheet: "
                 + ", ".join(_named(s) for s in candidates) + "; which one to read is not clear",
-                f"rename or delete the ones that are not the {spec.name} sheet, and keep one sheet named "
-                f"{spec.name}", file=file, sheet=candidates[-1].name)
+                Msg("rename or delete the ones that are not the {name} sheet, and keep one sheet "
+                    "named {name}", name=spec.name), file=file, sheet=candidates[-1].name)
             continue
         found[spec.name] = (chosen.name, chosen.grid, chosen.info)
         for s in ignored:
             problems.warning(
-                f"sheet {_named(s)} could also be the {spec.name} sheet, but a sheet is named {spec.name} "
-                f"exactly: {_named(s)} is not read",
-                f"rename or delete «{s.name}» if it is not the {spec.name} sheet", file=file, sheet=s.name)
+                Msg("sheet {named} could also be the {name} sheet, but a sheet is named {name} "
+                    "exactly: {named} is not read", named=_named(s), name=spec.name),
+                Msg("rename or delete «{name}» if it is not the {name2} sheet", name=s.name, name2=spec.name),
+                file=file, sheet=s.name)
         taken = {header_key(s.name) for s in (*exact, *others)}
         for s in sheets:
             like = lookalike(s.name, spec.aliases) if header_key(s.name) not in taken else None
             if like is not None:
-                problems.warning(f"{describe(s.name, like)}: it is not read (sheet «{chosen.name}» is)",
-                                 f"rename or delete sheet «{s.name}» if it is not meant as the {spec.name} sheet",
+                problems.warning(Msg("{describe}: it is not read (sheet «{name}» is)",
+                                     describe=describe(s.name, like), name=chosen.name),
+                                 Msg("rename or delete sheet «{name}» if it is not meant as the {name2} sheet",
+                                     name=s.name, name2=spec.name),
                                  file=file, sheet=s.name)
     return found, unclear

@@ -176,14 +176,18 @@ class TermRows:
     text: str = ""
     """The aggregation as the source writes it."""
 
-    def of(self, employee_id: Any) -> pd.DataFrame:
-        """This employee's rows (grouped once, on first use)."""
+    def positions(self, employee_id: Any) -> np.ndarray:
+        """The positions in :attr:`frame` of this employee's rows (the frame is grouped once, on first use)."""
         groups = self.__dict__.get("_groups")
         if groups is None:
             groups = self.frame.groupby("employee_id", sort=False).indices if len(self.frame) else {}
             object.__setattr__(self, "_groups", groups)
         idx = groups.get(employee_id)
-        return self.frame.iloc[idx] if idx is not None else self.frame.iloc[:0]
+        return idx if idx is not None else np.zeros(0, dtype=np.intp)
+
+    def of(self, employee_id: Any) -> pd.DataFrame:
+        """This employee's rows."""
+        return self.frame.iloc[self.positions(employee_id)]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.period import Period, period_of
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.problems import Problems, row_ranges
 from xl_kpi.inputs.rates import AUTO_CURRENCY_COLUMNS
 from xl_kpi.inputs.sources.backend import Backend, default_backend
@@ -168,7 +169,7 @@ class Evaluator:
             try:
                 source = parse(source)
             except SourceSyntaxError as e:
-                self.problems.error(f"source: {e}", "correct the source text (see docs/plan.md)", **at)
+                self.problems.error(Msg("source: {e}", e=e), Msg("correct the source text (see docs/plan.md)"), **at)
                 return _empty_frame(employees, period)
         num = self.term(source.numerator, period, at)
         den = self.term(source.denominator, period, at) if source.denominator is not None else None

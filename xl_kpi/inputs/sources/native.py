@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.inputs.sources.locations import (
     PARQUET_SUFFIXES,
@@ -146,8 +147,9 @@ def load_native(
             table_name = name or where.default_name
             key = table_name.casefold()
             if key in tables:
-                problems.error(f'table "{table_name}" is bound twice: {tables[key].file} and {where.text}',
-                               "bind each table name once", **(at or {"file": where.text}))
+                problems.error(Msg("table \"{table_name}\" is bound twice: {file} and {text}",
+                                   table_name=table_name, file=tables[key].file, text=where.text),
+                               Msg("bind each table name once"), **(at or {"file": where.text}))
                 continue
             if columns is not None and key not in columns:
                 continue

@@ -28,6 +28,7 @@ from xl_kpi.outputs.cards.cells import Fx, _num, _tail
 from xl_kpi.outputs.cards.data import _LINE_COLS, _Card
 from xl_kpi.outputs.cards.markup import TemplateError
 from xl_kpi.outputs.history import SHOWN, History, HistoryRow
+from xl_kpi.outputs.numlang import tag_styles
 from xl_kpi.outputs.ooxml import ZipEntry, deflate, parse_attrs, quote_sheet, render_attrs, xml_attr, xml_text
 
 TEXTS = {
@@ -310,6 +311,7 @@ def _shape(template: Any, comp: Any, ctx: Any) -> _Shape:
             (sheet_part, "spreadsheetml.worksheet+xml"), (drawing_part, "drawing+xml"),
             (chart_part, "drawingml.chart+xml"))) + "</Types>")
     styles, xf = _styles(raw("xl/styles.xml"), _money_format(ctx.currency))
+    styles = tag_styles(styles, ctx.lang)  # the history sheet's numbers in the card's language too
     replaced = {p: deflate(p, x.encode("utf-8")) for p, x in (
         ("xl/workbook.xml", wb), (rels_part, rels), ("[Content_Types].xml", ct), ("xl/styles.xml", styles))}
 

@@ -122,7 +122,10 @@ def _sheet(template: Any, comp: Any, card: _Card, ctx: Any, shape: _Shape) -> st
     rows: list[str] = []
     width = [FIRST_DATA_COLUMN]
 
-    def row(r: int, cells: list[tuple[int, str, Any]]) -> None:
+    def row(r: int | None, cells: list[Any]) -> None:
+        if r is None:  # rows already written out
+            rows.extend(cells)
+            return
         rows.append(f'<row r="{r}">' + "".join(
             f'<c r="{_col(c)}{r}" s="{xf[s]}"{_tail(v)}' for c, s, v in cells) + "</row>")
 
@@ -141,11 +144,11 @@ def _sheet(template: Any, comp: Any, card: _Card, ctx: Any, shape: _Shape) -> st
         totals: list[tuple[str, float]] = []
         ratio = len(kr.terms) > 1
         for j, term in enumerate(kr.terms):
-            mine = term.of(eid)
+            pos = term.positions(eid)
             if ratio:
                 row(r, [(1, "bold", t["num" if j == 0 else "den"].format(term.text))])
                 r += 1
-            r, ref, value = _term(row, r, term, mine, t, names, 1.0 if ratio else kr.factor, width)
+            r, ref, value = _term(row, r, term, pos, t, names, 1.0 if ratio else kr.factor, width, xf)
             totals.append((ref, value))
         label_row = r - 1
         if ratio:
@@ -180,11 +183,11 @@ def _sheet(template: Any, comp: Any, card: _Card, ctx: Any, shape: _Shape) -> st
     )
 
 
-def _term(row: Any, r: int, term: TermRows, mine: pd.DataFrame, t: dict[str, Any], names: dict[str, str],
-          factor: float, width: list[int]) -> tuple[int, str, float]:
+def _term(row: Any, r: int, term: TermRows, pos: np.ndarray, t: dict[str, Any], names: dict[str, str],
+          factor: float, width: list[int], xf: dict[str, int]) -> tuple[int, str, float]:
     """One term's table at row ``r``: (next free row, the reference of its total cell, the total's value)."""
     sheet = t["sheet_of"].format(term.sheet) if term.sheet else ""
-    row(r, [(1, "small", t["table"].format(term.table, term.file, sheet, len(mine)))])
+    row(r, [(1, "small", t["table"].format(term.table, term.file, sheet, len(pos)))])
     r += 1
     counts = t["counts"][term.unit or term.func]
     heads = [(1, "colhead", t["row"]), (2, "colhead", counts), (3, "colhead", t["member" if term.team else "person"])]
@@ -193,18 +196,19 @@ def _term(row: Any, r: int, term: TermRows, mine: pd.DataFrame, t: dict[str, Any
     row(r, heads)
     r += 1
     number = "int" if term.func in ("count", "distinct", "nps") else "num"
-    n = len(mine)
+    n = len(pos)
     shown = min(n, CAP) if term.func in ADDITIVE else n
-    contrib = mine["contribution"].to_numpy(dtype=float)
-    numbers = mine["row"].to_numpy(dtype=np.int64).tolist()
-    people = [names.get(m, str(m)) for m in mine["member"].tolist()]
-    raw = [[_cell(v) for v in mine[raw_key(h)].tolist()] for h in term.columns]
+    arrays = _arrays(term)
+    contrib = arrays["contribution"][pos].astype(float)
+    numbers = arrays["row"][pos].astype(np.int64).tolist()
+    tpl = _templates(term, pos[:shown], names, xf, number)
     first = r
+    a = xf["rownum"]
+    out = []
     for k in range(shown):
-        cells = [(1, "rownum", numbers[k]), (2, number, float(contrib[k])), (3, "text", people[k])]
-        cells += [(FIRST_DATA_COLUMN + c, "text", raw[c][k]) for c in range(len(term.columns))]
-        row(r, cells)
+        out.append(f'<row r="{r}"><c r="A{r}" s="{a}"><v>{numbers[k]}</v></c>' + tpl[k] % {"r": r} + "</row>")
         r += 1
+    row(None, out)
     if shown < n:
         rest = contrib[shown:]
         row(r, [(1, "text", "…"), (2, number, float(rest.sum())),
@@ -220,6 +224,30 @@ def _term(row: Any, r: int, term: TermRows, mine: pd.DataFrame, t: dict[str, Any
         row(r, [(1, "total_text", t["total"]), (2, "total_num", Fx(fx.rows_total_formula(term.func, ref, factor),
                                                                       value))])
     return r + 1, f"B{r}", value
+
+
+def _arrays(term: TermRows) -> dict[str, np.ndarray]:
+    """The columns of ``term``'s frame as NumPy arrays, made once per run (views, not copies, where pandas can)."""
+    arrays = term.__dict__.get("_arrays")
+    if arrays is None:
+        arrays = {c: term.frame[c].to_numpy() for c in term.frame.columns}
+        term.__dict__["_arrays"] = arrays
+    return arrays
+
+
+def _templates(term: TermRows, pos: np.ndarray, names: dict[str, str], xf: dict[str, int], number: str) -> list[str]:
+    """The rows at ``pos`` of ``term``: their cells from B on as XML with ``%(r)d`` for the sheet row."""
+    arrays = _arrays(term)
+    b, text = xf[number], xf["text"]
+    contrib = [_tail(float(v)) for v in arrays["contribution"][pos].astype(float).tolist()]
+    people = [_tail(names.get(m, str(m))).replace("%", "%%") for m in arrays["member"][pos].tolist()]
+    cols = [[_tail(_cell(v)).replace("%", "%%") for v in arrays[raw_key(h)][pos].tolist()] for h in term.columns]
+    letters = [_col(FIRST_DATA_COLUMN + c) for c in range(len(term.columns))]
+    out = []
+    for k in range(len(pos)):
+        out.append(f'<c r="B%(r)d" s="{b}"{contrib[k]}<c r="C%(r)d" s="{text}"{people[k]}'
+                   + "".join(f'<c r="{letters[c]}%(r)d" s="{text}"{cols[c][k]}' for c in range(len(letters))))
+    return out
 
 
 def _cell(v: Any) -> Any:

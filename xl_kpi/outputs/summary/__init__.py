@@ -1,10 +1,12 @@
 """The summary workbook for HR (``OUT/summary.xlsx``), ``OUT/manifest.csv`` and ``OUT/errors.csv``.
 
-The summary has three sheets:
+The summary's sheets:
 
 * **Employees**: one row per employee (id, name, department, position, manager, one score
-  column per KPI of the company, weighted score, rank, bonus, total pay), a traffic light on the
-  scores, autofilter, frozen header, and a SUBTOTAL total row.
+  column per KPI of the company — only the KPIs every position has when positions differ —, weighted
+  score, rank, rank in position and in department, bonus, total pay, note), a traffic light on the
+  scores, autofilter, frozen header, and a SUBTOTAL total row; gated employees' ranks marked ``*``.
+* **one sheet per position**, only when positions have different KPIs: its employees and its KPIs.
 * **Departments**: headcount, bonus, total pay and average weighted score per department as
   live COUNTIF/SUMIF/AVERAGEIF formulas over the Employees sheet, a total row, and a bar chart
   of bonus by department.
@@ -21,9 +23,10 @@ numbers come from the results table.
 
 The package, one job a module: ``light`` (the traffic light, the default bands), ``figures``
 (weighted scores, money formats and totals), ``texts`` (labels in en/ru, band labels, the period's
-name), ``book`` (XlsxWriter: shared formats, worksheet, sheet and book wrappers), ``layout`` (column
-positions, header row, widths, print setup), ``criteria`` (formula text: sheet references, COUNTIF
-criteria), ``employees``, ``departments`` and ``bands`` (the three sheets), ``write``
+name, safe sheet names), ``book`` (XlsxWriter: shared formats, worksheet, sheet and book wrappers), ``layout``
+(column positions, header row, widths, print setup), ``criteria`` (formula text: sheet references, COUNTIF
+criteria), ``people`` (a sheet of people: rows, totals, traffic light, legend), ``employees`` (the Employees
+and position sheets' columns), ``departments``, ``bands`` and ``payouts`` (the other sheets), ``write``
 (:func:`summary_bytes`, the team subset, :func:`write_summary`).
 """
 

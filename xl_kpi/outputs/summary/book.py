@@ -13,11 +13,13 @@ from typing import Any
 
 import numpy as np
 import xlsxwriter
+import xlsxwriter.workbook
 from xlsxwriter.format import Format
 from xlsxwriter.utility import _preserve_whitespace, _utf16_len, _utf16_truncate, xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 from xl_kpi.outputs.csvsafe import FORMULA_START
+from xl_kpi.outputs.numlang import tag_code
 from xl_kpi.outputs.values import cell_value as _cell_value
 
 _BORDER_PROPS = {"border": 1, "border_color": "#BFBFBF"}
@@ -39,6 +41,14 @@ _FUNCTION_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\(")
 _XML_ESCAPES = re.compile('[&<>]')
 _NEEDS_CONTROL_ESCAPE = re.compile("_x[0-9a-fA-F]{4}_|[\x00-\x08\x0b-\x1f\ufffe\uffff]")
 """What XlsxWriter's control-character escaping changes (most texts hold none of it)."""
+_NOT_PLAIN = re.compile(r"[&<>\x00-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
+"""Text that :meth:`_Sheet.bodies` cannot write as it is: XML escapes, control characters (dropped or escaped);
+so is text with surrounding white space (kept with xml:space) or a formula start (quote-prefixed)."""
+_BLOCK_SEP = "\u2028"
+"""Joins a block's texts for one :data:`_NOT_PLAIN` search (it matches no part of the pattern)."""
+_STARTS = frozenset(FORMULA_START)
+_PLAIN_MAX = 16384
+"""Shorter text is never truncated (Excel's limit is 32,767 UTF-16 units)."""
 _MADE_LIMIT = 4096
 """Most distinct values :meth:`_Sheet.bodies` remembers between blocks of rows."""
 _STRMAX = 32767
@@ -143,17 +153,17 @@ class _Worksheet(Worksheet):
         row = "".join(f'<c r="{xl_col_to_name(c)}{{0}}"{{{k}}}' for k, c in enumerate(range(first_col, last_col + 1),
                                                                               start=1))
         template = f'<row r="{{0}}">{row}</row>'.format
-        fh = self.fh
-        for r, cells in enumerate(zip(*columns, strict=True), start=first_row + 1):
-            fh.write(template(r, *cells))
+        self.fh.write("".join([template(r, *cells)
+                               for r, cells in enumerate(zip(*columns, strict=True), start=first_row + 1)]))
         self.previous_row = last_row  # nothing buffered: the next row written starts afresh
 
 
 class _Styles:
     """The cell formats of one workbook, each made once and shared by every cell that uses it."""
 
-    def __init__(self, wb: xlsxwriter.Workbook) -> None:
+    def __init__(self, wb: xlsxwriter.Workbook, lang: str = "en") -> None:
         self.wb = wb
+        self.lang = lang
         self._made: dict[tuple[str, str | None, bool, bool], Format] = {}
 
     def get(self, kind: str, num_format: str | None = None, *, total: bool = False, quote: bool = False) -> Format:
@@ -162,8 +172,8 @@ class _Styles:
         fmt = self._made.get(key)
         if fmt is None:
             props: dict[str, Any] = {**_BORDER_PROPS, **_STYLE_KINDS[kind]}
-            if num_format:
-                props["num_format"] = num_format
+            if num_format:  # in the summary's language: the same separators on every machine (PDFs)
+                props["num_format"] = tag_code(num_format, self.lang)
             if total:
                 props.update(_TOTAL_PROPS)
             if quote:
@@ -212,8 +222,15 @@ class _Sheet:
             made = {}
         elif len(made) > _MADE_LIMIT:
             made.clear()
+        plain = f' s="{self.styles.get("text")._get_xf_index()}" t="inlineStr"><is><t>'
         out = []
+        strings = [v for v in values if type(v) is str]
+        clean = not _NOT_PLAIN.search(_BLOCK_SEP.join(strings))  # usually: then no text needs its own search
         for v in values:
+            if (type(v) is str and v and len(v) < _PLAIN_MAX and v[0] not in _STARTS and not v[0].isspace()
+                    and not v[-1].isspace() and (clean or not _NOT_PLAIN.search(v))):
+                out.append(f"{plain}{v}</t></is></c>")  # most names: what the general path below makes of them
+                continue
             try:
                 key: tuple[type, Any] | None = (type(v), v)
                 hit = made.get(key)  # type: ignore[arg-type]
@@ -243,6 +260,31 @@ class _Sheet:
         self.cached[row, col] = cached
 
 
+ZIP_LEVEL = 1
+"""zlib level of the summary's ZIP: 1 compresses the 18 MB of XML of 10,000 rows in a third of the default's
+(6) time, for a file about 30% larger (2.8 MB instead of 2.1 MB)."""
+
+
+class _Buffer(io.BytesIO):
+    """The book's output: a BytesIO that tells :func:`_zip_file` the zlib level to use."""
+
+    compresslevel = ZIP_LEVEL
+
+
+_XLSX_ZIP = xlsxwriter.workbook.ZipFile
+
+
+def _zip_file(file: Any, *args: Any, **kwargs: Any) -> Any:
+    """XlsxWriter's ZipFile, with the level a :class:`_Buffer` asks for (every other workbook as before)."""
+    level = getattr(file, "compresslevel", None)
+    if level is not None:
+        kwargs.setdefault("compresslevel", level)
+    return _XLSX_ZIP(file, *args, **kwargs)
+
+
+xlsxwriter.workbook.ZipFile = _zip_file  # type: ignore[misc,assignment]  # XlsxWriter takes no level of its own
+
+
 class _Book:
     """An XlsxWriter workbook, its shared formats and its sheets.
 
@@ -251,11 +293,11 @@ class _Book:
     than that of 1,000. The file comes back as bytes.
     """
 
-    def __init__(self) -> None:
-        self.buffer = io.BytesIO()
+    def __init__(self, lang: str = "en") -> None:
+        self.buffer = _Buffer()
         self.wb = xlsxwriter.Workbook(self.buffer, {"constant_memory": True, "strings_to_numbers": False,
                                                     "strings_to_formulas": False, "strings_to_urls": False})
-        self.styles = _Styles(self.wb)
+        self.styles = _Styles(self.wb, lang)
 
     def sheet(self, title: str) -> _Sheet:
         return _Sheet(self, title)

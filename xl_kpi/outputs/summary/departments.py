@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from xl_kpi.outputs.numlang import tag_code
 from xl_kpi.outputs.summary.book import _CM_PX, _Book
 from xl_kpi.outputs.summary.criteria import _criterion, _quote_sheet
 from xl_kpi.outputs.summary.figures import PCT, _money_sum
@@ -88,6 +89,6 @@ def _departments_sheet(book: _Book, t: dict[str, str], lay: _Layout, emp: pd.Dat
         })
         # a bar chart's y axis is its category axis: first department on top, the value axis below it
         chart.set_y_axis({"reverse": True, "crossing": "max"})
-        chart.set_x_axis({"num_format": money.replace(".00", "")})
+        chart.set_x_axis({"num_format": tag_code(money.replace(".00", ""), sheet.styles.lang)})
         chart.set_size({"width": round(18 * _CM_PX), "height": round(max(7.5, 1.0 * len(keys) + 3.5) * _CM_PX)})
         sheet.ws.insert_chart("G2", chart)

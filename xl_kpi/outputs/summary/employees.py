@@ -13,7 +13,7 @@ import pandas as pd
 
 from xl_kpi.engine.formulas import group_key, group_rank_formula
 from xl_kpi.outputs.summary.bands import _bands_sheet
-from xl_kpi.outputs.summary.book import _Book, _Sheet, blank_body, formula_body, number_bodies
+from xl_kpi.outputs.summary.book import _Book, _escape, _Sheet, blank_body, number_bodies
 from xl_kpi.outputs.summary.departments import _departments_sheet
 from xl_kpi.outputs.summary.figures import PCT, _money_sum, money_format, weighted_scores
 from xl_kpi.outputs.summary.layout import _Layout, _width
@@ -22,8 +22,7 @@ from xl_kpi.outputs.summary.payouts import LABELS as PAYOUT_LABELS
 from xl_kpi.outputs.summary.payouts import _payouts_sheet, has_payout_kinds
 from xl_kpi.outputs.summary.people import Column, Table, letter, people_sheet, subtotal
 from xl_kpi.outputs.summary.texts import _LABELS, _period_label, sheet_names
-from xl_kpi.outputs.values import number as _num
-from xl_kpi.outputs.values import stored as _stored
+from xl_kpi.outputs.values import ILLEGAL_CHARACTERS
 from xl_kpi.outputs.values import text as _text
 
 
@@ -56,12 +55,27 @@ def _employees_table(results: Any) -> tuple[pd.DataFrame, list[tuple[Any, str]],
     ws_ = weighted_scores(lines).reindex(emp["employee_id"]).to_numpy(dtype=float) if len(lines) else np.full(
         len(emp), np.nan
     )
-    emp["weighted_score"] = [_stored(x) if math.isfinite(x) else np.nan for x in ws_]
+    emp["weighted_score"] = _stored_array(ws_)
     # RANK(x, range) = 1 + how many numbers in the range are greater (ties share the rank)
     emp["rank"] = emp["weighted_score"].rank(method="min", ascending=False)
     for col in ("bonus", "total_pay"):
-        emp[col] = [np.nan if (x := _num(v)) is None else x for v in emp[col]] if col in emp else np.nan
+        emp[col] = _stored_array(pd.to_numeric(emp[col], errors="coerce")) if col in emp else np.nan
     return emp, kpis, matrix
+
+
+def _stored_array(values: Any) -> np.ndarray:
+    """:func:`~xl_kpi.outputs.values.stored` of each number (as the file holds it); NaN for a missing or
+    infinite one."""
+    a = np.asarray(values, dtype=float)
+    out = np.full(a.shape, np.nan)
+    ok = np.isfinite(a)
+    out[ok] = np.char.mod("%.15e", a[ok]).astype(float)  # 16 significant digits, as f"{x:.16g}"
+    return out
+
+
+def _texts(values: list[Any]) -> list[str]:
+    """:func:`~xl_kpi.outputs.values.text` of each value (a plain string as it is: the common case, quickly)."""
+    return [v if type(v) is str and not ILLEGAL_CHARACTERS.search(v) else _text(v) for v in values]
 
 
 def _adjustments(emp: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
@@ -118,15 +132,15 @@ def _position_sets(data_keys: list[str], results: Any, kpis: list[tuple[Any, str
 def _data(results: Any, t: dict[str, str]) -> _Data:
     emp, kpis, matrix = _employees_table(results)
     n = len(emp)
-    notes = [_text(r) for r in emp["reason"]] if "reason" in emp else [""] * n
+    notes = _texts(emp["reason"].tolist()) if "reason" in emp else [""] * n
     if "bonus_note" in emp:  # why a bonus is zero or reduced: computed with the results (xl_kpi.bonus_notes)
-        notes = [r or _text(b) for r, b in zip(notes, emp["bonus_note"], strict=True)]
+        notes = [r or b for r, b in zip(notes, _texts(emp["bonus_note"].tolist()), strict=True)]
     fixed = ("employee_id", "name", "department", "position", "manager")
-    text = {c: (list(emp[c]) if c in emp else [None] * n) for c in fixed}
+    text = {c: (emp[c].tolist() if c in emp else [None] * n) for c in fixed}
     no_dept = t["no_department"]
-    text["department"] = [(_text(d) or no_dept) for d in text["department"]]
+    text["department"] = [d or no_dept for d in _texts(text["department"])]
     weighted = emp["weighted_score"].to_numpy(dtype=float)
-    position_keys = [group_key(_text(v)) for v in text["position"]]
+    position_keys = [group_key(v) for v in _texts(text["position"])]
     gated = emp["gated"].fillna(False).astype(bool).to_numpy() if "gated" in emp else np.zeros(n, dtype=bool)
     widths = {c: _width(text[c], t[c], lo, hi) for c, lo, hi in (("employee_id", 8, 16), ("name", 18, 40),
                                                                    ("department", 12, 30), ("position", 12, 30),
@@ -180,17 +194,16 @@ def _table(sheet: _Sheet, data: _Data, t: dict[str, str], money: str, digits: in
         add(key, Column(header, width, lambda a, b: number_bodies(values[a:b], fmt), total))
 
     def average(values: np.ndarray) -> tuple[str, Any, str] | None:
-        vals = [_stored(float(x)) for x in values if math.isfinite(x)]
+        stored = _stored_array(values)  # the numbers as the file holds them
+        vals = stored[np.isfinite(stored)].tolist()
         return (subtotal(101, len(cols) + 1, n), math.fsum(vals) / len(vals), PCT) if vals else None
 
     def money_sum(values: np.ndarray) -> tuple[str, Any, str]:
-        total = _money_sum((v for v in values if not np.isnan(v)), digits)
+        total = _money_sum(values[~np.isnan(values)].tolist(), digits)
         return (subtotal(109, len(cols) + 1, n), total, money) if n else ("", 0.0, money)
 
-    def rank_col(key: str, header: str, width: float, formulas: list[str | None], cached: list[int]) -> None:
-        blank = blank_body(count)
-        bodies = [blank if f is None else formula_body(f, k, marked if g else count)
-                  for f, k, g in zip(formulas, cached, gated.tolist(), strict=True)]
+    def rank_col(key: str, header: str, width: float, formula: str, ranked: list[bool], cached: list[int]) -> None:
+        bodies = _rank_bodies(formula, ranked, cached, gated.tolist(), count, marked)
         add(key, Column(header, width, lambda a, b: bodies[a:b]))
 
     for c in ("employee_id", "name", "department") if position_sheet else ("employee_id", "name", "department",
@@ -208,20 +221,17 @@ def _table(sheet: _Sheet, data: _Data, t: dict[str, str], money: str, digits: in
     has_score = [math.isfinite(w) for w in weighted.tolist()]
     if position_sheet:
         ranked = [ok and bool(k) for ok, k in zip(has_score, pick(data.position_keys), strict=True)]
-        rank_col("rank_position", t["rank_position"], 11.0,
-                 [f"RANK({wcol}{r},{w_rng})" if ok else None for r, ok in enumerate(ranked, start=2)],
+        rank_col("rank_position", t["rank_position"], 11.0, f"RANK({wcol}{{0}},{w_rng})", ranked,
                  pick(data.rank_position))
     else:
-        rank_col("rank", t["rank"], 8.0, [f"RANK({wcol}{r},{w_rng})" if ok else None
-                                          for r, ok in enumerate(has_score, start=2)],
+        rank_col("rank", t["rank"], 8.0, f"RANK({wcol}{{0}},{w_rng})", has_score,
                  [int(x) if ok else 0 for x, ok in zip(data.rank.tolist(), has_score, strict=True)])
         for key, group, cached in (("rank_position", "position", data.rank_position),
                                    ("rank_department", "department", data.rank_department)):
             gcol = letter(at[group])
             g_rng = f"${gcol}$2:${gcol}${n + 1}"
-            formulas = [group_rank_formula(g_rng, f"{gcol}{r}", w_rng, f"{wcol}{r}") if ok and k else None
-                        for r, (k, ok) in enumerate(zip(cached, has_score, strict=True), start=2)]
-            rank_col(key, t[key], 11.0, formulas, cached)
+            rank_col(key, t[key], 11.0, group_rank_formula(g_rng, f"{gcol}{{0}}", w_rng, f"{wcol}{{0}}"),
+                     [ok and k > 0 for k, ok in zip(cached, has_score, strict=True)], cached)
     number_col("bonus", t["bonus"], 15.0, pick(data.bonus), cash, money_sum(pick(data.bonus)))
     if data.adjust:
         amounts = pick(data.adjust[0])
@@ -239,6 +249,19 @@ def _table(sheet: _Sheet, data: _Data, t: dict[str, str], money: str, digits: in
         add("note", Column(t["note"], data.widths["note"], lambda a, b: sheet.bodies(notes[a:b], made)))
     legend = (t["legend_gated"],) if bool(np.any(gated & np.isfinite(weighted))) else ()
     return Table(cols, n, (first_kpi, at["weighted"]), legend), at
+
+
+def _rank_bodies(formula: str, ranked: list[bool], cached: list[int], gated: list[bool], plain: Any,
+                 marked: Any) -> list[str]:
+    """The cell bodies of a rank column (:func:`~xl_kpi.outputs.summary.book.formula_body`, made in one go):
+    ``formula`` with ``{0}`` for the sheet row, a blank cell where a row is not ``ranked``, the gated employees'
+    ranks in the marked format."""
+    blank = blank_body(plain)
+    text = _escape(formula).replace("{0}", "{r}")
+    body = {g: f' s="{fmt._get_xf_index()}"><f>{text}</f><v>{{k}}</v></c>'.format
+            for g, fmt in ((False, plain), (True, marked))}
+    return [body[g](r=r, k=k) if ok else blank
+            for r, (ok, k, g) in enumerate(zip(ranked, cached, gated, strict=True), start=2)]
 
 
 def group_ranks(weighted: np.ndarray, keys: list[str]) -> list[int]:

@@ -43,9 +43,9 @@ def summary_bytes(
         raise ValueError(f"bands must be finite, strictly ascending bounds, not {bounds}")
     if members is not None:
         results = _only(results, members)
-    book = _Book()
-    _build(book, results, traffic_light, bounds)
     language = str(getattr(results, "language", "en") or "en").lower()
+    book = _Book(language)
+    _build(book, results, traffic_light, bounds)
     t = _LABELS.get(language, _LABELS["en"])
     title = " ".join(
         x for x in (t["title"], _text(getattr(results, "company", "")),

@@ -1,0 +1,51 @@
+"""Run one ``xl-kpi`` command as a whole process and measure it: wall seconds, peak RSS of the process and its
+workers, CPU seconds of all of them (shared by bench_batch.py and bench_distribute.py)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_WRAPPER = (
+    "import resource, runpy, sys\n"
+    "sys.argv = ['xl-kpi'] + sys.argv[1:]\n"
+    "try:\n"
+    "    runpy.run_module('xl_kpi', run_name='__main__')\n"
+    "finally:\n"
+    "    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "    print(f'RSS {own} {kids}', file=sys.stderr)\n"
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured process: wall seconds, peak RSS in MB (the largest of the process and any worker), CPU
+    seconds of the process and its workers, and the finished process (stdout, stderr, returncode)."""
+
+    seconds: float
+    rss_mb: float
+    cpu: float
+    proc: subprocess.CompletedProcess[str]
+
+
+def run_xl_kpi(*args: str, env: dict[str, str] | None = None) -> Run:
+    """``python -m xl_kpi ARGS`` in ROOT, measured; exits with its output when it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})})
+    dt = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    if proc.returncode != 0:
+        sys.exit(f"xl-kpi {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    rss = [line for line in proc.stderr.splitlines() if line.startswith("RSS ")][-1].split()
+    return Run(dt, max(int(rss[1]), int(rss[2])) / 1024, cpu, proc)
