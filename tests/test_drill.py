@@ -116,3 +116,20 @@ def test_a_csv_export_kept_in_arrow_is_not_turned_into_a_frame(tmp_path):
     rows = _check('sum bitrix.Сумма by Ответственный dated "Дата закрытия"', tables={"bitrix": t})
     assert list(rows["row"]) == [2, 4, 3] and list(rows["Сумма"]) == ["150 000,00", "5", "10"]
     assert t._frame is None  # only the used cells of the listed rows were taken from Arrow
+
+
+def test_raw_cells_of_a_csv_export_are_the_cells_of_those_rows():
+    """The drill rows of a CSV export (kept in Arrow) carry the raw cells of exactly their rows."""
+    from xl_kpi.inputs.facts import load_facts
+    from xl_kpi.inputs.plan import read_plan, sample_inputs
+    from xl_kpi.inputs.tables import read_tables
+
+    plan, data = sample_inputs()
+    facts = load_facts(read_plan(plan), data)
+    deals = next(p for p in data if p.stem == "deals")
+    frame = read_tables(deals)[0].frame
+    rows = facts.rows["revenue"].terms[0].frame
+    assert len(rows) > 20
+    for header in ("amount", "closed_at", "manager_id"):
+        key = next(c for c in rows.columns if c.endswith(header) and c != "employee_id")
+        assert list(rows[key]) == list(frame.loc[rows["row"], header]), header

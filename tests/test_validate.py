@@ -341,4 +341,20 @@ def test_python_dash_m(tmp_path, args, code):
                           *map(str, data), *args], capture_output=True, text=True, env=env, cwd=tmp_path,
                          encoding="utf-8")
     assert res.returncode == code, res.stdout + res.stderr
-    assert res.stdout.strip().splitlines()[-1].endswith("warnings")
+    # the sample plan's Settings say ru: the report speaks Russian (docs: languages)
+    assert res.stdout.strip().splitlines()[-1].endswith(("предупреждений", "предупреждение", "предупреждения"))
+
+
+def test_validate_does_not_collect_the_drill_rows(monkeypatch):
+    """validate reports the same problems without the cards' drill-down rows (a query per term saved)."""
+    import xl_kpi.inputs.facts as facts_module
+    from xl_kpi.inputs.plan import sample_inputs
+    from xl_kpi.validate import inspect, validate
+
+    plan, data = sample_inputs()
+    expected = [str(p) for p in inspect(plan, data)[2]]
+    calls: list[str] = []
+    real = facts_module.rows_of_source
+    monkeypatch.setattr(facts_module, "rows_of_source", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    got = [str(p) for p in validate(plan, data)]
+    assert calls == [] and got == expected

@@ -32,7 +32,7 @@ def validate(
     Runs the plan checks, reads every data file, evaluates the raw-data sources, and checks that
     each employee × KPI has exactly one usable fact for the period.
     """
-    return inspect(plan, data, period=period, engine=engine)[2]
+    return inspect_computed(plan, data, period=period, engine=engine, drill=False)[2]
 
 
 def inspect(
@@ -51,10 +51,12 @@ def inspect(
 def inspect_computed(
     plan: str | Path, data: Sequence[str | Path | DataFile] = (), *, period: Period | str | None = None,
     engine: str | None = None, language: str | None = None, default_language: str | None = None,
+    drill: bool = True,
 ) -> tuple[Any, Any, Problems, Any]:
     """:func:`inspect` and the results its amount check computed from the same plan and facts (None when
     the plan is unreadable): the batch run uses them instead of computing them a second time. The results
-    speak ``language``, else the plan's Settings language, else ``default_language``, else en."""
+    speak ``language``, else the plan's Settings language, else ``default_language``, else en.
+    ``drill=False`` skips the raw rows behind the facts (the cards' drill-down; validation needs none)."""
     from xl_kpi.inputs.facts import load_facts
     from xl_kpi.inputs.plan import check_employment, read_plan
 
@@ -62,7 +64,7 @@ def inspect_computed(
     the_plan = read_plan(plan, problems=problems)
     if the_plan.broken:
         return None, None, problems, None
-    facts = load_facts(the_plan, data, period=period, problems=problems, engine=engine)
+    facts = load_facts(the_plan, data, period=period, problems=problems, engine=engine, drill=drill)
     if facts.period:
         check_employment(the_plan, facts.period, problems)
     elif the_plan.employees[["hired", "left"]].notna().to_numpy().any():

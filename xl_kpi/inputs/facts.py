@@ -183,8 +183,12 @@ def load_facts(
     period: Period | str | None = None,
     problems: Problems | None = None,
     engine: str | None = None,
+    drill: bool = True,
 ) -> Facts:
     """Read the --data files and produce the facts of ``plan``'s employees for the period.
+
+    ``drill``: also collect the raw rows behind each derived fact (``Facts.rows``, for the cards);
+    ``validate`` does without them (they add a query per term and report nothing).
 
     Tables bound by name (the plan's Sources sheet, :class:`DataFile` items of ``data`` from
     ``--data NAME=PATH``, which win over the sheet) are read under that name; plain paths keep the
@@ -234,7 +238,7 @@ def load_facts(
     reported |= twice
     failed: set[str] = set()
     rows: dict[str, KpiRows] = {}
-    derived = _derived(plan, evaluator, the_period, parts[0], sink, failed, rows)
+    derived = _derived(plan, evaluator, the_period, parts[0], sink, failed, rows if drill else None)
     if twice and not derived.empty:  # given twice: neither given value, nor the raw data's, is used
         derived = derived[[(e, k) not in twice for e, k in zip(derived["employee_id"], derived["kpi_id"],
                                                                  strict=True)]]
