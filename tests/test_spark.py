@@ -379,7 +379,8 @@ def test_a_parquet_folder_bound_by_a_sources_row_is_hashed_into_the_manifest(run
     [entry] = audit["native"]
     assert entry["entry"] == f"deals={folder.resolve()}" and entry["from"] == "Sources"
     assert len(entry["sha256"]) == 64 and "unhashable" not in entry
-    assert runner.invoke(app, ["verify", str(out)]).exit_code == 0
+    checked = runner.invoke(app, ["verify", str(out)])
+    assert checked.exit_code == 0, checked.output
     (folder / "part-00001.parquet").unlink()
     got = runner.invoke(app, ["verify", str(out)])
     assert got.exit_code == 1 and "deals=" in got.output and "changed" in got.output

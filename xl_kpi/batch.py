@@ -383,7 +383,8 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
     with recording() as read:  # recompute from the very bytes recorded, not from a file saved meanwhile
         the_plan, _, problems, fresh = inspect_computed(audit["plan"]["path"], [
             DataFile(d["table"], d["path"], where=(("file", "--data"),)) if d.get("table") else d["path"]
-            for d in audit["data"]] + [n["entry"] for n in native], period=opts.get("period"),
+            for d in audit["data"]] + [n["entry"] for n in native if n.get("from") != "Sources"],  # Sources: the plan
+            period=opts.get("period"),
             engine=opts.get("engine"), language=opts.get("lang"))
     moved = [Path(i["path"]).name for _, i in inputs if read.get(str(Path(i["path"]).resolve()), i["sha256"])
              != i["sha256"]]
