@@ -15,7 +15,6 @@ so the what-if on the card moves it too; the year-to-date cell is a live ``ROUND
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -26,10 +25,11 @@ from xl_kpi.engine.payout import weighted_score, year_to_date
 from xl_kpi.engine.period import Period
 from xl_kpi.outputs.cards.cells import Fx, _num, _tail
 from xl_kpi.outputs.cards.data import _LINE_COLS, _Card
+from xl_kpi.outputs.cards.extrasheet import append_styles, register_sheet
 from xl_kpi.outputs.cards.markup import TemplateError
 from xl_kpi.outputs.history import SHOWN, History, HistoryRow
 from xl_kpi.outputs.numlang import tag_styles
-from xl_kpi.outputs.ooxml import ZipEntry, deflate, parse_attrs, quote_sheet, render_attrs, xml_attr, xml_text
+from xl_kpi.outputs.ooxml import ZipEntry, deflate, quote_sheet, xml_attr, xml_text
 
 TEXTS = {
     "en": {
@@ -54,7 +54,6 @@ NS_C = "http://schemas.openxmlformats.org/drawingml/2006/chart"
 NS_A = "http://schemas.openxmlformats.org/drawingml/2006/main"
 NS_XDR = "http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
-_CT = "application/vnd.openxmlformats-officedocument."
 FIRST_ROW = 5
 """The first period row (row 4 holds the headers)."""
 CHART_ROWS = 18
@@ -289,28 +288,13 @@ def _shape(template: Any, comp: Any, ctx: Any) -> _Shape:
         sheet, k = f"{TEXTS[ctx.lang]['sheet']} {k}", k + 1
 
     wb = raw("xl/workbook.xml")
-    m = re.search(r"<(\w+:)?sheet\b([^>]*)/?>", wb)
-    end = re.search(r"</(\w+:)?sheets>", wb)
-    if m is None or end is None:
-        raise TemplateError("the card template's xl/workbook.xml lists no sheets")
-    prefix = m.group(1) or ""
-    rid_attr = next((k for k, _ in parse_attrs(m.group(2)) if k.endswith(":id")), "r:id")
-    ids = [int(x) for x in re.findall(r'<(?:\w+:)?sheet\b[^>]*\ssheetId="(\d+)"', wb)]
     rels_part = "xl/_rels/workbook.xml.rels"
-    rels = raw(rels_part)
-    taken_ids = set(re.findall(r'\sId="([^"]+)"', rels))
-    rid, k = "rIdXlKpiHistory", 2
-    while rid in taken_ids:
-        rid, k = f"rIdXlKpiHistory{k}", k + 1
-    wb = (wb[:end.start()] + f'<{prefix}sheet name="{xml_attr(sheet)}" sheetId="{max(ids, default=0) + 1}" '
-          f'{rid_attr}="{rid}"/>' + wb[end.start():])
-    rels = rels.replace("</Relationships>", f'<Relationship Id="{rid}" Type="{_REL}worksheet" '
-                                            f'Target="/{sheet_part}"/></Relationships>')
-    ct = raw("[Content_Types].xml").replace("</Types>", "".join(
-        f'<Override PartName="/{p}" ContentType="{_CT}{t}"/>' for p, t in (
-            (sheet_part, "spreadsheetml.worksheet+xml"), (drawing_part, "drawing+xml"),
-            (chart_part, "drawingml.chart+xml"))) + "</Types>")
-    styles, xf = _styles(raw("xl/styles.xml"), _money_format(ctx.currency))
+    wb, rels, ct = register_sheet(wb, raw(rels_part), raw("[Content_Types].xml"), sheet, sheet_part,
+                                  "rIdXlKpiHistory", [(sheet_part, "spreadsheetml.worksheet+xml"),
+                                                      (drawing_part, "drawing+xml"),
+                                                      (chart_part, "drawingml.chart+xml")])
+    styles, xf = append_styles(raw("xl/styles.xml"), _FONTS, _FILL, _BORDER, _XFS,
+                               {"": 0, "pct": "0.0%", "money": _money_format(ctx.currency)})
     styles = tag_styles(styles, ctx.lang)  # the history sheet's numbers in the card's language too
     replaced = {p: deflate(p, x.encode("utf-8")) for p, x in (
         ("xl/workbook.xml", wb), (rels_part, rels), ("[Content_Types].xml", ct), ("xl/styles.xml", styles))}
@@ -348,47 +332,3 @@ _XFS = {
 }
 
 
-def _styles(xml: str, money: str) -> tuple[str, dict[str, int]]:
-    """styles.xml with this sheet's fonts, fill, border, number formats and cell formats appended; their indexes."""
-    fmt_ids = [int(x) for x in re.findall(r'<numFmt\b[^>]*\snumFmtId="(\d+)"', xml)]
-    pct_id = max([163, *fmt_ids]) + 1
-    money_id = pct_id + 1
-    fmts = (f'<numFmt numFmtId="{pct_id}" formatCode="0.0%"/>'
-            f'<numFmt numFmtId="{money_id}" formatCode="{xml_attr(money)}"/>')
-    if re.search(r"<numFmts\b", xml):
-        xml, _ = _append(xml, "numFmts", "numFmt", fmts)
-    else:
-        head = re.search(r"<styleSheet\b[^>]*>", xml)
-        if head is None:
-            raise TemplateError("the card template's xl/styles.xml has no <styleSheet>")
-        xml = xml[:head.end()] + f'<numFmts count="2">{fmts}</numFmts>' + xml[head.end():]
-    xml, font0 = _append(xml, "fonts", "font", "".join(_FONTS.values()))
-    font = {k: font0 + i for i, k in enumerate(_FONTS)}
-    xml, fill = _append(xml, "fills", "fill", _FILL)
-    xml, border = _append(xml, "borders", "border", _BORDER)
-    items, xf = [], {}
-    for name, (f, num, filled, bordered, align) in _XFS.items():
-        num_id = {"": 0, "pct": pct_id, "money": money_id}[num]
-        items.append(f'<xf numFmtId="{num_id}" fontId="{font[f]}" fillId="{fill if filled else 0}" '
-                     f'borderId="{border if bordered else 0}" xfId="0" applyNumberFormat="1" applyFont="1" '
-                     f'applyFill="1" applyBorder="1"' + (f' applyAlignment="1">{align}</xf>' if align else "/>"))
-        xf[name] = len(items) - 1
-    xml, xf0 = _append(xml, "cellXfs", "xf", "".join(items))
-    return xml, {k: xf0 + v for k, v in xf.items()}
-
-
-def _append(xml: str, section: str, child: str, items: str) -> tuple[str, int]:
-    """Append ``items`` (``child`` elements) to ``<section>``, fixing its count; the index of the first one."""
-    m = re.search(rf"<{section}\b([^>]*?)(/?)>", xml)
-    if m is None:
-        raise TemplateError(f"the card template's xl/styles.xml has no <{section}>")
-    added = len(re.findall(rf"<{child}\b", items))
-    attrs = [(k, v) for k, v in parse_attrs(m.group(1)) if k != "count"]
-    if m.group(2):  # <section/>: empty
-        body, end, have = "", m.end(), 0
-    else:
-        close = xml.index(f"</{section}>", m.end())
-        body, end = xml[m.end():close], close + len(f"</{section}>")
-        have = len(re.findall(rf"<{child}\b", body))
-    opened = f'<{section} count="{have + added}"{render_attrs(attrs)}>'
-    return xml[:m.start()] + opened + body + items + f"</{section}>" + xml[end:], have

@@ -37,8 +37,10 @@ from xl_kpi.engine import formulas as fx
 from xl_kpi.inputs.sources.drill import KpiRows, TermRows, raw_key, total
 from xl_kpi.outputs.cards.cells import Fx, _tail
 from xl_kpi.outputs.cards.data import _LINE_COLS, _Card
+from xl_kpi.outputs.cards.extrasheet import append_styles, register_sheet
 from xl_kpi.outputs.cards.markup import TemplateError
-from xl_kpi.outputs.ooxml import ZipEntry, deflate, parse_attrs, quote_sheet, render_attrs, xml_attr
+from xl_kpi.outputs.numlang import tag_styles
+from xl_kpi.outputs.ooxml import ZipEntry, deflate, quote_sheet, xml_attr
 
 CAP = 5000
 """Rows listed per card and KPI term for sum/count/distinct; beyond it the rest is one line with their total."""
@@ -283,9 +285,9 @@ def _col(n: int) -> str:
 
 _NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _NS_R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
-_CT = "application/vnd.openxmlformats-officedocument."
 _PATCHED = ("xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml", "xl/styles.xml")
+
+RELS_PART = "xl/_rels/workbook.xml.rels"
 
 
 @dataclass(frozen=True)
@@ -315,28 +317,12 @@ def _shape(template: Any, comp: Any, ctx: Any, current: dict[str, ZipEntry]) -> 
     sheet, k = TEXTS[ctx.lang]["sheet"], 2
     while xml_attr(sheet).casefold() in taken:
         sheet, k = f"{TEXTS[ctx.lang]['sheet']} {k}", k + 1
-    m = re.search(r"<(\w+:)?sheet\b([^>]*)/?>", wb)
-    end = re.search(r"</(\w+:)?sheets>", wb)
-    if m is None or end is None:
-        raise TemplateError("the card template's xl/workbook.xml lists no sheets")
-    prefix = m.group(1) or ""
-    rid_attr = next((a for a, _ in parse_attrs(m.group(2)) if a.endswith(":id")), "r:id")
-    ids = [int(x) for x in re.findall(r'<(?:\w+:)?sheet\b[^>]*\ssheetId="(\d+)"', wb)]
-    rels_part = "xl/_rels/workbook.xml.rels"
-    rels = raw(rels_part)
-    taken_ids = set(re.findall(r'\sId="([^"]+)"', rels))
-    rid, k = "rIdXlKpiRows", 2
-    while rid in taken_ids:
-        rid, k = f"rIdXlKpiRows{k}", k + 1
-    wb = (wb[:end.start()] + f'<{prefix}sheet name="{xml_attr(sheet)}" sheetId="{max(ids, default=0) + 1}" '
-          f'{rid_attr}="{rid}"/>' + wb[end.start():])
-    rels = rels.replace("</Relationships>", f'<Relationship Id="{rid}" Type="{_REL}worksheet" '
-                                            f'Target="/{sheet_part}"/></Relationships>')
-    ct = raw("[Content_Types].xml").replace(
-        "</Types>", f'<Override PartName="/{sheet_part}" ContentType="{_CT}spreadsheetml.worksheet+xml"/></Types>')
-    styles, xf = _styles(raw("xl/styles.xml"))
+    wb, rels, ct = register_sheet(wb, raw(RELS_PART), raw("[Content_Types].xml"), sheet, sheet_part, "rIdXlKpiRows",
+                                  [(sheet_part, "spreadsheetml.worksheet+xml")])
+    styles, xf = append_styles(raw("xl/styles.xml"), _FONTS, _FILL, _BORDER, _XFS, _FORMATS)
+    styles = tag_styles(styles, ctx.lang)  # the rows' numbers in the card's language, whatever the machine
     replaced = {p: deflate(p, x.encode("utf-8")) for p, x in (
-        ("xl/workbook.xml", wb), (rels_part, rels), ("[Content_Types].xml", ct), ("xl/styles.xml", styles))}
+        ("xl/workbook.xml", wb), (RELS_PART, rels), ("[Content_Types].xml", ct), ("xl/styles.xml", styles))}
     return _Shape(replaced, sheet_part, sheet, xf)
 
 
@@ -359,49 +345,4 @@ _XFS = {
     "total_text": ("bold", "", True, True, ""), "total_num": ("bold", "num", True, True, ""),
     "note": ("small", "", False, False, ""),
 }
-
-
-def _styles(xml: str) -> tuple[str, dict[str, int]]:
-    """styles.xml with this sheet's fonts, fill, border, number formats and cell formats appended; their indexes."""
-    fmt_ids = [int(x) for x in re.findall(r'<numFmt\b[^>]*\snumFmtId="(\d+)"', xml)]
-    int_id = max([163, *fmt_ids]) + 1
-    num_id = int_id + 1
-    fmts = (f'<numFmt numFmtId="{int_id}" formatCode="#,##0"/>'
-            f'<numFmt numFmtId="{num_id}" formatCode="#,##0.00"/>')
-    if re.search(r"<numFmts\b", xml):
-        xml, _ = _append(xml, "numFmts", "numFmt", fmts)
-    else:
-        head = re.search(r"<styleSheet\b[^>]*>", xml)
-        if head is None:
-            raise TemplateError("the card template's xl/styles.xml has no <styleSheet>")
-        xml = xml[:head.end()] + f'<numFmts count="2">{fmts}</numFmts>' + xml[head.end():]
-    xml, font0 = _append(xml, "fonts", "font", "".join(_FONTS.values()))
-    font = {k: font0 + i for i, k in enumerate(_FONTS)}
-    xml, fill = _append(xml, "fills", "fill", _FILL)
-    xml, border = _append(xml, "borders", "border", _BORDER)
-    items, xf = [], {}
-    for name, (f, num, filled, bordered, align) in _XFS.items():
-        fmt = {"": 0, "row": 1, "int": int_id, "num": num_id}[num]
-        items.append(f'<xf numFmtId="{fmt}" fontId="{font[f]}" fillId="{fill if filled else 0}" '
-                     f'borderId="{border if bordered else 0}" xfId="0" applyNumberFormat="1" applyFont="1" '
-                     f'applyFill="1" applyBorder="1"' + (f' applyAlignment="1">{align}</xf>' if align else "/>"))
-        xf[name] = len(items) - 1
-    xml, xf0 = _append(xml, "cellXfs", "xf", "".join(items))
-    return xml, {k: xf0 + v for k, v in xf.items()}
-
-
-def _append(xml: str, section: str, child: str, items: str) -> tuple[str, int]:
-    """Append ``items`` (``child`` elements) to ``<section>``, fixing its count; the index of the first one."""
-    m = re.search(rf"<{section}\b([^>]*?)(/?)>", xml)
-    if m is None:
-        raise TemplateError(f"the card template's xl/styles.xml has no <{section}>")
-    added = len(re.findall(rf"<{child}\b", items))
-    attrs = [(k, v) for k, v in parse_attrs(m.group(1)) if k != "count"]
-    if m.group(2):
-        body, end, have = "", m.end(), 0
-    else:
-        close = xml.index(f"</{section}>", m.end())
-        body, end = xml[m.end():close], close + len(f"</{section}>")
-        have = len(re.findall(rf"<{child}\b", body))
-    opened = f'<{section} count="{have + added}"{render_attrs(attrs)}>'
-    return xml[:m.start()] + opened + body + items + f"</{section}>" + xml[end:], have
+_FORMATS: dict[str, int | str] = {"": 0, "row": 1, "int": "#,##0", "num": "#,##0.00"}
