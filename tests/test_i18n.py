@@ -290,3 +290,47 @@ def test_generate_writes_errors_csv_and_its_report_in_the_language_of_the_run(tm
     assert ("2 cards written, 1 employee not carded (see errors.csv)" in text) != russian, res.output
     check = CliRunner().invoke(app, ["verify", str(out)], env=base)
     assert check.exit_code == 0, check.output
+
+
+def test_validate_shows_unreadable_cells_in_russian(tmp_path):
+    """A bad number in the facts file and a bad date in the plan: the cell messages, made deep in
+    inputs/cells.py, speak the run's language; English stays as it was."""
+    from tests import _plan_helpers as ph
+
+    sheets = ph.plan_sheets()
+    sheets["Employees"][0] = [*sheets["Employees"][0], "hired"]
+    for row, hired in zip(sheets["Employees"][1:], ("31/10/2026", "5/3/2026", None), strict=True):
+        row.append(hired)
+    plan = ph.make_plan(tmp_path, sheets)
+    facts = ph.make_facts(tmp_path, {("E1", "deals"): "много", ("E2", "deals"): "1,234"})
+    ru = " ".join(_validate(plan, facts, "--lang", "ru").output.split())
+    en = " ".join(_validate(plan, facts).output.split())
+    for part in ("факт не число: «много» — не число; запишите его как 1234.5, 1234,5 или 1 234,5",
+                 "«1,234» читается двояко: 1234 (запятая разделяет тысячи) или 1.234",
+                 "«31/10/2026»: даты через косую черту не принимаются",
+                 "«5/3/2026» читается двояко: 5 марта или 3 мая?"):
+        assert part in ru, (part, ru)
+    for part in ('the fact is not a number: "много" is not a number; write it as 1234.5, 1234,5 or 1 234,5',
+                 '"1,234" is ambiguous: 1234 (a thousands comma) or 1.234',
+                 '"31/10/2026": dates with slashes are not accepted',
+                 '"5/3/2026" is ambiguous: 5 March or 3 May?'):
+        assert part in en, (part, en)
+    assert "is not a number" not in ru and "not accepted" not in ru, ru
+
+
+def test_a_cell_message_is_english_text_that_remembers_its_msg():
+    """to_numbers/to_dates give str messages (tests and pandas see English), rendered later in Russian,
+    also after a trip to a worker process."""
+    import pandas as pd
+
+    from xl_kpi.i18n import English, render
+    from xl_kpi.inputs.cells import to_dates, to_numbers
+
+    errs = to_numbers(pd.Series(["abc", "1"], dtype=object))[1]
+    assert errs[0] == '"abc" is not a number; write it as 1234.5, 1234,5 or 1 234,5' and pd.isna(errs[1])
+    back = pickle.loads(pickle.dumps(errs[0]))
+    assert isinstance(back, English) and back == errs[0]
+    assert render(back, "ru") == "«abc» — не число; запишите его как 1234.5, 1234,5 или 1 234,5"
+    date = to_dates(pd.Series(["31.02.2026"], dtype=object))[1][0]
+    assert Problem("error", date).render("ru").endswith("«31.02.2026» — не дата; записывайте даты как 31.10.2026 "
+                                                        "или 2026-10-31 (можно со временем: 31.10.2026 14:05)")

@@ -88,6 +88,8 @@ def render(value: Any, lang: str | None = None) -> str:
     """A text, a :class:`Msg` or an exception whose message is one, in ``lang`` (default: the current one)."""
     if isinstance(value, Msg):
         return value.render(lang)
+    if isinstance(value, English):
+        return value.msg.render(lang)
     if isinstance(value, BaseException) and len(value.args) == 1 and isinstance(value.args[0], Msg):
         return value.args[0].render(lang)
     return "" if value is None else str(value)
@@ -96,7 +98,7 @@ def render(value: Any, lang: str | None = None) -> str:
 def _format(text: str, params: Mapping[str, Any], lang: str) -> str:
     if not params:
         return text
-    return text.format(**{k: render(v, lang) if isinstance(v, (Msg, BaseException)) else v
+    return text.format(**{k: render(v, lang) if isinstance(v, (Msg, English, BaseException)) else v
                           for k, v in params.items()})
 
 
@@ -159,6 +161,34 @@ class Plural(Msg):
 
     def __repr__(self) -> str:
         return f"Plural({self.msgid!r}, {self.plural!r}, {self.n}, {self.params!r})"
+
+
+class English(str):
+    """The English text of a :class:`Msg` that keeps the Msg: a ``str`` where text is expected (a pandas
+    column of cell messages, ``"too large" in message``), yet rendered in the reader's language by
+    :func:`render`, a :class:`Msg` parameter or a :class:`~xl_kpi.inputs.problems.Problem`.
+
+    >>> e = English(Msg("row {row}", row=7))
+    >>> e == "row 7", render(e, "ru")
+    (True, 'строка 7')
+    """
+
+    msg: Msg
+
+    def __new__(cls, msg: Msg) -> English:
+        self = super().__new__(cls, msg.render("en"))
+        self.msg = msg
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return English, (self.msg,)
+
+
+def english(value: Any) -> Any:
+    """``value`` as :class:`English` when it is a :class:`Msg` or an exception carrying one (else as it is)."""
+    if isinstance(value, BaseException) and len(value.args) == 1:
+        value = value.args[0]
+    return English(value) if isinstance(value, Msg) else value
 
 
 def _rebuild(cls: type[Msg], key: tuple[Any, ...]) -> Msg:

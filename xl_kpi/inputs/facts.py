@@ -416,18 +416,20 @@ def _read_facts_table(
                 bad_msgs.append(str(got))
             else:
                 periods[r] = got
-        problems.cells("error", t, bad_rows, pcol, bad_msgs, "write the period as 2026-10, 2026-Q4, 2026-H2 or 2026")
+        problems.cells("error", t, bad_rows, pcol, bad_msgs,
+                       Msg("write the period as 2026-10, 2026-Q4, 2026-H2 or 2026"))
     employees = set(plan.employees["employee_id"])
     kpis = set(plan.kpis["kpi_id"])
     ok = pd.Series(True, index=f.index)
     bad_fact = pd.Series(False, index=f.index)
     checks = [
-        (emp.isna(), ecol, "the employee_id is empty", "fill in the employee_id or delete the row"),
-        (kpi.isna(), kcol, "the kpi_id is empty", "fill in the kpi_id or delete the row"),
-        (emp.notna() & ~emp.isin(employees), ecol, None, "correct the id, or add the employee to the Employees sheet"),
-        (kpi.notna() & ~kpi.isin(kpis), kcol, None, "correct the id, or add the KPI to the KPIs sheet"),
-        (errors.notna(), fcol, None, "type the fact as a number (e.g. 1234,5 or 40%)"),
-        (errors.isna() & fact.isna(), fcol, "the fact is empty", "fill in the fact or delete the row"),
+        (emp.isna(), ecol, Msg("the employee_id is empty"), Msg("fill in the employee_id or delete the row")),
+        (kpi.isna(), kcol, Msg("the kpi_id is empty"), Msg("fill in the kpi_id or delete the row")),
+        (emp.notna() & ~emp.isin(employees), ecol, None,
+         Msg("correct the id, or add the employee to the Employees sheet")),
+        (kpi.notna() & ~kpi.isin(kpis), kcol, None, Msg("correct the id, or add the KPI to the KPIs sheet")),
+        (errors.notna(), fcol, None, Msg("type the fact as a number (e.g. 1234,5 or 40%)")),
+        (errors.isna() & fact.isna(), fcol, Msg("the fact is empty"), Msg("fill in the fact or delete the row")),
     ]
     for mask, col, message, fix in checks:
         mask = mask.fillna(False).astype(bool) & ok
@@ -435,14 +437,14 @@ def _read_facts_table(
             continue
         rows = list(f.index[mask])
         if message is not None:
-            msgs: list[str] | str = message
+            msgs: list[Any] | Msg = message
         elif col == ecol:
             alike = key_index(plan.employees["employee_id"])
             msgs = [f'unknown employee "{v}": not in the Employees sheet' + alike_hint(v, alike) for v in emp[mask]]
         elif col == kcol:
-            msgs = [f'unknown KPI "{v}": not in the KPIs sheet' for v in kpi[mask]]
+            msgs = [Msg('unknown KPI "{kpi}": not in the KPIs sheet', kpi=v) for v in kpi[mask]]
         else:
-            msgs = [f"the fact is not a number: {m}" for m in errors[mask]]
+            msgs = [Msg("the fact is not a number: {error}", error=m) for m in errors[mask]]
         problems.cells("error", t, rows, col, msgs, fix)
         ok &= ~mask
         if col == fcol:
