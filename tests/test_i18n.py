@@ -334,3 +334,16 @@ def test_a_cell_message_is_english_text_that_remembers_its_msg():
     date = to_dates(pd.Series(["31.02.2026"], dtype=object))[1][0]
     assert Problem("error", date).render("ru").endswith("«31.02.2026» — не дата; записывайте даты как 31.10.2026 "
                                                         "или 2026-10-31 (можно со временем: 31.10.2026 14:05)")
+
+
+def test_manager_matching_notes_in_both_languages():
+    from xl_kpi.i18n import render
+    from xl_kpi.inputs.identity import resolve_managers
+
+    res = resolve_managers(["E1", "E2", "E3"], ["Анна", "Анна", "Пётр"], ["Анна", "e9", "e1 "])
+    assert res["Анна"].why == "manager 'Анна' matches several employees (E1, E2): write the manager's employee_id " \
+                              "in the manager column"
+    assert render(res["Анна"].why, "ru") == ("руководителю 'Анна' соответствуют несколько сотрудников (E1, E2): "
+                                             "укажите в столбце manager employee_id руководителя")
+    assert render(res["e1"].what, "ru") == ("руководителя 'e1' нет среди сотрудников плана (employee_id \"E1\" "
+                                            "отличается только регистром или пробелами: id сравниваются точно)")

@@ -518,7 +518,8 @@ def _print_distribution(report: object) -> None:
     width = _print_rows(rows)
     pad = " " * (width + 3)
     for b in no_mail[:20]:
-        console.print(f"{pad}[yellow]![/yellow] {escape(b.key)}: {escape(b.note)}", soft_wrap=True)
+        note = str(getattr(b.note, "msg", b.note))  # a manager-matching note in the run's language
+        console.print(f"{pad}[yellow]![/yellow] {escape(b.key)}: {escape(note)}", soft_wrap=True)
     if len(no_mail) > 20:
         console.print(pad + escape(tr("… and {n} more", n=len(no_mail) - 20)))
     if "department" in opts.by:

@@ -440,7 +440,8 @@ def _read_facts_table(
             msgs: list[Any] | Msg = message
         elif col == ecol:
             alike = key_index(plan.employees["employee_id"])
-            msgs = [f'unknown employee "{v}": not in the Employees sheet' + alike_hint(v, alike) for v in emp[mask]]
+            msgs = [Msg('unknown employee "{id}": not in the Employees sheet{hint}', id=v, hint=alike_hint(v, alike))
+                    for v in emp[mask]]
         elif col == kcol:
             msgs = [Msg('unknown KPI "{kpi}": not in the KPIs sheet', kpi=v) for v in kpi[mask]]
         else:
