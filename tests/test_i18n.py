@@ -18,7 +18,7 @@ from xl_kpi.inputs.problems import InputError, Problem, Problems
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "xl_kpi"
-MARKERS = {"tr": 1, "Msg": 1, "ntr": 2, "Plural": 2}
+MARKERS = {"tr": 1, "Msg": 1, "KpiText": 1, "ntr": 2, "Plural": 2}
 
 
 def _tool():
@@ -43,7 +43,8 @@ def marked_messages() -> list[tuple[str, int, tuple[str, ...]]]:
             if name not in MARKERS:
                 continue
             args = node.args[:MARKERS[name]]
-            if path == PACKAGE / "i18n.py" and not all(isinstance(a, ast.Constant) for a in args):
+            if path in (PACKAGE / "i18n.py", PACKAGE / "engine" / "errors.py") and not all(
+                    isinstance(a, ast.Constant) for a in args):
                 continue  # the mechanism itself passes its msgid on
             ids = tuple(a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else "<not a literal>"
                         for a in args)
@@ -347,3 +348,24 @@ def test_manager_matching_notes_in_both_languages():
                                              "укажите в столбце manager employee_id руководителя")
     assert render(res["e1"].what, "ru") == ("руководителя 'e1' нет среди сотрудников плана (employee_id \"E1\" "
                                             "отличается только регистром или пробелами: id сравниваются точно)")
+
+
+def test_engine_period_errors_reach_the_reader_in_russian(tmp_path):
+    """The engine raises KpiText (English, no i18n import); the facts file's period cell shows it in Russian."""
+    from xl_kpi.engine.errors import KpiText
+    from xl_kpi.engine.period import Period, PeriodError
+
+    with pytest.raises(PeriodError) as e:
+        Period.parse("2026-13")
+    assert isinstance(e.value.args[0], KpiText) and str(e.value).startswith('"2026-13" is not a period: there is no '
+                                                                             "month 13; write a month (2026-10")
+    assert pickle.loads(pickle.dumps(e.value.args[0])).params == e.value.args[0].params
+    from tests import _plan_helpers as ph
+
+    plan = ph.make_plan(tmp_path)
+    facts = ph.write_csv(tmp_path / "facts.csv", [["employee_id", "kpi_id", "fact", "period"],
+                                                  ["E1", "deals", 160, "2026-13"]])
+    ru = " ".join(_validate(plan, facts, "--lang", "ru").output.split())
+    assert "«2026-13» — не период: месяца 13 не бывает; укажите месяц (2026-10 или 10.2026)" in ru, ru
+    en = " ".join(_validate(plan, facts).output.split())
+    assert '"2026-13" is not a period: there is no month 13; write a month (2026-10 or 10.2026)' in en, en

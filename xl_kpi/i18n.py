@@ -84,21 +84,31 @@ def resolve(flag: str | None = None, plan: str | None = None, environ: Mapping[s
     return system_language(environ)
 
 
+def as_msg(value: Any) -> Any:
+    """``value`` as a :class:`Msg` when it is one, an :class:`English` text, an engine
+    :class:`~xl_kpi.engine.errors.KpiText` or an exception carrying one of them; else ``value`` itself."""
+    if isinstance(value, BaseException) and len(value.args) == 1:
+        inner = as_msg(value.args[0])
+        return inner if isinstance(inner, Msg) else value
+    if isinstance(value, English):
+        return value.msg
+    if isinstance(value, str) and hasattr(value, "msgid") and hasattr(value, "params"):  # engine.errors.KpiText
+        return Msg(value.msgid, **{k: as_msg(v) for k, v in value.params.items()})
+    return value
+
+
 def render(value: Any, lang: str | None = None) -> str:
     """A text, a :class:`Msg` or an exception whose message is one, in ``lang`` (default: the current one)."""
+    value = as_msg(value)
     if isinstance(value, Msg):
         return value.render(lang)
-    if isinstance(value, English):
-        return value.msg.render(lang)
-    if isinstance(value, BaseException) and len(value.args) == 1 and isinstance(value.args[0], Msg):
-        return value.args[0].render(lang)
     return "" if value is None else str(value)
 
 
 def _format(text: str, params: Mapping[str, Any], lang: str) -> str:
     if not params:
         return text
-    return text.format(**{k: render(v, lang) if isinstance(v, (Msg, English, BaseException)) else v
+    return text.format(**{k: render(v, lang) if isinstance(v, (Msg, str, BaseException)) else v
                           for k, v in params.items()})
 
 
@@ -185,10 +195,12 @@ class English(str):
 
 
 def english(value: Any) -> Any:
-    """``value`` as :class:`English` when it is a :class:`Msg` or an exception carrying one (else as it is)."""
-    if isinstance(value, BaseException) and len(value.args) == 1:
-        value = value.args[0]
-    return English(value) if isinstance(value, Msg) else value
+    """``value`` as :class:`English` when it is a :class:`Msg`, an engine text or an exception carrying one
+    (else as it is: an exception becomes its text)."""
+    msg = as_msg(value)
+    if isinstance(msg, Msg):
+        return English(msg)
+    return str(value) if isinstance(value, BaseException) else value
 
 
 def _rebuild(cls: type[Msg], key: tuple[Any, ...]) -> Msg:

@@ -31,7 +31,7 @@ import pandas as pd
 
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.period import Period, PeriodError, period_of
-from xl_kpi.i18n import Msg
+from xl_kpi.i18n import Msg, english
 from xl_kpi.inputs.cells import to_ids, to_numbers
 from xl_kpi.inputs.datafiles import DataFile, bound_paths, load_bound, parse_data_arg, plain_paths
 from xl_kpi.inputs.identity import alike_hint, key_index
@@ -356,7 +356,7 @@ def _explicit_period(period: Period | str | None, plan: Plan) -> Period | None:
         try:
             return Period.parse(period)
         except PeriodError as e:
-            raise KpiError(f"--period: {e}") from None
+            raise KpiError(Msg("--period: {e}", e=e)) from None
     return plan.settings.period
 
 
@@ -402,7 +402,7 @@ def _read_facts_table(
     if pcol is not None:
         cache: dict[Any, Any] = {}
         bad_rows: list[int] = []
-        bad_msgs: list[str] = []
+        bad_msgs: list[Any] = []
         for r, v in f[pcol].items():
             key = (type(v).__name__, v) if not (isinstance(v, float) and np.isnan(v)) else None
             if key not in cache:
@@ -413,7 +413,7 @@ def _read_facts_table(
             got = cache[key]
             if isinstance(got, PeriodError):
                 bad_rows.append(int(r))
-                bad_msgs.append(str(got))
+                bad_msgs.append(english(got))  # the engine's text, in the reader's language when shown
             else:
                 periods[r] = got
         problems.cells("error", t, bad_rows, pcol, bad_msgs,
