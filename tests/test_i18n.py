@@ -369,3 +369,4 @@ def test_engine_period_errors_reach_the_reader_in_russian(tmp_path):
     assert "«2026-13» — не период: месяца 13 не бывает; укажите месяц (2026-10 или 10.2026)" in ru, ru
     en = " ".join(_validate(plan, facts).output.split())
     assert '"2026-13" is not a period: there is no month 13; write a month (2026-10 or 10.2026)' in en, en
+

@@ -173,6 +173,25 @@ class Plural(Msg):
         return f"Plural({self.msgid!r}, {self.plural!r}, {self.n}, {self.params!r})"
 
 
+class Join(Msg):
+    """Messages joined by ``sep``, each rendered in the reader's language (a list in a message).
+
+    >>> Join(", ", [Msg("row {row}", row=1), "x"]).render("ru")
+    'строка 1, x'
+    """
+
+    __slots__ = ()
+
+    def __init__(self, sep: str, parts: Any) -> None:
+        super().__init__("{parts}", sep=sep, parts=tuple(parts))
+
+    def render(self, lang: str | None = None) -> str:
+        return self.params["sep"].join(render(p, lang) for p in self.params["parts"])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Join, (self.params["sep"], self.params["parts"])
+
+
 class English(str):
     """The English text of a :class:`Msg` that keeps the Msg: a ``str`` where text is expected (a pandas
     column of cell messages, ``"too large" in message``), yet rendered in the reader's language by
