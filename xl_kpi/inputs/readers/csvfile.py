@@ -79,7 +79,8 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None, encoding: s
     del data
     text = text.removeprefix("\ufeff")
     if "\x00" in text:
-        raise FileReadError(name, "the file holds NUL characters: it is not a text (CSV) file", _NOT_A_SPREADSHEET)
+        raise FileReadError(name, Msg("the file holds NUL characters: it is not a text (CSV) file"),
+                            _NOT_A_SPREADSHEET)
     lines = count_lines(name, text, lim)
     sep = separator or detect_separator(text)
     width = header_width(text, sep)

@@ -110,8 +110,8 @@ def _raise_limit(name: str, value: str) -> str:
     return f"if the file is right, raise the limit: set the environment variable {LIMIT_ENV[name][0]}={value}"
 
 
-_PASSWORD_FIX = ("remove the password: open the file in Excel, File → Info → Protect Workbook → Encrypt with "
-                 "Password, clear the password, save; then run again")
+_PASSWORD_FIX = Msg("remove the password: open the file in Excel, File → Info → Protect Workbook → Encrypt with "
+                    "Password, clear the password, save; then run again")
 
 
 def _check_cell_text(grid: pd.DataFrame, name: str, sheet: str | None, lim: Limits) -> None:
