@@ -55,8 +55,8 @@ class ZipEntry:
     """8: deflated, 0: stored (``comp`` is the data itself)."""
 
     @property
-    def local(self) -> bytes:
-        """Local file header followed by the compressed data."""
+    def header(self) -> bytes:
+        """The local file header (the compressed data follows it)."""
         return (
             struct.pack(
                 "<IHHHHHIIIHH",
@@ -64,8 +64,12 @@ class ZipEntry:
                 self.crc, len(self.comp), self.size, len(self.name), 0,
             )
             + self.name
-            + self.comp
         )
+
+    @property
+    def local(self) -> bytes:
+        """Local file header followed by the compressed data."""
+        return self.header + self.comp
 
 
 def deflate(name: str, data: bytes, level: int = COMPRESS_LEVEL) -> ZipEntry:
@@ -147,11 +151,12 @@ def stream_zip(files: Iterable[tuple[str, Callable[[], bytes]]], write: Callable
     for name, content in sorted(files, key=lambda x: x[0]):
         e = deflate(name, content(), level)
         central.append(_central(e, offset, made_by, external))
-        block = e.local
-        write(block)
-        offset += len(block)
+        header = e.header
+        write(header)
+        write(e.comp)
+        offset += len(header) + len(e.comp)
         n += 1
-        del e, block
+        del e
     cd = b"".join(central)
     write(cd + _end(n, len(cd), offset))
 
