@@ -131,3 +131,13 @@ def test_a_previous_member_that_no_longer_matches_index_csv_is_not_taken_over(tm
     zpath.write_bytes(zip_bytes(list(data.items())))
     prev = _previous(dist, read_passwords=False, problems=Problems())
     assert prev.files == {}
+
+
+@pytest.mark.slow
+def test_a_pdf_rerun_takes_the_pdfs_from_the_previous_zips_and_keeps_them(generated_copy: Path, soffice: str) -> None:
+    opts = Options(by=("department",), zip=True, pdf=True)
+    first = distribute(generated_copy, opts)
+    before = _zips(generated_copy)
+    again = distribute(generated_copy, opts)
+    assert first.pdf_converted > 0 and again.pdf_converted == 0 and again.pdf_reused == first.pdf_converted
+    assert _zips(generated_copy) == before and again.zips_kept == len(before)
