@@ -141,3 +141,30 @@ def test_a_pdf_rerun_takes_the_pdfs_from_the_previous_zips_and_keeps_them(genera
     again = distribute(generated_copy, opts)
     assert first.pdf_converted > 0 and again.pdf_converted == 0 and again.pdf_reused == first.pdf_converted
     assert _zips(generated_copy) == before and again.zips_kept == len(before)
+
+
+def test_the_members_of_a_previous_zip_are_read_with_one_opening_of_it(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening the zip per member would read its central directory once per member: quadratic in team size."""
+    import zipfile
+
+    from xl_kpi.delivery.distribute import existing
+
+    members = [(f"{i} card.xlsx", os.urandom(100)) for i in range(300)]
+    z = tmp_path / "b.zip"
+    z.write_bytes(zip_bytes(members))
+    opened = []
+
+    class Counting(zipfile.ZipFile):
+        def __init__(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
+            opened.append(a[0])
+            super().__init__(*a, **k)
+
+    monkeypatch.setattr(existing.zipfile, "ZipFile", Counting)
+    try:
+        for name, data in members:
+            m = ZipMember(z, name, hashlib.sha256(data).hexdigest())
+            assert m.head(4) == data[:4] and m.read_bytes() == data
+    finally:
+        existing.close_zips()
+    assert len(opened) == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from xl_kpi.delivery.distribute.bundles import _LABELS, _natural, plan_bundles
 from xl_kpi.delivery.distribute.encrypt import Journal, _assign_passwords, _encrypt_all
-from xl_kpi.delivery.distribute.existing import ZipMember, _load_cards, _Previous, _previous, _sha
+from xl_kpi.delivery.distribute.existing import ZipMember, _load_cards, _Previous, _previous, _sha, close_zips
 from xl_kpi.delivery.distribute.model import Bundle, DistributionReport, Options, Progress, ShippedFile
 from xl_kpi.delivery.distribute.pdf import _make_pdfs
 from xl_kpi.delivery.distribute.write import _write
@@ -92,9 +92,12 @@ def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress
             label = _LABELS.get(results.language, _LABELS["en"])[b.by]
             summaries[b.key] = (safe_file_name(f"{label} {b.name}", ".xlsx"), sha)
 
-    with tempfile.TemporaryDirectory(prefix="xl-kpi-pdf-") as pdf_dir:  # the PDFs wait here, not in memory
-        _build(out, opts, report, bundles, cards, card_src, plain, summaries, prev, journal, Path(pdf_dir),
-               on_progress)
+    try:
+        with tempfile.TemporaryDirectory(prefix="xl-kpi-pdf-") as pdf_dir:  # the PDFs wait here, not in memory
+            _build(out, opts, report, bundles, cards, card_src, plain, summaries, prev, journal, Path(pdf_dir),
+                   on_progress)
+    finally:
+        close_zips()
     for b in bundles:
         for f in b.files:
             f.data, f.path = b"", None  # written; do not keep everyone's cards in memory

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
+import stat
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,15 +46,40 @@ class ZipMember:
     sha256: str
 
     def read_bytes(self) -> bytes:
-        with zipfile.ZipFile(self.zip) as zf:
-            data = zf.read(self.name)
+        with _LOCK:
+            data = _open_zip(self.zip).read(self.name)
         if _sha(data) != self.sha256:
             raise KpiError(f"{self.zip}: {self.name} changed while xl-kpi distribute was running; run it again")
         return data
 
     def head(self, n: int) -> bytes:
-        with zipfile.ZipFile(self.zip) as zf, zf.open(self.name) as fh:
+        with _LOCK, _open_zip(self.zip).open(self.name) as fh:
             return fh.read(n)
+
+
+_LOCK = threading.Lock()
+_OPEN: list[tuple[Path, tuple[int, int, int], zipfile.ZipFile]] = []
+"""The previous zip being read, kept open (a bundle's members are read in a row: opening the zip for each
+member would read its central directory once per member); :func:`close_zips` closes it."""
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise KpiError(f"{path} became a symbolic link while xl-kpi distribute was running; run it again")
+    sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+    if _OPEN and _OPEN[0][:2] == (path, sig):
+        return _OPEN[0][2]
+    close_zips()
+    zf = zipfile.ZipFile(path)
+    _OPEN.append((path, sig, zf))
+    return zf
+
+
+def close_zips() -> None:
+    """Close the previous zip kept open by :class:`ZipMember` (before the previous distribution is removed)."""
+    while _OPEN:
+        _OPEN.pop()[2].close()
 
 
 def _load_cards(out: Path, results: Results, problems: Problems) -> dict[str, tuple[Path, str]]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from xl_kpi.delivery.distribute.bundles import _natural
-from xl_kpi.delivery.distribute.existing import CHUNK
+from xl_kpi.delivery.distribute.existing import CHUNK, close_zips
 from xl_kpi.delivery.distribute.model import Bundle, DistributionReport, ShippedFile
 from xl_kpi.outputs import outdir
 from xl_kpi.outputs.atomic import AtomicBatch
@@ -148,6 +148,7 @@ def _write(out: Path, report: DistributionReport) -> None:
                 bound = [[r[0], r[4], r[5], r[8]] for r in _index_rows(report.bundles, opts.zip)
                          if (r[0], r[4]) in proved]
                 batch.write(target / BINDING, csv_bytes(BINDING_COLUMNS, bound))
+        close_zips()  # every member taken over is written: nothing holds the previous zips open
         if opts.encrypt:
             os.chmod(target / PASSWORDS, 0o600)
         target.mkdir(exist_ok=True)
