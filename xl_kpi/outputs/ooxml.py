@@ -15,7 +15,7 @@ import re
 import stat
 import struct
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import PurePosixPath
@@ -55,8 +55,8 @@ class ZipEntry:
     """8: deflated, 0: stored (``comp`` is the data itself)."""
 
     @property
-    def local(self) -> bytes:
-        """Local file header followed by the compressed data."""
+    def header(self) -> bytes:
+        """The local file header (the compressed data follows it)."""
         return (
             struct.pack(
                 "<IHHHHHIIIHH",
@@ -64,8 +64,12 @@ class ZipEntry:
                 self.crc, len(self.comp), self.size, len(self.name), 0,
             )
             + self.name
-            + self.comp
         )
+
+    @property
+    def local(self) -> bytes:
+        """Local file header followed by the compressed data."""
+        return self.header + self.comp
 
 
 def deflate(name: str, data: bytes, level: int = COMPRESS_LEVEL) -> ZipEntry:
@@ -85,6 +89,34 @@ def deflate(name: str, data: bytes, level: int = COMPRESS_LEVEL) -> ZipEntry:
     return ZipEntry(raw, flags, zlib.crc32(data), len(data), comp, method)
 
 
+def _central(e: ZipEntry, offset: int, made_by: int, external: int) -> bytes:
+    if offset > _ZIP32 or len(e.comp) > _ZIP32 or e.size > _ZIP32:
+        raise ValueError("a zip archive larger than 4 GiB: split it into smaller ones")
+    return (
+        struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50, made_by, 20, e.flags, e.method, _DOS_TIME, _DOS_DATE,
+            e.crc, len(e.comp), e.size, len(e.name), 0, 0, 0, 0, external, offset,
+        )
+        + e.name
+    )
+
+
+def _end(n: int, cd_size: int, offset: int) -> bytes:
+    if offset > _ZIP32 or cd_size > _ZIP32:
+        raise ValueError("a zip archive larger than 4 GiB: split it into smaller ones")
+    zip64 = b""
+    if n > 0xFFFF:  # zip64 end of central directory record and its locator (APPNOTE 4.3.14, 4.3.15)
+        zip64 = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, n, n, cd_size, offset)
+        zip64 += struct.pack("<IIQI", 0x07064B50, 0, offset + cd_size, 1)
+    m = min(n, 0xFFFF)
+    return zip64 + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, m, m, cd_size, offset, 0)
+
+
+def _made_by(unix_mode: int | None) -> tuple[int, int]:
+    return (20, 0) if unix_mode is None else ((3 << 8) | 20, (stat.S_IFREG | unix_mode) << 16)
+
+
 def build_zip(
     entries: Sequence[ZipEntry], locals_: Sequence[bytes] | None = None, *, unix_mode: int | None = None
 ) -> bytes:
@@ -95,35 +127,38 @@ def build_zip(
     file unpacked from a bundle is readable; ``None``: no permissions (what Excel writes). More than
     65,535 entries get a zip64 end record; an archive past 4 GiB is refused (xl_kpi never needs one).
     """
-    made_by, external = (20, 0) if unix_mode is None else ((3 << 8) | 20, (stat.S_IFREG | unix_mode) << 16)
+    made_by, external = _made_by(unix_mode)
     out: list[bytes] = []
     central: list[bytes] = []
     offset = 0
     for i, e in enumerate(entries):
         block = locals_[i] if locals_ is not None else e.local
-        if offset > _ZIP32 or len(e.comp) > _ZIP32 or e.size > _ZIP32:
-            raise ValueError("a zip archive larger than 4 GiB: split it into smaller ones")
-        central.append(
-            struct.pack(
-                "<IHHHHHHIIIHHHHHII",
-                0x02014B50, made_by, 20, e.flags, e.method, _DOS_TIME, _DOS_DATE,
-                e.crc, len(e.comp), e.size, len(e.name), 0, 0, 0, 0, external, offset,
-            )
-            + e.name
-        )
+        central.append(_central(e, offset, made_by, external))
         out.append(block)
         offset += len(block)
     cd = b"".join(central)
-    if offset > _ZIP32 or len(cd) > _ZIP32:
-        raise ValueError("a zip archive larger than 4 GiB: split it into smaller ones")
-    n = len(entries)
-    zip64 = b""
-    if n > 0xFFFF:  # zip64 end of central directory record and its locator (APPNOTE 4.3.14, 4.3.15)
-        zip64 = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, n, n, len(cd), offset)
-        zip64 += struct.pack("<IIQI", 0x07064B50, 0, offset + len(cd), 1)
-    m = min(n, 0xFFFF)
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, m, m, len(cd), offset, 0)
-    return b"".join(out) + cd + zip64 + end
+    return b"".join(out) + cd + _end(len(entries), len(cd), offset)
+
+
+def stream_zip(files: Iterable[tuple[str, Callable[[], bytes]]], write: Callable[[bytes], object],
+               level: int = COMPRESS_LEVEL) -> None:
+    """:func:`write_zip`, the same bytes, handed to ``write`` piece by piece: each file's bytes are asked for
+    (``files`` gives name and a function returning them) only when it is its turn and dropped once it is
+    compressed, so a bundle is never held whole in memory."""
+    made_by, external = _made_by(0o644)
+    central: list[bytes] = []
+    offset = n = 0
+    for name, content in sorted(files, key=lambda x: x[0]):
+        e = deflate(name, content(), level)
+        central.append(_central(e, offset, made_by, external))
+        header = e.header
+        write(header)
+        write(e.comp)
+        offset += len(header) + len(e.comp)
+        n += 1
+        del e
+    cd = b"".join(central)
+    write(cd + _end(n, len(cd), offset))
 
 
 def write_zip(files: Iterable[tuple[str, bytes]], level: int = COMPRESS_LEVEL) -> bytes:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from xl_kpi.delivery.distribute.bundles import _LABELS, _natural, plan_bundles
 from xl_kpi.delivery.distribute.encrypt import Journal, _assign_passwords, _encrypt_all
-from xl_kpi.delivery.distribute.existing import _load_cards, _Previous, _previous, _sha
+from xl_kpi.delivery.distribute.existing import ZipMember, _load_cards, _Previous, _previous, _sha, close_zips
 from xl_kpi.delivery.distribute.model import Bundle, DistributionReport, Options, Progress, ShippedFile
 from xl_kpi.delivery.distribute.pdf import _make_pdfs
 from xl_kpi.delivery.distribute.write import _write
@@ -92,9 +92,12 @@ def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress
             label = _LABELS.get(results.language, _LABELS["en"])[b.by]
             summaries[b.key] = (safe_file_name(f"{label} {b.name}", ".xlsx"), sha)
 
-    with tempfile.TemporaryDirectory(prefix="xl-kpi-pdf-") as pdf_dir:  # the PDFs wait here, not in memory
-        _build(out, opts, report, bundles, cards, card_src, plain, summaries, prev, journal, Path(pdf_dir),
-               on_progress)
+    try:
+        with tempfile.TemporaryDirectory(prefix="xl-kpi-pdf-") as pdf_dir:  # the PDFs wait here, not in memory
+            _build(out, opts, report, bundles, cards, card_src, plain, summaries, prev, journal, Path(pdf_dir),
+                   on_progress)
+    finally:
+        close_zips()
     for b in bundles:
         for f in b.files:
             f.data, f.path = b"", None  # written; do not keep everyone's cards in memory
@@ -110,7 +113,7 @@ def _build(out: Path, opts: Options, report: DistributionReport, bundles: list[B
     from xl_kpi.delivery.crypto import is_encrypted
 
     problems = report.problems
-    pdfs: dict[str, Path | bytes] = {}
+    pdfs: dict[str, Path | ZipMember | bytes] = {}
     failed_pdf: dict[str, str] = {}
     if opts.with_pdf:
         wanted = list(dict.fromkeys([card_src[m] for b in bundles for m in b.members]
@@ -126,7 +129,7 @@ def _build(out: Path, opts: Options, report: DistributionReport, bundles: list[B
             if src in card_shas:
                 from xl_kpi.delivery.office import pdf_page_count
 
-                n = pdf_page_count(where.read_bytes() if isinstance(where, Path) else where)
+                n = pdf_page_count(where if isinstance(where, bytes) else where.read_bytes())
                 if n != 1:
                     problems.warning(Msg("the PDF of the {get} has {n_} pages, not 1",
                                          get=names.get(src, 'card'), n_=n),
@@ -179,18 +182,20 @@ def _build(out: Path, opts: Options, report: DistributionReport, bundles: list[B
     journal.remove()  # the distribution is in place: nothing left to resume
 
 
-def _head(where: Path | bytes) -> bytes:
+def _head(where: Path | ZipMember | bytes) -> bytes:
     if isinstance(where, Path):
         with where.open("rb") as fh:
             return fh.read(8)
+    if isinstance(where, ZipMember):
+        return where.head(8)
     return where[:8]
 
 
-def _plain_into(f: ShippedFile, src: Path | bytes) -> None:
-    if isinstance(src, Path):
-        f.path = src
-    else:
+def _plain_into(f: ShippedFile, src: Path | ZipMember | bytes) -> None:
+    if isinstance(src, bytes):
         f.data = src
+    else:
+        f.path = src  # read when written, one file at a time
 
 
 def _team_summary(results: Results, members: Sequence[str]) -> bytes:

@@ -7,10 +7,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.results import Results
+
+if TYPE_CHECKING:
+    from xl_kpi.delivery.distribute.existing import ZipMember
 
 BY_MODES = ("employee", "manager", "department")
 
@@ -87,8 +91,9 @@ class ShippedFile:
     data: bytes = b""
     sha256: str = ""
     encrypted: bool = False
-    path: Path | None = None
-    """Where the bytes are when ``data`` is empty (a card in OUT/cards, a journal entry): read when written."""
+    path: Path | ZipMember | None = None
+    """Where the bytes are when ``data`` is empty (a card in OUT/cards, a journal entry, a member of the previous
+    run's zip): read when written."""
     bound: bool = False
     """Encrypted, and proved (by reading it back with the key derived once) to open to the plain workbook."""
 
@@ -161,6 +166,8 @@ class DistributionReport:
     resumed: int = 0
     """Encrypted workbooks taken from the journal of an interrupted run."""
     reused: int = 0
+    zips_kept: int = 0
+    """Zip bundles byte for byte the previous run's, kept as they were (same file, same mtime)."""
     elapsed: float = 0.0
 
     @property

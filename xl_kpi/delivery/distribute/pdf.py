@@ -11,17 +11,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from xl_kpi.delivery.distribute.existing import _Previous
+from xl_kpi.delivery.distribute.existing import ZipMember, _Previous
 from xl_kpi.delivery.distribute.model import DistributionReport, Progress
 
 
 def _make_pdfs(wanted: list[str], plain: dict[str, Path | bytes], prev: _Previous, report: DistributionReport,
-               on_progress: Progress | None, keep: Path) -> tuple[dict[str, Path | bytes], dict[str, str]]:
+               on_progress: Progress | None, keep: Path) -> tuple[dict[str, Path | ZipMember | bytes], dict[str, str]]:
     """PDFs of the workbooks ``wanted`` (by source sha): reused ones, the rest in batches, one soffice per batch,
     moved into ``keep`` (a folder that lives until the distribution is written)."""
     from xl_kpi.delivery.office import ConversionResult, convert
 
-    pdfs: dict[str, Path | bytes] = {s: prev.pdfs[s] for s in wanted if s in prev.pdfs}
+    pdfs: dict[str, Path | ZipMember | bytes] = {s: prev.pdfs[s] for s in wanted if s in prev.pdfs}
     report.pdf_reused = len(pdfs)
     rest = [s for s in wanted if s not in pdfs]
     failed: dict[str, str] = {}
@@ -34,7 +34,7 @@ def _make_pdfs(wanted: list[str], plain: dict[str, Path | bytes], prev: _Previou
         for i, s in enumerate(rest, start=1):
             p = src_dir / f"{i:05d}.xlsx"  # plain, unique names: nothing odd on soffice's command line
             src = plain[s]
-            p.write_bytes(src.read_bytes() if isinstance(src, Path) else src)
+            p.write_bytes(src if isinstance(src, bytes) else src.read_bytes())
             paths.append(p)
         total = len(paths)
         batches = _batches(paths, report.options.jobs)

@@ -4,18 +4,21 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+import stat
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from xl_kpi.delivery.distribute.bundles import _natural
-from xl_kpi.delivery.distribute.model import Bundle, DistributionReport
+from xl_kpi.delivery.distribute.existing import CHUNK, close_zips
+from xl_kpi.delivery.distribute.model import Bundle, DistributionReport, ShippedFile
 from xl_kpi.outputs import outdir
 from xl_kpi.outputs.atomic import AtomicBatch
 from xl_kpi.outputs.csvsafe import csv_bytes
 from xl_kpi.outputs.layout import BINDING, FOLDER, INDEX, PASSWORDS
-from xl_kpi.outputs.ooxml import write_zip
+from xl_kpi.outputs.ooxml import stream_zip, write_zip
 
 INDEX_COLUMNS = ("bundle", "recipient", "recipient_email", "employee_id", "file", "sha256", "kind", "recipient_id",
                  "source_sha256")
@@ -27,6 +30,75 @@ STAGING_PREFIX = ".xl-kpi-distribute-"
 def zip_bytes(files: Iterable[tuple[str, bytes]]) -> bytes:
     """A deterministic zip: entries sorted by name, fixed timestamps and permissions, deflated."""
     return write_zip(files)
+
+
+class _SameAs:
+    """Compares bytes written, block by block, with a previous file (opened without following a link, regular
+    files only): whether the new file is byte for byte the old one, without holding either whole."""
+
+    def __init__(self, old: Path) -> None:
+        self.fh = None
+        self.ino: tuple[int, int] | None = None
+        try:
+            fd = os.open(old, os.O_RDONLY | outdir.NOFOLLOW | getattr(os, "O_BINARY", 0))
+        except OSError:
+            return
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            return
+        self.fh, self.ino = os.fdopen(fd, "rb"), (st.st_dev, st.st_ino)
+
+    def feed(self, data: bytes) -> None:
+        view = memoryview(data)
+        for i in range(0, len(view), CHUNK):
+            if self.fh is None:
+                return
+            piece = view[i:i + CHUNK]
+            if self.fh.read(len(piece)) != piece:
+                self.close()
+
+    def same(self) -> bool:
+        ok = self.fh is not None and self.fh.read(1) == b""
+        self.close()
+        return ok
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+        self.fh = None
+
+
+def _stage_zip(batch: AtomicBatch, target: Path, files: Sequence[ShippedFile], old: Path) -> bool:
+    """Stage the zip of ``files`` for ``target``, streamed to disk (one member in memory at a time).
+
+    When the previous run's zip ``old`` is byte for byte what was written, it is kept instead (a hard link:
+    same inode, same mtime) and True is returned; a zip that differs is replaced.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name[:80]}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    batch.adopt([(tmp, target)])  # committed with the rest, or removed
+    previous = _SameAs(old)
+    with os.fdopen(fd, "wb") as fh:
+        def write(data: bytes) -> None:
+            fh.write(data)
+            previous.feed(data)
+
+        stream_zip(((f.name, f.content) for f in files), write)
+    if not previous.same():
+        return False
+    kept = tmp.with_name(tmp.name + ".kept")
+    try:
+        os.link(old, kept, follow_symlinks=False)
+        st = os.lstat(kept)
+        if (st.st_dev, st.st_ino) != previous.ino:  # replaced meanwhile: keep what was written
+            os.unlink(kept)
+            return False
+    except OSError:  # no hard links here: the bytes written are the same anyway
+        return False
+    os.replace(kept, tmp)
+    return True
 
 
 def _index_rows(bundles: Sequence[Bundle], zipped: bool) -> list[list[str]]:
@@ -62,7 +134,8 @@ def _write(out: Path, report: DistributionReport) -> None:
                 if b.failed:
                     continue
                 if opts.zip:
-                    batch.write(target / b.by / f"{b.name}.zip", zip_bytes((f.name, f.content()) for f in b.files))
+                    name = f"{b.name}.zip"
+                    report.zips_kept += _stage_zip(batch, target / b.by / name, b.files, out / FOLDER / b.by / name)
                 else:
                     for f in b.files:
                         batch.write(target / b.by / b.name / f.name, f.content())
@@ -75,6 +148,7 @@ def _write(out: Path, report: DistributionReport) -> None:
                 bound = [[r[0], r[4], r[5], r[8]] for r in _index_rows(report.bundles, opts.zip)
                          if (r[0], r[4]) in proved]
                 batch.write(target / BINDING, csv_bytes(BINDING_COLUMNS, bound))
+        close_zips()  # every member taken over is written: nothing holds the previous zips open
         if opts.encrypt:
             os.chmod(target / PASSWORDS, 0o600)
         target.mkdir(exist_ok=True)
