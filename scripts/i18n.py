@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "xl_kpi"
 PO = PACKAGE / "locale" / "ru" / "LC_MESSAGES" / "xl_kpi.po"
 MO = PO.with_suffix(".mo")
-KEYWORDS = {"tr": None, "Msg": None, "ntr": (1, 2), "Plural": (1, 2)}
+KEYWORDS = {"tr": None, "Msg": None, "KpiText": None, "ntr": (1, 2), "Plural": (1, 2)}
 
 
 def extract() -> Catalog:

@@ -18,7 +18,7 @@ from xl_kpi.inputs.problems import InputError, Problem, Problems
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "xl_kpi"
-MARKERS = {"tr": 1, "Msg": 1, "ntr": 2, "Plural": 2}
+MARKERS = {"tr": 1, "Msg": 1, "KpiText": 1, "ntr": 2, "Plural": 2}
 
 
 def _tool():
@@ -43,7 +43,8 @@ def marked_messages() -> list[tuple[str, int, tuple[str, ...]]]:
             if name not in MARKERS:
                 continue
             args = node.args[:MARKERS[name]]
-            if path == PACKAGE / "i18n.py" and not all(isinstance(a, ast.Constant) for a in args):
+            if path in (PACKAGE / "i18n.py", PACKAGE / "engine" / "errors.py") and not all(
+                    isinstance(a, ast.Constant) for a in args):
                 continue  # the mechanism itself passes its msgid on
             ids = tuple(a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else "<not a literal>"
                         for a in args)
@@ -290,3 +291,82 @@ def test_generate_writes_errors_csv_and_its_report_in_the_language_of_the_run(tm
     assert ("2 cards written, 1 employee not carded (see errors.csv)" in text) != russian, res.output
     check = CliRunner().invoke(app, ["verify", str(out)], env=base)
     assert check.exit_code == 0, check.output
+
+
+def test_validate_shows_unreadable_cells_in_russian(tmp_path):
+    """A bad number in the facts file and a bad date in the plan: the cell messages, made deep in
+    inputs/cells.py, speak the run's language; English stays as it was."""
+    from tests import _plan_helpers as ph
+
+    sheets = ph.plan_sheets()
+    sheets["Employees"][0] = [*sheets["Employees"][0], "hired"]
+    for row, hired in zip(sheets["Employees"][1:], ("31/10/2026", "5/3/2026", None), strict=True):
+        row.append(hired)
+    plan = ph.make_plan(tmp_path, sheets)
+    facts = ph.make_facts(tmp_path, {("E1", "deals"): "много", ("E2", "deals"): "1,234"})
+    ru = " ".join(_validate(plan, facts, "--lang", "ru").output.split())
+    en = " ".join(_validate(plan, facts).output.split())
+    for part in ("факт не число: «много» — не число; запишите его как 1234.5, 1234,5 или 1 234,5",
+                 "«1,234» читается двояко: 1234 (запятая разделяет тысячи) или 1.234",
+                 "«31/10/2026»: даты через косую черту не принимаются",
+                 "«5/3/2026» читается двояко: 5 марта или 3 мая?"):
+        assert part in ru, (part, ru)
+    for part in ('the fact is not a number: "много" is not a number; write it as 1234.5, 1234,5 or 1 234,5',
+                 '"1,234" is ambiguous: 1234 (a thousands comma) or 1.234',
+                 '"31/10/2026": dates with slashes are not accepted',
+                 '"5/3/2026" is ambiguous: 5 March or 3 May?'):
+        assert part in en, (part, en)
+    assert "is not a number" not in ru and "not accepted" not in ru, ru
+
+
+def test_a_cell_message_is_english_text_that_remembers_its_msg():
+    """to_numbers/to_dates give str messages (tests and pandas see English), rendered later in Russian,
+    also after a trip to a worker process."""
+    import pandas as pd
+
+    from xl_kpi.i18n import English, render
+    from xl_kpi.inputs.cells import to_dates, to_numbers
+
+    errs = to_numbers(pd.Series(["abc", "1"], dtype=object))[1]
+    assert errs[0] == '"abc" is not a number; write it as 1234.5, 1234,5 or 1 234,5' and pd.isna(errs[1])
+    back = pickle.loads(pickle.dumps(errs[0]))
+    assert isinstance(back, English) and back == errs[0]
+    assert render(back, "ru") == "«abc» — не число; запишите его как 1234.5, 1234,5 или 1 234,5"
+    date = to_dates(pd.Series(["31.02.2026"], dtype=object))[1][0]
+    assert Problem("error", date).render("ru").endswith("«31.02.2026» — не дата; записывайте даты как 31.10.2026 "
+                                                        "или 2026-10-31 (можно со временем: 31.10.2026 14:05)")
+
+
+def test_manager_matching_notes_in_both_languages():
+    from xl_kpi.i18n import render
+    from xl_kpi.inputs.identity import resolve_managers
+
+    res = resolve_managers(["E1", "E2", "E3"], ["Анна", "Анна", "Пётр"], ["Анна", "e9", "e1 "])
+    assert res["Анна"].why == "manager 'Анна' matches several employees (E1, E2): write the manager's employee_id " \
+                              "in the manager column"
+    assert render(res["Анна"].why, "ru") == ("руководителю 'Анна' соответствуют несколько сотрудников (E1, E2): "
+                                             "укажите в столбце manager employee_id руководителя")
+    assert render(res["e1"].what, "ru") == ("руководителя 'e1' нет среди сотрудников плана (employee_id \"E1\" "
+                                            "отличается только регистром или пробелами: id сравниваются точно)")
+
+
+def test_engine_period_errors_reach_the_reader_in_russian(tmp_path):
+    """The engine raises KpiText (English, no i18n import); the facts file's period cell shows it in Russian."""
+    from xl_kpi.engine.errors import KpiText
+    from xl_kpi.engine.period import Period, PeriodError
+
+    with pytest.raises(PeriodError) as e:
+        Period.parse("2026-13")
+    assert isinstance(e.value.args[0], KpiText) and str(e.value).startswith('"2026-13" is not a period: there is no '
+                                                                             "month 13; write a month (2026-10")
+    assert pickle.loads(pickle.dumps(e.value.args[0])).params == e.value.args[0].params
+    from tests import _plan_helpers as ph
+
+    plan = ph.make_plan(tmp_path)
+    facts = ph.write_csv(tmp_path / "facts.csv", [["employee_id", "kpi_id", "fact", "period"],
+                                                  ["E1", "deals", 160, "2026-13"]])
+    ru = " ".join(_validate(plan, facts, "--lang", "ru").output.split())
+    assert "«2026-13» — не период: месяца 13 не бывает; укажите месяц (2026-10 или 10.2026)" in ru, ru
+    en = " ".join(_validate(plan, facts).output.split())
+    assert '"2026-13" is not a period: there is no month 13; write a month (2026-10 or 10.2026)' in en, en
+

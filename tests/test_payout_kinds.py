@@ -319,6 +319,11 @@ def test_a_payout_beyond_the_amount_limit_is_an_error_naming_the_line(tmp_path):
     assert r.employees["status"].iloc[0] == "error" and math.isnan(r.employees["bonus"].iloc[0])
     (item,) = r.extra["over_limit"]
     assert "the per_unit payout 12 000 000 000 000 (Plan row 2, fact 4010)" in item["message"], item["message"]
+    from xl_kpi.i18n import render
+
+    assert render(item["message"], "ru").startswith("KPI deals: выплата вида per_unit 12 000 000 000 000 (строка Plan "
+                                                    "2, факт 4010) не меньше "), render(item["message"], "ru")
+    assert r.employees["reason"].iloc[0] == item["message"]  # the results' language: English here
 
 
 # ------------------------------------------------------------------------------------------- summary and cards

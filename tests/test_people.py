@@ -107,6 +107,10 @@ def test_values_that_look_like_names_say_so_and_show_the_fix(tmp_path):
     assert "look like people's names, and no alias in Employees matches them" in w.message
     assert '"Иванов Иван" is the name of E1' in w.message
     assert "aliases (Псевдонимы)" in w.fix
+    ru = w.render("ru")  # the same warning in Russian (issue 13 §4)
+    assert "deals.csv, столбец Ответственный: в 4 строках указаны люди, которых нет в Employees" in ru, ru
+    assert "«Полина Б.» (2 строки)" in ru and "«admin» (1 строка)" in ru and "«Иванов Иван» — имя сотрудника E1" in ru
+    assert "похожи на имена людей" in ru and "в столбец aliases (Псевдонимы)" in w.fix_in("ru")
 
 
 # ------------------------------------------------------------------------------- tables bound by name

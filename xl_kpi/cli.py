@@ -15,6 +15,7 @@ from rich.console import Console
 from xl_kpi import __version__
 from xl_kpi.engine.money import CURRENCY_SYMBOLS
 from xl_kpi.i18n import current, ntr, resolve, set_language, system_language, tr, using
+from xl_kpi.i18n import render as show
 
 app = typer.Typer(
     name="xl-kpi",
@@ -75,7 +76,7 @@ def _period_option(value: str | None) -> str | None:
     try:
         return Period.parse(value).key
     except PeriodError as e:
-        raise typer.BadParameter(str(e)) from None
+        raise typer.BadParameter(show(e)) from None
 
 
 ENGINE_HELP = "The query engine for raw data: duckdb (embedded) or spark (default: XL_KPI_ENGINE, else duckdb)."
@@ -518,7 +519,8 @@ def _print_distribution(report: object) -> None:
     width = _print_rows(rows)
     pad = " " * (width + 3)
     for b in no_mail[:20]:
-        console.print(f"{pad}[yellow]![/yellow] {escape(b.key)}: {escape(b.note)}", soft_wrap=True)
+        note = str(getattr(b.note, "msg", b.note))  # a manager-matching note in the run's language
+        console.print(f"{pad}[yellow]![/yellow] {escape(b.key)}: {escape(note)}", soft_wrap=True)
     if len(no_mail) > 20:
         console.print(pad + escape(tr("… and {n} more", n=len(no_mail) - 20)))
     if "department" in opts.by:
@@ -642,7 +644,7 @@ def main() -> None:
             say(tr("interrupted"))
             raise SystemExit(130) from None
         except KpiError as e:  # bad input that a command did not report itself
-            say(tr("error: {message}", message=" ".join(str(e).split())))
+            say(tr("error: {message}", message=" ".join(show(e).split())))
             raise SystemExit(1) from None
         except BaseException as e:  # Exception, and a Rust panic from a native library (a BaseException)
             if os.environ.get("XL_KPI_DEBUG") or isinstance(e, GeneratorExit):

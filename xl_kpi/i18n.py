@@ -84,19 +84,31 @@ def resolve(flag: str | None = None, plan: str | None = None, environ: Mapping[s
     return system_language(environ)
 
 
+def as_msg(value: Any) -> Any:
+    """``value`` as a :class:`Msg` when it is one, an :class:`English` text, an engine
+    :class:`~xl_kpi.engine.errors.KpiText` or an exception carrying one of them; else ``value`` itself."""
+    if isinstance(value, BaseException) and len(value.args) == 1:
+        inner = as_msg(value.args[0])
+        return inner if isinstance(inner, Msg) else value
+    if isinstance(value, English):
+        return value.msg
+    if isinstance(value, str) and hasattr(value, "msgid") and hasattr(value, "params"):  # engine.errors.KpiText
+        return Msg(value.msgid, **{k: as_msg(v) for k, v in value.params.items()})
+    return value
+
+
 def render(value: Any, lang: str | None = None) -> str:
     """A text, a :class:`Msg` or an exception whose message is one, in ``lang`` (default: the current one)."""
+    value = as_msg(value)
     if isinstance(value, Msg):
         return value.render(lang)
-    if isinstance(value, BaseException) and len(value.args) == 1 and isinstance(value.args[0], Msg):
-        return value.args[0].render(lang)
     return "" if value is None else str(value)
 
 
 def _format(text: str, params: Mapping[str, Any], lang: str) -> str:
     if not params:
         return text
-    return text.format(**{k: render(v, lang) if isinstance(v, (Msg, BaseException)) else v
+    return text.format(**{k: render(v, lang) if isinstance(v, (Msg, str, BaseException)) else v
                           for k, v in params.items()})
 
 
@@ -159,6 +171,55 @@ class Plural(Msg):
 
     def __repr__(self) -> str:
         return f"Plural({self.msgid!r}, {self.plural!r}, {self.n}, {self.params!r})"
+
+
+class Join(Msg):
+    """Messages joined by ``sep``, each rendered in the reader's language (a list in a message).
+
+    >>> Join(", ", [Msg("row {row}", row=1), "x"]).render("ru")
+    'строка 1, x'
+    """
+
+    __slots__ = ()
+
+    def __init__(self, sep: str, parts: Any) -> None:
+        super().__init__("{parts}", sep=sep, parts=tuple(parts))
+
+    def render(self, lang: str | None = None) -> str:
+        return self.params["sep"].join(render(p, lang) for p in self.params["parts"])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Join, (self.params["sep"], self.params["parts"])
+
+
+class English(str):
+    """The English text of a :class:`Msg` that keeps the Msg: a ``str`` where text is expected (a pandas
+    column of cell messages, ``"too large" in message``), yet rendered in the reader's language by
+    :func:`render`, a :class:`Msg` parameter or a :class:`~xl_kpi.inputs.problems.Problem`.
+
+    >>> e = English(Msg("row {row}", row=7))
+    >>> e == "row 7", render(e, "ru")
+    (True, 'строка 7')
+    """
+
+    msg: Msg
+
+    def __new__(cls, msg: Msg) -> English:
+        self = super().__new__(cls, msg.render("en"))
+        self.msg = msg
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return English, (self.msg,)
+
+
+def english(value: Any) -> Any:
+    """``value`` as :class:`English` when it is a :class:`Msg`, an engine text or an exception carrying one
+    (else as it is: an exception becomes its text)."""
+    msg = as_msg(value)
+    if isinstance(msg, Msg):
+        return English(msg)
+    return str(value) if isinstance(value, BaseException) else value
 
 
 def _rebuild(cls: type[Msg], key: tuple[Any, ...]) -> Msg:

@@ -36,7 +36,7 @@ from xl_kpi.engine.money import MAX_MONEY, format_amount, over_limit
 from xl_kpi.engine.period import Period, period_of
 from xl_kpi.engine.scales import Scale
 from xl_kpi.engine.scoring import MAX_SCORE, WEIGHT_TOLERANCE, coefficient, score
-from xl_kpi.i18n import Msg, render, tr, using
+from xl_kpi.i18n import English, Msg, render, tr, using
 from xl_kpi.inputs.facts import Facts
 from xl_kpi.inputs.plan import Plan, proration
 from xl_kpi.inputs.problems import Problems
@@ -189,7 +189,7 @@ def _employees(plan: Plan, lines: pd.DataFrame, period: Period | None, digits: i
         reasons = _reasons(plan, lines, emp, period, limits)
     negative = _negative(plan, emp.assign(bonus=bonus, total_pay=total))
     if negative:
-        more = pd.Series({e: x["message"] for e, x in negative.items()})
+        more = pd.Series({e: render(x["message"], lang) for e, x in negative.items()})
         reasons = pd.concat([reasons, more]).groupby(level=0, sort=False).agg("; ".join)
         limits = [*limits, *(x for e, x in negative.items() if e not in {y["employee_id"] for y in limits})]
     emp["reason"] = _text_map(emp["employee_id"], reasons)
@@ -224,17 +224,18 @@ def _negative(plan: Plan, emp: pd.DataFrame) -> dict[str, dict[str, Any]]:
         rows = adj.loc[adj["employee_id"] == x["employee_id"], "row"]
         out[x["employee_id"]] = {
             "employee_id": x["employee_id"],
-            "message": f"the adjustments {format_amount(x['adjustment'])} make the total pay negative "
-                       f"({format_amount(x['total_pay'])} = salary {format_amount(x['salary'])} + bonus "
-                       f"{format_amount(x['bonus'])} + adjustments)",
-            "fix": "check the adjustment's amount and sign (a deduction cannot exceed the pay); split it over "
-                   "periods if it must",
+            "message": English(Msg("the adjustments {adjustment} make the total pay negative ({total} = salary "
+                                   "{salary} + bonus {bonus} + adjustments)", adjustment=format_amount(x["adjustment"]),
+                           total=format_amount(x["total_pay"]), salary=format_amount(x["salary"]),
+                           bonus=format_amount(x["bonus"]))),
+            "fix": English(Msg("check the adjustment's amount and sign (a deduction cannot exceed the pay); split it "
+                               "over periods if it must")),
             "where": plan.at("Adjustments", rows.iloc[0] if len(rows) else None, "amount")}
     return out
 
 
-LIMIT_TEXT = f"is not below {format_amount(MAX_MONEY)}, the largest amount paid to the kopeck"
-LIMIT_FIX = "check these cells for a typo (an extra digit, a percentage typed as a whole number?)"
+LIMIT_TEXT = Msg("is not below {limit}, the largest amount paid to the kopeck", limit=format_amount(MAX_MONEY))
+LIMIT_FIX = Msg("check these cells for a typo (an extra digit, a percentage typed as a whole number?)")
 
 
 def amount_limits(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame) -> list[dict[str, Any]]:
@@ -254,9 +255,9 @@ def amount_limits(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame) -> list[di
         text = format_amount(value) if column in ("bonus_pool", "salary") else f"{value:.10g}"
         return f"{column} {text}{ref}"
 
-    def add(employee: str, text: str, column: str) -> None:
+    def add(employee: str, text: Msg, column: str) -> None:
         if employee not in out:
-            out[employee] = {"employee_id": employee, "message": text, "fix": LIMIT_FIX,
+            out[employee] = {"employee_id": employee, "message": English(text), "fix": English(LIMIT_FIX),
                              "where": plan.at("Employees", rows.get(employee), column)}
 
     bad_lines = lines[over_limit(lines["bonus"].to_numpy(float))]
@@ -264,24 +265,29 @@ def amount_limits(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame) -> list[di
         e = ln["employee_id"]
         kind = ln.get("payout", "coefficient")
         if kind != "coefficient":  # a payout kind: the line's own numbers made it
-            add(e, f"KPI {ln['kpi_id']}: the {kind} payout {format_amount(ln['bonus'])} (Plan row {int(ln['row'])}, "
-                f"fact {ln['fact']:.10g}) {LIMIT_TEXT}", "bonus_pool")
+            add(e, Msg("KPI {kpi}: the {kind} payout {amount} (Plan row {row}, fact {fact}) {limit}",
+                       kpi=ln["kpi_id"], kind=kind, amount=format_amount(ln["bonus"]), row=int(ln["row"]),
+                       fact=f"{ln['fact']:.10g}", limit=LIMIT_TEXT), "bonus_pool")
             continue
-        add(e, f"KPI {ln['kpi_id']}: the bonus {format_amount(ln['bonus'])} = "
-            f"{cell('Employees', rows.get(e), 'bonus_pool', ln['pool'])} × "
-            f"{cell('Plan', ln['row'], 'weight', ln['weight'])}"
-            f" × coefficient {format_amount(ln['coefficient'])} (scale {ln['scale']}) {LIMIT_TEXT}", "bonus_pool")
+        add(e, Msg("KPI {kpi}: the bonus {amount} = {pool} × {weight} × coefficient {coefficient} (scale {scale}) "
+                   "{limit}", kpi=ln["kpi_id"], amount=format_amount(ln["bonus"]),
+                   pool=cell("Employees", rows.get(e), "bonus_pool", ln["pool"]),
+                   weight=cell("Plan", ln["row"], "weight", ln["weight"]),
+                   coefficient=format_amount(ln["coefficient"]), scale=ln["scale"], limit=LIMIT_TEXT), "bonus_pool")
     for _, x in emp[over_limit(emp["kpi_bonus"].to_numpy(float))].iterrows():
-        add(x["employee_id"], f"the KPI bonuses add up to {format_amount(x['kpi_bonus'])}, which {LIMIT_TEXT}",
-            "bonus_pool")
+        add(x["employee_id"], Msg("the KPI bonuses add up to {amount}, which {limit}",
+                                  amount=format_amount(x["kpi_bonus"]), limit=LIMIT_TEXT), "bonus_pool")
     for _, x in emp[over_limit(emp["bonus"].to_numpy(float))].iterrows():
-        prorated = f" × proration {x['proration']:.6g}" if x["proration"] != 1 else ""
-        add(x["employee_id"], f"the bonus {format_amount(x['bonus'])} = KPI bonus {format_amount(x['kpi_bonus'])} × "
-            f"{cell('Employees', x['row'], 'multiplier', x['multiplier'])}{prorated} {LIMIT_TEXT}", "multiplier")
+        prorated = Msg(" × proration {p}", p=f"{x['proration']:.6g}") if x["proration"] != 1 else ""
+        add(x["employee_id"], Msg("the bonus {amount} = KPI bonus {kpi_bonus} × {multiplier}{prorated} {limit}",
+                                  amount=format_amount(x["bonus"]), kpi_bonus=format_amount(x["kpi_bonus"]),
+                                  multiplier=cell("Employees", x["row"], "multiplier", x["multiplier"]),
+                                  prorated=prorated, limit=LIMIT_TEXT), "multiplier")
     for _, x in emp[over_limit(emp["total_pay"].to_numpy(float))].iterrows():
-        add(x["employee_id"], f"the total pay {format_amount(x['total_pay'])} = "
-            f"{cell('Employees', x['row'], 'salary', x['salary'])} + bonus {format_amount(x['bonus'])} {LIMIT_TEXT}",
-            "salary")
+        add(x["employee_id"], Msg("the total pay {amount} = {salary} + bonus {bonus} {limit}",
+                                  amount=format_amount(x["total_pay"]),
+                                  salary=cell("Employees", x["row"], "salary", x["salary"]),
+                                  bonus=format_amount(x["bonus"]), limit=LIMIT_TEXT), "salary")
     return list(out.values())
 
 
@@ -294,8 +300,8 @@ def check_amounts(plan: Plan, facts: Facts | pd.DataFrame | None, problems: Prob
     names = plan.employees.set_index("employee_id")["name"]
     for item in results.extra.get("over_limit", []):
         e = item["employee_id"]
-        problems.error(Msg("employee {e} ({get}): {message}", e=e, get=names.get(e, ''),
-                           message=item['message']), item["fix"], **item["where"])
+        problems.error(Msg("employee {e} ({get}): {message}", e=e, get=names.get(e, ""),
+                           message=item["message"]), item["fix"], **item["where"])
     return results
 
 

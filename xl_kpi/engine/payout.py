@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.arrays import as_float_array, as_floats
-from xl_kpi.engine.errors import KpiError, WeightError
+from xl_kpi.engine.errors import KpiError, KpiText, WeightError
 from xl_kpi.engine.money import round_money, round_score
 from xl_kpi.engine.scales import COMPARE_DECIMALS
 
@@ -130,7 +130,8 @@ def prorate(days_worked: Any, days_in_period: Any) -> Any:
     """
     (d, n), shape = as_floats(days_worked=days_worked, days_in_period=days_in_period)
     if shape.scalar and not n > 0:
-        raise KpiError(f"the period has {_num(days_in_period)} days; a period needs at least one day")
+        raise KpiError(KpiText("the period has {days} days; a period needs at least one day",
+                               days=_num(days_in_period)))
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(n > 0, np.clip(d / np.where(n > 0, n, 1.0), 0.0, 1.0), np.nan)
     return shape.restore(np.asarray(out, dtype=float), name="proration")
@@ -296,17 +297,18 @@ class Tiers:
         object.__setattr__(self, "rates", tuple(float(x) for x in self.rates))
         s, r = self.starts, self.rates
         if not s or len(s) != len(r):
-            raise KpiError(f"tiers need one rate per start and at least one tier ({len(s)} starts, {len(r)} rates)")
+            raise KpiError(KpiText("tiers need one rate per start and at least one tier ({starts} starts, {rates} "
+                                   "rates)", starts=len(s), rates=len(r)))
         if self.mode not in TIER_MODES:
-            raise KpiError(f"tier mode must be 'marginal' or 'retroactive', not {self.mode!r}")
+            raise KpiError(KpiText("tier mode must be 'marginal' or 'retroactive', not {mode}", mode=repr(self.mode)))
         if not all(np.isfinite(s)) or not all(np.isfinite(r)):
-            raise KpiError("tier starts and rates must be finite numbers")
+            raise KpiError(KpiText("tier starts and rates must be finite numbers"))
         if s[0] != 0:
-            raise KpiError(f"the first tier must start at 0, not {_num(s[0])}")
+            raise KpiError(KpiText("the first tier must start at 0, not {start}", start=_num(s[0])))
         if any(b <= a for a, b in itertools.pairwise(s)):
-            raise KpiError(f"tier starts must increase: {', '.join(map(_num, s))}")
+            raise KpiError(KpiText("tier starts must increase: {starts}", starts=", ".join(map(_num, s))))
         if any(x < 0 for x in r):
-            raise KpiError(f"tier rates must not be negative: {', '.join(map(_num, r))}")
+            raise KpiError(KpiText("tier rates must not be negative: {rates}", rates=", ".join(map(_num, r))))
 
     @property
     def ends(self) -> tuple[float, ...]:
@@ -344,7 +346,7 @@ def _check_rate(shape: Any, **named: Any) -> None:
     if shape.scalar:
         for k, v in named.items():
             if v is not None and float(v) < 0:
-                raise KpiError(f"{k} ({_num(v)}) must not be negative")
+                raise KpiError(KpiText("{name} ({value}) must not be negative", name=k, value=_num(v)))
 
 
 def fixed_bonus(score: Any, threshold: Any, amount: Any, *, digits: int | None = 2) -> Any:

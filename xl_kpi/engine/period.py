@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from xl_kpi.engine.errors import KpiError
+from xl_kpi.engine.errors import KpiError, KpiText
 
 __all__ = [
     "ACCEPTED_FORMS", "MONTHS", "PERIOD_YEARS", "Period", "PeriodError", "month_keys", "period_of",
@@ -38,9 +38,9 @@ Kind = Literal["month", "quarter", "half", "year", "range"]
 PERIOD_YEARS = (1900, 2200)
 
 #: The accepted forms, as every error message shows them.
-ACCEPTED_FORMS = ("a month (2026-10 or 10.2026), a quarter (2026-Q4, 4 кв. 2026 or IV квартал 2026), "
-                  "a half-year (2026-H2 or 2 полугодие 2026), a year (2026) or a range of dates "
-                  "(2026-10-01..2026-12-31)")
+ACCEPTED_FORMS = KpiText("a month (2026-10 or 10.2026), a quarter (2026-Q4, 4 кв. 2026 or IV квартал 2026), "
+                         "a half-year (2026-H2 or 2 полугодие 2026), a year (2026) or a range of dates "
+                         "(2026-10-01..2026-12-31)")
 
 #: Month names by language and grammatical case: ``nominative`` (October 2026 / октябрь 2026),
 #: ``genitive`` (1 October 2026 / 1 октября 2026), ``prepositional`` (в октябре 2026), ``short``.
@@ -140,11 +140,11 @@ class Period:
             if isinstance(v, dt.datetime) or not isinstance(v, dt.date):
                 raise TypeError(f"Period.{name} must be a datetime.date, not {type(v).__name__}")
         if self.end < self.start:
-            raise PeriodError(f"the period ends ({self.end:%d.%m.%Y}) before it starts ({self.start:%d.%m.%Y})")
+            raise PeriodError(KpiText("the period ends ({end}) before it starts ({start})", end=f"{self.end:%d.%m.%Y}",
+                                      start=f"{self.start:%d.%m.%Y}"))
         for d in (self.start, self.end):
             if not PERIOD_YEARS[0] <= d.year <= PERIOD_YEARS[1]:
-                raise PeriodError(f'"{d:%d.%m.%Y}" is not a plausible period: the year must lie between '
-                                  f"{PERIOD_YEARS[0]} and {PERIOD_YEARS[1]}; write {ACCEPTED_FORMS}")
+                raise PeriodError(_implausible(f"{d:%d.%m.%Y}"))
 
     # -- constructors
     @classmethod
@@ -152,14 +152,15 @@ class Period:
         """The calendar month ``month`` (1–12) of ``year``."""
         _check_year(year, f"{year}-{month}")
         if not 1 <= month <= 12:
-            raise PeriodError(f"there is no month {month}; write {ACCEPTED_FORMS}")
+            raise PeriodError(KpiText("there is no month {month}; write {forms}", month=month, forms=ACCEPTED_FORMS))
         return cls(dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1]))
 
     @classmethod
     def quarter(cls, year: int, quarter: int) -> Period:
         """Quarter 1–4 of ``year`` (Q4 = October to December)."""
         if not 1 <= quarter <= 4:
-            raise PeriodError(f"there is no quarter {quarter}; write {ACCEPTED_FORMS}")
+            raise PeriodError(KpiText("there is no quarter {quarter}; write {forms}", quarter=quarter,
+                                      forms=ACCEPTED_FORMS))
         first = cls.month(year, 3 * quarter - 2)
         return cls(first.start, cls.month(year, 3 * quarter).end)
 
@@ -167,7 +168,7 @@ class Period:
     def half(cls, year: int, half: int) -> Period:
         """Half-year 1 (January–June) or 2 (July–December) of ``year``."""
         if half not in (1, 2):
-            raise PeriodError(f"there is no half-year {half}; write {ACCEPTED_FORMS}")
+            raise PeriodError(KpiText("there is no half-year {half}; write {forms}", half=half, forms=ACCEPTED_FORMS))
         return cls(cls.month(year, 6 * half - 5).start, cls.month(year, 6 * half).end)
 
     @classmethod
@@ -198,18 +199,19 @@ class Period:
         if isinstance(value, Period):
             return value
         if value is None or value is pd.NaT or (isinstance(value, np.datetime64) and np.isnat(value)):
-            raise PeriodError(f"the period is empty; write {ACCEPTED_FORMS}")
+            raise PeriodError(KpiText("the period is empty; write {forms}", forms=ACCEPTED_FORMS))
         if isinstance(value, (dt.date, np.datetime64)):
             d = _as_date(value)
             return cls.month(d.year, d.month)
         if isinstance(value, (bool, np.bool_)):
-            raise PeriodError(f"{value!r} is not a period; write {ACCEPTED_FORMS}")
+            raise PeriodError(KpiText("{value} is not a period; write {forms}", value=repr(value),
+                                      forms=ACCEPTED_FORMS))
         if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating))
                                                     and math.isfinite(value) and float(value).is_integer()):
             return cls.year(int(_check_year(int(value), str(value))))
         text = str(value).strip()
         if not text:
-            raise PeriodError(f"the period is empty; write {ACCEPTED_FORMS}")
+            raise PeriodError(KpiText("the period is empty; write {forms}", forms=ACCEPTED_FORMS))
         return _parse_text(text)
 
     # -- what it is
@@ -355,9 +357,13 @@ def month_keys(dates: pd.Series) -> pd.Series:
 
 def _check_year(year: int, shown: str) -> int:
     if not PERIOD_YEARS[0] <= year <= PERIOD_YEARS[1]:
-        raise PeriodError(f'"{shown}" is not a plausible period: the year must lie between '
-                          f"{PERIOD_YEARS[0]} and {PERIOD_YEARS[1]}; write {ACCEPTED_FORMS}")
+        raise PeriodError(_implausible(shown))
     return year
+
+
+def _implausible(shown: str) -> KpiText:
+    return KpiText('"{shown}" is not a plausible period: the year must lie between {first} and {last}; write {forms}',
+                   shown=shown, first=PERIOD_YEARS[0], last=PERIOD_YEARS[1], forms=ACCEPTED_FORMS)
 
 
 def _kind(start: dt.date, end: dt.date) -> Kind:
@@ -388,8 +394,11 @@ def _parse_text(text: str) -> Period:
                 year, num = (m.group(1), m.group(2)) if i == 0 else (m.group(2), m.group(1))
                 n = _ordinal(num, top)
                 if n is None:
-                    raise PeriodError(f'"{text}" is not a period: there is no {"quarter" if top == 4 else "half-year"} '
-                                      f"{num}; write {ACCEPTED_FORMS}")
+                    raise PeriodError(
+                        KpiText('"{text}" is not a period: there is no quarter {num}; write {forms}', text=text,
+                                num=num, forms=ACCEPTED_FORMS) if top == 4 else
+                        KpiText('"{text}" is not a period: there is no half-year {num}; write {forms}', text=text,
+                                num=num, forms=ACCEPTED_FORMS))
                 return make(_check_year(int(year), text), n)
     m = _YEAR.match(t)
     if m:
@@ -400,7 +409,8 @@ def _parse_text(text: str) -> Period:
             year, month = (int(m.group(1)), int(m.group(2))) if i == 0 else (int(m.group(2)), int(m.group(1)))
             _check_year(year, text)
             if not 1 <= month <= 12:
-                raise PeriodError(f'"{text}" is not a period: there is no month {month}; write {ACCEPTED_FORMS}')
+                raise PeriodError(KpiText('"{text}" is not a period: there is no month {month}; write {forms}',
+                                          text=text, month=month, forms=ACCEPTED_FORMS))
             return Period.month(year, month)
     for i, pat in enumerate(_MONTH_NAMED):
         m = pat.match(t)
@@ -414,12 +424,13 @@ def _parse_text(text: str) -> Period:
         a, b = _parse_date(parts[0], text), _parse_date(parts[1], text)
         if a is not None and b is not None:
             if b < a:
-                raise PeriodError(f'"{text}" is not a period: it ends before it starts; write {ACCEPTED_FORMS}')
+                raise PeriodError(KpiText('"{text}" is not a period: it ends before it starts; write {forms}',
+                                          text=text, forms=ACCEPTED_FORMS))
             return Period(_check_date(a, text), _check_date(b, text))
     d = _parse_date(t, text)
     if d is not None:
         return Period.month(_check_year(d.year, text), d.month)
-    raise PeriodError(f'"{text}" is not a period; write {ACCEPTED_FORMS}')
+    raise PeriodError(KpiText('"{text}" is not a period; write {forms}', text=text, forms=ACCEPTED_FORMS))
 
 
 def _check_date(d: dt.date, shown: str) -> dt.date:
@@ -450,7 +461,8 @@ def _parse_date(t: str, shown: str) -> dt.date | None:
     try:
         return dt.date(y, mo, d)
     except ValueError:
-        raise PeriodError(f'"{shown}" is not a period: {t} is not a date; write {ACCEPTED_FORMS}') from None
+        raise PeriodError(KpiText('"{shown}" is not a period: {date} is not a date; write {forms}', shown=shown,
+                                  date=t, forms=ACCEPTED_FORMS)) from None
 
 
 def _as_date(v: Any) -> dt.date:
@@ -458,7 +470,7 @@ def _as_date(v: Any) -> dt.date:
         v = pd.Timestamp(v)
     if isinstance(v, pd.Timestamp):
         if v is pd.NaT:
-            raise PeriodError(f"an empty date is not a period; write {ACCEPTED_FORMS}")
+            raise PeriodError(KpiText("an empty date is not a period; write {forms}", forms=ACCEPTED_FORMS))
         return v.date()
     if isinstance(v, dt.datetime):
         return v.date()

@@ -33,6 +33,7 @@ import pandas as pd
 
 from xl_kpi.engine.errors import KpiError, NotANumberError
 from xl_kpi.engine.period import MONTHS
+from xl_kpi.i18n import Msg, current, english
 
 
 class NumberFormatError(NotANumberError):
@@ -52,7 +53,7 @@ _SPACED = re.compile(rf"^\d{{1,3}}(?:[{_SPACES}]\d{{3}})+(?:[.,]\d+)?$")
 # ASCII digits only and at most 15 before the point: pd.to_numeric refuses Arabic or full-width digits
 # and gives Python ints (no float) for 309 digits; such cells take the slow path, which reads them.
 _PLAIN = re.compile(r"\s*-?[0-9]{1,15}(?:\.[0-9]+)?\s*$")
-_HOW = "write it as 1234.5, 1234,5 or 1 234,5"
+_HOW = Msg("write it as 1234.5, 1234,5 or 1 234,5")
 #: Text that means "no value" to people (and to pandas' default NA strings); it is kept as text and
 #: refused where a number or date is needed, with a hint to leave the cell empty.
 NA_WORDS = frozenset({"n/a", "na", "#n/a", "null", "none", "nan", "-nan", "#na", "n.a.", "н/д", "нет данных"})
@@ -67,23 +68,23 @@ def parse_number(value: Any) -> float | None:
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, (bool, np.bool_)):
-        raise NumberFormatError(f"{value!r} is a yes/no value, not a number")
+        raise NumberFormatError(Msg("{value} is a yes/no value, not a number", value=repr(value)))
     if isinstance(value, (int, np.integer)):
         try:
             return float(value)
         except OverflowError:
             digits = int(abs(int(value)).bit_length() * 0.30103) + 1  # str() of a huge int is refused
-            raise NumberFormatError(f"a number of about {digits} digits is too large") from None
+            raise NumberFormatError(Msg("a number of about {digits} digits is too large", digits=digits)) from None
     if isinstance(value, (float, np.floating)):
         if math.isnan(value):
             return None
         if math.isinf(value):
-            raise NumberFormatError(f"{value} (infinity) is not a number a KPI can use")
+            raise NumberFormatError(_infinity(value))
         return float(value)
     if isinstance(value, (dt.date, dt.time, dt.timedelta, np.datetime64)):
-        raise NumberFormatError(f"{value} is a date or time, not a number")
+        raise NumberFormatError(Msg("{value} is a date or time, not a number", value=str(value)))
     if not isinstance(value, str):
-        raise NumberFormatError(f"{value!r} is not a number")
+        raise NumberFormatError(Msg("{value} is not a number", value=repr(value)))
     return _parse_text(value)
 
 
@@ -106,10 +107,11 @@ def _parse_text(text: str) -> float | None:
     if s[:1] in "+-" and s[:1]:
         if parens:
             raise NumberFormatError(
-                f'"{shown}" is contradictory: (…) already means negative; write (5) or -5, not (-5)')
+                Msg('"{shown}" is contradictory: (…) already means negative; write (5) or -5, not (-5)', shown=shown))
         negative, s = (s[0] == "-"), s[1:].strip()
     if not s:
-        raise NumberFormatError(f'"{shown}" holds no digits, it is not a number; {_HOW} (or leave the cell empty)')
+        raise NumberFormatError(Msg('"{shown}" holds no digits, it is not a number; {how} (or leave the cell empty)',
+                                      shown=shown, how=_HOW))
     exponent = ""
     m = _EXPONENT.search(s)
     if m and m.start() > 0:
@@ -119,8 +121,9 @@ def _parse_text(text: str) -> float | None:
         s = _ungroup(s, text)
     if not _BODY.match(s):
         if s.casefold() in NA_WORDS:
-            raise NumberFormatError(f'"{shown}" is not a number; leave the cell empty if there is no value, or {_HOW}')
-        raise NumberFormatError(f'"{text.strip()}" is not a number; {_HOW}')
+            raise NumberFormatError(Msg('"{shown}" is not a number; leave the cell empty if there is no value, '
+                                        "or {how}", shown=shown, how=_HOW))
+        raise NumberFormatError(_not_a_number(text.strip()))
     digits = _normalise(s, text.strip(), spaced)
     try:
         exact = Decimal(("-" if negative else "") + digits + exponent)
@@ -128,13 +131,14 @@ def _parse_text(text: str) -> float | None:
             exact = exact / 100
         out = float(exact)
     except InvalidOperation:
-        raise NumberFormatError(f'"{shown}" is not a number; {_HOW}') from None
+        raise NumberFormatError(_not_a_number(shown)) from None
     except ArithmeticError:  # decimal.Overflow / Underflow: 1e9999999%
-        raise NumberFormatError(f'"{shown}" is too large or too small to be a number') from None
+        raise NumberFormatError(Msg('"{shown}" is too large or too small to be a number', shown=shown)) from None
     if not math.isfinite(out):
-        raise NumberFormatError(f'"{shown}" is too large to be a number')
+        raise NumberFormatError(Msg('"{shown}" is too large to be a number', shown=shown))
     if out == 0 and exact != 0:
-        raise NumberFormatError(f'"{shown}" is too small to be a number (it would be read as 0); write 0 if 0 is meant')
+        raise NumberFormatError(Msg('"{shown}" is too small to be a number (it would be read as 0); write 0 if 0 '
+                                      "is meant", shown=shown))
     return out
 
 
@@ -142,8 +146,8 @@ def _ungroup(s: str, original: str) -> str:
     """Remove thousands spaces; the integer part's groups must be three digits each."""
     if not _SPACED.match(s):
         raise NumberFormatError(
-            f'"{original.strip()}": spaces may only separate groups of three digits (1 234 567,5); {_HOW}'
-        )
+            Msg('"{shown}": spaces may only separate groups of three digits (1 234 567,5); {how}',
+                shown=original.strip(), how=_HOW))
     return re.sub(f"[{_SPACES}]", "", s)
 
 
@@ -154,22 +158,22 @@ def _normalise(s: str, original: str, spaced: bool) -> str:
         dec = "." if s.rfind(".") > s.rfind(",") else ","
         grp = "," if dec == "." else "."
         if s.count(dec) != 1 or s.rfind(grp) > s.find(dec):
-            raise NumberFormatError(f'"{original}" mixes "." and "," in a way that is not a number; {_HOW}')
+            raise NumberFormatError(Msg('"{shown}" mixes "." and "," in a way that is not a number; {how}',
+                                          shown=original, how=_HOW))
         whole, frac = s.split(dec)
         return _grouped(whole, grp, original) + "." + frac
     if commas > 1 or dots > 1:
         sep = "," if commas else "."
         if spaced:
-            raise NumberFormatError(f'"{original}" groups thousands two ways; {_HOW}')
+            raise NumberFormatError(Msg('"{shown}" groups thousands two ways; {how}', shown=original, how=_HOW))
         return _grouped(s, sep, original)
     if commas == 1:
         whole, frac = s.split(",")
         if len(frac) == 3 and whole.lstrip("0") and not spaced:
-            raise NumberFormatError(
-                f'"{original}" is ambiguous: {whole}{frac} (a thousands comma) or {whole}.{frac} '
-                f"(a decimal comma)? Write {whole}{frac} or {whole} {frac} for the thousands, "
-                f"{whole}.{frac} for the fraction"
-            )
+            raise NumberFormatError(Msg(
+                '"{shown}" is ambiguous: {whole}{frac} (a thousands comma) or {whole}.{frac} (a decimal comma)? '
+                "Write {whole}{frac} or {whole} {frac} for the thousands, {whole}.{frac} for the fraction",
+                shown=original, whole=whole, frac=frac))
         return (whole or "0") + "." + frac
     return s if not s.startswith(".") else "0" + s
 
@@ -177,7 +181,8 @@ def _normalise(s: str, original: str, spaced: bool) -> str:
 def _grouped(whole: str, sep: str, original: str) -> str:
     head, *groups = whole.split(sep)
     if not (head.isdigit() and 1 <= len(head) <= 3 and groups and all(len(g) == 3 and g.isdigit() for g in groups)):
-        raise NumberFormatError(f'"{original}" is not a number: thousands groups must have three digits; {_HOW}')
+        raise NumberFormatError(Msg('"{shown}" is not a number: thousands groups must have three digits; {how}',
+                                      shown=original, how=_HOW))
     return head + "".join(groups)
 
 
@@ -187,14 +192,14 @@ def to_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     Numeric columns pass straight through; text is parsed once per distinct value.
     """
     if pd.api.types.is_bool_dtype(values.dtype):
-        bad = pd.Series("a yes/no value is not a number", index=values.index, dtype=object)
+        bad = pd.Series(english(Msg("a yes/no value is not a number")), index=values.index, dtype=object)
         return pd.Series(np.nan, index=values.index, dtype=float), bad
     if pd.api.types.is_numeric_dtype(values.dtype):
         nums = values.astype(float)
         errs = pd.Series(np.nan, index=values.index, dtype=object)
         inf = np.isinf(nums.to_numpy())
         if inf.any():  # a crafted workbook can store inf; it must never reach a score
-            errs[inf] = [f"{v} (infinity) is not a number a KPI can use" for v in nums[inf]]
+            errs[inf] = [english(_infinity(v)) for v in nums[inf]]
             nums = nums.where(~inf, np.nan)
         return nums, errs
     arr = values.to_numpy(dtype=object)
@@ -211,10 +216,18 @@ def to_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
             x = parse_number(v)
             cache[k] = (np.nan if x is None else x, None)
         except NumberFormatError as e:
-            cache[k] = (np.nan, str(e))
+            cache[k] = (np.nan, english(e))
     nums = pd.Series([cache[k][0] for k in keys], index=values.index, dtype=float)
     errs = pd.Series([cache[k][1] for k in keys], index=values.index, dtype=object)
     return nums, errs.where(errs.notna(), np.nan)
+
+
+def _infinity(value: Any) -> Msg:
+    return Msg("{value} (infinity) is not a number a KPI can use", value=str(value))
+
+
+def _not_a_number(shown: str) -> Msg:
+    return Msg('"{shown}" is not a number; {how}', shown=shown, how=_HOW)
 
 
 def _key(v: Any) -> Any:
@@ -229,7 +242,7 @@ def _key(v: Any) -> Any:
 
 _DATE_FORMATS = ("%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%y")
 _ISO_LIKE = re.compile(r"^\d{4}-\d{1,2}(-\d{1,2})?([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
-_DATE_HOW = "write dates as 31.10.2026 or 2026-10-31 (a time may follow: 31.10.2026 14:05)"
+_DATE_HOW = Msg("write dates as 31.10.2026 or 2026-10-31 (a time may follow: 31.10.2026 14:05)")
 
 #: Dates are held as pandas' nanosecond datetimes, which end here. A later date (HR's 31.12.9999 for
 #: "no end date") is read as FAR_FUTURE: after any period, so an open-ended "left" stays open.
@@ -250,8 +263,9 @@ def _fit(dates: pd.Series, shown: pd.Series | None = None) -> tuple[pd.Series, p
     early = (wide < EARLIEST).to_numpy()
     if early.any():
         cells = (shown if shown is not None else wide)[early]
-        errors[early] = [f'"{_show(v)}" is before {EARLIEST:%d.%m.%Y}, too early to be a date here '
-                         f"(a placeholder? leave the cell empty); {_DATE_HOW}" for v in cells]
+        errors[early] = [english(Msg('"{shown}" is before {earliest}, too early to be a date here (a placeholder? '
+                                     "leave the cell empty); {how}", shown=_show(v),
+                                     earliest=f"{EARLIEST:%d.%m.%Y}", how=_DATE_HOW)) for v in cells]
     wide = wide.mask(early, pd.NaT).mask((wide > FAR_FUTURE).to_numpy(), FAR_FUTURE)
     return wide.astype("datetime64[ns]"), errors
 
@@ -276,7 +290,7 @@ def parse_date(value: Any) -> pd.Timestamp | None:
     """
     dates, errors = to_dates(pd.Series([value], dtype=object))
     if isinstance(errors.iloc[0], str):
-        raise DateFormatError(errors.iloc[0])
+        raise DateFormatError(getattr(errors.iloc[0], "msg", errors.iloc[0]))
     return None if pd.isna(dates.iloc[0]) else dates.iloc[0]
 
 
@@ -310,40 +324,58 @@ def to_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
                 break
             parsed[todo] = pd.to_datetime(strings[todo], format=fmt, errors="coerce").astype("datetime64[us]")
         bad_text = strings[parsed.isna()]
-        errors[bad_text.index] = [_not_a_date(v) for v in bad_text]
+        errors[bad_text.index] = [english(_not_a_date(v)) for v in bad_text]
         good = parsed.notna()
         out[strings.index[good]], errors[strings.index[good]] = _fit(parsed[good], strings[good])
     other = text[~is_str]
-    errors[other.index] = [_not_a_date_cell(v) for v in other]
+    errors[other.index] = [english(_not_a_date_cell(v)) for v in other]
     return out, errors
 
 
-def _not_a_date_cell(v: Any) -> str:
+def _not_a_date_cell(v: Any) -> Msg:
     """Why a non-text cell (a number, a time of day) is not a date; long numbers are shortened."""
     if isinstance(v, dt.time):
-        return f"{v:%H:%M} is a time of day, not a date (a date cell before 1900?); {_DATE_HOW}"
+        return Msg("{time} is a time of day, not a date (a date cell before 1900?); {how}", time=f"{v:%H:%M}",
+                   how=_DATE_HOW)
     text = repr(v)
     if len(text) > 40:
         text = f"{text[:20]}…({len(text)} characters)"
-    return f"{text} is not a date; {_DATE_HOW}"
+    return Msg("{value} is not a date; {how}", value=text, how=_DATE_HOW)
 
 
 _SLASHED = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})\b")
 
 
-def _not_a_date(text: str) -> str:
+class _DayOfMonth(Msg):
+    """'3 March' / '3 марта': a day and a month name in the reader's language."""
+
+    __slots__ = ()
+
+    def __init__(self, day: int, month: int) -> None:
+        super().__init__("{day} {month}", day=day, month=month)
+
+    def render(self, lang: str | None = None) -> str:
+        names = MONTHS.get(lang or current(), MONTHS["en"])["genitive"]
+        return f"{self.params['day']} {names[self.params['month'] - 1]}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _DayOfMonth, (self.params["day"], self.params["month"])
+
+
+def _not_a_date(text: str) -> Msg:
     """Why a text is not a date; a slashed date says why it is refused (day or month first?)."""
     m = _SLASHED.match(text)
     if m:
         a, b = int(m.group(1)), int(m.group(2))
         if 1 <= a <= 12 and 1 <= b <= 12 and a != b:
-            months = MONTHS["en"]["nominative"]
-            return (f'"{text}" is ambiguous: {a} {months[b - 1]} or {b} {months[a - 1]}? '
-                    f"Dates with slashes are not accepted; {_DATE_HOW}")
-        return f'"{text}": dates with slashes are not accepted (day or month first?); {_DATE_HOW}'
+            return Msg('"{text}" is ambiguous: {one} or {other}? Dates with slashes are not accepted; {how}',
+                       text=text, one=_DayOfMonth(a, b), other=_DayOfMonth(b, a), how=_DATE_HOW)
+        return Msg('"{text}": dates with slashes are not accepted (day or month first?); {how}', text=text,
+                   how=_DATE_HOW)
     if text.casefold() in NA_WORDS:
-        return f'"{text}" is not a date; leave the cell empty if there is none, or {_DATE_HOW}'
-    return f'"{text}" is not a date; {_DATE_HOW}'
+        return Msg('"{text}" is not a date; leave the cell empty if there is none, or {how}', text=text,
+                   how=_DATE_HOW)
+    return Msg('"{text}" is not a date; {how}', text=text, how=_DATE_HOW)
 
 
 def _blank(v: Any) -> bool:
@@ -407,8 +439,8 @@ def to_flags_checked(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     junk = (flags.isna() & ~obj.map(lambda v: _blank(v) or v is pd.NA or v is pd.NaT)).to_numpy()
     errors = pd.Series(np.nan, index=values.index, dtype=object)
     if junk.any():
-        errors[junk] = [f'"{_show(v)}" is neither yes nor no; write yes/no, да/нет, true/false, 1/0, '
-                        "or x for yes (an empty cell is no value)" for v in obj[junk]]
+        errors[junk] = [english(Msg('"{value}" is neither yes nor no; write yes/no, да/нет, true/false, 1/0, '
+                                    "or x for yes (an empty cell is no value)", value=_show(v))) for v in obj[junk]]
     return flags, errors
 
 

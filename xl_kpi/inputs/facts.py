@@ -31,7 +31,7 @@ import pandas as pd
 
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.period import Period, PeriodError, period_of
-from xl_kpi.i18n import Msg
+from xl_kpi.i18n import Msg, english
 from xl_kpi.inputs.cells import to_ids, to_numbers
 from xl_kpi.inputs.datafiles import DataFile, bound_paths, load_bound, parse_data_arg, plain_paths
 from xl_kpi.inputs.identity import alike_hint, key_index
@@ -356,7 +356,7 @@ def _explicit_period(period: Period | str | None, plan: Plan) -> Period | None:
         try:
             return Period.parse(period)
         except PeriodError as e:
-            raise KpiError(f"--period: {e}") from None
+            raise KpiError(Msg("--period: {e}", e=e)) from None
     return plan.settings.period
 
 
@@ -402,7 +402,7 @@ def _read_facts_table(
     if pcol is not None:
         cache: dict[Any, Any] = {}
         bad_rows: list[int] = []
-        bad_msgs: list[str] = []
+        bad_msgs: list[Any] = []
         for r, v in f[pcol].items():
             key = (type(v).__name__, v) if not (isinstance(v, float) and np.isnan(v)) else None
             if key not in cache:
@@ -413,21 +413,23 @@ def _read_facts_table(
             got = cache[key]
             if isinstance(got, PeriodError):
                 bad_rows.append(int(r))
-                bad_msgs.append(str(got))
+                bad_msgs.append(english(got))  # the engine's text, in the reader's language when shown
             else:
                 periods[r] = got
-        problems.cells("error", t, bad_rows, pcol, bad_msgs, "write the period as 2026-10, 2026-Q4, 2026-H2 or 2026")
+        problems.cells("error", t, bad_rows, pcol, bad_msgs,
+                       Msg("write the period as 2026-10, 2026-Q4, 2026-H2 or 2026"))
     employees = set(plan.employees["employee_id"])
     kpis = set(plan.kpis["kpi_id"])
     ok = pd.Series(True, index=f.index)
     bad_fact = pd.Series(False, index=f.index)
     checks = [
-        (emp.isna(), ecol, "the employee_id is empty", "fill in the employee_id or delete the row"),
-        (kpi.isna(), kcol, "the kpi_id is empty", "fill in the kpi_id or delete the row"),
-        (emp.notna() & ~emp.isin(employees), ecol, None, "correct the id, or add the employee to the Employees sheet"),
-        (kpi.notna() & ~kpi.isin(kpis), kcol, None, "correct the id, or add the KPI to the KPIs sheet"),
-        (errors.notna(), fcol, None, "type the fact as a number (e.g. 1234,5 or 40%)"),
-        (errors.isna() & fact.isna(), fcol, "the fact is empty", "fill in the fact or delete the row"),
+        (emp.isna(), ecol, Msg("the employee_id is empty"), Msg("fill in the employee_id or delete the row")),
+        (kpi.isna(), kcol, Msg("the kpi_id is empty"), Msg("fill in the kpi_id or delete the row")),
+        (emp.notna() & ~emp.isin(employees), ecol, None,
+         Msg("correct the id, or add the employee to the Employees sheet")),
+        (kpi.notna() & ~kpi.isin(kpis), kcol, None, Msg("correct the id, or add the KPI to the KPIs sheet")),
+        (errors.notna(), fcol, None, Msg("type the fact as a number (e.g. 1234,5 or 40%)")),
+        (errors.isna() & fact.isna(), fcol, Msg("the fact is empty"), Msg("fill in the fact or delete the row")),
     ]
     for mask, col, message, fix in checks:
         mask = mask.fillna(False).astype(bool) & ok
@@ -435,14 +437,15 @@ def _read_facts_table(
             continue
         rows = list(f.index[mask])
         if message is not None:
-            msgs: list[str] | str = message
+            msgs: list[Any] | Msg = message
         elif col == ecol:
             alike = key_index(plan.employees["employee_id"])
-            msgs = [f'unknown employee "{v}": not in the Employees sheet' + alike_hint(v, alike) for v in emp[mask]]
+            msgs = [Msg('unknown employee "{id}": not in the Employees sheet{hint}', id=v, hint=alike_hint(v, alike))
+                    for v in emp[mask]]
         elif col == kcol:
-            msgs = [f'unknown KPI "{v}": not in the KPIs sheet' for v in kpi[mask]]
+            msgs = [Msg('unknown KPI "{kpi}": not in the KPIs sheet', kpi=v) for v in kpi[mask]]
         else:
-            msgs = [f"the fact is not a number: {m}" for m in errors[mask]]
+            msgs = [Msg("the fact is not a number: {error}", error=m) for m in errors[mask]]
         problems.cells("error", t, rows, col, msgs, fix)
         ok &= ~mask
         if col == fcol:

@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from xl_kpi.i18n import English, Msg
+
 __all__ = ["Resolution", "alike_hint", "canonical_address", "id_key", "key_index", "looks_like", "resolve_managers"]
 
 
@@ -51,7 +53,9 @@ def alike_hint(value: str, known: dict[str, list[str]], where: str = "the Employ
     near = looks_like(value, known)
     if not near:
         return ""
-    return f" ({where} has {', '.join(chr(34) + n + chr(34) for n in near)}: ids are compared exactly, case included)"
+    return English(Msg(" ({where} has {ids}: ids are compared exactly, case included)",
+                       where=Msg("the Employees sheet") if where == "the Employees sheet" else where,
+                       ids=", ".join(chr(34) + n + chr(34) for n in near)))
 
 
 def key_index(ids: Any) -> dict[str, list[str]]:
@@ -155,24 +159,31 @@ def resolve_managers(ids: Iterable[Any], names: Iterable[Any], managers: Iterabl
             hits.add(text)
             by = "id"
         if len(hits) > 1:
-            what = f"manager {text!r} matches several employees ({', '.join(sorted(hits))})"
-            out[text] = Resolution(None, f"{what}: write the manager's employee_id in the manager column",
-                                   problem="several", what=what)
+            what = English(Msg("manager {text} matches several employees ({ids})", text=repr(text),
+                               ids=", ".join(sorted(hits))))
+            out[text] = Resolution(None, English(Msg("{what}: write the manager's employee_id in the manager column",
+                                                     what=what)), problem="several", what=what)
         elif hits:
             eid = hits.pop()
             if eid not in team:
                 out[text] = Resolution(eid, by=by)
                 continue
-            what = (f"manager {text!r} is the {'employee_id' if by == 'id' else 'name'} of employee {eid}, who is "
-                    "in that very team (a namesake of the real manager, who is not in the plan?)")
-            out[text] = Resolution(None, f"{what}: write the manager's employee_id in the manager column, or add the "
-                                         "manager to the Employees sheet", problem="self", what=what)
+            what = English(Msg("manager {text} is the employee_id of employee {eid}, who is in that very team (a "
+                               "namesake of the real manager, who is not in the plan?)", text=repr(text), eid=eid)
+                           if by == "id" else
+                           Msg("manager {text} is the name of employee {eid}, who is in that very team (a namesake "
+                               "of the real manager, who is not in the plan?)", text=repr(text), eid=eid))
+            out[text] = Resolution(None, English(Msg("{what}: write the manager's employee_id in the manager column, "
+                                                     "or add the manager to the Employees sheet", what=what)),
+                                   problem="self", what=what)
         else:
             near = looks_like(text, by_key)
-            hint = (f" (the employee_id {', '.join(chr(34) + n + chr(34) for n in near)} differs only in case or "
-                    "spacing: ids are compared exactly)") if near else ""
-            what = f"manager {text!r} is not an employee in the plan{hint}"
-            out[text] = Resolution(None, f"{what} (no e-mail address for the team bundle): add them to the Employees "
-                                         "sheet with an email, write their exact employee_id, or hand the bundle "
-                                         "over yourself", problem="case" if near else "nobody", what=what)
+            what = English(Msg("manager {text} is not an employee in the plan (the employee_id {ids} differs only in "
+                               "case or spacing: ids are compared exactly)", text=repr(text),
+                               ids=", ".join(chr(34) + n + chr(34) for n in near)) if near else
+                           Msg("manager {text} is not an employee in the plan", text=repr(text)))
+            out[text] = Resolution(None, English(Msg("{what} (no e-mail address for the team bundle): add them to the "
+                                                     "Employees sheet with an email, write their exact employee_id, "
+                                                     "or hand the bundle over yourself", what=what)),
+                                   problem="case" if near else "nobody", what=what)
     return out

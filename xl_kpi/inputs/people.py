@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from xl_kpi.i18n import Msg
+from xl_kpi.i18n import Join, Msg, Plural
 from xl_kpi.inputs.cells import to_ids
 from xl_kpi.inputs.identity import alike_hint, id_key, key_index
 from xl_kpi.inputs.problems import Problems
@@ -154,23 +154,26 @@ class People:
         self._warned.add(key)
         rows = sum(counts.values())
         alike = key_index(sorted(self.ids))
-        listed = ", ".join(f'"{v}" ({n} row{"s" if n != 1 else ""})' + alike_hint(v, alike)
-                           for v, n in counts.most_common(SHOWN))
-        more = f" and {len(counts) - SHOWN} more" if len(counts) > SHOWN else ""
+        listed = Join(", ", [Plural('"{v}" ({n} row){hint}', '"{v}" ({n} rows){hint}', n, v=v,
+                                    hint=alike_hint(v, alike)) for v, n in counts.most_common(SHOWN)])
+        more = Msg(" and {n} more", n=len(counts) - SHOWN) if len(counts) > SHOWN else ""
         names = [v for v in counts if _NAME_LIKE.match(v) or alias_key(v) in self.names]
-        verb = "s name" if rows != 1 else " names"
-        message = (f"{table.file}, column {column}: {rows} row{verb} people who are not in "
-                   f"Employees (neither an employee_id nor an alias), which are not counted: {listed}{more}")
-        fix = "check the values in the raw data (a typo? someone who left?), or add the employees"
+        message: Msg = Plural("{file}, column {column}: {n} row names people who are not in Employees (neither an "
+                              "employee_id nor an alias), which are not counted: {listed}{more}",
+                              "{file}, column {column}: {n} rows name people who are not in Employees (neither an "
+                              "employee_id nor an alias), which are not counted: {listed}{more}", rows,
+                              file=table.file, column=column, listed=listed, more=more)
+        fix = Msg("check the values in the raw data (a typo? someone who left?), or add the employees")
         if names:
-            known = [f'"{v}" is the name of {", ".join(self.names[alias_key(v)])}' for v in names
+            known = [Msg('"{v}" is the name of {who}', v=v, who=", ".join(self.names[alias_key(v)])) for v in names
                      if alias_key(v) in self.names][:3]
-            look = "looks like a person's name" if len(names) == 1 else "look like people's names"
-            message += (f"; {len(names)} of these {look}, and no alias in Employees matches them"
-                        + (f" ({'; '.join(known)})" if known else ""))
-            example = names[0]
-            fix = (f'add the names as the CRM writes them to the Employees column aliases (Псевдонимы), several '
-                   f'separated by ";" (e.g. "{example}"); names are never matched by themselves (namesakes)')
+            message = Msg("{message}{names}", message=message, names=Plural(
+                "; {n} of these looks like a person's name, and no alias in Employees matches them{known}",
+                "; {n} of these look like people's names, and no alias in Employees matches them{known}",
+                len(names), known=Msg(" ({known})", known=Join("; ", known)) if known else ""))
+            fix = Msg('add the names as the CRM writes them to the Employees column aliases (Псевдонимы), several '
+                      'separated by ";" (e.g. "{example}"); names are never matched by themselves (namesakes)',
+                      example=names[0])
         problems.warning(message, fix, **dict(at))
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from xl_kpi.engine.errors import KpiError
-from xl_kpi.i18n import Msg, Plural, current, tr, using
+from xl_kpi.i18n import Msg, Plural, as_msg, current, tr, using
 
 
 class Located(Protocol):
@@ -56,6 +56,8 @@ class Problem:
     def __post_init__(self) -> None:
         for name, keep in (("message", "text"), ("fix", "fix_text")):
             value = getattr(self, name)
+            if isinstance(value, str):
+                value = as_msg(value)  # English and engine texts keep their Msg
             if isinstance(value, Msg):
                 object.__setattr__(self, keep, value)
                 object.__setattr__(self, name, value.render("en"))

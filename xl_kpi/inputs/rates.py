@@ -162,19 +162,20 @@ def read_rates(table: Table | None, columns: Mapping[str, str | None], currency:
     blank = codes.isna() & to_ids(f[rcol]).isna()
     ok &= ~blank
     checks = [
-        (codes.isna() & ~blank, ccol, "the currency is empty", "type the currency code (USD, EUR, …)"),
-        (errors.notna(), rcol, None, "type the rate as a number, e.g. 92,5"),
-        ((values <= 0) & errors.isna(), rcol, "a rate must be above 0", "type how many units of the plan's "
-         "currency one unit of this currency is worth"),
-        (values.isna() & errors.isna() & ~blank, rcol, "the rate is empty", "fill in the rate"),
-        (derrors.notna(), dcol or rcol, None, "type the date as 01.10.2026 or 2026-10-01"),
-        (codes == rates.currency, ccol, f"a rate for the plan's own currency ({rates.currency})",
-         "delete the row: amounts in the plan's currency are taken as they are"),
+        (codes.isna() & ~blank, ccol, Msg("the currency is empty"), Msg("type the currency code (USD, EUR, …)")),
+        (errors.notna(), rcol, None, Msg("type the rate as a number, e.g. 92,5")),
+        ((values <= 0) & errors.isna(), rcol, Msg("a rate must be above 0"),
+         Msg("type how many units of the plan's currency one unit of this currency is worth")),
+        (values.isna() & errors.isna() & ~blank, rcol, Msg("the rate is empty"), Msg("fill in the rate")),
+        (derrors.notna(), dcol or rcol, None, Msg("type the date as 01.10.2026 or 2026-10-01")),
+        (codes == rates.currency, ccol, Msg("a rate for the plan's own currency ({currency})",
+                                            currency=rates.currency),
+         Msg("delete the row: amounts in the plan's currency are taken as they are")),
     ]
     for mask, col, message, fix in checks:
         mask = mask.fillna(False).astype(bool) & ok
         if mask.any():
-            msgs = message if message is not None else [str(m) for m in (errors if col == rcol else derrors)[mask]]
+            msgs = message if message is not None else list((errors if col == rcol else derrors)[mask])
             problems.cells("error", table, list(f.index[mask]), col, msgs, fix)
             ok &= ~mask
     good = pd.DataFrame({"currency": codes, "rate": values, "date": dates.dt.normalize(), "row": f.index})[ok]

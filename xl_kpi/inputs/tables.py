@@ -73,8 +73,9 @@ def read_tables(
         sheets = [(s.name, s.grid, s.info) for s in read_workbook(path)]
     else:
         raise FileReadError(
-            path.name, f"unknown file type {path.suffix or '(none)'}; xl_kpi reads .csv and .xlsx files",
-            "save it as CSV or Excel Workbook (.xlsx), or remove it from --data",
+            path.name, Msg("unknown file type {suffix}; xl_kpi reads .csv and .xlsx files",
+                           suffix=path.suffix or "(none)"),
+            Msg("save it as CSV or Excel Workbook (.xlsx), or remove it from --data"),
         )
     tables = []
     stem = name or path.stem
@@ -270,14 +271,15 @@ def _sheet_issues(table: Table, info: SheetInfo, columns: Mapping[int, str]) -> 
         for lab in hit:
             table.add_issue(lab, problem, cover)
     cells = [
-        ("error", info.no_value, lambda f: f"formula with no saved value ({_short(f)}): the file was saved by a "
-         "program that does not calculate", "open and save the file in Excel (or LibreOffice), which stores the "
-         "results of the formulas; then run again"),
-        ("error", info.bad_values, lambda v: f"the cell holds {v}, not a number" if v[:1] != "#" else
-         f"the cell shows the Excel error {v}", "correct the formula or the value in Excel"),
-        ("warning", info.external, lambda f: f"formula refers to another workbook ({_short(f)}); the value saved with "
-         "this file is used and may be out of date", "open both workbooks in Excel and save this one, or replace the "
-         "formula with its value"),
+        ("error", info.no_value, lambda f: Msg("formula with no saved value ({formula}): the file was saved by a "
+                                               "program that does not calculate", formula=_short(f)),
+         Msg("open and save the file in Excel (or LibreOffice), which stores the results of the formulas; then run "
+             "again")),
+        ("error", info.bad_values, lambda v: Msg("the cell holds {value}, not a number", value=v) if v[:1] != "#" else
+         Msg("the cell shows the Excel error {value}", value=v), Msg("correct the formula or the value in Excel")),
+        ("warning", info.external, lambda f: Msg("formula refers to another workbook ({formula}); the value saved "
+                                                 "with this file is used and may be out of date", formula=_short(f)),
+         Msg("open both workbooks in Excel and save this one, or replace the formula with its value")),
     ]
     for severity, found, message, fix in cells:
         by_column: dict[int, list[int]] = {}

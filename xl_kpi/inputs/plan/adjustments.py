@@ -90,7 +90,7 @@ def _adjustments(plan: Plan, problems: Problems) -> pd.DataFrame:
     for r in t.frame.index[~good]:  # a correction HR typed but we cannot apply: the employee is not paid without it
         e = ids[r]
         if e in known and e not in plan.ambiguous:
-            plan.ambiguous[e] = f"the Adjustments sheet's row {int(r)} for this employee has an error"
+            plan.ambiguous[e] = Msg("the Adjustments sheet's row {row} for this employee has an error", row=int(r))
     out = pd.DataFrame({"employee_id": ids[good].to_numpy(object), "amount": amounts[good].to_numpy(float),
                         "reason": reasons[good].to_numpy(object), "kpi_id": kpis[good].to_numpy(object),
                         "row": t.frame.index[good].to_numpy(float)})

@@ -5,6 +5,7 @@ cell is reported where it is.
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,7 +93,7 @@ def _optional_text(plan: Plan, sheet: str, name: str) -> pd.Series:
 
 
 def _duplicates(plan: Plan, sheet: str, name: str, ids: pd.Series, problems: Problems, what: str,
-                ambiguous: dict[str, str] | None = None) -> pd.Series:
+                ambiguous: dict[str, Any] | None = None) -> pd.Series:
     """Report repeated ids (every repeat, pointing at the first) and ids that only look alike; returns the
     'first occurrence' mask. ``ambiguous`` collects every id concerned, with why (for the results)."""
     t, header = _col(plan, sheet, name)
@@ -105,7 +106,8 @@ def _duplicates(plan: Plan, sheet: str, name: str, ids: pd.Series, problems: Pro
                            first_row=first_row[v]),
                        Msg("give each {what} one row; change or delete this one", what=what), **t.at(r, header))
         if ambiguous is not None:
-            ambiguous[v] = f"the {what} {v} is in sheet {sheet} more than once (rows {first_row[v]} and {int(r)})"
+            ambiguous[v] = Msg("the {what} {v} is in sheet {sheet} more than once (rows {first} and {row})",
+                               what=what, v=v, sheet=sheet, first=first_row[v], row=int(r))
     # ids are compared exactly everywhere; two that only look alike (M1 / m1) would be a trap
     first_look: dict[str, tuple[str, int]] = {}
     for r, v in ids[ids.ne("") & ~dup].items():
@@ -124,8 +126,8 @@ def _duplicates(plan: Plan, sheet: str, name: str, ids: pd.Series, problems: Pro
                        **t.at(r, header))
         if ambiguous is not None:
             for a, b in ((v, other), (other, v)):
-                ambiguous.setdefault(a, f'the {what} "{a}" looks like "{b}" (sheet {sheet}, rows {other_row} and '
-                                        f"{int(r)})")
+                ambiguous.setdefault(a, Msg('the {what} "{a}" looks like "{b}" (sheet {sheet}, rows {first} and {row})',
+                                            what=what, a=a, b=b, sheet=sheet, first=other_row, row=int(r)))
     return ~dup
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.money import MAX_MONEY
-from xl_kpi.i18n import Msg, Plural
+from xl_kpi.i18n import English, Msg, Plural
 from xl_kpi.inputs.cells import FAR_FUTURE, to_dates
 from xl_kpi.inputs.identity import resolve_managers
 from xl_kpi.inputs.plan.columns import _col, _duplicates, _numbers, _optional_text, _required_text
@@ -31,8 +31,9 @@ def _employees(plan: Plan, problems: Problems) -> pd.DataFrame:
     bad_email = out["email"].ne("") & ~out["email"].str.contains("@", regex=False)
     if bad_email.any() and email_col:
         problems.cells("warning", t, list(f.index[bad_email]), email_col,
-                       [f'"{v}" does not look like an e-mail address' for v in out["email"][bad_email]],
-                       "correct the address (cards cannot be mailed to it)")
+                       [Msg('"{value}" does not look like an e-mail address', value=v)
+                        for v in out["email"][bad_email]],
+                       Msg("correct the address (cards cannot be mailed to it)"))
     out["salary"] = _numbers(plan, "Employees", "salary", problems, default=0.0, minimum=0.0, maximum=MAX_MONEY,
                              what=Msg("fixed salary"))
     out["bonus_pool"] = _numbers(plan, "Employees", "bonus_pool", problems, required=True, minimum=0.0,
@@ -46,20 +47,22 @@ def _employees(plan: Plan, problems: Problems) -> pd.DataFrame:
         dates, errors = to_dates(f[header])
         if name == "hired":  # 31.12.9999 means "open-ended" for a left date; as a hire date it means nothing
             never = (dates >= FAR_FUTURE) & errors.isna()
-            errors = errors.mask(never, f"a date after {FAR_FUTURE:%d.%m.%Y} (31.12.9999?) is not a hire date; "
-                                        "leave the cell empty or type the first working day")
+            errors = errors.mask(never, English(Msg("a date after {date} (31.12.9999?) is not a hire date; leave the "
+                                                    "cell empty or type the first working day",
+                                                    date=f"{FAR_FUTURE:%d.%m.%Y}")))
             dates = dates.mask(never)
         bad = errors.notna()
-        problems.cells("error", tt, list(f.index[bad]), header, [f"{name}: {m}" for m in errors[bad]],
-                       "type the date as 31.10.2026 or 2026-10-31")
+        problems.cells("error", tt, list(f.index[bad]), header,
+                       [Msg("{column}: {error}", column=name, error=m) for m in errors[bad]],
+                       Msg("type the date as 31.10.2026 or 2026-10-31"))
         out[name] = dates
     wrong = out["left"].notna() & out["hired"].notna() & (out["left"] < out["hired"])
     if wrong.any():
         _, header = _col(plan, "Employees", "left")
         problems.cells("error", t, list(f.index[wrong]), header or "left",
-                       [f"left {lft:%d.%m.%Y} is before hired {h:%d.%m.%Y}"
+                       [Msg("left {left} is before hired {hired}", left=f"{lft:%d.%m.%Y}", hired=f"{h:%d.%m.%Y}")
                         for lft, h in zip(out["left"][wrong], out["hired"][wrong], strict=True)],
-                       "correct the dates: the last working day comes after the first")
+                       Msg("correct the dates: the last working day comes after the first"))
     out["row"] = f.index.astype(int)
     keep = (ids != "") & first
     return out[keep.to_numpy()].reset_index(drop=True)

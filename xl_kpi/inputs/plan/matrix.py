@@ -36,30 +36,32 @@ def _plan_rows(plan: Plan, problems: Problems) -> pd.DataFrame:
     _payout_columns(plan, out, problems)
     out["row"] = f.index.astype(int)
 
-    def cells(mask: pd.Series, column: str, messages: Any, fix: str, severity: str = "error") -> None:
+    def cells(mask: pd.Series, column: str, messages: Any, fix: str | Msg, severity: str = "error") -> None:
         if mask.any():
             _, header = _col(plan, "Plan", column)
             problems.cells(severity, t, list(f.index[mask.to_numpy()]), header or column,  # type: ignore[arg-type]
-                           messages if isinstance(messages, str) else list(messages), fix)
+                           messages if isinstance(messages, (str, Msg)) else list(messages), fix)
 
     personal = out["employee_id"] != ""
     nobody = ~personal & (out["position"] == "")
-    cells(nobody, "position", "the row names neither a position nor an employee_id",
-          "fill in the position (a plan for everyone in it) or the employee_id (a personal plan)")
+    cells(nobody, "position", Msg("the row names neither a position nor an employee_id"),
+          Msg("fill in the position (a plan for everyone in it) or the employee_id (a personal plan)"))
     employees = set(plan.employees["employee_id"])
     unknown_emp = personal & ~out["employee_id"].isin(employees)
     alike = key_index(plan.employees["employee_id"])
-    cells(unknown_emp, "employee_id", [f'unknown employee "{v}": not in the Employees sheet' + alike_hint(v, alike)
-                                       for v in out["employee_id"][unknown_emp]],
-          "correct the employee_id, or add the employee to the Employees sheet")
+    cells(unknown_emp, "employee_id", [Msg('unknown employee "{id}": not in the Employees sheet{hint}', id=v,
+                                           hint=alike_hint(v, alike)) for v in out["employee_id"][unknown_emp]],
+          Msg("correct the employee_id, or add the employee to the Employees sheet"))
     positions = set(plan.employees["position"])
     unused = ~personal & out["position"].ne("") & ~out["position"].isin(positions)
-    cells(unused, "position", [f'no employee holds the position "{v}"' for v in out["position"][unused]],
-          "check the spelling against the Employees sheet (this plan applies to nobody)", "warning")
+    cells(unused, "position", [Msg('no employee holds the position "{position}"', position=v)
+                               for v in out["position"][unused]],
+          Msg("check the spelling against the Employees sheet (this plan applies to nobody)"), "warning")
     kpis = set(plan.kpis["kpi_id"])
     unknown_kpi = out["kpi_id"].ne("") & ~out["kpi_id"].isin(kpis)
-    cells(unknown_kpi, "kpi_id", [f'unknown kpi_id "{v}": not in the KPIs sheet' for v in out["kpi_id"][unknown_kpi]],
-          "correct the kpi_id, or add the KPI to the KPIs sheet")
+    cells(unknown_kpi, "kpi_id", [Msg('unknown kpi_id "{kpi}": not in the KPIs sheet', kpi=v)
+                                  for v in out["kpi_id"][unknown_kpi]],
+          Msg("correct the kpi_id, or add the KPI to the KPIs sheet"))
     same = out["base"].notna() & (out["base"] == out["norm"])
     cells(same, "norm", [f"norm equals base ({v:g}): the KPI has no range to score against"
                          for v in out["norm"][same]],

@@ -77,7 +77,7 @@ class Plan:
     people: People = field(default_factory=People)
     bindings: list[DataFile] = field(default_factory=list)
     rates: Rates = field(default_factory=Rates)
-    ambiguous: dict[str, str] = field(default_factory=dict)
+    ambiguous: dict[str, Any] = field(default_factory=dict)
     """employee_id → why it cannot be trusted (in Employees twice, or looks like another id): such an
     employee is never carded, not even with --skip-invalid (no row is picked by its order)."""
     tiers: dict[str, Tiers] = field(default_factory=dict)

@@ -69,7 +69,7 @@ def _setting(name: str, value: Any) -> Any:
         try:
             return Period.parse(value)
         except PeriodError as e:
-            raise KpiError(str(e)) from None
+            raise KpiError(*e.args) from None
     text = "" if value is None else str(value).strip()
     if name == "language":
         lang = LANGUAGES.get(text.casefold())
@@ -80,7 +80,7 @@ def _setting(name: str, value: Any) -> Any:
         try:
             x = parse_number(value)
         except NumberFormatError as e:
-            raise KpiError(str(e)) from None
+            raise KpiError(*e.args) from None
         if x is None or not float(x).is_integer() or not 0 <= x <= 6:
             raise KpiError(Msg('"{value}" is not a whole number from 0 to 6', value=value))
         return int(x)

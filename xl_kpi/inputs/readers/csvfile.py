@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.readers.limits import FileReadError, Limits, _check_cell_text, _count, _raise_limit, limits
 from xl_kpi.inputs.readers.sniff import _NOT_A_SPREADSHEET, _read_input, _refuse, check_file
 
@@ -71,13 +72,15 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None, encoding: s
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError:
-        raise FileReadError(name, f"the text is not {given}" if given else "the text is neither UTF-8 nor cp1251",
-                            "correct the encoding in the Sources sheet" if given else
-                            "save it as CSV UTF-8 (Excel: File → Save As → CSV UTF-8)") from None
+        raise FileReadError(name, Msg("the text is not {encoding}", encoding=given) if given else
+                            Msg("the text is neither UTF-8 nor cp1251"),
+                            Msg("correct the encoding in the Sources sheet") if given else
+                            Msg("save it as CSV UTF-8 (Excel: File → Save As → CSV UTF-8)")) from None
     del data
     text = text.removeprefix("\ufeff")
     if "\x00" in text:
-        raise FileReadError(name, "the file holds NUL characters: it is not a text (CSV) file", _NOT_A_SPREADSHEET)
+        raise FileReadError(name, Msg("the file holds NUL characters: it is not a text (CSV) file"),
+                            _NOT_A_SPREADSHEET)
     lines = count_lines(name, text, lim)
     sep = separator or detect_separator(text)
     width = header_width(text, sep)
@@ -160,12 +163,14 @@ def _csv_parser_error(name: str, sep: str, message: str) -> FileReadError:
     if m:
         want, line, got = (int(x) for x in m.groups())
         return FileReadError(
-            name, f"line {line} has {got} values but the first line has {want} (separator {sep!r})",
-            f"a {sep!r} inside a value? put such values in double quotes, or remove the extra {sep!r}", row=line)
+            name, Msg("line {line} has {got} values but the first line has {want} (separator {sep})", line=line,
+                      got=got, want=want, sep=repr(sep)),
+            Msg("a {sep} inside a value? put such values in double quotes, or remove the extra {sep}", sep=repr(sep)),
+            row=line)
     m = _EOF_QUOTE.search(message)
     if m:
         line = int(m.group(1)) + 1
-        return FileReadError(name, f'a double quote (") opened on line {line} is never closed',
-                             'close the quote, or double a quote that belongs to the text ("")', row=line)
+        return FileReadError(name, Msg('a double quote (") opened on line {line} is never closed', line=line),
+                             Msg('close the quote, or double a quote that belongs to the text ("")'), row=line)
     return FileReadError(name, f"cannot read it as CSV with separator {sep!r}: {message.strip()}",
                          "save it from Excel as CSV UTF-8 and try again")

@@ -11,6 +11,7 @@ import pandas as pd
 from openpyxl.utils.cell import get_column_letter
 
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import Msg
 
 MB = 1024 * 1024
 
@@ -60,14 +61,17 @@ LIMIT_ENV: dict[str, tuple[str, int]] = {
 class FileReadError(KpiError):
     """A file cannot be read: ``reason`` says why, ``fix`` what to do; ``where`` may name sheet, row, column."""
 
-    def __init__(self, file: str, reason: str | None = None, fix: str = "", **where: Any) -> None:
+    def __init__(self, file: str, reason: str | Msg | None = None, fix: str | Msg = "", **where: Any) -> None:
         if reason is None:  # FileReadError("deals.csv: cannot …"), the older one-argument form
             file, _, reason = file.partition(": ") if ": " in file else ("", "", file)
         self.file = file
         self.reason = reason
         self.fix = fix
         self.where = {k: v for k, v in where.items() if v is not None}
-        super().__init__(f"{file}: {reason}" if file else reason)
+        if isinstance(reason, Msg):  # rendered in the reader's language when shown
+            super().__init__(Msg("{file}: {reason}", file=file, reason=reason) if file else reason)
+        else:
+            super().__init__(f"{file}: {reason}" if file else reason)
 
 
 def limits() -> Limits:
@@ -106,8 +110,8 @@ def _raise_limit(name: str, value: str) -> str:
     return f"if the file is right, raise the limit: set the environment variable {LIMIT_ENV[name][0]}={value}"
 
 
-_PASSWORD_FIX = ("remove the password: open the file in Excel, File → Info → Protect Workbook → Encrypt with "
-                 "Password, clear the password, save; then run again")
+_PASSWORD_FIX = Msg("remove the password: open the file in Excel, File → Info → Protect Workbook → Encrypt with "
+                    "Password, clear the password, save; then run again")
 
 
 def _check_cell_text(grid: pd.DataFrame, name: str, sheet: str | None, lim: Limits) -> None:

@@ -8,6 +8,7 @@ import codecs
 import zipfile
 from pathlib import Path
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.inputbytes import ChangedWhileReading, read_input
 from xl_kpi.inputs.readers.limits import _PASSWORD_FIX, MB, FileReadError, _mb, _raise_limit
 
@@ -89,29 +90,30 @@ def cfb_kind(path: Path) -> str:
     return "ole"
 
 
-_NOT_A_SPREADSHEET = "give the CSV or Excel (.xlsx) file itself"
-_SAVE_AS_XLSX = "open it in Excel and save it as an Excel Workbook (.xlsx): File → Save As → Excel Workbook"
+_NOT_A_SPREADSHEET = Msg("give the CSV or Excel (.xlsx) file itself")
+_SAVE_AS_XLSX = Msg("open it in Excel and save it as an Excel Workbook (.xlsx): File → Save As → Excel Workbook")
 
 
 def _refuse(name: str, kind: str, expected: str, path: Path, role: str = "data file") -> FileReadError:
     """The error for a file whose content is not what ``expected`` ('csv' or 'xlsx') needs."""
     if role == "plan workbook" and kind in ("text", "html", "xml", "pdf", "binary"):
-        what = {"text": "a text (CSV) file", "html": "a web page (HTML)", "xml": "an XML file",
-                "pdf": "a PDF document", "binary": "not a spreadsheet"}[kind]
-        return FileReadError(name, f"the plan must be an Excel workbook (.xlsx) with the sheets Employees, KPIs and "
-                             f"Plan; this is {what}", "give the plan workbook (.xlsx) with --plan; data files go "
-                             "after --data")
+        what = {"text": Msg("a text (CSV) file"), "html": Msg("a web page (HTML)"), "xml": Msg("an XML file"),
+                "pdf": Msg("a PDF document"), "binary": Msg("not a spreadsheet")}[kind]
+        return FileReadError(name, Msg("the plan must be an Excel workbook (.xlsx) with the sheets Employees, KPIs "
+                                       "and Plan; this is {what}", what=what),
+                             Msg("give the plan workbook (.xlsx) with --plan; data files go after --data"))
     if kind == "empty":
-        return FileReadError(name, "the file is empty (0 bytes, or only blank space)",
-                             "export or save the file again; a download or copy that did not finish leaves it empty")
+        return FileReadError(name, Msg("the file is empty (0 bytes, or only blank space)"),
+                             Msg("export or save the file again; a download or copy that did not finish leaves it "
+                                 "empty"))
     if kind == "cfb":
         what = cfb_kind(path)
         if what == "encrypted":
-            return FileReadError(name, "the workbook is protected with a password (encrypted), so it cannot be read",
-                                 _PASSWORD_FIX)
+            return FileReadError(name, Msg("the workbook is protected with a password (encrypted), so it cannot "
+                                           "be read"), _PASSWORD_FIX)
         if what == "xls":
-            return FileReadError(name, "this is an old Excel 97–2003 workbook (.xls); xl_kpi reads .xlsx and .csv",
-                                 _SAVE_AS_XLSX)
+            return FileReadError(name, Msg("this is an old Excel 97–2003 workbook (.xls); xl_kpi reads .xlsx and "
+                                           ".csv"), _SAVE_AS_XLSX)
         label = {"doc": "a Word document (.doc)", "ppt": "a PowerPoint file (.ppt)"}.get(what, "an OLE2 file")
         return FileReadError(name, f"this is {label}, not a spreadsheet", _NOT_A_SPREADSHEET)
     if kind == "zip":
@@ -131,18 +133,20 @@ def _refuse(name: str, kind: str, expected: str, path: Path, role: str = "data f
         return FileReadError(name, f"this is {labels[inner]}, not {'a CSV file' if expected == 'csv' else 'an .xlsx'}",
                              fix)
     if kind == "html":
-        return FileReadError(name, "this is a web page (HTML) with a spreadsheet's name, as some systems "
-                             "export 'Excel' files", "open it in Excel and save it as an Excel Workbook (.xlsx), "
-                             "or export the data as CSV")
+        return FileReadError(name, Msg("this is a web page (HTML) with a spreadsheet's name, as some systems "
+                                       "export 'Excel' files"),
+                             Msg("open it in Excel and save it as an Excel Workbook (.xlsx), or export the data as "
+                                 "CSV"))
     if kind == "xml":
         return FileReadError(name, "this is an XML file (perhaps an Excel 2003 XML spreadsheet), not an .xlsx or CSV",
                              _SAVE_AS_XLSX)
     if kind == "pdf":
-        return FileReadError(name, "this is a PDF document, not a spreadsheet", _NOT_A_SPREADSHEET)
+        return FileReadError(name, Msg("this is a PDF document, not a spreadsheet"), _NOT_A_SPREADSHEET)
     if kind == "text":
         return FileReadError(name, f"this is a text file (CSV?), but its name ends in {path.suffix}",
                              "rename it to .csv if it is a CSV export, or give the .xlsx workbook")
-    return FileReadError(name, "this is a binary file, not a CSV text file or an Excel workbook", _NOT_A_SPREADSHEET)
+    return FileReadError(name, Msg("this is a binary file, not a CSV text file or an Excel workbook"),
+                         _NOT_A_SPREADSHEET)
 
 
 def _read_input(path: Path) -> bytes:

@@ -149,7 +149,7 @@ class Evaluator:
             return
         self._reported.add(key)
         self.problems.cells(
-            "error", table, list(bad.index), col, [f"{what}: {m}" for m in bad],
+            "error", table, list(bad.index), col, [Msg("{column}: {error}", column=what, error=m) for m in bad],
             "correct the cell in the raw data (or filter the row out with 'where')",
         )
 
