@@ -8,16 +8,57 @@ cell formats keep their numbers, so the card sheet's bytes stay as they are.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from xl_kpi.outputs.cards.markup import TemplateError
-from xl_kpi.outputs.ooxml import parse_attrs, render_attrs, xml_attr
+from xl_kpi.outputs.numlang import tag_styles
+from xl_kpi.outputs.ooxml import ZipEntry, deflate, parse_attrs, render_attrs, xml_attr
 
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
 _CT = "application/vnd.openxmlformats-officedocument."
 
 XfSpec = tuple[str, str, bool, bool, str]
 """A cell format: (font name, number format key, filled, bordered, alignment XML or "")."""
+
+RELS_PART = "xl/_rels/workbook.xml.rels"
+
+
+@dataclass(frozen=True)
+class SheetStyles:
+    """What a sheet of xl_kpi's own appends to styles.xml (see :func:`append_styles`)."""
+
+    fonts: Mapping[str, str]
+    fill: str
+    border: str
+    xfs: Mapping[str, XfSpec]
+    formats: Mapping[str, int | str]
+
+
+def part_text(parts: Mapping[str, ZipEntry], part: str, what: str) -> str:
+    """The XML of one deflated card part; a :class:`TemplateError` naming ``what`` cannot be added without it."""
+    e = parts.get(part)
+    if e is None:
+        raise TemplateError(f"the card template has no {part}; {what} cannot be added")
+    return zlib.decompress(e.comp, -15).decode("utf-8")
+
+
+def add_sheet(parts: Mapping[str, ZipEntry], sheet: str, sheet_part: str, rid_stem: str,
+              overrides: Iterable[tuple[str, str]], styles: SheetStyles, lang: str, what: str
+              ) -> tuple[dict[str, ZipEntry], dict[str, int]]:
+    """The card's workbook, relationships, content types and styles (read from ``parts``) patched for one more
+    sheet: the replaced parts, deflated, and each new cell format's index. Numbers of the new formats carry the
+    card's language tag (:func:`~xl_kpi.outputs.numlang.tag_styles`), whatever the machine's locale."""
+    wb, rels, ct = register_sheet(part_text(parts, "xl/workbook.xml", what), part_text(parts, RELS_PART, what),
+                                  part_text(parts, "[Content_Types].xml", what), sheet, sheet_part, rid_stem,
+                                  overrides)
+    xml, xf = append_styles(part_text(parts, "xl/styles.xml", what), styles.fonts, styles.fill, styles.border,
+                            styles.xfs, styles.formats)
+    xml = tag_styles(xml, lang)
+    replaced = {p: deflate(p, x.encode("utf-8")) for p, x in (
+        ("xl/workbook.xml", wb), (RELS_PART, rels), ("[Content_Types].xml", ct), ("xl/styles.xml", xml))}
+    return replaced, xf
 
 
 def register_sheet(wb: str, rels: str, content_types: str, sheet: str, sheet_part: str, rid_stem: str,

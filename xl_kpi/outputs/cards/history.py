@@ -15,7 +15,6 @@ so the what-if on the card moves it too; the year-to-date cell is a live ``ROUND
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +24,8 @@ from xl_kpi.engine.payout import weighted_score, year_to_date
 from xl_kpi.engine.period import Period
 from xl_kpi.outputs.cards.cells import Fx, _num, _tail
 from xl_kpi.outputs.cards.data import _LINE_COLS, _Card
-from xl_kpi.outputs.cards.extrasheet import append_styles, register_sheet
-from xl_kpi.outputs.cards.markup import TemplateError
+from xl_kpi.outputs.cards.extrasheet import SheetStyles, add_sheet
 from xl_kpi.outputs.history import SHOWN, History, HistoryRow
-from xl_kpi.outputs.numlang import tag_styles
 from xl_kpi.outputs.ooxml import ZipEntry, deflate, quote_sheet, xml_attr, xml_text
 
 TEXTS = {
@@ -266,12 +263,6 @@ def _shape(template: Any, comp: Any, ctx: Any) -> _Shape:
     static = {e.name.decode("utf-8"): e for e in comp.entries if isinstance(e, ZipEntry)}
     names = set(static) | {e for e in comp.entries if isinstance(e, str)}
 
-    def raw(part: str) -> str:
-        e = static.get(part)
-        if e is None:
-            raise TemplateError(f"the card template has no {part}; a history sheet cannot be added")
-        return zlib.decompress(e.comp, -15).decode("utf-8")
-
     def free(stem: str, ext: str = ".xml") -> str:
         n, part = 1, stem + ext
         while part in names:
@@ -287,17 +278,12 @@ def _shape(template: Any, comp: Any, ctx: Any) -> _Shape:
     while sheet.casefold() in taken:
         sheet, k = f"{TEXTS[ctx.lang]['sheet']} {k}", k + 1
 
-    wb = raw("xl/workbook.xml")
-    rels_part = "xl/_rels/workbook.xml.rels"
-    wb, rels, ct = register_sheet(wb, raw(rels_part), raw("[Content_Types].xml"), sheet, sheet_part,
-                                  "rIdXlKpiHistory", [(sheet_part, "spreadsheetml.worksheet+xml"),
-                                                      (drawing_part, "drawing+xml"),
-                                                      (chart_part, "drawingml.chart+xml")])
-    styles, xf = append_styles(raw("xl/styles.xml"), _FONTS, _FILL, _BORDER, _XFS,
-                               {"": 0, "pct": "0.0%", "money": _money_format(ctx.currency)})
-    styles = tag_styles(styles, ctx.lang)  # the history sheet's numbers in the card's language too
-    replaced = {p: deflate(p, x.encode("utf-8")) for p, x in (
-        ("xl/workbook.xml", wb), (rels_part, rels), ("[Content_Types].xml", ct), ("xl/styles.xml", styles))}
+    replaced, xf = add_sheet(static, sheet, sheet_part, "rIdXlKpiHistory",
+                             [(sheet_part, "spreadsheetml.worksheet+xml"), (drawing_part, "drawing+xml"),
+                              (chart_part, "drawingml.chart+xml")],
+                             SheetStyles(_FONTS, _FILL, _BORDER, _XFS,
+                                         {"": 0, "pct": "0.0%", "money": _money_format(ctx.currency)}),
+                             ctx.lang, "a history sheet")
 
     def rel_file(target: str, kind: str) -> bytes:
         return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships '

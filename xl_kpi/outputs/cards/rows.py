@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +36,7 @@ from xl_kpi.engine import formulas as fx
 from xl_kpi.inputs.sources.drill import KpiRows, TermRows, raw_key, total
 from xl_kpi.outputs.cards.cells import Fx, _tail
 from xl_kpi.outputs.cards.data import _LINE_COLS, _Card
-from xl_kpi.outputs.cards.extrasheet import append_styles, register_sheet
-from xl_kpi.outputs.cards.markup import TemplateError
-from xl_kpi.outputs.numlang import tag_styles
+from xl_kpi.outputs.cards.extrasheet import SheetStyles, add_sheet, part_text
 from xl_kpi.outputs.ooxml import ZipEntry, deflate, quote_sheet, xml_attr
 
 CAP = 5000
@@ -287,7 +284,6 @@ _NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _NS_R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PATCHED = ("xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml", "xl/styles.xml")
 
-RELS_PART = "xl/_rels/workbook.xml.rels"
 
 
 @dataclass(frozen=True)
@@ -302,27 +298,17 @@ def _shape(template: Any, comp: Any, ctx: Any, current: dict[str, ZipEntry]) -> 
     """Patch the card's workbook, relationships, content types and styles (as they are now) for this sheet."""
     names = set(current) | {e for e in comp.entries if isinstance(e, str)}
 
-    def raw(part: str) -> str:
-        e = current.get(part)
-        if e is None:
-            raise TemplateError(f"the card template has no {part}; a rows sheet cannot be added")
-        return zlib.decompress(e.comp, -15).decode("utf-8")
-
     n, sheet_part = 1, PART_STEM + ".xml"
     while sheet_part in names:
         n += 1
         sheet_part = f"{PART_STEM}{n}.xml"
-    wb = raw("xl/workbook.xml")
+    wb = part_text(current, "xl/workbook.xml", "a rows sheet")
     taken = {x.casefold() for x in re.findall(r'<(?:\w+:)?sheet\b[^>]*\sname="([^"]*)"', wb)}
     sheet, k = TEXTS[ctx.lang]["sheet"], 2
     while xml_attr(sheet).casefold() in taken:
         sheet, k = f"{TEXTS[ctx.lang]['sheet']} {k}", k + 1
-    wb, rels, ct = register_sheet(wb, raw(RELS_PART), raw("[Content_Types].xml"), sheet, sheet_part, "rIdXlKpiRows",
-                                  [(sheet_part, "spreadsheetml.worksheet+xml")])
-    styles, xf = append_styles(raw("xl/styles.xml"), _FONTS, _FILL, _BORDER, _XFS, _FORMATS)
-    styles = tag_styles(styles, ctx.lang)  # the rows' numbers in the card's language, whatever the machine
-    replaced = {p: deflate(p, x.encode("utf-8")) for p, x in (
-        ("xl/workbook.xml", wb), (RELS_PART, rels), ("[Content_Types].xml", ct), ("xl/styles.xml", styles))}
+    replaced, xf = add_sheet(current, sheet, sheet_part, "rIdXlKpiRows", [(sheet_part, "spreadsheetml.worksheet+xml")],
+                             SheetStyles(_FONTS, _FILL, _BORDER, _XFS, _FORMATS), ctx.lang, "a rows sheet")
     return _Shape(replaced, sheet_part, sheet, xf)
 
 
