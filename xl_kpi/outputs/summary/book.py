@@ -153,8 +153,8 @@ class _Worksheet(Worksheet):
         row = "".join(f'<c r="{xl_col_to_name(c)}{{0}}"{{{k}}}' for k, c in enumerate(range(first_col, last_col + 1),
                                                                               start=1))
         template = f'<row r="{{0}}">{row}</row>'.format
-        self.fh.write("".join([template(r, *cells)
-                               for r, cells in enumerate(zip(*columns, strict=True), start=first_row + 1)]))
+        rows = map(str, range(first_row + 1, last_row + 2))  # as text once, not once a cell
+        self.fh.write("".join([template(r, *cells) for r, cells in zip(rows, zip(*columns, strict=True), strict=True)]))
         self.previous_row = last_row  # nothing buffered: the next row written starts afresh
 
 

@@ -67,10 +67,9 @@ def _stored_array(values: Any) -> np.ndarray:
     """:func:`~xl_kpi.outputs.values.stored` of each number (as the file holds it); NaN for a missing or
     infinite one."""
     a = np.asarray(values, dtype=float)
-    out = np.full(a.shape, np.nan)
-    ok = np.isfinite(a)
-    out[ok] = np.char.mod("%.15e", a[ok]).astype(float)  # 16 significant digits, as f"{x:.16g}"
-    return out
+    # 16 significant digits, as f"{x:.16g}" (a list comprehension: three times as quick as np.char.mod)
+    return np.array([float(f"{x:.16g}") if math.isfinite(x) else math.nan for x in a.ravel().tolist()],
+                    dtype=float).reshape(a.shape)
 
 
 def _texts(values: list[Any]) -> list[str]:
@@ -269,18 +268,14 @@ def group_ranks(weighted: np.ndarray, keys: list[str]) -> list[int]:
     :func:`group_rank_formula` computes it: 1 + how many of the group have a higher weighted score, so ties
     share a rank (pandas ``rank(method="min", ascending=False)``). 0 for a row with no weighted score or no
     group (a blank cell)."""
-    out = [0] * len(keys)
-    groups: dict[str, list[int]] = {}
-    for i, k in enumerate(keys):
-        if k and math.isfinite(weighted[i]):
-            groups.setdefault(k, []).append(i)
-    for members in groups.values():
-        idx = np.asarray(members)
-        mine = weighted[idx]
-        higher = mine.size - np.searchsorted(np.sort(mine), mine, side="right")
-        for i, h in zip(members, higher.tolist(), strict=True):
-            out[i] = h + 1
-    return out
+    w = np.asarray(weighted, dtype=float)
+    k = np.asarray(keys, dtype=object)
+    out = np.zeros(w.size, dtype=np.int64)
+    ok = np.isfinite(w) & (k != "")
+    if ok.any():
+        ranks = pd.Series(w[ok]).groupby(k[ok], sort=False).rank(method="min", ascending=False)
+        out[ok] = ranks.to_numpy(dtype=np.int64)
+    return out.tolist()
 
 
 def _position_sheets(data: _Data, results: Any, t: dict[str, str]) -> list[tuple[str, np.ndarray, list[int]]]:

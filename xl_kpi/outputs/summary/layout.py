@@ -11,6 +11,7 @@ from xlsxwriter.utility import xl_col_to_name
 
 from xl_kpi.outputs.csvsafe import FORMULA_START
 from xl_kpi.outputs.summary.book import _Sheet
+from xl_kpi.outputs.values import ILLEGAL_CHARACTERS
 from xl_kpi.outputs.values import text as _text
 
 _HEADER_LIMIT = 255
@@ -43,7 +44,16 @@ def _wrapped_lines(text: str, width: float) -> int:
 
 
 def _width(values: Iterable[Any], header: str, lo: float, hi: float) -> float:
-    longest = max((len(_text(v)) for v in _distinct(values)), default=0)
+    """A column's width: its longest text (:func:`~xl_kpi.outputs.values.text` of each value) or header word,
+    within ``lo``..``hi``."""
+    plain: list[int] = []
+    other: list[Any] = []
+    for v in values:  # a plain string is its own text (the common case); anything else is converted once
+        if type(v) is str and not ILLEGAL_CHARACTERS.search(v):
+            plain.append(len(v))
+        else:
+            other.append(v)
+    longest = max(max(plain, default=0), max((len(_text(v)) for v in _distinct(other)), default=0))
     longest_word = max((len(w) for w in header.split()), default=0)
     return float(min(max(round(longest * 1.1) + 2, longest_word + 3, lo), hi))
 
