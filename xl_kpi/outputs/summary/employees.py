@@ -5,6 +5,7 @@ Departments and Score bands sheets."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,9 +162,14 @@ def _kpi_width(name: str) -> float:
 
 
 def _table(sheet: _Sheet, data: _Data, t: dict[str, str], money: str, digits: int, rows: np.ndarray | None,
-           kpi_idx: list[int], *, position_sheet: bool) -> tuple[Table, dict[str, int]]:
+           kpi_idx: list[int], *, position_sheet: bool,
+           shared: dict[str, list[str]] | None = None) -> tuple[Table, dict[str, int]]:
     """The columns of the Employees sheet (``rows`` None: everyone) or of one position's sheet (its rows, its
-    KPIs, its rank only), and where the weighted score, bonus, total pay and department columns are."""
+    KPIs, its rank only), and where the weighted score, bonus, total pay and department columns are.
+
+    ``shared`` (when there are position sheets) keeps the cell bodies of the columns every people sheet shows
+    (texts, weighted score, money) for all employees: made once, each position's sheet picks its rows.
+    Without it a column's bodies are made a block of rows at a time as they are written."""
     def pick(values: Any) -> Any:
         if rows is None:
             return values
@@ -184,17 +190,36 @@ def _table(sheet: _Sheet, data: _Data, t: dict[str, str], money: str, digits: in
         cols.append(col)
         at[key] = len(cols)
 
-    def text_col(c: str) -> None:
-        values = pick(data.text[c])
+    def prepared(key: str, everyone: Any, make: Callable[[Any], list[str]]) -> Callable[[int, int], list[str]]:
+        """The bodies of rows a..b of a column whose values for everyone are ``everyone``."""
+        if shared is None:
+            values = pick(everyone)
+            return lambda a, b: make(values[a:b])
+        picked: list[list[str]] = []
+
+        def bodies(a: int, b: int) -> list[str]:
+            if not picked:  # made when first written (formats are numbered as made: the same order as blocks)
+                if key not in shared:
+                    shared[key] = make(everyone)
+                picked.append(pick(shared[key]))
+            return picked[0][a:b]
+        return bodies
+
+    def text_col(c: str, header: str, width: float, values: list[Any]) -> None:
         made: dict[tuple[type, Any], str] = {}
-        add(c, Column(t[c], data.widths[c], lambda a, b: sheet.bodies(values[a:b], made)))
+        add(c, Column(header, width, prepared(c, values, lambda v: sheet.bodies(v, made))))
 
     def number_col(key: str, header: str, width: float, values: np.ndarray, fmt: Any, total: tuple | None) -> None:
         add(key, Column(header, width, lambda a, b: number_bodies(values[a:b], fmt), total))
 
-    def average(values: np.ndarray) -> tuple[str, Any, str] | None:
-        stored = _stored_array(values)  # the numbers as the file holds them
-        vals = stored[np.isfinite(stored)].tolist()
+    def shared_number_col(key: str, header: str, width: float, everyone: np.ndarray, fmt: Any,
+                          total: tuple | None) -> None:
+        add(key, Column(header, width, prepared(key, everyone, lambda v: number_bodies(v, fmt)), total))
+
+    def average(values: np.ndarray, stored: bool = False) -> tuple[str, Any, str] | None:
+        if not stored:
+            values = _stored_array(values)  # the numbers as the file holds them
+        vals = values[np.isfinite(values)].tolist()
         return (subtotal(101, len(cols) + 1, n), math.fsum(vals) / len(vals), PCT) if vals else None
 
     def money_sum(values: np.ndarray) -> tuple[str, Any, str]:
@@ -207,14 +232,14 @@ def _table(sheet: _Sheet, data: _Data, t: dict[str, str], money: str, digits: in
 
     for c in ("employee_id", "name", "department") if position_sheet else ("employee_id", "name", "department",
                                                                             "position"):
-        text_col(c)
-    text_col("manager")
+        text_col(c, t[c], data.widths[c], data.text[c])
+    text_col("manager", t["manager"], data.widths["manager"], data.text["manager"])
     first_kpi = len(cols) + 1
     for j in kpi_idx:
         column = pick(data.scores[:, j])
         name = data.kpis[j][1]
         number_col(f"kpi{j}", name, _kpi_width(name), column, pct, average(column))
-    number_col("weighted", t["weighted"], 13.0, weighted, pct, average(weighted))
+    shared_number_col("weighted", t["weighted"], 13.0, data.weighted, pct, average(weighted, stored=True))
     wcol = letter(at["weighted"])
     w_rng = f"${wcol}$2:${wcol}${n + 1}"
     has_score = [math.isfinite(w) for w in weighted.tolist()]
@@ -231,21 +256,16 @@ def _table(sheet: _Sheet, data: _Data, t: dict[str, str], money: str, digits: in
             g_rng = f"${gcol}$2:${gcol}${n + 1}"
             rank_col(key, t[key], 11.0, group_rank_formula(g_rng, f"{gcol}{{0}}", w_rng, f"{wcol}{{0}}"),
                      [ok and k > 0 for k, ok in zip(cached, has_score, strict=True)], cached)
-    number_col("bonus", t["bonus"], 15.0, pick(data.bonus), cash, money_sum(pick(data.bonus)))
+    shared_number_col("bonus", t["bonus"], 15.0, data.bonus, cash, money_sum(pick(data.bonus)))
     if data.adjust:
         amounts = pick(data.adjust[0])
         if rows is None or np.isfinite(amounts).any():
-            number_col("adjustment", t["adjustment"], 15.0, amounts, cash, money_sum(amounts))
-    total_pay = pick(data.total_pay)
-    number_col("total_pay", t["total_pay"], 16.0, total_pay, cash, money_sum(total_pay))
-    if "adjustment" in at:
-        text_col_values = pick(data.adjust[1]) if data.adjust else []
-        add("adjustment_reason", Column(t["adjustment_reason"], data.widths["adjustment_reason"],
-                                        lambda a, b: sheet.bodies(text_col_values[a:b])))
-    notes = pick(data.notes)
-    if any(notes):
-        made: dict[tuple[type, Any], str] = {}
-        add("note", Column(t["note"], data.widths["note"], lambda a, b: sheet.bodies(notes[a:b], made)))
+            shared_number_col("adjustment", t["adjustment"], 15.0, data.adjust[0], cash, money_sum(amounts))
+    shared_number_col("total_pay", t["total_pay"], 16.0, data.total_pay, cash, money_sum(pick(data.total_pay)))
+    if "adjustment" in at and data.adjust:
+        text_col("adjustment_reason", t["adjustment_reason"], data.widths["adjustment_reason"], data.adjust[1])
+    if any(pick(data.notes)):
+        text_col("note", t["note"], data.widths["note"], data.notes)
     legend = (t["legend_gated"],) if bool(np.any(gated & np.isfinite(weighted))) else ()
     return Table(cols, n, (first_kpi, at["weighted"]), legend), at
 
@@ -315,11 +335,13 @@ def _build(book: _Book, results: Any, traffic_light: TrafficLight, bands: tuple[
     data = _data(results, t)
     positions = _position_sheets(data, results, t)
     sheet = book.sheet(t["sheet_employees"])
-    table, at = _table(sheet, data, t, money, digits, None, _common(data, positions), position_sheet=False)
+    shared: dict[str, list[str]] | None = {} if positions else None  # columns every sheet shows, made once
+    table, at = _table(sheet, data, t, money, digits, None, _common(data, positions), position_sheet=False,
+                       shared=shared)
     people_sheet(book, sheet, table, t["total"], traffic_light, t["title"], company, period)
     for name, rows, kpi_idx in positions:
         psheet = book.sheet(name)
-        ptable, _ = _table(psheet, data, t, money, digits, rows, kpi_idx, position_sheet=True)
+        ptable, _ = _table(psheet, data, t, money, digits, rows, kpi_idx, position_sheet=True, shared=shared)
         people_sheet(book, psheet, ptable, t["total"], traffic_light, f"{t['title']}: {name}", company, period)
 
     lay = _Layout(n=table.n, kpi_cols=[], col_dept=at["department"], col_weighted=at["weighted"],
