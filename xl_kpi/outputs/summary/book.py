@@ -150,11 +150,14 @@ class _Worksheet(Worksheet):
             raise ValueError(f"rows {first_row}..{last_row} or columns {first_col}..{last_col} are off the sheet")
         if first_row > self.previous_row:
             self._write_single_row(first_row)  # the row buffered so far goes out first
-        row = "".join(f'<c r="{xl_col_to_name(c)}{{0}}"{{{k}}}' for k, c in enumerate(range(first_col, last_col + 1),
-                                                                              start=1))
-        template = f'<row r="{{0}}">{row}</row>'.format
+        # a row is its number joining the pieces around it: '<row r="', '"><c r="A', '"' + body + '<c r="B', ...
+        letters = [xl_col_to_name(c) for c in range(first_col, last_col + 1)]
+        pieces: list[Sequence[str]] = [['<row r="'] * n, [f'"><c r="{letters[0]}'] * n]
+        for k, bodies in enumerate(columns):
+            tail = f'<c r="{letters[k + 1]}' if k + 1 < len(letters) else "</row>"
+            pieces.append([f'"{b}{tail}' for b in bodies])
         rows = map(str, range(first_row + 1, last_row + 2))  # as text once, not once a cell
-        self.fh.write("".join([template(r, *cells) for r, cells in zip(rows, zip(*columns, strict=True), strict=True)]))
+        self.fh.write("".join([r.join(p) for r, p in zip(rows, zip(*pieces, strict=True), strict=True)]))
         self.previous_row = last_row  # nothing buffered: the next row written starts afresh
 
 

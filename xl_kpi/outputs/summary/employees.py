@@ -276,11 +276,10 @@ def _rank_bodies(formula: str, ranked: list[bool], cached: list[int], gated: lis
     ``formula`` with ``{0}`` for the sheet row, a blank cell where a row is not ``ranked``, the gated employees'
     ranks in the marked format."""
     blank = blank_body(plain)
-    text = _escape(formula).replace("{0}", "{r}")
-    body = {g: f' s="{fmt._get_xf_index()}"><f>{text}</f><v>{{k}}</v></c>'.format
-            for g, fmt in ((False, plain), (True, marked))}
-    return [body[g](r=r, k=k) if ok else blank
-            for r, (ok, k, g) in enumerate(zip(ranked, cached, gated, strict=True), start=2)]
+    parts = _escape(formula).split("{0}")  # the row number joins them
+    head = {g: f' s="{fmt._get_xf_index()}"><f>' for g, fmt in ((False, plain), (True, marked))}
+    return [f"{head[g]}{r.join(parts)}</f><v>{k}</v></c>" if ok else blank
+            for r, ok, k, g in zip(map(str, range(2, len(ranked) + 2)), ranked, cached, gated, strict=True)]
 
 
 def group_ranks(weighted: np.ndarray, keys: list[str]) -> list[int]:
