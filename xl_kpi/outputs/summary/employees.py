@@ -17,7 +17,7 @@ from xl_kpi.outputs.summary.bands import _bands_sheet
 from xl_kpi.outputs.summary.book import _Book, _escape, _Sheet, blank_body, number_bodies
 from xl_kpi.outputs.summary.departments import _departments_sheet
 from xl_kpi.outputs.summary.figures import PCT, _money_sum, money_format, weighted_scores
-from xl_kpi.outputs.summary.layout import _Layout, _width
+from xl_kpi.outputs.summary.layout import _Layout, _width, plain_texts
 from xl_kpi.outputs.summary.light import TrafficLight
 from xl_kpi.outputs.summary.payouts import LABELS as PAYOUT_LABELS
 from xl_kpi.outputs.summary.payouts import _payouts_sheet, has_payout_kinds
@@ -75,6 +75,8 @@ def _stored_array(values: Any) -> np.ndarray:
 
 def _texts(values: list[Any]) -> list[str]:
     """:func:`~xl_kpi.outputs.values.text` of each value (a plain string as it is: the common case, quickly)."""
+    if plain_texts(values):
+        return list(values)
     return [v if type(v) is str and not ILLEGAL_CHARACTERS.search(v) else _text(v) for v in values]
 
 
@@ -85,7 +87,7 @@ def _adjustments(emp: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
     amounts = pd.to_numeric(emp["adjustment"], errors="coerce").to_numpy(dtype=float)
     if not np.any(np.nan_to_num(amounts) != 0.0):
         return None
-    reasons = [_text(r) for r in emp["adjustment_reason"]] if "adjustment_reason" in emp else [""] * len(emp)
+    reasons = _texts(emp["adjustment_reason"].tolist()) if "adjustment_reason" in emp else [""] * len(emp)
     return np.where(amounts == 0.0, np.nan, amounts), reasons
 
 
@@ -123,10 +125,11 @@ def _position_sets(data_keys: list[str], results: Any, kpis: list[tuple[Any, str
     key_of = dict(zip(emp["employee_id"].tolist()[::-1], data_keys[::-1], strict=True))  # first row of an id wins
     at = {k: j for j, (k, _) in enumerate(kpis)}
     pairs = pd.DataFrame({"key": lines["employee_id"].map(key_of), "kpi": lines["kpi_id"].map(at)}).dropna()
-    out: dict[str, list[int]] = {}
-    for key, group in pairs.groupby("key", sort=False):
-        out[str(key)] = sorted({int(j) for j in group["kpi"]})
-    return out
+    pairs = pairs.drop_duplicates()
+    found: dict[str, set[int]] = {}
+    for key, j in zip(pairs["key"].tolist(), pairs["kpi"].tolist(), strict=True):
+        found.setdefault(str(key), set()).add(int(j))
+    return {key: sorted(js) for key, js in found.items()}
 
 
 def _data(results: Any, t: dict[str, str]) -> _Data:
@@ -305,8 +308,9 @@ def _position_sheets(data: _Data, results: Any, t: dict[str, str]) -> list[tuple
     rows: dict[str, list[int]] = {}
     label: dict[str, str] = {}
     for i, (k, v) in enumerate(zip(data.position_keys, data.text["position"], strict=True)):
-        rows.setdefault(k, []).append(i)
-        label.setdefault(k, _text(v) or t["no_position"])
+        if k not in rows:
+            rows[k], label[k] = [], _text(v) or t["no_position"]
+        rows[k].append(i)
     keys = sorted(rows, key=lambda k: (k == "", k, label[k]))
     taken = [t["sheet_employees"], t["sheet_departments"], t["sheet_bands"], PAYOUT_LABELS.get(
         t.get("language", "en"), PAYOUT_LABELS["en"])["sheet"]]
