@@ -212,16 +212,21 @@ def _table(sheet: _Sheet, data: _Data, t: dict[str, str], money: str, digits: in
         made: dict[tuple[type, Any], str] = {}
         add(c, Column(header, width, prepared(c, values, lambda v: sheet.bodies(v, made))))
 
-    def number_col(key: str, header: str, width: float, values: np.ndarray, fmt: Any, total: tuple | None) -> None:
-        add(key, Column(header, width, lambda a, b: number_bodies(values[a:b], fmt), total))
+    def score_col(key: str, header: str, width: float, values: np.ndarray) -> None:
+        """A KPI's scores and their average in the total row, from the numbers as written."""
+        stored: list[float] = []
+        col = len(cols) + 1
+
+        def total() -> tuple[str, Any, str] | None:
+            return (subtotal(101, col, n), math.fsum(stored) / len(stored), PCT) if stored else None
+        add(key, Column(header, width, lambda a, b: number_bodies(values[a:b], pct, stored), total))
 
     def shared_number_col(key: str, header: str, width: float, everyone: np.ndarray, fmt: Any,
                           total: tuple | None) -> None:
         add(key, Column(header, width, prepared(key, everyone, lambda v: number_bodies(v, fmt)), total))
 
-    def average(values: np.ndarray, stored: bool = False) -> tuple[str, Any, str] | None:
-        if not stored:
-            values = _stored_array(values)  # the numbers as the file holds them
+    def average(values: np.ndarray) -> tuple[str, Any, str] | None:
+        """The average of numbers already as the file holds them (:func:`_stored_array`)."""
         vals = values[np.isfinite(values)].tolist()
         return (subtotal(101, len(cols) + 1, n), math.fsum(vals) / len(vals), PCT) if vals else None
 
@@ -241,8 +246,8 @@ def _table(sheet: _Sheet, data: _Data, t: dict[str, str], money: str, digits: in
     for j in kpi_idx:
         column = pick(data.scores[:, j])
         name = data.kpis[j][1]
-        number_col(f"kpi{j}", name, _kpi_width(name), column, pct, average(column))
-    shared_number_col("weighted", t["weighted"], 13.0, data.weighted, pct, average(weighted, stored=True))
+        score_col(f"kpi{j}", name, _kpi_width(name), column)
+    shared_number_col("weighted", t["weighted"], 13.0, data.weighted, pct, average(weighted))
     wcol = letter(at["weighted"])
     w_rng = f"${wcol}$2:${wcol}${n + 1}"
     has_score = [math.isfinite(w) for w in weighted.tolist()]
