@@ -244,6 +244,11 @@ class _Sheet:
         out = []
         strings = [v for v in values if type(v) is str]
         clean = not _not_plain(_BLOCK_SEP.join(strings))  # usually: then no text needs its own search
+        if clean and len(strings) == len(values):  # all texts: written as they are unless one starts or ends oddly
+            firsts, lasts = {v[:1] for v in strings}, {v[-1:] for v in strings}
+            if ("" not in firsts and firsts.isdisjoint(_STARTS) and not any(c.isspace() for c in firsts | lasts)
+                    and max(map(len, strings), default=0) < _PLAIN_MAX):
+                return [f"{plain}{v}</t></is></c>" for v in strings]
         for v in values:
             if (type(v) is str and v and len(v) < _PLAIN_MAX and v[0] not in _STARTS and not v[0].isspace()
                     and not v[-1].isspace() and (clean or not _not_plain(v))):
