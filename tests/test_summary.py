@@ -751,6 +751,34 @@ def test_rows_written_at_once_equal_xlsxwriters_cell_by_cell():
     assert len(col_a[10]) == 32_767  # Excel's longest text
 
 
+def test_a_text_column_written_whole_equals_xlsxwriters_cell_by_cell():
+    # _Sheet.bodies writes a column of plain texts in one go (one check of them all): a column of plain names
+    # with one odd value of each kind among them (a formula start, white space at either end, an escape, an
+    # empty or a too long text, a number...) still gives XlsxWriter's bytes
+    from datetime import datetime
+
+    from xl_kpi.outputs.summary.book import _Book
+
+    plain = ["Anna", "Boris Ёлкин", "quote's \"ok\"", "Vera / Sales", "x" * 16_383]
+    columns = [[*plain, "Zoya"]] + [[*plain[:2], odd, *plain[2:]] for odd in FAST_ROW_TEXTS]
+
+    def book(at_once: bool) -> bytes:
+        b = _Book()
+        sheet = b.sheet("S")
+        for v in FAST_ROW_TEXTS:  # the formats are numbered as made: make them in the same order in both books
+            sheet.cell(xl_kpi.outputs.values.cell_value(v))
+        if at_once:
+            sheet.ws.write_rows(0, 0, [sheet.bodies(c) for c in columns])
+        else:
+            for row in range(len(columns[0])):  # constant-memory mode: row by row
+                for col, values in enumerate(columns):
+                    write, value, style = sheet.cell(xl_kpi.outputs.values.cell_value(values[row]))
+                    write(row, col, value, style)
+        return b.close(datetime(2026, 10, 1), "t", "t")
+
+    assert _sheet_xml(book(True)) == _sheet_xml(book(False))
+
+
 def test_a_name_that_looks_like_rich_text_markup_stays_text(tmp_path):
     # XlsxWriter takes a text "<r>…</r>" for rich-text XML and writes it unescaped: such a name made the
     # summary unreadable ("a & b") or turned into formatted text

@@ -20,7 +20,8 @@ def _bands_sheet(book: _Book, t: dict[str, str], lay: _Layout, emp: pd.DataFrame
     src = _quote_sheet(t["sheet_employees"])
     _header(sheet, [t["band"], t["band_from"], t["band_below"], t["band_count"]], [18.0, 9.0, 9.0, 14.0])
     w_rng = f"{src}{lay.rng(lay.col_weighted)}"
-    scores = np.array([x for x in emp["weighted_score"] if not np.isnan(x)], dtype=float)
+    scores = emp["weighted_score"].to_numpy(dtype=float)
+    scores = scores[~np.isnan(scores)]
     labels = _band_labels(bands)
     lows: list[float | None] = [None, *bands]
     highs: list[float | None] = [*bands, None]

@@ -41,11 +41,20 @@ _FUNCTION_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\(")
 _XML_ESCAPES = re.compile('[&<>]')
 _NEEDS_CONTROL_ESCAPE = re.compile("_x[0-9a-fA-F]{4}_|[\x00-\x08\x0b-\x1f\ufffe\uffff]")
 """What XlsxWriter's control-character escaping changes (most texts hold none of it)."""
-_NOT_PLAIN = re.compile(r"[&<>\x00-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
-"""Text that :meth:`_Sheet.bodies` cannot write as it is: XML escapes, control characters (dropped or escaped);
-so is text with surrounding white space (kept with xml:space) or a formula start (quote-prefixed)."""
+_NOT_PLAIN_CHAR = re.compile(r"[&<>\x00-\x1f\ufffe\uffff]")
+_ESCAPE_LIKE = re.compile(r"_x[0-9a-fA-F]{4}_")
 _BLOCK_SEP = "\u2028"
-"""Joins a block's texts for one :data:`_NOT_PLAIN` search (it matches no part of the pattern)."""
+"""Joins a block's texts for one :func:`_not_plain` search (it matches no part of either pattern)."""
+
+
+def _not_plain(text: str) -> bool:
+    """Whether :meth:`_Sheet.bodies` cannot write ``text`` as it is: XML escapes, control characters (dropped or
+    escaped), something that reads as XlsxWriter's ``_xHHHH_`` escape; so is text with surrounding white space
+    (kept with xml:space) or a formula start (quote-prefixed), which the caller checks. Two searches, not one
+    with an alternative: the character class alone is searched four times as fast."""
+    return bool(_NOT_PLAIN_CHAR.search(text)) or ("_x" in text and bool(_ESCAPE_LIKE.search(text)))
+
+
 _STARTS = frozenset(FORMULA_START)
 _PLAIN_MAX = 16384
 """Shorter text is never truncated (Excel's limit is 32,767 UTF-16 units)."""
@@ -71,12 +80,18 @@ def number_body(x: float, fmt: Format) -> str:
     return f' s="{fmt._get_xf_index()}"><v>{x:.16G}</v></c>'
 
 
-def number_bodies(values: np.ndarray, fmt: Format) -> list[str]:
-    """:func:`number_body` of each value; a missing (or infinite) one is a blank cell with the format."""
+def number_bodies(values: np.ndarray, fmt: Format, stored: list[float] | None = None) -> list[str]:
+    """:func:`number_body` of each value; a missing (or infinite) one is a blank cell with the format.
+
+    ``stored`` gets the numbers as the file holds them (those written, in order), from the same digits."""
     xf = fmt._get_xf_index()
     blank = f' s="{xf}"/>'
-    return [f' s="{xf}"><v>{x:.16G}</v></c>' if math.isfinite(x) else blank
-            for x in np.asarray(values, dtype=float).tolist()]
+    if stored is None:
+        return [f' s="{xf}"><v>{x:.16G}</v></c>' if math.isfinite(x) else blank
+                for x in np.asarray(values, dtype=float).tolist()]
+    texts = [f"{x:.16G}" if math.isfinite(x) else "" for x in np.asarray(values, dtype=float).tolist()]
+    stored.extend(map(float, filter(None, texts)))
+    return [f' s="{xf}"><v>{x}</v></c>' if x else blank for x in texts]
 
 
 def string_body(text: str, fmt: Format) -> str:
@@ -150,11 +165,14 @@ class _Worksheet(Worksheet):
             raise ValueError(f"rows {first_row}..{last_row} or columns {first_col}..{last_col} are off the sheet")
         if first_row > self.previous_row:
             self._write_single_row(first_row)  # the row buffered so far goes out first
-        row = "".join(f'<c r="{xl_col_to_name(c)}{{0}}"{{{k}}}' for k, c in enumerate(range(first_col, last_col + 1),
-                                                                              start=1))
-        template = f'<row r="{{0}}">{row}</row>'.format
-        self.fh.write("".join([template(r, *cells)
-                               for r, cells in enumerate(zip(*columns, strict=True), start=first_row + 1)]))
+        # a row is its number joining the pieces around it: '<row r="', '"><c r="A', '"' + body + '<c r="B', ...
+        letters = [xl_col_to_name(c) for c in range(first_col, last_col + 1)]
+        pieces: list[Sequence[str]] = [['<row r="'] * n, [f'"><c r="{letters[0]}'] * n]
+        for k, bodies in enumerate(columns):
+            tail = f'<c r="{letters[k + 1]}' if k + 1 < len(letters) else "</row>"
+            pieces.append([f'"{b}{tail}' for b in bodies])
+        rows = map(str, range(first_row + 1, last_row + 2))  # as text once, not once a cell
+        self.fh.write("".join([r.join(p) for r, p in zip(rows, zip(*pieces, strict=True), strict=True)]))
         self.previous_row = last_row  # nothing buffered: the next row written starts afresh
 
 
@@ -225,10 +243,15 @@ class _Sheet:
         plain = f' s="{self.styles.get("text")._get_xf_index()}" t="inlineStr"><is><t>'
         out = []
         strings = [v for v in values if type(v) is str]
-        clean = not _NOT_PLAIN.search(_BLOCK_SEP.join(strings))  # usually: then no text needs its own search
+        clean = not _not_plain(_BLOCK_SEP.join(strings))  # usually: then no text needs its own search
+        if clean and len(strings) == len(values):  # all texts: written as they are unless one starts or ends oddly
+            firsts, lasts = {v[:1] for v in strings}, {v[-1:] for v in strings}
+            if ("" not in firsts and firsts.isdisjoint(_STARTS) and not any(c.isspace() for c in firsts | lasts)
+                    and max(map(len, strings), default=0) < _PLAIN_MAX):
+                return [f"{plain}{v}</t></is></c>" for v in strings]
         for v in values:
             if (type(v) is str and v and len(v) < _PLAIN_MAX and v[0] not in _STARTS and not v[0].isspace()
-                    and not v[-1].isspace() and (clean or not _NOT_PLAIN.search(v))):
+                    and not v[-1].isspace() and (clean or not _not_plain(v))):
                 out.append(f"{plain}{v}</t></is></c>")  # most names: what the general path below makes of them
                 continue
             try:

@@ -25,8 +25,9 @@ def _departments_sheet(book: _Book, t: dict[str, str], lay: _Layout, emp: pd.Dat
     label: dict[str, str] = {}
     for i, d in enumerate(departments):
         key = d.casefold()
-        groups.setdefault(key, []).append(i)
-        label.setdefault(key, d)
+        if key not in groups:
+            groups[key], label[key] = [], d
+        groups[key].append(i)
     keys = sorted(groups, key=lambda k: (k, label[k]))
     heads = [t["department"], t["headcount"], t["bonus_total"], t["total_pay_total"], t["avg_weighted"]]
     widths = [_width(label.values(), t["department"], 16, 40), 14.0, 16.0, 17.0, 16.0]
@@ -39,16 +40,15 @@ def _departments_sheet(book: _Book, t: dict[str, str], lay: _Layout, emp: pd.Dat
     pay_all = emp["total_pay"].to_numpy(dtype=float)
     weighted_all = emp["weighted_score"].to_numpy(dtype=float)
     for r, key in enumerate(keys, start=2):
-        rows = groups[key]
+        rows = np.asarray(groups[key], dtype=np.int64)
         name = label[key]
         crit = _criterion(f"$A{r}", name)
         sheet.put(r, 1, name)
         sheet.formula(r, 2, f"COUNTIF({dept_rng},{crit})", len(rows), "0")
-        bonus = [float(bonus_all[i]) for i in rows if not np.isnan(bonus_all[i])]
-        pay = [float(pay_all[i]) for i in rows if not np.isnan(pay_all[i])]
+        bonus, pay = _present(bonus_all[rows]), _present(pay_all[rows])
         sheet.formula(r, 3, f"SUMIF({dept_rng},{crit},{bonus_rng})", _money_sum(bonus, lay.digits), money)
         sheet.formula(r, 4, f"SUMIF({dept_rng},{crit},{total_rng})", _money_sum(pay, lay.digits), money)
-        scores = [float(weighted_all[i]) for i in rows if not np.isnan(weighted_all[i])]
+        scores = _present(weighted_all[rows])
         if scores:
             sheet.formula(r, 5, f"AVERAGEIF({dept_rng},{crit},{w_rng})", math.fsum(scores) / len(scores), PCT)
         else:
@@ -63,7 +63,7 @@ def _departments_sheet(book: _Book, t: dict[str, str], lay: _Layout, emp: pd.Dat
         sheet.formula(tr, 4, f"SUM(D2:D{tr - 1})",
                       _money_sum((sheet.cached[r, 4] for r in range(2, tr)), lay.digits), money,
                       total=True)
-        scores = [float(x) for x in weighted_all if not np.isnan(x)]
+        scores = _present(weighted_all)
         if scores:
             sheet.formula(tr, 5, f"AVERAGE({w_rng})", math.fsum(scores) / len(scores), PCT, total=True)
         else:
@@ -92,3 +92,8 @@ def _departments_sheet(book: _Book, t: dict[str, str], lay: _Layout, emp: pd.Dat
         chart.set_x_axis({"num_format": tag_code(money.replace(".00", ""), sheet.styles.lang)})
         chart.set_size({"width": round(18 * _CM_PX), "height": round(max(7.5, 1.0 * len(keys) + 3.5) * _CM_PX)})
         sheet.ws.insert_chart("G2", chart)
+
+
+def _present(values: np.ndarray) -> list[float]:
+    """The numbers that are there (not NaN), as Python floats."""
+    return values[~np.isnan(values)].tolist()

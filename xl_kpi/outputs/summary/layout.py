@@ -11,6 +11,7 @@ from xlsxwriter.utility import xl_col_to_name
 
 from xl_kpi.outputs.csvsafe import FORMULA_START
 from xl_kpi.outputs.summary.book import _Sheet
+from xl_kpi.outputs.values import ILLEGAL_CHARACTERS
 from xl_kpi.outputs.values import text as _text
 
 _HEADER_LIMIT = 255
@@ -43,9 +44,21 @@ def _wrapped_lines(text: str, width: float) -> int:
 
 
 def _width(values: Iterable[Any], header: str, lo: float, hi: float) -> float:
-    longest = max((len(_text(v)) for v in _distinct(values)), default=0)
+    """A column's width: its longest text (:func:`~xl_kpi.outputs.values.text` of each value) or header word,
+    within ``lo``..``hi``."""
+    values = list(values)
+    if plain_texts(values):  # each is its own text: the common case
+        longest = max(map(len, values), default=0)
+    else:
+        longest = max((len(_text(v)) for v in _distinct(values)), default=0)
     longest_word = max((len(w) for w in header.split()), default=0)
     return float(min(max(round(longest * 1.1) + 2, longest_word + 3, lo), hi))
+
+
+def plain_texts(values: list[Any]) -> bool:
+    """Whether every value is a string that :func:`~xl_kpi.outputs.values.text` leaves as it is (one search of
+    them all: a line feed, which joins them, is no illegal character)."""
+    return all(type(v) is str for v in values) and not ILLEGAL_CHARACTERS.search("\n".join(values))
 
 
 def _distinct(values: Iterable[Any]) -> list[Any]:

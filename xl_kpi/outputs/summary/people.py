@@ -23,12 +23,13 @@ BLOCK = 2048
 @dataclass
 class Column:
     """One column of a people sheet: its header, width, the cell bodies of rows ``start:stop`` (0-based data
-    rows) and its total-row cell ``(formula, cached value, number format)`` or None (a blank total cell)."""
+    rows, asked for in order) and its total-row cell ``(formula, cached value, number format)`` or None (a blank
+    total cell), or a function that gives it once the rows are written (an average of the numbers written)."""
 
     header: str
     width: float
     bodies: Callable[[int, int], list[str]]
-    total: tuple[str, Any, str] | None = None
+    total: tuple[str, Any, str] | Callable[[], tuple[str, Any, str] | None] | None = None
 
 
 @dataclass
@@ -61,8 +62,8 @@ def people_sheet(book: _Book, sheet: _Sheet, table: Table, total_label: str, tra
     for col, c in enumerate(cols, start=1):
         if col == 1:
             sheet.put(tr, col, total_label, total=True)
-        elif c.total is not None:
-            formula, cached, fmt = c.total
+        elif (total := c.total() if callable(c.total) else c.total) is not None:
+            formula, cached, fmt = total
             if formula:
                 sheet.formula(tr, col, formula, cached, fmt, total=True)
             else:
