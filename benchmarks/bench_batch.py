@@ -1,6 +1,6 @@
 """Benchmark: ``xl-kpi generate`` end to end against a naive openpyxl load-fill-save loop, same run.
 
-    .venv/bin/python benchmarks/bench_batch.py [--n 10000] [--jobs 2] [--naive 200] [--big 0]
+    .venv/bin/python benchmarks/bench_batch.py [--n 10000] [--jobs 2] [--naive 200] [--big 0] [--repeat 1]
 
 Builds a plan workbook of N employees (the sample plan's positions, KPIs and scales, each employee
 a copy of a sample employee with a new id) and a facts.csv with one fact per employee and KPI, then
@@ -14,6 +14,10 @@ and prints both rates, the ratio, the CPU time a card of each (generate's counts
 of CPU times moves less than that of rates when other work shares the machine) and the peak RSS of the
 generate process (its own and its workers').
 ``--big M`` also runs generate on M employees and prints the peak RSS ratio M : N (flat memory).
+``--repeat R`` measures the pair (naive loop, generate) R times, each generate into a fresh folder (nothing is
+deleted until the end: ext4 creates files slowly for a while after a mass delete), and prints every ratio and
+their median. CPU is split into user (Python) and system (kernel: file creation, writes, flushes) seconds: on a
+shared machine the system part moves with what the other processes do to the same file system.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -35,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import openpyxl  # noqa: E402
-from xlkpi_process import run_xl_kpi  # noqa: E402
+from xlkpi_process import Run, run_xl_kpi  # noqa: E402
 
 from xl_kpi.inputs.plan import sample_inputs  # noqa: E402
 from xl_kpi.outputs.cards import TEMPLATE_DIR  # noqa: E402
@@ -97,7 +102,7 @@ def naive_cards(n: int, template: Path, out: Path) -> tuple[float, float]:
     employee, save."""
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(0)
-    c0 = time.process_time()
+    c0 = _cpu()
     t0 = time.perf_counter()
     for i in range(n):
         wb = openpyxl.load_workbook(template)
@@ -120,17 +125,21 @@ def naive_cards(n: int, template: Path, out: Path) -> tuple[float, float]:
         buf = BytesIO()
         wb.save(buf)
         (out / f"{i}.xlsx").write_bytes(buf.getvalue())
-    return n / (time.perf_counter() - t0), (time.process_time() - c0) / n
+    return n / (time.perf_counter() - t0), (_cpu() - c0) / n
 
 
-def generate(plan: Path, facts: Path, out: Path, jobs: int) -> tuple[float, float, float]:
-    """(seconds, peak RSS in MB of the process and its workers, CPU seconds of the process and its workers)
-    of one ``xl-kpi generate`` process."""
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def generate(plan: Path, facts: Path, out: Path, jobs: int) -> Run:
+    """One measured ``xl-kpi generate`` process (wall seconds, peak RSS of it and its workers, their CPU)."""
     run = run_xl_kpi("generate", "--plan", str(plan), "--data", str(facts), "--out", str(out), "--jobs", str(jobs))
     with (out / "manifest.csv").open(encoding="utf-8") as f:
         carded = sum(1 for row in csv.DictReader(f) if row["status"] == "ok")
     print(f"  ({carded} cards written)")
-    return run.seconds, run.rss_mb, run.cpu
+    return run
 
 
 def main() -> None:
@@ -140,6 +149,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="generate --jobs (default 2)")
     ap.add_argument("--naive", type=int, default=200, help="employees for the naive loop (default 200)")
     ap.add_argument("--big", type=int, default=0, help="also generate this many employees for the memory ratio")
+    ap.add_argument("--repeat", type=int, default=1, help="measure naive loop and generate this many times")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
@@ -148,19 +158,30 @@ def main() -> None:
         plan, facts = make_inputs(args.n, work / "in")
         print(f"inputs: {args.n} employees ({time.perf_counter() - t0:.1f} s to build)  cpus={os.cpu_count()}  "
               f"load={os.getloadavg()[0]:.2f}")
-        naive_rate, naive_cpu = naive_cards(args.naive, TEMPLATE_DIR / "kpi_card_ru.xlsx", work / "naive")
-        print(f"naive openpyxl loop:     {naive_rate:8.1f} cards/s  ({args.naive} cards; "
-              f"{naive_cpu * 1000:.1f} ms CPU a card)")
-        dt, rss, cpu = generate(plan, facts, work / "out", args.jobs)
-        rate = args.n / dt
-        print(f"generate --jobs {args.jobs}:       {rate:8.1f} cards/s  ({args.n} employees in {dt:.2f} s, "
-              f"end to end; {cpu * 1000 / args.n:.2f} ms CPU a card, all processes)")
-        print(f"ratio:                   {rate / naive_rate:8.1f}x the naive loop  (CPU a card: "
-              f"{naive_cpu * args.n / cpu:.1f}x less; on a shared machine the CPU ratio varies less)")
-        print(f"peak RSS:                {rss:8.0f} MB at {args.n} employees  load={os.getloadavg()[0]:.2f}")
+        ratios, cpu_ratios = [], []
+        for r in range(args.repeat):
+            naive_rate, naive_cpu = naive_cards(args.naive, TEMPLATE_DIR / "kpi_card_ru.xlsx", work / f"naive{r}")
+            print(f"naive openpyxl loop:     {naive_rate:8.1f} cards/s  ({args.naive} cards; "
+                  f"{naive_cpu * 1000:.1f} ms CPU a card)  load={os.getloadavg()[0]:.2f}")
+            run = generate(plan, facts, work / f"out{r}", args.jobs)
+            dt, rss, cpu = run.seconds, run.rss_mb, run.cpu
+            rate = args.n / dt
+            print(f"generate --jobs {args.jobs}:       {rate:8.1f} cards/s  ({args.n} employees in {dt:.2f} s, "
+                  f"end to end; {cpu * 1000 / args.n:.2f} ms CPU a card, all processes: "
+                  f"{run.user * 1000 / args.n:.2f} user + {run.system * 1000 / args.n:.2f} system)")
+            ratios.append(rate / naive_rate)
+            cpu_ratios.append(naive_cpu * args.n / cpu)
+            print(f"ratio:                   {ratios[-1]:8.1f}x the naive loop  (CPU a card: "
+                  f"{cpu_ratios[-1]:.1f}x less; on a shared machine the CPU ratio varies less)")
+            print(f"peak RSS:                {rss:8.0f} MB at {args.n} employees  load={os.getloadavg()[0]:.2f}")
+        if args.repeat > 1:
+            print(f"ratios:                  {' '.join(f'{x:.1f}' for x in ratios)}  median "
+                  f"{statistics.median(ratios):.1f}x; CPU ratios {' '.join(f'{x:.1f}' for x in cpu_ratios)}  "
+                  f"median {statistics.median(cpu_ratios):.1f}x")
         if args.big:
             plan, facts = make_inputs(args.big, work / "big")
-            dt_big, rss_big, _ = generate(plan, facts, work / "out-big", args.jobs)
+            big = generate(plan, facts, work / "out-big", args.jobs)
+            dt_big, rss_big = big.seconds, big.rss_mb
             print(f"generate {args.big}:       {args.big / dt_big:8.1f} cards/s  ({dt_big:.2f} s); peak RSS "
                   f"{rss_big:.0f} MB = {rss_big / rss:.2f}x that at {args.n}")
         me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

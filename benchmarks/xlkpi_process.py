@@ -34,6 +34,11 @@ class Run:
     rss_mb: float
     cpu: float
     proc: subprocess.CompletedProcess[str]
+    user: float = 0.0
+    """CPU seconds in Python and the libraries (all processes)."""
+    system: float = 0.0
+    """CPU seconds in the kernel (all processes): file creation, writes, flushes; it varies with what else the
+    machine's file system is doing (e.g. ext4 skipping inodes other processes freed moments ago)."""
 
 
 def run_xl_kpi(*args: str, env: dict[str, str] | None = None) -> Run:
@@ -44,8 +49,8 @@ def run_xl_kpi(*args: str, env: dict[str, str] | None = None) -> Run:
                           env={**os.environ, **(env or {})})
     dt = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
     if proc.returncode != 0:
         sys.exit(f"xl-kpi {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     rss = [line for line in proc.stderr.splitlines() if line.startswith("RSS ")][-1].split()
-    return Run(dt, max(int(rss[1]), int(rss[2])) / 1024, cpu, proc)
+    return Run(dt, max(int(rss[1]), int(rss[2])) / 1024, user + system, proc, user, system)

@@ -240,6 +240,27 @@ def test_relative_out_folder_gives_paths_relative_to_out(tmp_path, monkeypatch):
     assert batch.verify(tmp_path / "rel-out") == []
 
 
+def test_manifest_names_and_orders_cards_as_pathlib_and_the_id_split_would():
+    # manifest.csv cuts card paths as text and sorts plain numeric ids without the regex: the same file either way
+    import re
+
+    from xl_kpi.outputs import manifest as m
+
+    out = Path("/o/run")
+    odd = ["/o/run/cards/a/b.xlsx", "/o/run/cards/../x.xlsx", "/o/run/./a", "/o/run//a", "/o/run/a/", "/o/other/a",
+           "/o/run", "/o/run/cards/a b/.x", "/o/runner/a", "cards/rel.xlsx"]
+    for p in odd:
+        assert m._relative(p, out, out, "/o/run/") == m._relative(Path(p), out, out), p
+
+    def by_regex(v):
+        return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.casefold())
+                     for part in re.split(r"(\d+)", str(v)))
+
+    ids = ["123", "0", "007", "E5", "12a", "", "\u0663", "10", "2", "E10", "e2"]
+    assert [m._natural(v) for v in ids] == [by_regex(v) for v in ids]
+    assert sorted(ids, key=m._natural) == sorted(ids, key=by_regex)
+
+
 # ---- second wave: audit (issue 9 §5): verify cannot be fooled
 
 def _run_small(tmp_path: Path, *, skip_invalid: bool = False) -> Path:

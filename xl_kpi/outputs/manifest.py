@@ -41,6 +41,7 @@ def manifest_bytes(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> b
     """The bytes :func:`write_manifest` writes (``xl-kpi verify`` recomputes them to compare)."""
     out = Path(out_dir)
     resolved = out.resolve()
+    prefix = os.fspath(out).rstrip(os.sep) + os.sep
     records = list(records)
     totals = [number(_get(rec, "total_bonus")) for rec in records]
     rounded = round_money(np.array([np.nan if t is None else t for t in totals], dtype=float)) if records else []
@@ -48,7 +49,7 @@ def manifest_bytes(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> b
     for rec, total_num, money in zip(records, totals, rounded, strict=True):
         rows.append([
             _get(rec, "employee_id"),
-            _relative(_get(rec, "path"), out, resolved),
+            _relative(_get(rec, "path"), out, resolved, prefix),
             text(_get(rec, "sha256")),
             "" if total_num is None else f"{money:.2f}",
             _get(rec, "status"),
@@ -90,11 +91,17 @@ def _get(rec: Any, name: str) -> Any:
     return getattr(rec, name, None)
 
 
-def _relative(path: Any, out: Path, resolved: Path | None = None) -> str:
-    """``path`` relative to ``out``, '/'-separated. A card path under ``out`` as written is cut lexically;
-    anything else is compared after resolving links (``resolved`` is ``out`` resolved, computed once)."""
+def _relative(path: Any, out: Path, resolved: Path | None = None, prefix: str | None = None) -> str:
+    """``path`` relative to ``out``, '/'-separated. A card path under ``out`` as written is cut lexically
+    (``prefix``: ``out`` and a separator, when the caller has it: cut as text if what follows is already a plain
+    relative path, else by pathlib); anything else is compared after resolving links (``resolved`` is ``out``
+    resolved, computed once)."""
     if is_missing(path) or path == "":
         return ""
+    if prefix is not None and os.sep == "/":
+        s = os.fspath(path)
+        if s.startswith(prefix) and _plain_rest(rest := s[len(prefix):]):
+            return rest
     p = Path(path)
     if not p.is_absolute():
         return p.as_posix()
@@ -106,7 +113,19 @@ def _relative(path: Any, out: Path, resolved: Path | None = None) -> str:
         return Path(os.path.relpath(p, out)).as_posix()
 
 
+def _plain_rest(rest: str) -> bool:
+    """True when ``rest`` is a relative '/'-path pathlib would print unchanged: no empty, ``.`` or ``..`` part."""
+    return bool(rest) and "//" not in rest and not rest.endswith("/") and not rest.startswith("/") and all(
+        part not in (".", "..") for part in rest.split("/"))
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
 def _natural(value: Any) -> tuple[Any, ...]:
     """Sort key in which the numbers inside an id compare as numbers (E2 before E10)."""
+    t = text(value)
+    if t.isdigit() and t.isascii():  # what the split below gives for a plain number, without it
+        return ((1, 0, ""), (0, int(t), ""), (1, 0, ""))
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.casefold())
-                 for part in re.split(r"(\d+)", text(value)))
+                 for part in _DIGITS.split(t))

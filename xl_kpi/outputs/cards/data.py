@@ -114,42 +114,62 @@ def _period_name(period: str, lang: str) -> str:
         return period
 
 
+class _CardSource:
+    """The results table as NumPy columns and the lines grouped per employee, made once: per-card data for any
+    positions of ``results.employees``, ``batch`` employees at a time (the pool's workers inherit one and cut
+    their own chunks: no per-card data crosses a process boundary)."""
+
+    def __init__(self, results: Any) -> None:
+        emps: pd.DataFrame = results.employees
+        lines: pd.DataFrame = results.lines
+        self.ecols = {c: _array(emps, c, c in _EMP_NUM, _EMP_DEFAULT.get(c)) for c in _EMP_COLS}
+        self.lcols = [_array(lines, c, c in _LINE_NUM) for c in _LINE_COLS]
+        self.ltext = [c not in _LINE_NUM for c in _LINE_COLS]
+        self.groups = lines.groupby("employee_id", sort=False).indices if len(lines) else {}
+        self.ids = _texts(self.ecols["employee_id"].tolist())
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def positions(self, employee_ids: Iterable[Any]) -> list[int]:
+        """The positions of ``employee_ids`` in ``results.employees`` (a KpiError for one not there)."""
+        index = {v: i for i, v in enumerate(self.ids)}
+        order: list[int] = []
+        for e in employee_ids:
+            if e not in index:
+                raise KpiError(f"employee {e!r} is not in the results")
+            order.append(index[e])
+        return order
+
+    def cards(self, order: Sequence[int], batch: int = 256) -> Iterator[_Card]:
+        """The cards of the employees at ``order``, in that order."""
+        ecols, lcols, ltext, groups, ids = self.ecols, self.lcols, self.ltext, self.groups, self.ids
+        empty = np.zeros(0, dtype=np.intp)
+        for start in range(0, len(order), batch):
+            pos = np.asarray(order[start: start + batch], dtype=np.intp)
+            ev: dict[str, list[Any]] = {}
+            for c, arr in ecols.items():
+                vals = arr[pos].tolist()
+                ev[c] = vals if c in _EMP_NUM else _flags(vals) if c == "gated" else _texts(vals)
+            idxs = [groups.get(ids[i], empty) for i in pos.tolist()]
+            flat = np.concatenate(idxs) if idxs else empty
+            lv = [_texts(col[flat].tolist()) if txt else col[flat].tolist()
+                  for col, txt in zip(lcols, ltext, strict=True)]
+            rows = list(zip(*lv, strict=True)) if len(flat) else []
+            at = 0
+            for k, idx in enumerate(idxs):
+                emp = {c: ev[c][k] for c in _EMP_COLS}
+                emp["employee_id"] = ids[pos[k]]
+                yield _Card(emp, rows[at: at + len(idx)])
+                at += len(idx)
+
+
 def _cards(results: Any, employee_ids: Iterable[Any] | None = None, batch: int = 256) -> Iterator[_Card]:
     """Per-employee data, grouping the lines once (no per-employee DataFrame filtering).
 
     Columns are kept as NumPy arrays and turned into Python values ``batch`` employees at a time,
     so memory does not grow with the number of employees beyond the results table itself.
     """
-    emps: pd.DataFrame = results.employees
-    lines: pd.DataFrame = results.lines
-    ecols = {c: _array(emps, c, c in _EMP_NUM, _EMP_DEFAULT.get(c)) for c in _EMP_COLS}
-    lcols = [_array(lines, c, c in _LINE_NUM) for c in _LINE_COLS]
-    ltext = [c not in _LINE_NUM for c in _LINE_COLS]
-    groups = lines.groupby("employee_id", sort=False).indices if len(lines) else {}
-    ids = _texts(ecols["employee_id"].tolist())
-    if employee_ids is not None:
-        index = {v: i for i, v in enumerate(ids)}
-        order: Sequence[int] = []
-        for e in employee_ids:
-            if e not in index:
-                raise KpiError(f"employee {e!r} is not in the results")
-            order.append(index[e])  # type: ignore[attr-defined]
-    else:
-        order = range(len(ids))
-    empty = np.zeros(0, dtype=np.intp)
-    for start in range(0, len(order), batch):
-        pos = np.asarray(order[start: start + batch], dtype=np.intp)
-        ev: dict[str, list[Any]] = {}
-        for c, arr in ecols.items():
-            vals = arr[pos].tolist()
-            ev[c] = vals if c in _EMP_NUM else _flags(vals) if c == "gated" else _texts(vals)
-        idxs = [groups.get(ids[i], empty) for i in pos.tolist()]
-        flat = np.concatenate(idxs) if idxs else empty
-        lv = [_texts(col[flat].tolist()) if txt else col[flat].tolist() for col, txt in zip(lcols, ltext, strict=True)]
-        rows = list(zip(*lv, strict=True)) if len(flat) else []
-        at = 0
-        for k, idx in enumerate(idxs):
-            emp = {c: ev[c][k] for c in _EMP_COLS}
-            emp["employee_id"] = ids[pos[k]]
-            yield _Card(emp, rows[at: at + len(idx)])
-            at += len(idx)
+    src = _CardSource(results)
+    order = range(len(src)) if employee_ids is None else src.positions(employee_ids)
+    yield from src.cards(order, batch)

@@ -16,8 +16,10 @@ from xl_kpi.outputs.atomic import AtomicBatch
 from xl_kpi.outputs.cards.data import (
     _Card,
     _cards,
+    _CardSource,
     _clean_text,
     _Context,
+    _texts,
 )
 from xl_kpi.outputs.cards.stamp import (
     _render,
@@ -103,9 +105,9 @@ _W: dict[str, Any] = {}
 
 
 def _worker_init(source: bytes, lang: str, path: Path | None, ctx: _Context, fsync: bool,
-                 keep: bool | Mapping[str, str]) -> None:
+                 keep: bool | Mapping[str, str], cards: _CardSource | None = None) -> None:
     tpl = CardTemplate(source, lang, path)
-    _W.update(template=tpl, stamp=_Stamp(tpl, ctx), fsync=fsync, keep=keep)
+    _W.update(template=tpl, stamp=_Stamp(tpl, ctx), fsync=fsync, keep=keep, cards=cards)
 
 
 class _Journal:
@@ -162,18 +164,22 @@ def _write_chunk(
     return out
 
 
-def _worker_chunk(chunk: list[tuple[_Card, str]]) -> list[tuple[Any, str, str, Any, Any, Any]]:
-    return _write_chunk(_W["template"], _W["stamp"], chunk, _W["fsync"], _W["keep"])
+def _worker_chunk(chunk: tuple[int, list[str]]) -> list[tuple[Any, str, str, Any, Any, Any]]:
+    """Render and write the cards of the employees at positions ``start`` … of the results, to ``paths``: the
+    worker cuts their data from the card source it inherited (only positions and names are sent to it)."""
+    start, paths = chunk
+    cards = _W["cards"].cards(range(start, start + len(paths)))
+    return _write_chunk(_W["template"], _W["stamp"], list(zip(cards, paths, strict=True)), _W["fsync"], _W["keep"])
 
 
-def _chunks(results: Any, out_dir: Path, size: int) -> Iterator[list[tuple[_Card, str]]]:
-    """(card, path) pairs, ``size`` at a time; file names that collide get " (2)", " (3)"..."""
+def _paths(src: _CardSource, out_dir: Path) -> Iterator[str]:
+    """Each employee's card path, in the order of the results; file names that collide get " (2)", " (3)"..."""
     seen: set[str] = set()
-    buf: list[tuple[_Card, str]] = []
     path_of = _CardPaths(out_dir)
-    for card in _cards(results):
-        e = card.emp
-        p = path_of(e["department"], e["employee_id"], e["name"])
+    deps = _texts(src.ecols["department"].tolist())
+    names = _texts(src.ecols["name"].tolist())
+    for dep, eid, name in zip(deps, src.ids, names, strict=True):
+        p = path_of(dep, eid, name)
         k, n = p.casefold(), 2
         if k in seen:  # same safe name (or the same but for case)
             q = Path(p)
@@ -181,12 +187,24 @@ def _chunks(results: Any, out_dir: Path, size: int) -> Iterator[list[tuple[_Card
                 p = str(q.with_name(f"{q.stem[:90]} ({n}){q.suffix}"))
                 k, n = p.casefold(), n + 1
         seen.add(k)
-        buf.append((card, p))
+        yield p
+
+
+def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    buf: list[Any] = []
+    for item in items:
+        buf.append(item)
         if len(buf) >= size:
             yield buf
             buf = []
     if buf:
         yield buf
+
+
+def _chunks(results: Any, out_dir: Path, size: int) -> Iterator[list[tuple[_Card, str]]]:
+    """(card, path) pairs, ``size`` at a time; file names that collide get " (2)", " (3)"..."""
+    src = _CardSource(results)
+    yield from _batched(zip(src.cards(range(len(src))), _paths(src, Path(out_dir)), strict=True), size)
 
 
 def write_cards(
@@ -222,12 +240,11 @@ def write_cards(
     tpl = _template(template, lang)
     out = Path(out_dir)
     ctx = _Context(results, tpl.lang, history)
-    chunks = _chunks(results, out, max(1, chunk_size))
     done: dict[int, list[tuple[Any, str, str, Any, Any, Any]]] = {}
     n_done = 0
     if jobs <= 1 or len(results.employees) <= chunk_size:
         stamp = _Stamp(tpl, ctx)
-        for i, ch in enumerate(chunks):
+        for i, ch in enumerate(_chunks(results, out, max(1, chunk_size))):
             done[i] = _write_chunk(tpl, stamp, ch, fsync, keep_existing)
             if log:
                 log.add(done[i])
@@ -237,10 +254,15 @@ def write_cards(
     else:
         import multiprocessing as mp
 
+        # The card data is cut by the workers from a source they inherit (fork) or get once (spawn): the parent
+        # only names the files and sends (first position, paths) per chunk.
+        src = _CardSource(results)
+        starts = range(0, len(src), max(1, chunk_size))
+        chunks = zip(starts, _batched(_paths(src, out), max(1, chunk_size)), strict=True)
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         with ProcessPoolExecutor(
             max_workers=jobs, mp_context=mp.get_context(method), initializer=_worker_init,
-            initargs=(tpl.source, tpl.lang, tpl.path, ctx, fsync, keep_existing),
+            initargs=(tpl.source, tpl.lang, tpl.path, ctx, fsync, keep_existing, src),
         ) as pool:
             pending: dict[Any, int] = {}
             numbered = enumerate(chunks)
