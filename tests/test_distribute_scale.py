@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -121,3 +122,26 @@ def test_a_card_goes_to_soffice_as_a_link_and_a_copy_across_file_systems(tmp_pat
     assert (tmp_path / "00003.xlsx").read_bytes() == card.read_bytes()
     assert (tmp_path / "00003.xlsx").stat().st_ino != card.stat().st_ino
 
+
+def test_a_batch_stages_a_file_of_its_own_by_a_link_and_commits_it(tmp_path: Path, monkeypatch) -> None:
+    from xl_kpi.outputs import atomic
+
+    made = tmp_path / "made.pdf"
+    made.write_bytes(b"%PDF-1.7 card")
+    with atomic.AtomicBatch() as batch:
+        batch.link(tmp_path / "out" / "a.pdf", made)
+        (tmp, _), = batch.staged()
+        assert tmp.stat().st_ino == made.stat().st_ino and not (tmp_path / "out" / "a.pdf").exists()
+    assert (tmp_path / "out" / "a.pdf").read_bytes() == b"%PDF-1.7 card"
+    with pytest.raises(RuntimeError), atomic.AtomicBatch() as batch:  # a failure leaves nothing half-written
+        batch.link(tmp_path / "out" / "b.pdf", made)
+        raise RuntimeError
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.pdf"]
+    def no_link(*_a, **_k) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(atomic.os, "link", no_link)
+    with atomic.AtomicBatch() as batch:
+        batch.link(tmp_path / "out" / "c.pdf", made)
+    assert (tmp_path / "out" / "c.pdf").read_bytes() == b"%PDF-1.7 card"
+    assert (tmp_path / "out" / "c.pdf").stat().st_ino != made.stat().st_ino

@@ -110,6 +110,22 @@ class AtomicBatch:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
 
+    def link(self, path: str | os.PathLike[str], src: str | os.PathLike[str]) -> None:
+        """Stage the file ``src`` for ``path`` by a hard link (no bytes copied; ``src`` must not change after),
+        or by a copy where a link is not possible (another file system)."""
+        target = Path(path)
+        parent = target.parent
+        if parent not in self._dirs:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(parent)
+        tmp = parent / f".{target.name[:80]}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.link(src, tmp, follow_symlinks=False)
+        except OSError:
+            self.write(target, Path(src).read_bytes())
+            return
+        self._pending.append((tmp, target))
+
     def staged(self) -> list[tuple[Path, Path]]:
         """The (temporary file, target) pairs written and not yet committed (to hand to another process's batch)."""
         return list(self._pending)
