@@ -140,14 +140,15 @@ class AtomicBatch:
         """Flush the staged files to disk and move them into place."""
         if not self._pending:
             return
-        if self.fsync and not _syncfs(self._pending[0][0].parent):
+        synced = self.fsync and _syncfs(self._pending[0][0].parent)
+        if self.fsync and not synced:
             for tmp, _ in self._pending:
                 with open(tmp, "rb+") as f:
                     os.fsync(f.fileno())
         for tmp, target in self._pending:
             os.replace(tmp, target)
         self._pending.clear()
-        if self.fsync:
+        if self.fsync and not (synced and _syncfs(next(iter(self._dirs)))):  # one flush holds every rename
             for d in self._dirs:
                 fsync_dir(d)
 
