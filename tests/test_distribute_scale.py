@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,7 +44,18 @@ def test_pdf_batches_never_smaller_than_a_start_is_worth() -> None:
     assert [len(b) for b in _batches(paths[:MIN_BATCH * 2 - 1], 2)] == [MIN_BATCH * 2 - 1]  # one process
     assert [len(b) for b in _batches(paths[:5], 4)] == [5]
     assert [len(b) for b in _batches(paths[:50], 3)] == [17, 17, 16]
-    assert [p for b in _batches(paths, 3) for p in b] == paths  # every file once, in order
+    assert sorted(p for b in _batches(paths, 3) for p in b) == sorted(paths)  # every file once
+    assert all(b == sorted(b, key=paths.index) for b in _batches(paths, 3))  # each batch in the given order
+
+
+def test_pdf_batches_share_the_large_files_out() -> None:
+    """Team summaries (larger, slower to convert) come last: contiguous batches would give them all to one process."""
+    paths = [Path(f"{i}.xlsx") for i in range(28)]
+    sizes = [10] * 24 + [100] * 4
+    batches = _batches(paths, 2, sizes)
+    loads = [sum(sizes[paths.index(p)] for p in b) for b in batches]
+    assert len(batches) == 2 and loads == [320, 320]
+    assert sorted(p for b in batches for p in b) == sorted(paths)
 
 
 def test_the_parallel_check_finds_exactly_what_the_serial_one_finds(generated: Path, tmp_path: Path) -> None:
@@ -90,3 +102,46 @@ def test_send_dry_run_through_distribute(generated: Path, tmp_path: Path) -> Non
     outcome = send(report, None, dry_run=True)
     assert len(outcome.report.written) == len(list((out / "outbox").glob("*.eml"))) > 40
     assert check_report(out, jobs=2).ok
+
+
+def test_a_card_goes_to_soffice_as_a_link_and_a_copy_across_file_systems(tmp_path: Path, monkeypatch) -> None:
+    from xl_kpi.delivery.distribute import pdf
+
+    card = tmp_path / "card.xlsx"
+    card.write_bytes(b"PK\x03\x04 card")
+    assert pdf._stage_input(card, tmp_path / "00001.xlsx") == len(b"PK\x03\x04 card")
+    assert (tmp_path / "00001.xlsx").stat().st_ino == card.stat().st_ino  # a link: no bytes copied
+    assert pdf._stage_input(b"summary", tmp_path / "00002.xlsx") == 7
+    assert (tmp_path / "00002.xlsx").read_bytes() == b"summary"
+
+    def no_link(*_a, **_k) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(pdf.os, "link", no_link)
+    pdf._stage_input(card, tmp_path / "00003.xlsx")
+    assert (tmp_path / "00003.xlsx").read_bytes() == card.read_bytes()
+    assert (tmp_path / "00003.xlsx").stat().st_ino != card.stat().st_ino
+
+
+def test_a_batch_stages_a_file_of_its_own_by_a_link_and_commits_it(tmp_path: Path, monkeypatch) -> None:
+    from xl_kpi.outputs import atomic
+
+    made = tmp_path / "made.pdf"
+    made.write_bytes(b"%PDF-1.7 card")
+    with atomic.AtomicBatch() as batch:
+        batch.link(tmp_path / "out" / "a.pdf", made)
+        (tmp, _), = batch.staged()
+        assert tmp.stat().st_ino == made.stat().st_ino and not (tmp_path / "out" / "a.pdf").exists()
+    assert (tmp_path / "out" / "a.pdf").read_bytes() == b"%PDF-1.7 card"
+    with pytest.raises(RuntimeError), atomic.AtomicBatch() as batch:  # a failure leaves nothing half-written
+        batch.link(tmp_path / "out" / "b.pdf", made)
+        raise RuntimeError
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.pdf"]
+    def no_link(*_a, **_k) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(atomic.os, "link", no_link)
+    with atomic.AtomicBatch() as batch:
+        batch.link(tmp_path / "out" / "c.pdf", made)
+    assert (tmp_path / "out" / "c.pdf").read_bytes() == b"%PDF-1.7 card"
+    assert (tmp_path / "out" / "c.pdf").stat().st_ino != made.stat().st_ino

@@ -110,6 +110,22 @@ class AtomicBatch:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
 
+    def link(self, path: str | os.PathLike[str], src: str | os.PathLike[str]) -> None:
+        """Stage the file ``src`` for ``path`` by a hard link (no bytes copied; ``src`` must not change after),
+        or by a copy where a link is not possible (another file system)."""
+        target = Path(path)
+        parent = target.parent
+        if parent not in self._dirs:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(parent)
+        tmp = parent / f".{target.name[:80]}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.link(src, tmp, follow_symlinks=False)
+        except OSError:
+            self.write(target, Path(src).read_bytes())
+            return
+        self._pending.append((tmp, target))
+
     def staged(self) -> list[tuple[Path, Path]]:
         """The (temporary file, target) pairs written and not yet committed (to hand to another process's batch)."""
         return list(self._pending)
@@ -124,14 +140,15 @@ class AtomicBatch:
         """Flush the staged files to disk and move them into place."""
         if not self._pending:
             return
-        if self.fsync and not _syncfs(self._pending[0][0].parent):
+        synced = self.fsync and _syncfs(self._pending[0][0].parent)
+        if self.fsync and not synced:
             for tmp, _ in self._pending:
                 with open(tmp, "rb+") as f:
                     os.fsync(f.fileno())
         for tmp, target in self._pending:
             os.replace(tmp, target)
         self._pending.clear()
-        if self.fsync:
+        if self.fsync and not (synced and _syncfs(next(iter(self._dirs)))):  # one flush holds every rename
             for d in self._dirs:
                 fsync_dir(d)
 

@@ -168,6 +168,7 @@ def _build(out: Path, opts: Options, report: DistributionReport, bundles: list[B
             if opts.with_pdf:
                 pdf = ShippedFile(str(Path(name).with_suffix(".pdf")), kind, eid, src)
                 _plain_into(pdf, pdfs[src])
+                pdf.own = isinstance(pdfs[src], Path) and pdfs[src].parent == pdf_dir  # made now, not reused
                 b.files.append(pdf)
         if b.failed:
             b.files = []

@@ -94,6 +94,9 @@ class ShippedFile:
     path: Path | ZipMember | None = None
     """Where the bytes are when ``data`` is empty (a card in OUT/cards, a journal entry, a member of the previous
     run's zip): read when written."""
+    own: bool = False
+    """``path`` is a file this run made for itself (a PDF just converted) that nothing else writes: staged by a
+    hard link, not copied."""
     bound: bool = False
     """Encrypted, and proved (by reading it back with the key derived once) to open to the plain workbook."""
 

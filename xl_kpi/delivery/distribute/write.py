@@ -138,7 +138,10 @@ def _write(out: Path, report: DistributionReport) -> None:
                     report.zips_kept += _stage_zip(batch, target / b.by / name, b.files, out / FOLDER / b.by / name)
                 else:
                     for f in b.files:
-                        batch.write(target / b.by / b.name / f.name, f.content())
+                        if f.own and isinstance(f.path, Path):
+                            batch.link(target / b.by / b.name / f.name, f.path)
+                        else:
+                            batch.write(target / b.by / b.name / f.name, f.content())
             batch.write(target / INDEX, csv_bytes(INDEX_COLUMNS, _index_rows(report.bundles, opts.zip)))
             if opts.encrypt:
                 rows = [[b.key, b.recipient, b.recipient_id, b.password or ""] for b in report.bundles if not b.failed]
