@@ -157,3 +157,77 @@ def test_a_data_file_beyond_source_cells_is_refused_and_cells_no_longer_bounds_d
     with pytest.raises(FileReadError, match="102 cells, more than the 60 one data file may have") as e:
         read_tables(path)
     assert "XL_KPI_MAX_SOURCE_CELLS=102" in e.value.fix
+
+
+# ------------------------------------------------------------------------ DuckDB's own API == Ibis on DuckDB
+
+class IbisOnDuckDB:
+    """The Ibis path on DuckDB (what the default engine ran before it built DuckDB relations itself): a
+    backend without ``relation``, so the evaluator compiles through Ibis."""
+
+    def __init__(self) -> None:
+        self.duck = DuckDBBackend()
+
+    def table(self, data):  # type: ignore[no-untyped-def]
+        return self.duck.table(data)
+
+    def execute(self, expr):  # type: ignore[no-untyped-def]
+        return self.duck.execute(expr)
+
+
+EVERY_KIND = table("deals", [
+    ["employee_id", "status", "amount", "closed", "opened", "key", "score", "client"],
+    ["M1", "won", "100", "03.10.2026 14:05:00", "01.10.2026 09:00:00", "да", "10", "K1"],
+    ["M1", "Won ", "50,5", "31.10.2026", "30.10.2026 12:00", "нет", "9", "K1"],
+    ["M1", "lost", "abc", "15.09.2026", "01.09.2026", "yes", "6", "K2"],
+    ["M1", "won", "1 234,00", "", "01.10.2026", "maybe", "11", "K3"],
+    ["M2", "open", None, "12.10.2026", "13.10.2026", "no", "3", None],
+    ["M2", "won", "-7", "32.10.2026", "01.10.2026", "1", "7.5", "K4"],
+    ["M2", "won", "20", "20.10.2026 08:00", "18.10.2026 08:00", "0", "8", "K4"],
+    [None, "won", "5", "05.10.2026", "01.10.2026", "да", "10", "K5"],
+    ["M3", "lost", "0", "2026-10-07", "2026-10-01", "", "", "K6"],
+])
+
+EVERY_SOURCE = [
+    "count deals", "count deals where status = won dated closed", "sum deals.amount where status = won",
+    "sum deals.amount where amount >= 50 and not (status in (lost, open)) dated closed",
+    "mean deals.amount dated closed", "min deals.amount", "max deals.amount where key = yes",
+    "median deals.amount", "median deals.amount where key != да or status is empty",
+    "distinct deals.client where client is not empty",
+    "count distinct deals.client dated closed", "nps deals.score", "nps deals.score dated closed",
+    "mean hours deals.opened to closed", "sum days from deals.opened to closed where status = won",
+    "count deals where closed >= 2026-10-10 and closed < 2026-10-21", "count deals where amount < 1000",
+    "count deals where status = won / count deals * 100", "(sum deals.amount dated closed) / (count deals)",
+]
+
+
+@pytest.mark.parametrize("period", [None, "2026-10", "2026-Q3"])
+def test_duckdb_relations_give_what_ibis_gives_with_the_same_problems(period: str | None) -> None:
+    backends = (DuckDBBackend(), IbisOnDuckDB())
+    for src in EVERY_SOURCE:
+        got: list[tuple[pd.DataFrame, list[str]]] = []
+        for backend in backends:
+            problems = Problems()
+            out = evaluate(src, [EVERY_KIND], period=period, employees=["M1", "M2", "M4"], problems=problems,
+                           backend=backend)  # type: ignore[arg-type]
+            got.append((out, [str(p) for p in problems]))
+        (native, native_problems), (ibis_out, ibis_problems) = got
+        pd.testing.assert_frame_equal(native, ibis_out, check_exact=False, rtol=1e-12, obj=src)
+        assert native_problems == ibis_problems, src
+        assert native["fact"].notna().any() or period == "2026-Q3", src  # the sources do find rows
+
+
+def test_the_default_engine_runs_sources_without_importing_ibis() -> None:
+    code = textwrap.dedent("""
+        import sys
+        import pandas as pd
+        from xl_kpi.inputs.sources import evaluate
+        from xl_kpi.inputs.tables import Table
+        frame = pd.DataFrame([["M1", "won", "100", "03.10.2026"]], columns=["employee_id", "s", "a", "d"],
+                             dtype=object)
+        frame.index = pd.RangeIndex(2, 3)
+        out = evaluate("sum t.a where s = won dated d", [Table("t", "t.csv", frame, {})], period="2026-10")
+        print(out["fact"].tolist(), "ibis" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.stdout.strip() == "[100.0] False", done.stderr

@@ -1,4 +1,5 @@
-"""Compiling a parsed source into Ibis expressions: the ``where`` condition, the period, the
+"""Compiling a parsed source into Ibis expressions (or, on DuckDB, the same operations in DuckDB's own API:
+:mod:`~xl_kpi.inputs.sources.duckrel`): the ``where`` condition, the period, the
 aggregation per employee and period, and the few row queries that locate bad cells.
 
 A :class:`Term` compiles one :class:`~xl_kpi.inputs.sources.tree.Agg`. While compiling it records
@@ -44,13 +45,18 @@ class Term:
     names: dict[tuple[str, Kind], str] = field(default_factory=dict)
     bad: dict[tuple[str, Kind], str] = field(default_factory=dict)
     """(header, kind) → name of the engine column flagging its unreadable cells (only where there are any)."""
+    kit: Any = None
+    """The expression language: None for Ibis (Spark, the cards' rows), or the DuckDB one of
+    :mod:`~xl_kpi.inputs.sources.duckrel` (``backend.kit``: columns, ``literal``, ``null``, ``ifelse``)."""
 
     def __post_init__(self) -> None:
-        import ibis
+        if self.kit is None:
+            import ibis
 
-        self._ = ibis._
-        self._ibis = ibis
-        self.where = self.condition(self.agg.where) if self.agg.where is not None else ibis.literal(True)
+            self.kit = ibis
+        self._ = self.kit._
+        self._ibis = self.kit
+        self.where = self.condition(self.agg.where) if self.agg.where is not None else self.kit.literal(True)
 
     # -- columns
     def col(self, header: str, kind: Kind) -> Any:
@@ -74,6 +80,7 @@ class Term:
             return columns.bind(self.names, self.bad)
         import pyarrow as pa
 
+        native = getattr(self.kit, "native", False)
         arrays: dict[str, pa.Array] = {ROW: columns.rows}
         rows = columns.row_index
         for (header, kind), name in list(self.names.items()):
@@ -83,7 +90,8 @@ class Term:
                 flag = f"{name}_bad"
                 self.bad[(header, kind)] = flag
                 arrays[flag] = pa.array(np.isin(rows, column.errors.index.to_numpy()))
-        return backend.table(pa.table(arrays))
+        data = pa.table(arrays)
+        return backend.relation(data) if native else backend.table(data)  # type: ignore[attr-defined]
 
     # -- conditions
     def condition(self, cond: Cond) -> Any:

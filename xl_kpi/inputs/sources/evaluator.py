@@ -1,6 +1,7 @@
 """Running a parsed source over raw tables: :func:`evaluate` and :class:`Evaluator` (tables and
 columns looked up, each column converted once into Arrow, the source compiled into Ibis expressions
-by :mod:`~xl_kpi.inputs.sources.compile` and run on a :class:`~xl_kpi.inputs.sources.backend.Backend`
+(DuckDB's own on the default engine) by :mod:`~xl_kpi.inputs.sources.compile` and run on a
+:class:`~xl_kpi.inputs.sources.backend.Backend`
 (DuckDB by default), ratios of the per-employee results); problems are reported at the cell.
 No raw row passes through Python: filters, periods and aggregations run in the engine.
 """
@@ -94,6 +95,13 @@ class Evaluator:
         if self._backend is None:
             self._backend = default_backend()
         return self._backend
+
+    def kit(self, table: Table) -> Any:
+        """The expression language of ``table``'s queries: the backend's own (DuckDB's, without Ibis) when
+        it has one, else None (Ibis: Spark, and a table that stays in Spark)."""
+        if isinstance(table, ClusterTable):
+            return None
+        return getattr(self.backend, "kit", None) if hasattr(self.backend, "relation") else None
 
     # -- lookups
     def table(self, name: str, at: Mapping[str, Any]) -> Table | None:
@@ -241,7 +249,7 @@ class Evaluator:
         table = self.transformed(table, agg, cols, at)
         if table is None:
             return None
-        term = Term(agg, cols)
+        term = Term(agg, cols, kit=self.kit(table))
         emp, date = term.employee, term.date
         value = term.value() if agg.func not in ("count", "distinct") else None
         if agg.func == "distinct":
@@ -297,7 +305,7 @@ class Evaluator:
             if len(negative):
                 self._bad_cells(table, end, pd.Series(f"{end} is before {cols[agg.column or '']}", index=negative),
                                 None, "time")
-                value = ibis_ifelse(value < 0, None, value)
+                value = ibis_ifelse(value < 0, None, value, kit=term.kit)
         elif value is not None and agg.func != "distinct":
             self._located(table, t, term, where, cols[agg.column or ""], "numbers", "number")
         if agg.func == "nps":
@@ -413,13 +421,15 @@ def _series(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(frame[FACT].to_numpy(dtype=float), index=index, name=FACT).sort_index()
 
 
-def ibis_ifelse(cond: Any, yes: Any, no: Any) -> Any:
-    """``yes`` where ``cond`` holds, else ``no`` (a None ``yes`` is a typed NULL of ``no``)."""
-    import ibis
+def ibis_ifelse(cond: Any, yes: Any, no: Any, kit: Any = None) -> Any:
+    """``yes`` where ``cond`` holds, else ``no`` (a None ``yes`` is a typed NULL of ``no``); ``kit``: the
+    expression language (None: Ibis)."""
+    if kit is None:
+        import ibis as kit
 
     if yes is None:
-        yes = ibis.null("float64")
-    return ibis.ifelse(cond.fill_null(False), yes, no)
+        yes = kit.null("float64")
+    return kit.ifelse(cond.fill_null(False), yes, no)
 
 
 def _align(values: pd.Series, index: pd.MultiIndex, empty: float) -> pd.Series:
