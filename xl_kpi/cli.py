@@ -366,7 +366,7 @@ def _distribute(out: Path, *, by: list[str] | None, zip_: bool, encrypt: bool, p
                           new_passwords=new_passwords, pdf=pdf, pdf_only=pdf_only, allow_plain_pdf=allow_plain_pdf,
                           **({"jobs": jobs} if jobs else {}))
     except UsageError as e:
-        raise _usage(str(e)) from None
+        raise _usage(show(e)) from None
     config = None
     if mailing:
         config = _smtp_config(smtp, starttls=starttls, ssl=ssl, user=user, sender=sender, dry_run=dry_run)
@@ -403,13 +403,13 @@ def _smtp_config(smtp: str | None, *, starttls: bool, ssl: bool, user: str | Non
         if sender:
             why = check_address(sender)
             if why:
-                raise _usage(f"--from {sender!r}: {why}")
+                raise _usage(tr("--from {sender!r}: {why}", sender=sender, why=why))
             return SmtpConfig("localhost", 25, sender=sender)
         return None
     try:
         return SmtpConfig.from_options(smtp, starttls=starttls, ssl=ssl, user=user, sender=sender or "")
     except KpiError as e:
-        raise _usage(str(e)) from None
+        raise _usage(show(e)) from None
 
 
 def _run_distribute(out: Path, options: object, config: object, *, mailing: bool, dry_run: bool) -> bool:
@@ -450,7 +450,7 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
             return True
         except KpiError as e:
             progress.stop()
-            console.print(f"[red]✗[/red] {escape(str(e))}", soft_wrap=True)
+            console.print(f"[red]✗[/red] {escape(show(e))}", soft_wrap=True)
             return True
         outcome = None
         mail_error = None
@@ -460,10 +460,10 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
                 outcome = send(report, config, dry_run=dry_run,
                                on_progress=lambda n, total: on_progress("send", n, total))
             except SmtpDownError as e:
-                mail_error, outcome = str(e), None
+                mail_error, outcome = show(e), None
                 partial = e.report
             except (LeakError, MailError, KpiError) as e:
-                mail_error, partial = str(e), None
+                mail_error, partial = show(e), None
     _print_distribution(report)
     failed = report.problems.has_errors
     if mailing:
@@ -471,7 +471,7 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
         if mail_error:
             console.print("[red]✗ " + escape(tr("mail:")) + f"[/red] {escape(mail_error)}", soft_wrap=True)
             if partial is not None:
-                console.print(f"  {escape(str(partial.summary()))}")
+                console.print(f"  {escape(show(partial.summary()))}")
             failed = True
         if outcome is not None:
             failed |= _print_mail(outcome, dry_run)
@@ -489,6 +489,15 @@ def _bundle_count(n: int, by: str) -> str:
     return f"{n} {by}"
 
 
+def _file_count(n: int, kind: str, ext: str) -> str:
+    """'44 card xlsx' / '44 карточки xlsx': how many files of a kind a distribution holds."""
+    if kind == "card":
+        return ntr("{n} card {ext}", "{n} card {ext}", n, ext=ext)
+    if kind == "summary":
+        return ntr("{n} summary {ext}", "{n} summary {ext}", n, ext=ext)
+    return f"{n} {kind} {ext}"
+
+
 def _print_distribution(report: object) -> None:
     from rich.markup import escape
 
@@ -500,10 +509,11 @@ def _print_distribution(report: object) -> None:
     if r.problems.errors or r.problems.warnings:  # type: ignore[attr-defined]
         render(r.problems, console)  # type: ignore[attr-defined]
     counts = ", ".join(_bundle_count(sum(1 for b in bundles if b.by == m), m) for m in opts.by)
-    kinds: dict[str, int] = {}
+    kinds: dict[tuple[str, str], int] = {}
     for b in bundles:
         for f in b.files:
-            kinds[f"{f.kind} {Path(f.name).suffix[1:]}"] = kinds.get(f"{f.kind} {Path(f.name).suffix[1:]}", 0) + 1
+            kind = (f.kind, Path(f.name).suffix[1:])
+            kinds[kind] = kinds.get(kind, 0) + 1
     console.print("[green]✓[/green] " + escape(tr("distribution written:")) + f" "
                   f"[bold]{escape(str(r.folder.resolve()))}[/bold]", soft_wrap=True)
     no_mail = [b for b in bundles if (not b.recipient_email or b.note) and b.by != "department"]
@@ -511,7 +521,7 @@ def _print_distribution(report: object) -> None:
 
     mailboxes = {canonical_address(b.recipient_email) for b in bundles if b.recipient_email}
     rows = [(tr("bundles"), escape(counts + (tr(" (.zip)") if opts.zip else tr(" (folders)")))),
-            (tr("files"), escape(f"{r.files}: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+            (tr("files"), escape(f"{r.files}: " + ", ".join(_file_count(n, *k) for k, n in sorted(kinds.items()))
                                  + (tr(" — workbooks encrypted") if opts.encrypt else ""))),
             (tr("recipients"), escape(
                 ntr("{n} e-mail address", "{n} e-mail addresses", len(mailboxes)) + "; "
@@ -519,7 +529,7 @@ def _print_distribution(report: object) -> None:
     width = _print_rows(rows)
     pad = " " * (width + 3)
     for b in no_mail[:20]:
-        note = str(getattr(b.note, "msg", b.note))  # a manager-matching note in the run's language
+        note = show(b.note)  # a note in the run's language
         console.print(f"{pad}[yellow]![/yellow] {escape(b.key)}: {escape(note)}", soft_wrap=True)
     if len(no_mail) > 20:
         console.print(pad + escape(tr("… and {n} more", n=len(no_mail) - 20)))
@@ -562,14 +572,14 @@ def _print_mail(outcome: object, dry_run: bool) -> bool:
             outbox=outcome.outbox)), soft_wrap=True)  # type: ignore[attr-defined]
     else:
         mark = "[green]✓[/green]" if rep.ok else "[red]✗[/red]"
-        console.print(f"{mark} " + escape(tr("mail:")) + f" {escape(str(rep.summary()))}")
+        console.print(f"{mark} " + escape(tr("mail:")) + f" {escape(show(rep.summary()))}")
     for key, why in [*rep.failed, *rep.invalid, *rep.uncertain]:
-        console.print(f"  [red]✗[/red] {escape(key)}: {escape(str(why))}", soft_wrap=True)
+        console.print(f"  [red]✗[/red] {escape(key)}: {escape(show(why))}", soft_wrap=True)
     for key in rep.remaining:
         console.print(f"  [red]✗[/red] {escape(key)}: " + escape(tr("not attempted")), soft_wrap=True)
     skipped = [(b, why) for b, why in outcome.not_mailed if b.by != "department"]  # type: ignore[attr-defined]
     for b, why in skipped:
-        console.print("  [red]✗[/red] " + escape(tr("not mailed:")) + f" {escape(b.key)}: {escape(str(why))}",
+        console.print("  [red]✗[/red] " + escape(tr("not mailed:")) + f" {escape(b.key)}: {escape(show(why))}",
                       soft_wrap=True)
     return failed or bool(skipped)
 
@@ -584,7 +594,7 @@ def _run_check(out: Path, *, full: bool = False, jobs: int = 1) -> bool:
     try:
         rep = check_report(out, full=full, jobs=jobs)
     except KpiError as e:
-        console.print("[red]✗ " + escape(tr("check:")) + f"[/red] {escape(str(e))}", soft_wrap=True)
+        console.print("[red]✗ " + escape(tr("check:")) + f"[/red] {escape(show(e))}", soft_wrap=True)
         return True
     if rep.ok:
         how = ""
@@ -599,7 +609,7 @@ def _run_check(out: Path, *, full: bool = False, jobs: int = 1) -> bool:
         ntr("{n} finding", "{n} findings", len(rep.leaks))) + "[/red] "
         + escape(tr("in {n} files opened", n=rep.files)), soft_wrap=True)
     for leak in rep.leaks[:200]:
-        console.print(f"  [red]✗[/red] {escape(str(leak))}", soft_wrap=True)
+        console.print(f"  [red]✗[/red] {escape(show(leak.message()))}", soft_wrap=True)
     if len(rep.leaks) > 200:
         console.print("  " + escape(tr("… and {n} more", n=len(rep.leaks) - 200)))
     return True

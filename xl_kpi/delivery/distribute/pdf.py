@@ -13,6 +13,7 @@ from pathlib import Path
 
 from xl_kpi.delivery.distribute.existing import ZipMember, _Previous
 from xl_kpi.delivery.distribute.model import DistributionReport, Progress
+from xl_kpi.i18n import English, Msg
 
 
 def _make_pdfs(wanted: list[str], plain: dict[str, Path | bytes], prev: _Previous, report: DistributionReport,
@@ -61,7 +62,7 @@ def _make_pdfs(wanted: list[str], plain: dict[str, Path | bytes], prev: _Previou
         for s, p in zip(rest, paths, strict=True):
             out = outputs.get(p.resolve())
             if out is None:
-                failed[s] = why.get(p.resolve(), "no output")
+                failed[s] = why.get(p.resolve(), English(Msg("no output")))
             else:
                 pdfs[s] = keep / f"{s}.pdf"  # kept on disk until written, not in memory
                 out.replace(pdfs[s])
