@@ -40,7 +40,7 @@ def _flat(text: str) -> str:
      "--from 'hr@example' is not a usable address: the domain after '@' has no dot (like example.com)"),
     (["--dry-run", "--from", "hr example.com"], "--from «hr example.com»: содержит пробел",
      "--from 'hr example.com': contains a space"),
-])
+], ids=["encrypt-pdf", "new-passwords", "by-team", "by-twice", "smtp-port", "from-no-dot", "from-space"])
 def test_distribute_refusals_speak_the_language_of_the_run(generated, args, ru, en):
     """Options that do not go together are refused (exit 2, nothing written) in the language of --lang."""
     res = _distribute(generated, *args, "--lang", "ru")
@@ -100,7 +100,7 @@ def test_the_send_report_summary_in_both_languages():
      "нелатинские буквы перед «@» (большинство почтовых серверов их не принимают)"),
     ("", "no e-mail address", "нет адреса эл. почты"),
     (" anna@example.com", "contains a space (at the start or end)", "содержит пробел (в начале или в конце)"),
-])
+], ids=["no-dot", "cyrillic", "empty", "space"])
 def test_address_reasons_are_english_text_shown_in_russian(address, en, ru):
     from xl_kpi.delivery.mail import check_address
 
