@@ -13,13 +13,15 @@ import typer
 from rich.console import Console
 
 from xl_kpi import __version__
+from xl_kpi.cli_messages import Command, Group, argv_language
 from xl_kpi.engine.money import CURRENCY_SYMBOLS
-from xl_kpi.i18n import current, ntr, resolve, set_language, system_language, tr, using
+from xl_kpi.i18n import N_, current, ntr, resolve, set_language, system_language, tr, using
 from xl_kpi.i18n import render as show
 
 app = typer.Typer(
     name="xl-kpi",
-    help="KPI scores, premium coefficients and weighted bonuses: batch KPI cards for every employee.",
+    cls=Group,
+    help=N_("KPI scores, premium coefficients and weighted bonuses: batch KPI cards for every employee."),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -35,16 +37,16 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help=N_("Show the version.")),
 ) -> None:
     """KPI scoring and bonus calculation for Excel."""
 
 
-PERIOD_HELP = ("The period: a month 2026-10, a quarter 2026-Q4, a half-year 2026-H2, a year 2026 or a range "
+PERIOD_HELP = N_("The period: a month 2026-10, a quarter 2026-Q4, a half-year 2026-H2, a year 2026 or a range "
                "2026-10-01..2026-12-31 (default: the plan's Settings).")
 
 
-DATA_HELP = ("Raw data and facts files (CSV, XLSX) or folders of them, named after the file; or NAME=PATH to bind "
+DATA_HELP = N_("Raw data and facts files (CSV, XLSX) or folders of them, named after the file; or NAME=PATH to bind "
              "table NAME of the sources to a file (PATH may be a glob), a Parquet file or folder, or spark:db.table; "
              "several may follow one --data.")
 
@@ -79,7 +81,8 @@ def _period_option(value: str | None) -> str | None:
         raise typer.BadParameter(show(e)) from None
 
 
-ENGINE_HELP = "The query engine for raw data: duckdb (embedded) or spark (default: XL_KPI_ENGINE, else duckdb)."
+ENGINE_HELP = N_("The query engine for raw data: duckdb (embedded) or spark (default: XL_KPI_ENGINE, else "
+                 "duckdb).")
 
 
 def _engine_option(value: str | None) -> str | None:
@@ -94,27 +97,28 @@ def _engine_option(value: str | None) -> str | None:
         raise typer.BadParameter(str(e)) from None
 
 
-LANG_HELP = "Language of the messages: en or ru (default: the plan's Settings, then the system locale)."
+LANG_HELP = N_("Language of the messages: en or ru (default: the plan's Settings, then the system locale).")
 MessagesLangOption = Annotated[str | None, typer.Option(
     "--lang", callback=lambda v: _lang_option(v), help=LANG_HELP)]
 
 
-@app.command("validate")
+@app.command("validate", cls=Command, help=N_(
+    "Check the plan and the data files: print every problem, write nothing. Exit 1 on any error."))
 def validate_command(
     plan: Annotated[Path, typer.Option(
-        "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")],
+        "--plan", exists=True, dir_okay=False, readable=True, help=N_("The plan workbook (.xlsx)."))],
     data: Annotated[list[str] | None, typer.Option(
         "--data", callback=lambda v: _data_option(v), help=DATA_HELP)] = None,
     more: Annotated[list[str] | None, typer.Argument(
         callback=lambda v: _data_option(v), show_default=False, metavar="[FILE]...",
-        help="More data files (or NAME=PATH).")] = None,
+        help=N_("More data files (or NAME=PATH)."))] = None,
     period: Annotated[str | None, typer.Option(
         "--period", callback=_period_option, help=PERIOD_HELP)] = None,
     engine: Annotated[str | None, typer.Option(
         "--engine", callback=lambda v: _engine_option(v), help=ENGINE_HELP)] = None,
     lang: MessagesLangOption = None,
 ) -> None:
-    """Check the plan and the data files: print every problem, write nothing. Exit 1 on any error."""
+    """``xl-kpi validate`` (its help text is the ``help=`` above)."""
     from xl_kpi.validate import render, validate
 
     with using(resolve(lang)):
@@ -125,20 +129,20 @@ def validate_command(
 
 
 PlanOption = Annotated[Path, typer.Option(
-    "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")]
+    "--plan", exists=True, dir_okay=False, readable=True, help=N_("The plan workbook (.xlsx)."))]
 DataOption = Annotated[list[str] | None, typer.Option(
     "--data", callback=lambda v: _data_option(v), help=DATA_HELP)]
 EngineOption = Annotated[str | None, typer.Option(
     "--engine", callback=lambda v: _engine_option(v), help=ENGINE_HELP)]
 MoreArgument = Annotated[list[str] | None, typer.Argument(
     callback=lambda v: _data_option(v), show_default=False, metavar="[FILE]...",
-    help="More data files (or NAME=PATH).")]
+    help=N_("More data files (or NAME=PATH)."))]
 PeriodOption = Annotated[str | None, typer.Option(
     "--period", callback=_period_option, help=PERIOD_HELP)]
 LangOption = Annotated[str | None, typer.Option(
-    "--lang", callback=lambda v: _lang_option(v), help="Language of cards, summary, errors.csv and messages: en "
-    "or ru (default: the plan's Settings; messages then follow the system locale).")]
-JobsOption = Annotated[int, typer.Option("--jobs", min=1, max=64, help="Worker processes for the cards.")]
+    "--lang", callback=lambda v: _lang_option(v), help=N_("Language of cards, summary, errors.csv and messages: en "
+    "or ru (default: the plan's Settings; messages then follow the system locale)."))]
+JobsOption = Annotated[int, typer.Option("--jobs", min=1, max=64, help=N_("Worker processes for the cards."))]
 
 
 def _lang_option(value: str | None) -> str | None:
@@ -147,45 +151,48 @@ def _lang_option(value: str | None) -> str | None:
     return value
 
 
-@app.command("generate")
+@app.command("generate", cls=Command, help=N_(
+    "Write a KPI card per employee, the summary workbook and the manifest into OUT."))
 def generate_command(
     plan: PlanOption,
     data: DataOption = None,
     more: MoreArgument = None,
     template: Annotated[Path | None, typer.Option(
         "--template", exists=True, dir_okay=False,
-        help="Your own card template (.xlsx); see docs/templates.md.")] = None,
-    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Output folder.")] = Path("kpi-out"),
+        help=N_("Your own card template (.xlsx); see docs/templates.md."))] = None,
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help=N_("Output folder."))] = Path("kpi-out"),
     period: PeriodOption = None,
     jobs: JobsOption = 1,
     lang: LangOption = None,
     skip_invalid: Annotated[bool, typer.Option(
-        "--skip-invalid", help="Card the valid employees; list the others in OUT/errors.csv.")] = False,
+        "--skip-invalid", help=N_("Card the valid employees; list the others in OUT/errors.csv."))] = False,
     resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue an interrupted run of the same inputs, keeping the cards it finished; "
-        "leave an output that is already complete for them as it is.")] = False,
+        "--resume", help=N_("Continue an interrupted run of the same inputs, keeping the cards it finished; "
+        "leave an output that is already complete for them as it is."))] = False,
     engine: EngineOption = None,
     history: Annotated[list[Path] | None, typer.Option(
         "--history", exists=True, file_okay=False,
-        help="An earlier run's output folder, or a folder holding several (repeatable): each card shows the "
+        help=N_("An earlier run's output folder, or a folder holding several (repeatable): each card shows the "
         "earlier periods' scores and bonuses and the year-to-date total; every run is checked against its "
-        "manifest.json first.")] = None,
+        "manifest.json first."))] = None,
 ) -> None:
-    """Write a KPI card per employee, the summary workbook and the manifest into OUT."""
+    """``xl-kpi generate`` (its help text is the ``help=`` above)."""
     with using(resolve(lang)):
         _run_batch(plan, [*(data or []), *(more or [])], out, template=template, period=period, jobs=jobs,
                    lang=lang, skip_invalid=skip_invalid, resume=resume, engine=engine, history=history or ())
 
 
-@app.command("verify")
+@app.command("verify", cls=Command, help=N_(
+    "Audit an output folder: hashes, nothing added or removed, and every output equal to a fresh "
+                            "computation from the recorded inputs. Exit 1 when anything differs."))
 def verify_command(
-    out: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="An output folder of 'xl-kpi generate'.")],
+    out: Annotated[Path, typer.Argument(
+        exists=True, file_okay=False, help=N_("An output folder of 'xl-kpi generate'."))],
     no_recompute: Annotated[bool, typer.Option(
-        "--no-recompute", help="Only check the hashes; don't recompute from the recorded inputs.")] = False,
+        "--no-recompute", help=N_("Only check the hashes; don't recompute from the recorded inputs."))] = False,
     lang: MessagesLangOption = None,
 ) -> None:
-    """Audit an output folder: hashes, nothing added or removed, and every output equal to a fresh
-    computation from the recorded inputs. Exit 1 when anything differs."""
+    """``xl-kpi verify`` (its help text is the ``help=`` above)."""
     from rich.markup import escape
 
     from xl_kpi.batch import verify
@@ -205,13 +212,14 @@ def verify_command(
                out=out)))
 
 
-@app.command("demo")
+@app.command("demo", cls=Command, help=N_(
+    "The whole batch on the bundled sample company (44 employees, October 2026)."))
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Output folder.")] = Path("demo-out"),
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help=N_("Output folder."))] = Path("demo-out"),
     lang: LangOption = None,
     jobs: JobsOption = 1,
 ) -> None:
-    """The whole batch on the bundled sample company (44 employees, October 2026)."""
+    """``xl-kpi demo`` (its help text is the ``help=`` above)."""
     from xl_kpi.inputs.plan import sample_inputs
 
     plan, data = sample_inputs()
@@ -300,48 +308,53 @@ def _print_rows(rows: list[tuple[str, str]], width: int = 12) -> int:
     return width
 
 
-@app.command("distribute")
+@app.command("distribute", cls=Command, help=N_(
+    "Bundle the cards per employee, manager or department; encrypt, make PDFs, e-mail, "
+                                "check isolation."))
 def distribute_command(
     out: Annotated[Path, typer.Argument(
-        exists=True, file_okay=False, show_default=False, help="The output folder of xl-kpi generate.")],
+        exists=True, file_okay=False, show_default=False, help=N_("The output folder of xl-kpi generate."))],
     by: Annotated[list[str] | None, typer.Option(
-        "--by", help="Bundles per employee, manager or department (repeat for several; default employee).")] = None,
-    zip_: Annotated[bool, typer.Option("--zip", help="One .zip per bundle instead of a folder.")] = False,
+        "--by", help=N_("Bundles per employee, manager or department (repeat for several; default employee)."))] = None,
+    zip_: Annotated[bool, typer.Option("--zip", help=N_("One .zip per bundle instead of a folder."))] = False,
     encrypt: Annotated[bool, typer.Option(
-        "--encrypt", help="Encrypt every workbook with its recipient's password (Excel's 'Encrypt with "
-        "Password'); passwords go to OUT/distribution/passwords.csv for HR.")] = False,
+        "--encrypt", help=N_("Encrypt every workbook with its recipient's password (Excel's 'Encrypt with "
+        "Password'); passwords go to OUT/distribution/passwords.csv for HR."))] = False,
     passwords: Annotated[Path | None, typer.Option(
         "--passwords", exists=True, dir_okay=False, readable=True,
-        help="CSV employee_id,password with HR's passwords (the rest are reused or generated).")] = None,
+        help=N_("CSV employee_id,password with HR's passwords (the rest are reused or generated)."))] = None,
     new_passwords: Annotated[bool, typer.Option(
-        "--new-passwords", help="Generate fresh passwords instead of reusing the previous passwords.csv.")] = False,
-    pdf: Annotated[bool, typer.Option("--pdf", help="Add a PDF of each card and team summary (LibreOffice).")] = False,
-    pdf_only: Annotated[bool, typer.Option("--pdf-only", help="Ship PDFs instead of workbooks.")] = False,
+        "--new-passwords", help=N_("Generate fresh passwords instead of reusing the previous passwords.csv."))] = False,
+    pdf: Annotated[bool, typer.Option(
+        "--pdf", help=N_("Add a PDF of each card and team summary (LibreOffice)."))] = False,
+    pdf_only: Annotated[bool, typer.Option("--pdf-only", help=N_("Ship PDFs instead of workbooks."))] = False,
     allow_plain_pdf: Annotated[bool, typer.Option(
-        "--allow-plain-pdf", help="With --encrypt: ship the PDFs unencrypted (they cannot be encrypted).")] = False,
+        "--allow-plain-pdf", help=N_("With --encrypt: ship the PDFs unencrypted (they cannot be encrypted)."))] = False,
     mail: Annotated[bool, typer.Option(
-        "--mail", help="E-mail each bundle to its recipient (employee: own card; manager: team bundle).")] = False,
-    smtp: Annotated[str | None, typer.Option("--smtp", metavar="HOST:PORT", help="SMTP server.")] = None,
-    starttls: Annotated[bool, typer.Option("--starttls", help="Upgrade the SMTP connection with STARTTLS.")] = False,
-    ssl: Annotated[bool, typer.Option("--ssl", help="SMTP over TLS from the start (port 465).")] = False,
+        "--mail", help=N_("E-mail each bundle to its recipient (employee: own card; manager: team bundle)."))] = False,
+    smtp: Annotated[str | None, typer.Option("--smtp", metavar="HOST:PORT", help=N_("SMTP server."))] = None,
+    starttls: Annotated[bool, typer.Option(
+        "--starttls", help=N_("Upgrade the SMTP connection with STARTTLS."))] = False,
+    ssl: Annotated[bool, typer.Option("--ssl", help=N_("SMTP over TLS from the start (port 465)."))] = False,
     user: Annotated[str | None, typer.Option(
-        "--user", help="SMTP login; the password is read from the environment variable XL_KPI_SMTP_PASSWORD.")] = None,
-    sender: Annotated[str | None, typer.Option("--from", metavar="ADDR", help="The From address.")] = None,
+        "--user", help=N_("SMTP login; the password is read from the environment variable "
+                          "XL_KPI_SMTP_PASSWORD."))] = None,
+    sender: Annotated[str | None, typer.Option("--from", metavar="ADDR", help=N_("The From address."))] = None,
     dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Write the messages as .eml files into OUT/outbox/ and send nothing (implies --mail).")
+        "--dry-run", help=N_("Write the messages as .eml files into OUT/outbox/ and send nothing (implies --mail)."))
     ] = False,
     check: Annotated[bool, typer.Option(
-        "--check", help="Prove that no file holds anyone else's name, id or pay. Alone: check what is there; "
-        "with other options: build (and mail), then check.")] = False,
+        "--check", help=N_("Prove that no file holds anyone else's name, id or pay. Alone: check what is there; "
+        "with other options: build (and mail), then check."))] = False,
     full_check: Annotated[bool, typer.Option(
-        "--full-check", help="Like --check, but decrypt every encrypted workbook again with its password from "
-        "passwords.csv (independent of how it was made; for auditors, slow: 100,000 rounds per file).")] = False,
+        "--full-check", help=N_("Like --check, but decrypt every encrypted workbook again with its password from "
+        "passwords.csv (independent of how it was made; for auditors, slow: 100,000 rounds per file)."))] = False,
     jobs: Annotated[int | None, typer.Option(
-        "--jobs", min=1, max=64, help="Worker processes for encrypting and LibreOffice processes for the PDFs "
-        "(default: the machine's cores).")] = None,
+        "--jobs", min=1, max=64, help=N_("Worker processes for encrypting and LibreOffice processes for the PDFs "
+        "(default: the machine's cores)."))] = None,
     lang: MessagesLangOption = None,
 ) -> None:
-    """Bundle the cards per employee, manager or department; encrypt, make PDFs, e-mail, check isolation."""
+    """``xl-kpi distribute`` (its help text is the ``help=`` above)."""
     with using(resolve(lang)):
         _distribute(out, by=by, zip_=zip_, encrypt=encrypt, passwords=passwords, new_passwords=new_passwords,
                     pdf=pdf, pdf_only=pdf_only, allow_plain_pdf=allow_plain_pdf, mail=mail, smtp=smtp,
@@ -643,7 +656,7 @@ def main() -> None:
             e, seen = e.__cause__ or e.__context__, seen + 1
         return False
 
-    with using(resolve(_argv_lang(sys.argv[1:]))):  # for what is said here, outside a command
+    with using(resolve(argv_language(sys.argv[1:]))):  # for what is said here, outside a command
         try:
             app()
         except SystemExit as e:  # typer.Exit and usage errors end here with their code
@@ -669,13 +682,3 @@ def main() -> None:
             say(tr("internal error: {kind}: {message} — please report this with the command you ran",
                    kind=type(e).__name__, message=message))
             raise SystemExit(3) from None
-
-
-def _argv_lang(args: list[str]) -> str | None:
-    """The value of --lang in the command line (--lang ru or --lang=ru), if any."""
-    for i, a in enumerate(args):
-        if a == "--lang" and i + 1 < len(args):
-            return args[i + 1]
-        if a.startswith("--lang="):
-            return a.split("=", 1)[1]
-    return None
