@@ -2,7 +2,7 @@
 
     python scripts/i18n.py          # extract every marked message, merge into xl_kpi.po, compile xl_kpi.mo
 
-Marked messages are the first arguments of ``tr``/``Msg`` and the first two of ``ntr``/``Plural``
+Marked messages are the first arguments of ``tr``/``Msg``/``N_`` and the first two of ``ntr``/``Plural``
 (xl_kpi/i18n.py). New messages get an empty translation (tests/test_i18n.py fails until it is written);
 messages no longer in the code are dropped. The .mo is what the package reads at run time.
 """
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "xl_kpi"
 PO = PACKAGE / "locale" / "ru" / "LC_MESSAGES" / "xl_kpi.po"
 MO = PO.with_suffix(".mo")
-KEYWORDS = {"tr": None, "Msg": None, "KpiText": None, "ntr": (1, 2), "Plural": (1, 2)}
+KEYWORDS = {"tr": None, "Msg": None, "KpiText": None, "N_": None, "ntr": (1, 2), "Plural": (1, 2)}
 
 
 def extract() -> Catalog:

@@ -18,7 +18,7 @@ from xl_kpi.inputs.problems import InputError, Problem, Problems
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "xl_kpi"
-MARKERS = {"tr": 1, "Msg": 1, "KpiText": 1, "ntr": 2, "Plural": 2}
+MARKERS = {"tr": 1, "Msg": 1, "KpiText": 1, "N_": 1, "ntr": 2, "Plural": 2}
 
 
 def _tool():

@@ -38,7 +38,7 @@ from xl_kpi.audit import adjustments_record, compare_csvs, unrecorded
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.money import round_money
 from xl_kpi.engine.period import Period, period_of
-from xl_kpi.i18n import Msg
+from xl_kpi.i18n import English, Join, Msg, english, render
 from xl_kpi.inputs.datafiles import DataFile, parse_data_arg, plain_paths
 from xl_kpi.inputs.inputbytes import recording
 from xl_kpi.inputs.problems import InputError, Problems
@@ -318,7 +318,7 @@ class Finding:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.message}"
+        return f"{self.file}: {render(self.message)}"
 
 
 def verify(out_dir: str | os.PathLike[str], *, recompute: bool = True) -> list[Finding]:
@@ -328,29 +328,32 @@ def verify(out_dir: str | os.PathLike[str], *, recompute: bool = True) -> list[F
     try:
         audit = json.loads((out / AUDIT).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return [Finding(AUDIT, "not found: is this the output folder of 'xl-kpi generate'?")]
+        return [Finding(AUDIT, English(Msg("not found: is this the output folder of 'xl-kpi generate'?")))]
     except ValueError as e:
-        return [Finding(AUDIT, f"damaged ({e})")]
+        return [Finding(AUDIT, English(Msg("damaged ({error})", error=str(e))))]
     found: list[Finding] = []
     for name, digest in audit.get("outputs", {}).items():
         p = out / name
         if not p.exists():
-            found.append(Finding(name, "missing"))
+            found.append(Finding(name, English(Msg("missing"))))
         elif _sha256(p) != digest:
-            found.append(Finding(name, "changed since the run (sha256 differs)"))
+            found.append(Finding(name, English(Msg("changed since the run (sha256 differs)"))))
     listed = _manifest_rows(out)
     for r in listed:
         p = out / r["file"]
         if not p.is_file():
-            found.append(Finding(r["file"], "missing"))
+            found.append(Finding(r["file"], English(Msg("missing"))))
         elif _sha256(p) != r["sha256"]:
-            found.append(Finding(r["file"], f"changed since the run (employee {r['employee_id']})"))
+            found.append(Finding(r["file"], English(Msg("changed since the run (employee {eid})",
+                                                                eid=r["employee_id"]))))
     known = {(out / r["file"]).resolve() for r in listed}
     for p in sorted((out / "cards").rglob("*")) if (out / "cards").is_dir() else []:
         if p.is_file() and p.resolve() not in known:
-            found.append(Finding(p.relative_to(out).as_posix(), "not listed in manifest.csv (added after the run)"))
+            found.append(Finding(p.relative_to(out).as_posix(),
+                                 English(Msg("not listed in manifest.csv (added after the run)"))))
     if len(listed) != audit.get("cards"):
-        found.append(Finding("manifest.csv", f"lists {len(listed)} cards, the run wrote {audit.get('cards')}"))
+        found.append(Finding("manifest.csv", English(Msg("lists {n} cards, the run wrote {wrote}", n=len(listed),
+                                                         wrote=audit.get("cards")))))
     recorded = {AUDIT, *audit.get("outputs", {}), *(r["file"] for r in listed)}
     flagged = {f.file for f in found}
     found.extend(Finding(f, m) for f, m in unrecorded(out, recorded) if f not in flagged)
@@ -360,26 +363,33 @@ def verify(out_dir: str | os.PathLike[str], *, recompute: bool = True) -> list[F
     return found
 
 
+def _stale(what: list[Any]) -> Finding:
+    """'cannot recompute: plan plan.xlsx changed since the run' (each part in the reader's language)."""
+    return Finding(AUDIT, English(Msg("cannot recompute: {what} since the run", what=Join("; ", what))))
+
+
 def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -> list[Finding]:
     """Compare the outputs with a fresh run from the recorded inputs (byte for byte: output is deterministic)."""
     inputs = [("plan", audit["plan"])] + [("data", d) for d in audit["data"]] + [
         ("table", {"path": t["file"], "sha256": t["sha256"]}) for t in audit.get("tables", {}).values()]
-    stale = [f"{role} {Path(i['path']).name}" + (" is missing" if not Path(i["path"]).is_file() else " changed")
+    stale = [Msg("{role} {name} is missing", role=role, name=Path(i["path"]).name) if not Path(i["path"]).is_file()
+             else Msg("{role} {name} changed", role=role, name=Path(i["path"]).name)
              for role, i in inputs if not Path(i["path"]).is_file() or _sha256(Path(i["path"])) != i["sha256"]]
     if stale:
-        return [Finding(AUDIT, "cannot recompute: " + "; ".join(stale) + " since the run")]
+        return [_stale(stale)]
     opts = audit.get("options", {})
     tpath = audit["template"]["path"]
     try:
         tpl = CardTemplate.load(tpath, lang=audit["language"])
     except (OSError, KpiError) as e:
-        return [Finding(AUDIT, f"cannot recompute: template {tpath}: {e}")]
+        return [Finding(AUDIT, English(Msg("cannot recompute: template {path}: {error}", path=tpath, error=e)))]
     if hashlib.sha256(tpl.source).hexdigest() != audit["template"]["sha256"]:
-        return [Finding(AUDIT, f"cannot recompute: the template {tpath or '(bundled)'} changed since the run")]
+        return [Finding(AUDIT, English(Msg("cannot recompute: the template {path} changed since the run",
+                                               path=tpath or Msg("(bundled)"))))]
     native = audit.get("native", [])
     changed = [n["entry"] for n in native if native_digest(n["entry"]) != n["sha256"]]
     if changed:
-        return [Finding(AUDIT, "cannot recompute: " + "; ".join(f"{c} changed" for c in changed) + " since the run")]
+        return [_stale([Msg("{name} changed", name=c) for c in changed])]
     with recording() as read:  # recompute from the very bytes recorded, not from a file saved meanwhile
         the_plan, _, problems, fresh = inspect_computed(audit["plan"]["path"], [
             DataFile(d["table"], d["path"], where=(("file", "--data"),)) if d.get("table") else d["path"]
@@ -389,32 +399,32 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
     moved = [Path(i["path"]).name for _, i in inputs if read.get(str(Path(i["path"]).resolve()), i["sha256"])
              != i["sha256"]]
     if moved:
-        return [Finding(AUDIT, "cannot recompute: " + "; ".join(f"{n} changed" for n in moved) + " since the run")]
+        return [_stale([Msg("{name} changed", name=n) for n in moved])]
     if the_plan is None:
-        return [Finding(AUDIT, f"cannot recompute: {problems.summary()}")]
+        return [Finding(AUDIT, English(Msg("cannot recompute: {why}", why=problems.summary())))]
     if opts.get("lang"):
         fresh = replace(fresh, language=opts["lang"])
     earlier = None
     if audit.get("history"):
         changed = check_recorded(audit["history"])
         if changed:
-            return [Finding(AUDIT, "cannot recompute: " + "; ".join(changed) + " since the run")]
+            return [_stale(changed)]
         hist_problems = Problems()
         earlier = load_history([h["folder"] for h in audit["history"]], fresh.period, currency=fresh.currency,
                                company=fresh.company, problems=hist_problems, out_dir=out)
         if hist_problems.has_errors:
-            return [Finding(AUDIT, f"cannot recompute: {hist_problems.errors[0]}")]
+            return [Finding(AUDIT, English(Msg("cannot recompute: {why}", why=hist_problems.errors[0])))]
     found: list[Finding] = []
     if "adjustments" in audit and audit["adjustments"] != adjustments_record(fresh):
-        found.append(Finding(AUDIT, "the adjustments it records differ from a fresh computation of the plan's "
-                                    "Adjustments sheet"))
+        found.append(Finding(AUDIT, English(Msg("the adjustments it records differ from a fresh computation of the "
+                                                "plan's Adjustments sheet"))))
     try:
         if not same_results(load_results(out), fresh):
-            found.append(Finding("results/", "differs from a fresh computation"))
+            found.append(Finding("results/", English(Msg("differs from a fresh computation"))))
     except KpiError as e:
-        found.append(Finding("results/", str(e)))
+        found.append(Finding("results/", english(e)))
     if (out / "summary.xlsx").is_file() and (out / "summary.xlsx").read_bytes() != summary_bytes(fresh):
-        found.append(Finding("summary.xlsx", "differs from a fresh computation"))
+        found.append(Finding("summary.xlsx", English(Msg("differs from a fresh computation"))))
     by_id = {r["employee_id"]: r for r in listed}
     ok, errors = split_invalid(fresh)
     digests = []
@@ -422,9 +432,10 @@ def _recompute(out: Path, audit: dict[str, Any], listed: list[dict[str, str]]) -
         digests.append((eid, hashlib.sha256(data).hexdigest()))
         row = by_id.get(str(eid))
         if row is None:
-            found.append(Finding("manifest.csv", f"employee {eid} has no card"))
+            found.append(Finding("manifest.csv", English(Msg("employee {eid} has no card", eid=eid))))
         elif (out / row["file"]).is_file() and (out / row["file"]).read_bytes() != data:
-            found.append(Finding(row["file"], f"differs from a fresh computation (employee {eid})"))
+            found.append(Finding(row["file"], English(Msg("differs from a fresh computation (employee {eid})",
+                                                          eid=eid))))
     flagged = {f.file for f in found}
     found.extend(Finding(f, m) for f, m in compare_csvs(out.resolve(), ok, errors, digests) if f not in flagged)
     return found
@@ -582,8 +593,9 @@ def _swap_into_place(staging: Path, out: Path, owned: set[str], staged: list[str
         outdir.refuse_symlinks(out, rel, checked)
         target = out / rel
         if os.path.lexists(target) and (rel not in owned or not target.is_file()):
-            raise outdir.OutDirError(f"{target} exists and was not written by xl-kpi (not listed in {out / AUDIT}); "
-                                     "nothing was replaced — fix: move it away, or choose another --out")
+            raise outdir.OutDirError(Msg(
+                "{target} exists and was not written by xl-kpi (not listed in {audit}); nothing was replaced — fix: "
+                "move it away, or choose another --out", target=str(target), audit=str(out / AUDIT)))
     for name in (FOLDER, OUTBOX):
         outdir.refuse_symlink(out / name)
     old = staging / ".previous"

@@ -13,13 +13,15 @@ import typer
 from rich.console import Console
 
 from xl_kpi import __version__
+from xl_kpi.cli_messages import Command, Group, argv_language
 from xl_kpi.engine.money import CURRENCY_SYMBOLS
-from xl_kpi.i18n import current, ntr, resolve, set_language, system_language, tr, using
+from xl_kpi.i18n import N_, current, ntr, resolve, set_language, system_language, tr, using
 from xl_kpi.i18n import render as show
 
 app = typer.Typer(
     name="xl-kpi",
-    help="KPI scores, premium coefficients and weighted bonuses: batch KPI cards for every employee.",
+    cls=Group,
+    help=N_("KPI scores, premium coefficients and weighted bonuses: batch KPI cards for every employee."),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -35,16 +37,16 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help=N_("Show the version.")),
 ) -> None:
     """KPI scoring and bonus calculation for Excel."""
 
 
-PERIOD_HELP = ("The period: a month 2026-10, a quarter 2026-Q4, a half-year 2026-H2, a year 2026 or a range "
+PERIOD_HELP = N_("The period: a month 2026-10, a quarter 2026-Q4, a half-year 2026-H2, a year 2026 or a range "
                "2026-10-01..2026-12-31 (default: the plan's Settings).")
 
 
-DATA_HELP = ("Raw data and facts files (CSV, XLSX) or folders of them, named after the file; or NAME=PATH to bind "
+DATA_HELP = N_("Raw data and facts files (CSV, XLSX) or folders of them, named after the file; or NAME=PATH to bind "
              "table NAME of the sources to a file (PATH may be a glob), a Parquet file or folder, or spark:db.table; "
              "several may follow one --data.")
 
@@ -79,7 +81,8 @@ def _period_option(value: str | None) -> str | None:
         raise typer.BadParameter(show(e)) from None
 
 
-ENGINE_HELP = "The query engine for raw data: duckdb (embedded) or spark (default: XL_KPI_ENGINE, else duckdb)."
+ENGINE_HELP = N_("The query engine for raw data: duckdb (embedded) or spark (default: XL_KPI_ENGINE, else "
+                 "duckdb).")
 
 
 def _engine_option(value: str | None) -> str | None:
@@ -94,27 +97,28 @@ def _engine_option(value: str | None) -> str | None:
         raise typer.BadParameter(str(e)) from None
 
 
-LANG_HELP = "Language of the messages: en or ru (default: the plan's Settings, then the system locale)."
+LANG_HELP = N_("Language of the messages: en or ru (default: the plan's Settings, then the system locale).")
 MessagesLangOption = Annotated[str | None, typer.Option(
     "--lang", callback=lambda v: _lang_option(v), help=LANG_HELP)]
 
 
-@app.command("validate")
+@app.command("validate", cls=Command, help=N_(
+    "Check the plan and the data files: print every problem, write nothing. Exit 1 on any error."))
 def validate_command(
     plan: Annotated[Path, typer.Option(
-        "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")],
+        "--plan", exists=True, dir_okay=False, readable=True, help=N_("The plan workbook (.xlsx)."))],
     data: Annotated[list[str] | None, typer.Option(
         "--data", callback=lambda v: _data_option(v), help=DATA_HELP)] = None,
     more: Annotated[list[str] | None, typer.Argument(
         callback=lambda v: _data_option(v), show_default=False, metavar="[FILE]...",
-        help="More data files (or NAME=PATH).")] = None,
+        help=N_("More data files (or NAME=PATH)."))] = None,
     period: Annotated[str | None, typer.Option(
         "--period", callback=_period_option, help=PERIOD_HELP)] = None,
     engine: Annotated[str | None, typer.Option(
         "--engine", callback=lambda v: _engine_option(v), help=ENGINE_HELP)] = None,
     lang: MessagesLangOption = None,
 ) -> None:
-    """Check the plan and the data files: print every problem, write nothing. Exit 1 on any error."""
+    """``xl-kpi validate`` (its help text is the ``help=`` above)."""
     from xl_kpi.validate import render, validate
 
     with using(resolve(lang)):
@@ -125,20 +129,20 @@ def validate_command(
 
 
 PlanOption = Annotated[Path, typer.Option(
-    "--plan", exists=True, dir_okay=False, readable=True, help="The plan workbook (.xlsx).")]
+    "--plan", exists=True, dir_okay=False, readable=True, help=N_("The plan workbook (.xlsx)."))]
 DataOption = Annotated[list[str] | None, typer.Option(
     "--data", callback=lambda v: _data_option(v), help=DATA_HELP)]
 EngineOption = Annotated[str | None, typer.Option(
     "--engine", callback=lambda v: _engine_option(v), help=ENGINE_HELP)]
 MoreArgument = Annotated[list[str] | None, typer.Argument(
     callback=lambda v: _data_option(v), show_default=False, metavar="[FILE]...",
-    help="More data files (or NAME=PATH).")]
+    help=N_("More data files (or NAME=PATH)."))]
 PeriodOption = Annotated[str | None, typer.Option(
     "--period", callback=_period_option, help=PERIOD_HELP)]
 LangOption = Annotated[str | None, typer.Option(
-    "--lang", callback=lambda v: _lang_option(v), help="Language of cards, summary, errors.csv and messages: en "
-    "or ru (default: the plan's Settings; messages then follow the system locale).")]
-JobsOption = Annotated[int, typer.Option("--jobs", min=1, max=64, help="Worker processes for the cards.")]
+    "--lang", callback=lambda v: _lang_option(v), help=N_("Language of cards, summary, errors.csv and messages: en "
+    "or ru (default: the plan's Settings; messages then follow the system locale)."))]
+JobsOption = Annotated[int, typer.Option("--jobs", min=1, max=64, help=N_("Worker processes for the cards."))]
 
 
 def _lang_option(value: str | None) -> str | None:
@@ -147,45 +151,48 @@ def _lang_option(value: str | None) -> str | None:
     return value
 
 
-@app.command("generate")
+@app.command("generate", cls=Command, help=N_(
+    "Write a KPI card per employee, the summary workbook and the manifest into OUT."))
 def generate_command(
     plan: PlanOption,
     data: DataOption = None,
     more: MoreArgument = None,
     template: Annotated[Path | None, typer.Option(
         "--template", exists=True, dir_okay=False,
-        help="Your own card template (.xlsx); see docs/templates.md.")] = None,
-    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Output folder.")] = Path("kpi-out"),
+        help=N_("Your own card template (.xlsx); see docs/templates.md."))] = None,
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help=N_("Output folder."))] = Path("kpi-out"),
     period: PeriodOption = None,
     jobs: JobsOption = 1,
     lang: LangOption = None,
     skip_invalid: Annotated[bool, typer.Option(
-        "--skip-invalid", help="Card the valid employees; list the others in OUT/errors.csv.")] = False,
+        "--skip-invalid", help=N_("Card the valid employees; list the others in OUT/errors.csv."))] = False,
     resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue an interrupted run of the same inputs, keeping the cards it finished; "
-        "leave an output that is already complete for them as it is.")] = False,
+        "--resume", help=N_("Continue an interrupted run of the same inputs, keeping the cards it finished; "
+        "leave an output that is already complete for them as it is."))] = False,
     engine: EngineOption = None,
     history: Annotated[list[Path] | None, typer.Option(
         "--history", exists=True, file_okay=False,
-        help="An earlier run's output folder, or a folder holding several (repeatable): each card shows the "
+        help=N_("An earlier run's output folder, or a folder holding several (repeatable): each card shows the "
         "earlier periods' scores and bonuses and the year-to-date total; every run is checked against its "
-        "manifest.json first.")] = None,
+        "manifest.json first."))] = None,
 ) -> None:
-    """Write a KPI card per employee, the summary workbook and the manifest into OUT."""
+    """``xl-kpi generate`` (its help text is the ``help=`` above)."""
     with using(resolve(lang)):
         _run_batch(plan, [*(data or []), *(more or [])], out, template=template, period=period, jobs=jobs,
                    lang=lang, skip_invalid=skip_invalid, resume=resume, engine=engine, history=history or ())
 
 
-@app.command("verify")
+@app.command("verify", cls=Command, help=N_(
+    "Audit an output folder: hashes, nothing added or removed, and every output equal to a fresh "
+                            "computation from the recorded inputs. Exit 1 when anything differs."))
 def verify_command(
-    out: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="An output folder of 'xl-kpi generate'.")],
+    out: Annotated[Path, typer.Argument(
+        exists=True, file_okay=False, help=N_("An output folder of 'xl-kpi generate'."))],
     no_recompute: Annotated[bool, typer.Option(
-        "--no-recompute", help="Only check the hashes; don't recompute from the recorded inputs.")] = False,
+        "--no-recompute", help=N_("Only check the hashes; don't recompute from the recorded inputs."))] = False,
     lang: MessagesLangOption = None,
 ) -> None:
-    """Audit an output folder: hashes, nothing added or removed, and every output equal to a fresh
-    computation from the recorded inputs. Exit 1 when anything differs."""
+    """``xl-kpi verify`` (its help text is the ``help=`` above)."""
     from rich.markup import escape
 
     from xl_kpi.batch import verify
@@ -205,13 +212,14 @@ def verify_command(
                out=out)))
 
 
-@app.command("demo")
+@app.command("demo", cls=Command, help=N_(
+    "The whole batch on the bundled sample company (44 employees, October 2026)."))
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Output folder.")] = Path("demo-out"),
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help=N_("Output folder."))] = Path("demo-out"),
     lang: LangOption = None,
     jobs: JobsOption = 1,
 ) -> None:
-    """The whole batch on the bundled sample company (44 employees, October 2026)."""
+    """``xl-kpi demo`` (its help text is the ``help=`` above)."""
     from xl_kpi.inputs.plan import sample_inputs
 
     plan, data = sample_inputs()
@@ -300,48 +308,53 @@ def _print_rows(rows: list[tuple[str, str]], width: int = 12) -> int:
     return width
 
 
-@app.command("distribute")
+@app.command("distribute", cls=Command, help=N_(
+    "Bundle the cards per employee, manager or department; encrypt, make PDFs, e-mail, "
+                                "check isolation."))
 def distribute_command(
     out: Annotated[Path, typer.Argument(
-        exists=True, file_okay=False, show_default=False, help="The output folder of xl-kpi generate.")],
+        exists=True, file_okay=False, show_default=False, help=N_("The output folder of xl-kpi generate."))],
     by: Annotated[list[str] | None, typer.Option(
-        "--by", help="Bundles per employee, manager or department (repeat for several; default employee).")] = None,
-    zip_: Annotated[bool, typer.Option("--zip", help="One .zip per bundle instead of a folder.")] = False,
+        "--by", help=N_("Bundles per employee, manager or department (repeat for several; default employee)."))] = None,
+    zip_: Annotated[bool, typer.Option("--zip", help=N_("One .zip per bundle instead of a folder."))] = False,
     encrypt: Annotated[bool, typer.Option(
-        "--encrypt", help="Encrypt every workbook with its recipient's password (Excel's 'Encrypt with "
-        "Password'); passwords go to OUT/distribution/passwords.csv for HR.")] = False,
+        "--encrypt", help=N_("Encrypt every workbook with its recipient's password (Excel's 'Encrypt with "
+        "Password'); passwords go to OUT/distribution/passwords.csv for HR."))] = False,
     passwords: Annotated[Path | None, typer.Option(
         "--passwords", exists=True, dir_okay=False, readable=True,
-        help="CSV employee_id,password with HR's passwords (the rest are reused or generated).")] = None,
+        help=N_("CSV employee_id,password with HR's passwords (the rest are reused or generated)."))] = None,
     new_passwords: Annotated[bool, typer.Option(
-        "--new-passwords", help="Generate fresh passwords instead of reusing the previous passwords.csv.")] = False,
-    pdf: Annotated[bool, typer.Option("--pdf", help="Add a PDF of each card and team summary (LibreOffice).")] = False,
-    pdf_only: Annotated[bool, typer.Option("--pdf-only", help="Ship PDFs instead of workbooks.")] = False,
+        "--new-passwords", help=N_("Generate fresh passwords instead of reusing the previous passwords.csv."))] = False,
+    pdf: Annotated[bool, typer.Option(
+        "--pdf", help=N_("Add a PDF of each card and team summary (LibreOffice)."))] = False,
+    pdf_only: Annotated[bool, typer.Option("--pdf-only", help=N_("Ship PDFs instead of workbooks."))] = False,
     allow_plain_pdf: Annotated[bool, typer.Option(
-        "--allow-plain-pdf", help="With --encrypt: ship the PDFs unencrypted (they cannot be encrypted).")] = False,
+        "--allow-plain-pdf", help=N_("With --encrypt: ship the PDFs unencrypted (they cannot be encrypted)."))] = False,
     mail: Annotated[bool, typer.Option(
-        "--mail", help="E-mail each bundle to its recipient (employee: own card; manager: team bundle).")] = False,
-    smtp: Annotated[str | None, typer.Option("--smtp", metavar="HOST:PORT", help="SMTP server.")] = None,
-    starttls: Annotated[bool, typer.Option("--starttls", help="Upgrade the SMTP connection with STARTTLS.")] = False,
-    ssl: Annotated[bool, typer.Option("--ssl", help="SMTP over TLS from the start (port 465).")] = False,
+        "--mail", help=N_("E-mail each bundle to its recipient (employee: own card; manager: team bundle)."))] = False,
+    smtp: Annotated[str | None, typer.Option("--smtp", metavar="HOST:PORT", help=N_("SMTP server."))] = None,
+    starttls: Annotated[bool, typer.Option(
+        "--starttls", help=N_("Upgrade the SMTP connection with STARTTLS."))] = False,
+    ssl: Annotated[bool, typer.Option("--ssl", help=N_("SMTP over TLS from the start (port 465)."))] = False,
     user: Annotated[str | None, typer.Option(
-        "--user", help="SMTP login; the password is read from the environment variable XL_KPI_SMTP_PASSWORD.")] = None,
-    sender: Annotated[str | None, typer.Option("--from", metavar="ADDR", help="The From address.")] = None,
+        "--user", help=N_("SMTP login; the password is read from the environment variable "
+                          "XL_KPI_SMTP_PASSWORD."))] = None,
+    sender: Annotated[str | None, typer.Option("--from", metavar="ADDR", help=N_("The From address."))] = None,
     dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Write the messages as .eml files into OUT/outbox/ and send nothing (implies --mail).")
+        "--dry-run", help=N_("Write the messages as .eml files into OUT/outbox/ and send nothing (implies --mail)."))
     ] = False,
     check: Annotated[bool, typer.Option(
-        "--check", help="Prove that no file holds anyone else's name, id or pay. Alone: check what is there; "
-        "with other options: build (and mail), then check.")] = False,
+        "--check", help=N_("Prove that no file holds anyone else's name, id or pay. Alone: check what is there; "
+        "with other options: build (and mail), then check."))] = False,
     full_check: Annotated[bool, typer.Option(
-        "--full-check", help="Like --check, but decrypt every encrypted workbook again with its password from "
-        "passwords.csv (independent of how it was made; for auditors, slow: 100,000 rounds per file).")] = False,
+        "--full-check", help=N_("Like --check, but decrypt every encrypted workbook again with its password from "
+        "passwords.csv (independent of how it was made; for auditors, slow: 100,000 rounds per file)."))] = False,
     jobs: Annotated[int | None, typer.Option(
-        "--jobs", min=1, max=64, help="Worker processes for encrypting and LibreOffice processes for the PDFs "
-        "(default: the machine's cores).")] = None,
+        "--jobs", min=1, max=64, help=N_("Worker processes for encrypting and LibreOffice processes for the PDFs "
+        "(default: the machine's cores)."))] = None,
     lang: MessagesLangOption = None,
 ) -> None:
-    """Bundle the cards per employee, manager or department; encrypt, make PDFs, e-mail, check isolation."""
+    """``xl-kpi distribute`` (its help text is the ``help=`` above)."""
     with using(resolve(lang)):
         _distribute(out, by=by, zip_=zip_, encrypt=encrypt, passwords=passwords, new_passwords=new_passwords,
                     pdf=pdf, pdf_only=pdf_only, allow_plain_pdf=allow_plain_pdf, mail=mail, smtp=smtp,
@@ -366,7 +379,7 @@ def _distribute(out: Path, *, by: list[str] | None, zip_: bool, encrypt: bool, p
                           new_passwords=new_passwords, pdf=pdf, pdf_only=pdf_only, allow_plain_pdf=allow_plain_pdf,
                           **({"jobs": jobs} if jobs else {}))
     except UsageError as e:
-        raise _usage(str(e)) from None
+        raise _usage(show(e)) from None
     config = None
     if mailing:
         config = _smtp_config(smtp, starttls=starttls, ssl=ssl, user=user, sender=sender, dry_run=dry_run)
@@ -403,13 +416,13 @@ def _smtp_config(smtp: str | None, *, starttls: bool, ssl: bool, user: str | Non
         if sender:
             why = check_address(sender)
             if why:
-                raise _usage(f"--from {sender!r}: {why}")
+                raise _usage(tr("--from {sender!r}: {why}", sender=sender, why=why))
             return SmtpConfig("localhost", 25, sender=sender)
         return None
     try:
         return SmtpConfig.from_options(smtp, starttls=starttls, ssl=ssl, user=user, sender=sender or "")
     except KpiError as e:
-        raise _usage(str(e)) from None
+        raise _usage(show(e)) from None
 
 
 def _run_distribute(out: Path, options: object, config: object, *, mailing: bool, dry_run: bool) -> bool:
@@ -450,7 +463,7 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
             return True
         except KpiError as e:
             progress.stop()
-            console.print(f"[red]✗[/red] {escape(str(e))}", soft_wrap=True)
+            console.print(f"[red]✗[/red] {escape(show(e))}", soft_wrap=True)
             return True
         outcome = None
         mail_error = None
@@ -460,10 +473,10 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
                 outcome = send(report, config, dry_run=dry_run,
                                on_progress=lambda n, total: on_progress("send", n, total))
             except SmtpDownError as e:
-                mail_error, outcome = str(e), None
+                mail_error, outcome = show(e), None
                 partial = e.report
             except (LeakError, MailError, KpiError) as e:
-                mail_error, partial = str(e), None
+                mail_error, partial = show(e), None
     _print_distribution(report)
     failed = report.problems.has_errors
     if mailing:
@@ -471,7 +484,7 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
         if mail_error:
             console.print("[red]✗ " + escape(tr("mail:")) + f"[/red] {escape(mail_error)}", soft_wrap=True)
             if partial is not None:
-                console.print(f"  {escape(str(partial.summary()))}")
+                console.print(f"  {escape(show(partial.summary()))}")
             failed = True
         if outcome is not None:
             failed |= _print_mail(outcome, dry_run)
@@ -489,6 +502,15 @@ def _bundle_count(n: int, by: str) -> str:
     return f"{n} {by}"
 
 
+def _file_count(n: int, kind: str, ext: str) -> str:
+    """'44 card xlsx' / '44 карточки xlsx': how many files of a kind a distribution holds."""
+    if kind == "card":
+        return ntr("{n} card {ext}", "{n} card {ext}", n, ext=ext)
+    if kind == "summary":
+        return ntr("{n} summary {ext}", "{n} summary {ext}", n, ext=ext)
+    return f"{n} {kind} {ext}"
+
+
 def _print_distribution(report: object) -> None:
     from rich.markup import escape
 
@@ -500,10 +522,11 @@ def _print_distribution(report: object) -> None:
     if r.problems.errors or r.problems.warnings:  # type: ignore[attr-defined]
         render(r.problems, console)  # type: ignore[attr-defined]
     counts = ", ".join(_bundle_count(sum(1 for b in bundles if b.by == m), m) for m in opts.by)
-    kinds: dict[str, int] = {}
+    kinds: dict[tuple[str, str], int] = {}
     for b in bundles:
         for f in b.files:
-            kinds[f"{f.kind} {Path(f.name).suffix[1:]}"] = kinds.get(f"{f.kind} {Path(f.name).suffix[1:]}", 0) + 1
+            kind = (f.kind, Path(f.name).suffix[1:])
+            kinds[kind] = kinds.get(kind, 0) + 1
     console.print("[green]✓[/green] " + escape(tr("distribution written:")) + f" "
                   f"[bold]{escape(str(r.folder.resolve()))}[/bold]", soft_wrap=True)
     no_mail = [b for b in bundles if (not b.recipient_email or b.note) and b.by != "department"]
@@ -511,7 +534,7 @@ def _print_distribution(report: object) -> None:
 
     mailboxes = {canonical_address(b.recipient_email) for b in bundles if b.recipient_email}
     rows = [(tr("bundles"), escape(counts + (tr(" (.zip)") if opts.zip else tr(" (folders)")))),
-            (tr("files"), escape(f"{r.files}: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+            (tr("files"), escape(f"{r.files}: " + ", ".join(_file_count(n, *k) for k, n in sorted(kinds.items()))
                                  + (tr(" — workbooks encrypted") if opts.encrypt else ""))),
             (tr("recipients"), escape(
                 ntr("{n} e-mail address", "{n} e-mail addresses", len(mailboxes)) + "; "
@@ -519,7 +542,7 @@ def _print_distribution(report: object) -> None:
     width = _print_rows(rows)
     pad = " " * (width + 3)
     for b in no_mail[:20]:
-        note = str(getattr(b.note, "msg", b.note))  # a manager-matching note in the run's language
+        note = show(b.note)  # a note in the run's language
         console.print(f"{pad}[yellow]![/yellow] {escape(b.key)}: {escape(note)}", soft_wrap=True)
     if len(no_mail) > 20:
         console.print(pad + escape(tr("… and {n} more", n=len(no_mail) - 20)))
@@ -562,14 +585,14 @@ def _print_mail(outcome: object, dry_run: bool) -> bool:
             outbox=outcome.outbox)), soft_wrap=True)  # type: ignore[attr-defined]
     else:
         mark = "[green]✓[/green]" if rep.ok else "[red]✗[/red]"
-        console.print(f"{mark} " + escape(tr("mail:")) + f" {escape(str(rep.summary()))}")
+        console.print(f"{mark} " + escape(tr("mail:")) + f" {escape(show(rep.summary()))}")
     for key, why in [*rep.failed, *rep.invalid, *rep.uncertain]:
-        console.print(f"  [red]✗[/red] {escape(key)}: {escape(str(why))}", soft_wrap=True)
+        console.print(f"  [red]✗[/red] {escape(key)}: {escape(show(why))}", soft_wrap=True)
     for key in rep.remaining:
         console.print(f"  [red]✗[/red] {escape(key)}: " + escape(tr("not attempted")), soft_wrap=True)
     skipped = [(b, why) for b, why in outcome.not_mailed if b.by != "department"]  # type: ignore[attr-defined]
     for b, why in skipped:
-        console.print("  [red]✗[/red] " + escape(tr("not mailed:")) + f" {escape(b.key)}: {escape(str(why))}",
+        console.print("  [red]✗[/red] " + escape(tr("not mailed:")) + f" {escape(b.key)}: {escape(show(why))}",
                       soft_wrap=True)
     return failed or bool(skipped)
 
@@ -584,7 +607,7 @@ def _run_check(out: Path, *, full: bool = False, jobs: int = 1) -> bool:
     try:
         rep = check_report(out, full=full, jobs=jobs)
     except KpiError as e:
-        console.print("[red]✗ " + escape(tr("check:")) + f"[/red] {escape(str(e))}", soft_wrap=True)
+        console.print("[red]✗ " + escape(tr("check:")) + f"[/red] {escape(show(e))}", soft_wrap=True)
         return True
     if rep.ok:
         how = ""
@@ -599,7 +622,7 @@ def _run_check(out: Path, *, full: bool = False, jobs: int = 1) -> bool:
         ntr("{n} finding", "{n} findings", len(rep.leaks))) + "[/red] "
         + escape(tr("in {n} files opened", n=rep.files)), soft_wrap=True)
     for leak in rep.leaks[:200]:
-        console.print(f"  [red]✗[/red] {escape(str(leak))}", soft_wrap=True)
+        console.print(f"  [red]✗[/red] {escape(show(leak.message()))}", soft_wrap=True)
     if len(rep.leaks) > 200:
         console.print("  " + escape(tr("… and {n} more", n=len(rep.leaks) - 200)))
     return True
@@ -633,7 +656,7 @@ def main() -> None:
             e, seen = e.__cause__ or e.__context__, seen + 1
         return False
 
-    with using(resolve(_argv_lang(sys.argv[1:]))):  # for what is said here, outside a command
+    with using(resolve(argv_language(sys.argv[1:]))):  # for what is said here, outside a command
         try:
             app()
         except SystemExit as e:  # typer.Exit and usage errors end here with their code
@@ -659,13 +682,3 @@ def main() -> None:
             say(tr("internal error: {kind}: {message} — please report this with the command you ran",
                    kind=type(e).__name__, message=message))
             raise SystemExit(3) from None
-
-
-def _argv_lang(args: list[str]) -> str | None:
-    """The value of --lang in the command line (--lang ru or --lang=ru), if any."""
-    for i, a in enumerate(args):
-        if a == "--lang" and i + 1 < len(args):
-            return args[i + 1]
-        if a.startswith("--lang="):
-            return a.split("=", 1)[1]
-    return None

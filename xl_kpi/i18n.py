@@ -123,6 +123,12 @@ def ntr(singular: str, plural: str, n: int, /, **params: Any) -> str:
     return Plural(singular, plural, n, **params).render()
 
 
+def N_(msgid: str, /) -> str:
+    """``msgid`` itself, marked for the catalog: a text translated where it is shown (an option's help,
+    read by the command line when it renders ``--help``)."""
+    return msgid
+
+
 class Msg:
     """A message kept as msgid + parameters and rendered in a language when it is shown."""
 

@@ -67,9 +67,9 @@ def encrypt_xlsx(data: bytes, password: str) -> bytes:
     from msoffcrypto.format.ooxml import OOXMLFile
 
     if not password:
-        raise KpiError("an empty password encrypts nothing")
+        raise KpiError(Msg("an empty password encrypts nothing"))
     if is_encrypted(data):
-        raise KpiError("the workbook is already encrypted")
+        raise KpiError(Msg("the workbook is already encrypted"))
     out = io.BytesIO()
     OOXMLFile(io.BytesIO(data)).encrypt(password, out)
     return out.getvalue()
@@ -98,9 +98,9 @@ def encrypt_bound(data: bytes, password: str) -> bytes:
     from msoffcrypto.method.ecma376_agile import ECMA376Agile
 
     if not password:
-        raise KpiError("an empty password encrypts nothing")
+        raise KpiError(Msg("an empty password encrypts nothing"))
     if is_encrypted(data):
-        raise KpiError("the workbook is already encrypted")
+        raise KpiError(Msg("the workbook is already encrypted"))
     info, secret_key, derived = _parameters(password)
     package = ECMA376Agile.encrypt_payload(io.BytesIO(data), info.encryptedKey, secret_key, info.keyData.saltValue)
     encryption_info = ECMA376Agile.get_encryption_information(info, package, secret_key)
@@ -157,11 +157,11 @@ def _confirm(encrypted: bytes, plain: bytes, derived: bytes, salt: bytes) -> Non
         office = OOXMLFile(io.BytesIO(encrypted))
         info = office.info
         if office.type != "agile":
-            raise BindingError(f"not agile encryption ({office.type})")
+            raise BindingError(Msg("not agile encryption ({kind})", kind=str(office.type)))
         if info["spinValue"] != SPIN_COUNT:
-            raise BindingError(f"spin count {info['spinValue']}, not Excel's {SPIN_COUNT}")
+            raise BindingError(Msg("spin count {spin}, not Excel's {excel}", spin=info["spinValue"], excel=SPIN_COUNT))
         if info["passwordSalt"] != salt:
-            raise BindingError("the password salt is not the one the key was derived with")
+            raise BindingError(Msg("the password salt is not the one the key was derived with"))
         alg, bits = info["passwordHashAlgorithm"], info["passwordKeyBits"]
         key1, key2, key3 = (a._derive_encryption_key(derived, blk, alg, bits) for blk in
                             (agile.blkKey_VerifierHashInput, agile.blkKey_encryptedVerifierHashValue,
@@ -169,16 +169,17 @@ def _confirm(encrypted: bytes, plain: bytes, derived: bytes, salt: bytes) -> Non
         hash_input = agile._decrypt_aes_cbc(info["encryptedVerifierHashInput"], key1, salt)
         expected = agile._decrypt_aes_cbc(info["encryptedVerifierHashValue"], key2, salt)
         if agile._get_hash_func(alg)(hash_input).digest() != expected:
-            raise BindingError("the password verifier does not match: the password would not open the file")
+            raise BindingError(Msg("the password verifier does not match: the password would not open the file"))
         office.secret_key = agile._decrypt_aes_cbc(info["encryptedKeyValue"], key3, salt)
         out = io.BytesIO()
         office.decrypt(out, verify_integrity=True)
     except BindingError:
         raise
     except Exception as e:  # msoffcrypto/olefile raise many kinds on a damaged container
-        raise BindingError(f"the encrypted file cannot be read back ({type(e).__name__}: {e})") from None
+        raise BindingError(Msg("the encrypted file cannot be read back ({kind}: {error})", kind=type(e).__name__,
+                               error=str(e))) from None
     if out.getvalue() != plain:
-        raise BindingError("the encrypted file does not decrypt to the checked workbook")
+        raise BindingError(Msg("the encrypted file does not decrypt to the checked workbook"))
 
 
 def decrypt_xlsx(data: bytes, password: str) -> bytes:
@@ -187,14 +188,14 @@ def decrypt_xlsx(data: bytes, password: str) -> bytes:
     from msoffcrypto import exceptions
 
     if not is_encrypted(data):
-        raise KpiError("the workbook is not encrypted")
+        raise KpiError(Msg("the workbook is not encrypted"))
     try:
         office = msoffcrypto.OfficeFile(io.BytesIO(data))
         office.load_key(password=password)
         out = io.BytesIO()
         office.decrypt(out, verify_integrity=True)  # a changed byte is refused, never parsed as a workbook
     except (exceptions.InvalidKeyError, exceptions.DecryptionError) as e:
-        raise WrongPasswordError(f"the password does not open the workbook ({e})") from None
+        raise WrongPasswordError(Msg("the password does not open the workbook ({error})", error=str(e))) from None
     return out.getvalue()
 
 

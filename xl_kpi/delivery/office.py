@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import English, Msg
 
 __all__ = ["ConversionResult", "OfficeError", "convert", "pdf_page_count", "soffice_path"]
 
-INSTALL_HINT = "install LibreOffice: apt-get install libreoffice-calc-nogui"
+INSTALL_HINT = Msg("install LibreOffice: apt-get install libreoffice-calc-nogui")
 
 _ITEM = '<item oor:path="{path}"><prop oor:name="{name}" oor:op="fuse"><value>{value}</value></prop></item>'
 
@@ -84,7 +85,7 @@ def require_soffice() -> str:
     """The LibreOffice program; :class:`OfficeError` with the install command when it is missing."""
     exe = soffice_path()
     if exe is None:
-        raise OfficeError(f"LibreOffice (soffice) is not installed; {INSTALL_HINT}")
+        raise OfficeError(Msg("LibreOffice (soffice) is not installed; {hint}", hint=INSTALL_HINT))
     return exe
 
 
@@ -125,22 +126,23 @@ def convert(
     exceeds ``timeout`` seconds is killed and what it had not finished is listed as failed.
     """
     if fmt not in FILTERS:
-        raise OfficeError(f"cannot convert to {fmt!r}; use one of {', '.join(FILTERS)}")
+        raise OfficeError(Msg("cannot convert to {fmt!r}; use one of {formats}", fmt=fmt, formats=", ".join(FILTERS)))
     srcs = [Path(p).resolve() for p in paths]
     out = Path(out_dir).resolve()
     if any(p.parent == out for p in srcs):
-        raise OfficeError(f"{out}: the output folder must differ from the input folders "
-                          "(LibreOffice would overwrite the inputs)")
+        raise OfficeError(Msg("{out}: the output folder must differ from the input folders "
+                              "(LibreOffice would overwrite the inputs)", out=str(out)))
     stems = [p.stem.casefold() for p in srcs]
     if len(set(stems)) != len(stems):
         dupes = sorted({p.stem for p in srcs if stems.count(p.stem.casefold()) > 1})
-        raise OfficeError(f"input file names must be unique (the outputs are named after them): {dupes[:5]}")
+        raise OfficeError(Msg("input file names must be unique (the outputs are named after them): {names}",
+                                  names=str(dupes[:5])))
     result = ConversionResult()
     if not srcs:
         return result
     missing = [p for p in srcs if not p.is_file()]
     if missing:
-        raise OfficeError(f"not found: {', '.join(map(str, missing[:5]))}")
+        raise OfficeError(Msg("not found: {paths}", paths=", ".join(map(str, missing[:5]))))
     exe = require_soffice()
     out.mkdir(parents=True, exist_ok=True)
     expected = {p: out / f"{p.stem}.{fmt}" for p in srcs}
@@ -179,7 +181,8 @@ def convert(
             result.outputs[src] = dst
         else:
             if timed_out:
-                why = f"LibreOffice did not finish within {timeout:.0f} s ({why})"
+                why = English(Msg("LibreOffice did not finish within {timeout:.0f} s ({why})", timeout=timeout,
+                                  why=why))
             result.failed[src] = why
             dst.unlink(missing_ok=True)
     result.elapsed = time.perf_counter() - started
@@ -191,13 +194,13 @@ def convert(
 def _problem(path: Path, fmt: str) -> str | None:
     """Why ``path`` is not a good ``fmt`` output, or None."""
     if not path.exists():
-        return "LibreOffice wrote no output"
+        return English(Msg("LibreOffice wrote no output"))
     with open(path, "rb") as f:
         head = f.read(8)
     if not head:
-        return "LibreOffice wrote an empty file"
+        return English(Msg("LibreOffice wrote an empty file"))
     if not head.startswith(_MAGIC[fmt]):
-        return f"the output is not a {fmt.upper()} file"
+        return English(Msg("the output is not a {fmt} file", fmt=fmt.upper()))
     return None
 
 

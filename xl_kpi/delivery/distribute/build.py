@@ -15,7 +15,7 @@ from xl_kpi.delivery.distribute.existing import ZipMember, _load_cards, _Previou
 from xl_kpi.delivery.distribute.model import Bundle, DistributionReport, Options, Progress, ShippedFile
 from xl_kpi.delivery.distribute.pdf import _make_pdfs
 from xl_kpi.delivery.distribute.write import _write
-from xl_kpi.i18n import Msg
+from xl_kpi.i18n import English, Msg
 from xl_kpi.inputs.problems import InputError, Problems
 from xl_kpi.outputs import outdir
 from xl_kpi.outputs.layout import FOLDER
@@ -119,8 +119,8 @@ def _build(out: Path, opts: Options, report: DistributionReport, bundles: list[B
         wanted = list(dict.fromkeys([card_src[m] for b in bundles for m in b.members]
                                     + [s for _, s in summaries.values()]))
         pdfs, failed_pdf = _make_pdfs(wanted, plain, prev, report, on_progress, pdf_dir)
-        names = {card_src[e]: f"card of {e}" for e in card_src} | {s: f"team summary {k}" for k, (_, s) in
-                                                                   summaries.items()}
+        names = {card_src[e]: Msg("card of {e}", e=e) for e in card_src} | {
+            s: Msg("team summary {k}", k=k) for k, (_, s) in summaries.items()}
         for src, why in failed_pdf.items():
             problems.error(Msg("no PDF of the {get}: {why}", get=names.get(src, src[:12]), why=why),
                            Msg("see the LibreOffice message; the bundles holding it were not written"))
@@ -131,8 +131,8 @@ def _build(out: Path, opts: Options, report: DistributionReport, bundles: list[B
 
                 n = pdf_page_count(where if isinstance(where, bytes) else where.read_bytes())
                 if n != 1:
-                    problems.warning(Msg("the PDF of the {get} has {n_} pages, not 1",
-                                         get=names.get(src, 'card'), n_=n),
+                    what = names.get(src) or Msg("card")
+                    problems.warning(Msg("the PDF of the {get} has {n_} pages, not 1", get=what, n_=n),
                                      Msg("check the card template's print area and page setup"))
 
     # the files of each bundle
@@ -147,7 +147,7 @@ def _build(out: Path, opts: Options, report: DistributionReport, bundles: list[B
             parts.append((name, "summary", "", sha))
         for name, kind, eid, src in parts:
             if opts.with_pdf and src in failed_pdf:
-                b.failed = f"no PDF of {name}"
+                b.failed = English(Msg("no PDF of {name}", name=name))
                 break
             if opts.with_xlsx:
                 f = ShippedFile(name, kind, eid, src)

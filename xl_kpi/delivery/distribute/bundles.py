@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from xl_kpi.delivery.distribute.model import Bundle
-from xl_kpi.i18n import Msg
+from xl_kpi.i18n import English, Msg, Plural
 from xl_kpi.inputs.identity import Resolution, canonical_address, id_key
 from xl_kpi.inputs.identity import resolve_managers as _resolve
 from xl_kpi.inputs.problems import Problems
@@ -62,7 +62,7 @@ def plan_bundles(results: Results, carded: Iterable[str], by: Sequence[str], pro
     for r in emp.to_dict("records"):
         eid = str(r["employee_id"]).strip()
         if eid not in carded_ids:
-            why = _text(r.get("reason")) or "see errors.csv"
+            why = _text(r.get("reason")) or Msg("see errors.csv")
             problems.warning(Msg("employee {eid} ({text}) has no card ({why}): nothing to distribute",
                                  eid=eid, text=_text(r['name']), why=why),
                              Msg("fix the inputs and run xl-kpi generate again"), file="manifest.csv")
@@ -72,8 +72,10 @@ def plan_bundles(results: Results, carded: Iterable[str], by: Sequence[str], pro
 
     def address(eid: str) -> tuple[str, str]:
         raw = _text(people[eid].get("email"))
-        why = check_address(raw) if raw else "no e-mail address in the plan"
-        return ("", f"{eid} {_text(people[eid]['name'])}: {why}") if why else (raw, "")
+        why = check_address(raw) if raw else Msg("no e-mail address in the plan")
+        if not why:
+            return raw, ""
+        return "", English(Msg("{eid} {name}: {why}", eid=eid, name=_text(people[eid]["name"]), why=why))
 
     if "employee" in by:
         for r in rows:
@@ -105,15 +107,18 @@ def plan_bundles(results: Results, carded: Iterable[str], by: Sequence[str], pro
         if by_name:
             pairs = [f"{m!r} → {eid}" for m, eid in sorted(by_name.items(), key=lambda x: _natural(x[1] or ""))]
             n = len(pairs)
-            problems.warning(f"{n} manager{'s are' if n > 1 else ' is'} given by name, not by employee_id, and "
-                             f"matched to the one employee of that name: {', '.join(pairs[:10])}"
-                             + (", …" if n > 10 else "") + "; their team bundles go to that employee",
-                             Msg("check each match, or write the manager's employee_id in the manager column (a "
-                                 "name can also belong to a namesake who is not the manager)"), sheet="Employees")
+            problems.warning(Plural(
+                "{n} manager is given by name, not by employee_id, and matched to the one employee of that name: "
+                "{pairs}; their team bundles go to that employee",
+                "{n} managers are given by name, not by employee_id, and matched to the one employee of that name: "
+                "{pairs}; their team bundles go to that employee", n,
+                pairs=", ".join(pairs[:10]) + (", …" if n > 10 else "")),
+                Msg("check each match, or write the manager's employee_id in the manager column (a "
+                    "name can also belong to a namesake who is not the manager)"), sheet="Employees")
         if orphans:
-            problems.warning(f"{len(orphans)} employee{'s have' if len(orphans) > 1 else ' has'} no manager and "
-                             f"{'are' if len(orphans) > 1 else 'is'} in no team bundle: {', '.join(orphans[:10])}"
-                             + (", …" if len(orphans) > 10 else ""),
+            problems.warning(Plural("{n} employee has no manager and is in no team bundle: {names}",
+                                    "{n} employees have no manager and are in no team bundle: {names}", len(orphans),
+                                    names=", ".join(orphans[:10]) + (", …" if len(orphans) > 10 else "")),
                              Msg("fill in the manager column of the Employees sheet"), sheet="Employees")
         bundles.extend(teams.values())
     if "department" in by:
@@ -122,7 +127,8 @@ def plan_bundles(results: Results, carded: Iterable[str], by: Sequence[str], pro
             d = _text(r.get("department"))
             if d not in deps:
                 deps[d] = Bundle("department", "", d or labels["no_department"], d or labels["no_department"], "", "",
-                                 [], "department bundles are not mailed: the plan names no department head")
+                                 [], English(Msg("department bundles are not mailed: the plan names no department "
+                                                 "head")))
             deps[d].members.append(str(r["employee_id"]).strip())
         bundles.extend(deps.values())
     _name_bundles(bundles, {eid: _card_stem(people[eid]) for eid in carded_ids if eid in people})
@@ -162,10 +168,13 @@ def _shared_addresses(bundles: list[Bundle]) -> None:
         who = owners.get(mailbox, set())
         if len(who) > 1:
             also = sorted(spellings[mailbox] - {b.recipient_email})
-            written = f" (also written {', '.join(also)})" if also else ""
-            b.note = (f"{b.recipient_email}{written} is the address of {len(who)} employees "
-                      f"({', '.join(sorted(who, key=_natural))}): each would see the others' cards; give everyone "
-                      "their own address")
+            ids = ", ".join(sorted(who, key=_natural))
+            b.note = English(Msg(
+                "{address} (also written {also}) is the address of {n} employees ({ids}): each would see the "
+                "others' cards; give everyone their own address", address=b.recipient_email, also=", ".join(also),
+                n=len(who), ids=ids) if also else Msg(
+                "{address} is the address of {n} employees ({ids}): each would see the others' cards; give "
+                "everyone their own address", address=b.recipient_email, n=len(who), ids=ids))
 
 
 def _natural(text: str) -> tuple[Any, ...]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from xl_kpi.delivery.distribute.existing import _Previous
 from xl_kpi.delivery.distribute.model import Bundle, DistributionReport, Progress, ShippedFile
+from xl_kpi.i18n import Msg
 from xl_kpi.outputs.atomic import write_atomic
 
 JOURNAL = ".xl-kpi-encrypt-journal"
@@ -120,7 +121,7 @@ def _encrypt_one(job: _Job) -> tuple[int, str, str]:
     pos, src, source_sha, password, stem = job
     data = src.read_bytes() if isinstance(src, Path) else src
     if hashlib.sha256(data).hexdigest() != source_sha:
-        raise KpiError(f"{src}: changed while it was being distributed; run again")
+        raise KpiError(Msg("{src}: changed while it was being distributed; run again", src=str(src)))
     enc = encrypt_bound(data, password)
     sha = hashlib.sha256(enc).hexdigest()
     path = f"{stem}.{sha}"

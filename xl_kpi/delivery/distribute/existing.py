@@ -49,7 +49,8 @@ class ZipMember:
         with _LOCK:
             data = _open_zip(self.zip).read(self.name)
         if _sha(data) != self.sha256:
-            raise KpiError(f"{self.zip}: {self.name} changed while xl-kpi distribute was running; run it again")
+            raise KpiError(Msg("{zip}: {name} changed while xl-kpi distribute was running; run it again",
+                               zip=str(self.zip), name=self.name))
         return data
 
     def head(self, n: int) -> bytes:
@@ -66,7 +67,8 @@ member would read its central directory once per member); :func:`close_zips` clo
 def _open_zip(path: Path) -> zipfile.ZipFile:
     st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode):
-        raise KpiError(f"{path} became a symbolic link while xl-kpi distribute was running; run it again")
+        raise KpiError(Msg("{path} became a symbolic link while xl-kpi distribute was running; run it again",
+                           path=str(path)))
     sig = (st.st_ino, st.st_mtime_ns, st.st_size)
     if _OPEN and _OPEN[0][:2] == (path, sig):
         return _OPEN[0][2]
@@ -86,7 +88,8 @@ def _load_cards(out: Path, results: Results, problems: Problems) -> dict[str, tu
     """employee_id → (card path, sha256) from manifest.csv, every card checked against its sha256."""
     manifest = out / "manifest.csv"
     if not manifest.exists():
-        raise KpiError(f"{manifest}: not found; is {out} the output folder of 'xl-kpi generate'?")
+        raise KpiError(Msg("{manifest}: not found; is {out} the output folder of 'xl-kpi generate'?",
+                           manifest=str(manifest), out=str(out)))
     known = {str(e).strip() for e in results.employees["employee_id"]}
     cards: dict[str, tuple[Path, str]] = {}
     seen: dict[str, int] = {}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.results import Results
 
@@ -48,25 +49,25 @@ class Options:
 
     def __post_init__(self) -> None:
         if not self.by:
-            raise UsageError("choose at least one of --by employee, manager, department")
+            raise UsageError(Msg("choose at least one of --by employee, manager, department"))
         bad = [b for b in self.by if b not in BY_MODES]
         if bad:
-            raise UsageError(f"--by {bad[0]}: use one of {', '.join(BY_MODES)}")
+            raise UsageError(Msg("--by {mode}: use one of {modes}", mode=bad[0], modes=", ".join(BY_MODES)))
         if len(set(self.by)) != len(self.by):
-            raise UsageError("each --by mode once")
+            raise UsageError(Msg("each --by mode once"))
         if self.passwords is not None and not self.encrypt:
-            raise UsageError("--passwords only makes sense with --encrypt")
+            raise UsageError(Msg("--passwords only makes sense with --encrypt"))
         if self.new_passwords and not self.encrypt:
-            raise UsageError("--new-passwords only makes sense with --encrypt")
+            raise UsageError(Msg("--new-passwords only makes sense with --encrypt"))
         if self.encrypt and self.with_pdf and not self.allow_plain_pdf:
-            raise UsageError(
+            raise UsageError(Msg(
                 "--encrypt with --pdf/--pdf-only: PDFs cannot be encrypted by xl-kpi, and shipping them in "
                 "plain text would defeat --encrypt. Drop --pdf, or add --allow-plain-pdf to ship the PDFs "
-                "unencrypted knowingly")
+                "unencrypted knowingly"))
         if self.allow_plain_pdf and not (self.encrypt and self.with_pdf):
-            raise UsageError("--allow-plain-pdf only makes sense with --encrypt and --pdf or --pdf-only")
+            raise UsageError(Msg("--allow-plain-pdf only makes sense with --encrypt and --pdf or --pdf-only"))
         if self.jobs < 1:
-            raise UsageError("--jobs must be at least 1")
+            raise UsageError(Msg("--jobs must be at least 1"))
 
     @property
     def with_pdf(self) -> bool:

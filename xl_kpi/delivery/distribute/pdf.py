@@ -18,6 +18,7 @@ from pathlib import Path
 
 from xl_kpi.delivery.distribute.existing import ZipMember, _Previous
 from xl_kpi.delivery.distribute.model import DistributionReport, Progress
+from xl_kpi.i18n import English, Msg
 
 
 def _make_pdfs(wanted: list[str], plain: dict[str, Path | bytes], prev: _Previous, report: DistributionReport,
@@ -65,7 +66,7 @@ def _make_pdfs(wanted: list[str], plain: dict[str, Path | bytes], prev: _Previou
                 s = sha_of[p]
                 with lock:
                     if out is None:
-                        failed[s] = result.failed.get(p.resolve(), "no output")
+                        failed[s] = result.failed.get(p.resolve(), English(Msg("no output")))
                     else:
                         made[s] = keep / f"{s}.pdf"  # kept on disk until written, not in memory
                         out.replace(made[s])

@@ -11,6 +11,7 @@ from typing import Any
 
 from xl_kpi.delivery.distribute.model import Bundle, DistributionReport
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import English, Join, Msg, Plural
 from xl_kpi.outputs import outdir
 from xl_kpi.outputs.layout import MAIL_LOG, OUTBOX
 
@@ -29,9 +30,10 @@ class LeakError(KpiError):
 
     def __init__(self, leaks: list[Any]) -> None:
         self.leaks = leaks
-        head = "; ".join(str(x) for x in leaks[:3])
-        super().__init__(f"the isolation check found {len(leaks)} problem{'s' if len(leaks) != 1 else ''}, "
-                         f"nothing was sent: {head}")
+        head = Join("; ", [x.message() if hasattr(x, "message") else x for x in leaks[:3]])
+        super().__init__(Plural("the isolation check found {n} problem, nothing was sent: {head}",
+                                "the isolation check found {n} problems, nothing was sent: {head}", len(leaks),
+                                head=head))
 
 
 def deliveries(report: DistributionReport) -> tuple[list[Any], list[tuple[Bundle, str]]]:
@@ -45,7 +47,7 @@ def deliveries(report: DistributionReport) -> tuple[list[Any], list[tuple[Bundle
             skipped.append((b, b.failed))
             continue
         if b.note or not b.recipient_email:
-            skipped.append((b, b.note or "no e-mail address"))
+            skipped.append((b, b.note or English(Msg("no e-mail address"))))
             continue
         assert b.path is not None
         attachments = (b.path,) if b.path.suffix == ".zip" and b.path.is_file() else \

@@ -18,6 +18,7 @@ from xl_kpi.delivery.isolation.model import IsolationReport, Leak
 from xl_kpi.delivery.isolation.opener import _Opener
 from xl_kpi.delivery.isolation.scan import _Scanner
 from xl_kpi.delivery.isolation.text import _sha
+from xl_kpi.i18n import English, Msg, Plural
 from xl_kpi.inputs.identity import canonical_address
 from xl_kpi.outputs.csvsafe import read_rows
 
@@ -205,9 +206,9 @@ def _check_cards(out: Path, company: _Company, scanner: _Scanner, defer: Callabl
             audience = frozenset({eid}) if eid else frozenset()
             label = f"{eid} {company.people[eid].name}" if eid in company.people else ""
             if not eid:
-                scanner.leak(rel, "unlisted", "", "not in manifest.csv", label)
+                scanner.leak(rel, "unlisted", "", English(Msg("not in manifest.csv")), label)
             elif sha and _sha(data) != sha:
-                scanner.leak(rel, "modified", eid, "differs from the sha256 in manifest.csv", label)
+                scanner.leak(rel, "modified", eid, English(Msg("differs from the sha256 in manifest.csv")), label)
             opener.scan(rel, data, company.allowed(audience), label, [])
 
         defer(sha or rel, unit)
@@ -223,7 +224,7 @@ def _check_distribution(dist: Path, bundles: dict[str, dict[str, Any]], password
         if top.name in HR_FILES and top.is_file():
             continue
         if top.is_file():
-            scanner.leak(f"{folder}/{top.name}", "unlisted", "", "a file nobody is meant to get", "")
+            scanner.leak(f"{folder}/{top.name}", "unlisted", "", English(Msg("a file nobody is meant to get")), "")
             defer(top.name, lambda sc, op, top=top: op.scan(f"{folder}/{top.name}", top.read_bytes(),
                                                             company.allowed(frozenset()), "", []))
             continue
@@ -232,12 +233,12 @@ def _check_distribution(dist: Path, bundles: dict[str, dict[str, Any]], password
             seen.add(bundle)
             info = bundles.get(bundle)
             if info is None:
-                scanner.leak(f"{folder}/{bundle}", "unlisted", "", "a bundle index.csv does not list", "")
+                scanner.leak(f"{folder}/{bundle}", "unlisted", "", English(Msg("a bundle index.csv does not list")), "")
             defer((info or {}).get("source") or bundle,
                   lambda sc, op, entry=entry, bundle=bundle, info=info: _check_bundle(
                       entry, bundle, info, passwords, company, sc, op, folder))
     for bundle in sorted(set(bundles) - seen):
-        scanner.leak(f"{folder}/{bundle}", "missing", "", "listed in index.csv but not there", "")
+        scanner.leak(f"{folder}/{bundle}", "missing", "", English(Msg("listed in index.csv but not there")), "")
 
 
 def _check_bundle(entry: Path, bundle: str, info: dict[str, Any] | None, passwords: dict[str, str],
@@ -267,16 +268,16 @@ def _check_bundle(entry: Path, bundle: str, info: dict[str, Any] | None, passwor
         opener.scan(label, data, allowed, aud, pw)
         listed = set(info["files"]) if info else set()
     for missing in sorted(listed - set(files)):
-        scanner.leak(f"{label}/{missing}", "missing", "", "listed in index.csv but not there", aud)
+        scanner.leak(f"{label}/{missing}", "missing", "", English(Msg("listed in index.csv but not there")), aud)
 
 
 def _integrity(scanner: _Scanner, label: str, data: bytes, info: dict[str, Any] | None, rel: str, aud: str) -> None:
     if info is None:
         return
     if rel not in info["files"]:
-        scanner.leak(label, "unlisted", "", "a file index.csv does not list for this bundle", aud)
+        scanner.leak(label, "unlisted", "", English(Msg("a file index.csv does not list for this bundle")), aud)
     elif info["files"][rel] and info["files"][rel] != _sha(data):
-        scanner.leak(label, "modified", "", "differs from the sha256 in index.csv", aud)
+        scanner.leak(label, "modified", "", English(Msg("differs from the sha256 in index.csv")), aud)
 
 
 def _check_eml(out: Path, path: Path, by_address: dict[str, dict[str, Any]], company: _Company,
@@ -286,14 +287,16 @@ def _check_eml(out: Path, path: Path, by_address: dict[str, dict[str, Any]], com
     msg = email.message_from_bytes(data, policy=email.policy.default)
     addrs = [a for _, a in getaddresses([str(v) for h in ("To", "Cc", "Bcc") for v in msg.get_all(h, [])]) if a]
     if len(addrs) != 1:
-        scanner.leak(rel, "recipients", "", f"{len(addrs)} recipients ({', '.join(addrs[:5])}); exactly one expected",
-                     "")
+        scanner.leak(rel, "recipients", "", English(Plural(
+            "{n} recipient ({addresses}); exactly one expected", "{n} recipients ({addresses}); exactly one expected",
+            len(addrs), addresses=", ".join(addrs[:5]))), "")
     address = canonical_address(addrs[0]) if addrs else ""
     entry = by_address.get(address, {"members": set(), "passwords": [], "names": set()})
     owners = company.audience_of_address(address)
     if len(owners) > 1:
-        scanner.leak(rel, "recipients", "", f"{address} is the address of {len(owners)} employees "
-                     f"({', '.join(sorted(owners))})", address)
+        scanner.leak(rel, "recipients", "", English(Msg("{address} is the address of {n} employees ({ids})",
+                                                        address=address, n=len(owners), ids=", ".join(sorted(owners)))),
+                     address)
     members = frozenset(entry["members"] | owners)
     allowed = company.allowed(members, sorted(entry["names"]))
     opener.scan(rel, data, allowed, address, entry["passwords"])

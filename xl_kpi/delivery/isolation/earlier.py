@@ -18,6 +18,7 @@ from xl_kpi.delivery.isolation.audience import _Company, _distinctive, _period_t
 from xl_kpi.delivery.isolation.model import IsolationReport, Leak
 from xl_kpi.delivery.isolation.text import _cents, numbers_in
 from xl_kpi.engine.payout import year_to_date
+from xl_kpi.i18n import English, Join, Msg
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.outputs.history import AUDIT, check_recorded, load_history
 
@@ -35,8 +36,9 @@ def add_history(out: Path, results: Any, company: _Company, report: IsolationRep
     history = load_history([r["folder"] for r in record], results.period, currency=results.currency,
                            company=results.company, problems=problems, out_dir=out) if not changed else None
     if history is None or problems.has_errors:
-        why = "; ".join(changed) or str(problems.errors[0])
-        report.leaks.append(Leak(AUDIT, "modified", "", "", f"the history the cards show cannot be checked: {why}"))
+        why = Join("; ", changed) if changed else problems.errors[0]
+        report.leaks.append(Leak(AUDIT, "modified", "", "", English(Msg(
+            "the history the cards show cannot be checked: {why}", why=why))))
         return
     for run in history.runs:
         company._period_numbers |= numbers_in(_period_texts(run.period.key))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from xl_kpi.i18n import Msg
+
 KINDS = ("name", "id", "amount", "plaintext", "unlisted", "modified", "missing", "unreadable", "recipients")
 AMOUNT_FIELDS = ("bonus", "total_pay", "salary")
 _MONEY = ("salary", "bonus_pool", "kpi_bonus", "bonus", "total_pay")
@@ -33,9 +35,24 @@ class Leak:
     audience: str = ""
 
     def __str__(self) -> str:
+        return self.message().render()
+
+    def message(self) -> Msg:
+        """The finding as a :class:`~xl_kpi.i18n.Msg` (rendered in the reader's language)."""
         who = f"{self.employee_id} {self.name}".strip()
-        about = f" of {who}" if who else ""
-        return f"{self.file}: {self.kind}{about}: {self.evidence} (meant for {self.audience or 'nobody'})"
+        kind = _KIND_LABELS.get(self.kind, self.kind)
+        audience = self.audience or Msg("nobody")
+        if who:
+            return Msg("{file}: {kind} of {who}: {evidence} (meant for {audience})", file=self.file, kind=kind,
+                       who=who, evidence=self.evidence, audience=audience)
+        return Msg("{file}: {kind}: {evidence} (meant for {audience})", file=self.file, kind=kind,
+                   evidence=self.evidence, audience=audience)
+
+
+_KIND_LABELS = {"name": Msg("name"), "id": Msg("id"), "amount": Msg("amount"), "plaintext": Msg("plaintext"),
+                "unlisted": Msg("unlisted"), "modified": Msg("modified"), "missing": Msg("missing"),
+                "unreadable": Msg("unreadable"), "recipients": Msg("recipients"), "row": Msg("row")}
+"""How a finding's kind reads in a report (the kind itself stays the English code word)."""
 
 
 @dataclass

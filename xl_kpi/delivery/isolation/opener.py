@@ -27,6 +27,7 @@ from xl_kpi.delivery.isolation.text import (
     _Text,
 )
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import English, Msg
 
 # ------------------------------------------------------------------------------- opening
 
@@ -96,8 +97,8 @@ class _Opener:
             else:
                 self.scanner.report.bound += 1
             if plain is None:
-                why = "encrypted, and no password in passwords.csv opens it" if passwords else \
-                    "encrypted, and there is no password for it in passwords.csv"
+                why = English(Msg("encrypted, and no password in passwords.csv opens it") if passwords else
+                              Msg("encrypted, and there is no password for it in passwords.csv"))
                 self.scanner.leak(label, "unreadable", "", why, audience_label)
                 self.scanner.match(label, text, allowed, audience_label)
                 return
@@ -109,7 +110,8 @@ class _Opener:
                 zf = zipfile.ZipFile(io.BytesIO(data))
                 names = [i.filename for i in zf.infolist() if not i.is_dir()]
             except (zipfile.BadZipFile, OSError) as e:
-                self.scanner.leak(label, "unreadable", "", f"damaged zip ({e})", audience_label)
+                why = English(Msg("damaged zip ({error})", error=str(e)))
+                self.scanner.leak(label, "unreadable", "", why, audience_label)
                 return
             with zf:
                 if "[Content_Types].xml" in names:

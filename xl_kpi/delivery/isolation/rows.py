@@ -16,6 +16,7 @@ from xml.etree import ElementTree as ET
 
 from xl_kpi.delivery.isolation.audience import _Allowed, _alternation
 from xl_kpi.delivery.isolation.text import norm_name
+from xl_kpi.i18n import English, Msg
 from xl_kpi.outputs.cards.rows import PART_STEM, TEXTS
 
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -69,9 +70,10 @@ def check_rows(scanner: object, label: str, zf: zipfile.ZipFile, parts: list[str
             people = company._by_key.get(norm_name(name), [])
             if not any(p.id in may for p in people):
                 who = people[0].id if len(people) == 1 else ""
-                where = "a team section" if in_team else "a section of the owner's own rows"
-                scanner.leak(f"{label}!/{part}", "row", who,  # type: ignore[attr-defined]
-                             f"row {r} lists a raw row of {name!r} in {where}", audience_label)
+                scanner.leak(f"{label}!/{part}", "row", who, English(  # type: ignore[attr-defined]
+                    Msg("row {row} lists a raw row of {name!r} in a team section", row=r, name=name) if in_team else
+                    Msg("row {row} lists a raw row of {name!r} in a section of the owner's own rows", row=r,
+                        name=name)), audience_label)
             else:
                 extra |= {p.key for p in people if p.id in may} | {norm_name(p.id) for p in people if p.id in may}
     extra -= allowed.names

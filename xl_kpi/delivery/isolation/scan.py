@@ -9,6 +9,7 @@ from typing import Any
 from xl_kpi.delivery.isolation.audience import _Allowed, _Company, _money_text
 from xl_kpi.delivery.isolation.model import AXIS_STEP, SHORT_ID, IsolationReport, Leak
 from xl_kpi.delivery.isolation.text import _SPACES, _WS, _cents, _fold, _Text, norm_name, numbers_in
+from xl_kpi.i18n import English, Msg
 
 # ------------------------------------------------------------------------------ matching
 
@@ -104,7 +105,8 @@ class _Scanner:
             eid = owner[n]
             if eid not in seen:
                 seen.add(eid)
-                self.leak(label, "plaintext", eid, f"{n[:40]!r} readable in the encrypted bytes", audience_label)
+                why = English(Msg("{text!r} readable in the encrypted bytes", text=n[:40]))
+                self.leak(label, "plaintext", eid, why, audience_label)
 
 
 def _natural_key(text: str) -> tuple[Any, ...]:

@@ -18,6 +18,7 @@ from xml.parsers import expat as _expat
 
 from xl_kpi.delivery.isolation.model import _LAYOUT_TAGS, _OLE, _TEXT_ATTRS
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import English, Msg
 
 # ------------------------------------------------------------------------------------ text
 
@@ -278,7 +279,7 @@ def _xml_text(data: bytes, out: _Text) -> str | None:
         handler.endDocument()
     except DefusedXmlException:
         _loose_xml_text(_decode_xml(data), out)
-        return "it declares a document type or entities (<!DOCTYPE …>), which xl_kpi never writes"
+        return English(Msg("it declares a document type or entities (<!DOCTYPE …>), which xl_kpi never writes"))
     except (_expat.ExpatError, ValueError, UnicodeError):
         _loose_xml_text(_decode_xml(data), out)
         return None
@@ -490,10 +491,11 @@ def _run_pdf_tools(data: bytes) -> list[str]:
     for tool, args in (("pdftotext", ["-enc", "UTF-8", "-", "-"]), ("pdfinfo", ["-enc", "UTF-8", "-"])):
         exe = shutil.which(tool)
         if exe is None:
-            raise KpiError(f"{tool} is not installed (needed to read the PDFs); apt-get install poppler-utils")
+            raise KpiError(Msg("{tool} is not installed (needed to read the PDFs); apt-get install poppler-utils",
+                               tool=tool))
         proc = subprocess.run([exe, *args], input=data, capture_output=True, timeout=120, check=False)
         if proc.returncode != 0:
-            raise KpiError(f"{tool} failed: {proc.stderr.decode('utf-8', 'replace')[:300]}")
+            raise KpiError(Msg("{tool} failed: {error}", tool=tool, error=proc.stderr.decode("utf-8", "replace")[:300]))
         text = proc.stdout.decode("utf-8", "replace")
         if tool == "pdfinfo":  # only the descriptive fields: sizes and dates are not content
             text = "\n".join(v for k, _, v in (ln.partition(":") for ln in text.splitlines())

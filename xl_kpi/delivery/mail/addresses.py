@@ -8,6 +8,7 @@ import unicodedata
 from email.headerregistry import Address
 
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import English, Msg
 
 # --------------------------------------------------------------------------------------------
 # Addresses and options
@@ -30,52 +31,55 @@ def check_address(address: str) -> str | None:
     "the domain after '@' has no dot (like example.com)"
     """
     if address is None or (isinstance(address, float) and address != address):
-        return "no e-mail address"
+        return English(Msg("no e-mail address"))
     if not isinstance(address, str):
-        return f"not text but {type(address).__name__}"
+        return English(Msg("not text but {kind}", kind=type(address).__name__))
     if not address.strip():
-        return "no e-mail address"
+        return English(Msg("no e-mail address"))
     if any(ch in "\r\n" or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in address):
-        return "contains a line break or another invisible control character"
+        return English(Msg("contains a line break or another invisible control character"))
     if _JUNK & set(address):
-        return "write the bare address (name@example.com), without a name, quotes, brackets or a second address"
+        return English(Msg("write the bare address (name@example.com), without a name, quotes, brackets or a second "
+                           "address"))
     if any(ch.isspace() for ch in address):
-        return "contains a space" + (" (at the start or end)" if address.strip() == address.replace(" ", "") else "")
+        return English(Msg("contains a space (at the start or end)") if address.strip() == address.replace(" ", "")
+                       else Msg("contains a space"))
     n = address.count("@")
     if n == 0:
-        return "no '@'"
+        return English(Msg("no '@'"))
     if n > 1:
-        return "more than one '@'"
+        return English(Msg("more than one '@'"))
     local, domain = address.split("@")
     if not local:
-        return "nothing before '@'"
+        return English(Msg("nothing before '@'"))
     if not domain:
-        return "nothing after '@'"
+        return English(Msg("nothing after '@'"))
     if not local.isascii():
-        return "non-Latin letters before '@' (most mail servers refuse them)"
+        return English(Msg("non-Latin letters before '@' (most mail servers refuse them)"))
     if len(local) > 64:
-        return "the part before '@' is longer than 64 characters"
+        return English(Msg("the part before '@' is longer than 64 characters"))
     if not all(_LOCAL_ATOM.fullmatch(part) for part in local.split(".")):
-        return "the part before '@' starts or ends with a dot, has two dots in a row, or has characters not allowed"
+        return English(Msg("the part before '@' starts or ends with a dot, has two dots in a row, or has characters "
+                           "not allowed"))
     if "." not in domain:
-        return "the domain after '@' has no dot (like example.com)"
+        return English(Msg("the domain after '@' has no dot (like example.com)"))
     labels = domain.split(".")
     if any(not label for label in labels):
-        return "the domain after '@' has an empty part (two dots in a row, or a dot at the start or end)"
+        return English(Msg("the domain after '@' has an empty part (two dots in a row, or a dot at the start or end)"))
     try:
         ascii_domain = _ascii_domain(domain)
     except UnicodeError:
-        return "the domain after '@' is not a valid domain name"
+        return English(Msg("the domain after '@' is not a valid domain name"))
     if len(ascii_domain) > 253 or not all(_LABEL.fullmatch(label) for label in ascii_domain.split(".")):
-        return "the domain after '@' is not a valid domain name (letters, digits and inner hyphens only)"
+        return English(Msg("the domain after '@' is not a valid domain name (letters, digits and inner hyphens only)"))
     if ascii_domain.rsplit(".", 1)[1].isdigit():
-        return "the domain after '@' is a number, not a name"
+        return English(Msg("the domain after '@' is a number, not a name"))
     try:
         parsed = Address(addr_spec=address)
     except Exception:
-        return "not a valid e-mail address"
+        return English(Msg("not a valid e-mail address"))
     if parsed.addr_spec != address or email.utils.parseaddr(address) != ("", address):
-        return "not a valid e-mail address"
+        return English(Msg("not a valid e-mail address"))
     return None
 
 
@@ -92,30 +96,30 @@ def _envelope(address: str) -> tuple[str, str]:
 def _parse_host_port(text: str, default_port: int) -> tuple[str, int]:
     s = (text or "").strip()
     if not s:
-        raise KpiError("--smtp needs HOST:PORT, e.g. smtp.example.com:587")
+        raise KpiError(Msg("--smtp needs HOST:PORT, e.g. smtp.example.com:587"))
     port_text: str | None = None
     if s.startswith("["):
         end = s.find("]")
         if end < 0:
-            raise KpiError(f"--smtp {text!r}: missing ']' after the IPv6 address (write [::1]:25)")
+            raise KpiError(Msg("--smtp {text!r}: missing ']' after the IPv6 address (write [::1]:25)", text=text))
         host, rest = s[1:end], s[end + 1 :]
         if rest:
             if not rest.startswith(":"):
-                raise KpiError(f"--smtp {text!r}: expected ':PORT' after ']'")
+                raise KpiError(Msg("--smtp {text!r}: expected ':PORT' after ']'", text=text))
             port_text = rest[1:]
         if ":" not in host:
-            raise KpiError(f"--smtp {text!r}: brackets are for IPv6 addresses only")
+            raise KpiError(Msg("--smtp {text!r}: brackets are for IPv6 addresses only", text=text))
     elif s.count(":") > 1:
-        raise KpiError(f"--smtp {text!r}: write an IPv6 address in brackets, like [::1]:25")
+        raise KpiError(Msg("--smtp {text!r}: write an IPv6 address in brackets, like [::1]:25", text=text))
     else:
         host, sep, port_text_ = s.partition(":")
         port_text = port_text_ if sep else None
     if not host or any(ch.isspace() or ch in "/@" for ch in host):
-        raise KpiError(f"--smtp {text!r}: no usable host name")
+        raise KpiError(Msg("--smtp {text!r}: no usable host name", text=text))
     if port_text is None:
         return host, default_port
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise KpiError(f"--smtp {text!r}: the port must be a number from 1 to 65535")
+        raise KpiError(Msg("--smtp {text!r}: the port must be a number from 1 to 65535", text=text))
     return host, int(port_text)
 
 

@@ -18,6 +18,7 @@ from xl_kpi.delivery.mail.addresses import _envelope, check_address
 from xl_kpi.delivery.mail.model import KINDS, LANGUAGES, Delivery
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.period import Period, PeriodError
+from xl_kpi.i18n import Msg
 
 TEMPLATE_FIELDS = ("name", "period", "period_name", "period_in", "team", "files")
 """Fields a subject or body template may use, as ``{name}``; nothing else (no ``{name.attr}``)."""
@@ -156,16 +157,20 @@ def render_template(template: str, fields: Mapping[str, str]) -> str:
     try:
         parsed = list(_PARSER.parse(template))
     except ValueError as e:
-        raise KpiError(f"template {template[:60]!r}: {e} (write {{{{ and }}}} for literal braces)") from None
+        raise KpiError(Msg("template {template!r}: {error} (write {{{{ and }}}} for literal braces)",
+                           template=template[:60],
+                           error=str(e))) from None
     for literal, name, spec, conversion in parsed:
         out.append(literal)
         if name is None:
             continue
         shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
         if name not in TEMPLATE_FIELDS or name not in fields:
-            raise KpiError(f"template field {shown} is not allowed; use only {allowed}")
+            raise KpiError(Msg("template field {shown} is not allowed; use only {allowed}", shown=shown,
+                               allowed=allowed))
         if spec or conversion:
-            raise KpiError(f"template field {shown}: formatting is not allowed; write just {{{name}}}")
+            raise KpiError(Msg("template field {shown}: formatting is not allowed; write just {plain}", shown=shown,
+                               plain="{" + name + "}"))
         out.append(str(fields[name]))
     return "".join(out)
 
@@ -225,11 +230,14 @@ def _texts(
 
 def _validate_delivery(d: Delivery) -> None:
     if d.kind not in KINDS:
-        raise KpiError(f"delivery {d.key}: kind must be one of {', '.join(KINDS)}, not {d.kind!r}")
+        raise KpiError(Msg("delivery {key}: kind must be one of {kinds}, not {kind!r}", key=d.key,
+                           kinds=", ".join(KINDS),
+                           kind=d.kind))
     if d.language not in LANGUAGES:
-        raise KpiError(f"delivery {d.key}: language must be one of {', '.join(LANGUAGES)}, not {d.language!r}")
+        raise KpiError(Msg("delivery {key}: language must be one of {languages}, not {language!r}", key=d.key,
+                           languages=", ".join(LANGUAGES), language=d.language))
     if not d.key or not isinstance(d.key, str):
-        raise KpiError("every delivery needs a key (like 'employee:1001')")
+        raise KpiError(Msg("every delivery needs a key (like 'employee:1001')"))
 
 
 def _read_attachments(d: Delivery) -> list[tuple[str, bytes]]:
@@ -334,7 +342,9 @@ def _compose(
     for who, addr in (("recipient", delivery.to_address), ("sender", sender)):
         reason = check_address(addr)
         if reason:
-            raise KpiError(f"delivery {delivery.key}: {who} address {addr!r}: {reason}")
+            params = {"key": delivery.key, "address": addr, "reason": reason}
+            raise KpiError(Msg("delivery {key}: recipient address {address!r}: {reason}", **params) if who ==
+                           "recipient" else Msg("delivery {key}: sender address {address!r}: {reason}", **params))
     names = [_clean_line(n, 250) or "attachment" for n, _ in files]
     subject, body = _texts(delivery, names, subject_template, body_template)
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from xl_kpi.delivery.mail.model import MailError
+from xl_kpi.i18n import English, Msg
 from xl_kpi.outputs import outdir
 from xl_kpi.outputs.atomic import fsync_dir
 
@@ -68,9 +69,9 @@ class _Log:
             os.write(self.fd, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
             os.fsync(self.fd)
         except OSError as e:
-            raise MailError(
-                f"cannot write the send log {self.path}: {e.strerror or e}; stopped so that nothing is sent twice"
-            ) from None
+            raise MailError(Msg(
+                "cannot write the send log {path}: {error}; stopped so that nothing is sent twice", path=str(self.path),
+                error=str(e.strerror or e))) from None
 
     def close(self) -> None:
         os.close(self.fd)
@@ -96,13 +97,13 @@ class _Lock:
             except (BlockingIOError, PermissionError):
                 holder = _read_holder(fd)
                 os.close(fd)
-                raise MailError(
-                    f"another run is sending from the same send log ({holder}); wait for it to finish "
-                    f"(lock file {self.path})"
-                ) from None
+                raise MailError(Msg(
+                    "another run is sending from the same send log ({holder}); wait for it to finish "
+                    "(lock file {path})", holder=holder, path=str(self.path))) from None
             except OSError as e:
                 os.close(fd)
-                raise MailError(f"cannot lock {self.path}: {e.strerror or e}") from None
+                raise MailError(Msg("cannot lock {path}: {error}", path=str(self.path),
+                                    error=str(e.strerror or e))) from None
             try:
                 same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
@@ -115,7 +116,7 @@ class _Lock:
             os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
             self.fd = fd
             return self
-        raise MailError(f"cannot lock {self.path}: it keeps changing")
+        raise MailError(Msg("cannot lock {path}: it keeps changing", path=str(self.path)))
 
     def __exit__(self, *exc: object) -> None:
         if self.fd is None:
@@ -149,5 +150,6 @@ def _read_holder(fd: int) -> str:
     try:
         text = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
     except (OSError, AttributeError):
-        return "holder unknown"
-    return f"process {text[0]} on {text[1]}" if len(text) >= 2 else "holder unknown"
+        return English(Msg("holder unknown"))
+    return English(Msg("process {pid} on {host}", pid=text[0], host=text[1]) if len(text) >= 2 else
+                   Msg("holder unknown"))

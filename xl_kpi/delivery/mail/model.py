@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import English, Join, Msg
 
 KINDS = ("employee", "manager", "department")
 LANGUAGES = ("en", "ru")
@@ -78,14 +79,16 @@ class SendReport:
         return not (self.failed or self.invalid or self.uncertain or self.remaining)
 
     def summary(self) -> str:
-        """One line for the terminal, e.g. ``sent 40, already sent 2, failed 1, invalid address 1``."""
+        """One line for the terminal, e.g. ``sent 40, already sent 2, failed 1, invalid address 1`` (English text
+        that :func:`xl_kpi.i18n.render` shows in the reader's language)."""
         parts = [
-            ("written", len(self.written)),
-            ("sent", len(self.sent)),
-            ("already sent", len(self.skipped_already_sent)),
-            ("failed", len(self.failed)),
-            ("invalid address", len(self.invalid)),
-            ("maybe delivered (not resent)", len(self.uncertain)),
-            ("not attempted", len(self.remaining)),
+            Msg("written {n}", n=len(self.written)),
+            Msg("sent {n}", n=len(self.sent)),
+            Msg("already sent {n}", n=len(self.skipped_already_sent)),
+            Msg("failed {n}", n=len(self.failed)),
+            Msg("invalid address {n}", n=len(self.invalid)),
+            Msg("maybe delivered (not resent) {n}", n=len(self.uncertain)),
+            Msg("not attempted {n}", n=len(self.remaining)),
         ]
-        return ", ".join(f"{label} {n}" for label, n in parts if n) or "nothing to send"
+        shown = [p for p in parts if p.params["n"]]
+        return English(Join(", ", shown) if shown else Msg("nothing to send"))

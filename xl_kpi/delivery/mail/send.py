@@ -23,6 +23,7 @@ from xl_kpi.delivery.mail.log import _fingerprint, _Lock, _Log, _read_log
 from xl_kpi.delivery.mail.model import Delivery, SendReport, SmtpDownError
 from xl_kpi.delivery.mail.smtp import SmtpConfig, _Attempt, _data_payload, _deadline_of, _Dropped, _open, _transact
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import English, Msg
 from xl_kpi.outputs.atomic import AtomicBatch
 from xl_kpi.outputs.names import safe_component
 
@@ -77,14 +78,14 @@ def send_all(
     for d in deliveries:
         _validate_delivery(d)
         if d.key in seen:
-            raise KpiError(f"two deliveries have the same key {d.key!r}; keys must be unique")
+            raise KpiError(Msg("two deliveries have the same key {key!r}; keys must be unique", key=d.key))
         seen.add(d.key)
     _check_templates(subject_template, body_template)
     if dry_run_dir is None and config is None:
-        raise KpiError("no SMTP settings: give --smtp HOST:PORT and --from, or use --dry-run")
+        raise KpiError(Msg("no SMTP settings: give --smtp HOST:PORT and --from, or use --dry-run"))
     sender = config.sender if config is not None else "xl-kpi@example.invalid"
     if config is not None and check_address(sender):
-        raise KpiError(f"sender address {sender!r}: {check_address(sender)}")
+        raise KpiError(Msg("sender address {sender!r}: {why}", sender=sender, why=check_address(sender)))
 
     done = 0
 
@@ -98,11 +99,11 @@ def send_all(
     for d in deliveries:
         reason = check_address(d.to_address)
         if reason is None and not d.attachments:
-            report.failed.append((d.key, "nothing to attach"))
+            report.failed.append((d.key, English(Msg("nothing to attach"))))
         elif reason is None:
             missing = [str(p) for p in d.attachments if not Path(p).is_file()]
             if missing:
-                report.failed.append((d.key, f"attachment missing: {missing[0]}"))
+                report.failed.append((d.key, English(Msg("attachment missing: {path}", path=missing[0]))))
             else:
                 todo.append(d)
                 continue
@@ -215,7 +216,7 @@ class _Run:
             try:
                 digest = _digest(_read_attachments(d))
             except OSError as e:
-                self.report.failed.append((d.key, f"cannot read the attachment: {e.strerror or e}"))
+                self.report.failed.append((d.key, _unreadable(e)))
                 self.progress()
                 continue
             pending.append(d)
@@ -226,7 +227,7 @@ class _Run:
                 self.progress()
         finally:
             if self.smtp is not None:
-                _deadline_of(self.smtp).start(QUIT_DEADLINE, "to QUIT")  # a trickling server cannot hold the exit
+                _deadline_of(self.smtp).start(QUIT_DEADLINE, Msg("to QUIT"))  # a trickling server cannot hold the exit
                 with contextlib.suppress(Exception):
                     self.smtp.quit()
                 _deadline_of(self.smtp).cancel()
@@ -236,18 +237,17 @@ class _Run:
     def _down(self, reason: str, pending: Sequence[Delivery], index: int) -> SmtpDownError:
         self.report.remaining.extend(d.key for d in pending[index:])
         where = f"{self.config.host}:{self.config.port}"
-        return SmtpDownError(
-            f"SMTP server {where} down after {len(self.report.sent)} of {self.to_send} messages ({reason}); "
-            f"the send log {self.log_path} records what was sent: rerun the same command to send the rest",
-            self.report,
-        )
+        return SmtpDownError(Msg(
+            "SMTP server {where} down after {sent} of {total} messages ({reason}); the send log {log} records what "
+            "was sent: rerun the same command to send the rest", where=where, sent=len(self.report.sent),
+            total=self.to_send, reason=reason, log=str(self.log_path)), self.report)
 
     def _one(self, d: Delivery, pending: Sequence[Delivery], index: int) -> None:
         report = self.report
         try:
             files = _read_attachments(d)  # read again: what is hashed below is exactly what is sent
         except OSError as e:
-            report.failed.append((d.key, f"cannot read the attachment: {e.strerror or e}"))
+            report.failed.append((d.key, _unreadable(e)))
             return
         digest = _digest(files)
         fp = _fingerprint(d.key, d.to_address, digest)
@@ -255,8 +255,9 @@ class _Run:
             report.skipped_already_sent.append(d.key)
             return
         if not self._needs_sending(fp):
-            report.uncertain.append((d.key, "an earlier run lost the connection while sending it; it may have "
-                                            "been delivered, so it is not sent again"))
+            report.uncertain.append((d.key, English(Msg(
+                "an earlier run lost the connection while sending it; it may have been delivered, so it is not "
+                "sent again"))))
             return
         msg = _compose(d, self.sender, files, digest, self.subject_template, self.body_template, self.date)
         payload = _data_payload(msg.as_bytes())
@@ -269,8 +270,10 @@ class _Run:
                 try:
                     self.smtp = _open(self.config)
                 except OSError as e:  # MailError (settings, certificate, login) passes through
-                    what = "stopped answering" if report.sent or attempt == 2 else "could not be reached"
-                    raise self._down(f"{what}: {e.strerror or e}", pending, index) from None
+                    why = str(e.strerror or e)
+                    down = English(Msg("stopped answering: {why}", why=why) if report.sent or attempt == 2
+                                   else Msg("could not be reached: {why}", why=why))
+                    raise self._down(down, pending, index) from None
             state = _Attempt()
             self.log.write(**record, status="sending")
             try:
@@ -281,12 +284,14 @@ class _Run:
                 self.smtp = None
                 if e.maybe_delivered:
                     self.log.write(**record, status="uncertain", reason=e.reason)
-                    report.uncertain.append((d.key, f"connection lost before the server confirmed it ({e.reason}); "
-                                                    "it may have been delivered, so it is not sent again"))
+                    report.uncertain.append((d.key, English(Msg(
+                        "connection lost before the server confirmed it ({reason}); it may have been delivered, so "
+                        "it is not sent again", reason=e.reason))))
                     return
                 self.log.write(**record, status="not_sent", reason=e.reason)
                 if attempt == 2:
-                    raise self._down(f"connection lost: {e.reason}", pending, index) from None
+                    down = English(Msg("connection lost: {reason}", reason=e.reason))
+                    raise self._down(down, pending, index) from None
                 continue
             except BaseException:
                 # Interrupted (Ctrl-C): before the data went out nothing was delivered; after, the
@@ -303,3 +308,8 @@ class _Run:
                 self.log.write(**record, status="failed", reason=refused)
                 report.failed.append((d.key, refused))
             return
+
+
+def _unreadable(e: OSError) -> str:
+    """Why an attachment could not be read (English text, shown in the reader's language)."""
+    return English(Msg("cannot read the attachment: {error}", error=str(e.strerror or e)))

@@ -16,6 +16,7 @@ from pathlib import Path
 from xl_kpi.delivery.mail.addresses import _is_loopback, _parse_host_port, check_address
 from xl_kpi.delivery.mail.model import MailError
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import English, Msg
 
 PASSWORD_ENV = "XL_KPI_SMTP_PASSWORD"
 """Environment variable holding the SMTP password (never a command-line option)."""
@@ -51,12 +52,12 @@ class SmtpConfig:
 
     def __post_init__(self) -> None:
         if self.security not in DEFAULT_PORTS:
-            raise KpiError(f"SMTP security must be one of none, starttls, ssl, not {self.security!r}")
+            raise KpiError(Msg("SMTP security must be one of none, starttls, ssl, not {value!r}", value=self.security))
         if not isinstance(self.port, int) or not 1 <= self.port <= 65535:
-            raise KpiError(f"SMTP port must be a number from 1 to 65535, not {self.port!r}")
+            raise KpiError(Msg("SMTP port must be a number from 1 to 65535, not {value!r}", value=self.port))
         for name in ("timeout", "session_deadline", "message_deadline"):
             if not getattr(self, name) > 0:
-                raise KpiError(f"the SMTP {name.replace('_', ' ')} must be a positive number of seconds")
+                raise KpiError(Msg("the SMTP {name} must be a positive number of seconds", name=name.replace("_", " ")))
 
     @classmethod
     def from_options(
@@ -79,33 +80,31 @@ class SmtpConfig:
         :class:`~xl_kpi.KpiError` with a plain message on bad input.
         """
         if starttls and ssl:
-            raise KpiError("choose one of --starttls and --ssl, not both")
+            raise KpiError(Msg("choose one of --starttls and --ssl, not both"))
         security = "ssl" if ssl else "starttls" if starttls else "none"
         host, port = _parse_host_port(smtp, DEFAULT_PORTS[security])
         if not sender:
-            raise KpiError("--from is required: the address the messages are sent from")
+            raise KpiError(Msg("--from is required: the address the messages are sent from"))
         reason = check_address(sender)
         if reason:
-            raise KpiError(f"--from {sender!r} is not a usable address: {reason}")
+            raise KpiError(Msg("--from {sender!r} is not a usable address: {reason}", sender=sender, reason=reason))
         password = None
         if user is not None:
             if not user or any(unicodedata.category(ch) in ("Cc", "Cf") or ch.isspace() for ch in user):
-                raise KpiError("--user must be a non-empty name without spaces or control characters")
+                raise KpiError(Msg("--user must be a non-empty name without spaces or control characters"))
             password = os.environ.get(password_env) or None
             if password is None:
-                raise KpiError(
-                    f"--user {user} needs a password: set the environment variable {password_env} "
-                    "(passwords are never taken from the command line)"
-                )
+                raise KpiError(Msg(
+                    "--user {user} needs a password: set the environment variable {variable} "
+                    "(passwords are never taken from the command line)", user=user, variable=password_env))
             if security == "none" and not _is_loopback(host):
-                raise KpiError(
+                raise KpiError(Msg(
                     "--user without --starttls or --ssl would send the password in clear text; "
-                    "add --starttls (port 587) or --ssl (port 465)"
-                )
+                    "add --starttls (port 587) or --ssl (port 465)"))
         if cafile is not None and not Path(cafile).is_file():
-            raise KpiError(f"CA file {cafile} does not exist")
+            raise KpiError(Msg("CA file {cafile} does not exist", cafile=str(cafile)))
         if not timeout > 0:
-            raise KpiError("the SMTP timeout must be positive")
+            raise KpiError(Msg("the SMTP timeout must be positive"))
         return cls(host, port, security, user, password, sender, timeout, cafile)
 
 
@@ -141,11 +140,12 @@ class _Deadline:
         self.expired: str | None = None
         self._timer: threading.Timer | None = None
 
-    def start(self, seconds: float, what: str) -> None:
+    def start(self, seconds: float, what: Msg) -> None:
         """Begin a step that must end within ``seconds``; ``what`` names it in the message."""
         self.cancel()
         self.expired = None
-        self._timer = threading.Timer(seconds, self._fire, args=(f"no complete answer {what} within {seconds:g} s",))
+        reason = English(Msg("no complete answer {what} within {seconds:g} s", what=what, seconds=seconds))
+        self._timer = threading.Timer(seconds, self._fire, args=(reason,))
         self._timer.daemon = True
         self._timer.start()
 
@@ -205,7 +205,7 @@ def _connect(config: SmtpConfig) -> smtplib.SMTP:
         smtp = _SMTP(timeout=config.timeout)
     deadline = smtp.deadline = _Deadline()  # type: ignore[attr-defined]
     smtp._host = config.host  # smtplib names the TLS server (SNI) from it
-    deadline.start(config.session_deadline, "to the greeting, EHLO and login")
+    deadline.start(config.session_deadline, Msg("to the greeting, EHLO and login"))
     try:
         code, msg = smtp.connect(config.host, config.port)
         if code != 220:
@@ -213,13 +213,14 @@ def _connect(config: SmtpConfig) -> smtplib.SMTP:
         smtp.ehlo_or_helo_if_needed()
         if config.security == "starttls":
             if not smtp.has_extn("starttls"):
-                raise MailError(
-                    f"the SMTP server {config.host}:{config.port} does not offer STARTTLS; "
-                    "nothing was sent (the messages are never sent unencrypted when --starttls is given)"
-                )
+                raise MailError(Msg(
+                    "the SMTP server {where} does not offer STARTTLS; "
+                    "nothing was sent (the messages are never sent unencrypted when --starttls is given)",
+                    where=f"{config.host}:{config.port}"))
             code, resp = smtp.starttls(context=context)
             if code != 220:
-                raise MailError(f"STARTTLS refused by {config.host}:{config.port}: {_reply(code, resp)}")
+                raise MailError(Msg("STARTTLS refused by {where}: {reply}", where=f"{config.host}:{config.port}",
+                                    reply=_reply(code, resp)))
             deadline.sock = smtp.sock  # the TLS socket now carries the connection
             smtp.ehlo()
         if config.user:
@@ -247,22 +248,23 @@ def _open(config: SmtpConfig) -> smtplib.SMTP:
     try:
         return _connect(config)
     except ssl.SSLCertVerificationError as e:
-        raise MailError(f"the TLS certificate of {where} is not trusted: {e.verify_message}") from None
+        raise MailError(Msg("the TLS certificate of {where} is not trusted: {why}", where=where,
+                            why=str(e.verify_message))) from None
     except ssl.SSLError as e:
-        raise MailError(f"TLS with {where} failed: {e.reason or e}") from None
+        raise MailError(Msg("TLS with {where} failed: {why}", where=where, why=str(e.reason or e))) from None
     except smtplib.SMTPAuthenticationError as e:
-        raise MailError(
-            f"the SMTP server {where} refused the login of user {config.user}: {_reply(e.smtp_code, e.smtp_error)}; "
-            "check --user and the password variable"
-        ) from None
+        raise MailError(Msg(
+            "the SMTP server {where} refused the login of user {user}: {reply}; check --user and the password "
+            "variable", where=where, user=config.user, reply=_reply(e.smtp_code, e.smtp_error))) from None
     except smtplib.SMTPNotSupportedError:
-        raise MailError(f"the SMTP server {where} does not accept a login (no AUTH offered)") from None
+        raise MailError(Msg("the SMTP server {where} does not accept a login (no AUTH offered)", where=where)) from None
     except UnicodeEncodeError:
-        raise MailError("the SMTP user name and password must use Latin letters, digits and ASCII signs") from None
+        raise MailError(Msg("the SMTP user name and password must use Latin letters, digits and ASCII signs")) from None
     except smtplib.SMTPException as e:
         if isinstance(e, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError):
             raise
-        raise MailError(f"the SMTP server {where} refused the session: {e}") from None
+        raise MailError(Msg("the SMTP server {where} refused the session: {error}", where=where,
+                            error=str(e))) from None
 
 
 class _Attempt:
@@ -280,27 +282,27 @@ def _transact(smtp: smtplib.SMTP, sender: str, rcpt: str, payload: bytes, state:
     passes (the connection is then shut down: a trickling server cannot hold the run).
     """
     deadline = _deadline_of(smtp)
-    deadline.start(seconds, "to the message")
+    deadline.start(seconds, Msg("to the message"))
     try:
         code, resp = smtp.mail(sender)
         if code == 421:
             raise _Dropped(_reply(code, resp), False)
         if code != 250:
             _rset(smtp)
-            return f"sender refused: {_reply(code, resp)}"
+            return English(Msg("sender refused: {reply}", reply=_reply(code, resp)))
         code, resp = smtp.rcpt(rcpt)
         if code == 421:
             raise _Dropped(_reply(code, resp), False)
         if code not in (250, 251):
             _rset(smtp)
-            return f"recipient refused: {_reply(code, resp)}"
+            return English(Msg("recipient refused: {reply}", reply=_reply(code, resp)))
         smtp.putcmd("data")
         code, resp = smtp.getreply()
         if code == 421:
             raise _Dropped(_reply(code, resp), False)
         if code != 354:
             _rset(smtp)
-            return f"message refused: {_reply(code, resp)}"
+            return English(Msg("message refused: {reply}", reply=_reply(code, resp)))
         state.handed_over = True
         smtp.send(payload)
         code, resp = smtp.getreply()
@@ -309,7 +311,7 @@ def _transact(smtp: smtplib.SMTP, sender: str, rcpt: str, payload: bytes, state:
             raise _Dropped(_reply(code, resp), False)
         if code != 250:
             _rset(smtp)
-            return f"message refused: {_reply(code, resp)}"
+            return English(Msg("message refused: {reply}", reply=_reply(code, resp)))
         return None
     except _Dropped:
         raise
