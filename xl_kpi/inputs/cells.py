@@ -199,7 +199,7 @@ def to_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         errs = pd.Series(np.nan, index=values.index, dtype=object)
         inf = np.isinf(nums.to_numpy())
         if inf.any():  # a crafted workbook can store inf; it must never reach a score
-            errs[inf] = [english(_infinity(v)) for v in nums[inf]]
+            _put(errs, inf, [english(_infinity(v)) for v in nums[inf]])
             nums = nums.where(~inf, np.nan)
         return nums, errs
     arr = values.to_numpy(dtype=object)
@@ -263,9 +263,9 @@ def _fit(dates: pd.Series, shown: pd.Series | None = None) -> tuple[pd.Series, p
     early = (wide < EARLIEST).to_numpy()
     if early.any():
         cells = (shown if shown is not None else wide)[early]
-        errors[early] = [english(Msg('"{shown}" is before {earliest}, too early to be a date here (a placeholder? '
-                                     "leave the cell empty); {how}", shown=_show(v),
-                                     earliest=f"{EARLIEST:%d.%m.%Y}", how=_DATE_HOW)) for v in cells]
+        _put(errors, early, [english(Msg('"{shown}" is before {earliest}, too early to be a date here (a '
+                                         "placeholder? leave the cell empty); {how}", shown=_show(v),
+                                         earliest=f"{EARLIEST:%d.%m.%Y}", how=_DATE_HOW)) for v in cells])
     wide = wide.mask(early, pd.NaT).mask((wide > FAR_FUTURE).to_numpy(), FAR_FUTURE)
     return wide.astype("datetime64[ns]"), errors
 
@@ -439,9 +439,16 @@ def to_flags_checked(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     junk = (flags.isna() & ~obj.map(lambda v: _blank(v) or v is pd.NA or v is pd.NaT)).to_numpy()
     errors = pd.Series(np.nan, index=values.index, dtype=object)
     if junk.any():
-        errors[junk] = [english(Msg('"{value}" is neither yes nor no; write yes/no, да/нет, true/false, 1/0, '
-                                    "or x for yes (an empty cell is no value)", value=_show(v))) for v in obj[junk]]
+        _put(errors, junk, [english(Msg('"{value}" is neither yes nor no; write yes/no, да/нет, true/false, '
+                                        "1/0, or x for yes (an empty cell is no value)", value=_show(v)))
+                            for v in obj[junk]])
     return flags, errors
+
+
+def _put(series: pd.Series, mask: np.ndarray, items: list[Any]) -> None:
+    """``series[mask] = items`` by position: assigned through a boolean mask, one English text would be
+    stored as a plain ``str`` (losing the Msg that renders it in Russian)."""
+    series.iloc[np.flatnonzero(mask)] = items
 
 
 def to_flags(values: pd.Series) -> pd.Series:
