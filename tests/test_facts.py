@@ -247,3 +247,15 @@ def test_two_facts_for_one_employee_and_kpi_neither_is_used(tmp_path):
 def test_facts_from_frame_refuse_two_facts_for_one_pair():
     with pytest.raises(KpiError, match="2 rows for employee 1001, KPI a"):
         Facts.from_frame(pd.DataFrame({"employee_id": [1001, "1001"], "kpi_id": ["a", "a"], "fact": [1, 2]}))
+
+
+def test_ids_of_a_text_column_share_one_string_per_value() -> None:
+    """Memory (issue 10 §6): a KPI id repeated down 100,000 facts is one Python string, not 100,000."""
+    from xl_kpi.inputs.cells import to_ids
+
+    col = pd.Series([" K1", "K1 ", None, "", "K2", "K1", "  "], dtype="str")
+    ids = to_ids(col)
+    assert ids.dtype == object
+    assert ids.isna().tolist() == [False, False, True, True, False, False, True]
+    assert ids.dropna().tolist() == ["K1", "K1", "K2", "K1"]
+    assert ids[0] is ids[1] is ids[5]

@@ -1,0 +1,169 @@
+"""Benchmark: where the memory of reading, checking and computing goes, stage by stage, at N and M employees.
+
+    .venv/bin/python benchmarks/bench_memory.py [--n 10000] [--big 100000] [--inputs DIR]
+
+Builds the inputs of bench_batch.py (a plan workbook of N employees and a facts.csv with one fact per
+employee and KPI; kept in ``--inputs DIR`` and reused when already there), then, in a fresh process for
+each size, runs what ``xl-kpi generate`` runs before the cards (:func:`xl_kpi.validate.inspect_computed`)
+with every stage wrapped: the resident memory (RSS) when the stage starts, its peak while it runs (a thread
+samples /proc/self/statm every millisecond) and when it ends. It prints one table per size, then the
+process peaks of both sizes and their ratio (issue 10 §6: at most 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+STAGES = [  # (module, function): each call is one row of the table, nested calls are indented
+    ("xl_kpi.validate", "inspect_computed"),
+    ("xl_kpi.inputs.plan", "read_plan"),
+    ("xl_kpi.inputs.plan.workbook", "read_workbook"),
+    ("xl_kpi.inputs.readers.workbook", "scan_xlsx"),
+    ("pandas", "read_excel"),
+    ("xl_kpi.inputs.plan.workbook", "table_from_grid"),
+    ("xl_kpi.inputs.plan.workbook", "build_plan"),
+    ("xl_kpi.inputs.facts", "load_facts"),
+    ("xl_kpi.inputs.facts", "load_tables"),
+    ("xl_kpi.inputs.facts", "_facts_files"),
+    ("xl_kpi.inputs.facts", "build_teams"),
+    ("xl_kpi.inputs.facts", "_select_period"),
+    ("xl_kpi.inputs.facts", "_derived"),
+    ("xl_kpi.inputs.plan", "check_employment"),
+    ("xl_kpi.validate", "check_coverage"),
+    ("xl_kpi.results", "check_amounts"),
+    ("xl_kpi.results", "compute"),
+]
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+class Sampler(threading.Thread):
+    """Samples the RSS every millisecond; ``peak_since(mark)`` is the highest since ``mark()``."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.marks: list[int] = []
+        self.lock = threading.Lock()
+        self.stop = False
+
+    def run(self) -> None:
+        while not self.stop:
+            r = _rss()
+            with self.lock:
+                self.marks = [max(m, r) for m in self.marks]
+            time.sleep(0.001)
+
+    def mark(self) -> int:
+        with self.lock:
+            self.marks.append(_rss())
+            return len(self.marks) - 1
+
+    def peak(self, i: int) -> int:
+        with self.lock:
+            return max(self.marks.pop(i), _rss())
+
+
+def _profile(plan: str, facts: str) -> dict[str, Any]:
+    """Run inspect_computed on the inputs with every stage measured (in this process)."""
+    sampler = Sampler()
+    sampler.start()
+    rows: list[tuple[int, str, int, int, int, float]] = []
+    depth = [0]
+
+    def wrap(name: str, fn: Any) -> Any:
+        @functools.wraps(fn)
+        def inner(*a: Any, **k: Any) -> Any:
+            start, t0 = _rss(), time.perf_counter()
+            i = sampler.mark()
+            slot = len(rows)
+            rows.append((depth[0], name, start, 0, 0, 0.0))
+            depth[0] += 1
+            try:
+                return fn(*a, **k)
+            finally:
+                depth[0] -= 1
+                rows[slot] = (rows[slot][0], name, start, sampler.peak(i), _rss(), time.perf_counter() - t0)
+        return inner
+
+    for mod_name, fn_name in STAGES:
+        mod = importlib.import_module(mod_name)
+        setattr(mod, fn_name, wrap(fn_name, getattr(mod, fn_name)))
+    from xl_kpi.validate import inspect_computed
+
+    base = _rss()
+    _, _, problems, results = inspect_computed(plan, [facts])
+    sampler.stop = True
+    import resource
+
+    return {"base": base, "rows": rows, "errors": len(problems.errors),
+            "employees": 0 if results is None else len(results.employees),
+            "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
+
+def _table(n: int, got: dict[str, Any]) -> None:
+    mb = 1024 * 1024
+    print(f"\n{n} employees ({got['employees']} computed, {got['errors']} errors); RSS after imports "
+          f"{got['base'] / mb:.0f} MB, process peak {got['maxrss'] / mb:.0f} MB")
+    print(f"  {'stage':<30} {'start':>7} {'peak':>7} {'end':>7} {'+peak':>7} {'seconds':>8}")
+    for depth, name, start, peak, end, dt in got["rows"]:
+        label = "  " * depth + name
+        print(f"  {label:<30} {start / mb:7.0f} {peak / mb:7.0f} {end / mb:7.0f} {(peak - start) / mb:7.0f} "
+              f"{dt:8.2f}")
+
+
+def main() -> None:
+    """Build the inputs, profile each size in its own process, print the tables and the ratio."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=10_000, help="employees (default 10000)")
+    ap.add_argument("--big", type=int, default=100_000, help="employees of the large run (default 100000)")
+    ap.add_argument("--inputs", default=None, help="folder for the inputs (kept, reused; default: a temp folder)")
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(_profile(*args.child)))
+        return
+
+    import tempfile
+
+    from bench_batch import make_inputs
+
+    work = Path(args.inputs) if args.inputs else Path(tempfile.mkdtemp(prefix="bench-memory-"))
+    peaks = {}
+    for n in (args.n, args.big):
+        folder = work / f"in{n}"
+        plan, facts = folder / "plan.xlsx", folder / "facts.csv"
+        if not (plan.exists() and facts.exists()):
+            make_inputs(n, folder)
+        proc = subprocess.run([sys.executable, __file__, "--child", str(plan), str(facts)], capture_output=True,
+                              text=True, cwd=ROOT)
+        if proc.returncode:
+            sys.exit(proc.stderr)
+        got = json.loads(proc.stdout.splitlines()[-1])
+        _table(n, got)
+        peaks[n] = got["maxrss"]
+    mb = 1024 * 1024
+    print(f"\npeak RSS {peaks[args.n] / mb:.0f} MB at {args.n}, {peaks[args.big] / mb:.0f} MB at {args.big}: "
+          f"{peaks[args.big] / peaks[args.n]:.2f}x  load={os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
