@@ -231,3 +231,16 @@ def test_the_default_engine_runs_sources_without_importing_ibis() -> None:
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.stdout.strip() == "[100.0] False", done.stderr
+
+
+@pytest.mark.parametrize("convert", ["_fast_dates", "_fast_numbers", "_fast_flags"])
+def test_a_column_that_repeats_its_values_converts_as_cell_by_cell(convert: str) -> None:
+    import pyarrow as pa
+
+    from xl_kpi.inputs.sources import columns
+
+    cells = ["03.10.2026 14:05:00", "31.02.2026", None, "2026-10-31", "x", "150 000,50", "1,234", "да", "No", "-0,5"]
+    for n in (50, 300):  # few cells: converted whole; many (3,000): once per distinct value, then spread
+        values = pa.array(cells * n, pa.string())
+        fast = getattr(columns, convert)
+        assert columns._per_distinct(values, fast).equals(fast(values))

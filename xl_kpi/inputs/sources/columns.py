@@ -111,22 +111,21 @@ class Columns:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        raw = pc.utf8_trim_whitespace(self.table.data.column(col).combine_chunks())
-        ids = pc.if_else(pc.equal(raw, ""), pa.scalar(None, pa.string()), raw)
-        if kind == "ids":
+        if kind != "ids":
+            ids = self.get(col, "ids").values  # trimmed once per column
+        else:
+            raw = pc.utf8_trim_whitespace(self.table.data.column(col).combine_chunks())
+            ids = pc.if_else(pc.equal(raw, ""), pa.scalar(None, pa.string()), raw)
             return Column(ids)
         if kind == "text":
             return Column(_casefold(ids))
         if kind == "numbers":
-            return self._slow_rest(ids, _fast_numbers(ids), to_numbers, pa.float64())
+            return self._slow_rest(ids, _per_distinct(ids, _fast_numbers), to_numbers, pa.float64())
         if kind == "dates":
-            return self._slow_rest(ids, _fast_dates(ids), to_dates, pa.timestamp("ns"))
+            return self._slow_rest(ids, _per_distinct(ids, _fast_dates), to_dates, pa.timestamp("ns"))
         if kind == "flags":
-            low = pc.utf8_lower(ids)
-            fast = pc.if_else(pc.is_in(low, pa.array(sorted(TRUE_WORDS))), True,
-                              pc.if_else(pc.is_in(low, pa.array(sorted(FALSE_WORDS))), False,
-                                         pa.scalar(None, pa.bool_())))
-            return self._slow_rest(ids, fast, lambda s: to_flags_checked(s.astype(object)), pa.bool_())
+            return self._slow_rest(ids, _per_distinct(ids, _fast_flags), lambda s: to_flags_checked(s.astype(object)),
+                                   pa.bool_())
         raise ValueError(f"unknown column kind {kind!r}")
 
     def _slow_rest(self, ids: pa.Array, fast: pa.Array, convert: Any, type_: Any) -> Column:
@@ -146,6 +145,38 @@ class Columns:
                          from_pandas=True)
         full = _scatter(fast, where, patch)
         return Column(full, _errors(errors))
+
+
+def _fast_flags(ids: pa.Array) -> pa.Array:
+    """The yes/no words of a text column as booleans (null for any other text)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    low = pc.utf8_lower(ids)
+    return pc.if_else(pc.is_in(low, pa.array(sorted(TRUE_WORDS))), True,
+                      pc.if_else(pc.is_in(low, pa.array(sorted(FALSE_WORDS))), False, pa.scalar(None, pa.bool_())))
+
+
+_SAMPLE = 65_536
+"""Cells looked at to tell whether a column repeats its values (see :func:`_per_distinct`)."""
+
+
+def _per_distinct(ids: pa.Array, convert: Any) -> pa.Array:
+    """``convert(ids)`` (a cell-by-cell conversion), computed once per distinct value when the column
+    repeats its values (dates of a month, statuses, prices): at most half of a sample of its cells distinct.
+    Encoding a column of unique values would cost as much as converting it, so those are converted whole."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(ids)
+    if n > 2 * _SAMPLE:
+        sample = pc.take(ids, pa.array(np.linspace(0, n - 1, _SAMPLE, dtype=np.int64)))
+        if pc.count_distinct(sample).as_py() > _SAMPLE // 2:
+            return convert(ids)
+    elif n < 1024:
+        return convert(ids)
+    encoded = pc.dictionary_encode(ids)
+    return pc.take(convert(encoded.dictionary), encoded.indices)
 
 
 def _scatter(base: pa.Array, where: np.ndarray, patch: pa.Array) -> pa.Array:
