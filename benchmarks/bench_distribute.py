@@ -1,6 +1,6 @@
 """Benchmark: ``xl-kpi distribute`` (encryption, the isolation check, PDF, mail dry run) as ratios, one run.
 
-    .venv/bin/python benchmarks/bench_distribute.py [--n 200] [--pdf-n 60] [--jobs 2] [--mail-n 0]
+    .venv/bin/python benchmarks/bench_distribute.py [--n 200] [--pdf-n 60] [--pdf-repeat 1] [--jobs 2] [--mail-n 0]
 
 Generates N employees (the inputs of ``bench_batch.py``), then, all in this run:
 
@@ -8,8 +8,10 @@ Generates N employees (the inputs of ``bench_batch.py``), then, all in this run:
   (``encrypt_xlsx``, Excel's 100,000 rounds): the cost set by the format, one core;
 * ``distribute --by employee --encrypt --jobs J``, ``--encrypt --check`` and ``--encrypt --full-check``
   as whole processes, each as a ratio of the floor (below 1 = faster than the floor);
-* PDF: one ``soffice`` process converting ``--pdf-n`` cards against ``distribute --pdf-only --jobs J``
-  on the same cards (a ratio above 1 = faster than one process);
+* PDF: one ``soffice`` process converting ``--pdf-n`` cards in one call against ``distribute --pdf-only
+  --jobs J`` on the same cards (a ratio above 1 = faster than one process), after a one-card warm-up;
+  ``--pdf-repeat R`` measures R pairs, the order alternating, and prints the best and median ratio, with the
+  load average beside every figure;
 * the mail dry run (``--dry-run``: one .eml per employee) in messages per second; ``--mail-n M``
   also generates M employees for the dry run alone (10,000 for the issue's target).
 
@@ -21,7 +23,9 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -65,22 +69,71 @@ def serial_floor(cards: list[Path]) -> float:
     return time.perf_counter() - t0
 
 
-def one_soffice(cards: list[Path], work: Path) -> float:
-    """Seconds for ONE soffice process to convert ``cards`` to PDF (xl_kpi's own convert, one call)."""
+def one_soffice(cards: list[Path], work: Path) -> tuple[float, float]:
+    """(seconds, CPU seconds) for ONE soffice process to convert ``cards`` to PDF (xl_kpi's own convert, one
+    call, as a user would run it by hand)."""
     from xl_kpi.delivery.office import convert
 
     src = work / "pdf-in"
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.rmtree(work / "pdf-out", ignore_errors=True)
     src.mkdir()
     paths = []
     for i, p in enumerate(cards):
         paths.append(src / f"{i:05d}.xlsx")
         shutil.copyfile(p, paths[-1])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     result = convert(paths, work / "pdf-out", "pdf")
     dt = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not result.ok:
         sys.exit(f"one soffice: {len(result.failed)} failed: {next(iter(result.failed.values()))}")
-    return dt
+    return dt, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def pdf_only_run(generated: Path, some: list[Path], where: Path, jobs: str) -> tuple[float, float]:
+    """(seconds, peak RSS MB) of ``distribute --pdf-only --jobs J`` on a copy of ``generated`` holding only the
+    cards ``some`` (its manifest cut down to them)."""
+    sub = fresh(generated, where)
+    keep = {p.relative_to(generated).as_posix() for p in some}
+    rows = list(csv.DictReader((sub / "manifest.csv").open(encoding="utf-8")))
+    with (sub / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(r for r in rows if r["file"] in keep)
+    return run(sub, "--pdf-only", "--jobs", jobs)
+
+
+def load() -> str:
+    """The load averages (1, 5, 15 min), printed with every PDF figure: on a shared machine they say what a wall
+    time is worth."""
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def pdf_part(cards: list[Path], generated: Path, work: Path, jobs: str, repeat: int) -> None:
+    """One soffice process against ``distribute --pdf-only --jobs J`` on the same cards, ``repeat`` times, the
+    order alternating (the one run first, then the other first), each pair's ratio, then the best and median.
+
+    A one-card conversion first brings LibreOffice into the page cache, so that neither side pays a cold start."""
+    one_soffice(cards[:1], work)
+    ratios = []
+    for i in range(repeat):
+        order = ("one", "dist") if i % 2 == 0 else ("dist", "one")
+        for side in order:
+            if side == "one":
+                t1, c1 = one_soffice(cards, work)
+                l1 = load()
+            else:
+                dt, rss = pdf_only_run(generated, cards, work / "pdf", jobs)
+                l2 = load()
+        ratios.append(t1 / dt)
+        print(f"PDF, one soffice ({len(cards)} cards):          {t1:7.2f} s (CPU {c1:.2f} s; {l1})")
+        print(f"PDF, distribute --pdf-only --jobs {jobs}:     {dt:7.2f} s = {t1 / dt:5.2f}x faster "
+              f"(peak RSS {rss:.0f} MB, whole command; CPU {CPU[-1]:.2f} s; {l2})")
+    if repeat > 1:
+        print(f"PDF, {repeat} pairs: best {max(ratios):.2f}x, median {statistics.median(ratios):.2f}x faster "
+              f"({', '.join(f'{r:.2f}' for r in ratios)})")
 
 
 def fresh(generated: Path, where: Path) -> Path:
@@ -94,6 +147,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200, help="employees (default 200)")
     ap.add_argument("--pdf-n", type=int, default=60, help="cards for the PDF comparison (default 60; 0: skip)")
+    ap.add_argument("--pdf-repeat", type=int, default=1,
+                    help="PDF comparison pairs, the order alternating (default 1); best and median ratio printed")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="distribute --jobs (default: cores)")
     ap.add_argument("--mail-n", type=int, default=0, help="also a dry run of this many employees (e.g. 10000)")
     ap.add_argument("--only", default="", help="comma list of parts: encrypt,check,full,pdf,mail (default all)")
@@ -119,19 +174,7 @@ def main() -> None:
                 print(f"{name + ' --jobs ' + j:34s} {dt:7.2f} s = {dt / floor:5.2f}x the floor  "
                       f"(peak RSS {rss:.0f} MB; CPU {CPU[-1]:.2f} s = {CPU[-1] / floor_cpu:.2f}x the floor's)")
         if "pdf" in parts and args.pdf_n and shutil.which("soffice"):
-            some = cards[:args.pdf_n]
-            t1 = one_soffice(some, work)
-            sub = fresh(work / "gen", work / "pdf")
-            keep = {p.relative_to(work / "gen").as_posix() for p in some}
-            rows = list(csv.DictReader((sub / "manifest.csv").open(encoding="utf-8")))
-            with (sub / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
-                w = csv.DictWriter(f, fieldnames=list(rows[0]))
-                w.writeheader()
-                w.writerows(r for r in rows if r["file"] in keep)
-            dt, rss = run(sub, "--pdf-only", "--jobs", j)
-            print(f"PDF, one soffice ({len(some)} cards):          {t1:7.2f} s")
-            print(f"PDF, distribute --pdf-only --jobs {j}:     {dt:7.2f} s = {t1 / dt:5.2f}x faster "
-                  f"(peak RSS {rss:.0f} MB, whole command; CPU {CPU[-1]:.2f} s)")
+            pdf_part(cards[:args.pdf_n], work / "gen", work, j, args.pdf_repeat)
         if "mail" in parts:
             dt, rss = run(fresh(work / "gen", work / "mail"), "--dry-run", "--from", "hr@example.com")
             print(f"mail dry run ({len(cards)} messages):          {dt:7.2f} s = {len(cards) / dt:7.1f} msg/s "
