@@ -13,7 +13,8 @@ Generates N employees (the inputs of ``bench_batch.py``), then, all in this run:
   ``--pdf-repeat R`` measures R pairs, the order alternating, and prints the best and median ratio, with the
   load average beside every figure;
 * the mail dry run (``--dry-run``: one .eml per employee) in messages per second; ``--mail-n M``
-  also generates M employees for the dry run alone (10,000 for the issue's target).
+  also generates M employees for the dry run alone (10,000 for the issue's target) and prints the
+  peak RSS ratio M : N (flat memory) and the ratio of CPU a message.
 
 Peak RSS (the process and its workers) is printed with every distribute run.
 """
@@ -177,14 +178,20 @@ def main() -> None:
             pdf_part(cards[:args.pdf_n], work / "gen", work, j, args.pdf_repeat)
         if "mail" in parts:
             dt, rss = run(fresh(work / "gen", work / "mail"), "--dry-run", "--from", "hr@example.com")
+            small_cpu = CPU[-1]
             print(f"mail dry run ({len(cards)} messages):          {dt:7.2f} s = {len(cards) / dt:7.1f} msg/s "
-                  f"(whole command, peak RSS {rss:.0f} MB; CPU {CPU[-1]:.2f} s)")
+                  f"(whole command, peak RSS {rss:.0f} MB; CPU {small_cpu:.2f} s = "
+                  f"{1000 * small_cpu / len(cards):.1f} ms a message)")
             if args.mail_n:
                 plan, facts = make_inputs(args.mail_n, work / "in-big")
                 generate(plan, facts, work / "big", 2)
-                dt, rss = run(work / "big", "--dry-run", "--from", "hr@example.com")
-                print(f"mail dry run ({args.mail_n} messages):        {dt:7.2f} s = {args.mail_n / dt:7.1f} msg/s "
-                      f"(whole command, peak RSS {rss:.0f} MB; CPU {CPU[-1]:.2f} s)")
+                big_dt, big_rss = run(work / "big", "--dry-run", "--from", "hr@example.com")
+                print(f"mail dry run ({args.mail_n} messages):        {big_dt:7.2f} s = "
+                      f"{args.mail_n / big_dt:7.1f} msg/s (whole command, peak RSS {big_rss:.0f} MB; CPU "
+                      f"{CPU[-1]:.2f} s = {1000 * CPU[-1] / args.mail_n:.1f} ms a message)")
+                print(f"mail dry run, {args.mail_n} vs {len(cards)}: peak RSS {big_rss / rss:.2f}x "
+                      f"(flat memory: about 1x), CPU a message {CPU[-1] / args.mail_n / (small_cpu / len(cards)):.2f}x "
+                      f"(load {os.getloadavg()[0]:.2f})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
