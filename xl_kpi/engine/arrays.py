@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xl_kpi.engine.errors import KpiError, NotANumberError
+from xl_kpi.engine.errors import KpiError, KpiText, NotANumberError
 
 Number = float | int
 ArrayLike = Number | np.ndarray | pd.Series | list | tuple
@@ -32,7 +32,7 @@ def as_float_array(value: Any, name: str) -> np.ndarray:
     if arr.dtype.kind in "fiu":
         return arr.astype(float, copy=False)
     if arr.dtype.kind == "b":
-        raise NotANumberError(f"{name}: TRUE/FALSE is not a number")
+        raise NotANumberError(KpiText("{name}: TRUE/FALSE is not a number", name=name))
     flat = [_to_float(v, name) for v in arr.ravel()]
     return np.asarray(flat, dtype=float).reshape(arr.shape)
 
@@ -41,7 +41,7 @@ def _to_float(v: Any, name: str) -> float:
     if v is None or v is pd.NA or v is pd.NaT:
         return np.nan
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, Decimal)):
-        raise NotANumberError(f"{name}: {v!r} is not a number")
+        raise NotANumberError(KpiText("{name}: {value} is not a number", name=name, value=repr(v)))
     return float(v)
 
 
@@ -63,10 +63,10 @@ class Shape:
                 if self.index is None:
                     self.index = v.index
                 elif not v.index.equals(self.index):
-                    raise KpiError(
+                    raise KpiError(KpiText(
                         "pandas Series arguments have different indexes; align them first "
                         "(e.g. with DataFrame columns)"
-                    )
+                    ))
 
     def restore(self, result: np.ndarray, name: Any = None) -> Any:
         """Give the result back in the caller's form."""

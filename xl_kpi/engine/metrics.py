@@ -11,14 +11,15 @@ from typing import Any
 import numpy as np
 
 from xl_kpi.engine.arrays import as_float_array, as_floats
-from xl_kpi.engine.errors import DivisionByZeroError, KpiError
+from xl_kpi.engine.errors import DivisionByZeroError, KpiError, KpiText
 
 
 def ratio(part: Any, whole: Any) -> Any:
     """part / whole, the shape of every share and rate below. 480 of 1 500 → 0.32."""
     (p, w), shape = as_floats(part=part, whole=whole)
     if shape.scalar and w == 0:
-        raise DivisionByZeroError(f"cannot divide {p:g} by zero: the denominator (whole) is 0")
+        raise DivisionByZeroError(KpiText("cannot divide {part:g} by zero: the denominator (whole) is 0",
+                                          part=float(p)))
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(w == 0, np.nan, p / np.where(w == 0, 1.0, w))
     return shape.restore(out)
@@ -126,10 +127,11 @@ def nps(answers: Any) -> float:
     a = as_float_array(answers, "answers").ravel()
     a = a[~np.isnan(a)]
     if a.size == 0:
-        raise DivisionByZeroError("NPS needs at least one answer; none were given")
+        raise DivisionByZeroError(KpiText("NPS needs at least one answer; none were given"))
     bad = (a < 0) | (a > 10) | (a != np.floor(a))
     if bad.any():
-        raise KpiError(f"NPS answers must be whole numbers from 0 to 10; got {a[bad][0]:g}")
+        raise KpiError(KpiText("NPS answers must be whole numbers from 0 to 10; got {answer:g}",
+                               answer=float(a[bad][0])))
     promoters = np.count_nonzero(a >= 9)
     detractors = np.count_nonzero(a <= 6)
     return float((promoters - detractors) * 100.0 / a.size)
@@ -151,11 +153,11 @@ def mean_duration(start: Any, end: Any, unit: str = "h") -> float:
     e = _instants(end, "end")
     d = (e - s)[~(np.isnat(s) | np.isnat(e))]
     if d.size == 0:
-        raise DivisionByZeroError("no complete start/end pairs to average")
+        raise DivisionByZeroError(KpiText("no complete start/end pairs to average"))
     if np.any(d < np.timedelta64(0, "ns")):
-        raise KpiError("an end time is before its start time")
+        raise KpiError(KpiText("an end time is before its start time"))
     if unit not in _UNITS_NS:
-        raise KpiError(f"unit must be one of {', '.join(_UNITS_NS)}, not {unit!r}")
+        raise KpiError(KpiText("unit must be one of {units}, not {unit}", units=", ".join(_UNITS_NS), unit=repr(unit)))
     return float(d.astype("int64").mean() / _UNITS_NS[unit])
 
 
@@ -171,8 +173,11 @@ def _instants(values: Any, what: str) -> np.ndarray:
         wide = np.where(late, np.datetime64("NaT", "us"), wide)
         late = np.zeros(wide.shape, dtype=bool)
     if np.any(late | (~np.isnat(wide) & (wide < _FIRST))):
-        raise KpiError(f"a {what} time outside 22.09.1677–11.04.2262 cannot be used; leave the cell empty if "
-                       "there is none")
+        text = (KpiText("a start time outside 22.09.1677–11.04.2262 cannot be used; leave the cell empty if there "
+                        "is none") if what == "start" else
+                KpiText("an end time outside 22.09.1677–11.04.2262 cannot be used; leave the cell empty if there is "
+                        "none"))
+        raise KpiError(text)
     return wide.astype("datetime64[ns]")
 
 
@@ -185,7 +190,7 @@ def touches_to_resolution(calls: Any, emails: Any) -> float:
     t = np.ravel(c + e)
     t = t[~np.isnan(t)]
     if t.size == 0:
-        raise DivisionByZeroError("no requests to average")
+        raise DivisionByZeroError(KpiText("no requests to average"))
     return float(t.mean())
 
 

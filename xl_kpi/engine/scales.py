@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from xl_kpi.engine.arrays import as_floats
-from xl_kpi.engine.errors import ScaleError
+from xl_kpi.engine.errors import KpiText, ScaleError
 from xl_kpi.engine.money import round_score
 
 COMPARE_DECIMALS = 12
@@ -43,30 +43,38 @@ class Scale:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        label = f"scale {self.name!r}" if self.name else "scale"
+        label = _label(self.name)
         if self.kind not in ("steps", "linear"):
-            raise ScaleError(f"{label}: kind must be 'steps' or 'linear', not {self.kind!r}")
+            raise ScaleError(KpiText("{label}: kind must be 'steps' or 'linear', not {kind}", label=label,
+                                     kind=repr(self.kind)))
         if not self.thresholds:
-            raise ScaleError(f"{label}: has no points; give at least one (threshold, coefficient) pair")
+            raise ScaleError(KpiText("{label}: has no points; give at least one (threshold, coefficient) pair",
+                                     label=label))
         if len(self.thresholds) != len(self.coefficients):
-            raise ScaleError(f"{label}: {len(self.thresholds)} thresholds but {len(self.coefficients)} coefficients")
+            raise ScaleError(KpiText("{label}: {thresholds} thresholds but {coefficients} coefficients", label=label,
+                                     thresholds=len(self.thresholds), coefficients=len(self.coefficients)))
         if self.kind == "linear" and len(self.thresholds) < 2:
-            raise ScaleError(f"{label}: a linear scale needs at least two points")
+            raise ScaleError(KpiText("{label}: a linear scale needs at least two points", label=label))
         for t in self.thresholds:
             if not math.isfinite(t):
-                raise ScaleError(f"{label}: threshold {t!r} is not a finite number")
+                raise ScaleError(KpiText("{label}: threshold {threshold} is not a finite number", label=label,
+                                         threshold=repr(t)))
         for a, b in zip(self.thresholds, self.thresholds[1:], strict=False):
             if b == a:
-                raise ScaleError(f"{label}: threshold {_pct(a)} appears twice; each threshold must be unique")
+                raise ScaleError(KpiText("{label}: threshold {threshold} appears twice; each threshold must be unique",
+                                         label=label, threshold=_pct(a)))
             if b < a:
                 raise ScaleError(
-                    f"{label}: thresholds must be sorted ascending, but {_pct(b)} comes after {_pct(a)}"
+                    KpiText("{label}: thresholds must be sorted ascending, but {later} comes after {earlier}",
+                            label=label, later=_pct(b), earlier=_pct(a))
                 )
         for c in (*self.coefficients, self.below):
             if not math.isfinite(c) or c < 0:
-                raise ScaleError(f"{label}: coefficient {c!r} must be a finite number >= 0")
+                raise ScaleError(KpiText("{label}: coefficient {coefficient} must be a finite number >= 0", label=label,
+                                         coefficient=repr(c)))
         if self.cap is not None and (not math.isfinite(self.cap) or self.cap < 0):
-            raise ScaleError(f"{label}: cap {self.cap!r} must be a finite number >= 0")
+            raise ScaleError(KpiText("{label}: cap {cap} must be a finite number >= 0", label=label,
+                                     cap=repr(self.cap)))
 
     @classmethod
     def steps(
@@ -132,7 +140,7 @@ class Scale:
 
 
 def _split(points: Iterable[tuple[float, float]], name: str | None) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    label = f"scale {name!r}" if name else "scale"
+    label = _label(name)
     thresholds: list[float] = []
     coefficients: list[float] = []
     for p in points:
@@ -141,8 +149,14 @@ def _split(points: Iterable[tuple[float, float]], name: str | None) -> tuple[tup
             thresholds.append(float(t))
             coefficients.append(float(c))
         except (TypeError, ValueError):
-            raise ScaleError(f"{label}: point {p!r} is not a (threshold, coefficient) pair of numbers") from None
+            raise ScaleError(KpiText("{label}: point {point} is not a (threshold, coefficient) pair of numbers",
+                                     label=label, point=repr(p))) from None
     return tuple(thresholds), tuple(coefficients)
+
+
+def _label(name: str | None) -> KpiText:
+    """How a message names the scale: ``scale 'bonus'`` (or just ``scale``)."""
+    return KpiText("scale {name}", name=repr(name)) if name else KpiText("scale")
 
 
 def _opt(x: float | None) -> float | None:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from xl_kpi.engine import payout
 from xl_kpi.engine.arrays import as_float_array, as_floats
-from xl_kpi.engine.errors import KpiError, WeightError, ZeroRangeError
+from xl_kpi.engine.errors import KpiError, KpiText, WeightError, ZeroRangeError
 from xl_kpi.engine.payout import period_bonus, total_pay
 from xl_kpi.engine.scales import DEFAULT_SCALE, Scale
 
@@ -48,8 +48,8 @@ def score(fact: Any, base: Any, norm: Any, *, floor: Any = None, cap: Any = None
     span = n - b
     if shape.scalar and span == 0:
         raise ZeroRangeError(
-            f"norm ({_num(norm)}) equals base ({_num(base)}): the KPI has no range to score against; "
-            "set the norm (target) different from the base (minimum)"
+            KpiText("norm ({norm}) equals base ({base}): the KPI has no range to score against; "
+                    "set the norm (target) different from the base (minimum)", norm=_num(norm), base=_num(base))
         )
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # an overflow is inf: refused by the batch
         s = np.where(span == 0, np.nan, (f - b) / np.where(span == 0, 1.0, span))
@@ -69,7 +69,8 @@ def clamp(values: Any, floor: Any = None, cap: Any = None) -> Any:
     if lo is not None and hi is not None:
         crossed = lo > hi
         if np.ndim(crossed) == 0 and np.ndim(v) == 0 and crossed:
-            raise KpiError(f"floor ({_num(floor)}) is above cap ({_num(cap)}); the floor must not exceed the cap")
+            raise KpiError(KpiText("floor ({floor}) is above cap ({cap}); the floor must not exceed the cap",
+                                   floor=_num(floor), cap=_num(cap)))
         v = np.where(crossed, np.nan, v)
     if lo is not None:
         v = np.where(np.isnan(lo) | np.isnan(v), v, np.maximum(v, np.nan_to_num(lo, nan=-np.inf)))
@@ -141,7 +142,7 @@ def total_bonus(
     s = as_float_array(scores, "scores")
     p = as_float_array(pool, "pool")
     if w.ndim == 0 or s.ndim == 0:
-        raise KpiError("weights and scores must be sequences (one element per KPI)")
+        raise KpiError(KpiText("weights and scores must be sequences (one element per KPI)"))
     w, s = np.broadcast_arrays(w, s)
     _check_weights(w)
     coeff = _coefficients(s, scale)
@@ -169,14 +170,15 @@ def total_bonus(
 
 def _check_weights(w: np.ndarray) -> None:
     if np.any(w < 0):
-        raise WeightError(f"weights must not be negative: {_num(w[w < 0].ravel()[0])} found")
+        raise WeightError(KpiText("weights must not be negative: {weight} found", weight=_num(w[w < 0].ravel()[0])))
     if np.any(np.isnan(w)):
-        raise WeightError("a weight is missing (empty or NaN); every KPI needs a weight")
+        raise WeightError(KpiText("a weight is missing (empty or NaN); every KPI needs a weight"))
     sums = w.sum(axis=-1)
     bad = np.abs(sums - 1.0) > WEIGHT_TOLERANCE
     if np.any(bad):
         first = float(np.ravel(sums)[np.flatnonzero(np.ravel(bad))[0]])
-        raise WeightError(f"weights sum to {first * 100:.10g}%, not 100%; adjust them so they add up to 1")
+        raise WeightError(KpiText("weights sum to {percent:.10g}%, not 100%; adjust them so they add up to 1",
+                                  percent=first * 100))
 
 
 def _coefficients(s: np.ndarray, scale: Scale | Sequence[Scale | None] | None) -> np.ndarray:
@@ -184,7 +186,8 @@ def _coefficients(s: np.ndarray, scale: Scale | Sequence[Scale | None] | None) -
         return np.asarray((scale or DEFAULT_SCALE)(s))
     scales = list(scale)
     if len(scales) != s.shape[-1]:
-        raise KpiError(f"{len(scales)} scales given for {s.shape[-1]} KPIs; give one scale per KPI or one for all")
+        raise KpiError(KpiText("{scales} scales given for {kpis} KPIs; give one scale per KPI or one for all",
+                               scales=len(scales), kpis=s.shape[-1]))
     out = np.empty_like(s)
     for j, sc in enumerate(scales):
         out[..., j] = (sc or DEFAULT_SCALE)(s[..., j])
@@ -205,7 +208,7 @@ def _position(kpi: Any, labels: list[Any] | None, n: int) -> int:
         return labels.index(kpi)
     if isinstance(kpi, (int, np.integer)) and not isinstance(kpi, bool) and -n <= kpi < n:
         return int(kpi)
-    raise KpiError(f"gate names KPI {kpi!r}, which is not among this employee's KPIs")
+    raise KpiError(KpiText("gate names KPI {kpi}, which is not among this employee's KPIs", kpi=repr(kpi)))
 
 
 def _num(x: Any) -> str:

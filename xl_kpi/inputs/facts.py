@@ -81,7 +81,7 @@ def load_tables(
         try:
             found = read_tables(path, expected=[EMPLOYEE_ID, FACTS_KPI_ID, FACT], problems=sink)
         except FileReadError as e:
-            sink.error(e.reason, e.fix or "check that the file exists and is a CSV or Excel file",
+            sink.error(e.reason, e.fix or Msg("check that the file exists and is a CSV or Excel file"),
                        **{**e.where, "file": path.name})
             if unreadable is not None:
                 unreadable.append(path.name)

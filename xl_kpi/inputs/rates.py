@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xl_kpi.i18n import Msg
+from xl_kpi.i18n import Msg, Plural
 from xl_kpi.inputs.cells import to_dates, to_ids, to_numbers
 from xl_kpi.inputs.problems import Problems, row_ranges
 from xl_kpi.inputs.tables import Table
@@ -88,13 +88,17 @@ class Rates:
             table_rates = self.by_currency.get(code)
             if table_rates is None:
                 self._error((*key, code), problems, table, currency_column, rows,
-                            f"{_rows(int(rows.sum()))} of {table.file} {_are(int(rows.sum()))} in {code} "
-                            f"(column {currency_column}), "
-                            f"but the plan's Rates sheet has no rate from {code} to {self.currency}: the amounts "
-                            f"in {column} cannot be added to those in {self.currency}",
-                            f"add a row to the Rates sheet (Курсы): currency {code}, rate = how many "
-                            f"{self.currency} one {code} is worth (and the date it is valid from, if it changes); "
-                            "or filter these rows out with 'where'")
+                            Plural("{n} row of {file} is in {code} (column {currency_column}), but the plan's "
+                                   "Rates sheet has no rate from {code} to {currency}: the amounts in {column} "
+                                   "cannot be added to those in {currency}",
+                                   "{n} rows of {file} are in {code} (column {currency_column}), but the plan's "
+                                   "Rates sheet has no rate from {code} to {currency}: the amounts in {column} "
+                                   "cannot be added to those in {currency}", int(rows.sum()), file=table.file,
+                                   code=code, currency_column=currency_column, currency=self.currency,
+                                   column=column),
+                            Msg("add a row to the Rates sheet (Курсы): currency {code}, rate = how many {currency} "
+                                "one {code} is worth (and the date it is valid from, if it changes); or filter these "
+                                "rows out with 'where'", code=code, currency=self.currency))
                 continue
             found = _rate_at(table_rates, dates[rows])
             missing = rows.copy()
@@ -102,11 +106,13 @@ class Rates:
             if missing.any():
                 first = table_rates["date"].min()
                 self._error((*key, code, "early"), problems, table, date_column or currency_column, missing,
-                            f"{_rows(int(missing.sum()))} of {table.file} in {code} {_are(int(missing.sum()))} "
-                            "dated before the first "
-                            f"{code} rate of the Rates sheet (valid from {first:%d.%m.%Y})",
-                            f"add a {code} rate valid from an earlier date (or one without a date) to the Rates "
-                            "sheet")
+                            Plural("{n} row of {file} in {code} is dated before the first {code} rate of the "
+                                   "Rates sheet (valid from {first:%d.%m.%Y})",
+                                   "{n} rows of {file} in {code} are dated before the first {code} rate of the "
+                                   "Rates sheet (valid from {first:%d.%m.%Y})", int(missing.sum()),
+                                   file=table.file, code=code, first=first),
+                            Msg("add a {code} rate valid from an earlier date (or one without a date) to the Rates "
+                                "sheet", code=code))
             rate[rows] = found
         converted = amounts.where(~foreign.to_numpy(), amounts * rate)  # numbers, read once (no rate: empty)
         readable = unreadable.isna().to_numpy()
@@ -117,7 +123,7 @@ class Rates:
         return self._done[key]
 
     def _error(self, key: tuple[str, ...], problems: Problems, table: Table, column: str, rows: np.ndarray,
-               message: str, fix: str) -> None:
+               message: Msg, fix: Msg) -> None:
         if key in self._reported:
             return
         self._reported.add(key)
@@ -126,13 +132,6 @@ class Rates:
                            row_ranges=row_ranges(sorted(set(numbers)))), fix,
                        **table.at(int(numbers[0]), column))
 
-
-def _rows(n: int) -> str:
-    return f"{n} row" + ("s" if n != 1 else "")
-
-
-def _are(n: int) -> str:
-    return "are" if n != 1 else "is"
 
 
 def _rate_at(rates: pd.DataFrame, dates: pd.Series) -> np.ndarray:

@@ -33,7 +33,8 @@ def read_plan(path: str | Path, problems: Problems | None = None) -> Plan:
     try:
         sheets = read_workbook(path, role="plan workbook")
     except FileReadError as e:
-        sink.error(e.reason, e.fix or "give the path of the plan workbook (.xlsx)", **{**e.where, "file": path.name})
+        sink.error(e.reason, e.fix or Msg("give the path of the plan workbook (.xlsx)"),
+                   **{**e.where, "file": path.name})
         return _empty_plan(path.name, path, sink)
     found, unclear = choose_sheets(sheets, path.name, sink)
     tables: dict[str, Table | None] = {}

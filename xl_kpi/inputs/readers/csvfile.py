@@ -85,9 +85,10 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None, encoding: s
     sep = separator or detect_separator(text)
     width = header_width(text, sep)
     if width > lim.columns:
-        raise FileReadError(name, f"the header line has {_count(width)} columns, more than the "
-                            f"{_count(lim.columns)} a table may have", "check the separator and the export, or "
-                            + _raise_limit("columns", str(width)), row=1)
+        raise FileReadError(name, Msg("the header line has {n} columns, more than the {limit} a table may have",
+                                      n=_count(width), limit=_count(lim.columns)),
+                            Msg("check the separator and the export, or {raise_limit}",
+                                raise_limit=_raise_limit("columns", str(width))), row=1)
     check_cells(name, lines, width, lim)
     try:
         grid = pd.read_csv(
@@ -108,9 +109,10 @@ def count_lines(name: str, text: str | bytes, lim: Limits) -> int:
     nl = "\n" if isinstance(text, str) else b"\n"
     lines = text.count(nl) + (0 if text.endswith(nl) else 1)  # type: ignore[arg-type]
     if lines > lim.rows:
-        raise FileReadError(name, f"the file has {_count(lines)} lines, more than the {_count(lim.rows)} rows "
-                            "a table may have", "split the export (e.g. by month), or "
-                            + _raise_limit("rows", str(lines)))
+        raise FileReadError(name, Msg("the file has {n} lines, more than the {limit} rows a table may have",
+                                      n=_count(lines), limit=_count(lim.rows)),
+                            Msg("split the export (e.g. by month), or {raise_limit}",
+                                raise_limit=_raise_limit("rows", str(lines))))
     return lines
 
 
@@ -123,10 +125,12 @@ def header_width(text: str, sep: str) -> int:
 def check_cells(name: str, lines: int, width: int, lim: Limits) -> None:
     """Refuse a raw-data CSV file of more than ``lim.source_cells`` cells (lines × header columns)."""
     if lines * width > lim.source_cells:
-        raise FileReadError(name, f"the file has {_count(lines)} lines × {_count(width)} columns = "
-                            f"{_count(lines * width)} cells, more than the {_count(lim.source_cells)} one data file "
-                            "may have", "export only the rows and columns needed (e.g. one month), or "
-                            + _raise_limit("source_cells", str(lines * width)))
+        raise FileReadError(name, Msg("the file has {lines} lines × {columns} columns = {cells} cells, more than "
+                                      "the {limit} one data file may have", lines=_count(lines),
+                                      columns=_count(width), cells=_count(lines * width),
+                                      limit=_count(lim.source_cells)),
+                            Msg("export only the rows and columns needed (e.g. one month), or {raise_limit}",
+                                raise_limit=_raise_limit("source_cells", str(lines * width))))
 
 
 def _check_line_widths(text: str, sep: str, name: str) -> None:
@@ -148,9 +152,10 @@ def _check_line_widths(text: str, sep: str, name: str) -> None:
                 width = len(record)
             elif len(record) < width:
                 raise FileReadError(
-                    name, f"line {start} has {len(record)} values but the first line has {width} "
-                    f"(separator {sep!r})", f"add the missing values (an empty value is two {sep!r} in a row), "
-                    "or re-export the file", row=start)
+                    name, Msg("line {line} has {got} values but the first line has {want} (separator {sep})",
+                              line=start, got=len(record), want=width, sep=repr(sep)),
+                    Msg("add the missing values (an empty value is two {sep} in a row), or re-export the file",
+                        sep=repr(sep)), row=start)
             start = reader.line_num + 1
     except csv.Error:  # pandas has read it; a quoting corner the csv module sees otherwise is not our concern
         return
@@ -172,5 +177,6 @@ def _csv_parser_error(name: str, sep: str, message: str) -> FileReadError:
         line = int(m.group(1)) + 1
         return FileReadError(name, Msg('a double quote (") opened on line {line} is never closed', line=line),
                              Msg('close the quote, or double a quote that belongs to the text ("")'), row=line)
-    return FileReadError(name, f"cannot read it as CSV with separator {sep!r}: {message.strip()}",
-                         "save it from Excel as CSV UTF-8 and try again")
+    return FileReadError(name, Msg("cannot read it as CSV with separator {sep}: {error}", sep=repr(sep),
+                                   error=message.strip()),
+                         Msg("save it from Excel as CSV UTF-8 and try again"))

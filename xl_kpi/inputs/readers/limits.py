@@ -11,7 +11,7 @@ import pandas as pd
 from openpyxl.utils.cell import get_column_letter
 
 from xl_kpi.engine.errors import KpiError
-from xl_kpi.i18n import Msg
+from xl_kpi.i18n import Msg, Plural, english
 
 MB = 1024 * 1024
 
@@ -65,8 +65,8 @@ class FileReadError(KpiError):
         if reason is None:  # FileReadError("deals.csv: cannot …"), the older one-argument form
             file, _, reason = file.partition(": ") if ": " in file else ("", "", file)
         self.file = file
-        self.reason = reason
-        self.fix = fix
+        self.reason = english(reason)  # str (the English text) that a Problem still shows in the reader's language
+        self.fix = english(fix)
         self.where = {k: v for k, v in where.items() if v is not None}
         if isinstance(reason, Msg):  # rendered in the reader's language when shown
             super().__init__(Msg("{file}: {reason}", file=file, reason=reason) if file else reason)
@@ -87,27 +87,30 @@ def limits() -> Limits:
         except ValueError:
             value = -1.0
         if not value > 0:
-            raise FileReadError("", f"the environment variable {var}={text!r} is not a positive number",
-                                f"set {var} to a number ({'megabytes' if unit == MB else 'a count'}) or unset it")
+            raise FileReadError("", Msg("the environment variable {var}={text} is not a positive number", var=var,
+                                        text=repr(text)),
+                                Msg("set {var} to a number (megabytes) or unset it", var=var) if unit == MB else
+                                Msg("set {var} to a number (a count) or unset it", var=var))
         changes[f.name] = value if f.type == "float" else int(value * unit)
     return replace(Limits(), **changes) if changes else Limits()
 
 
-def _mb(n: float) -> str:
-    """A size for people: '350 bytes', '12 KB', '100.0 MB'."""
+def _mb(n: float) -> Msg:
+    """A size for people: '350 bytes', '12 KB', '100.0 MB' (in the reader's language)."""
     if n < 1024:
-        return f"{int(n)} bytes"
+        return Plural("{n} byte", "{n} bytes", int(n))
     if n < MB:
-        return f"{n / 1024:,.0f} KB".replace(",", " ")
-    return f"{n / MB:,.1f} MB".replace(",", " ")
+        return Msg("{size} KB", size=f"{n / 1024:,.0f}".replace(",", " "))
+    return Msg("{size} MB", size=f"{n / MB:,.1f}".replace(",", " "))
 
 
 def _count(n: int) -> str:
     return f"{n:,}".replace(",", " ")
 
 
-def _raise_limit(name: str, value: str) -> str:
-    return f"if the file is right, raise the limit: set the environment variable {LIMIT_ENV[name][0]}={value}"
+def _raise_limit(name: str, value: str) -> Msg:
+    return Msg("if the file is right, raise the limit: set the environment variable {var}={value}",
+               var=LIMIT_ENV[name][0], value=value)
 
 
 _PASSWORD_FIX = Msg("remove the password: open the file in Excel, File → Info → Protect Workbook → Encrypt with "
@@ -127,13 +130,14 @@ def _check_cell_text(grid: pd.DataFrame, name: str, sheet: str | None, lim: Limi
         if len(lengths) and int(lengths.max()) > lim.cell_chars:
             i = int(lengths.to_numpy().argmax())
             raise FileReadError(
-                name, f"cell {get_column_letter(j + 1)}{i + 1} holds {_count(int(lengths.iloc[i]))} characters, more "
-                f"than the {_count(lim.cell_chars)} a spreadsheet cell can hold",
-                "check the file (in a CSV, a quote left open swallows the rest of the file into one cell); "
-                + _raise_limit("cell_chars", str(int(lengths.iloc[i]))),
+                name, Msg("cell {cell} holds {n} characters, more than the {limit} a spreadsheet cell can hold",
+                          cell=f"{get_column_letter(j + 1)}{i + 1}", n=_count(int(lengths.iloc[i])),
+                          limit=_count(lim.cell_chars)),
+                Msg("check the file (in a CSV, a quote left open swallows the rest of the file into one cell); "
+                    "{raise_limit}", raise_limit=_raise_limit("cell_chars", str(int(lengths.iloc[i])))),
                 sheet=sheet, row=i + 1, column=get_column_letter(j + 1))
 
 
-_DAMAGED_FIX = ("the file is damaged or incomplete (cut short while copying, downloading or e-mailing?): "
-                "download or save it again from Excel")
-_BOMB_FIX = "this is not an ordinary Excel file; save the data again from Excel, or ask who sent it"
+_DAMAGED_FIX = Msg("the file is damaged or incomplete (cut short while copying, downloading or e-mailing?): "
+                   "download or save it again from Excel")
+_BOMB_FIX = Msg("this is not an ordinary Excel file; save the data again from Excel, or ask who sent it")

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import unescape
 
+from xl_kpi.i18n import Msg, english
 from xl_kpi.inputs.readers.limits import (
     _BOMB_FIX,
     _DAMAGED_FIX,
@@ -40,8 +41,8 @@ def scan_xlsx(path: Path, lim: Limits | None = None, *, data: bytes | None = Non
     try:
         zf = zipfile.ZipFile(path if data is None else io.BytesIO(data))
     except Exception as e:  # zipfile raises BadZipFile, NotImplementedError, struct.error… on a damaged archive
-        raise FileReadError(name, f"cannot read it as a workbook: it is not a complete zip archive ({e})",
-                            _DAMAGED_FIX) from None
+        raise FileReadError(name, Msg("cannot read it as a workbook: it is not a complete zip archive ({error})",
+                                      error=str(e)), _DAMAGED_FIX) from None
     zf.filename = str(path)  # named by its path also when read from bytes (messages say what it is)
     try:
         with zf:
@@ -49,28 +50,30 @@ def scan_xlsx(path: Path, lim: Limits | None = None, *, data: bytes | None = Non
     except FileReadError:
         raise
     except Exception as e:  # a damaged part: bad CRC, bad deflate data, an unsupported method, a bad header…
-        raise FileReadError(name, f"cannot read it as a workbook: a part of it is damaged ({type(e).__name__}: "
-                            f"{str(e)[:200]})", _DAMAGED_FIX) from None
+        raise FileReadError(name, Msg("cannot read it as a workbook: a part of it is damaged ({error})",
+                                      error=f"{type(e).__name__}: {str(e)[:200]}"), _DAMAGED_FIX) from None
 
 
 def _scan_zip(zf: zipfile.ZipFile, name: str, lim: Limits) -> dict[str, SheetInfo]:
     infos = zf.infolist()
     if len(infos) > lim.zip_members:
-        raise FileReadError(name, f"the workbook has {_count(len(infos))} parts, more than {_count(lim.zip_members)}",
-                            _BOMB_FIX)
+        raise FileReadError(name, Msg("the workbook has {n} parts, more than {limit}", n=_count(len(infos)),
+                                      limit=_count(lim.zip_members)), _BOMB_FIX)
     total = sum(i.file_size for i in infos)
     if total > lim.unzipped_bytes:
-        raise FileReadError(name, f"the workbook would unpack to {_mb(total)}, more than the "
-                            f"{_mb(lim.unzipped_bytes)} allowed", "export fewer rows (e.g. one month), or "
-                            + _raise_limit("unzipped_bytes", str(int(total // MB + 1))))
+        raise FileReadError(name, Msg("the workbook would unpack to {size}, more than the {limit} allowed",
+                                      size=_mb(total), limit=_mb(lim.unzipped_bytes)),
+                            Msg("export fewer rows (e.g. one month), or {raise_limit}",
+                                raise_limit=_raise_limit("unzipped_bytes", str(int(total // MB + 1)))))
     for i in infos:
         if i.file_size > MB and i.file_size > lim.zip_ratio * max(i.compress_size, 1):
             ratio = i.file_size / max(i.compress_size, 1)
-            raise FileReadError(name, f"its part {i.filename} unpacks {_count(round(ratio))} times larger "
-                                f"({_mb(i.file_size)} from {_mb(i.compress_size)}); ordinary sheets compress "
-                                "10–30 times: a zip bomb?", _BOMB_FIX)
+            raise FileReadError(name, Msg("its part {part} unpacks {ratio} times larger ({size} from {packed}); "
+                                          "ordinary sheets compress 10–30 times: a zip bomb?", part=i.filename,
+                                          ratio=_count(round(ratio)), size=_mb(i.file_size),
+                                          packed=_mb(i.compress_size)), _BOMB_FIX)
         if i.flag_bits & 0x1:
-            raise FileReadError(name, f"its part {i.filename} is encrypted", _PASSWORD_FIX)
+            raise FileReadError(name, Msg("its part {part} is encrypted", part=i.filename), _PASSWORD_FIX)
     names = {i.filename for i in infos}
     kind = zip_kind(names)
     if kind != "xlsx":
@@ -80,16 +83,18 @@ def _scan_zip(zf: zipfile.ZipFile, name: str, lim: Limits) -> dict[str, SheetInf
             head = _head(zf, i, 65536)
             if _DTD.search(head):
                 raise FileReadError(
-                    name, f"its part {i.filename} declares a document type or entities (<!DOCTYPE …>), which Excel "
-                    "never writes; such XML can expand into gigabytes (an 'XML bomb')", _BOMB_FIX)
+                    name, Msg("its part {part} declares a document type or entities (<!DOCTYPE …>), which Excel "
+                              "never writes; such XML can expand into gigabytes (an 'XML bomb')", part=i.filename),
+                    _BOMB_FIX)
     wb_xml = _read_small(zf, "xl/workbook.xml", name)
     rels = _relationships(zf, "xl/_rels/workbook.xml.rels", name)
-    stale = ""
+    stale: str = ""
     calc = re.search(rb"<(?:[\w.-]+:)?calcPr\b([^>]*)>", wb_xml)
     if calc and re.search(rb'\bfullCalcOnLoad="(?:1|true)"', calc.group(1)):
-        stale = "the workbook asks to be recalculated when opened (it was saved by a program that does not calculate)"
+        stale = english(Msg("the workbook asks to be recalculated when opened (it was saved by a program that does "
+                            "not calculate)"))
     elif calc and re.search(rb'\bcalcMode="manual"', calc.group(1)):
-        stale = "the workbook is set to manual calculation"
+        stale = english(Msg("the workbook is set to manual calculation"))
     for target in (t for t, kind in rels.values() if kind.endswith("/sharedStrings")):
         if target in names:
             _check_shared_strings(zf, zf.getinfo(target), name)
@@ -105,32 +110,38 @@ def _scan_zip(zf: zipfile.ZipFile, name: str, lim: Limits) -> dict[str, SheetInf
         if not rel_type.endswith("/worksheet"):
             continue
         if target not in names:
-            raise FileReadError(name, f"cannot read it as a workbook: the part {target} of sheet {sheet_name} is "
-                                "missing", _DAMAGED_FIX)
+            raise FileReadError(name, Msg("cannot read it as a workbook: the part {part} of sheet {sheet} is "
+                                          "missing", part=target, sheet=sheet_name), _DAMAGED_FIX)
         info = _scan_sheet(zf, zf.getinfo(target), sheet_name, name, lim)
         info.stale = stale if info.formulas else ""
         info.state = _attr(attrs, b"state") or "visible"
         out[sheet_name] = info
         size = info.rows * info.columns
-        reach = f"its used range reaches {info.corner} ({_count(info.rows)} rows × {_count(info.columns)} columns)"
-        stray = " and ".join(info.far_cells)
+        reach = Msg("its used range reaches {corner} ({rows} rows × {columns} columns)", corner=info.corner,
+                    rows=_count(info.rows), columns=_count(info.columns))
         if info.rows > lim.rows or info.columns > lim.columns:
-            raise FileReadError(name, f"{reach}, more than the {_count(lim.rows)} rows or {_count(lim.columns)} "
-                                "columns a sheet may have", "delete the rows and columns outside the table, or "
-                                + _raise_limit("rows" if info.rows > lim.rows else "columns",
-                                               str(max(info.rows, info.columns))), sheet=sheet_name)
+            raise FileReadError(name, Msg("{reach}, more than the {rows} rows or {columns} columns a sheet may have",
+                                          reach=reach, rows=_count(lim.rows), columns=_count(lim.columns)),
+                                Msg("delete the rows and columns outside the table, or {raise_limit}",
+                                    raise_limit=_raise_limit("rows" if info.rows > lim.rows else "columns",
+                                                             str(max(info.rows, info.columns)))), sheet=sheet_name)
         if size > 1_000_000 and size > 100 * max(info.filled, 1):
+            cells = info.far_cells
+            fix = (Msg("delete {first} and {second} (or the rows and columns between the table and them), save, and "
+                       "run again", first=cells[0], second=cells[1]) if len(cells) > 1 else
+                   Msg("delete {cell} (or the rows and columns between the table and it), save, and run again",
+                       cell=cells[0] if cells else ""))
             raise FileReadError(
-                name, f"{reach}, but only {_count(info.filled)} cells are filled: a stray value far below or to the "
-                f"right of the table?", f"delete {stray} (or the rows and columns between the table and "
-                f"{'them' if ' and ' in stray else 'it'}), save, and run again", sheet=sheet_name)
+                name, Msg("{reach}, but only {filled} cells are filled: a stray value far below or to the right of "
+                          "the table?", reach=reach, filled=_count(info.filled)), fix, sheet=sheet_name)
         area += size
         if area > lim.cells:
             which = "source_cells" if lim.cells == lim.source_cells else "cells"
             raise FileReadError(
-                name, f"{reach}; with the sheets before it the workbook holds {_count(area)} cells, more than the "
-                f"{_count(lim.cells)} one file may have", "export only the rows and columns needed, or "
-                + _raise_limit(which, str(area)), sheet=sheet_name)
+                name, Msg("{reach}; with the sheets before it the workbook holds {cells} cells, more than the "
+                          "{limit} one file may have", reach=reach, cells=_count(area), limit=_count(lim.cells)),
+                Msg("export only the rows and columns needed, or {raise_limit}",
+                    raise_limit=_raise_limit(which, str(area))), sheet=sheet_name)
     return out
 
 
@@ -143,10 +154,11 @@ def _read_small(zf: zipfile.ZipFile, member: str, name: str, limit: int = 32 * M
     try:
         info = zf.getinfo(member)
     except KeyError:
-        raise FileReadError(name, f"cannot read it as a workbook: the part {member} is missing", _DAMAGED_FIX) from None
+        raise FileReadError(name, Msg("cannot read it as a workbook: the part {part} is missing", part=member),
+                            _DAMAGED_FIX) from None
     if info.file_size > limit:
-        raise FileReadError(name, f"its part {member} is {_mb(info.file_size)}, far more than a workbook needs",
-                            _BOMB_FIX)
+        raise FileReadError(name, Msg("its part {part} is {size}, far more than a workbook needs", part=member,
+                                      size=_mb(info.file_size)), _BOMB_FIX)
     with zf.open(info) as f:
         return f.read(limit + 1)
 
@@ -173,5 +185,5 @@ def _check_shared_strings(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str)
     """A shared-string table must not claim more strings than it can hold (calamine reserves room for them)."""
     m = _SST_COUNT.search(_head(zf, info, 4096))
     if m and int(m.group(1)) * 5 > info.file_size + 64:  # the smallest string, <si/>, takes 5 bytes
-        raise FileReadError(name, f"its shared-string table claims {_count(int(m.group(1)))} strings but is only "
-                            f"{_mb(info.file_size)}", _BOMB_FIX)
+        raise FileReadError(name, Msg("its shared-string table claims {n} strings but is only {size}",
+                                      n=_count(int(m.group(1))), size=_mb(info.file_size)), _BOMB_FIX)

@@ -12,6 +12,7 @@ from xml.sax.saxutils import unescape
 
 from openpyxl.utils.cell import column_index_from_string, get_column_letter
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.readers.limits import _BOMB_FIX, _DAMAGED_FIX, MB, FileReadError, Limits, _mb
 
 
@@ -103,8 +104,8 @@ def _chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, lim: Limits) 
                 return
             read += len(block)
             if read > lim.unzipped_bytes or read > info.file_size:
-                raise FileReadError(name, f"its part {info.filename} unpacks to more than it declares "
-                                    f"({_mb(info.file_size)})", _BOMB_FIX)
+                raise FileReadError(name, Msg("its part {part} unpacks to more than it declares ({size})",
+                                              part=info.filename, size=_mb(info.file_size)), _BOMB_FIX)
             buf = carry + block
             cut = None
             for m in _ROW_END.finditer(buf, max(0, len(carry) - 64)):
@@ -126,8 +127,9 @@ def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sheet: str, name: st
             try:
                 implicit_row, located = _cells_slowly(chunk, implicit_row)
             except _BadReference as e:
-                raise FileReadError(name, f'a cell or row has the reference r="{e}", which is not an address in a '
-                                    "sheet (A1 to XFD1048576)", _DAMAGED_FIX, sheet=sheet) from None
+                raise FileReadError(name, Msg('a cell or row has the reference r="{ref}", which is not an address '
+                                              "in a sheet (A1 to XFD1048576)", ref=str(e)), _DAMAGED_FIX,
+                                    sheet=sheet) from None
             for r, c in located:
                 if r > out.rows:
                     out.rows, far_row = r, _cell_name(r, c)

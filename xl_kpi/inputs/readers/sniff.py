@@ -92,6 +92,8 @@ def cfb_kind(path: Path) -> str:
 
 _NOT_A_SPREADSHEET = Msg("give the CSV or Excel (.xlsx) file itself")
 _SAVE_AS_XLSX = Msg("open it in Excel and save it as an Excel Workbook (.xlsx): File → Save As → Excel Workbook")
+_ROLES = {"data file": Msg("a data file"), "card template": Msg("a card template")}
+"""How a file's role is named in a message (the plan workbook has its own wording)."""
 
 
 def _refuse(name: str, kind: str, expected: str, path: Path, role: str = "data file") -> FileReadError:
@@ -114,8 +116,9 @@ def _refuse(name: str, kind: str, expected: str, path: Path, role: str = "data f
         if what == "xls":
             return FileReadError(name, Msg("this is an old Excel 97–2003 workbook (.xls); xl_kpi reads .xlsx and "
                                            ".csv"), _SAVE_AS_XLSX)
-        label = {"doc": "a Word document (.doc)", "ppt": "a PowerPoint file (.ppt)"}.get(what, "an OLE2 file")
-        return FileReadError(name, f"this is {label}, not a spreadsheet", _NOT_A_SPREADSHEET)
+        label = {"doc": Msg("a Word document (.doc)"), "ppt": Msg("a PowerPoint file (.ppt)")}.get(
+            what, Msg("an OLE2 file"))
+        return FileReadError(name, Msg("this is {label}, not a spreadsheet", label=label), _NOT_A_SPREADSHEET)
     if kind == "zip":
         try:
             with zipfile.ZipFile(path) as z:
@@ -123,28 +126,30 @@ def _refuse(name: str, kind: str, expected: str, path: Path, role: str = "data f
         except Exception:  # a damaged archive: say what it is not
             inner = "zip"
         if inner == "xlsx" and expected == "csv":
-            return FileReadError(name, f"this is an Excel workbook (.xlsx), but its name ends in {path.suffix}",
-                                 "rename it to .xlsx")
-        labels = {"xlsb": "an Excel binary workbook (.xlsb)", "ods": "an OpenDocument spreadsheet (.ods)",
-                  "docx": "a Word document (.docx)", "pptx": "a PowerPoint file (.pptx)", "zip": "a zip archive",
-                  "xlsx": "an Excel workbook"}
+            return FileReadError(name, Msg("this is an Excel workbook (.xlsx), but its name ends in {suffix}",
+                                           suffix=path.suffix), Msg("rename it to .xlsx"))
+        labels = {"xlsb": Msg("an Excel binary workbook (.xlsb)"), "ods": Msg("an OpenDocument spreadsheet (.ods)"),
+                  "docx": Msg("a Word document (.docx)"), "pptx": Msg("a PowerPoint file (.pptx)"),
+                  "zip": Msg("a zip archive"), "xlsx": Msg("an Excel workbook")}
         fix = _SAVE_AS_XLSX if inner in ("xlsb", "ods") else (
-            "unpack it and give the files inside" if inner == "zip" else _NOT_A_SPREADSHEET)
-        return FileReadError(name, f"this is {labels[inner]}, not {'a CSV file' if expected == 'csv' else 'an .xlsx'}",
-                             fix)
+            Msg("unpack it and give the files inside") if inner == "zip" else _NOT_A_SPREADSHEET)
+        reason = (Msg("this is {label}, not a CSV file", label=labels[inner]) if expected == "csv" else
+                  Msg("this is {label}, not an .xlsx", label=labels[inner]))
+        return FileReadError(name, reason, fix)
     if kind == "html":
         return FileReadError(name, Msg("this is a web page (HTML) with a spreadsheet's name, as some systems "
                                        "export 'Excel' files"),
                              Msg("open it in Excel and save it as an Excel Workbook (.xlsx), or export the data as "
                                  "CSV"))
     if kind == "xml":
-        return FileReadError(name, "this is an XML file (perhaps an Excel 2003 XML spreadsheet), not an .xlsx or CSV",
-                             _SAVE_AS_XLSX)
+        return FileReadError(name, Msg("this is an XML file (perhaps an Excel 2003 XML spreadsheet), not an .xlsx "
+                                       "or CSV"), _SAVE_AS_XLSX)
     if kind == "pdf":
         return FileReadError(name, Msg("this is a PDF document, not a spreadsheet"), _NOT_A_SPREADSHEET)
     if kind == "text":
-        return FileReadError(name, f"this is a text file (CSV?), but its name ends in {path.suffix}",
-                             "rename it to .csv if it is a CSV export, or give the .xlsx workbook")
+        return FileReadError(name, Msg("this is a text file (CSV?), but its name ends in {suffix}",
+                                       suffix=path.suffix),
+                             Msg("rename it to .csv if it is a CSV export, or give the .xlsx workbook"))
     return FileReadError(name, Msg("this is a binary file, not a CSV text file or an Excel workbook"),
                          _NOT_A_SPREADSHEET)
 
@@ -154,12 +159,13 @@ def _read_input(path: Path) -> bytes:
     try:
         return read_input(path)
     except ChangedWhileReading:
-        raise FileReadError(path.name, "the file changed while xl-kpi was reading it",
-                            "wait until it is saved (or copied) completely, then run again") from None
+        raise FileReadError(path.name, Msg("the file changed while xl-kpi was reading it"),
+                            Msg("wait until it is saved (or copied) completely, then run again")) from None
     except FileNotFoundError:
-        raise FileReadError(path.name, "file not found", "check the path") from None
+        raise FileReadError(path.name, Msg("file not found"), Msg("check the path")) from None
     except OSError as e:
-        raise FileReadError(path.name, f"cannot read the file ({e.strerror or e})", "check the file") from None
+        raise FileReadError(path.name, Msg("cannot read the file ({error})", error=str(e.strerror or e)),
+                            Msg("check the file")) from None
 
 
 def check_file(path: Path, max_bytes: int, role: str) -> tuple[int, str]:
@@ -168,22 +174,27 @@ def check_file(path: Path, max_bytes: int, role: str) -> tuple[int, str]:
     try:
         size = path.stat().st_size
         if not path.is_file():
-            raise FileReadError(name, "this is a folder, not a file" if path.is_dir() else
-                                "this is not a regular file (a device or a pipe?)", "give the path of a file")
+            raise FileReadError(name, Msg("this is a folder, not a file") if path.is_dir() else
+                                Msg("this is not a regular file (a device or a pipe?)"), Msg("give the path of a file"))
         if size > max_bytes:
-            which = "plan_bytes" if role == "plan workbook" else "data_bytes"
+            plan = role == "plan workbook"
+            raise_limit = _raise_limit("plan_bytes" if plan else "data_bytes", str(int(size // MB + 1)))
             raise FileReadError(
-                name, f"the file is {_mb(size)}, more than the {_mb(max_bytes)} a {role} may have; it was not opened",
-                "check that this is the right file" + (" (a plan workbook is usually well under 1 MB)"
-                                                        if role == "plan workbook" else "") + "; "
-                + _raise_limit(which, str(int(size // MB + 1))))
+                name, Msg("the file is {size}, more than the {limit} a plan workbook may have; it was not opened",
+                          size=_mb(size), limit=_mb(max_bytes)) if plan else
+                Msg("the file is {size}, more than the {limit} {role} may have; it was not opened", size=_mb(size),
+                    limit=_mb(max_bytes), role=_ROLES.get(role, f"a {role}")),
+                Msg("check that this is the right file (a plan workbook is usually well under 1 MB); {raise_limit}",
+                    raise_limit=raise_limit) if plan else
+                Msg("check that this is the right file; {raise_limit}", raise_limit=raise_limit))
         with open(path, "rb") as f:
             head = f.read(8192)
     except FileNotFoundError:
-        raise FileReadError(name, "file not found", "check the path") from None
+        raise FileReadError(name, Msg("file not found"), Msg("check the path")) from None
     except PermissionError:
-        raise FileReadError(name, "permission denied: the file cannot be opened",
-                            "close it in Excel if it is open there, or check the file's permissions") from None
+        raise FileReadError(name, Msg("permission denied: the file cannot be opened"),
+                            Msg("close it in Excel if it is open there, or check the file's permissions")) from None
     except OSError as e:
-        raise FileReadError(name, f"cannot read the file ({e.strerror or e})", "check the file") from None
+        raise FileReadError(name, Msg("cannot read the file ({error})", error=str(e.strerror or e)),
+                            Msg("check the file")) from None
     return size, sniff(head)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.readers.limits import FileReadError, _check_cell_text, limits
 from xl_kpi.inputs.readers.prescan import scan_xlsx
 from xl_kpi.inputs.readers.sheetscan import SheetInfo
@@ -41,20 +42,23 @@ def read_workbook(path: str | Path, *, max_bytes: int | None = None, role: str =
     # raw data may hold more cells than a plan (Limits.source_cells); the plan keeps Limits.cells
     infos = scan_xlsx(path, lim if role == "plan workbook" else replace(lim, cells=lim.source_cells), data=data)
     if suffix not in XLSX_SUFFIXES:
-        raise FileReadError(name, f"this is an Excel workbook (.xlsx), but its name ends in {path.suffix or '(none)'}",
-                            "rename it to .xlsx")
+        raise FileReadError(name, Msg("this is an Excel workbook (.xlsx), but its name ends in {suffix}",
+                                      suffix=path.suffix) if path.suffix else
+                            Msg("this is an Excel workbook (.xlsx), but its name has no extension"),
+                            Msg("rename it to .xlsx"))
     try:
         # keep_default_na=False: text such as N/A, NULL, None, #N/A stays text (the number reader then names
         # the cell), as in a CSV; only a truly empty cell is empty.
         grids = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, engine="calamine",
                               keep_default_na=False, na_values=[""])
     except FileNotFoundError:
-        raise FileReadError(name, "file not found", "check the path") from None
+        raise FileReadError(name, Msg("file not found"), Msg("check the path")) from None
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # calamine raises its own types for damaged parts (a Rust panic is a BaseException)
-        raise FileReadError(name, f"cannot read it as a workbook: the file is damaged ({type(e).__name__}: "
-                            f"{str(e)[:200]})", "open it in Excel and save it again, or export it anew") from None
+        raise FileReadError(name, Msg("cannot read it as a workbook: the file is damaged ({error})",
+                                      error=f"{type(e).__name__}: {str(e)[:200]}"),
+                            Msg("open it in Excel and save it again, or export it anew")) from None
     sheets = []
     for sheet_name, grid in grids.items():
         key = str(sheet_name)

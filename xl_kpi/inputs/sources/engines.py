@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import Msg, english
 
 __all__ = ["ENGINES", "ENV", "engine_name", "make_backend"]
 
@@ -22,7 +23,8 @@ def engine_name(engine: str | None = None) -> str:
     name = given.strip().casefold()
     if name not in ENGINES:
         origin = "--engine" if engine is not None else ENV
-        raise KpiError(f'{origin}: unknown query engine "{given}"; use {" or ".join(ENGINES)}')
+        raise KpiError(english(Msg('{origin}: unknown query engine "{given}"; use duckdb or spark', origin=origin,
+                                   given=given)))
     return name
 
 

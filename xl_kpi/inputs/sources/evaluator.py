@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.period import Period, period_of
-from xl_kpi.i18n import Msg
+from xl_kpi.i18n import English, Msg, Plural, english
 from xl_kpi.inputs.problems import Problems, row_ranges
 from xl_kpi.inputs.rates import AUTO_CURRENCY_COLUMNS
 from xl_kpi.inputs.sources.backend import Backend, default_backend
@@ -28,7 +28,7 @@ from xl_kpi.inputs.sources.tokens import CURRENCY_OFF, DEFAULT_BY, VALUE_FUNCS
 from xl_kpi.inputs.sources.tree import Agg, Source, _cond_columns
 from xl_kpi.inputs.tables import Table
 
-UNEVALUATED = "the source could not be evaluated"
+UNEVALUATED = English(Msg("the source could not be evaluated"))
 """The note of every fact of a source that names a missing table or column."""
 
 
@@ -109,12 +109,14 @@ class Evaluator:
         if t is None and ":" not in name:
             t = self.tables.get(name.strip().casefold())
         if t is None:
-            known = ", ".join(sorted(self.tables)) or "none"
+            known = ", ".join(sorted(self.tables)) or Msg("none")
             self.report_once(
                 ("table", name, str(at)),
                 "error",
-                f'the source names table "{name}", but no data file or sheet is called that (tables: {known})',
-                f"pass a file named {name}.csv or {name}.xlsx with --data, or correct the name in the source",
+                Msg('the source names table "{name}", but no data file or sheet is called that (tables: {known})',
+                    name=name, known=known),
+                Msg("pass a file named {name}.csv or {name}.xlsx with --data, or correct the name in the source",
+                    name=name),
                 at,
             )
         else:
@@ -125,19 +127,25 @@ class Evaluator:
         col = table.column(name)
         if col is None:
             cols = ", ".join(str(c) for c in table.headers)
-            hint = " (name the employee column with 'by ...')" if role == "employee" and name == DEFAULT_BY else ""
+            if role == "employee" and name == DEFAULT_BY:
+                message = Msg('table {table} ({file}) has no column "{name}" (name the employee column with '
+                              "'by ...'); its columns are: {cols}", table=table.name, file=table.file, name=name,
+                              cols=cols)
+            else:
+                message = Msg('table {table} ({file}) has no column "{name}"; its columns are: {cols}',
+                              table=table.name, file=table.file, name=name, cols=cols)
             self.report_once(
                 ("column", table.name, name, str(at)),
                 "error",
-                f'table {table.name} ({table.file}) has no column "{name}"{hint}; its columns are: {cols}',
-                "correct the column name in the source, or add the column to the file",
+                message,
+                Msg("correct the column name in the source, or add the column to the file"),
                 at,
             )
         else:
             table.report(self.problems, [col])  # formulas without a saved value, merged cells… in this column
         return col
 
-    def report_once(self, key: tuple[str, ...], severity: str, message: str, fix: str, at: Mapping[str, Any]) -> None:
+    def report_once(self, key: tuple[str, ...], severity: str, message: Msg, fix: Msg, at: Mapping[str, Any]) -> None:
         if key in self._reported:
             return
         self._reported.add(key)
@@ -157,8 +165,9 @@ class Evaluator:
             return
         self._reported.add(key)
         self.problems.cells(
-            "error", table, list(bad.index), col, [Msg("{column}: {error}", column=what, error=m) for m in bad],
-            "correct the cell in the raw data (or filter the row out with 'where')",
+            "error", table, list(bad.index), col,
+            [Msg("{column}: {error}", column=_ROLES.get(what, what), error=m) for m in bad],
+            Msg("correct the cell in the raw data (or filter the row out with 'where')"),
         )
 
     # -- evaluation
@@ -209,7 +218,9 @@ class Evaluator:
             wanted = pd.MultiIndex.from_product([list(employees), wanted_periods], names=["employee_id", "period"])
             index = wanted.append(index.difference(wanted)) if len(index) else wanted
         n = _align(num, index, source.numerator.empty_value)
-        no_rows = f"no rows in {source.numerator.table} for this employee" + (f" in {period}" if period else "")
+        no_rows = english(Msg("no rows in {table} for this employee in {period}", table=source.numerator.table,
+                              period=str(period)) if period else
+                          Msg("no rows in {table} for this employee", table=source.numerator.table))
         if den is None:
             note = pd.Series(no_rows, index=index, dtype=object)
             return n, note
@@ -217,7 +228,8 @@ class Evaluator:
         with np.errstate(divide="ignore", invalid="ignore"):
             value = n / d.where(d != 0)
         note = pd.Series(no_rows, index=index, dtype=object)
-        note[(d == 0).to_numpy()] = f"division by zero: {source.denominator} is 0"
+        note[(d == 0).to_numpy()] = english(Msg("division by zero: {denominator} is 0",
+                                                denominator=str(source.denominator)))
         return value, note
 
     def term(self, agg: Agg, period: Period | None, at: Mapping[str, Any]) -> pd.Series | None:
@@ -276,9 +288,12 @@ class Evaluator:
                     self.report_once(
                         nodate_key,
                         "warning",
-                        f"{len(no_date)} rows of {table.file} have no {dcol} date, so they belong to no period "
-                        f"and are not counted (rows {row_ranges(list(no_date))})",
-                        "fill in the date, or filter these rows out with 'where'",
+                        Plural("{n} row of {file} has no {column} date, so it belongs to no period and is not "
+                               "counted (rows {rows})",
+                               "{n} rows of {file} have no {column} date, so they belong to no period and are not "
+                               "counted (rows {rows})", len(no_date), file=table.file, column=dcol,
+                               rows=row_ranges(list(no_date))),
+                        Msg("fill in the date, or filter these rows out with 'where'"),
                         table.at(None, dcol),
                     )
             where = where & date.notnull()
@@ -291,9 +306,10 @@ class Evaluator:
                 self.report_once(
                     ("noemp", table.name, ecol, str(agg.where), str(period)),
                     "warning",
-                    f"{len(no_emp)} rows of {table.file} have no {ecol}, so they count for nobody "
-                    f"(rows {row_ranges(list(no_emp))})",
-                    f"fill in {ecol}, or filter these rows out with 'where'",
+                    Plural("{n} row of {file} has no {column}, so it counts for nobody (rows {rows})",
+                           "{n} rows of {file} have no {column}, so they count for nobody (rows {rows})",
+                           len(no_emp), file=table.file, column=ecol, rows=row_ranges(list(no_emp))),
+                    Msg("fill in {column}, or filter these rows out with 'where'", column=ecol),
                     table.at(None, ecol),
                 )
         where = where & emp.notnull()
@@ -303,8 +319,8 @@ class Evaluator:
             end = cols[agg.end_column or ""]
             negative = self._rows(t.filter(where & (value < 0).fill_null(False)))
             if len(negative):
-                self._bad_cells(table, end, pd.Series(f"{end} is before {cols[agg.column or '']}", index=negative),
-                                None, "time")
+                before = english(Msg("{end} is before {start}", end=end, start=cols[agg.column or ""]))
+                self._bad_cells(table, end, pd.Series(before, index=negative, dtype=object), None, "time")
                 value = ibis_ifelse(value < 0, None, value, kit=term.kit)
         elif value is not None and agg.func != "distinct":
             self._located(table, t, term, where, cols[agg.column or ""], "numbers", "number")
@@ -313,8 +329,10 @@ class Evaluator:
             found = self.backend.execute(t.filter(where & bad).select(ROW, v=value))
             if found.num_rows:
                 rows = found.column(ROW).to_numpy()
-                msgs = [f"NPS answers are whole numbers 0–10, not {v:g}" for v in found.column("v").to_pylist()]
-                self._bad_cells(table, cols[agg.column or ""], pd.Series(msgs, index=rows), None, "answer")
+                msgs = [english(Msg("NPS answers are whole numbers 0–10, not {answer:g}", answer=v))
+                        for v in found.column("v").to_pylist()]
+                self._bad_cells(table, cols[agg.column or ""], pd.Series(msgs, index=rows, dtype=object), None,
+                                "answer")
                 where = where & ~bad
             where = where & value.notnull()
         picked = t.filter(where).select(employee_id=emp, period=key, **({"v": value} if value is not None else {}))
@@ -397,12 +415,17 @@ class Evaluator:
             self.report_once(
                 ("period", table.name, dcol, period.key),
                 "error",
-                f"no row of {table.file} is dated in {period} ({period.start:%d.%m.%Y} – "
-                f"{period.end:%d.%m.%Y}): the {dcol} dates run from "
-                f"{first:%d.%m.%Y} to {last:%d.%m.%Y}",
-                "check the period (Settings or --period) or pass the export for this period",
+                Msg("no row of {file} is dated in {period} ({start:%d.%m.%Y} – {end:%d.%m.%Y}): the {column} "
+                    "dates run from {first:%d.%m.%Y} to {last:%d.%m.%Y}", file=table.file, period=str(period),
+                    start=period.start, end=period.end, column=dcol, first=first, last=last),
+                Msg("check the period (Settings or --period) or pass the export for this period"),
                 table.at(None, dcol),
             )
+
+
+_ROLES = {"yes/no": Msg("yes/no"), "date": Msg("date"), "number": Msg("number"), "time": Msg("time"),
+          "answer": Msg("answer")}
+"""The column roles named before a raw-data cell's message ("yes/no: …"), in the reader's language."""
 
 
 def _empty_cells(column: Any, ids: bool = False) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from xl_kpi.i18n import Msg, english
 from xl_kpi.inputs.tables import header_key, header_keys
 
 __all__ = ["PARQUET_SUFFIXES", "SPARK_PREFIX", "Location", "NativeError", "binding", "location", "wanted_columns"]
@@ -24,12 +25,13 @@ _NAME = re.compile(r"[^=\\/]+\Z")
 
 
 class NativeError(Exception):
-    """A native table that cannot be reached or read: ``reason`` and ``fix`` for a :class:`Problem`."""
+    """A native table that cannot be reached or read: ``reason`` and ``fix`` (texts or ``Msg``) for a
+    :class:`Problem`."""
 
-    def __init__(self, reason: str, fix: str) -> None:
-        super().__init__(f"{reason} (fix: {fix})")
-        self.reason = reason
-        self.fix = fix
+    def __init__(self, reason: Msg | str, fix: Msg | str) -> None:
+        super().__init__(english(Msg("{reason} (fix: {fix})", reason=reason, fix=fix)))
+        self.reason = english(reason)
+        self.fix = english(fix)
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,8 @@ def location(text: str | Path, base: Path | None = None) -> Location | None:
         parts = name.split(".")
         if not name or len(parts) > 2 or not all(_IDENT.match(p) for p in parts):
             raise NativeError(
-                f'"{s}" is not a Spark table name',
-                "write spark:database.table (or spark:table) with letters, digits and _ only",
+                Msg('"{name}" is not a Spark table name', name=s),
+                Msg("write spark:database.table (or spark:table) with letters, digits and _ only"),
             )
         return Location("spark", name, s)
     p = Path(s)

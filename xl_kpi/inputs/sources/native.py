@@ -60,8 +60,9 @@ def read_native(
                              local=lambda: _local_spark(name, where, columns, spark))
     if where.kind == "spark":
         raise NativeError(
-            f'table {name} is the Spark table {where.target}, which the DuckDB engine cannot reach',
-            "run with --engine spark (or XL_KPI_ENGINE=spark), or bind the table to a Parquet folder or a file",
+            Msg("table {name} is the Spark table {target}, which the DuckDB engine cannot reach", name=name,
+                target=where.target),
+            Msg("run with --engine spark (or XL_KPI_ENGINE=spark), or bind the table to a Parquet folder or a file"),
         )
     else:
         data = _read_parquet(where, columns)
@@ -87,16 +88,17 @@ def _read_parquet(where: Location, columns: Iterable[str] | None) -> Any:
 
     path = Path(where.target)
     if not path.exists():
-        raise NativeError(f"the Parquet {'folder' if not path.suffix else 'file'} {where.text} does not exist",
-                          "correct the path (relative paths start at the plan's folder)")
+        raise NativeError(Msg("the Parquet file {path} does not exist", path=where.text) if path.suffix else
+                          Msg("the Parquet folder {path} does not exist", path=where.text),
+                          Msg("correct the path (relative paths start at the plan's folder)"))
     try:
         dataset = ds.dataset(str(path), format="parquet", partitioning="hive",
                              exclude_invalid_files=True)
         names = wanted_columns(dataset.schema.names, columns)
         return dataset.to_table(columns=names)
     except (pa.ArrowInvalid, OSError) as e:
-        raise NativeError(f"{where.text} cannot be read as Parquet: {e}",
-                          "point the table at a Parquet file or a folder of them (as Spark writes)") from None
+        raise NativeError(Msg("{path} cannot be read as Parquet: {error}", path=where.text, error=str(e)),
+                          Msg("point the table at a Parquet file or a folder of them (as Spark writes)")) from None
 
 
 def _frame(data: Any) -> pd.DataFrame:
@@ -142,8 +144,9 @@ def load_native(
         try:
             where = location(text, base)
             if where is None:
-                raise NativeError(f"{text} is neither a Parquet file or folder nor spark:db.table",
-                                  "bind tables to Parquet (file.parquet, a folder of them) or spark:database.table")
+                raise NativeError(Msg("{text} is neither a Parquet file or folder nor spark:db.table", text=str(text)),
+                                  Msg("bind tables to Parquet (file.parquet, a folder of them) or "
+                                      "spark:database.table"))
             table_name = name or where.default_name
             key = table_name.casefold()
             if key in tables:

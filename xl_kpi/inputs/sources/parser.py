@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pandas as pd
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.cells import EARLIEST, FAR_FUTURE
 from xl_kpi.inputs.sources.errors import SourceSyntaxError
 from xl_kpi.inputs.sources.tokens import (
@@ -45,7 +46,7 @@ class _Parser:
         self.i = 0
         self.depth = 0
         if len(self.tokens) == 1:
-            raise SourceSyntaxError("the source is empty; e.g. write: count deals where status = won", text, 0)
+            raise SourceSyntaxError(Msg("the source is empty; e.g. write: count deals where status = won"), text, 0)
 
     # -- helpers
     @property
@@ -58,12 +59,22 @@ class _Parser:
             self.i += 1
         return t
 
-    def fail(self, expected: str, tok: Token | None = None) -> SourceSyntaxError:
+    def fail(self, expected: Msg, tok: Token | None = None) -> SourceSyntaxError:
         t = tok or self.tok
-        found = "the end of the text" if t.kind == "end" else f'"{t.text}"'
-        before = self.text[: t.pos].strip()
-        after = f' after "{before[-40:]}"' if before else " at the start"
-        return SourceSyntaxError(f"expected {expected}{after}, found {found}", self.text, t.pos)
+        return SourceSyntaxError(self.expected(expected, t), self.text, t.pos)
+
+    def expected(self, expected: Msg, t: Token) -> Msg:
+        """What was expected where (after which text, or at the start) and what was found instead."""
+        before = self.text[: t.pos].strip()[-40:]
+        if t.kind == "end":
+            if before:
+                return Msg('expected {expected} after "{before}", found the end of the text', expected=expected,
+                           before=before)
+            return Msg("expected {expected} at the start, found the end of the text", expected=expected)
+        if before:
+            return Msg('expected {expected} after "{before}", found "{found}"', expected=expected, before=before,
+                       found=t.text)
+        return Msg('expected {expected} at the start, found "{found}"', expected=expected, found=t.text)
 
     def accept_sym(self, sym: str) -> bool:
         if self.tok.kind == "sym" and self.tok.text == sym:
@@ -71,7 +82,7 @@ class _Parser:
             return True
         return False
 
-    def expect_sym(self, sym: str, what: str) -> None:
+    def expect_sym(self, sym: str, what: Msg) -> None:
         if not self.accept_sym(sym):
             raise self.fail(what)
 
@@ -80,7 +91,7 @@ class _Parser:
             return self.next().text.casefold()
         return None
 
-    def name(self, what: str) -> str:
+    def name(self, what: Msg) -> str:
         t = self.tok
         if t.kind == "string" and t.text.strip():
             self.i += 1
@@ -88,13 +99,16 @@ class _Parser:
         if t.kind == "word" and t.text.casefold() not in _KEYWORDS:
             self.i += 1
             return t.text
-        hint = f' (to use the word "{t.text}" as a name, put it in quotes)' if t.kind == "word" else ""
-        raise SourceSyntaxError(str(self.fail(what, t)) + hint, self.text, t.pos)
+        if t.kind == "word":
+            raise SourceSyntaxError(Msg('{message} (to use the word "{word}" as a name, put it in quotes)',
+                                        message=self.expected(what, t), word=t.text), self.text, t.pos)
+        raise self.fail(what, t)
 
     def enter(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise SourceSyntaxError(f"too many nested parentheses (more than {MAX_DEPTH})", self.text, self.tok.pos)
+            raise SourceSyntaxError(Msg("too many nested parentheses (more than {depth})", depth=MAX_DEPTH),
+                                    self.text, self.tok.pos)
 
     # -- grammar
     def source(self) -> Source:
@@ -105,8 +119,8 @@ class _Parser:
         by, dated, factor, team, currency = self.tail(allow_factor=True)
         if self.tok.kind != "end":
             if self.tok.kind == "sym" and self.tok.text == "/":
-                raise self.fail("the end of the source (a source divides at most two aggregations)")
-            raise self.fail('"/", "by", "dated", "for team", "currency", "*" or the end of the source')
+                raise self.fail(Msg("the end of the source (a source divides at most two aggregations)"))
+            raise self.fail(Msg('"/", "by", "dated", "for team", "currency", "*" or the end of the source'))
         terms = [_default(t, by, dated, team, currency) for t in (num, den) if t is not None]
         return Source(terms[0], terms[1] if den is not None else None, factor, self.text)
 
@@ -117,36 +131,36 @@ class _Parser:
         while True:
             if self.accept_kw("by"):
                 if by is not None:
-                    raise self.fail("one 'by' clause only")
-                by = self.name('the employee column after "by"')
+                    raise self.fail(Msg("one 'by' clause only"))
+                by = self.name(Msg('the employee column after "by"'))
             elif self.accept_kw("dated"):
                 if dated is not None:
-                    raise self.fail("one 'dated' clause only")
-                dated = self.name('the date column after "dated"')
+                    raise self.fail(Msg("one 'dated' clause only"))
+                dated = self.name(Msg('the date column after "dated"'))
             elif self.tok.is_kw("for"):
                 self.next()
                 if team:
-                    raise self.fail("one 'for team' clause only")
+                    raise self.fail(Msg("one 'for team' clause only"))
                 if not self.accept_kw("team"):
-                    raise self.fail('"team" after "for" (write: ... for team)')
+                    raise self.fail(Msg('"team" after "for" (write: ... for team)'))
                 team = True
             elif self.tok.is_kw("currency") and self.tokens[self.i + 1].kind in ("word", "string"):
                 self.next()
                 if currency is not None:
-                    raise self.fail("one 'currency' clause only")
+                    raise self.fail(Msg("one 'currency' clause only"))
                 if self.tok.kind == "word" and self.tok.text.casefold() in _CURRENCY_OFF:
                     self.next()
                     currency = CURRENCY_OFF
                 else:
-                    currency = self.name('the currency column after "currency" (or: currency none)')
+                    currency = self.name(Msg('the currency column after "currency" (or: currency none)'))
             elif allow_factor and self.accept_sym("*"):
                 t = self.next()
                 if t.kind != "number" or t.text.endswith("%"):
-                    raise self.fail('a number after "*" (e.g. * 100 to show a share in percent)', t)
+                    raise self.fail(Msg('a number after "*" (e.g. * 100 to show a share in percent)'), t)
                 factor *= self.finite(t)
                 if factor == 0 or not math.isfinite(factor):
-                    raise SourceSyntaxError(f'the factor "* {t.text}" makes the result too small or too large',
-                                            self.text, t.pos)
+                    raise SourceSyntaxError(Msg('the factor "* {factor}" makes the result too small or too large',
+                                                factor=t.text), self.text, t.pos)
             else:
                 return by, dated, factor, team, currency
 
@@ -155,7 +169,7 @@ class _Parser:
             self.enter()
             agg = self.agg()
             by, dated, _, team, currency = self.tail(allow_factor=False)
-            self.expect_sym(")", '")" to close the bracket')
+            self.expect_sym(")", Msg('")" to close the bracket'))
             self.depth -= 1
             return replace(agg, by=by, dated=dated, team=team, currency=currency)
         return self.agg()
@@ -164,7 +178,7 @@ class _Parser:
         t = self.tok
         func = self.accept_kw("count", "distinct", *VALUE_FUNCS, *_FUNC_ALIASES, "nps")
         if func is None:
-            raise self.fail("an aggregation: count, sum, mean, min, max, median, distinct or nps")
+            raise self.fail(Msg("an aggregation: count, sum, mean, min, max, median, distinct or nps"))
         func = _FUNC_ALIASES.get(func, func)
         if func == "count" and self.accept_kw("distinct"):
             func = "distinct"
@@ -179,27 +193,29 @@ class _Parser:
                 unit = unit if unit.endswith("s") else unit + "s"
                 self.accept_kw("from")
         table = self.table()
-        self.expect_sym(".", f'"." and a column name after the table ({func} needs table.column)')
-        column = self.name("a column name")
+        self.expect_sym(".", Msg('"." and a column name after the table ({func} needs table.column)', func=func))
+        column = self.name(Msg("a column name"))
         end = None
         if unit:
             if not self.accept_kw("to"):
-                raise self.fail(f'"to" and the end column ({func} {unit} table.start to end)')
-            end = self.name("the end column after 'to'")
+                raise self.fail(Msg('"to" and the end column ({func} {unit} table.start to end)', func=func, unit=unit))
+            end = self.name(Msg("the end column after 'to'"))
             if self.accept_sym("."):
                 if header_key(end) != header_key(table.partition(":")[0]) and header_key(end) != header_key(table):
                     raise SourceSyntaxError(
-                        f'the end column must be in the same table as the start ({table}), not in "{end}"',
+                        Msg('the end column must be in the same table as the start ({table}), not in "{end}"',
+                            table=table, end=end),
                         self.text,
                         t.pos,
                     )
-                end = self.name("a column name")
+                end = self.name(Msg("a column name"))
         return Agg(func, table, column, end, unit, self.where())
 
     def table(self) -> str:
-        stem = self.name("a table name (a --data file name without extension, e.g. deals)")
+        stem = self.name(Msg("a table name (a --data file name without extension, e.g. deals)"))
         if self.accept_sym(":"):
-            return f"{stem}:{self.name('a sheet name after ' + repr(stem + ':'))}"
+            sheet = self.name(Msg("a sheet name after {table}", table=repr(stem + ":")))
+            return f"{stem}:{sheet}"
         return stem
 
     def where(self) -> Cond | None:
@@ -228,33 +244,35 @@ class _Parser:
         if self.accept_sym("("):
             self.enter()
             out = self.or_cond()
-            self.expect_sym(")", '")" to close the bracket')
+            self.expect_sym(")", Msg('")" to close the bracket'))
             self.depth -= 1
             return out
-        column = self.name("a column name in the condition")
+        column = self.name(Msg("a column name in the condition"))
         if self.accept_kw("is"):
             negate = bool(self.accept_kw("not"))
             if not self.accept_kw("empty"):
-                raise self.fail(f'"empty" (write: {column} is empty, or {column} is not empty)')
+                raise self.fail(Msg('"empty" (write: {column} is empty, or {column} is not empty)', column=column))
             return IsEmpty(column, negate)
         negate = bool(self.accept_kw("not"))
         if self.accept_kw("in"):
-            self.expect_sym("(", '"(" and a list of values, e.g. in (won, paid)')
+            self.expect_sym("(", Msg('"(" and a list of values, e.g. in (won, paid)'))
             values = [self.value()]
             while self.accept_sym(","):
                 values.append(self.value())
-            self.expect_sym(")", '"," or ")" to end the list')
+            self.expect_sym(")", Msg('"," or ")" to end the list'))
             return IsIn(column, tuple(values), negate)
         if negate:
-            raise self.fail('"in" after "not" (write: status not in (lost, cancelled))')
+            raise self.fail(Msg('"in" after "not" (write: status not in (lost, cancelled))'))
         t = self.tok
         if t.kind != "op":
-            raise self.fail(f"a comparison after the column {column}: =, !=, <, <=, >, >=, in, is empty")
+            raise self.fail(Msg("a comparison after the column {column}: =, !=, <, <=, >, >=, in, is empty",
+                                column=column))
         self.i += 1
         value = self.value()
         if t.text in ("<", "<=", ">", ">=") and value.kind in ("text", "flag"):
             raise SourceSyntaxError(
-                f'"{column} {t.text} {value.text}": < and > compare numbers or dates; use = or != for text',
+                Msg('"{condition}": < and > compare numbers or dates; use = or != for text',
+                    condition=f"{column} {t.text} {value.text}"),
                 self.text,
                 t.pos,
             )
@@ -264,7 +282,8 @@ class _Parser:
         """A number token's value; a number too large or too small for a float is an error, not inf or 0."""
         x = float(t.text.removesuffix("%"))
         if not math.isfinite(x) or (x == 0 and t.text.strip("-0.%")):
-            raise SourceSyntaxError(f'"{t.text}" is too large or too small a number', self.text, t.pos)
+            raise SourceSyntaxError(Msg('"{number}" is too large or too small a number', number=t.text),
+                                    self.text, t.pos)
         return x
 
     def value(self) -> Value:
@@ -276,12 +295,12 @@ class _Parser:
             try:
                 day = pd.Timestamp(t.text)
             except ValueError:
-                raise SourceSyntaxError(f'"{t.text}" is not a valid date', self.text, t.pos) from None
+                raise SourceSyntaxError(Msg('"{date}" is not a valid date', date=t.text), self.text, t.pos) from None
             if not EARLIEST <= day <= FAR_FUTURE:  # data dates are held in this range (later ones as its end)
                 raise SourceSyntaxError(
-                    f'"{t.text}" is outside the dates xl_kpi can compare ({EARLIEST:%Y-%m-%d} to '
-                    f'{FAR_FUTURE:%Y-%m-%d}); for "no end date" test "is empty" or use a date before '
-                    f"{FAR_FUTURE:%Y-%m-%d}", self.text, t.pos)
+                    Msg('"{date}" is outside the dates xl_kpi can compare ({first} to {last}); for "no end date" '
+                        'test "is empty" or use a date before {last}', date=t.text, first=f"{EARLIEST:%Y-%m-%d}",
+                        last=f"{FAR_FUTURE:%Y-%m-%d}"), self.text, t.pos)
             return Value("date", day.as_unit("ns"), t.text)
         if t.kind == "string":
             return Value("text", t.text, t.text)
@@ -290,13 +309,15 @@ class _Parser:
             if word in _BOOL_WORDS:
                 return Value("flag", _BOOL_WORDS[word], t.text)
             if word in _KEYWORDS:
+                expected = self.expected(Msg("a value"), t)
                 raise SourceSyntaxError(
-                    str(self.fail("a value", t)) + f' (to compare with the word "{t.text}", put it in quotes)',
+                    Msg('{message} (to compare with the word "{word}", put it in quotes)', message=expected,
+                        word=t.text),
                     self.text,
                     t.pos,
                 )
             return Value("text", t.text, t.text)
-        raise self.fail("a value (a number, a date like 2026-10-31, a word or a quoted text)", t)
+        raise self.fail(Msg("a value (a number, a date like 2026-10-31, a word or a quoted text)"), t)
 
 
 def _default(agg: Agg, by: str | None, dated: str | None, team: bool = False, currency: str | None = None) -> Agg:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xl_kpi.i18n import Join, Msg
 from xl_kpi.inputs.sources.locations import Location, NativeError, wanted_columns
 
 if TYPE_CHECKING:
@@ -51,8 +52,8 @@ def spark_session() -> Any:
         from pyspark.sql import SparkSession
     except ImportError:
         raise SparkUnavailable(
-            "the Spark engine needs pyspark, which is not installed",
-            "pip install 'xl_kpi[spark]' (and Java 17), or run with --engine duckdb",
+            Msg("the Spark engine needs pyspark, which is not installed"),
+            Msg("pip install 'xl_kpi[spark]' (and Java 17), or run with --engine duckdb"),
         ) from None
     active = SparkSession.getActiveSession()
     if active is not None:
@@ -62,9 +63,9 @@ def spark_session() -> Any:
             return _session
         if _java() is None:
             raise SparkUnavailable(
-                "the Spark engine needs Java, and no java was found (JAVA_HOME or PATH)",
-                "install Java 17 (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME; "
-                "or run with --engine duckdb",
+                Msg("the Spark engine needs Java, and no java was found (JAVA_HOME or PATH)"),
+                Msg("install Java 17 (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME; "
+                    "or run with --engine duckdb"),
             )
         try:
             _session = (
@@ -76,8 +77,10 @@ def spark_session() -> Any:
                 .getOrCreate()
             )
         except Exception as e:  # py4j/JVM start-up failures come in many types
-            raise SparkUnavailable(f"Spark did not start: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
-                                   f"check Java 17 and {MASTER}, or run with --engine duckdb") from None
+            raise SparkUnavailable(Msg("Spark did not start: {error}",
+                                       error=str(e).splitlines()[0] if str(e) else type(e).__name__),
+                                   Msg("check Java 17 and {variable}, or run with --engine duckdb",
+                                       variable=MASTER)) from None
         _session.sparkContext.setLogLevel("ERROR")
         return _session
 
@@ -86,7 +89,7 @@ def _ibis() -> Any:
     try:
         import ibis
     except ImportError:
-        raise SparkUnavailable("the Spark engine needs ibis-framework, which is not installed",
+        raise SparkUnavailable(Msg("the Spark engine needs ibis-framework, which is not installed"),
                                "pip install 'xl_kpi[spark]'") from None
     return ibis
 
@@ -127,27 +130,30 @@ def spark_frame(where: Location, columns: Iterable[str] | None = None, *, sessio
         if not spark.catalog.tableExists(where.target):
             db, _, _ = where.target.rpartition(".")
             raise NativeError(
-                f"the Spark catalog has no table {where.target}" + _known_tables(spark, db or None),
-                "correct the name after spark: (spark:database.table), or create the table in Spark",
+                Msg("the Spark catalog has no table {table}{known}", table=where.target,
+                    known=_known_tables(spark, db or None)),
+                Msg("correct the name after spark: (spark:database.table), or create the table in Spark"),
             )
         frame = spark.read.table(where.target)
     else:
         if not Path(where.target).exists():
-            raise NativeError(f"the Parquet location {where.text} does not exist",
-                              "correct the path (relative paths start at the plan's folder)")
+            raise NativeError(Msg("the Parquet location {path} does not exist", path=where.text),
+                              Msg("correct the path (relative paths start at the plan's folder)"))
         try:
             frame = spark.read.option("recursiveFileLookup", "false").parquet(where.target)
         except Exception as e:  # AnalysisException and friends from the JVM
-            raise NativeError(f"Spark cannot read {where.text} as Parquet: {str(e).splitlines()[0]}",
-                              "point the table at a Parquet file or a folder of them") from None
+            raise NativeError(Msg("Spark cannot read {path} as Parquet: {error}", path=where.text,
+                                  error=str(e).splitlines()[0]),
+                              Msg("point the table at a Parquet file or a folder of them")) from None
     names = wanted_columns(frame.columns, None if columns is None else list(columns))
     return frame.select(*[frame[c] for c in names])
 
 
-def _known_tables(spark: Any, db: str | None) -> str:
+def _known_tables(spark: Any, db: str | None) -> Msg | str:
     try:
         names = sorted(f"{t.namespace[0]}.{t.name}" if t.namespace else t.name
                        for t in spark.catalog.listTables(db) if not t.isTemporary)
     except Exception:  # an unknown database
-        return f" (no database {db})" if db else ""
-    return f" (tables{' in ' + db if db else ''}: {', '.join(names[:20]) or 'none'})"
+        return Msg(" (no database {db})", db=db) if db else ""
+    known = Join(", ", names[:20]) if names else Msg("none")
+    return Msg(" (tables in {db}: {names})", db=db, names=known) if db else Msg(" (tables: {names})", names=known)

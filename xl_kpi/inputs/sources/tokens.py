@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from xl_kpi.i18n import Msg
 from xl_kpi.inputs.sources.errors import SourceSyntaxError
 
 MAX_LENGTH = 2000
@@ -58,9 +59,10 @@ _OPS = {"==": "=", "≠": "!=", "<>": "!=", "≤": "<=", "≥": ">="}
 def tokenize(text: str) -> list[Token]:
     """Split a source text into tokens; raises :class:`SourceSyntaxError` on a character it cannot read."""
     if not isinstance(text, str):
-        raise SourceSyntaxError(f"a source must be text, not {type(text).__name__}")
+        raise SourceSyntaxError(Msg("a source must be text, not {kind}", kind=type(text).__name__))
     if len(text) > MAX_LENGTH:
-        raise SourceSyntaxError(f"the source is {len(text)} characters long; keep it under {MAX_LENGTH}", text)
+        raise SourceSyntaxError(Msg("the source is {n} characters long; keep it under {limit}", n=len(text),
+                                    limit=MAX_LENGTH), text)
     tokens: list[Token] = []
     i = 0
     while i < len(text):
@@ -70,7 +72,8 @@ def tokenize(text: str) -> list[Token]:
             j = text.find(close, i + 1)
             if j < 0:
                 raise SourceSyntaxError(
-                    f"the quote {ch} at position {i + 1} is never closed; add a closing {close}", text, i
+                    Msg("the quote {quote} at position {position} is never closed; add a closing {close}", quote=ch,
+                        position=i + 1, close=close), text, i
                 )
             tokens.append(Token("string", text[i + 1 : j], i))
             i = j + 1
@@ -78,8 +81,8 @@ def tokenize(text: str) -> list[Token]:
         m = _TOKEN.match(text, i)
         if not m:
             raise SourceSyntaxError(
-                f"cannot read {text[i]!r} at position {i + 1} (in {_context(text, i)!r}); "
-                "put names and values with special characters in quotes",
+                Msg("cannot read {char} at position {position} (in {context}); put names and values with special "
+                    "characters in quotes", char=repr(text[i]), position=i + 1, context=repr(_context(text, i))),
                 text,
                 i,
             )
