@@ -638,6 +638,20 @@ def test_write_cards_records_and_files(tmp_path: Path, jobs: int) -> None:
         assert render_card(tpl, res, r.employee_id) == r.path.read_bytes()
 
 
+def test_write_cards_waits_for_the_disk_once_not_per_chunk(tmp_path: Path, monkeypatch) -> None:
+    # every card's write-out starts as it is written; the disk is waited for once, at the end (was once a chunk)
+    from xl_kpi.outputs import atomic
+
+    waits: list[Path] = []
+    real = atomic._syncfs
+    monkeypatch.setattr(atomic, "_syncfs", lambda p: waits.append(p) or real(p))
+    res = synthetic_results(120, seed=5)
+    recs = write_cards(res, tmp_path, chunk_size=25)
+    assert len(waits) == 1
+    assert all(hashlib.sha256(r.path.read_bytes()).hexdigest() == r.sha256 for r in recs)
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
 def test_colliding_file_names_get_a_suffix(tmp_path: Path) -> None:
     res = sample_results()
     res.employees.loc[res.employees["employee_id"] == "E006", "name"] = "Same"

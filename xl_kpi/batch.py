@@ -45,7 +45,7 @@ from xl_kpi.inputs.problems import InputError, Problems
 from xl_kpi.inputs.sources.native import is_native, native_digest
 from xl_kpi.inputs.tables import expand_paths
 from xl_kpi.outputs import outdir
-from xl_kpi.outputs.atomic import write_atomic
+from xl_kpi.outputs.atomic import fsync_dir, write_atomic
 from xl_kpi.outputs.cards import CardRecord, CardTemplate, iter_cards, read_journal, write_cards
 from xl_kpi.outputs.csvsafe import read_rows
 from xl_kpi.outputs.history import History, check_recorded, load_history
@@ -63,7 +63,8 @@ OUTPUTS = (CARDS, SUMMARY, MANIFEST_CSV, ERRORS_CSV, RESULTS, AUDIT, FOLDER, OUT
 earlier ``xl-kpi distribute`` are removed too: they hold the previous cards. The send log stays."""
 FINGERPRINT = ".fingerprint"
 JOURNAL = ".journal"
-"""In staging: "sha256 path" of every card written, flushed per chunk; --resume keeps only those cards."""
+"""In staging: "sha256 path" of every card written, flushed per chunk; --resume keeps only those cards whose bytes
+still have that hash."""
 AUDITED_FILES = ("summary.xlsx", "manifest.csv", "errors.csv", "results/lines.csv", "results/employees.csv",
                  "results/run.json")
 
@@ -618,4 +619,5 @@ def _swap_into_place(staging: Path, out: Path, owned: set[str], staged: list[str
         for parent in list(Path(rel).parents)[:-1]:
             with contextlib.suppress(OSError):
                 (out / parent).rmdir()
+    fsync_dir(out)  # the renames into OUT on disk before the run reports success
     shutil.rmtree(old, ignore_errors=True)

@@ -10,7 +10,7 @@ import contextlib
 import os
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -82,6 +82,21 @@ def _syncfs(path: Path) -> bool:
         os.close(fd)
 
 
+def flush_files(paths: Iterable[str | os.PathLike[str]]) -> None:
+    """Wait until the files ``paths`` (written, renamed into place, not yet flushed) and the folders holding them are
+    on disk: one ``syncfs`` on Linux, else an fsync of each file and folder. Renamed files only become durable
+    here, so whoever publishes them (a swap into OUT) calls this first."""
+    files = [Path(p) for p in paths]
+    if not files:
+        return
+    if not _syncfs(files[0].parent):
+        for p in files:
+            with open(p, "rb+") as f:
+                os.fsync(f.fileno())
+        for d in {p.parent for p in files}:
+            fsync_dir(d)
+
+
 class AtomicBatch:
     """Write many files atomically with one flush to disk for the whole batch.
 
@@ -92,8 +107,11 @@ class AtomicBatch:
     Leaving the ``with`` block by an exception removes the temporary files.
     """
 
-    def __init__(self, *, fsync: bool = True) -> None:
+    def __init__(self, *, fsync: bool = True, writeback: bool = False) -> None:
         self.fsync = fsync
+        self.writeback = writeback and hasattr(os, "posix_fadvise")
+        """Ask the kernel to start writing each file to disk as soon as it is written, without waiting for it (the
+        disk then works while the CPU goes on); with ``fsync=False``, :func:`flush_files` later waits for it."""
         self._pending: list[tuple[Path, Path]] = []
         self._dirs: set[Path] = set()
 
@@ -109,6 +127,10 @@ class AtomicBatch:
         self._pending.append((tmp, target))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            if self.writeback:
+                f.flush()
+                with contextlib.suppress(OSError):
+                    os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)  # starts the write-out, returns
 
     def link(self, path: str | os.PathLike[str], src: str | os.PathLike[str]) -> None:
         """Stage the file ``src`` for ``path`` by a hard link (no bytes copied; ``src`` must not change after),

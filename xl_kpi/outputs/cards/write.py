@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from xl_kpi.engine.errors import KpiError
-from xl_kpi.outputs.atomic import AtomicBatch
+from xl_kpi.outputs.atomic import AtomicBatch, flush_files
 from xl_kpi.outputs.cards.data import (
     _Card,
     _cards,
@@ -139,7 +139,8 @@ def _write_chunk(
     template: CardTemplate, stamp: _Stamp, chunk: Sequence[tuple[_Card, str]], fsync: bool,
     keep: bool | Mapping[str, str] = False,
 ) -> list[tuple[Any, str, str, Any, Any, Any]]:
-    """Render and write one chunk of cards (one flush to disk for the chunk).
+    """Render and write one chunk of cards. ``fsync``: each file's write-out to disk is started, not waited for
+    (:func:`write_cards` waits for all of them once, at the end).
 
     ``keep``: a card file already at its path is kept as it is (a resumed run whose earlier,
     identical run wrote it atomically); a mapping path → sha256 (a resume journal) keeps it only when
@@ -147,7 +148,7 @@ def _write_chunk(
     sha256, bonus, status, reason).
     """
     out = []
-    with AtomicBatch(fsync=fsync) as batch:
+    with AtomicBatch(fsync=False, writeback=fsync) as batch:
         for card, path in chunk:
             data = None
             if keep and os.path.isfile(path) and not os.path.islink(path):
@@ -227,8 +228,9 @@ def write_cards(
     template for ``lang``); ``lang`` is also the language of the generated text.
     ``jobs`` > 1 uses that many worker processes, each compiling the template once and taking
     chunks of ``chunk_size`` employees; only a few chunks are in flight at a time, so memory
-    stays flat however many employees there are. Files are written atomically, a chunk at a time
-    with one flush to disk per chunk (``fsync=False`` skips the flush). ``on_progress(n_done)``
+    stays flat however many employees there are. Files are written atomically (a temporary file renamed into
+    place: a killed run leaves each card complete or absent); each card's write-out to disk starts as it is
+    written and the disk is waited for once, before returning (``fsync=False`` skips both). ``on_progress(n_done)``
     is called after each chunk. Records come in the order of ``results.employees``; names that
     collide after sanitising get a " (2)" suffix. ``keep_existing`` keeps card files already in
     place (resuming an interrupted run of the same inputs into the same folder); a mapping path →
@@ -285,6 +287,8 @@ def write_cards(
                     n_done += len(done[i])
                     if on_progress:
                         on_progress(n_done)
+    if fsync:  # the one wait for the disk: the workers only started each card's write-out
+        flush_files(p for i in done for _, p, *_ in done[i])
     records: list[CardRecord] = []
     for i in sorted(done):  # each chunk's rows dropped as they become records: not both held at once
         records.extend(CardRecord(eid, Path(p), digest, bonus, status, reason)
