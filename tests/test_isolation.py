@@ -423,3 +423,41 @@ def test_a_teams_own_average_is_allowed_as_excel_rounds_it():
     lines = pd.DataFrame({"employee_id": ["E1", "E2", "E3"], "fact": [1, 2, 3]})
     company = _Company(SimpleNamespace(employees=emp, lines=lines, period="2026-10"))
     assert _cents(1000.01) in company.allowed(frozenset({"E1", "E2"})).numbers
+
+
+def _scan_text(audience: set[str], text: str) -> set[tuple[str, str]]:
+    """(kind, employee id) of every finding in ``text`` for a file meant for ``audience`` (a small company whose
+    names carry digits: Иван Петров 4050's name holds Олег Котов's bonus of 4 050)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from xl_kpi.delivery.isolation.audience import _Company
+    from xl_kpi.delivery.isolation.model import IsolationReport
+    from xl_kpi.delivery.isolation.scan import _Scanner
+    from xl_kpi.delivery.isolation.text import _Text
+
+    emp = pd.DataFrame({"employee_id": ["E1", "E2", "E3"],
+                        "name": ["Иван Петров 4050", "Олег Котов", "Анна Сидорова 7777"],
+                        "department": "Sales", "manager": "", "email": "",
+                        "bonus": [1234.5, 4050.0, 9100.0], "salary": [60000.0, 61000.0, 62000.0]})
+    lines = pd.DataFrame({"employee_id": ["E1", "E2", "E3"], "fact": [1, 2, 3]})
+    company = _Company(SimpleNamespace(employees=emp, lines=lines, period="2026-10"))
+    report = IsolationReport()
+    t = _Text()
+    t.add(text)
+    _Scanner(company, report).match("file", t, company.allowed(frozenset(audience)), "")
+    return {(x.kind, x.employee_id) for x in report.leaks}
+
+
+def test_digits_in_the_audiences_own_name_are_no_amount() -> None:
+    """The number inside the audience's own name is part of the name; written anywhere else it is still read,
+    and inside somebody else's name it is still found (with the name)."""
+    assert _scan_text({"E1"}, "Карта: Иван Петров 4050, премия 1 234,50") == set()
+    assert _scan_text({"E1"}, "ИВАН  ПЕТРОВ 4050") == set()  # any case and spacing, as names are compared
+    # the same number elsewhere in the file: Котов's bonus
+    assert _scan_text({"E1"}, "Иван Петров 4050; итого 4 050,00") == {("amount", "E2")}
+    assert _scan_text({"E1"}, "Иван Петров 4050,00") == {("amount", "E2")}  # reaching past the name: read whole
+    assert _scan_text({"E1"}, "Иван Петров 40501 4050") == {("amount", "E2")}  # not the name: no mask
+    # another person's name with digits: their name, and the number in it, are found
+    assert _scan_text({"E3"}, "Анна Сидорова 7777 и Иван Петров 4050") == {("name", "E1"), ("amount", "E2")}

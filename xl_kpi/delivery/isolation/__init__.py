@@ -35,6 +35,8 @@ False positives are avoided, not waved through:
 * an amount or numeric id that equals any number of the audience's own data (their salaries,
   pools, bonuses, KPI bases, norms, facts, line bonuses, the team's totals, the period) is not
   evidence: two employees with the same bonus, an id that is also a KPI fact;
+* digits inside an occurrence of a name the file may show ("Иван Петров 4050") are part of the name, not
+  an amount; the same number written anywhere else is still read;
 * amounts below 1,000 without kopecks (``500``) are too common to mean anything (percentages,
   thresholds, KPI values) and are not used; names and ids still are;
 * in the text of a PDF, whole multiples of 250 (``50,000.00``) are not evidence either: chart axes

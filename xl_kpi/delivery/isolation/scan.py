@@ -63,8 +63,9 @@ class _Scanner:
                         continue
                     found.setdefault((p.id, "id"), v)
         # amounts: every number in the file, every reading
-        nums = numbers_in(_fold_line("\n".join(text.plain)))
-        drawn = numbers_in(_fold_line("\n".join(text.rendered)))
+        plain, rendered = _fold_line("\n".join(text.plain)), _fold_line("\n".join(text.rendered))
+        nums = numbers_in(plain, _own_names(allowed, plain))
+        drawn = numbers_in(rendered, _own_names(allowed, rendered))
         owners: dict[int, list[tuple[str, str]]] = {}
         candidates = nums | {d for d in drawn if d % AXIS_STEP != 0}
         for cents in sorted(candidates & c.amount_owners.keys()):  # the file's numbers looked up, not everyone's
@@ -107,6 +108,17 @@ class _Scanner:
                 seen.add(eid)
                 why = English(Msg("{text!r} readable in the encrypted bytes", text=n[:40]))
                 self.leak(label, "plaintext", eid, why, audience_label)
+
+
+def _own_names(allowed: _Allowed, text: str) -> list[tuple[int, int]]:
+    """Where ``text`` (folded like a name) spells one of the names the audience may see, with letters in it:
+    the numbers inside such an occurrence ("Иван Петров 4050") are part of the name, not anybody's amount.
+
+    Only whole occurrences count (the mask's word boundaries), and never a name of digits alone (a manager
+    or team member written as an id): that would hide the same number written as an amount."""
+    if allowed.mask is None or not text:
+        return []
+    return [m.span(1) for m in allowed.mask.finditer(text) if any(ch.isalpha() for ch in m.group(1))]
 
 
 def _natural_key(text: str) -> tuple[Any, ...]:

@@ -3,6 +3,7 @@ normalised the same way on both sides (:func:`norm_name`, :func:`numbers_in`).""
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import html
 import html.parser
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import unicodedata
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -77,14 +79,21 @@ _NUM = re.compile(
 )
 
 
-def numbers_in(text: str) -> set[int]:
+def numbers_in(text: str, inside: Sequence[tuple[int, int]] = ()) -> set[int]:
     """Every number written in ``text``, in cents, under each reading its format allows.
 
     ``22 950,00``, ``22,950.00``, ``22.950,00``, ``22950``, ``22950.000000000004`` all give
-    2295000; ``1,500`` gives both 150000 and 150 (grouping or decimal comma).
+    2295000; ``1,500`` gives both 150000 and 150 (grouping or decimal comma). ``inside``: sorted,
+    non-overlapping (start, end) spans of ``text`` (the audience's own names); a number written
+    wholly inside one is part of the name and not read (one reaching past it still is, whole).
     """
     out: set[int] = set()
+    starts = [a for a, _ in inside]
     for m in _NUM.finditer(text):
+        if starts:
+            i = bisect.bisect_right(starts, m.start(1)) - 1
+            if i >= 0 and m.end(1) <= inside[i][1]:
+                continue
         tok = m.group(1)
         compact = tok.replace(" ", "").replace("'", "").replace("’", "")
         readings: list[str] = []
