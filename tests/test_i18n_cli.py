@@ -112,3 +112,46 @@ def test_verify_findings_in_russian(generated_copy):
     en = _flat(_run("verify", str(generated_copy), "--no-recompute").output)
     assert "changed since the run (employee" in en and "cards/extra.txt: not listed in manifest.csv (added after " \
         "the run)" in en, en
+
+
+@pytest.mark.parametrize(("lang", "want"), [
+    ("ru", "не пуста и в ней нет manifest.json, значит, это не результат прежнего запуска xl-kpi generate; ничего не "
+           "записано — как исправить: выберите пустую или новую папку --out"),
+    ("en", "is not empty and has no manifest.json, so it is not the output of an earlier xl-kpi generate; nothing "
+           "was written — fix: choose an empty or new --out folder"),
+])
+def test_an_output_folder_refusal_speaks_the_language_of_the_run(tmp_path, sample_company, lang, want):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "thesis.docx").write_bytes(b"mine")
+    res = subprocess.run([sys.executable, "-m", "xl_kpi", "generate", *sample_company.args(), "--out", str(out),
+                          "--lang", lang], capture_output=True, text=True, env={**__import__("os").environ,
+                                                                                 **EN_MACHINE})
+    assert res.returncode == 1, res.stderr
+    assert want in _flat(res.stderr), res.stderr
+    assert (out / "thesis.docx").read_bytes() == b"mine"
+
+
+def test_an_os_error_on_the_output_folder_in_russian():
+    import errno
+
+    from xl_kpi.outputs.outdir import os_error
+
+    e = os_error(OSError(errno.ENOSPC, "No space left on device", "/x/summary.xlsx"))
+    assert i18n.render(e, "ru") == ("не удаётся записать /x/summary.xlsx: диск заполнен — как исправить: освободите "
+                                   "место на диске или выберите другую папку --out")
+    assert str(e) == ("cannot write /x/summary.xlsx: the disk is full — fix: free some disk space or choose "
+                      "another --out")
+    odd = os_error(OSError(errno.EIO, "Input/output error", "/x/a"), doing="cannot read")
+    assert i18n.render(odd, "ru") == ("не удаётся прочитать /x/a: Input/output error — как исправить: проверьте "
+                                      "папку и попробуйте снова")
+
+
+def test_type_names_in_help_in_russian_and_english_unchanged():
+    ru = _run("generate", "--help", "--lang", "ru").output
+    assert "<файл>" in ru and "<папка>" in ru and "<file>" not in ru and "<list[str]>" not in ru
+    en = _run("generate", "--help").output
+    assert "<file>" in en and "<dir>" in en and "<файл>" not in en

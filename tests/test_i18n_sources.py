@@ -189,3 +189,26 @@ def test_a_single_bad_cell_keeps_its_message_for_translation():
     assert render(inf, "ru") == "inf (бесконечность) — не число, пригодное для KPI"
     early = to_dates(pd.Series(["01.10.2026", "01.01.0001"], dtype=object))[1][1]
     assert early.startswith('"01.01.0001" is before') and render(early, "ru").startswith("«01.01.0001»"), early
+
+
+@pytest.mark.parametrize(("lang", "want"), [("ru", "в таблице deals нет строк по этому сотруднику"),
+                                            ("en", "no rows in deals for this employee")])
+def test_the_note_of_a_fact_without_rows_is_in_the_language_of_errors_csv(tmp_path, lang, want):
+    """E2 has no rows for a mean: errors.csv says why in the run's language (the note was English in ru)."""
+    from typer.testing import CliRunner
+
+    from xl_kpi.cli import app
+    from xl_kpi.outputs.csvsafe import read_rows
+
+    sheets = ph.plan_sheets()
+    ph.set_cell(sheets, "KPIs", 2, "source", "mean deals.amount by who")
+    plan = ph.make_plan(tmp_path, sheets)
+    facts = ph.make_facts(tmp_path, {("E1", "deals"): ..., ("E2", "deals"): ...})
+    deals = ph.write_csv(tmp_path / "deals.csv", [["who", "amount"], ["E1", "10"]])
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["generate", "--plan", str(plan), "--data", str(facts), "--data", str(deals),
+                                   "--out", str(out), "--skip-invalid", "--lang", lang],
+                             env={"LC_ALL": "", "LC_MESSAGES": "", "LANG": "C.UTF-8"})
+    assert res.exit_code == 0, res.output
+    reasons = {r["employee_id"]: r["reason"] for r in read_rows(out / "errors.csv")}
+    assert want in reasons["E2"], reasons

@@ -93,9 +93,16 @@ def _help_in_language(command: Any, ctx: Any) -> Iterator[None]:
             saved.append((obj, attr, value))
             setattr(obj, attr, text(value))
 
+    def retype(param: Any) -> None:  # typer's "<file>", "<int range>" after the option, in the language
+        shown = getattr(param, "display_type_rich", None)
+        if callable(shown):
+            saved.append((param, "display_type_rich", None))
+            param.display_type_rich = lambda ctx, shown=shown: _type_label(shown(ctx=ctx))
+
     swap(command, "help")
     for param in command.get_params(ctx):
         swap(param, "help")
+        retype(param)
     for sub in getattr(command, "commands", {}).values():
         swap(sub, "help")
         swap(sub, "short_help")
@@ -103,7 +110,24 @@ def _help_in_language(command: Any, ctx: Any) -> Iterator[None]:
         yield
     finally:
         for obj, attr, value in reversed(saved):
-            setattr(obj, attr, value)
+            if value is None:
+                delattr(obj, attr)  # the instance's wrapper gone: the class's method again
+            else:
+                setattr(obj, attr, value)
+
+
+TYPE_LABELS = {"bool": N_("yes/no"), "str": N_("text"), "file": N_("file"), "dir": N_("folder"),
+               "path": N_("path"), "int": N_("whole number"), "int range": N_("whole number"),
+               "float": N_("number"), "list[str]": N_("values"), "list[Path]": N_("folders")}
+"""typer's type names shown in --help (``<bool>``, ``<list[str]>``) and their wording for a reader."""
+
+
+def _type_label(shown: str | None) -> str | None:
+    """``<file>`` → ``<файл>`` (an unknown name, or a metavar the command set, as it is)."""
+    if not shown or not (shown.startswith("<") and ">" in shown):
+        return shown
+    name, _, rest = shown[1:].partition(">")
+    return f"<{text(TYPE_LABELS[name])}>{rest}" if name in TYPE_LABELS else shown
 
 
 # ------------------------------------------------------------------------------------ usage errors

@@ -336,7 +336,9 @@ def _reasons(plan: Plan, lines: pd.DataFrame, emp: pd.DataFrame, period: Period 
         bad_line |= mask
     no_fact = lines["fact"].isna() & ~bad_line
     note = lines["note"][no_fact].astype(object)
-    note = (" (" + note.astype(str) + ")").where(note.notna() & note.ne(""), "")
+    # a note kept as English(Msg) (a source's "no rows in …") is rendered in the results' language, not cut to str
+    note = (" (" + note.map(lambda x: render(x) if isinstance(x, str) else str(x)) + ")").where(
+        note.notna() & note.ne(""), "")
     add(lines.loc[no_fact, "employee_id"], (tr("no fact for KPI ") + k[no_fact] + note).to_numpy())
     sums = lines.groupby("employee_id", sort=False)["weight"].sum(min_count=1)
     has_nan = lines["weight"].isna().groupby(lines["employee_id"], sort=False).any()

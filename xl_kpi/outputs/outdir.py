@@ -23,55 +23,61 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from xl_kpi.engine.errors import KpiError
+from xl_kpi.i18n import N_, Msg
 
 LOCK = ".xl-kpi.lock"
 AUDIT = "manifest.json"
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 _CAUSES = {
-    errno.ENOSPC: "the disk is full",
-    errno.EROFS: "the file system is read-only",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "operation not permitted",
-    errno.ENOTDIR: "a part of the path is a file, not a folder",
-    errno.EEXIST: "a file of that name already exists",
-    errno.EISDIR: "it is a folder, not a file",
-    errno.ELOOP: "it is a symbolic link (xl-kpi does not follow links out of the output folder)",
-    errno.ENOENT: "it does not exist",
-    getattr(errno, "EDQUOT", -1): "the disk quota is exceeded",
+    errno.ENOSPC: N_("the disk is full"),
+    errno.EROFS: N_("the file system is read-only"),
+    errno.EACCES: N_("permission denied"),
+    errno.EPERM: N_("operation not permitted"),
+    errno.ENOTDIR: N_("a part of the path is a file, not a folder"),
+    errno.EEXIST: N_("a file of that name already exists"),
+    errno.EISDIR: N_("it is a folder, not a file"),
+    errno.ELOOP: N_("it is a symbolic link (xl-kpi does not follow links out of the output folder)"),
+    errno.ENOENT: N_("it does not exist"),
+    getattr(errno, "EDQUOT", -1): N_("the disk quota is exceeded"),
 }
 _FIXES = {
-    errno.ENOSPC: "free some disk space or choose another --out",
-    errno.EROFS: "choose an output folder on a writable disk",
-    errno.EACCES: "choose a folder you may write to, or fix its permissions",
-    errno.EPERM: "choose a folder you may write to, or fix its permissions",
-    errno.ENOTDIR: "choose an --out whose parent folders are folders",
-    errno.ELOOP: "remove the link; xl-kpi creates the file itself",
-    getattr(errno, "EDQUOT", -1): "free some space or choose another --out",
+    errno.ENOSPC: N_("free some disk space or choose another --out"),
+    errno.EROFS: N_("choose an output folder on a writable disk"),
+    errno.EACCES: N_("choose a folder you may write to, or fix its permissions"),
+    errno.EPERM: N_("choose a folder you may write to, or fix its permissions"),
+    errno.ENOTDIR: N_("choose an --out whose parent folders are folders"),
+    errno.ELOOP: N_("remove the link; xl-kpi creates the file itself"),
+    getattr(errno, "EDQUOT", -1): N_("free some space or choose another --out"),
 }
 
 
 class OutDirError(KpiError):
     """The output folder cannot be used as asked; ``usage`` marks a wrong option (exit 2), else exit 1."""
 
-    def __init__(self, message: str, *, usage: bool = False) -> None:
+    def __init__(self, message: str | Msg, *, usage: bool = False) -> None:
         super().__init__(message)
         self.usage = usage
 
 
-def os_error(e: OSError, path: str | os.PathLike[str] | None = None, doing: str = "cannot write") -> OutDirError:
-    """An :class:`OutDirError` naming the path and saying the cause of ``e`` in words, with a fix."""
+def os_error(e: OSError, path: str | os.PathLike[str] | None = None, doing: str = N_("cannot write")) -> OutDirError:
+    """An :class:`OutDirError` naming the path and saying the cause of ``e`` in words, with a fix (``doing``: a
+    text marked with ``N_``, shown in the reader's language)."""
     where = e.filename if e.filename is not None else path
-    cause = _CAUSES.get(e.errno or 0, e.strerror or str(e))
-    fix = _FIXES.get(e.errno or 0, "check the folder and try again")
-    return OutDirError(f"{doing} {where}: {cause} — fix: {fix}")
+    known = _CAUSES.get(e.errno or 0)
+    cause: str | Msg = Msg(known) if known else (e.strerror or str(e))
+    fix_id = _FIXES.get(e.errno or 0) or N_("check the folder and try again")
+    fix = Msg(fix_id)
+    return OutDirError(Msg("{doing} {where}: {cause} — fix: {fix}", doing=Msg(doing), where=str(where), cause=cause,
+                           fix=fix))
 
 
 def refuse_symlink(path: Path) -> None:
     """Raise :class:`OutDirError` when ``path`` is a symbolic link (a working folder or file in OUT)."""
     if path.is_symlink():
-        raise OutDirError(f"{path} is a symbolic link; xl-kpi writes nothing outside the output folder and "
-                          "does not follow links — fix: remove the link (xl-kpi creates it itself)")
+        raise OutDirError(Msg("{path} is a symbolic link; xl-kpi writes nothing outside the output folder and "
+                              "does not follow links — fix: remove the link (xl-kpi creates it itself)",
+                              path=str(path)))
 
 
 def refuse_symlinks(out: Path, rel: str, checked: set[Path] | None = None) -> None:
@@ -99,7 +105,7 @@ def open_nofollow(path: Path, flags: int, mode: int = 0o600) -> int:
     try:
         return os.open(path, flags | os.O_CREAT | NOFOLLOW | getattr(os, "O_BINARY", 0), mode)
     except OSError as e:
-        raise os_error(e, path, "cannot open") from None
+        raise os_error(e, path, N_("cannot open")) from None
 
 
 @contextlib.contextmanager
@@ -121,8 +127,9 @@ def lock(out: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
-        raise OutDirError(f"{out}: another xl-kpi run (generate or distribute) is using this output folder; "
-                          "nothing was changed — fix: wait for it to finish, or choose another --out") from None
+        raise OutDirError(Msg("{out}: another xl-kpi run (generate or distribute) is using this output folder; "
+                              "nothing was changed — fix: wait for it to finish, or choose another --out",
+                              out=str(out))) from None
     try:
         yield
     finally:
@@ -142,11 +149,11 @@ def recorded_files(out: Path) -> set[str] | None:
     try:
         audit = json.loads(p.read_text(encoding="utf-8"))
         if not isinstance(audit, dict):
-            raise ValueError("not a JSON object")
+            raise ValueError(Msg("not a JSON object"))
         files = audit.get("files")
         if files is not None:
             if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-                raise ValueError("'files' is not a list of paths")
+                raise ValueError(Msg("'files' is not a list of paths"))
             return {f for f in files if _inside(f)} | {AUDIT}
         owned = {AUDIT, "manifest.csv", *(k for k in audit.get("outputs", {}) if isinstance(k, str))}
         with contextlib.suppress(OSError, ValueError, KeyError):
@@ -155,10 +162,12 @@ def recorded_files(out: Path) -> set[str] | None:
             owned |= {r["file"] for r in read_rows(out / "manifest.csv")}
         return {f for f in owned if _inside(f)}
     except OSError as e:
-        raise os_error(e, p, "cannot read") from None
+        raise os_error(e, p, N_("cannot read")) from None
     except (ValueError, AttributeError) as e:
-        raise OutDirError(f"{p} is damaged ({e}); it records which files an earlier xl-kpi run wrote here, so "
-                          "nothing was replaced — fix: restore it from a backup, or choose an empty --out") from None
+        why = e.args[0] if isinstance(e, ValueError) and len(e.args) == 1 and isinstance(e.args[0], Msg) else str(e)
+        raise OutDirError(Msg("{path} is damaged ({why}); it records which files an earlier xl-kpi run wrote here, "
+                              "so nothing was replaced — fix: restore it from a backup, or choose an empty --out",
+                              path=str(p), why=why)) from None
 
 
 def claim(out: Path, working: Iterable[str] = ()) -> set[str]:
@@ -170,19 +179,19 @@ def claim(out: Path, working: Iterable[str] = ()) -> set[str]:
     if not out.exists():
         return set()
     if not out.is_dir():
-        raise OutDirError(f"{out} is a file, not a folder — fix: choose another --out")
+        raise OutDirError(Msg("{out} is a file, not a folder — fix: choose another --out", out=str(out)))
     prefixes = tuple(working)
     try:
         entries = [e for e in os.listdir(out) if e != LOCK and not (prefixes and e.startswith(prefixes))]
     except OSError as e:
-        raise os_error(e, out, "cannot read") from None
+        raise os_error(e, out, N_("cannot read")) from None
     if not entries:
         return set()
     owned = recorded_files(out)
     if owned is None:
-        raise OutDirError(f"{out} is not empty and has no {AUDIT}, so it is not the output of an earlier "
-                          "xl-kpi generate; nothing was written — fix: choose an empty or new --out folder, "
-                          "or remove the files yourself")
+        raise OutDirError(Msg("{out} is not empty and has no {audit}, so it is not the output of an earlier "
+                              "xl-kpi generate; nothing was written — fix: choose an empty or new --out folder, "
+                              "or remove the files yourself", out=str(out), audit=AUDIT))
     return owned
 
 
@@ -191,9 +200,9 @@ def refuse_out_in_data(out: Path, data: Iterable[str | os.PathLike[str]]) -> Non
     for d in data:
         folder = Path(d).resolve()
         if folder.is_dir() and (out == folder or folder in out.parents):
-            raise OutDirError(f"--out {out} is inside the --data folder {folder}: the next run would read "
-                              "this run's cards and tables as data — fix: choose an --out outside the data "
-                              "folders", usage=True)
+            raise OutDirError(Msg("--out {out} is inside the --data folder {folder}: the next run would read "
+                                  "this run's cards and tables as data — fix: choose an --out outside the data "
+                                  "folders", out=str(out), folder=str(folder)), usage=True)
 
 
 def _inside(rel: str) -> bool:

@@ -196,8 +196,9 @@ class Evaluator:
         result = result * source.factor
         frame = result.rename("fact").reset_index()
         frame["period"] = frame["period"].where(frame["period"] != "", np.nan).astype(object)
-        frame["note"] = note.reindex(result.index).to_numpy()
-        frame["note"] = frame["note"].where(frame["fact"].isna(), np.nan)
+        # object dtype: pandas 3 would infer its str dtype and drop the English(Msg) of each note (its translation)
+        frame["note"] = pd.Series(note.reindex(result.index).to_numpy(), index=frame.index, dtype=object).where(
+            frame["fact"].isna(), np.nan)
         return frame[["employee_id", "period", "fact", "note"]]
 
     def combine(
