@@ -818,3 +818,24 @@ def test_rank_columns_equal_pandas_group_ranks(files):
         ok = w.notna() & frame[group].notna()
         assert ok.sum() >= 3
         assert frame.loc[ok, rank].astype(float).tolist() == expected[ok].tolist(), (path.name, rank)
+
+
+def test_rows_held_in_memory_or_spilled_to_a_file_give_the_same_bytes(monkeypatch, tmp_path):
+    # the rows of a book are held in memory up to a budget, then a sheet's rows go to a temporary file: the
+    # file is the same whichever way (all held, spilled from the first row, spilled half-way through a
+    # sheet), and a spilled file is gone once the book is closed
+    import tempfile as tf
+
+    from tests._results_fixture import synthetic_results
+    from xl_kpi.outputs.summary import book as book_mod
+
+    res = synthetic_results(300)
+    monkeypatch.setattr(tf, "tempdir", str(tmp_path))
+    files = []
+    for budget in (0, 150_000, 10**9):
+        monkeypatch.setattr(book_mod, "ROWS_IN_MEMORY", budget)
+        files.append(summary_bytes(res))
+        assert not list(tmp_path.iterdir())
+    assert files[0] == files[1] == files[2]
+    sheets = zipfile.ZipFile(io.BytesIO(files[0])).namelist()
+    assert sum(n.startswith("xl/worksheets/sheet") for n in sheets) > 3  # position sheets: several spilled
