@@ -48,6 +48,12 @@ STAGES = [  # (module, function): each call is one row of the table, nested call
     ("xl_kpi.validate", "check_coverage"),
     ("xl_kpi.results", "check_amounts"),
     ("xl_kpi.results", "compute"),
+    ("xl_kpi.results", "_with_facts"),
+    ("xl_kpi.results", "_score_lines"),
+    ("xl_kpi.results", "_employees"),
+    ("xl_kpi.results", "amount_limits"),
+    ("xl_kpi.results", "_reasons"),
+    ("xl_kpi.results", "bonus_notes"),
 ]
 
 
