@@ -145,7 +145,7 @@ def test_an_os_error_on_the_output_folder_in_russian():
                                    "место на диске или выберите другую папку --out")
     assert str(e) == ("cannot write /x/summary.xlsx: the disk is full — fix: free some disk space or choose "
                       "another --out")
-    odd = os_error(OSError(errno.EIO, "Input/output error", "/x/a"), doing="cannot read")
+    odd = os_error(OSError(errno.EIO, "Input/output error", "/x/a"), doing=i18n.Msg("cannot read"))
     assert i18n.render(odd, "ru") == ("не удаётся прочитать /x/a: Input/output error — как исправить: проверьте "
                                       "папку и попробуйте снова")
 

@@ -38,7 +38,7 @@ from xl_kpi.audit import adjustments_record, compare_csvs, unrecorded
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.money import round_money
 from xl_kpi.engine.period import Period, period_of
-from xl_kpi.i18n import N_, English, Join, Msg, english, render
+from xl_kpi.i18n import English, Join, Msg, english, render
 from xl_kpi.inputs.datafiles import DataFile, parse_data_arg, plain_paths
 from xl_kpi.inputs.inputbytes import recording
 from xl_kpi.inputs.problems import InputError, Problems
@@ -154,7 +154,7 @@ def generate(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise outdir.os_error(e, out, N_("cannot create the output folder")) from None
+        raise outdir.os_error(e, out, Msg("cannot create the output folder")) from None
     with outdir.lock(out):
         owned = outdir.claim(out, working)  # again, under the lock
         if resume and _up_to_date(out, audit["fingerprint"]):

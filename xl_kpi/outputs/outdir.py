@@ -23,32 +23,32 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from xl_kpi.engine.errors import KpiError
-from xl_kpi.i18n import N_, Msg
+from xl_kpi.i18n import Msg
 
 LOCK = ".xl-kpi.lock"
 AUDIT = "manifest.json"
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 _CAUSES = {
-    errno.ENOSPC: N_("the disk is full"),
-    errno.EROFS: N_("the file system is read-only"),
-    errno.EACCES: N_("permission denied"),
-    errno.EPERM: N_("operation not permitted"),
-    errno.ENOTDIR: N_("a part of the path is a file, not a folder"),
-    errno.EEXIST: N_("a file of that name already exists"),
-    errno.EISDIR: N_("it is a folder, not a file"),
-    errno.ELOOP: N_("it is a symbolic link (xl-kpi does not follow links out of the output folder)"),
-    errno.ENOENT: N_("it does not exist"),
-    getattr(errno, "EDQUOT", -1): N_("the disk quota is exceeded"),
+    errno.ENOSPC: Msg("the disk is full"),
+    errno.EROFS: Msg("the file system is read-only"),
+    errno.EACCES: Msg("permission denied"),
+    errno.EPERM: Msg("operation not permitted"),
+    errno.ENOTDIR: Msg("a part of the path is a file, not a folder"),
+    errno.EEXIST: Msg("a file of that name already exists"),
+    errno.EISDIR: Msg("it is a folder, not a file"),
+    errno.ELOOP: Msg("it is a symbolic link (xl-kpi does not follow links out of the output folder)"),
+    errno.ENOENT: Msg("it does not exist"),
+    getattr(errno, "EDQUOT", -1): Msg("the disk quota is exceeded"),
 }
 _FIXES = {
-    errno.ENOSPC: N_("free some disk space or choose another --out"),
-    errno.EROFS: N_("choose an output folder on a writable disk"),
-    errno.EACCES: N_("choose a folder you may write to, or fix its permissions"),
-    errno.EPERM: N_("choose a folder you may write to, or fix its permissions"),
-    errno.ENOTDIR: N_("choose an --out whose parent folders are folders"),
-    errno.ELOOP: N_("remove the link; xl-kpi creates the file itself"),
-    getattr(errno, "EDQUOT", -1): N_("free some space or choose another --out"),
+    errno.ENOSPC: Msg("free some disk space or choose another --out"),
+    errno.EROFS: Msg("choose an output folder on a writable disk"),
+    errno.EACCES: Msg("choose a folder you may write to, or fix its permissions"),
+    errno.EPERM: Msg("choose a folder you may write to, or fix its permissions"),
+    errno.ENOTDIR: Msg("choose an --out whose parent folders are folders"),
+    errno.ELOOP: Msg("remove the link; xl-kpi creates the file itself"),
+    getattr(errno, "EDQUOT", -1): Msg("free some space or choose another --out"),
 }
 
 
@@ -60,16 +60,14 @@ class OutDirError(KpiError):
         self.usage = usage
 
 
-def os_error(e: OSError, path: str | os.PathLike[str] | None = None, doing: str = N_("cannot write")) -> OutDirError:
-    """An :class:`OutDirError` naming the path and saying the cause of ``e`` in words, with a fix (``doing``: a
-    text marked with ``N_``, shown in the reader's language)."""
+def os_error(e: OSError, path: str | os.PathLike[str] | None = None, doing: Msg | None = None) -> OutDirError:
+    """An :class:`OutDirError` naming the path and saying the cause of ``e`` in words, with a fix (``doing``:
+    what failed, default "cannot write"; shown in the reader's language)."""
     where = e.filename if e.filename is not None else path
-    known = _CAUSES.get(e.errno or 0)
-    cause: str | Msg = Msg(known) if known else (e.strerror or str(e))
-    fix_id = _FIXES.get(e.errno or 0) or N_("check the folder and try again")
-    fix = Msg(fix_id)
-    return OutDirError(Msg("{doing} {where}: {cause} — fix: {fix}", doing=Msg(doing), where=str(where), cause=cause,
-                           fix=fix))
+    cause: str | Msg = _CAUSES.get(e.errno or 0) or (e.strerror or str(e))
+    fix = _FIXES.get(e.errno or 0) or Msg("check the folder and try again")
+    return OutDirError(Msg("{doing} {where}: {cause} — fix: {fix}", doing=doing or Msg("cannot write"),
+                           where=str(where), cause=cause, fix=fix))
 
 
 def refuse_symlink(path: Path) -> None:
@@ -105,7 +103,7 @@ def open_nofollow(path: Path, flags: int, mode: int = 0o600) -> int:
     try:
         return os.open(path, flags | os.O_CREAT | NOFOLLOW | getattr(os, "O_BINARY", 0), mode)
     except OSError as e:
-        raise os_error(e, path, N_("cannot open")) from None
+        raise os_error(e, path, Msg("cannot open")) from None
 
 
 @contextlib.contextmanager
@@ -162,7 +160,7 @@ def recorded_files(out: Path) -> set[str] | None:
             owned |= {r["file"] for r in read_rows(out / "manifest.csv")}
         return {f for f in owned if _inside(f)}
     except OSError as e:
-        raise os_error(e, p, N_("cannot read")) from None
+        raise os_error(e, p, Msg("cannot read")) from None
     except (ValueError, AttributeError) as e:
         why = e.args[0] if isinstance(e, ValueError) and len(e.args) == 1 and isinstance(e.args[0], Msg) else str(e)
         raise OutDirError(Msg("{path} is damaged ({why}); it records which files an earlier xl-kpi run wrote here, "
@@ -184,7 +182,7 @@ def claim(out: Path, working: Iterable[str] = ()) -> set[str]:
     try:
         entries = [e for e in os.listdir(out) if e != LOCK and not (prefixes and e.startswith(prefixes))]
     except OSError as e:
-        raise os_error(e, out, N_("cannot read")) from None
+        raise os_error(e, out, Msg("cannot read")) from None
     if not entries:
         return set()
     owned = recorded_files(out)
