@@ -61,7 +61,7 @@ def test_help_in_english_is_unchanged_on_a_russian_machine():
     (("generate", "--bogus"), "Нет такого параметра: --bogus (возможные параметры: --jobs, --out)",
      "No such option: --bogus (Possible options: --jobs, --out)"),
     (("generate",), "Не указан параметр '--plan'.", "Missing option '--plan'."),
-    (("verify",), "Не указан аргумент 'out'.", "Missing argument 'out'."),
+    (("verify",), "Не указан аргумент 'ПАПКА'.", "Missing argument 'OUT'."),
     (("demo", "--jobs", "0"), "Недопустимое значение '--jobs': значение должно быть не меньше 1",
      "Invalid value for '--jobs': Input should be greater than or equal to 1"),
     (("demo", "--jobs", "x"), "Недопустимое значение '--jobs': нужно целое число",
@@ -150,8 +150,26 @@ def test_an_os_error_on_the_output_folder_in_russian():
                                       "папку и попробуйте снова")
 
 
-def test_type_names_in_help_in_russian_and_english_unchanged():
+def test_type_names_in_help_are_words_in_russian_and_english():
     ru = _run("generate", "--help", "--lang", "ru").output
     assert "<файл>" in ru and "<папка>" in ru and "<file>" not in ru and "<list[str]>" not in ru
     en = _run("generate", "--help").output
-    assert "<file>" in en and "<dir>" in en and "<файл>" not in en
+    assert "<file>" in en and "<folder>" in en and "<values>" in en
+    assert "<dir>" not in en and "<list[str]>" not in en and "<файл>" not in en
+
+
+@pytest.mark.parametrize(("args", "ru", "en"), [
+    (("distribute", "--help"), "Запуск: xl-kpi distribute [ПАРАМЕТРЫ] {ПАПКА}",
+     "Usage: xl-kpi distribute [OPTIONS] {OUT}"),
+    (("validate", "--help"), "Запуск: xl-kpi validate [ПАРАМЕТРЫ] [ФАЙЛ]...",
+     "Usage: xl-kpi validate [OPTIONS] [FILE]..."),
+    (("distribute",), "Не указан аргумент 'ПАПКА'", "Missing argument 'OUT'"),
+])
+def test_the_usage_line_and_the_arguments_names_in_the_language(args, ru, en):
+    """click's [OPTIONS] and the arguments' names (the metavars cli.py gives) read in the run's language; the
+    Arguments panel names the argument as the usage line does."""
+    ru_out, en_out = _flat(_run(*args, "--lang", "ru").output), _flat(_run(*args).output)
+    assert ru in ru_out and "OPTIONS" not in ru_out and "'OUT'" not in ru_out and "{OUT}" not in ru_out
+    assert en in en_out
+    if "--help" in args:
+        assert ru.split()[-1].strip("{}[].") in ru_out.split("Аргументы", 1)[1]

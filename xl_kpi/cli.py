@@ -110,7 +110,7 @@ def validate_command(
     data: Annotated[list[str] | None, typer.Option(
         "--data", callback=lambda v: _data_option(v), help=DATA_HELP)] = None,
     more: Annotated[list[str] | None, typer.Argument(
-        callback=lambda v: _data_option(v), show_default=False, metavar="[FILE]...",
+        callback=lambda v: _data_option(v), show_default=False, metavar="FILE",
         help=N_("More data files (or NAME=PATH)."))] = None,
     period: Annotated[str | None, typer.Option(
         "--period", callback=_period_option, help=PERIOD_HELP)] = None,
@@ -135,7 +135,7 @@ DataOption = Annotated[list[str] | None, typer.Option(
 EngineOption = Annotated[str | None, typer.Option(
     "--engine", callback=lambda v: _engine_option(v), help=ENGINE_HELP)]
 MoreArgument = Annotated[list[str] | None, typer.Argument(
-    callback=lambda v: _data_option(v), show_default=False, metavar="[FILE]...",
+    callback=lambda v: _data_option(v), show_default=False, metavar="FILE",
     help=N_("More data files (or NAME=PATH)."))]
 PeriodOption = Annotated[str | None, typer.Option(
     "--period", callback=_period_option, help=PERIOD_HELP)]
@@ -187,7 +187,7 @@ def generate_command(
                             "computation from the recorded inputs. Exit 1 when anything differs."))
 def verify_command(
     out: Annotated[Path, typer.Argument(
-        exists=True, file_okay=False, help=N_("An output folder of 'xl-kpi generate'."))],
+        metavar="OUT", exists=True, file_okay=False, help=N_("An output folder of 'xl-kpi generate'."))],
     no_recompute: Annotated[bool, typer.Option(
         "--no-recompute", help=N_("Only check the hashes; don't recompute from the recorded inputs."))] = False,
     lang: MessagesLangOption = None,
@@ -313,7 +313,8 @@ def _print_rows(rows: list[tuple[str, str]], width: int = 12) -> int:
                                 "check isolation."))
 def distribute_command(
     out: Annotated[Path, typer.Argument(
-        exists=True, file_okay=False, show_default=False, help=N_("The output folder of xl-kpi generate."))],
+        metavar="OUT", exists=True, file_okay=False, show_default=False,
+        help=N_("The output folder of xl-kpi generate."))],
     by: Annotated[list[str] | None, typer.Option(
         "--by", help=N_("Bundles per employee, manager or department (repeat for several; default employee)."))] = None,
     zip_: Annotated[bool, typer.Option("--zip", help=N_("One .zip per bundle instead of a folder."))] = False,

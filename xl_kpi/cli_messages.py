@@ -81,15 +81,14 @@ def typer_texts() -> Iterator[None]:
 
 @contextmanager
 def _help_in_language(command: Any, ctx: Any) -> Iterator[None]:
-    """The help of ``command``, of its parameters and (a group) of its commands translated inside the block."""
-    if current() == "en":
-        yield
-        return
+    """The help of ``command``, of its parameters and (a group) of its commands translated inside the block;
+    typer's type names (``<list[str]>``) read as words in every language (``<values>``, ``<значения>``)."""
+    english = current() == "en"
     saved: list[tuple[Any, str, Any]] = []
 
     def swap(obj: Any, attr: str) -> None:
         value = getattr(obj, attr, None)
-        if isinstance(value, str) and value:
+        if not english and isinstance(value, str) and value:
             saved.append((obj, attr, value))
             setattr(obj, attr, text(value))
 
@@ -102,6 +101,7 @@ def _help_in_language(command: Any, ctx: Any) -> Iterator[None]:
     swap(command, "help")
     for param in command.get_params(ctx):
         swap(param, "help")
+        swap(param, "metavar")  # an argument's name in the Arguments panel and the usage line
         retype(param)
     for sub in getattr(command, "commands", {}).values():
         swap(sub, "help")
@@ -130,14 +130,29 @@ def _type_label(shown: str | None) -> str | None:
     return f"<{text(TYPE_LABELS[name])}>{rest}" if name in TYPE_LABELS else shown
 
 
+USAGE_WORDS = (N_("OPTIONS"), N_("COMMAND"), N_("ARGS"), N_("OUT"), N_("FILE"), N_("HOST:PORT"), N_("ADDR"))
+"""The capitalised words of usage lines and errors (click's ``[OPTIONS]``, the ``metavar=`` cli.py gives its
+arguments and options) as message ids."""
+
+
+def _usage_words(line: str) -> str:
+    """``[OPTIONS] {OUT}`` → ``[ПАРАМЕТРЫ] {ПАПКА}`` in Russian: each known word in the current language."""
+    return re.sub(r"[A-Z][A-Z:]*[A-Z]", lambda m: text(m.group()) if m.group() in USAGE_WORDS else m.group(), line)
+
+
+def _usage_pieces(command: Any, ctx: Any) -> str:
+    """The usage line after the command's path, its words in the current language."""
+    return _usage_words(" ".join(command.collect_usage_pieces(ctx)))
+
+
 # ------------------------------------------------------------------------------------ usage errors
 
 
 def _hint(e: Any) -> str:
     hint = e.param_hint if e.param_hint is not None else (e.param.get_error_hint() if e.param else None)
     if isinstance(hint, (list, tuple)):
-        return " / ".join(repr(h) for h in hint)
-    return str(hint or "")
+        return " / ".join(repr(_usage_words(h)) for h in hint)
+    return _usage_words(str(hint or ""))
 
 
 _VALUE_ERRORS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], Msg]]] = [
@@ -207,7 +222,7 @@ class Command(TyperCommand):
             raise translated(e) from None
 
     def format_usage(self, ctx: Any, formatter: Any) -> None:
-        formatter.write_usage(ctx.command_path, " ".join(self.collect_usage_pieces(ctx)), prefix=text(USAGE))
+        formatter.write_usage(ctx.command_path, _usage_pieces(self, ctx), prefix=text(USAGE))
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         with _help_in_language(self, ctx):
@@ -243,7 +258,7 @@ class Group(TyperGroup):
             raise click_errors.UsageError(message, e.ctx) from None
 
     def format_usage(self, ctx: Any, formatter: Any) -> None:
-        formatter.write_usage(ctx.command_path, " ".join(self.collect_usage_pieces(ctx)), prefix=text(USAGE))
+        formatter.write_usage(ctx.command_path, _usage_pieces(self, ctx), prefix=text(USAGE))
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         with _help_in_language(self, ctx):
