@@ -173,3 +173,20 @@ def test_the_usage_line_and_the_arguments_names_in_the_language(args, ru, en):
     assert en in en_out
     if "--help" in args:
         assert ru.split()[-1].strip("{}[].") in ru_out.split("Аргументы", 1)[1]
+
+
+def test_lang_before_the_command_name_is_the_runs_language(tmp_path, sample_company):
+    """``xl-kpi --lang ru COMMAND`` speaks Russian like ``xl-kpi COMMAND --lang ru``: the group's help, a command's
+    messages and (generate) its cards; a command's own --lang still wins."""
+    assert "Запуск: xl-kpi [ПАРАМЕТРЫ] КОМАНДА" in _flat(_run("--help", "--lang", "ru").output)
+    assert "Запуск: xl-kpi [ПАРАМЕТРЫ] КОМАНДА" in _flat(_run("--lang", "ru", "--help").output)
+    res = _run("--lang", "ru", "demo", "--lang", "de")
+    assert res.exit_code == 2 and "укажите en или ru" in _flat(res.output), res.output
+    res = _run("--lang", "xx", "demo")
+    assert res.exit_code == 2 and "use en or ru" in _flat(res.output), res.output
+    bad = tmp_path / "facts.csv"
+    bad.write_text("employee_id,kpi_id,fact\n1001,sales,много\n", encoding="utf-8")
+    ru = _flat(_run("--lang", "ru", "validate", "--plan", str(sample_company.plan), str(bad)).output)
+    assert "как исправить:" in ru and "fix:" not in ru
+    en = _flat(_run("--lang", "ru", "validate", "--lang", "en", "--plan", str(sample_company.plan), str(bad)).output)
+    assert "fix:" in en and "как исправить" not in en

@@ -35,9 +35,30 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+LANG_HELP = N_("Language of the messages: en or ru (default: the plan's Settings, then the system locale).")
+
+
+def _lang_option(value: str | None) -> str | None:
+    if value is not None and value not in ("en", "ru"):
+        raise typer.BadParameter(tr("use en or ru"))
+    return value
+
+
+def _root_lang(ctx: typer.Context, value: str | None) -> str | None:
+    """``xl-kpi --lang ru COMMAND``: the language every command of this run takes when it is not given again."""
+    ctx.obj = {"lang": _lang_option(value)}
+    return value
+
+
+def _command_lang(ctx: typer.Context, value: str | None) -> str | None:
+    """A command's --lang, else the one given before the command's name."""
+    return _lang_option(value) if value is not None else (ctx.find_root().obj or {}).get("lang")
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help=N_("Show the version.")),
+    lang: str | None = typer.Option(None, "--lang", callback=_root_lang, help=LANG_HELP),
 ) -> None:
     """KPI scoring and bonus calculation for Excel."""
 
@@ -97,9 +118,7 @@ def _engine_option(value: str | None) -> str | None:
         raise typer.BadParameter(str(e)) from None
 
 
-LANG_HELP = N_("Language of the messages: en or ru (default: the plan's Settings, then the system locale).")
-MessagesLangOption = Annotated[str | None, typer.Option(
-    "--lang", callback=lambda v: _lang_option(v), help=LANG_HELP)]
+MessagesLangOption = Annotated[str | None, typer.Option("--lang", callback=_command_lang, help=LANG_HELP)]
 
 
 @app.command("validate", cls=Command, help=N_(
@@ -140,15 +159,9 @@ MoreArgument = Annotated[list[str] | None, typer.Argument(
 PeriodOption = Annotated[str | None, typer.Option(
     "--period", callback=_period_option, help=PERIOD_HELP)]
 LangOption = Annotated[str | None, typer.Option(
-    "--lang", callback=lambda v: _lang_option(v), help=N_("Language of cards, summary, errors.csv and messages: en "
+    "--lang", callback=_command_lang, help=N_("Language of cards, summary, errors.csv and messages: en "
     "or ru (default: the plan's Settings; messages then follow the system locale)."))]
 JobsOption = Annotated[int, typer.Option("--jobs", min=1, max=64, help=N_("Worker processes for the cards."))]
-
-
-def _lang_option(value: str | None) -> str | None:
-    if value is not None and value not in ("en", "ru"):
-        raise typer.BadParameter(tr("use en or ru"))
-    return value
 
 
 @app.command("generate", cls=Command, help=N_(
