@@ -77,6 +77,7 @@ def test_report_names_counts_total_and_folder(tmp_path):
     res = runner.invoke(app, ["demo", "--out", str(tmp_path / "o"), "--lang", "en"])
     assert res.exit_code == 0, res.output
     assert "44 cards written" in res.output and "total bonus" in res.output and "₽" in res.output
+    assert "(period October 2026, 2026-10)" in res.output
     assert str((tmp_path / "o").resolve()) in res.output.replace("\n", "")
 
 

@@ -294,7 +294,7 @@ def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> No
                            len(warnings))
     console.print(f"[green]✓[/green] {escape(text)}")
     rows = [(tr("total bonus"), f"[bold]{_money(report.total_bonus, currency)}[/bold]  "
-             + escape(tr("(period {period})", period=report.results.period or "—")))]
+             + escape(tr("(period {period})", period=_period_label(report.results.period))))]
     if report.reused:
         rows.append((tr("resumed"), escape(ntr("{n} card kept from the interrupted run",
                                                "{n} cards kept from the interrupted run", report.reused))))
@@ -640,6 +640,19 @@ def _run_check(out: Path, *, full: bool = False, jobs: int = 1) -> bool:
     if len(rep.leaks) > 200:
         console.print("  " + escape(tr("… and {n} more", n=len(rep.leaks) - 200)))
     return True
+
+
+def _period_label(period: str) -> str:
+    """``2026-Q4`` as the report's language names it, its code after it: «IV квартал 2026 (2026-Q4)»."""
+    if not period:
+        return "—"
+    from xl_kpi.engine.errors import KpiError
+    from xl_kpi.engine.period import Period
+
+    try:
+        return f"{Period.parse(period).label(current())}, {period}"
+    except KpiError:
+        return period
 
 
 def _money(x: float, currency: str = "RUB") -> str:
