@@ -643,7 +643,7 @@ def _run_check(out: Path, *, full: bool = False, jobs: int = 1) -> bool:
 
 
 def _period_label(period: str) -> str:
-    """``2026-Q4`` as the report's language names it, its code after it: «IV квартал 2026 (2026-Q4)»."""
+    """``2026-Q4`` as the report's language names it, its code after it: «IV квартал 2026, 2026-Q4»."""
     if not period:
         return "—"
     from xl_kpi.engine.errors import KpiError
