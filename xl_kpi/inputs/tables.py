@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from openpyxl.utils import get_column_letter
 
 from xl_kpi.i18n import Msg, Plural
 from xl_kpi.inputs.problems import Problem, Problems, row_ranges
@@ -28,6 +27,7 @@ from xl_kpi.inputs.readers import (
     read_csv_grid,
     read_workbook,
 )
+from xl_kpi.inputs.readers.letters import column_letter
 
 HEADER_SEARCH_ROWS = 10
 """The header row is looked for among the first rows of a sheet (a title may sit above it)."""
@@ -190,11 +190,11 @@ def _header_columns(header: pd.Series) -> tuple[list[int], list[str], dict[str, 
             continue
         label = _label(v)
         if label in letters:
-            repeated.setdefault(label, [letters[label]]).append(get_column_letter(j + 1))
+            repeated.setdefault(label, [letters[label]]).append(column_letter(j + 1))
             continue
         keep.append(j)
         names.append(label)
-        letters[label] = get_column_letter(j + 1)
+        letters[label] = column_letter(j + 1)
     return keep, names, letters, repeated
 
 
@@ -253,21 +253,21 @@ def _sheet_issues(table: Table, info: SheetInfo, columns: Mapping[int, str]) -> 
         hit = [lab for c, lab in columns.items() if c1 <= c <= c2]
         if r2 < head or not hit:
             continue  # a title above the header, or cells outside the table
-        ref = f"{get_column_letter(c1)}{r1}:{get_column_letter(c2)}{r2}"
+        ref = f"{column_letter(c1)}{r1}:{column_letter(c2)}{r2}"
         if r1 <= head:
             problem = Problem("error", Msg("cells {ref} are merged across the header row", ref=ref),
                               Msg("unmerge them (Home → Merge & Center) and give every column its own header, all "
                                   "in one row"), **where, row=r1,
-                              column=get_column_letter(c1), header=hit[0])
+                              column=column_letter(c1), header=hit[0])
         else:
             problem = Problem("error", Msg("cells {ref} are merged: only {cell} holds the value, the other "
                                            "cells of the merge read as empty", ref=ref,
-                                           cell=f"{get_column_letter(c1)}{r1}"),
+                                           cell=f"{column_letter(c1)}{r1}"),
                               Msg("unmerge them (Home → Merge & Center) and type the value in every row"),
-                              **where, row=r1, column=get_column_letter(c1),
+                              **where, row=r1, column=column_letter(c1),
                               header=hit[0])
         rows = range(max(r1, head + 1), min(r2, head + 2000) + 1)  # the cells that read as empty
-        cover = [(r, get_column_letter(c)) for c in columns if c1 <= c <= c2 for r in rows]
+        cover = [(r, column_letter(c)) for c in columns if c1 <= c <= c2 for r in rows]
         for lab in hit:
             table.add_issue(lab, problem, cover)
     cells = [
