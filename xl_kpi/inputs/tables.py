@@ -27,6 +27,7 @@ from xl_kpi.inputs.readers import (
     read_csv_grid,
     read_workbook,
 )
+from xl_kpi.inputs.readers.ahead import take
 from xl_kpi.inputs.readers.letters import column_letter
 
 HEADER_SEARCH_ROWS = 10
@@ -207,6 +208,12 @@ ARROW_HEAD_ROWS = 2000
 def _arrow_grid(path: Path, encoding: str | None = None, separator: str | None = None) -> Any:
     """The CSV file as an Arrow grid, or None (pyarrow missing, or a file only the line reader explains);
     ``encoding`` and ``separator`` (of the Sources sheet) replace the guess."""
+    ahead = take(path, encoding, separator)
+    if ahead is not None:  # parsed while the plan was read
+        try:
+            return ahead.result()
+        except ImportError:  # pragma: no cover - pyarrow is a dependency of the batch tools
+            return None
     try:
         from xl_kpi.inputs.readers.csvarrow import read_csv_arrow
     except ImportError:  # pragma: no cover - pyarrow is a dependency of the batch tools
