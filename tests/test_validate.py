@@ -394,3 +394,25 @@ def test_column_letters_are_openpyxls():
     for text in ("", "AAAA", "A1", "Ж"):
         with pytest.raises(ValueError):
             column_number(text)
+
+
+@pytest.mark.parametrize("chosen", [None, "system"])
+def test_validate_has_pyarrow_allocate_with_jemalloc_unless_the_environment_chooses(chosen):
+    code = (
+        "import pyarrow as pa\n"
+        "from xl_kpi.cli import _arrow_memory_pool\n"
+        "try:\n"
+        "    pa.jemalloc_memory_pool()\n"
+        "    has = True\n"
+        "except NotImplementedError:\n"
+        "    has = False\n"
+        "_arrow_memory_pool()\n"
+        "print(has, pa.default_memory_pool().backend_name)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    if chosen:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
+    has, backend = done.stdout.split()
+    assert backend == (chosen or ("jemalloc" if has == "True" else backend)), done.stderr
