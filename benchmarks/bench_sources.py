@@ -1,6 +1,6 @@
 """Benchmark: ``xl-kpi validate`` on a large CRM export against pyarrow's bare read of the same file, same run.
 
-    .venv/bin/python benchmarks/bench_sources.py [--rows 1000000] [--repeat 3] [--folder DIR]
+    .venv/bin/python benchmarks/bench_sources.py [--rows 1000000] [--repeat 3] [--folder DIR] [--compare DIR]
 
 Writes the sample company's plan and data with ``deals.csv`` replaced by an export of ``--rows`` rows as
 CRMs write it (cp1251, ``;``, every value quoted, amounts as "150 000,00", dates as 31.10.2026 14:05:00,
@@ -114,11 +114,11 @@ class Measured:
     stdout: str = ""
 
 
-def run_process(args: list[str], env: dict[str, str] | None = None) -> Measured:
-    """Run ``args`` and measure that process alone (``os.wait4``: its own CPU time and peak RSS)."""
+def run_process(args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> Measured:
+    """Run ``args`` in ``cwd`` and measure that process alone (``os.wait4``: its own CPU time and peak RSS)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, cwd=ROOT)
+        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         took = time.perf_counter() - start
         proc.returncode = code = os.waitstatus_to_exitcode(status)
@@ -149,15 +149,15 @@ def bare_process(path: Path) -> Measured:
     return run_process([sys.executable, "-c", BASELINE, str(path), ",".join(HEADER)])
 
 
-def run_validate(plan: Path, data: Path, rows: int) -> Measured:
-    """``xl-kpi validate`` of the plan and data as a whole process."""
+def run_validate(plan: Path, data: Path, rows: int, code: Path = ROOT) -> Measured:
+    """``xl-kpi validate`` of the plan and data as a whole process, with the xl_kpi of the folder ``code``."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
     if rows > 1_000_000:  # beyond one sheet's rows and the default sizes: raise the limits for this run
         env.update(XL_KPI_MAX_ROWS=str(rows * 102 // 100 + 10), XL_KPI_MAX_DATA_MB=str(rows // 1000 + 100),
                    XL_KPI_MAX_SOURCE_CELLS=str((rows * 102 // 100 + 10) * len(HEADER)))
     return run_process([sys.executable, "-m", "xl_kpi", "validate", "--plan", str(plan), "--data", str(data),
-                        "--period", "2026-10"], env)
+                        "--period", "2026-10"], env, cwd=code)  # python -m looks in cwd first
 
 
 def _spread(values: list[float], unit: str = "", digits: int = 2) -> str:
@@ -172,16 +172,23 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=None, help="keep the inputs here (reused when present)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds (baseline process, in-process read, "
                         "validate, in turn); medians and spreads are printed")
+    parser.add_argument("--compare", type=Path, default=None, help="a folder holding another version of xl_kpi "
+                        "(e.g. `git archive REV | tar -x -C DIR`): its validate runs in the same rounds, for a "
+                        "before/after under the same load")
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="bench_sources_"))
     plan, data = make_inputs(folder, args.rows)
     deals = data / "deals.csv"
     size = deals.stat().st_size / 1024 / 1024
-    compileall.compile_dir(ROOT / "xl_kpi", quiet=1)  # an installed package has its bytecode
+    for code in (ROOT, args.compare) if args.compare else (ROOT,):
+        compileall.compile_dir(code / "xl_kpi", quiet=1)  # an installed package has its bytecode
     bare_read(deals)  # warm up: the file in the page cache, pyarrow imported
     rounds: list[tuple[Measured, float, Measured]] = []
+    others: list[Measured] = []
     for _ in range(max(args.repeat, 1)):
         rounds.append((bare_process(deals), bare_read(deals), run_validate(plan, data, args.rows)))
+        if args.compare:
+            others.append(run_validate(plan, data, args.rows, args.compare))
     procs, reads, vals = zip(*rounds, strict=True)
     n = len(rounds)
     print(f"export: {args.rows:,} rows × {len(HEADER)} columns, {size:.0f} MB cp1251 ({deals}); {n} rounds, "
@@ -195,6 +202,11 @@ def main() -> None:
           f"  <- the target (≤ 3×, goal 1.5×); CPU {_spread([v.cpu / p.cpu for p, _, v in rounds], '×')}")
     print(f"ratio validate : pyarrow in process    = {_spread([v.seconds / r for _, r, v in rounds], '×')}"
           "  (the read alone, for reference)")
+    if others:
+        print(f"compared ({args.compare}): validate {_spread([o.seconds for o in others], ' s')}, "
+              f"CPU {_spread([o.cpu for o in others], ' s')}, "
+              f"peak RSS {_spread([o.rss_mb for o in others], ' MB', 0)}; ratio to pyarrow whole process "
+              f"{_spread([o.seconds / p.seconds for o, (p, _, _) in zip(others, rounds, strict=True)], '×')}")
     last = vals[-1].stdout.strip()
     print("validate said:", last.splitlines()[-1] if last else "(nothing)")
     if args.folder is None:
