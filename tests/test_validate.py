@@ -362,7 +362,8 @@ def test_validate_does_not_collect_the_drill_rows(monkeypatch):
 
 def test_validate_imports_no_writer_and_no_ibis():
     """`xl-kpi validate` writes nothing, so it loads neither the workbook writers nor Ibis (their imports
-    are a good part of a validation's fixed cost); a column's letters come from xl_kpi's own helper."""
+    are a good part of a validation's fixed cost); a column's letters come from xl_kpi's own helper, and the
+    XML entities of a sheet's text are decoded without xml.sax (which imports urllib, http and ssl)."""
     plan, data = sample_inputs()
     code = (
         "import contextlib, io, runpy, sys\n"
@@ -372,11 +373,12 @@ def test_validate_imports_no_writer_and_no_ibis():
         "        runpy.run_module('xl_kpi', run_name='__main__')\n"
         "except SystemExit as e:\n"
         "    code = e.code\n"
-        "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'openpyxl', 'xlsxwriter', 'ibis'}))\n"
+        "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'openpyxl', 'xlsxwriter', 'ibis'}),\n"
+        "      sorted(set(sys.modules) & {'xml.sax', 'ssl'}))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
-    assert done.stdout.strip() == "0 []", done.stderr
+    assert done.stdout.strip() == "0 [] []", done.stderr
 
 
 def test_column_letters_are_openpyxls():

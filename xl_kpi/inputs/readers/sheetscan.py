@@ -8,11 +8,11 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from xml.sax.saxutils import unescape
 
 from xl_kpi.i18n import Msg
 from xl_kpi.inputs.readers.letters import column_letter, column_number
 from xl_kpi.inputs.readers.limits import _BOMB_FIX, _DAMAGED_FIX, MB, FileReadError, Limits, _mb
+from xl_kpi.inputs.readers.xmltext import unescape
 
 
 @dataclass
@@ -219,7 +219,7 @@ def _formulas(chunk: bytes, out: SheetInfo) -> None:
         if ref is None:
             continue
         cell = (int(ref.group(2)), _col_number(ref.group(1)))
-        formula = "=" + unescape((text or b"").decode("utf-8", "replace"), {"&quot;": '"', "&apos;": "'"})
+        formula = "=" + unescape((text or b"").decode("utf-8", "replace"))
         kind = re.search(rb'\bt="([^"]*)"', attrs)
         cached = value is not None and (value.strip() != b"" or (kind is not None and kind.group(1) == b"str"))
         if not cached:
