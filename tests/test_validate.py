@@ -358,3 +358,63 @@ def test_validate_does_not_collect_the_drill_rows(monkeypatch):
     monkeypatch.setattr(facts_module, "rows_of_source", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
     got = [str(p) for p in validate(plan, data)]
     assert calls == [] and got == expected
+
+
+def test_validate_imports_no_writer_and_no_ibis():
+    """`xl-kpi validate` writes nothing, so it loads neither the workbook writers nor Ibis (their imports
+    are a good part of a validation's fixed cost); a column's letters come from xl_kpi's own helper, and the
+    XML entities of a sheet's text are decoded without xml.sax (which imports urllib, http and ssl)."""
+    plan, data = sample_inputs()
+    code = (
+        "import contextlib, io, runpy, sys\n"
+        f"sys.argv = ['xl-kpi', 'validate', '--plan', {str(plan)!r}, '--data', *{[str(p) for p in data]!r}]\n"
+        "try:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        runpy.run_module('xl_kpi', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    code = e.code\n"
+        "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'openpyxl', 'xlsxwriter', 'ibis'}),\n"
+        "      sorted(set(sys.modules) & {'xml.sax', 'ssl'}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
+    assert done.stdout.strip() == "0 [] []", done.stderr
+
+
+def test_column_letters_are_openpyxls():
+    from openpyxl.utils.cell import column_index_from_string, get_column_letter
+
+    from xl_kpi.inputs.readers.letters import column_letter, column_number
+
+    for n in (*range(1, 800), 18277, 18278):
+        assert column_letter(n) == get_column_letter(n)
+        assert column_number(get_column_letter(n)) == column_index_from_string(get_column_letter(n)) == n
+    assert column_number("xfd") == 16384
+    for bad in (0, 18279):
+        with pytest.raises(ValueError):
+            column_letter(bad)
+    for text in ("", "AAAA", "A1", "Ж"):
+        with pytest.raises(ValueError):
+            column_number(text)
+
+
+@pytest.mark.parametrize("chosen", [None, "system"])
+def test_validate_has_pyarrow_allocate_with_jemalloc_unless_the_environment_chooses(chosen):
+    code = (
+        "import pyarrow as pa\n"
+        "from xl_kpi.cli import _arrow_memory_pool\n"
+        "try:\n"
+        "    pa.jemalloc_memory_pool()\n"
+        "    has = True\n"
+        "except NotImplementedError:\n"
+        "    has = False\n"
+        "_arrow_memory_pool()\n"
+        "print(has, pa.default_memory_pool().backend_name)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    if chosen:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
+    has, backend = done.stdout.split()
+    assert backend == (chosen or ("jemalloc" if has == "True" else backend)), done.stderr

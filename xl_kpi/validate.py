@@ -57,14 +57,17 @@ def inspect_computed(
     the plan is unreadable): the batch run uses them instead of computing them a second time. The results
     speak ``language``, else the plan's Settings language, else ``default_language``, else en.
     ``drill=False`` skips the raw rows behind the facts (the cards' drill-down; validation needs none)."""
-    from xl_kpi.inputs.facts import load_facts
-    from xl_kpi.inputs.plan import check_employment, read_plan
+    from xl_kpi.inputs.readers.ahead import reading_ahead
 
     problems = Problems()
-    the_plan = read_plan(plan, problems=problems)
-    if the_plan.broken:
-        return None, None, problems, None
-    facts = load_facts(the_plan, data, period=period, problems=problems, engine=engine, drill=drill)
+    with reading_ahead(_data_paths(data)):  # the CSV exports are parsed while the plan is read
+        from xl_kpi.inputs.facts import load_facts
+        from xl_kpi.inputs.plan import check_employment, read_plan
+
+        the_plan = read_plan(plan, problems=problems)
+        if the_plan.broken:
+            return None, None, problems, None
+        facts = load_facts(the_plan, data, period=period, problems=problems, engine=engine, drill=drill)
     if facts.period:
         check_employment(the_plan, facts.period, problems)
     elif the_plan.employees[["hired", "left"]].notna().to_numpy().any():
@@ -80,6 +83,18 @@ def inspect_computed(
         language = default_language
     results = check_amounts(the_plan, facts, problems, period=period, language=language)
     return the_plan, facts, problems, results
+
+
+def _data_paths(data: Sequence[str | Path | DataFile]) -> list[Path]:
+    """The files the plain ``--data`` paths name (folders listed), to be read ahead; none if a folder cannot be
+    listed (the reading of the data reports it, after the plan)."""
+    from xl_kpi.inputs.datafiles import parse_data_arg, plain_paths
+    from xl_kpi.inputs.tables import expand_paths
+
+    try:
+        return expand_paths(plain_paths(d if isinstance(d, DataFile | Path) else parse_data_arg(d) for d in data))
+    except OSError:
+        return []
 
 
 FAR_BELOW = -1.0

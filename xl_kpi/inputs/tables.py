@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from openpyxl.utils import get_column_letter
 
 from xl_kpi.i18n import Msg, Plural
 from xl_kpi.inputs.problems import Problem, Problems, row_ranges
@@ -28,6 +27,8 @@ from xl_kpi.inputs.readers import (
     read_csv_grid,
     read_workbook,
 )
+from xl_kpi.inputs.readers.ahead import take
+from xl_kpi.inputs.readers.letters import column_letter
 
 HEADER_SEARCH_ROWS = 10
 """The header row is looked for among the first rows of a sheet (a title may sit above it)."""
@@ -139,13 +140,15 @@ def _header_issues(table: Table, misplaced: Problem | None, repeated: Mapping[st
 
 
 def _find_header(
-    grid: pd.DataFrame, expected: Sequence[Sequence[str]] | None, file: str, sheet: str | None
+    grid: pd.DataFrame, expected: Sequence[Sequence[str]] | None, file: str, sheet: str | None,
+    rows_filled: np.ndarray | None = None,
 ) -> tuple[int, Problem | None] | None:
-    """The index of the header row in ``grid`` (and the problem when it sits too low), or None if empty."""
+    """The index of the header row in ``grid`` (and the problem when it sits too low), or None if empty.
+    ``rows_filled``: the positions of the rows with a filled cell, when the caller knows them already."""
     if grid.empty:
         return None
-    filled = _non_empty(grid)
-    rows_filled = np.flatnonzero(filled.any(axis=1).to_numpy())
+    if rows_filled is None:
+        rows_filled = np.flatnonzero(_non_empty(grid).any(axis=1).to_numpy())
     candidates = list(rows_filled[:HEADER_SEARCH_ROWS])
     if not candidates:
         return None
@@ -190,11 +193,11 @@ def _header_columns(header: pd.Series) -> tuple[list[int], list[str], dict[str, 
             continue
         label = _label(v)
         if label in letters:
-            repeated.setdefault(label, [letters[label]]).append(get_column_letter(j + 1))
+            repeated.setdefault(label, [letters[label]]).append(column_letter(j + 1))
             continue
         keep.append(j)
         names.append(label)
-        letters[label] = get_column_letter(j + 1)
+        letters[label] = column_letter(j + 1)
     return keep, names, letters, repeated
 
 
@@ -205,6 +208,12 @@ ARROW_HEAD_ROWS = 2000
 def _arrow_grid(path: Path, encoding: str | None = None, separator: str | None = None) -> Any:
     """The CSV file as an Arrow grid, or None (pyarrow missing, or a file only the line reader explains);
     ``encoding`` and ``separator`` (of the Sources sheet) replace the guess."""
+    ahead = take(path, encoding, separator)
+    if ahead is not None:  # parsed while the plan was read
+        try:
+            return ahead.result()
+        except ImportError:  # pragma: no cover - pyarrow is a dependency of the batch tools
+            return None
     try:
         from xl_kpi.inputs.readers.csvarrow import read_csv_arrow
     except ImportError:  # pragma: no cover - pyarrow is a dependency of the batch tools
@@ -221,11 +230,13 @@ def table_from_arrow(
     """:func:`table_from_grid` for an Arrow grid of text cells: the header row is found in the first
     rows, the body stays in Arrow (an :class:`ArrowTable`); rows with no filled cell are left out."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
+    if not grid.num_rows or not grid.num_columns:
+        return None
+    has = [_filled_cells(col) for col in grid.columns]  # once per column: the header search and the body's rows
     head = grid.slice(0, ARROW_HEAD_ROWS).to_pandas()
     head.columns = range(head.shape[1])
-    found = _find_header(head, expected, file, None)
+    found = _find_header(head, expected, file, None, np.flatnonzero(_any(has)[:ARROW_HEAD_ROWS]))
     if found is None:
         return None
     header_idx, misplaced = found
@@ -233,16 +244,28 @@ def table_from_arrow(
     body = grid.slice(header_idx + 1).select(keep).rename_columns(names)
     rows = np.arange(header_idx + 2, header_idx + 2 + body.num_rows, dtype=np.int64)
     if body.num_rows:
-        filled = None
-        for col in body.columns:  # a cell is filled when it is not null and not only spaces
-            has = pc.and_not(pc.is_valid(col), pc.fill_null(pc.utf8_is_space(col), False))
-            filled = has if filled is None else pc.or_(filled, has)
-        mask = filled.to_numpy() if isinstance(filled, pa.Array) else pa.chunked_array(filled).to_numpy()
+        mask = _any([has[j] for j in keep])[header_idx + 1:]
         if not mask.all():
             body, rows = body.filter(pa.array(mask)), rows[mask]
     table = ArrowTable(name, file, None, letters, header_row=header_idx + 1, path=path, data=body, rows=rows)
     _header_issues(table, misplaced, repeated)
     return table
+
+
+def _filled_cells(col: Any) -> np.ndarray:
+    """Cell-wise 'has a value' of an Arrow text column: not null and not only spaces."""
+    import pyarrow.compute as pc
+
+    has = pc.and_not(pc.is_valid(col), pc.fill_null(pc.utf8_is_space(col), False))
+    return np.asarray(has.to_numpy(zero_copy_only=False) if hasattr(has, "to_numpy") else has, dtype=bool)
+
+
+def _any(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """Row-wise 'any' of cell-wise masks."""
+    out = np.zeros(len(columns[0]), dtype=bool)
+    for m in columns:
+        out |= m
+    return out
 
 
 def _sheet_issues(table: Table, info: SheetInfo, columns: Mapping[int, str]) -> None:
@@ -253,21 +276,21 @@ def _sheet_issues(table: Table, info: SheetInfo, columns: Mapping[int, str]) -> 
         hit = [lab for c, lab in columns.items() if c1 <= c <= c2]
         if r2 < head or not hit:
             continue  # a title above the header, or cells outside the table
-        ref = f"{get_column_letter(c1)}{r1}:{get_column_letter(c2)}{r2}"
+        ref = f"{column_letter(c1)}{r1}:{column_letter(c2)}{r2}"
         if r1 <= head:
             problem = Problem("error", Msg("cells {ref} are merged across the header row", ref=ref),
                               Msg("unmerge them (Home → Merge & Center) and give every column its own header, all "
                                   "in one row"), **where, row=r1,
-                              column=get_column_letter(c1), header=hit[0])
+                              column=column_letter(c1), header=hit[0])
         else:
             problem = Problem("error", Msg("cells {ref} are merged: only {cell} holds the value, the other "
                                            "cells of the merge read as empty", ref=ref,
-                                           cell=f"{get_column_letter(c1)}{r1}"),
+                                           cell=f"{column_letter(c1)}{r1}"),
                               Msg("unmerge them (Home → Merge & Center) and type the value in every row"),
-                              **where, row=r1, column=get_column_letter(c1),
+                              **where, row=r1, column=column_letter(c1),
                               header=hit[0])
         rows = range(max(r1, head + 1), min(r2, head + 2000) + 1)  # the cells that read as empty
-        cover = [(r, get_column_letter(c)) for c in columns if c1 <= c <= c2 for r in rows]
+        cover = [(r, column_letter(c)) for c in columns if c1 <= c <= c2 for r in rows]
         for lab in hit:
             table.add_issue(lab, problem, cover)
     cells = [
@@ -334,11 +357,12 @@ def _is_filled(v: Any) -> bool:
 
 def _non_empty(frame: pd.DataFrame) -> pd.DataFrame:
     """Cell-wise 'has a value' (NaN, None and blank text count as empty)."""
-    mask = frame.notna()
-    for c in frame.columns[_text_cols(frame)]:
-        col = frame[c]
-        mask[c] = mask[c] & ~col.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
-    return mask
+    mask = frame.notna().to_numpy(dtype=bool, copy=True)
+    for j in np.flatnonzero(_text_cols(frame)):  # in numpy, column by column: no frame built cell by cell
+        values = frame.iloc[:, j].to_numpy(dtype=object)
+        mask[:, j] &= ~np.fromiter((isinstance(v, str) and not v.strip() for v in values), dtype=bool,
+                                   count=len(values))
+    return pd.DataFrame(mask, index=frame.index, columns=frame.columns)
 
 
 def _text_cols(frame: pd.DataFrame) -> np.ndarray:

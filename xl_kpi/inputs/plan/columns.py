@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from openpyxl.utils import get_column_letter
 
 from xl_kpi.i18n import Msg
 from xl_kpi.inputs.cells import to_ids, to_numbers
@@ -17,11 +16,12 @@ from xl_kpi.inputs.identity import id_key
 from xl_kpi.inputs.plan.model import Plan
 from xl_kpi.inputs.plan.schema import SHEETS
 from xl_kpi.inputs.problems import Problems
+from xl_kpi.inputs.readers.letters import column_letter
 from xl_kpi.inputs.tables import Table
 
 
 def _letter(i: int) -> str:
-    return get_column_letter(i + 1)
+    return column_letter(i + 1)
 
 
 def _text(series: pd.Series) -> pd.Series:

@@ -22,11 +22,18 @@ def detect_encoding(data: bytes) -> str:
         return "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    try:
-        data.decode("utf-8")
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:  # a block at a time: no text of the whole file, and a failure copies only its block into the exception
+        for start in range(0, len(view), _DECODE_BLOCK):
+            decoder.decode(view[start:start + _DECODE_BLOCK], final=start + _DECODE_BLOCK >= len(view))
     except UnicodeDecodeError:
         return "cp1251"
     return "utf-8"
+
+
+_DECODE_BLOCK = 1 << 20
+"""Bytes decoded at a time by :func:`detect_encoding`."""
 
 
 def detect_separator(text: str) -> str:

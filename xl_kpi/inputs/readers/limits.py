@@ -8,10 +8,10 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import pandas as pd
-from openpyxl.utils.cell import get_column_letter
 
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.i18n import Msg, Plural, english
+from xl_kpi.inputs.readers.letters import column_letter
 
 MB = 1024 * 1024
 
@@ -131,11 +131,11 @@ def _check_cell_text(grid: pd.DataFrame, name: str, sheet: str | None, lim: Limi
             i = int(lengths.to_numpy().argmax())
             raise FileReadError(
                 name, Msg("cell {cell} holds {n} characters, more than the {limit} a spreadsheet cell can hold",
-                          cell=f"{get_column_letter(j + 1)}{i + 1}", n=_count(int(lengths.iloc[i])),
+                          cell=f"{column_letter(j + 1)}{i + 1}", n=_count(int(lengths.iloc[i])),
                           limit=_count(lim.cell_chars)),
                 Msg("check the file (in a CSV, a quote left open swallows the rest of the file into one cell); "
                     "{raise_limit}", raise_limit=_raise_limit("cell_chars", str(int(lengths.iloc[i])))),
-                sheet=sheet, row=i + 1, column=get_column_letter(j + 1))
+                sheet=sheet, row=i + 1, column=column_letter(j + 1))
 
 
 _DAMAGED_FIX = Msg("the file is damaged or incomplete (cut short while copying, downloading or e-mailing?): "

@@ -9,7 +9,6 @@ import posixpath
 import re
 import zipfile
 from pathlib import Path
-from xml.sax.saxutils import unescape
 
 from xl_kpi.i18n import Msg, english
 from xl_kpi.inputs.readers.limits import (
@@ -26,6 +25,7 @@ from xl_kpi.inputs.readers.limits import (
 )
 from xl_kpi.inputs.readers.sheetscan import SheetInfo, _scan_sheet
 from xl_kpi.inputs.readers.sniff import _refuse, zip_kind
+from xl_kpi.inputs.readers.xmltext import unescape
 
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
 _SST_COUNT = re.compile(rb"\buniqueCount=\"(\d+)\"")
@@ -165,7 +165,7 @@ def _read_small(zf: zipfile.ZipFile, member: str, name: str, limit: int = 32 * M
 
 def _attr(attrs: bytes, key: bytes) -> str | None:
     m = re.search(rb"(?:^|\s)" + key + rb'="([^"]*)"', attrs)
-    return unescape(m.group(1).decode("utf-8", "replace"), {"&quot;": '"', "&apos;": "'"}) if m else None
+    return unescape(m.group(1).decode("utf-8", "replace")) if m else None
 
 
 def _relationships(zf: zipfile.ZipFile, member: str, name: str) -> dict[str, tuple[str, str]]:

@@ -8,12 +8,11 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from xml.sax.saxutils import unescape
-
-from openpyxl.utils.cell import column_index_from_string, get_column_letter
 
 from xl_kpi.i18n import Msg
+from xl_kpi.inputs.readers.letters import column_letter, column_number
 from xl_kpi.inputs.readers.limits import _BOMB_FIX, _DAMAGED_FIX, MB, FileReadError, Limits, _mb
+from xl_kpi.inputs.readers.xmltext import unescape
 
 
 @dataclass
@@ -83,12 +82,12 @@ CHUNK = 8 * MB
 
 def _col_number(letters: bytes) -> int:
     """b'AA' → 27, as the scanner's regular expressions give the letters (openpyxl's conversion)."""
-    return column_index_from_string(letters.decode("ascii"))
+    return column_number(letters.decode("ascii"))
 
 
 def _cell_name(row: int, col: int) -> str:
     """'B12' for (12, 2); past the last column letters (ZZZ, a hostile file) Excel's other form, 'R1C20000'."""
-    return f"{get_column_letter(col)}{row}" if col <= 18278 else f"R{row}C{col}"
+    return f"{column_letter(col)}{row}" if col <= 18278 else f"R{row}C{col}"
 
 
 def _chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, lim: Limits) -> Iterator[bytes]:
@@ -220,7 +219,7 @@ def _formulas(chunk: bytes, out: SheetInfo) -> None:
         if ref is None:
             continue
         cell = (int(ref.group(2)), _col_number(ref.group(1)))
-        formula = "=" + unescape((text or b"").decode("utf-8", "replace"), {"&quot;": '"', "&apos;": "'"})
+        formula = "=" + unescape((text or b"").decode("utf-8", "replace"))
         kind = re.search(rb'\bt="([^"]*)"', attrs)
         cached = value is not None and (value.strip() != b"" or (kind is not None and kind.group(1) == b"str"))
         if not cached:

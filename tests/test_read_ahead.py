@@ -1,0 +1,81 @@
+"""The CSV exports read ahead while the plan is read (xl_kpi/inputs/readers/ahead.py): the same problems, in the
+same order, the same hashes, each file read once, and no thread left behind."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+from tests import _plan_helpers as ph
+from xl_kpi.inputs import inputbytes
+from xl_kpi.inputs.plan import sample_inputs
+from xl_kpi.inputs.readers import ahead
+from xl_kpi.validate import validate
+
+
+def _problems(plan: Path, data: list[Path]) -> list[tuple]:
+    return [(p.severity, p.file, p.sheet, p.row, p.column, str(p)) for p in validate(plan, data)]
+
+
+def _bad_data(tmp_path: Path) -> list[Path]:
+    """A facts file with an unreadable fact, a CSV that is really a zip, one with a quote never closed."""
+    facts = ph.make_facts(tmp_path, {("E1", "deals"): "сто"})
+    (tmp_path / "zipped.csv").write_bytes(b"PK\x03\x04" + b"\0" * 64)
+    (tmp_path / "open_quote.csv").write_text('employee_id;value\nE1;"12\nE2;3\n', encoding="utf-8")
+    return [facts, tmp_path / "zipped.csv", tmp_path / "open_quote.csv"]
+
+
+def test_the_problems_are_those_of_reading_in_turn(tmp_path, monkeypatch):
+    plan = ph.make_plan(tmp_path)
+    data = _bad_data(tmp_path)
+    ahead_problems = _problems(plan, data)
+    monkeypatch.setattr(ahead, "take", lambda *a, **k: None)  # every file read where it is asked for
+    in_turn = _problems(plan, data)
+    assert ahead_problems == in_turn
+    assert any("сто" in p[-1] for p in in_turn) and any(p[1] == "zipped.csv" for p in in_turn)
+
+
+def test_each_file_is_read_once_hashed_and_no_thread_outlives_validate(tmp_path, monkeypatch):
+    plan, data = sample_inputs()
+    reads: list[str] = []
+    real = inputbytes.read_input
+
+    def counted(path):
+        reads.append(Path(path).name)
+        return real(path)
+
+    monkeypatch.setattr(inputbytes, "read_input", counted)
+    monkeypatch.setattr(sys.modules["xl_kpi.inputs.readers.sniff"], "read_input", counted)  # the module, not
+    # the function the package exports under the same name
+    taken: list[str] = []
+    real_take = ahead.take
+
+    def take(path, *a, **k):
+        got = real_take(path, *a, **k)
+        if got is not None:
+            taken.append(Path(path).name)
+        return got
+
+    from xl_kpi.inputs import tables
+
+    monkeypatch.setattr(tables, "take", take)
+    with inputbytes.recording() as seen:
+        problems = validate(plan, data)
+    assert not problems.has_errors
+    csvs = sorted(p.name for p in data if p.suffix == ".csv")
+    assert sorted(taken) == csvs  # every CSV was handed over from the read ahead
+    assert sorted(r for r in reads if r.endswith(".csv")) == csvs  # and read once
+    assert {Path(k).name for k in seen} >= set(csvs)  # hashed into the caller's recording
+    assert [t for t in threading.enumerate() if t.name.startswith("xl_kpi-read-ahead")] == []
+
+
+def test_a_file_asked_for_with_other_options_is_read_with_them(tmp_path):
+    path = ph.write_csv(tmp_path / "deals.csv", [["employee_id", "amount"], ["E1", "5"]], sep=";")
+    with ahead.reading_ahead([path, tmp_path / "missing.csv", tmp_path / "plan.xlsx"]):
+        assert ahead.take(path, separator=",") is None  # read again by its reader, with the Sources row's options
+        got = ahead.take(path)
+        assert got is not None and got.result().num_rows == 2
+        assert ahead.take(path) is None  # handed out once
+        assert ahead.take(tmp_path / "missing.csv") is None
+    assert ahead.take(path) is None  # nothing outside the block
