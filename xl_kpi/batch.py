@@ -45,7 +45,7 @@ from xl_kpi.inputs.problems import InputError, Problems
 from xl_kpi.inputs.sources.native import is_native, native_digest
 from xl_kpi.inputs.tables import expand_paths
 from xl_kpi.outputs import outdir
-from xl_kpi.outputs.atomic import fsync_dir, write_atomic
+from xl_kpi.outputs.atomic import flush_files, fsync_dir, write_atomic
 from xl_kpi.outputs.cards import CardRecord, CardTemplate, iter_cards, read_journal, write_cards
 from xl_kpi.outputs.csvsafe import read_rows
 from xl_kpi.outputs.history import History, check_recorded, load_history
@@ -167,7 +167,7 @@ def generate(
                                                      on_progress=on_progress, history=earlier)
         except OSError as e:
             raise outdir.os_error(e, out) from None
-    moved = [replace(r, path=out / r.path.relative_to(staging)) for r in records]
+    moved = _moved(records, staging, out)
     return BatchReport(out, moved, errors, results, problems, time.perf_counter() - started, _present(out),
                        reused=reused)
 
@@ -186,30 +186,35 @@ def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Resu
         if on_start:
             on_start(len(ok_results.employees))
         # The summary and the results files need no card: the parent writes them while the workers render
-        # (it would only wait for them otherwise). Their errors surface at .result(), before the swap.
+        # (it would only wait for them otherwise). Their errors surface at .result(), before the swap. The cards
+        # reach the disk in one flush, also on that thread, while the parent writes the manifest and the audit.
         with ThreadPoolExecutor(1, thread_name_prefix="xl-kpi-summary") as side:
             beside = [side.submit(write_summary, results, staging / SUMMARY),
                       side.submit(write_errors, errors, staging),
                       side.submit(save_results, results, staging)]
+            flushed = None
             try:
                 records = write_cards(ok_results, staging, tpl, lang=results.language, jobs=jobs,
                                       on_progress=on_progress, keep_existing=trusted if resume else False,
-                                      journal=staging / JOURNAL, history=history)
-            except BaseException:
+                                      journal=staging / JOURNAL, history=history, fsync=False)
+                flushed = side.submit(flush_files, [r.path for r in records])
+                (staging / CARDS).mkdir(exist_ok=True)
+                if resume:
+                    _remove_unlisted_cards(staging, records)
+                write_manifest(records, staging)
                 for f in beside:
-                    f.cancel()
+                    f.result()
+                audit["outputs"] = {n: _sha256(staging / n) for n in AUDITED_FILES if (staging / n).exists()}
+                audit["cards"] = len(records)
+                staged = _staged_files(staging)
+                audit["files"] = sorted({*staged, AUDIT})
+                write_atomic(staging / AUDIT, json.dumps(audit, ensure_ascii=False, indent=1).encode("utf-8"))
+                flushed.result()  # every card on disk before anything moves into OUT
+            except BaseException:
+                for f in [*beside, flushed]:
+                    if f is not None:
+                        f.cancel()
                 raise
-            for f in beside:
-                f.result()
-        (staging / CARDS).mkdir(exist_ok=True)
-        if resume:
-            _remove_unlisted_cards(staging, records)
-        write_manifest(records, staging)
-        audit["outputs"] = {n: _sha256(staging / n) for n in AUDITED_FILES if (staging / n).exists()}
-        audit["cards"] = len(records)
-        staged = _staged_files(staging)
-        audit["files"] = sorted({*staged, AUDIT})
-        write_atomic(staging / AUDIT, json.dumps(audit, ensure_ascii=False, indent=1).encode("utf-8"))
         _swap_into_place(staging, out, owned, staged)
         done = True
     except KeyboardInterrupt:
@@ -219,6 +224,17 @@ def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Resu
         if done or not (resume or keep):  # a failed --resume run keeps its finished cards for the next try
             shutil.rmtree(staging, ignore_errors=True)
     return staging, records, reused
+
+
+def _moved(records: list[CardRecord], staging: Path, out: Path) -> list[CardRecord]:
+    """The card records with their paths in OUT instead of the staging folder (cut as text: 10,000 of them)."""
+    cut, into = len(os.fspath(staging)), os.fspath(out)
+    moved = []
+    for r in records:
+        p = os.fspath(r.path)
+        rel = p[cut:] if p.startswith(os.fspath(staging) + os.sep) else os.sep + os.fspath(r.path.relative_to(staging))
+        moved.append(CardRecord(r.employee_id, Path(into + rel), r.sha256, r.total_bonus, r.status, r.reason))
+    return moved
 
 
 def _history(paths: Sequence[str | os.PathLike[str]], results: Results, problems: Problems, out: Path

@@ -18,7 +18,7 @@ import pandas as pd
 from xl_kpi.engine.money import round_money
 from xl_kpi.outputs.atomic import write_atomic
 from xl_kpi.outputs.csvsafe import csv_bytes
-from xl_kpi.outputs.values import is_missing, number, text
+from xl_kpi.outputs.values import ILLEGAL_CHARACTERS, is_missing, number, text
 
 MANIFEST_COLUMNS = ("employee_id", "file", "sha256", "total_bonus", "status")
 ERROR_COLUMNS = ("employee_id", "name", "reason")
@@ -42,20 +42,25 @@ def manifest_bytes(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> b
     out = Path(out_dir)
     resolved = out.resolve()
     prefix = os.fspath(out).rstrip(os.sep) + os.sep
-    records = list(records)
-    totals = [number(_get(rec, "total_bonus")) for rec in records]
-    rounded = round_money(np.array([np.nan if t is None else t for t in totals], dtype=float)) if records else []
+    fields = [_fields(rec) for rec in records]
+    totals = [number(total) for _, _, _, total, _ in fields]
+    rounded = round_money(np.array([np.nan if t is None else t for t in totals], dtype=float)) if fields else []
     rows = []
-    for rec, total_num, money in zip(records, totals, rounded, strict=True):
-        rows.append([
-            _get(rec, "employee_id"),
-            _relative(_get(rec, "path"), out, resolved, prefix),
-            text(_get(rec, "sha256")),
+    for (eid, path, digest, _, status), total_num, money in zip(fields, totals, rounded, strict=True):
+        rows.append((
+            _text(eid),
+            _text(_relative(path, out, resolved, prefix)),
+            _text(digest),
             "" if total_num is None else f"{money:.2f}",
-            _get(rec, "status"),
-        ])
+            _text(status),
+        ))
     rows.sort(key=lambda row: (_natural(row[0]), row[1]))
-    return csv_bytes(MANIFEST_COLUMNS, [[text(v) for v in row] for row in rows], plain=(3,))
+    return csv_bytes(MANIFEST_COLUMNS, rows, plain=(3,))
+
+
+def _text(v: Any) -> str:
+    """:func:`xl_kpi.outputs.values.text`, without its type checks for the plain ``str`` a record mostly holds."""
+    return ILLEGAL_CHARACTERS.sub("", v) if type(v) is str else text(v)
 
 
 def write_errors(rows: Iterable[Any], out_dir: str | os.PathLike[str]) -> Path | None:
@@ -81,6 +86,16 @@ def errors_bytes(rows: Iterable[Any]) -> bytes | None:
     """The bytes :func:`write_errors` writes, or None when there is no error (no errors.csv then)."""
     data = [[_get(r, "employee_id"), _get(r, "name"), _get(r, "reason")] for r in rows]
     return csv_bytes(ERROR_COLUMNS, [[text(v) for v in row] for row in data]) if data else None
+
+
+def _fields(rec: Any) -> tuple[Any, ...]:
+    """A record's employee_id, path, sha256, total_bonus and status (a dict, a Series or an object's attributes)."""
+    if isinstance(rec, (Mapping, pd.Series)):
+        return tuple(rec.get(name) for name in _RECORD_FIELDS)
+    return tuple(getattr(rec, name, None) for name in _RECORD_FIELDS)
+
+
+_RECORD_FIELDS = ("employee_id", "path", "sha256", "total_bonus", "status")
 
 
 def _get(rec: Any, name: str) -> Any:
@@ -124,7 +139,7 @@ _DIGITS = re.compile(r"(\d+)")
 
 def _natural(value: Any) -> tuple[Any, ...]:
     """Sort key in which the numbers inside an id compare as numbers (E2 before E10)."""
-    t = text(value)
+    t = _text(value)
     if t.isdigit() and t.isascii():  # what the split below gives for a plain number, without it
         return ((1, 0, ""), (0, int(t), ""), (1, 0, ""))
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.casefold())

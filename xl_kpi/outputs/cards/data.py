@@ -32,6 +32,8 @@ _EMP_DEFAULT = {"multiplier": 1.0, "proration": 1.0, "gated": False, "adjustment
 
 
 def _clean_text(v: Any) -> Any:
+    if type(v) is str:  # most cells: nothing to clean
+        return v
     if v is None or v is pd.NA or v is pd.NaT:
         return None
     if isinstance(v, float):
@@ -54,7 +56,7 @@ def _array(df: pd.DataFrame, name: str, numeric: bool, default: Any = None) -> A
 
 
 def _texts(values: list[Any]) -> list[Any]:
-    return [_clean_text(v) for v in values]
+    return [v if type(v) is str else _clean_text(v) for v in values]
 
 
 def _flags(values: list[Any]) -> list[bool]:

@@ -102,12 +102,19 @@ def _scale_ctxs(sc: Scale, label: str, used_by: list[str], t: dict[str, Any]) ->
     return out
 
 
+_SCALE_CACHE = 4096
+"""At most this many (shape, scale, KPIs) entries are kept per worker: a plan of personal KPI names stays bounded."""
+
+
 class _Stamp:
     """Builds one card's slot values: inputs, formulas and the cached results."""
 
     def __init__(self, template: CardTemplate, ctx: _Context) -> None:
         self.tpl = template
         self.ctx = ctx
+        self._scales: dict[tuple[int, str, tuple[str, ...]], tuple[list[dict[str, Any]], fx.ScaleRefs]] = {}
+        """(compiled shape, scale name, KPIs using it) → the scale's slot values and references: the same for
+        every card of that shape and position, so built once (read only, shared by those cards)."""
 
     def key_and_scales(self, card: _Card) -> tuple[_Key, list[tuple[str, Scale, list[str]]]]:
         order: dict[str, tuple[Scale, list[str]]] = {}
@@ -133,6 +140,20 @@ class _Stamp:
         )
         return key, scales
 
+    def _scale(self, comp: _Compiled, info: dict[str, Any], name: str, sc: Scale, used: list[str]
+               ) -> tuple[list[dict[str, Any]], fx.ScaleRefs]:
+        """One scale's slot values (title, then a row each) and where its rows are (cell references or literals)."""
+        tpl, t = self.tpl, self.ctx.t
+        label = t["default_scale"] if name == "default" else t["scale"].format(name)
+        cs = _scale_ctxs(sc, label, used, t)
+        rows = info["rows"]
+        if tpl.scale_start is None:
+            return cs, fx.ScaleRefs.of(sc)
+        sc_cols = tpl.scale_cols
+        at = {k: r for k, r, _ in rows if k in ("below", "cap")}
+        return cs, fx.ScaleRefs.cells(sc, sc_cols["threshold"], sc_cols["coefficient"],
+                                      [r for k, r, _ in rows if k == "point"], at.get("below"), at.get("cap"))
+
     def contexts(self, card: _Card, comp: _Compiled, scales: list[tuple[str, Scale, list[str]]]) -> list[Any]:
         tpl, cx, t = self.tpl, self.ctx, self.ctx.t
         emp = card.emp
@@ -140,23 +161,17 @@ class _Stamp:
         fc = comp.field_refs
         ctxs: list[Any] = [None] * comp.ctx_count
 
-        # scales: where each one's rows are (cell references or literals)
         sref: dict[str, fx.ScaleRefs] = {}
-        sc_cols = tpl.scale_cols
         for (name, sc, used), info in zip(scales, comp.scale_rows, strict=True):
-            label = t["default_scale"] if name == "default" else t["scale"].format(name)
-            cs = _scale_ctxs(sc, label, used, t)
+            known = self._scales.get(ck := (id(comp), name, tuple(used)))
+            if known is None:
+                known = self._scale(comp, info, name, sc, used)
+                if len(self._scales) < _SCALE_CACHE:
+                    self._scales[ck] = known
+            cs, sref[name] = known
             ctxs[info["ctx"]] = cs[0]
             for (_kind, _row, ci), c in zip(info["rows"], cs[1:], strict=True):
                 ctxs[ci] = c
-            rows = info["rows"]
-            if tpl.scale_start is not None:
-                at = {k: r for k, r, _ in rows if k in ("below", "cap")}
-                sref[name] = fx.ScaleRefs.cells(sc, sc_cols["threshold"], sc_cols["coefficient"],
-                                                [r for k, r, _ in rows if k == "point"], at.get("below"),
-                                                at.get("cap"))
-            else:
-                sref[name] = fx.ScaleRefs.of(sc)
 
         pool = emp["bonus_pool"]
         pool_ref = fc.get("bonus_pool") or fx.literal(pool if _isnum(pool) else 0.0)

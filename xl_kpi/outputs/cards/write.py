@@ -104,10 +104,10 @@ class CardRecord:
 _W: dict[str, Any] = {}
 
 
-def _worker_init(source: bytes, lang: str, path: Path | None, ctx: _Context, fsync: bool,
+def _worker_init(source: bytes, lang: str, path: Path | None, ctx: _Context,
                  keep: bool | Mapping[str, str], cards: _CardSource | None = None) -> None:
     tpl = CardTemplate(source, lang, path)
-    _W.update(template=tpl, stamp=_Stamp(tpl, ctx), fsync=fsync, keep=keep, cards=cards)
+    _W.update(template=tpl, stamp=_Stamp(tpl, ctx), keep=keep, cards=cards)
 
 
 class _Journal:
@@ -136,11 +136,12 @@ def read_journal(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def _write_chunk(
-    template: CardTemplate, stamp: _Stamp, chunk: Sequence[tuple[_Card, str]], fsync: bool,
+    template: CardTemplate, stamp: _Stamp, chunk: Sequence[tuple[_Card, str]],
     keep: bool | Mapping[str, str] = False,
 ) -> list[tuple[Any, str, str, Any, Any, Any]]:
-    """Render and write one chunk of cards. ``fsync``: each file's write-out to disk is started, not waited for
-    (:func:`write_cards` waits for all of them once, at the end).
+    """Render and write one chunk of cards, each atomically (a temporary file renamed into place), none flushed to
+    disk: :func:`write_cards` waits for the disk once, at the end (asking the kernel to start each card's write-out
+    as it was written cost more system time than that one wait saves).
 
     ``keep``: a card file already at its path is kept as it is (a resumed run whose earlier,
     identical run wrote it atomically); a mapping path → sha256 (a resume journal) keeps it only when
@@ -148,7 +149,7 @@ def _write_chunk(
     sha256, bonus, status, reason).
     """
     out = []
-    with AtomicBatch(fsync=False, writeback=fsync) as batch:
+    with AtomicBatch(fsync=False) as batch:
         for card, path in chunk:
             data = None
             if keep and os.path.isfile(path) and not os.path.islink(path):
@@ -170,7 +171,7 @@ def _worker_chunk(chunk: tuple[int, list[str]]) -> list[tuple[Any, str, str, Any
     worker cuts their data from the card source it inherited (only positions and names are sent to it)."""
     start, paths = chunk
     cards = _W["cards"].cards(range(start, start + len(paths)))
-    return _write_chunk(_W["template"], _W["stamp"], list(zip(cards, paths, strict=True)), _W["fsync"], _W["keep"])
+    return _write_chunk(_W["template"], _W["stamp"], list(zip(cards, paths, strict=True)), _W["keep"])
 
 
 def _paths(src: _CardSource, out_dir: Path) -> Iterator[str]:
@@ -229,8 +230,8 @@ def write_cards(
     ``jobs`` > 1 uses that many worker processes, each compiling the template once and taking
     chunks of ``chunk_size`` employees; only a few chunks are in flight at a time, so memory
     stays flat however many employees there are. Files are written atomically (a temporary file renamed into
-    place: a killed run leaves each card complete or absent); each card's write-out to disk starts as it is
-    written and the disk is waited for once, before returning (``fsync=False`` skips both). ``on_progress(n_done)``
+    place: a killed run leaves each card complete or absent) and the disk is waited for once, before returning
+    (``fsync=False`` skips it: the caller flushes, e.g. while it writes the manifest). ``on_progress(n_done)``
     is called after each chunk. Records come in the order of ``results.employees``; names that
     collide after sanitising get a " (2)" suffix. ``keep_existing`` keeps card files already in
     place (resuming an interrupted run of the same inputs into the same folder); a mapping path →
@@ -247,7 +248,7 @@ def write_cards(
     if jobs <= 1 or len(results.employees) <= chunk_size:
         stamp = _Stamp(tpl, ctx)
         for i, ch in enumerate(_chunks(results, out, max(1, chunk_size))):
-            done[i] = _write_chunk(tpl, stamp, ch, fsync, keep_existing)
+            done[i] = _write_chunk(tpl, stamp, ch, keep_existing)
             if log:
                 log.add(done[i])
             n_done += len(ch)
@@ -264,7 +265,7 @@ def write_cards(
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         with ProcessPoolExecutor(
             max_workers=jobs, mp_context=mp.get_context(method), initializer=_worker_init,
-            initargs=(tpl.source, tpl.lang, tpl.path, ctx, fsync, keep_existing, src),
+            initargs=(tpl.source, tpl.lang, tpl.path, ctx, keep_existing, src),
         ) as pool:
             pending: dict[Any, int] = {}
             numbered = enumerate(chunks)
@@ -287,7 +288,7 @@ def write_cards(
                     n_done += len(done[i])
                     if on_progress:
                         on_progress(n_done)
-    if fsync:  # the one wait for the disk: the workers only started each card's write-out
+    if fsync:  # the one wait for the disk
         flush_files(p for i in done for _, p, *_ in done[i])
     records: list[CardRecord] = []
     for i in sorted(done):  # each chunk's rows dropped as they become records: not both held at once
