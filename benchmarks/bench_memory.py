@@ -8,6 +8,11 @@ each size, runs what ``xl-kpi generate`` runs before the cards (:func:`xl_kpi.va
 with every stage wrapped: the resident memory (RSS) when the stage starts, its peak while it runs (a thread
 samples /proc/self/statm every millisecond) and when it ends. It prints one table per size, then the
 process peaks of both sizes and their ratio (issue 10 §6: at most 1.5).
+
+``--generate`` also runs ``xl-kpi generate --jobs J`` end to end at both sizes (a fresh output folder each) and
+samples its whole process tree (the parent and every worker it forks) every few milliseconds: the peak of the
+parent alone, of the sum of the tree's RSS (counts pages the workers share with the parent by fork twice) and of
+the sum of its PSS (each shared page split between the processes sharing it: what the tree really holds).
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ import functools
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -125,6 +132,70 @@ def _profile(plan: str, facts: str) -> dict[str, Any]:
             "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
+def _tree(root: int) -> list[int]:
+    """``root`` and every process below it (found by their parent ids in /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(parents.get(pid, ()))
+    return out
+
+
+def _pss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _statm_rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _generate(plan: Path, facts: Path, out: Path, jobs: int) -> dict[str, float]:
+    """One ``xl-kpi generate`` process tree, sampled: wall seconds, workers seen, and the peaks (bytes) of the
+    parent's RSS, of the tree's summed RSS and of its summed PSS."""
+    proc = subprocess.Popen([sys.executable, "-m", "xl_kpi", "generate", "--plan", str(plan), "--data", str(facts),
+                             "--out", str(out), "--jobs", str(jobs)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    peaks = {"parent": 0, "rss": 0, "pss": 0}
+    seen: set[int] = set()
+    t0, k = time.perf_counter(), 0
+    while proc.poll() is None:
+        pids = _tree(proc.pid)
+        seen.update(pids)
+        rss = [_statm_rss(p) for p in pids]
+        peaks["parent"] = max(peaks["parent"], rss[0])
+        peaks["rss"] = max(peaks["rss"], sum(rss))
+        if k % 4 == 0:  # PSS walks every page table: every 4th sample
+            peaks["pss"] = max(peaks["pss"], sum(_pss(p) for p in pids))
+        k += 1
+        time.sleep(0.005)
+    err = proc.stderr.read() if proc.stderr else ""
+    if proc.returncode:
+        sys.exit(f"generate failed (exit {proc.returncode}):\n{err}")
+    return {**peaks, "seconds": time.perf_counter() - t0, "processes": len(seen)}
+
+
 def _table(n: int, got: dict[str, Any]) -> None:
     mb = 1024 * 1024
     print(f"\n{n} employees ({got['employees']} computed, {got['errors']} errors); RSS after imports "
@@ -142,33 +213,54 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000, help="employees (default 10000)")
     ap.add_argument("--big", type=int, default=100_000, help="employees of the large run (default 100000)")
     ap.add_argument("--inputs", default=None, help="folder for the inputs (kept, reused; default: a temp folder)")
+    ap.add_argument("--generate", action="store_true", help="also run xl-kpi generate end to end, its process tree "
+                    "sampled")
+    ap.add_argument("--jobs", type=int, default=2, help="generate --jobs (default 2)")
+    ap.add_argument("--stages", action=argparse.BooleanOptionalAction, default=True,
+                    help="the per-stage tables of inspect_computed (default on)")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(_profile(*args.child)))
         return
 
-    import tempfile
-
     from bench_batch import make_inputs
 
     work = Path(args.inputs) if args.inputs else Path(tempfile.mkdtemp(prefix="bench-memory-"))
-    peaks = {}
+    peaks, gen = {}, {}
+    mb = 1024 * 1024
     for n in (args.n, args.big):
         folder = work / f"in{n}"
         plan, facts = folder / "plan.xlsx", folder / "facts.csv"
         if not (plan.exists() and facts.exists()):
             make_inputs(n, folder)
-        proc = subprocess.run([sys.executable, __file__, "--child", str(plan), str(facts)], capture_output=True,
-                              text=True, cwd=ROOT)
-        if proc.returncode:
-            sys.exit(proc.stderr)
-        got = json.loads(proc.stdout.splitlines()[-1])
-        _table(n, got)
-        peaks[n] = got["maxrss"]
-    mb = 1024 * 1024
-    print(f"\npeak RSS {peaks[args.n] / mb:.0f} MB at {args.n}, {peaks[args.big] / mb:.0f} MB at {args.big}: "
-          f"{peaks[args.big] / peaks[args.n]:.2f}x  load={os.getloadavg()[0]:.2f}")
+        if args.stages:
+            proc = subprocess.run([sys.executable, __file__, "--child", str(plan), str(facts)], capture_output=True,
+                                  text=True, cwd=ROOT)
+            if proc.returncode:
+                sys.exit(proc.stderr)
+            got = json.loads(proc.stdout.splitlines()[-1])
+            _table(n, got)
+            peaks[n] = got["maxrss"]
+        if args.generate:
+            out = Path(tempfile.mkdtemp(prefix="bench-memory-out-"))
+            try:
+                gen[n] = g = _generate(plan, facts, out / "out", args.jobs)
+            finally:
+                shutil.rmtree(out, ignore_errors=True)
+            print(f"\ngenerate --jobs {args.jobs}, {n} employees: {g['seconds']:.1f} s, {g['processes']} "
+                  f"processes; peak RSS of the parent {g['parent'] / mb:.0f} MB, of the tree {g['rss'] / mb:.0f} MB "
+                  "(RSS summed), "
+                  f"{g['pss'] / mb:.0f} MB (PSS summed)  load={os.getloadavg()[0]:.2f}")
+    if args.stages:
+        print(f"\npeak RSS {peaks[args.n] / mb:.0f} MB at {args.n}, {peaks[args.big] / mb:.0f} MB at {args.big}: "
+              f"{peaks[args.big] / peaks[args.n]:.2f}x  load={os.getloadavg()[0]:.2f}")
+    if args.generate:
+        small, big = gen[args.n], gen[args.big]
+        print("generate " + ", ".join(f"{what} {big[key] / mb:.0f} / {small[key] / mb:.0f} MB = "
+                                      f"{big[key] / small[key]:.2f}x" for what, key in
+                                      (("parent", "parent"), ("tree RSS", "rss"), ("tree PSS", "pss")))
+              + f" at {args.big} / {args.n}")
 
 
 if __name__ == "__main__":
