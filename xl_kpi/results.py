@@ -114,7 +114,7 @@ def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: Pe
 
 
 def _with_facts(plan: Plan, facts: Facts | pd.DataFrame | None, period: Period | None) -> pd.DataFrame:
-    lines = plan.lines.copy()
+    lines = plan.lines.copy(deep=False)  # copy on write: the columns added here never reach plan.lines
     kpis = plan.kpis.set_index("kpi_id")
     lines["kpi_name"] = _text_map(lines["kpi_id"], kpis["name"])
     lines["unit"] = _text_map(lines["kpi_id"], kpis["unit"])
