@@ -62,6 +62,19 @@ STAGES = [  # (module, function): each call is one row of the table, nested call
     ("xl_kpi.results", "_reasons"),
     ("xl_kpi.results", "bonus_notes"),
 ]
+GENERATE_STAGES = [  # with --generate-stages: what generate does after inspect_computed (in the parent)
+    ("xl_kpi.batch", "split_invalid"),
+    ("xl_kpi.batch", "audit_record"),
+    ("xl_kpi.batch", "_write_staged"),
+    ("xl_kpi.batch", "write_summary"),
+    ("xl_kpi.batch", "write_errors"),
+    ("xl_kpi.batch", "save_results"),
+    ("xl_kpi.batch", "write_cards"),
+    ("xl_kpi.outputs.cards.write", "_CardSource"),
+    ("xl_kpi.outputs.cards.write", "flush_files"),
+    ("xl_kpi.batch", "write_manifest"),
+    ("xl_kpi.batch", "_swap_into_place"),
+]
 
 
 def _rss() -> int:
@@ -70,37 +83,42 @@ def _rss() -> int:
 
 
 class Sampler(threading.Thread):
-    """Samples the RSS every millisecond; ``peak_since(mark)`` is the highest since ``mark()``."""
+    """Samples the RSS every millisecond; ``peak(mark())`` is the highest since that mark (marks may overlap)."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.marks: list[int] = []
+        self.marks: dict[int, int] = {}
         self.lock = threading.Lock()
         self.stop = False
+        self.next = 0
 
     def run(self) -> None:
         while not self.stop:
             r = _rss()
             with self.lock:
-                self.marks = [max(m, r) for m in self.marks]
+                for k, m in self.marks.items():
+                    if r > m:
+                        self.marks[k] = r
             time.sleep(0.001)
 
     def mark(self) -> int:
         with self.lock:
-            self.marks.append(_rss())
-            return len(self.marks) - 1
+            self.next += 1
+            self.marks[self.next] = _rss()
+            return self.next
 
     def peak(self, i: int) -> int:
         with self.lock:
             return max(self.marks.pop(i), _rss())
 
 
-def _profile(plan: str, facts: str) -> dict[str, Any]:
-    """Run inspect_computed on the inputs with every stage measured (in this process)."""
+def _profile(plan: str, facts: str, jobs: int = 0) -> dict[str, Any]:
+    """Run inspect_computed on the inputs with every stage measured (in this process); ``jobs``: run the whole of
+    generate with that many workers (its own stages measured too, in this process only)."""
     sampler = Sampler()
     sampler.start()
     rows: list[tuple[int, str, int, int, int, float]] = []
-    depth = [0]
+    local = threading.local()  # the summary's thread nests its own stages
 
     def wrap(name: str, fn: Any) -> Any:
         @functools.wraps(fn)
@@ -108,22 +126,33 @@ def _profile(plan: str, facts: str) -> dict[str, Any]:
             start, t0 = _rss(), time.perf_counter()
             i = sampler.mark()
             slot = len(rows)
-            rows.append((depth[0], name, start, 0, 0, 0.0))
-            depth[0] += 1
+            depth = getattr(local, "depth", 0)
+            rows.append((depth, name, start, 0, 0, 0.0))
+            local.depth = depth + 1
             try:
                 return fn(*a, **k)
             finally:
-                depth[0] -= 1
+                local.depth = depth
                 rows[slot] = (rows[slot][0], name, start, sampler.peak(i), _rss(), time.perf_counter() - t0)
         return inner
 
-    for mod_name, fn_name in STAGES:
+    for mod_name, fn_name in STAGES + (GENERATE_STAGES if jobs else []):
         mod = importlib.import_module(mod_name)
         setattr(mod, fn_name, wrap(fn_name, getattr(mod, fn_name)))
     from xl_kpi.validate import inspect_computed
 
     base = _rss()
-    _, _, problems, results = inspect_computed(plan, [facts])
+    if jobs:
+        from xl_kpi.batch import generate
+
+        out = Path(tempfile.mkdtemp(prefix="bench-memory-out-"))
+        try:
+            report = generate(plan, [facts], out / "out", jobs=jobs)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        problems, results = report.problems, report.results
+    else:
+        _, _, problems, results = inspect_computed(plan, [facts])
     sampler.stop = True
     import resource
 
@@ -218,10 +247,12 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="generate --jobs (default 2)")
     ap.add_argument("--stages", action=argparse.BooleanOptionalAction, default=True,
                     help="the per-stage tables of inspect_computed (default on)")
-    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--generate-stages", action="store_true", help="the per-stage tables of the whole of generate "
+                    "(in one process: the parent's stages; its workers are not counted there)")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(_profile(*args.child)))
+        print(json.dumps(_profile(args.child[0], args.child[1], int(args.child[2]))))
         return
 
     from bench_batch import make_inputs
@@ -235,8 +266,9 @@ def main() -> None:
         if not (plan.exists() and facts.exists()):
             make_inputs(n, folder)
         if args.stages:
-            proc = subprocess.run([sys.executable, __file__, "--child", str(plan), str(facts)], capture_output=True,
-                                  text=True, cwd=ROOT)
+            proc = subprocess.run([sys.executable, __file__, "--child", str(plan), str(facts),
+                                   str(args.jobs if args.generate_stages else 0)], capture_output=True, text=True,
+                                  cwd=ROOT)
             if proc.returncode:
                 sys.exit(proc.stderr)
             got = json.loads(proc.stdout.splitlines()[-1])

@@ -43,6 +43,16 @@ def _num(x: float, lang: str) -> str:
     return s.replace(".", ",") if lang == "ru" else s
 
 
+def _texts(col: pd.Series, at: np.ndarray | None = None) -> np.ndarray:
+    """``str`` of each value of ``col`` (only those at positions ``at``, if given), as an object array: a column of
+    Python strings as it is (no copy), any other column converted value by value (no Arrow text column made)."""
+    taken = col if at is None else col.take(at)
+    values = taken.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values
+    return np.array([str(v) for v in values], dtype=object)
+
+
 def bonus_notes(lines: pd.DataFrame, emp: pd.DataFrame, period: Period | None, lang: str = "en") -> pd.Series:
     """For each employee of ``emp`` (in order): '; '-joined notes on why the bonus is zero or reduced ('' if
     it is not). ``lines`` are the scored lines (kpi_name, score, coefficient, bonus, payout, gate, gated);
@@ -53,8 +63,8 @@ def bonus_notes(lines: pd.DataFrame, emp: pd.DataFrame, period: Period | None, l
     held ~150 MB more at the peak than the notes themselves)."""
     t = TEXTS.get(lang, TEXTS["en"])
     out: dict[int, list[str]] = {}  # employee (code of the id) → notes; only employees with a note
-    codes, ids = pd.factorize(emp["employee_id"].astype(str))  # an id listed twice shares its notes
-    line_emp = pd.Index(ids).get_indexer(lines["employee_id"].astype(str))  # every line's employee (-1: none)
+    codes, ids = pd.factorize(_texts(emp["employee_id"]))  # an id listed twice shares its notes
+    line_emp = pd.Index(ids).get_indexer(_texts(lines["employee_id"]))  # every line's employee (-1: none)
     score = lines["score"].astype(float).to_numpy()
     coef = lines["coefficient"].astype(float).to_numpy()
     gate = lines["gate"].to_numpy()
@@ -66,26 +76,26 @@ def bonus_notes(lines: pd.DataFrame, emp: pd.DataFrame, period: Period | None, l
     scored = ~np.isnan(score) & ~gated_emp[line_emp]
     reduced = scored & ((is_coef & (coef < 1)) | (~is_coef & (lines["bonus"].astype(float).to_numpy() == 0)))
     hit = np.flatnonzero(gated_line | reduced)
-    sub = lines.iloc[hit]
-    names = dict(zip(hit.tolist(), sub["kpi_name"].where(sub["kpi_name"].astype(str).ne(""), sub["kpi_id"])
-                     .astype(str).tolist(), strict=True))
-    kind = dict(zip(hit.tolist(), sub["payout"].astype(str).tolist() if "payout" in lines
-                    else ["coefficient"] * len(hit), strict=True))
+    slot = np.zeros(len(lines), dtype=np.intp)
+    slot[hit] = np.arange(len(hit))
+    names = [name if name != "" else kpi for name, kpi in zip(
+        _texts(lines["kpi_name"], hit).tolist(), _texts(lines["kpi_id"], hit).tolist(), strict=True)]
+    kind = _texts(lines["payout"], hit).tolist() if "payout" in lines else ["coefficient"] * len(hit)
 
     def note(i: int, text: str) -> None:
         if line_emp[i] >= 0:
             out.setdefault(int(line_emp[i]), []).append(text)
 
     for i in np.flatnonzero(gated_line).tolist():
-        note(i, t["gate"].format(kpi=names[i], score=_pct(score[i], lang), gate=_pct(float(gate[i]), lang)))
+        note(i, t["gate"].format(kpi=names[slot[i]], score=_pct(score[i], lang), gate=_pct(float(gate[i]), lang)))
     for i in np.flatnonzero(reduced).tolist():  # only the lines concerned are formatted
-        s = _pct(score[i], lang)
+        s, j = _pct(score[i], lang), slot[i]
         if not is_coef[i]:
-            note(i, t["nothing"].format(kpi=names[i], kind=kind[i], score=s))
+            note(i, t["nothing"].format(kpi=names[j], kind=kind[j], score=s))
         elif coef[i] == 0:
-            note(i, t["zero"].format(kpi=names[i], score=s))
+            note(i, t["zero"].format(kpi=names[j], score=s))
         else:
-            note(i, t["low"].format(kpi=names[i], score=s, coef=_num(coef[i], lang)))
+            note(i, t["low"].format(kpi=names[j], score=s, coef=_num(coef[i], lang)))
     share = emp["proration"].astype(float).to_numpy()
     if period is not None:
         hired = pd.to_datetime(emp["hired"]) if "hired" in emp else pd.Series(pd.NaT, index=emp.index)

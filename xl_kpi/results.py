@@ -168,7 +168,7 @@ def _score_lines(plan: Plan, lines: pd.DataFrame, digits: int) -> pd.DataFrame:
 
 def _employees(plan: Plan, lines: pd.DataFrame, period: Period | None, digits: int, lang: str = "en"
                ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    emp = plan.employees.copy()
+    emp = plan.employees.copy(deep=False)  # copy on write: plan.employees is never changed through it
     ids = emp["employee_id"]
     with np.errstate(over="ignore", invalid="ignore"):  # overflows become inf, refused by the amount limits below
         kpi_bonus = payout.kpi_bonus(lines["bonus"].to_numpy(float), lines["employee_id"], digits=digits)

@@ -232,7 +232,7 @@ def load_facts(
     file_facts = _facts_files(plan, tables, sink)
     reported = set(zip(file_facts.loc[file_facts["bad"], "employee_id"], file_facts.loc[file_facts["bad"], "kpi_id"],
                        strict=True)) if "bad" in file_facts else set()
-    file_facts = file_facts[~file_facts["bad"].astype(bool)] if "bad" in file_facts else file_facts
+    file_facts = _without(file_facts, file_facts["bad"].astype(bool)) if "bad" in file_facts else file_facts
     teams = build_teams(plan.employees, _ManagerCells(plan))
     evaluator = Evaluator(tables, sink, people=plan.people.fresh(), teams=teams, rates=plan.rates.fresh(),
                           backend=backend)
@@ -247,9 +247,10 @@ def load_facts(
         derived = derived[[(e, k) not in twice for e, k in zip(derived["employee_id"], derived["kpi_id"],
                                                                  strict=True)]]
     parts.append(derived)
-    values = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(
-        not p.empty for p in parts) else _empty_values()
-    values = values.drop_duplicates(["employee_id", "kpi_id"], keep="first").reset_index(drop=True)
+    filled = [p for p in parts if not p.empty]
+    values = (filled[0].reset_index(drop=True) if len(filled) == 1 else pd.concat(filled, ignore_index=True)
+              if filled else _empty_values())
+    values = _without(values, values.duplicated(["employee_id", "kpi_id"], keep="first")).reset_index(drop=True)
     facts = Facts(values[[*_VALUE_COLUMNS, "column", "header"]], the_period, tables, sink, failed, reported,
                   unreadable, files, rows, from_sheet)
     if own:
@@ -504,7 +505,7 @@ def _select_period(file_facts: pd.DataFrame, period: Period | None, problems: Pr
                 "{period}", period=period),
             file=file, sheet=group["sheet"].iloc[0], column=group["pcolumn"].iloc[0], header=group["pheader"].iloc[0],
         )
-    kept = file_facts[~other]
+    kept = _without(file_facts, other)
     dup = kept.duplicated(["employee_id", "kpi_id"], keep=False)
     for (e, k), group in kept[dup].groupby(["employee_id", "kpi_id"], sort=False):
         first = group.iloc[0]
@@ -517,7 +518,13 @@ def _select_period(file_facts: pd.DataFrame, period: Period | None, problems: Pr
             )
     if twice is not None:
         twice.update(zip(kept.loc[dup, "employee_id"], kept.loc[dup, "kpi_id"], strict=True))
-    return kept[~dup]
+    return _without(kept, dup)
+
+
+def _without(frame: pd.DataFrame, drop: pd.Series) -> pd.DataFrame:
+    """``frame`` without the rows ``drop`` marks; the frame itself when none is (a boolean selection copies every
+    column: 400,000 facts, ~50 MB each time)."""
+    return frame[~drop.to_numpy(bool)] if drop.any() else frame
 
 
 def _derived(
