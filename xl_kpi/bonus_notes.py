@@ -62,7 +62,6 @@ def bonus_notes(lines: pd.DataFrame, emp: pd.DataFrame, period: Period | None, l
     and texts (100,000 employees: a Python string per line for the ids, names and kinds of all 400,000 lines
     held ~150 MB more at the peak than the notes themselves)."""
     t = TEXTS.get(lang, TEXTS["en"])
-    out: dict[int, list[str]] = {}  # employee (code of the id) → notes; only employees with a note
     codes, ids = pd.factorize(_texts(emp["employee_id"]))  # an id listed twice shares its notes
     line_emp = pd.Index(ids).get_indexer(_texts(lines["employee_id"]))  # every line's employee (-1: none)
     score = lines["score"].astype(float).to_numpy()
@@ -80,34 +79,44 @@ def bonus_notes(lines: pd.DataFrame, emp: pd.DataFrame, period: Period | None, l
     slot[hit] = np.arange(len(hit))
     names = [name if name != "" else kpi for name, kpi in zip(
         _texts(lines["kpi_name"], hit).tolist(), _texts(lines["kpi_id"], hit).tolist(), strict=True)]
-    kind = _texts(lines["payout"], hit).tolist() if "payout" in lines else ["coefficient"] * len(hit)
-
-    def note(i: int, text: str) -> None:
-        if line_emp[i] >= 0:
-            out.setdefault(int(line_emp[i]), []).append(text)
-
-    for i in np.flatnonzero(gated_line).tolist():
-        note(i, t["gate"].format(kpi=names[slot[i]], score=_pct(score[i], lang), gate=_pct(float(gate[i]), lang)))
-    for i in np.flatnonzero(reduced).tolist():  # only the lines concerned are formatted
-        s, j = _pct(score[i], lang), slot[i]
-        if not is_coef[i]:
-            note(i, t["nothing"].format(kpi=names[j], kind=kind[j], score=s))
-        elif coef[i] == 0:
-            note(i, t["zero"].format(kpi=names[j], score=s))
-        else:
-            note(i, t["low"].format(kpi=names[j], score=s, coef=_num(coef[i], lang)))
+    other = np.flatnonzero(reduced & ~is_coef)  # a payout kind's name is only written for these lines
+    kind = dict(zip(other.tolist(), _texts(lines["payout"], other).tolist() if "payout" in lines
+                    else ["coefficient"] * len(other), strict=True))
     share = emp["proration"].astype(float).to_numpy()
-    if period is not None:
+    prorated = np.flatnonzero(share < 1) if period is not None else np.zeros(0, dtype=np.intp)
+    if len(prorated):
         hired = pd.to_datetime(emp["hired"]) if "hired" in emp else pd.Series(pd.NaT, index=emp.index)
         left = pd.to_datetime(emp["left"]) if "left" in emp else pd.Series(pd.NaT, index=emp.index)
-        days = np.asarray(period.overlap_days(hired, left), dtype=float)
-        for k in np.flatnonzero(share < 1).tolist():
-            out.setdefault(int(codes[k]), []).append(t["prorated"].format(
-                days=int(days[k]), of=period.days, share=_pct(share[k], lang)))
+        days = np.asarray(period.overlap_days(hired, left), dtype=float)  # type: ignore[union-attr]
     mult = emp["multiplier"].astype(float).to_numpy()
-    for k in np.flatnonzero(mult < 1).tolist():
-        out.setdefault(int(codes[k]), []).append(t["multiplier"].format(m=_num(mult[k], lang)))
+    low_mult = np.flatnonzero(mult < 1)
+
+    def text(kind_of_note: int, i: int) -> str:
+        if kind_of_note == 0:
+            return t["gate"].format(kpi=names[slot[i]], score=_pct(score[i], lang), gate=_pct(float(gate[i]), lang))
+        if kind_of_note == 1:
+            s, name = _pct(score[i], lang), names[slot[i]]
+            if not is_coef[i]:
+                return t["nothing"].format(kpi=name, kind=kind[i], score=s)
+            if coef[i] == 0:
+                return t["zero"].format(kpi=name, score=s)
+            return t["low"].format(kpi=name, score=s, coef=_num(coef[i], lang))
+        if kind_of_note == 2:
+            return t["prorated"].format(days=int(days[i]), of=period.days,  # type: ignore[union-attr]
+                                        share=_pct(share[i], lang))
+        return t["multiplier"].format(m=_num(mult[i], lang))
+
+    # every note as (employee, kind, line or employee position): gate notes first, then the reduced lines, each in
+    # line order, then proration and the multiplier; each employee's texts are made and joined in turn
+    gated_at, reduced_at = (np.flatnonzero(m & (line_emp >= 0)) for m in (gated_line, reduced))
+    who = np.concatenate([line_emp[gated_at], line_emp[reduced_at], codes[prorated], codes[low_mult]])
+    what = np.repeat(np.arange(4), [len(gated_at), len(reduced_at), len(prorated), len(low_mult)])
+    at = np.concatenate([gated_at, reduced_at, prorated, low_mult])
+    order = np.lexsort((at, what, who))
     texts = np.full(len(ids), "", dtype=object)
-    for k, found in out.items():
-        texts[k] = "; ".join(found)
+    who, what, at = who[order], what[order], at[order]
+    starts = np.flatnonzero(np.r_[True, who[1:] != who[:-1]]) if len(who) else np.zeros(0, dtype=np.intp)
+    ends = np.r_[starts[1:], len(who)].astype(np.intp)
+    for a, b, k in zip(starts.tolist(), ends.tolist(), who[starts].tolist(), strict=True):
+        texts[k] = "; ".join([text(w, i) for w, i in zip(what[a:b].tolist(), at[a:b].tolist(), strict=True)])
     return pd.Series(texts[codes], index=emp.index, dtype=object)
