@@ -106,7 +106,7 @@ class CardRecord:
 def _gc_frozen() -> Iterator[None]:
     """The parent's objects frozen while the pool's workers are forked and run: a worker's garbage collector then
     never visits them, so it does not write to (and copy) every inherited page holding one (100,000 employees:
-    ~250 MB per worker, most of it pages the fork had shared)."""
+    the workers' memory beyond what they share with the parent ~490 → ~370 MB, bench_memory.py --generate)."""
     gc.freeze()
     try:
         yield
