@@ -116,7 +116,7 @@ def bonus_notes(lines: pd.DataFrame, emp: pd.DataFrame, period: Period | None, l
     texts = np.full(len(ids), "", dtype=object)
     who, what, at = who[order], what[order], at[order]
     starts = np.flatnonzero(np.r_[True, who[1:] != who[:-1]]) if len(who) else np.zeros(0, dtype=np.intp)
-    ends = np.r_[starts[1:], len(who)].astype(np.intp)
+    ends = np.r_[starts[1:], len(who)].astype(np.intp) if len(who) else starts  # no note at all: no group
     for a, b, k in zip(starts.tolist(), ends.tolist(), who[starts].tolist(), strict=True):
         texts[k] = "; ".join([text(w, i) for w, i in zip(what[a:b].tolist(), at[a:b].tolist(), strict=True)])
     return pd.Series(texts[codes], index=emp.index, dtype=object)
