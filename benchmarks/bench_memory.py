@@ -1,6 +1,7 @@
 """Benchmark: where the memory of reading, checking and computing goes, stage by stage, at N and M employees.
 
-    .venv/bin/python benchmarks/bench_memory.py [--n 10000] [--big 100000] [--inputs DIR]
+    .venv/bin/python benchmarks/bench_memory.py [--n 10000] [--big 100000] [--inputs DIR] [--generate]
+                                                [--generate-stages] [--jobs 2] [--no-stages]
 
 Builds the inputs of bench_batch.py (a plan workbook of N employees and a facts.csv with one fact per
 employee and KPI; kept in ``--inputs DIR`` and reused when already there), then, in a fresh process for
@@ -12,7 +13,10 @@ process peaks of both sizes and their ratio (issue 10 §6: at most 1.5).
 ``--generate`` also runs ``xl-kpi generate --jobs J`` end to end at both sizes (a fresh output folder each) and
 samples its whole process tree (the parent and every worker it forks) every few milliseconds: the peak of the
 parent alone, of the sum of the tree's RSS (counts pages the workers share with the parent by fork twice) and of
-the sum of its PSS (each shared page split between the processes sharing it: what the tree really holds).
+the sum of its PSS (each shared page split between the processes sharing it: what the tree really holds), and
+the ratios of the three. ``--generate-stages`` makes the stage tables those of the whole of generate, run in the
+measured process (the summary's thread and the cards' parent side get rows too; the workers are not counted
+there). ``--no-stages`` leaves the stage tables out.
 """
 
 from __future__ import annotations
