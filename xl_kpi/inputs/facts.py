@@ -163,7 +163,8 @@ class Facts:
         vals = self.values[[*keys, "fact", "note"]].drop_duplicates(keys)
         found = lines[keys].merge(vals[keys].assign(_at=np.arange(len(vals))), on=keys, how="left")["_at"]
         at = found.fillna(-1).to_numpy().astype(np.intp)  # -1: no fact, NaN (as the merge left it)
-        taken = {c: pd.api.extensions.take(vals[c].to_numpy(), at, allow_fill=True) for c in ("fact", "note")}
+        # reindexed, each column keeps its dtype as a merge would: a note is an English(Msg), never turned into str
+        taken = {c: vals[c].reset_index(drop=True).reindex(at).set_axis(lines.index) for c in ("fact", "note")}
         return lines.drop(columns=[c for c in ("fact", "note") if c in lines]).assign(**taken)
 
     def location(self, employee_id: str, kpi_id: str) -> dict[str, Any] | None:
