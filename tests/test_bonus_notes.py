@@ -64,6 +64,13 @@ def test_a_reduced_coefficient_and_a_full_bonus(tmp_path):
     assert got["E1"] == ""
 
 
+def test_nobody_with_a_note(tmp_path):
+    # every KPI at or above its norm, no dates, multiplier 1: no employee has a note (an empty set of notes)
+    s = ph.plan_sheets()
+    got = notes(run(tmp_path, s, {("E2", "deals"): 160, ("E2", "complaints"): 4, ("E3", "nps"): 50}))
+    assert got == {"E1": "", "E2": "", "E3": ""}
+
+
 def test_a_failed_gate_says_which_kpi_and_replaces_the_line_notes(tmp_path):
     # gate 70% on deals: E2's 60% fails it (the bonus is 0 whatever the lines); E1's 120% passes
     r = run(tmp_path, sheets(gate=0.7))

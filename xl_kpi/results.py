@@ -114,7 +114,7 @@ def compute(plan: Plan, facts: Facts | pd.DataFrame | None = None, *, period: Pe
 
 
 def _with_facts(plan: Plan, facts: Facts | pd.DataFrame | None, period: Period | None) -> pd.DataFrame:
-    lines = plan.lines.copy()
+    lines = plan.lines.copy(deep=False)  # copy on write: the columns added here never reach plan.lines
     kpis = plan.kpis.set_index("kpi_id")
     lines["kpi_name"] = _text_map(lines["kpi_id"], kpis["name"])
     lines["unit"] = _text_map(lines["kpi_id"], kpis["unit"])
@@ -168,7 +168,7 @@ def _score_lines(plan: Plan, lines: pd.DataFrame, digits: int) -> pd.DataFrame:
 
 def _employees(plan: Plan, lines: pd.DataFrame, period: Period | None, digits: int, lang: str = "en"
                ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    emp = plan.employees.copy()
+    emp = plan.employees.copy(deep=False)  # copy on write: plan.employees is never changed through it
     ids = emp["employee_id"]
     with np.errstate(over="ignore", invalid="ignore"):  # overflows become inf, refused by the amount limits below
         kpi_bonus = payout.kpi_bonus(lines["bonus"].to_numpy(float), lines["employee_id"], digits=digits)

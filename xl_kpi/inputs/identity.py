@@ -137,9 +137,11 @@ def resolve_managers(ids: Iterable[Any], names: Iterable[Any], managers: Iterabl
 
     Keys are the values as written (stripped). Nobody = the team bundle is built but never mailed.
     """
+    managers = [_cell(m) for m in managers]
+    if not any(managers):  # nobody has a manager: no index of every id and name is needed (100,000: ~30 MB)
+        return {}
     ids = [_cell(i) for i in ids]
     names = list(names)
-    managers = [_cell(m) for m in managers]
     exact = set(ids)
     by_key = key_index(ids)
     by_name: dict[str, list[str]] = {}

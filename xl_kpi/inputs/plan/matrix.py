@@ -101,14 +101,22 @@ def resolve_lines(employees: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     pos_lines["_order"] = pos_lines["row"].astype(float)
     personal = rows[rows["employee_id"] != ""].drop(columns=["position"])
     pers = emp.merge(personal, on="employee_id", how="inner").assign(personal=True)
-    replaced = pos_lines.merge(pers[["employee_id", "kpi_id"]], on=["employee_id", "kpi_id"], how="left",
-                               indicator=True)["_merge"].eq("both").to_numpy()
-    slot = pos_lines.loc[replaced, ["employee_id", "kpi_id", "_order"]]
-    pers = pers.merge(slot, on=["employee_id", "kpi_id"], how="left")
+    # the keys alone go through the merges: every line's columns merged (or kept while the next copy is made)
+    # would hold the matrix of 100,000 employees three times over at the peak
+    keys = ["employee_id", "kpi_id"]
+    replaced = pos_lines[keys].merge(pers[keys], on=keys, how="left", indicator=True)["_merge"].eq(
+        "both").to_numpy()
+    slot = pos_lines.loc[replaced, [*keys, "_order"]]
+    pers = pers.merge(slot, on=keys, how="left")
     pers["_order"] = pers["_order"].fillna(1e12 + pers["row"].astype(float))
-    lines = pd.concat([pos_lines[~replaced], pers], ignore_index=True)
-    lines = lines.sort_values(["_emp", "_order"], kind="stable")
-    lines = lines[(lines["weight"] != 0) | lines["gate"].notna() | lines["weight"].isna()]
+    lines = pd.concat([pos_lines[~replaced] if replaced.any() else pos_lines, pers], ignore_index=True)
+    del pos_lines
+    order = np.lexsort((lines["_order"].to_numpy(), lines["_emp"].to_numpy()))  # stable, as sort_values
+    if (order != np.arange(len(order))).any():
+        lines = lines.take(order)
+    kept = ((lines["weight"] != 0) | lines["gate"].notna() | lines["weight"].isna()).to_numpy()
+    if not kept.all():
+        lines = lines[kept]
     return lines[list(_LINE_COLUMNS)].reset_index(drop=True)
 
 
