@@ -43,10 +43,11 @@ INSTALL_HINT = Msg("install LibreOffice: apt-get install libreoffice-calc-nogui"
 _ITEM = '<item oor:path="{path}"><prop oor:name="{name}" oor:op="fuse"><value>{value}</value></prop></item>'
 
 
-def _xcu(recalc: bool, installed: tuple[str, str] | None = None) -> str:
+def _xcu(recalc: bool, installed: tuple[str, str] | None = None, *, set_up: bool = False) -> str:
     """The profile's settings: recalculation on load, no first-run steps; with ``installed`` (version, build id,
     see :func:`_installed`) also "this version already ran here", which skips the graphics self-tests and the
-    extension check a fresh profile would run at every start."""
+    extension check a fresh profile would run at every start. ``set_up``: the profile's first start is done
+    (LibreOffice copies nothing into it: a Basic library put there stays)."""
     mode = 0 if recalc else 1  # 0 = always recalculate on load, 1 = never, 2 = ask
     items = [("/org.openoffice.Office.Calc/Formula/Load", "OOXMLRecalcMode", mode),
              ("/org.openoffice.Office.Calc/Formula/Load", "ODFRecalcMode", mode),
@@ -56,6 +57,8 @@ def _xcu(recalc: bool, installed: tuple[str, str] | None = None) -> str:
         items.append(("/org.openoffice.Setup/Product", "ooSetupLastVersion", version))
         if build:
             items.append(("/org.openoffice.Setup/Office", "LastCompatibilityCheckID", xml_escape(build)))
+    if set_up:
+        items.append(("/org.openoffice.Setup/Office", "ooSetupInstCompleted", "true"))
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema" '
