@@ -20,7 +20,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 from xml.sax.saxutils import escape as xml_escape
 
 from xl_kpi.delivery.office import _installed, _kill, _problem, _xcu, require_soffice
@@ -150,7 +149,6 @@ class OfficeWorkers:
         self.closed = self.root / "closed"
         self.names: list[str] = []
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.logs: list[IO[bytes]] = []
         self.started = time.perf_counter()
         self.restarts = 0
         for _ in range(max(1, n)):
@@ -165,10 +163,8 @@ class OfficeWorkers:
                "XL_KPI_PARENT": f"/proc/{os.getpid()}" if Path("/proc/self").exists() else ""}
         cmd = [self.exe, f"-env:UserInstallation={_profile(prof, self.recalc, self.exe)}", "--headless", "--invisible",
                "--norestore", "--nolockcheck", "--nodefault", "--nologo", _MACRO]
-        log = tempfile.TemporaryFile(dir=self.root)
-        self.logs.append(log)
-        self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                           env=env, start_new_session=True))
+        self.procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                           stdin=subprocess.DEVNULL, env=env, start_new_session=True))
 
     @property
     def processes(self) -> int:
@@ -220,7 +216,7 @@ class OfficeWorkers:
             if all(p.poll() is not None for p in self.procs):
                 if self._count()[1] >= total:
                     continue
-                if not any(self.queue.glob("*.xlsx")) or self.restarts >= len(self.procs):
+                if not any(self.queue.glob("*.xlsx")) or self.restarts >= self.processes:
                     break
                 self.restarts += 1  # a process died (a file that crashes LibreOffice): the rest go on
                 self._start()
@@ -254,22 +250,11 @@ class OfficeWorkers:
             on_progress(len(outputs))
         return outputs, failed
 
-    def log(self) -> str:
-        """The last lines LibreOffice printed (all processes), for a failure's report."""
-        parts = []
-        for f in self.logs:
-            f.seek(0)
-            parts.append(f.read()[-2000:].decode("utf-8", "replace"))
-        return "\n".join(parts)
-
     def stop(self) -> None:
         """Kill every process still running and remove the queue, the profiles and what is left in ``out``."""
         for proc in self.procs:
             if proc.poll() is None:
                 _kill(proc)
-        for f in self.logs:
-            f.close()
-        self.logs = []
         shutil.rmtree(self.root, ignore_errors=True)
         self._tmp.cleanup()
 
