@@ -1,4 +1,4 @@
-"""Distribution at scale: prefix-tree patterns, PDF batches per LibreOffice process, the parallel isolation
+"""Distribution at scale: prefix-tree patterns, how many LibreOffice processes for the PDFs, the parallel isolation
 check and the streamed, batched mail dry run give the same answers as the one-at-a-time ways."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xl_kpi.delivery.distribute import FOLDER, Options, distribute, send
-from xl_kpi.delivery.distribute.pdf import MIN_BATCH, _batches
+from xl_kpi.delivery.distribute.pdf import MIN_BATCH, _largest_first, _processes
 from xl_kpi.delivery.isolation import check_report
 from xl_kpi.delivery.isolation.audience import _alternation, _trie
 
@@ -38,24 +38,24 @@ def test_the_prefix_tree_is_exact_and_prefers_the_longer_word() -> None:
     assert names is not None and names.search("это иван петров.").group(1) == "иван петров"
 
 
-def test_pdf_batches_never_smaller_than_a_start_is_worth() -> None:
-    paths = [Path(f"{i}.xlsx") for i in range(60)]
-    assert [len(b) for b in _batches(paths, 2)] == [30, 30]
-    assert [len(b) for b in _batches(paths[:MIN_BATCH * 2 - 1], 2)] == [MIN_BATCH * 2 - 1]  # one process
-    assert [len(b) for b in _batches(paths[:5], 4)] == [5]
-    assert [len(b) for b in _batches(paths[:50], 3)] == [17, 17, 16]
-    assert sorted(p for b in _batches(paths, 3) for p in b) == sorted(paths)  # every file once
-    assert all(b == sorted(b, key=paths.index) for b in _batches(paths, 3))  # each batch in the given order
+def test_pdf_processes_never_have_fewer_files_than_a_start_is_worth() -> None:
+    """The same counts the fixed batches had: 60 files → 2 processes on 2 cores, 23 → 1, 5 on 4 cores → 1."""
+    assert _processes(60, 2) == 2
+    assert _processes(MIN_BATCH * 2 - 1, 2) == 1
+    assert _processes(5, 4) == 1
+    assert _processes(50, 3) == 3
+    assert _processes(0, 2) == 1
 
 
-def test_pdf_batches_share_the_large_files_out() -> None:
-    """Team summaries (larger, slower to convert) come last: contiguous batches would give them all to one process."""
-    paths = [Path(f"{i}.xlsx") for i in range(28)]
-    sizes = [10] * 24 + [100] * 4
-    batches = _batches(paths, 2, sizes)
-    loads = [sum(sizes[paths.index(p)] for p in b) for b in batches]
-    assert len(batches) == 2 and loads == [320, 320]
-    assert sorted(p for b in batches for p in b) == sorted(paths)
+def test_pdf_queue_takes_the_large_files_first(tmp_path: Path) -> None:
+    """Team summaries (larger, slower to convert) are queued first: taken last, one would end the run alone."""
+    cards = []
+    for i in range(4):
+        cards.append(tmp_path / f"{i}.xlsx")
+        cards[-1].write_bytes(b"c" * 10)
+    plain: dict[str, Path | bytes] = {f"card{i}": p for i, p in enumerate(cards)}
+    plain |= {"big": b"s" * 100, "bigger": b"s" * 200}
+    assert _largest_first(list(plain), plain) == ["bigger", "big", "card0", "card1", "card2", "card3"]
 
 
 def test_the_parallel_check_finds_exactly_what_the_serial_one_finds(generated: Path, tmp_path: Path) -> None:

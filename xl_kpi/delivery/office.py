@@ -10,7 +10,9 @@ that bite when running ``soffice`` from a program, and what this module does abo
   conversion overwrites the input);
 * ``soffice`` exits 0 even when a conversion failed: every expected output is checked (exists,
   not empty, starts like the format it claims) and failures are returned, never ignored;
-* a hung ``soffice`` never hangs the caller: a timeout kills its whole process group.
+* a hung ``soffice`` never hangs the caller: a timeout kills its whole process group;
+* a fresh profile makes every start run LibreOffice's graphics self-tests (about 0.8 s of CPU, more than the
+  rest of a start): the profile says this version already ran (:func:`_installed`), so they are skipped.
 
 Workbooks are rendered with the values they hold (no recalculation on load), so a PDF shows
 exactly the numbers xl_kpi computed.
@@ -18,6 +20,7 @@ exactly the numbers xl_kpi computed.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -28,6 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
 
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.i18n import English, Msg
@@ -39,17 +43,57 @@ INSTALL_HINT = Msg("install LibreOffice: apt-get install libreoffice-calc-nogui"
 _ITEM = '<item oor:path="{path}"><prop oor:name="{name}" oor:op="fuse"><value>{value}</value></prop></item>'
 
 
-def _xcu(recalc: bool) -> str:
+def _xcu(recalc: bool, installed: tuple[str, str] | None = None, *, set_up: bool = False) -> str:
+    """The profile's settings: recalculation on load, no first-run steps; with ``installed`` (version, build id,
+    see :func:`_installed`) also "this version already ran here", which skips the graphics self-tests and the
+    extension check a fresh profile would run at every start. ``set_up``: the profile's first start is done
+    (LibreOffice copies nothing into it: a Basic library put there stays)."""
     mode = 0 if recalc else 1  # 0 = always recalculate on load, 1 = never, 2 = ask
+    items = [("/org.openoffice.Office.Calc/Formula/Load", "OOXMLRecalcMode", mode),
+             ("/org.openoffice.Office.Calc/Formula/Load", "ODFRecalcMode", mode),
+             ("/org.openoffice.Office.Common/Misc", "FirstRun", "false")]
+    if installed is not None:
+        version, build = installed
+        items.append(("/org.openoffice.Setup/Product", "ooSetupLastVersion", version))
+        if build:
+            items.append(("/org.openoffice.Setup/Office", "LastCompatibilityCheckID", xml_escape(build)))
+    if set_up:
+        items.append(("/org.openoffice.Setup/Office", "ooSetupInstCompleted", "true"))
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema" '
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
-        + _ITEM.format(path="/org.openoffice.Office.Calc/Formula/Load", name="OOXMLRecalcMode", value=mode) + "\n"
-        + _ITEM.format(path="/org.openoffice.Office.Calc/Formula/Load", name="ODFRecalcMode", value=mode) + "\n"
-        + _ITEM.format(path="/org.openoffice.Office.Common/Misc", name="FirstRun", value="false") + "\n"
-        "</oor:items>\n"
+        + "".join(_ITEM.format(path=path, name=name, value=value) + "\n" for path, name, value in items)
+        + "</oor:items>\n"
     )
+
+
+_VERSION = re.compile(rb'<prop oor:name="ooSetupVersion">\s*<value>(\d+\.\d+)</value>')
+_BUILD = re.compile(r"^buildid=(.+)$", re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=8)
+def _installed(exe: str) -> tuple[str, str] | None:
+    """(version such as ``7.4``, build id) of the LibreOffice at ``exe``, read from its installation
+    (``share/registry/main.xcd`` and ``program/versionrc``), or None when they are not where Linux packages
+    put them: the profile then says nothing and LibreOffice runs its first-start checks (slower, same PDFs)."""
+    program = Path(os.path.realpath(exe)).parent
+    version = None
+    for reg in (program.parent / "share" / name / "main.xcd" for name in ("registry", ".registry")):
+        try:
+            m = _VERSION.search(reg.read_bytes())
+        except OSError:
+            continue
+        if m:
+            version = m.group(1).decode("ascii")
+            break
+    if version is None:
+        return None
+    try:
+        b = _BUILD.search((program / "versionrc").read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        b = None
+    return version, b.group(1).strip() if b else ""
 
 
 FILTERS = {"pdf": "pdf:calc_pdf_Export", "xlsx": "xlsx:Calc MS Excel 2007 XML"}
@@ -89,10 +133,11 @@ def require_soffice() -> str:
     return exe
 
 
-def _profile(root: Path, recalc: bool) -> str:
+def _profile(root: Path, recalc: bool, exe: str) -> str:
+    """A private profile for one ``soffice`` at ``root`` (its settings: :func:`_xcu`); its URL."""
     user = root / "user"
     user.mkdir(parents=True, exist_ok=True)
-    (user / "registrymodifications.xcu").write_text(_xcu(recalc), encoding="utf-8")
+    (user / "registrymodifications.xcu").write_text(_xcu(recalc, _installed(exe)), encoding="utf-8")
     return root.resolve().as_uri()
 
 
@@ -151,7 +196,7 @@ def convert(
     started = time.perf_counter()
     timed_out = False
     with tempfile.TemporaryDirectory(prefix="xl-kpi-office-") as prof:
-        cmd = [exe, f"-env:UserInstallation={_profile(Path(prof), recalc)}", "--headless", "--invisible",
+        cmd = [exe, f"-env:UserInstallation={_profile(Path(prof), recalc, exe)}", "--headless", "--invisible",
                "--norestore", "--nolockcheck", "--nodefault", "--nologo", "--convert-to", FILTERS[fmt],
                "--outdir", str(out), *map(str, srcs)]
         with tempfile.TemporaryFile() as log:

@@ -15,7 +15,8 @@ Layout (everything replaced as a whole on a rerun: built in a staging folder, th
 
 ``--encrypt`` encrypts every workbook of a bundle with the bundle recipient's password
 (:mod:`xl_kpi.delivery.crypto`); ``--pdf`` adds (``--pdf-only``: ships instead) a PDF of each card and
-team summary, made by LibreOffice in one batch (:mod:`xl_kpi.delivery.office`). :func:`send` mails the
+team summary, made by up to ``--jobs`` LibreOffice processes sharing one queue
+(:mod:`xl_kpi.delivery.office_workers`). :func:`send` mails the
 bundles (:mod:`xl_kpi.delivery.mail`) after :mod:`xl_kpi.delivery.isolation` has proved that no bundle holds anybody
 else's data. Nothing is guessed: a manager who cannot be matched to exactly one employee, a
 missing, malformed or shared e-mail address are reported, and such bundles are not mailed.

@@ -3,6 +3,7 @@ each file taken over from the previous run where nothing changed, then written."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -15,6 +16,7 @@ from xl_kpi.delivery.distribute.existing import ZipMember, _load_cards, _Previou
 from xl_kpi.delivery.distribute.model import Bundle, DistributionReport, Options, Progress, ShippedFile
 from xl_kpi.delivery.distribute.pdf import _make_pdfs
 from xl_kpi.delivery.distribute.write import _write
+from xl_kpi.delivery.office_workers import OfficeWorkers
 from xl_kpi.i18n import English, Msg
 from xl_kpi.inputs.problems import InputError, Problems
 from xl_kpi.outputs import outdir
@@ -45,12 +47,24 @@ def distribute(
 
 
 def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress | None) -> DistributionReport:
-    """:func:`distribute`, with OUT locked."""
-    from xl_kpi.outputs.results_files import load_results
+    """:func:`distribute`, with OUT locked. For ``--pdf`` the LibreOffice processes are started first: their start
+    overlaps the reading of the results and the previous distribution (they are stopped when not needed)."""
+    from xl_kpi.delivery.office import soffice_path
 
     started = time.perf_counter()
     opts = options or Options()
-    out = Path(out_dir)
+    with contextlib.ExitStack() as stack:
+        workers = None
+        if opts.with_pdf and soffice_path() is not None:  # without it: refused below, after the input checks
+            workers = stack.enter_context(OfficeWorkers(opts.jobs, timeout=opts.pdf_timeout))
+        return _read_and_build(Path(out_dir), opts, workers, started, on_progress)
+
+
+def _read_and_build(out: Path, opts: Options, workers: OfficeWorkers | None, started: float,
+                    on_progress: Progress | None) -> DistributionReport:
+    """:func:`distribute`: the results and cards read and checked, the bundles planned and built."""
+    from xl_kpi.outputs.results_files import load_results
+
     results = load_results(out)
     problems = Problems()
     cards = _load_cards(out, results, problems)
@@ -95,7 +109,7 @@ def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress
     try:
         with tempfile.TemporaryDirectory(prefix="xl-kpi-pdf-") as pdf_dir:  # the PDFs wait here, not in memory
             _build(out, opts, report, bundles, cards, card_src, plain, summaries, prev, journal, Path(pdf_dir),
-                   on_progress)
+                   on_progress, workers)
     finally:
         close_zips()
     for b in bundles:
@@ -108,7 +122,7 @@ def _distribute(out_dir: Path, options: Options | None, *, on_progress: Progress
 def _build(out: Path, opts: Options, report: DistributionReport, bundles: list[Bundle],
            cards: dict[str, tuple[Path, str]], card_src: dict[str, str], plain: dict[str, Path | bytes],
            summaries: dict[str, tuple[str, str]], prev: _Previous, journal: Journal, pdf_dir: Path,
-           on_progress: Progress | None) -> None:
+           on_progress: Progress | None, workers: OfficeWorkers | None = None) -> None:
     """The files of every bundle (PDFs, encryption, taken over where unchanged), then written."""
     from xl_kpi.delivery.crypto import is_encrypted
 
@@ -118,7 +132,7 @@ def _build(out: Path, opts: Options, report: DistributionReport, bundles: list[B
     if opts.with_pdf:
         wanted = list(dict.fromkeys([card_src[m] for b in bundles for m in b.members]
                                     + [s for _, s in summaries.values()]))
-        pdfs, failed_pdf = _make_pdfs(wanted, plain, prev, report, on_progress, pdf_dir)
+        pdfs, failed_pdf = _make_pdfs(wanted, plain, prev, report, on_progress, pdf_dir, workers)
         names = {card_src[e]: Msg("card of {e}", e=e) for e in card_src} | {
             s: Msg("team summary {k}", k=k) for k, (_, s) in summaries.items()}
         for src, why in failed_pdf.items():

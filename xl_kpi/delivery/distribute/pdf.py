@@ -1,86 +1,86 @@
 """The ``--pdf`` step: PDFs of the cards and team summaries, reused from the previous run or made by
-LibreOffice (:mod:`xl_kpi.delivery.office`): up to ``--jobs`` soffice processes at once, started together, each
-with its own private profile and one batch of cards of near-equal total size (see :data:`MIN_BATCH`).
+LibreOffice: up to ``--jobs`` soffice processes (:class:`~xl_kpi.delivery.office_workers.OfficeWorkers`), started
+before the results are read, each with its own private profile, taking the files one at a time from a shared
+queue, the largest first (a large team summary never ends the run alone); fewer when there are few files (see
+:data:`MIN_BATCH`).
 
 What is not converting is kept off the disk's way: a card goes to soffice as a hard link (nothing copied; a copy
-only across file systems), and each process's inputs are removed and its PDFs moved aside as soon as it exits,
-while the others still convert."""
+only across file systems), and each PDF is moved aside as soon as the processes are done."""
 
 from __future__ import annotations
 
+import functools
 import os
-import tempfile
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from xl_kpi.delivery.distribute.existing import ZipMember, _Previous
 from xl_kpi.delivery.distribute.model import DistributionReport, Progress
+from xl_kpi.delivery.office_workers import OfficeWorkers
 from xl_kpi.i18n import English, Msg
 
 
 def _make_pdfs(wanted: list[str], plain: dict[str, Path | bytes], prev: _Previous, report: DistributionReport,
-               on_progress: Progress | None, keep: Path) -> tuple[dict[str, Path | ZipMember | bytes], dict[str, str]]:
-    """PDFs of the workbooks ``wanted`` (by source sha): reused ones, the rest in batches, one soffice per batch,
-    moved into ``keep`` (a folder that lives until the distribution is written)."""
-    from xl_kpi.delivery.office import convert
-
+               on_progress: Progress | None, keep: Path, workers: OfficeWorkers | None = None,
+               ) -> tuple[dict[str, Path | ZipMember | bytes], dict[str, str]]:
+    """PDFs of the workbooks ``wanted`` (by source sha): reused ones, the rest made by ``workers`` (started
+    here when not given), moved into ``keep`` (a folder that lives until the distribution is written)."""
     pdfs: dict[str, Path | ZipMember | bytes] = {s: prev.pdfs[s] for s in wanted if s in prev.pdfs}
     report.pdf_reused = len(pdfs)
     rest = [s for s in wanted if s not in pdfs]
     failed: dict[str, str] = {}
     if not rest:
+        if workers is not None:
+            workers.stop()  # started early in case: not needed
         return pdfs, failed
-    with tempfile.TemporaryDirectory(prefix="xl-kpi-pdf-") as tmp:
-        src_dir = Path(tmp) / "in"
-        src_dir.mkdir()
-        sha_of: dict[Path, str] = {}
-        sizes: list[int] = []
-        for i, s in enumerate(rest, start=1):
-            p = src_dir / f"{i:05d}.xlsx"  # plain, unique names: nothing odd on soffice's command line
-            sizes.append(_stage_input(plain[s], p))
-            sha_of[p] = s
-        paths = list(sha_of)
-        total = len(paths)
-        batches = _batches(paths, report.options.jobs, sizes)
-        counts = [0] * len(batches)
-        lock = threading.Lock()
+    opts = report.options
+    own = workers is None
+    if workers is None:
+        workers = OfficeWorkers(opts.jobs, timeout=opts.pdf_timeout)
+    try:
+        workers.keep(_processes(len(rest), opts.jobs))
+        sha_of: dict[str, str] = {}
+        for i, s in enumerate(_largest_first(rest, plain), start=1):
+            name = f"{i:05d}"  # plain, unique names, taken in this order
+            workers.put(name, functools.partial(_stage_input, plain[s]))
+            sha_of[name] = s
+        workers.close()
+        total = len(sha_of)
+
+        def progress(n: int) -> None:
+            if on_progress:
+                on_progress("pdf", n, total)
+
+        outputs, why = workers.wait(progress)
         made: dict[str, Path] = {}
-
-        def progress(k: int) -> Callable[[int], None]:
-            def update(n: int) -> None:
-                with lock:
-                    counts[k] = n
-                    if on_progress:
-                        on_progress("pdf", sum(counts), total)
-            return update
-
-        def run(k: int) -> None:
-            result = convert(batches[k], Path(tmp) / f"out{k}", "pdf", timeout=report.options.pdf_timeout,
-                             on_progress=progress(k))
-            for p in batches[k]:  # done with: removed now, while the other processes still convert
-                p.unlink(missing_ok=True)
-                out = result.outputs.get(p.resolve())
-                s = sha_of[p]
-                with lock:
-                    if out is None:
-                        failed[s] = result.failed.get(p.resolve(), English(Msg("no output")))
-                    else:
-                        made[s] = keep / f"{s}.pdf"  # kept on disk until written, not in memory
-                        out.replace(made[s])
-
-        started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=len(batches)) as pool:  # each call: its own soffice and profile
-            list(pool.map(run, range(len(batches))))
+        for name, s in sha_of.items():
+            out = outputs.get(name)
+            if out is None:
+                failed[s] = why.get(name, English(Msg("no output")))
+            else:
+                made[s] = keep / f"{s}.pdf"  # kept on disk until written, not in memory
+                out.replace(made[s])
         for s in rest:
             if s in made:
                 pdfs[s] = made[s]
         report.pdf_converted = len(made)
-        report.pdf_seconds = time.perf_counter() - started
-        report.pdf_processes = len(batches)
+        report.pdf_seconds = time.perf_counter() - workers.started
+        report.pdf_processes = workers.processes
+    finally:
+        if own:
+            workers.stop()
     return pdfs, failed
+
+
+def _largest_first(shas: list[str], plain: dict[str, Path | bytes]) -> list[str]:
+    """``shas`` the largest workbook first (a team summary takes longer than a card: started last, it would end
+    the run alone), equal sizes in the given order."""
+    def size(s: str) -> int:
+        src = plain[s]
+        return len(src) if isinstance(src, bytes) else src.stat().st_size
+
+    sizes = {s: size(s) for s in shas}
+    return sorted(shas, key=lambda s: -sizes[s])
 
 
 def _stage_input(src: Path | bytes, dst: Path) -> int:
@@ -98,20 +98,11 @@ def _stage_input(src: Path | bytes, dst: Path) -> int:
 
 
 MIN_BATCH = 12
-"""Fewest cards worth a LibreOffice process of their own: its start (a few seconds) costs about as much as
-converting ten cards, so smaller batches would spend more on starting than they save."""
+"""Fewest files worth a LibreOffice process of their own: its start costs about as much as converting a few
+cards, so fewer files a process would spend more on starting than they save."""
 
 
-def _batches(paths: list[Path], jobs: int, sizes: list[int] | None = None) -> list[list[Path]]:
-    """``paths`` in at most ``jobs`` batches, none smaller than :data:`MIN_BATCH` (one batch when there are few),
-    of near-equal total ``sizes`` (bytes; a large team summary takes longer than a card): the largest file first
-    into the lightest batch, each batch in the order of ``paths``. Without ``sizes``: near-equal counts."""
-    n = max(1, min(jobs, len(paths) // MIN_BATCH))
-    weight = sizes if sizes is not None else [1] * len(paths)
-    load = [0] * n
-    members: list[list[int]] = [[] for _ in range(n)]
-    for i in sorted(range(len(paths)), key=lambda i: -weight[i]):  # stable: equal sizes deal out in turn
-        k = min(range(n), key=lambda k: (load[k], len(members[k]), k))
-        load[k] += weight[i]
-        members[k].append(i)
-    return [[paths[i] for i in sorted(m)] for m in members]
+def _processes(n_files: int, jobs: int) -> int:
+    """How many LibreOffice processes for ``n_files``: at most ``jobs``, none with fewer than :data:`MIN_BATCH`
+    files to do (one process when there are few)."""
+    return max(1, min(jobs, n_files // MIN_BATCH))
