@@ -377,6 +377,34 @@ def test_message_bytes_written_directly_equal_the_email_package(name, filenames,
     assert message_id == reference["Message-ID"]
 
 
+_WORD = st.text(alphabet="ЖжЁёЯяЙ-abcXYZ019éß中Ω", min_size=1, max_size=45)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_WORD, min_size=1, max_size=7), st.text(alphabet="abcxyz019._-", min_size=1, max_size=60)
+       .filter(lambda s: s[0] not in "._" and s[-1] not in "._" and ".." not in s),
+       st.sampled_from(["example.com", "kpi.example.com", "xn--e1afmkfd.xn--p1ai", "a" * 40 + ".example.com"]))
+def test_to_header_written_directly_is_the_email_packages(words, local, domain):
+    """The To header of a display name in words, folded without the email package's parse tree, is its bytes."""
+    from xl_kpi.delivery.mail import mime
+
+    name = " ".join(words)
+    direct = mime.to_header(name, local, domain)
+    if direct is not None:
+        assert direct == mime.folded_address.__wrapped__("To", name, local, domain)
+
+
+@pytest.mark.parametrize("name", ["Козлов Денис Иванович Aaaa", "Кузнецов Денис Владимирович Aaab",
+                                  "Ёлкина-Сидорова Анна-Мария Константиновна", "Иванова Анна", "Li 中文 Ωmega",
+                                  "Константинопольская-Преображенская Анастасия-Александра Вячеславовна 3"])
+def test_to_header_of_usual_names_is_written_directly(name):
+    from xl_kpi.delivery.mail import mime
+
+    direct = mime.to_header(name, "e100001", "example.com")
+    assert direct is not None  # written directly, not by the email package
+    assert direct == mime.folded_address.__wrapped__("To", name, "e100001", "example.com")
+
+
 def test_boundary_and_base64_are_the_generators():
     """The multipart boundary (the same draw, moved off a line of the text that holds it) and the base64 lines are
     what the email package writes."""

@@ -429,7 +429,8 @@ def _compose_bytes(
         msg = _compose(delivery, sender, files, digest, subject_template, body_template, date)
         return msg.as_bytes(), p.message_id
     head = (mime.folded_address("From", "", *p.sender)
-            + (mime.raw("To", p.raw_to) if p.raw_to is not None else mime.folded_address("To", *p.to))
+            + (mime.raw("To", p.raw_to) if p.raw_to is not None else
+               mime.to_header(*p.to) or mime.folded_address("To", *p.to))
             + mime.folded("Subject", p.subject) + mime.folded("Date", p.date) + mime.raw("Message-ID", p.message_id)
             + mime.raw("Sensitivity", "Company-Confidential") + mime.raw("Auto-Submitted", "auto-generated"))
     parts = [mime.text_part(p.body)]
