@@ -4,10 +4,11 @@
 Building an ``EmailMessage`` and flattening it costs milliseconds a message (parsing every header into objects,
 folding them, copying the parts); a run of 10,000 spent most of its time there. Here the parts whose bytes vary
 from message to message (the raw headers :mod:`compose` writes itself, the base64 of the body and of the files,
-the multipart frame) are written directly, and every header the email package folds is folded by it (once per
-distinct text, kept in a small cache), so nothing about the wording rules is guessed. A message whose headers
-this does not know how to write (none today; :func:`message_bytes` returns None) goes the slow way.
-``tests/test_mail.py`` holds both ways to the same bytes over many names, texts and files.
+the multipart frame and boundary) are written directly; the headers whose wording the email package decides are
+folded by it (once per distinct text, in a small cache), except the ``To`` of a name in words, which
+:func:`to_header` folds by the email package's own steps. Where a step is not followed here the email package
+does it (:func:`to_header` returns None; ``compose._compose_bytes`` builds a message with a file name it encodes
+itself the slow way). ``tests/test_mail.py`` holds both ways to the same bytes over many names, texts and files.
 """
 
 from __future__ import annotations
