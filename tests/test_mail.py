@@ -354,6 +354,7 @@ def test_message_bytes_written_directly_equal_the_email_package(name, filenames,
     """The bytes a run sends or writes (written directly, mime.py) are the email package's for the same message:
     names, texts, file names and types, sizes, languages and kinds; the same random boundary for the same seed."""
     import random
+    import shutil
 
     from xl_kpi.delivery.mail import compose
 
@@ -368,6 +369,7 @@ def test_message_bytes_written_directly_equal_the_email_package(name, filenames,
     d = Delivery(f"{kind}:{which}", "anna@example.com" if which % 2 else "head@пример.рф", name, kind,
                  tuple(files), "2026-Q4", language, team=name[:20])
     read = compose._read_attachments(d)
+    shutil.rmtree(root)
     args = (d, SENDER, read, compose._digest(read), *texts, DATE)
     random.seed(which)
     direct, message_id = compose._compose_bytes(*args)
