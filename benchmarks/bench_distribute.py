@@ -12,7 +12,8 @@ Generates N employees (the inputs of ``bench_batch.py``), then, all in this run:
   --jobs J`` on the same cards (a ratio above 1 = faster than one process), after a one-card warm-up;
   ``--pdf-repeat R`` measures R pairs, the order alternating, and prints the best and median ratio, with the
   load average beside every figure;
-* the mail dry run (``--dry-run``: one .eml per employee) in messages per second; ``--mail-n M``
+* the mail dry run (``--dry-run``: one .eml per employee) in messages per second, and its messages alone made
+  in this process against the floor, the bare stdlib (``EmailMessage`` … ``as_bytes()``); ``--mail-n M``
   also generates M employees for the dry run alone (10,000 for the issue's target) and prints the
   peak RSS ratio M : N (flat memory) and the ratio of CPU a message.
 
@@ -137,6 +138,47 @@ def pdf_part(cards: list[Path], generated: Path, work: Path, jobs: str, repeat: 
               f"({', '.join(f'{r:.2f}' for r in ratios)})")
 
 
+def mail_floor(out: Path) -> tuple[int, float, float]:
+    """(messages, CPU ms a message for the stdlib, for xl_kpi): the same messages made in this process, one core.
+
+    The floor is the bare stdlib: an ``EmailMessage`` with From, To (the display name), Subject, Date, a text
+    body and the card attached, flattened with ``as_bytes()``; xl_kpi is ``_compose_bytes`` (texts in the
+    reader's language, the checks, the headers a dry run writes). Both read each card from disk."""
+    import email.policy
+    import email.utils
+    import json
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+
+    from xl_kpi.delivery.mail import Delivery
+    from xl_kpi.delivery.mail.compose import _compose_bytes, _digest, _read_attachments
+
+    run_info = json.loads((out / "results" / "run.json").read_text(encoding="utf-8"))
+    with (out / "distribution" / "index.csv").open(encoding="utf-8-sig") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("recipient_email")]
+    ds = [Delivery(f"employee:{r['employee_id']}", r["recipient_email"], r["recipient"], "employee",
+                   (out / "distribution" / r["bundle"] / r["file"],), run_info["period"],
+                   run_info["language"] if run_info["language"] in ("en", "ru") else "en") for r in rows]
+    c0 = time.process_time()
+    for d in ds:
+        msg = EmailMessage(policy=email.policy.SMTP)
+        msg["From"] = "hr@example.com"
+        msg["To"] = Address(display_name=d.to_name, addr_spec=d.to_address)
+        msg["Subject"] = f"KPI card {d.period}"
+        msg["Date"] = email.utils.formatdate()
+        msg.set_content(f"Dear {d.to_name},\n\nattached is your KPI card for {d.period}.\n")
+        path = d.attachments[0]
+        msg.add_attachment(path.read_bytes(), maintype="application", subtype="octet-stream", filename=path.name)
+        msg.as_bytes()
+    floor = time.process_time() - c0
+    c0 = time.process_time()
+    for d in ds:
+        files = _read_attachments(d)
+        _compose_bytes(d, "xl-kpi@example.invalid", files, _digest(files), None, None, None)
+    ours = time.process_time() - c0
+    return len(ds), 1000 * floor / max(1, len(ds)), 1000 * ours / max(1, len(ds))
+
+
 def fresh(generated: Path, where: Path) -> Path:
     shutil.rmtree(where, ignore_errors=True)
     shutil.copytree(generated, where, symlinks=True)
@@ -182,6 +224,10 @@ def main() -> None:
             print(f"mail dry run ({len(cards)} messages):          {dt:7.2f} s = {len(cards) / dt:7.1f} msg/s "
                   f"(whole command, peak RSS {rss:.0f} MB; CPU {small_cpu:.2f} s = "
                   f"{1000 * small_cpu / len(cards):.1f} ms a message)")
+            n_msg, floor_ms, ours_ms = mail_floor(work / "mail")
+            print(f"mail messages alone ({n_msg}, this process): stdlib floor {floor_ms:.2f} ms, xl_kpi "
+                  f"{ours_ms:.2f} ms of CPU a message = {ours_ms / floor_ms:.2f}x the floor "
+                  f"({1000 / ours_ms:.0f} msg/s a core; load {os.getloadavg()[0]:.2f})")
             if args.mail_n:
                 plan, facts = make_inputs(args.mail_n, work / "in-big")
                 generate(plan, facts, work / "big", 2)

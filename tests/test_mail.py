@@ -343,6 +343,100 @@ def test_fold_once_bytes_equal_message_by_message(out, tmp_path, monkeypatch):
     assert compose._FOLDED  # the cache was used, not bypassed
 
 
+@settings(max_examples=120, deadline=None)
+@given(st.text(alphabet="АБВЁёйЙжщ ъ-'\"(),.<>@;:\\ Abc1\u0301\u00e9\u00a0", max_size=90),
+       st.lists(st.text(alphabet="карта КАРТА 1001 ().,;'%*\"x\u00e9\u00a0", min_size=1, max_size=90), min_size=1,
+                max_size=3),
+       st.sampled_from([".xlsx", ".pdf", ".zip", ".csv", ".txt", ".bin", ""]),
+       st.sampled_from([(None, None), ("Итоги {period_name} — {name} / {team} " * 2, "Hi {name}\n{files}"),
+                        ("plain", "ascii {name}\n" * 3), (None, "x " * 60 + "\n--===============1==\n\rend")]),
+       st.integers(0, 5), st.binary(max_size=300))
+def test_message_bytes_written_directly_equal_the_email_package(name, filenames, ext, texts, which, data):
+    """The bytes a run sends or writes (written directly, mime.py) are the email package's for the same message:
+    names, texts, file names and types, sizes, languages and kinds; the same random boundary for the same seed."""
+    import random
+    import shutil
+
+    from xl_kpi.delivery.mail import compose
+
+    root = Path(tempfile.mkdtemp())
+    files = []
+    for i, fn in enumerate(filenames):
+        f = root / str(i) / (fn.replace("/", "_") + ext)
+        f.parent.mkdir()
+        f.write_bytes(data * (i + 1))
+        files.append(f)
+    kind, language = ("employee", "manager", "department")[which % 3], ("ru", "en")[which % 2]
+    d = Delivery(f"{kind}:{which}", "anna@example.com" if which % 2 else "head@пример.рф", name, kind,
+                 tuple(files), "2026-Q4", language, team=name[:20])
+    read = compose._read_attachments(d)
+    shutil.rmtree(root)
+    args = (d, SENDER, read, compose._digest(read), *texts, DATE)
+    random.seed(which)
+    direct, message_id = compose._compose_bytes(*args)
+    random.seed(which)
+    reference = compose._compose(*args)
+    assert direct == reference.as_bytes(policy=compose.POLICY)
+    assert message_id == reference["Message-ID"]
+
+
+_WORD = st.text(alphabet="ЖжЁёЯяЙ-abcXYZ019éß中Ω", min_size=1, max_size=45)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_WORD, min_size=1, max_size=7), st.text(alphabet="abcxyz019._-", min_size=1, max_size=60)
+       .filter(lambda s: s[0] not in "._" and s[-1] not in "._" and ".." not in s),
+       st.sampled_from(["example.com", "kpi.example.com", "xn--e1afmkfd.xn--p1ai", "a" * 40 + ".example.com"]))
+def test_to_header_written_directly_is_the_email_packages(words, local, domain):
+    """The To header of a display name in words, folded without the email package's parse tree, is its bytes."""
+    from xl_kpi.delivery.mail import mime
+
+    name = " ".join(words)
+    direct = mime.to_header(name, local, domain)
+    if direct is not None:
+        assert direct == mime.folded_address.__wrapped__("To", name, local, domain)
+
+
+@pytest.mark.parametrize("name", ["Козлов Денис Иванович Aaaa", "Кузнецов Денис Владимирович Aaab",
+                                  "Ёлкина-Сидорова Анна-Мария Константиновна", "Иванова Анна", "Li 中文 Ωmega",
+                                  "Константинопольская-Преображенская Анастасия-Александра Вячеславовна 3"])
+def test_to_header_of_usual_names_is_written_directly(name):
+    from xl_kpi.delivery.mail import mime
+
+    direct = mime.to_header(name, "e100001", "example.com")
+    assert direct is not None  # written directly, not by the email package
+    assert direct == mime.folded_address.__wrapped__("To", name, "e100001", "example.com")
+
+
+def test_boundary_and_base64_are_the_generators():
+    """The multipart boundary (the same draw, moved off a line of the text that holds it) and the base64 lines are
+    what the email package writes."""
+    import email.contentmanager
+    import random
+    from email.generator import BytesGenerator
+
+    from xl_kpi.delivery.mail import mime
+
+    moved = 0
+    for seed in range(200):
+        random.seed(seed)
+        first = BytesGenerator._make_boundary(b"x\r\n")
+        nl = b"\n" if seed % 3 else b"\r\n"
+        text = b"x" + nl + b"--" + first.encode() + nl + (b"--" + first.encode() + b".0--" + nl if seed % 2 else b"")
+        for t in (b"x\r\n", text):
+            random.seed(seed)
+            expected = BytesGenerator._make_boundary(t)
+            random.seed(seed)
+            assert mime.boundary(t) == expected
+            moved += expected != first
+    assert moved  # some texts did hold the first boundary
+    for n in [*range(0, 130), 57 * 1000, 57 * 1000 + 1]:
+        data = bytes(range(256)) * (n // 256 + 1)
+        data = data[:n]
+        expected = email.contentmanager._encode_base64(data, 78).replace("\n", "\r\n").encode()
+        assert mime.base64_lines(data) == expected
+
+
 def _unbound(raw: bytes) -> bytes:
     """The message with its (random) multipart boundary replaced by a fixed one."""
     boundary = re.search(rb'boundary="([^"]+)"', raw).group(1)

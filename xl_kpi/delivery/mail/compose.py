@@ -9,12 +9,15 @@ import hashlib
 import string
 import unicodedata
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 
+from xl_kpi.delivery.mail import mime
 from xl_kpi.delivery.mail.addresses import _envelope, check_address
+from xl_kpi.delivery.mail.mime import POLICY
 from xl_kpi.delivery.mail.model import KINDS, LANGUAGES, Delivery
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.engine.period import Period, PeriodError
@@ -24,8 +27,6 @@ TEMPLATE_FIELDS = ("name", "period", "period_name", "period_in", "team", "files"
 """Fields a subject or body template may use, as ``{name}``; nothing else (no ``{name.attr}``)."""
 
 
-POLICY = email.policy.SMTP.clone(cte_type="7bit", refold_source="none")
-"""CRLF line ends, 7-bit transfer encodings (no server needs 8BITMIME), headers we fold ourselves kept as is."""
 
 _FOLDED: dict[tuple[object, ...], str] = {}
 _FOLDED_MAX = 4096
@@ -329,7 +330,25 @@ def _message_id(key: str, period: str, digest: str, sender: str) -> str:
     return f"<{token}.xl-kpi@{domain}>"
 
 
-def _compose(
+@dataclass(frozen=True)
+class _Parts:
+    """What one message is made of, decided once for both ways of writing it (objects or bytes)."""
+
+    sender: tuple[str, str]
+    """The sender's local part and ASCII domain."""
+    to: tuple[str, str, str]
+    """The recipient's display name (cleaned), local part and ASCII domain."""
+    raw_to: str | None
+    """The ``To`` value written directly (:func:`_raw_to`), or None: the email package writes it."""
+    subject: str
+    date: str
+    message_id: str
+    body: str
+    attachments: tuple[tuple[str, str, str, bytes, str | None], ...]
+    """(file name, main type, subtype, bytes, the raw Content-Disposition or None) of each file."""
+
+
+def _parts(
     delivery: Delivery,
     sender: str,
     files: Sequence[tuple[str, bytes]],
@@ -337,7 +356,8 @@ def _compose(
     subject_template: Template,
     body_template: Template,
     date: datetime | None,
-) -> EmailMessage:
+) -> _Parts:
+    """Check the delivery and the addresses, render the texts and decide every header's value."""
     _validate_delivery(delivery)
     for who, addr in (("recipient", delivery.to_address), ("sender", sender)):
         reason = check_address(addr)
@@ -347,35 +367,81 @@ def _compose(
                            "recipient" else Msg("delivery {key}: sender address {address!r}: {reason}", **params))
     names = [_clean_line(n, 250) or "attachment" for n, _ in files]
     subject, body = _texts(delivery, names, subject_template, body_template)
-
-    msg = EmailMessage(policy=FAST_POLICY)
-    s_local, s_domain = _envelope(sender)
     r_local, r_domain = _envelope(delivery.to_address)
-    msg["From"] = Address(username=s_local, domain=s_domain)
     to_name = _clean_line(delivery.to_name)
-    raw_to = _raw_to(to_name, r_local, r_domain)
-    if raw_to is None:
-        msg["To"] = Address(display_name=to_name, username=r_local, domain=r_domain)
-    else:
-        msg.set_raw("To", raw_to)
-    msg["Subject"] = subject
     when = date if date is not None else datetime.now(UTC).astimezone()
-    msg["Date"] = email.utils.format_datetime(when if when.tzinfo else when.astimezone())
-    msg.set_raw("Message-ID", _message_id(delivery.key, delivery.period, digest, sender))  # ASCII, one line
+    attachments = tuple((name, *_content_type(name), data, _raw_disposition(name))
+                        for name, data in zip(names, (d for _, d in files), strict=True))
+    return _Parts(_envelope(sender), (to_name, r_local, r_domain), _raw_to(to_name, r_local, r_domain), subject,
+                  email.utils.format_datetime(when if when.tzinfo else when.astimezone()),
+                  _message_id(delivery.key, delivery.period, digest, sender), body, attachments)
+
+
+def _compose(
+    delivery: Delivery,
+    sender: str,
+    files: Sequence[tuple[str, bytes]],
+    digest: str,
+    subject_template: Template,
+    body_template: Template,
+    date: datetime | None,
+) -> EmailMessage:
+    """The message as email package objects (what :func:`build_message` gives; :func:`_compose_bytes` writes the
+    same bytes directly)."""
+    p = _parts(delivery, sender, files, digest, subject_template, body_template, date)
+    msg = EmailMessage(policy=FAST_POLICY)
+    msg["From"] = Address(username=p.sender[0], domain=p.sender[1])
+    if p.raw_to is None:
+        msg["To"] = Address(display_name=p.to[0], username=p.to[1], domain=p.to[2])
+    else:
+        msg.set_raw("To", p.raw_to)
+    msg["Subject"] = p.subject
+    msg["Date"] = p.date
+    msg.set_raw("Message-ID", p.message_id)  # ASCII, one line
     msg.set_raw("Sensitivity", "Company-Confidential")
     msg.set_raw("Auto-Submitted", "auto-generated")
-    msg.set_content(body)
-    for name, data in zip(names, (d for _, d in files), strict=True):
-        maintype, subtype = _content_type(name)
+    msg.set_content(p.body)
+    for name, maintype, subtype, data, disposition in p.attachments:
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
         part = list(msg.iter_attachments())[-1]
-        disposition = _raw_disposition(name)
         if disposition is not None:
             del part["Content-Disposition"]
             part.set_raw("Content-Disposition", disposition)
         del part["Content-Type"]  # rewritten by hand: Python's refolding mangles long types with name*=
         part.set_raw("Content-Type", f"{maintype}/{subtype};\r\n name={_name_param(name)}")
     return msg
+
+
+def _compose_bytes(
+    delivery: Delivery,
+    sender: str,
+    files: Sequence[tuple[str, bytes]],
+    digest: str,
+    subject_template: Template,
+    body_template: Template,
+    date: datetime | None,
+) -> tuple[bytes, str]:
+    """(the message's bytes, its Message-ID): ``_compose(...).as_bytes()`` to the byte (the multipart boundary is
+    random in both), written by :mod:`~xl_kpi.delivery.mail.mime` without the email package's objects."""
+    p = _parts(delivery, sender, files, digest, subject_template, body_template, date)
+    if not p.attachments or any(disp is None and not name.isascii() for name, _, _, _, disp in p.attachments):
+        # A file name the email package encodes itself (not printable): its own way, whole.
+        msg = _compose(delivery, sender, files, digest, subject_template, body_template, date)
+        return msg.as_bytes(), p.message_id
+    head = (mime.folded_address("From", "", *p.sender)
+            + (mime.raw("To", p.raw_to) if p.raw_to is not None else
+               mime.to_header(*p.to) or mime.folded_address("To", *p.to))
+            + mime.folded("Subject", p.subject) + mime.folded("Date", p.date) + mime.raw("Message-ID", p.message_id)
+            + mime.raw("Sensitivity", "Company-Confidential") + mime.raw("Auto-Submitted", "auto-generated"))
+    parts = [mime.text_part(p.body)]
+    for name, maintype, subtype, data, disposition in p.attachments:
+        if disposition is None:
+            disp = mime.folded("Content-Disposition", f'attachment; filename="{email.utils.quote(name)}"')
+        else:
+            disp = mime.raw("Content-Disposition", disposition)
+        parts.append(mime.attachment_part(data, f"{maintype}/{subtype};\r\n name={_name_param(name)}", disp,
+                                          disposition is None))
+    return mime.multipart(head, parts), p.message_id
 
 
 def build_message(

@@ -14,7 +14,7 @@ from xl_kpi.delivery.mail.addresses import _envelope, check_address
 from xl_kpi.delivery.mail.compose import (
     Template,
     _check_templates,
-    _compose,
+    _compose_bytes,
     _digest,
     _read_attachments,
     _validate_delivery,
@@ -138,8 +138,8 @@ def _dry_batch(job: _DryJob) -> list[tuple[str, str]]:
     try:
         for d, path in items:  # streamed: one message in memory at a time
             files = _read_attachments(d)
-            msg = _compose(d, sender, files, _digest(files), subject_template, body_template, date)
-            staged.write(path, msg.as_bytes())
+            raw, _ = _compose_bytes(d, sender, files, _digest(files), subject_template, body_template, date)
+            staged.write(path, raw)
     except BaseException:
         staged.discard()
         raise
@@ -259,12 +259,13 @@ class _Run:
                 "an earlier run lost the connection while sending it; it may have been delivered, so it is not "
                 "sent again"))))
             return
-        msg = _compose(d, self.sender, files, digest, self.subject_template, self.body_template, self.date)
-        payload = _data_payload(msg.as_bytes())
-        del files
+        raw, message_id = _compose_bytes(d, self.sender, files, digest, self.subject_template, self.body_template,
+                                          self.date)
+        payload = _data_payload(raw)
+        del files, raw
         rcpt = "@".join(_envelope(d.to_address))
         envelope_from = "@".join(_envelope(self.sender))
-        record = {"key": d.key, "to": d.to_address, "sha256": digest, "message_id": msg["Message-ID"]}
+        record = {"key": d.key, "to": d.to_address, "sha256": digest, "message_id": message_id}
         for attempt in (1, 2):
             if self.smtp is None:
                 try:
