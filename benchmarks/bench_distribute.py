@@ -8,9 +8,10 @@ Generates N employees (the inputs of ``bench_batch.py``), then, all in this run:
   (``encrypt_xlsx``, Excel's 100,000 rounds): the cost set by the format, one core;
 * ``distribute --by employee --encrypt --jobs J``, ``--encrypt --check`` and ``--encrypt --full-check``
   as whole processes, each as a ratio of the floor (below 1 = faster than the floor);
-* PDF: one ``soffice`` process converting ``--pdf-n`` cards in one call against ``distribute --pdf-only
-  --jobs J`` on the same cards (a ratio above 1 = faster than one process), after a one-card warm-up;
-  ``--pdf-repeat R`` measures R pairs, the order alternating, and prints the best and median ratio, with the
+* PDF: ``distribute --pdf-only --jobs J`` on ``--pdf-n`` cards against one ``soffice`` process converting
+  the same cards in one call (the conversion alone) and against ``distribute --pdf-only --jobs 1`` (the whole
+  command with one soffice process); ratios above 1 = faster than one process; after a one-card warm-up;
+  ``--pdf-repeat R`` measures R rounds, the order rotating, and prints the best and median ratios, with the
   load average beside every figure;
 * the mail dry run (``--dry-run``: one .eml per employee) in messages per second, and its messages alone made
   in this process against the floor, the bare stdlib (``EmailMessage`` … ``as_bytes()``); ``--mail-n M``
@@ -114,28 +115,38 @@ def load() -> str:
 
 
 def pdf_part(cards: list[Path], generated: Path, work: Path, jobs: str, repeat: int) -> None:
-    """One soffice process against ``distribute --pdf-only --jobs J`` on the same cards, ``repeat`` times, the
-    order alternating (the one run first, then the other first), each pair's ratio, then the best and median.
+    """``distribute --pdf-only --jobs J`` on the same cards against two baselines of one soffice process, ``repeat``
+    times, the order rotating: one bare ``soffice`` call in this warm process (the conversion alone: the strict
+    floor) and the whole command with ``--jobs 1`` (one soffice process, the same imports and checks: what a
+    user runs without parallelism). Each round's ratios, then the best and the median of both.
 
     A one-card conversion first brings LibreOffice into the page cache, so that neither side pays a cold start."""
     one_soffice(cards[:1], work)
-    ratios = []
+    bare, whole = [], []
+    sides = ("one", "dist", "dist1")
     for i in range(repeat):
-        order = ("one", "dist") if i % 2 == 0 else ("dist", "one")
+        order = sides[i % 3:] + sides[:i % 3]
         for side in order:
             if side == "one":
                 t1, c1 = one_soffice(cards, work)
                 l1 = load()
-            else:
+            elif side == "dist":
                 dt, rss = pdf_only_run(generated, cards, work / "pdf", jobs)
-                l2 = load()
-        ratios.append(t1 / dt)
+                cpu, l2 = CPU[-1], load()
+            else:
+                d1, rss1 = pdf_only_run(generated, cards, work / "pdf1", "1")
+                cpu1, l3 = CPU[-1], load()
+        bare.append(t1 / dt)
+        whole.append(d1 / dt)
         print(f"PDF, one soffice ({len(cards)} cards):          {t1:7.2f} s (CPU {c1:.2f} s; {l1})")
-        print(f"PDF, distribute --pdf-only --jobs {jobs}:     {dt:7.2f} s = {t1 / dt:5.2f}x faster "
-              f"(peak RSS {rss:.0f} MB, whole command; CPU {CPU[-1]:.2f} s; {l2})")
+        print(f"PDF, distribute --pdf-only --jobs 1:     {d1:7.2f} s (peak RSS {rss1:.0f} MB, whole command; "
+              f"CPU {cpu1:.2f} s; {l3})")
+        print(f"PDF, distribute --pdf-only --jobs {jobs}:     {dt:7.2f} s = {t1 / dt:5.2f}x faster than one soffice, "
+              f"{d1 / dt:5.2f}x than --jobs 1 (peak RSS {rss:.0f} MB, whole command; CPU {cpu:.2f} s; {l2})")
     if repeat > 1:
-        print(f"PDF, {repeat} pairs: best {max(ratios):.2f}x, median {statistics.median(ratios):.2f}x faster "
-              f"({', '.join(f'{r:.2f}' for r in ratios)})")
+        for name, ratios in (("one soffice", bare), ("--jobs 1", whole)):
+            print(f"PDF, {repeat} rounds, faster than {name}: best {max(ratios):.2f}x, median "
+                  f"{statistics.median(ratios):.2f}x ({', '.join(f'{r:.2f}' for r in ratios)})")
 
 
 def mail_floor(out: Path) -> tuple[int, float, float]:
