@@ -461,3 +461,27 @@ def test_digits_in_the_audiences_own_name_are_no_amount() -> None:
     assert _scan_text({"E1"}, "Иван Петров 40501 4050") == {("amount", "E2")}  # not the name: no mask
     # another person's name with digits: their name, and the number in it, are found
     assert _scan_text({"E3"}, "Анна Сидорова 7777 и Иван Петров 4050") == {("name", "E1"), ("amount", "E2")}
+
+
+@pytest.mark.slow
+def test_the_check_reports_progress_and_finds_the_same_with_two_workers(sample: Path, tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    """Two forked workers count the files they have checked and the progress follows them to the total; the
+    findings (a card planted in someone else's bundle) and the counts are those of the check in one process."""
+    import importlib
+
+    isolation_check = importlib.import_module("xl_kpi.delivery.isolation.check")  # the package's check() hides it
+    out = copy(sample, tmp_path)
+    bundle = out / FOLDER / STEPANOV
+    shutil.copyfile(card_of(out, "1038"), bundle / "planted.xlsx")
+    one = check_report(out)
+    monkeypatch.setattr(isolation_check, "PROGRESS_EVERY", 3)
+    seen: list[tuple[int, int]] = []
+    two = check_report(out, jobs=2, on_progress=lambda n, total: seen.append((n, total)))
+    assert (two.files, two.skipped_ambiguous) == (one.files, one.skipped_ambiguous)
+    assert len({n for n, _ in seen}) >= 3 and [n for n, _ in seen] == sorted(n for n, _ in seen)
+    assert seen[-1][0] == seen[-1][1] and {total for _, total in seen} == {seen[-1][1]}
+    assert two.leaks == one.leaks and ("name", "1038") in kinds(two.leaks, "planted.xlsx")
+    serial: list[tuple[int, int]] = []
+    check_report(out, on_progress=lambda n, total: serial.append((n, total)))
+    assert serial[-1] == seen[-1]

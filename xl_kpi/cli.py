@@ -468,7 +468,7 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
     from xl_kpi.inputs.problems import InputError
     from xl_kpi.validate import render
 
-    titles = {"pdf": tr("PDF (LibreOffice)"), "encrypt": tr("Encrypting"),
+    titles = {"pdf": tr("PDF (LibreOffice)"), "encrypt": tr("Encrypting"), "check": tr("Isolation check"),
               "send": tr("Writing .eml") if dry_run else tr("Sending")}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[rate]}"), console=console, transient=True) as progress:
@@ -503,7 +503,8 @@ def _run_distribute(out: Path, options: object, config: object, *, mailing: bool
         if mailing:
             try:
                 outcome = send(report, config, dry_run=dry_run,
-                               on_progress=lambda n, total: on_progress("send", n, total))
+                               on_progress=lambda n, total: on_progress("send", n, total),
+                               on_check=lambda n, total: on_progress("check", n, total))
             except SmtpDownError as e:
                 mail_error, outcome = show(e), None
                 partial = e.report
@@ -632,12 +633,17 @@ def _print_mail(outcome: object, dry_run: bool) -> bool:
 def _run_check(out: Path, *, full: bool = False, jobs: int = 1) -> bool:
     """The isolation check; print every finding. True when anything was found."""
     from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from xl_kpi.delivery.isolation import check_report
     from xl_kpi.engine.errors import KpiError
 
     try:
-        rep = check_report(out, full=full, jobs=jobs)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            task = progress.add_task(tr("Isolation check"), total=None)
+            rep = check_report(out, full=full, jobs=jobs,
+                               on_progress=lambda n, total: progress.update(task, completed=n, total=total))
     except KpiError as e:
         console.print("[red]✗ " + escape(tr("check:")) + f"[/red] {escape(show(e))}", soft_wrap=True)
         return True

@@ -64,6 +64,7 @@ def send(
     *,
     dry_run: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    on_check: Callable[[int, int], None] | None = None,
 ) -> MailOutcome:
     """Mail every mailable bundle (``config``: :class:`xl_kpi.delivery.mail.SmtpConfig`; None with ``dry_run``).
 
@@ -71,12 +72,13 @@ def send(
     and nothing is sent. A dry run writes the messages as ``.eml`` into ``OUT/outbox/`` (emptied
     first) and sends nothing; a real run appends to the send log ``OUT/send-log.jsonl``, which
     makes a rerun send only what was not sent (:func:`xl_kpi.delivery.mail.send_all`).
+    ``on_progress(sent, total)`` follows the messages, ``on_check(done, total)`` the isolation check before them.
     """
     from xl_kpi.delivery.isolation import check_report
     from xl_kpi.delivery.mail import send_all
 
     with outdir.lock(report.out_dir):  # distribute cannot rebuild the bundles while they are sent
-        iso = check_report(report.out_dir, cards=False, outbox=False, jobs=report.options.jobs)
+        iso = check_report(report.out_dir, cards=False, outbox=False, jobs=report.options.jobs, on_progress=on_check)
         if iso.leaks:
             raise LeakError(iso.leaks)
         todo, skipped = deliveries(report)

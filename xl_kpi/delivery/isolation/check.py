@@ -33,7 +33,7 @@ def check(out_dir: str | os.PathLike[str]) -> list[Leak]:
 
 def check_report(
     out_dir: str | os.PathLike[str], *, cards: bool = True, distribution: bool = True, outbox: bool = True,
-    full: bool = False, jobs: int = 1,
+    full: bool = False, jobs: int = 1, on_progress: Callable[[int, int], None] | None = None,
 ) -> IsolationReport:
     """Run the isolation check (see the module doc); the parts to look at can be switched off.
 
@@ -46,6 +46,8 @@ def check_report(
 
     ``jobs``: worker processes sharing the files (each file's findings do not depend on the others'; a
     card and its employee's bundle go to the same worker, which then reads the card once).
+    ``on_progress(done, total)``: called as files are checked (a progress bar: at 10,000 employees the check
+    takes tens of seconds).
     """
     from xl_kpi.outputs.layout import BINDING, FOLDER, INDEX, OUTBOX, PASSWORDS
     from xl_kpi.outputs.results_files import load_results
@@ -102,7 +104,7 @@ def check_report(
                     entry["passwords"].append(passwords[_bundle_key(name)])
         for path in sorted(box.rglob("*.eml")):
             defer(path.name, lambda sc, op, path=path: _check_eml(out, path, by_address, company, sc, op))
-    _run(units, scanner, opener, jobs)
+    _run(units, scanner, opener, jobs, on_progress)
     report.leaks.sort()
     return report
 
@@ -110,30 +112,44 @@ def check_report(
 _Unit = Callable[[_Scanner, _Opener], None]
 """The check of one file or bundle, reporting to the scanner and opener it is given."""
 _UNITS: list[tuple[str, _Unit]] = []
-_PARTS: list[_Opener] = []
+_PARTS: list[Any] = []  # the parent's opener and the progress counter
 
 
-def _run(units: list[tuple[str, _Unit]], scanner: _Scanner, opener: _Opener, jobs: int) -> None:
+def _run(units: list[tuple[str, _Unit]], scanner: _Scanner, opener: _Opener, jobs: int,
+         on_progress: Callable[[int, int], None] | None = None) -> None:
     """Run ``units`` here (``jobs`` 1, or few units) or in ``jobs`` forked workers, merging their findings.
 
-    Units of the same affinity (a card and its employee's bundle) run one after the other, so the small
-    caches of the opener serve the second from the first (the findings do not depend on the order)."""
+    Units of the same affinity (a card and its employee's bundle) run one after the other in one worker, so
+    the small caches of its opener serve the second from the first (the findings do not depend on the order).
+    The workers count the units they have checked in one shared counter, which ``on_progress`` reports."""
     import multiprocessing as mp
 
     units = sorted(units, key=lambda u: u[0])
-    if jobs <= 1 or len(units) < 2 * MIN_UNITS or "fork" not in mp.get_all_start_methods():
-        for _, unit in units:
+    total = len(units)
+    if jobs <= 1 or total < 2 * MIN_UNITS or "fork" not in mp.get_all_start_methods():
+        for done, (_, unit) in enumerate(units, 1):
             unit(scanner, opener)
+            if on_progress and (done % PROGRESS_EVERY == 0 or done == total):
+                on_progress(done, total)
         return
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
     parts: list[list[int]] = [[] for _ in range(jobs)]
     for i, (affinity, _) in enumerate(units):
         parts[int(_sha(affinity.encode("utf-8"))[:8], 16) % jobs].append(i)
-    _UNITS[:], _PARTS[:] = units, [opener]  # inherited by the forked workers, never pickled
+    fork = mp.get_context("fork")
+    counter = fork.Value("q", 0)
+    _UNITS[:], _PARTS[:] = units, [opener, counter]  # inherited by the forked workers, never pickled
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as pool:
-            for leaks, files, decrypted, bound, skipped in pool.map(_work, parts):
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=fork) as pool:
+            futures = [pool.submit(_work, part) for part in parts]
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=0.25, return_when=FIRST_EXCEPTION)
+                if on_progress:
+                    on_progress(min(counter.value, total), total)
+            for future in futures:  # in the order of the parts: the same report every run
+                leaks, files, decrypted, bound, skipped = future.result()
                 rep = scanner.report
                 rep.leaks += leaks
                 rep.files += files
@@ -147,16 +163,22 @@ def _run(units: list[tuple[str, _Unit]], scanner: _Scanner, opener: _Opener, job
 
 MIN_UNITS = 16
 """Fewer files than this per worker are checked in the process itself (starting workers costs more)."""
+PROGRESS_EVERY = 50
+"""Files a worker (or the process itself) checks between two updates of the shared progress count."""
 
 
 def _work(indices: list[int]) -> tuple[list[Leak], int, int, int, int]:
-    """In a worker: run the units ``indices`` with a scanner of its own; return what it found."""
-    parent = _PARTS[0]
+    """In a worker: run the units ``indices`` with a scanner of its own, counting them in the shared progress
+    counter; return what it found."""
+    parent, counter = _PARTS
     report = IsolationReport()
     scanner = _Scanner(parent.scanner.company, report)
     opener = _Opener(scanner, parent.bound, parent.sources)
-    for i in indices:
+    for n, i in enumerate(indices, 1):
         _UNITS[i][1](scanner, opener)
+        if n % PROGRESS_EVERY == 0 or n == len(indices):
+            with counter.get_lock():
+                counter.value += PROGRESS_EVERY if n % PROGRESS_EVERY == 0 else n % PROGRESS_EVERY
     return report.leaks, report.files, report.decrypted, report.bound, report.skipped_ambiguous
 
 
