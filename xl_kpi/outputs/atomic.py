@@ -138,12 +138,18 @@ class AtomicBatch:
         self._n += 1
         return parent, os.path.join(parent, f".{name[:80]}{self._suffix}{self._n:x}.tmp")
 
-    def write(self, path: str | os.PathLike[str], data: bytes) -> None:
-        """Stage ``data`` for ``path`` (visible there only after :meth:`commit`)."""
+    def open(self, path: str | os.PathLike[str]) -> tuple[int, str]:
+        """A new temporary file staged for ``path``, for a caller that streams its bytes: (its descriptor, to
+        close, and its name). Committed with the rest, or removed."""
         target = os.fspath(path)
         _, tmp = self._temp(target)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         self._pending.append((tmp, target))
+        return fd, tmp
+
+    def write(self, path: str | os.PathLike[str], data: bytes) -> None:
+        """Stage ``data`` for ``path`` (visible there only after :meth:`commit`)."""
+        fd, _ = self.open(path)
         try:
             _write_all(fd, data)
             if self.writeback:

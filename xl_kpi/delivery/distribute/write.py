@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import stat
 import uuid
@@ -75,10 +74,8 @@ def _stage_zip(batch: AtomicBatch, target: Path, files: Sequence[ShippedFile], o
     When the previous run's zip ``old`` is byte for byte what was written, it is kept instead (a hard link:
     same inode, same mtime) and True is returned; a zip that differs is replaced.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name[:80]}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    batch.adopt([(tmp, target)])  # committed with the rest, or removed
+    fd, name = batch.open(target)  # committed with the rest, or removed
+    tmp = Path(name)
     previous = _SameAs(old)
     with os.fdopen(fd, "wb") as fh:
         def write(data: bytes) -> None:
