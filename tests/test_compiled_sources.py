@@ -10,6 +10,7 @@ import textwrap
 import pandas as pd
 import pytest
 
+from xl_kpi.engine.period import Period
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.inputs.sources import evaluate
 from xl_kpi.inputs.sources.backend import DuckDBBackend
@@ -65,6 +66,31 @@ def test_a_given_backend_runs_the_queries() -> None:
     assert backend.queries >= 1
 
 
+def test_a_term_met_again_is_queried_once_with_the_same_facts_and_problems() -> None:
+    from xl_kpi.inputs.sources import Evaluator
+
+    deals = table("deals", [["employee_id", "status", "amount", "closed"],
+                            ["M1", "won", "100", "01.10.2026"], ["M1", "won", "abc", "02.10.2026"],
+                            ["M2", "won", "50", ""], ["M2", "lost", "7", "03.10.2026"]])
+    revenue = "sum deals.amount where status = won dated closed"
+    share = "sum deals.amount where status = won and amount > 60 / sum deals.amount where status = won dated closed"
+    backend, problems = CountingBackend(), Problems()
+    ev = Evaluator([deals], problems, backend=backend)
+
+    def run(source: str, row: int) -> dict[str, float]:
+        return facts(ev.evaluate(source, period=Period.parse("2026-10"), employees=["M1", "M2"], at={"row": row}))
+
+    assert run(revenue, 2) == {"M1": 100.0, "M2": 0.0}
+    queries, reported = backend.queries, [str(p) for p in problems]
+    assert len(reported) == 2  # "abc" and the row with no date
+    assert run(revenue, 3) == {"M1": 100.0, "M2": 0.0}
+    assert backend.queries == queries  # the same term again: no query
+    assert [str(p) for p in problems] == reported  # and nothing reported twice
+    shared = run(share, 4)
+    alone = facts(evaluate(share, [deals], period="2026-10", employees=["M1", "M2"], problems=Problems()))
+    assert shared["M1"] == alone["M1"] == 1.0 and pd.isna(shared["M2"]) and pd.isna(alone["M2"])  # M2: 0 / 0
+
+
 def test_bad_numbers_outside_the_filter_are_not_reported_inside_are() -> None:
     deals = table("deals", [["employee_id", "status", "amount"], ["M1", "won", "12,5"], ["M1", "lost", "abc"],
                             ["M2", "won", "1,234"]])
@@ -109,6 +135,8 @@ CSV_CASES = {
     "blank-lines": "employee_id;amount\n\nE1;5\n;\nE2;abc\n",
     "title-row": "Выгрузка сделок;;\nemployee_id;amount;closed\nE1;5;01.10.2026\n",
     "bom-comma": "\ufeffemployee_id,amount\nE1,\"1,5\"\nE2,7\n",
+    # the first column often empty: rows kept by a later column, a row of spaces only left out
+    "sparse-first-column": "note;employee_id;amount\n;E1;5\n  ; ;\n;;7\nx;;\n; \t;\n",
 }
 
 

@@ -233,10 +233,11 @@ def table_from_arrow(
 
     if not grid.num_rows or not grid.num_columns:
         return None
-    has = [_filled_cells(col) for col in grid.columns]  # once per column: the header search and the body's rows
-    head = grid.slice(0, ARROW_HEAD_ROWS).to_pandas()
+    head_grid = grid.slice(0, ARROW_HEAD_ROWS)
+    head = head_grid.to_pandas()
     head.columns = range(head.shape[1])
-    found = _find_header(head, expected, file, None, np.flatnonzero(_any(has)[:ARROW_HEAD_ROWS]))
+    found = _find_header(head, expected, file, None,
+                         np.flatnonzero(_any([_filled_cells(col) for col in head_grid.columns])))
     if found is None:
         return None
     header_idx, misplaced = found
@@ -244,7 +245,7 @@ def table_from_arrow(
     body = grid.slice(header_idx + 1).select(keep).rename_columns(names)
     rows = np.arange(header_idx + 2, header_idx + 2 + body.num_rows, dtype=np.int64)
     if body.num_rows:
-        mask = _any([has[j] for j in keep])[header_idx + 1:]
+        mask = _rows_filled(body)
         if not mask.all():
             body, rows = body.filter(pa.array(mask)), rows[mask]
     table = ArrowTable(name, file, None, letters, header_row=header_idx + 1, path=path, data=body, rows=rows)
@@ -258,6 +259,17 @@ def _filled_cells(col: Any) -> np.ndarray:
 
     has = pc.and_not(pc.is_valid(col), pc.fill_null(pc.utf8_is_space(col), False))
     return np.asarray(has.to_numpy(zero_copy_only=False) if hasattr(has, "to_numpy") else has, dtype=bool)
+
+
+def _rows_filled(body: Any) -> np.ndarray:
+    """Row-wise 'has a filled cell' of an Arrow grid. The columns are looked at in turn and only until every
+    row has one: an export whose first column is always filled costs one column, not all of them."""
+    out = np.zeros(body.num_rows, dtype=bool)
+    for col in body.columns:
+        out |= _filled_cells(col)
+        if out.all():
+            break
+    return out
 
 
 def _any(columns: Sequence[np.ndarray]) -> np.ndarray:
