@@ -88,6 +88,7 @@ class Evaluator:
         self._backend: Backend | None = backend
         self._columns: dict[int, Columns] = {}
         self._reported: set[tuple[str, ...]] = set()
+        self._terms: dict[tuple[Agg, Period | None], pd.Series] = {}
 
     @property
     def backend(self) -> Backend:
@@ -238,16 +239,29 @@ class Evaluator:
 
         Compiled into one Ibis expression and run on the backend; the few row queries that locate
         bad cells run only when the typed columns say such cells exist. A table that stays in Spark
-        whose column needs too much per-value work there is read locally instead."""
+        whose column needs too much per-value work there is read locally instead.
+
+        A term met again (``revenue``'s ``sum deals.amount where status = won`` as the denominator of
+        ``key_share``) is computed once: every problem it finds is reported once anyway (file, column and
+        condition are its keys, not the KPI), so only the queries are saved. A term that could not be computed
+        is looked at again, so that its missing table or column is reported at each KPI that names it."""
+        key = (agg, period)
+        done = self._terms.get(key)
+        if done is not None:
+            return done.copy()
         table = self.table(agg.table, at)
         if table is None:
             return None
         if isinstance(table, ClusterTable):
             try:
-                return self._term(agg, period, at, table)
+                found = self._term(agg, period, at, table)
             except TooManySlowValues:
-                return self._term(agg, period, at, table.local())
-        return self._term(agg, period, at, table)
+                found = self._term(agg, period, at, table.local())
+        else:
+            found = self._term(agg, period, at, table)
+        if found is not None:
+            self._terms[key] = found.copy()
+        return found
 
     def _term(self, agg: Agg, period: Period | None, at: Mapping[str, Any], table: Table) -> pd.Series | None:
         roles = [(agg.by or DEFAULT_BY, "employee"), (agg.dated, "date"), (agg.column, "value"),
