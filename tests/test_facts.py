@@ -259,3 +259,15 @@ def test_ids_of_a_text_column_share_one_string_per_value() -> None:
     assert ids.isna().tolist() == [False, False, True, True, False, False, True]
     assert ids.dropna().tolist() == ["K1", "K1", "K2", "K1"]
     assert ids[0] is ids[1] is ids[5]
+
+
+def test_locations_of_many_facts_are_where_each_fact_comes_from() -> None:
+    plan, data = sample_inputs()
+    facts = load_facts(load_plan(plan), data)
+    pairs = list(zip(facts.values["employee_id"], facts.values["kpi_id"], strict=True))
+    assert {r["origin"] for _, r in facts.values.iterrows()} == {"file", "source"}  # both kinds of origin
+    found = facts.locations([*pairs, ("nobody", "no kpi")])
+    assert set(found) == set(pairs)  # a pair without a fact has no location
+    assert all(found[p] == facts.location(*p) for p in pairs)
+    twice = pd.concat([facts.values.iloc[:1].assign(file="second.csv"), facts.values])
+    assert Facts(twice).locations(pairs[:1])[pairs[0]]["file"] == "second.csv"  # the first row, as location() takes

@@ -161,8 +161,12 @@ def check_coverage(plan: Any, facts: Any, problems: Problems) -> None:
         s = np.asarray(score(known["fact"].to_numpy(float), known["base"].to_numpy(float),
                              known["norm"].to_numpy(float)), dtype=float)
     absurd = ~np.isnan(s) & ~(np.abs(s) < MAX_SCORE)  # an overflow, or a result no KPI has: never a bonus
+    kept = np.where(absurd, np.nan, s)
+    far = (kept < FAR_BELOW) | (kept > FAR_ABOVE)
+    flagged = known[absurd | far]
+    where = facts.locations(zip(flagged["employee_id"], flagged["kpi_id"], strict=True))
     for (_, m), sc in zip(known[absurd].iterrows(), s[absurd], strict=True):
-        loc = facts.location(m["employee_id"], m["kpi_id"]) or {"file": plan.file}
+        loc = where.get((m["employee_id"], m["kpi_id"])) or {"file": plan.file}
         values = {"who": _who(emp, m['employee_id']), "kpi": m['kpi_id'], "fact": m['fact'], "base": m['base'],
                   "norm": m['norm']}
         problems.error(
@@ -172,10 +176,8 @@ def check_coverage(plan: Any, facts: Any, problems: Problems) -> None:
                 "{base:.6g} and norm {norm:.6g} is beyond what can be computed", score=_percent(sc), **values),
             Msg("check the fact, the base and the norm (a number typed with too many digits, or base and norm "
                 "almost equal?)"), **loc)
-    s = np.where(absurd, np.nan, s)
-    far = (s < FAR_BELOW) | (s > FAR_ABOVE)
-    for (_, m), sc in zip(known[far].iterrows(), s[far], strict=True):
-        loc = facts.location(m["employee_id"], m["kpi_id"]) or {"file": plan.file}
+    for (_, m), sc in zip(known[far].iterrows(), kept[far], strict=True):
+        loc = where.get((m["employee_id"], m["kpi_id"])) or {"file": plan.file}
         problems.warning(
             Msg("fact {fact:.6g} for {who}, KPI {kpi} is far outside base..norm ({base:.6g}..{norm:.6g}): "
                 "score {score}", fact=m['fact'], who=_who(emp, m['employee_id']), kpi=m['kpi_id'], base=m['base'],

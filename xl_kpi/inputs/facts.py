@@ -170,12 +170,23 @@ class Facts:
     def location(self, employee_id: str, kpi_id: str) -> dict[str, Any] | None:
         """Where the fact of an employee × KPI came from, as Problems location keywords."""
         hit = self.values[(self.values["employee_id"] == employee_id) & (self.values["kpi_id"] == kpi_id)]
-        if hit.empty:
-            return None
-        r = hit.iloc[0]
-        row = None if pd.isna(r["row"]) else int(r["row"])
-        return {"file": r["file"], "sheet": r["sheet"], "row": row, "column": r.get("column"),
-                "header": r.get("header")}
+        return None if hit.empty else _location(hit.iloc[0])
+
+    def locations(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """:meth:`location` of each (employee_id, kpi_id) pair that has a fact, found in one pass over the facts
+        (a message per fact far outside base..norm asked :meth:`location` once each: a mask of every fact each)."""
+        wanted = set(pairs)
+        keys = list(zip(self.values["employee_id"], self.values["kpi_id"], strict=True))
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for i in (i for i, k in enumerate(keys) if k in wanted):
+            out.setdefault(keys[i], _location(self.values.iloc[i]))
+        return out
+
+
+def _location(r: pd.Series) -> dict[str, Any]:
+    """A facts row's origin as Problems location keywords."""
+    row = None if pd.isna(r["row"]) else int(r["row"])
+    return {"file": r["file"], "sheet": r["sheet"], "row": row, "column": r.get("column"), "header": r.get("header")}
 
 
 _VALUE_COLUMNS = ("employee_id", "kpi_id", "fact", "period", "origin", "file", "sheet", "row", "note")
