@@ -1,6 +1,7 @@
 """Benchmark: ``xl-kpi validate`` on a large CRM export against pyarrow's bare read of the same file, same run.
 
     .venv/bin/python benchmarks/bench_sources.py [--rows 1000000] [--repeat 3] [--folder DIR] [--compare DIR]
+                                                 [--no-stages]
 
 Writes the sample company's plan and data with ``deals.csv`` replaced by an export of ``--rows`` rows as
 CRMs write it (cp1251, ``;``, every value quoted, amounts as "150 000,00", dates as 31.10.2026 14:05:00,
@@ -20,12 +21,16 @@ machine is shared: the rounds differ more than the sides of a round) and its med
 with the CPU seconds (user + system) of both processes and the peak RSS of validate. xl_kpi's modules are
 byte-compiled first, as an installed package is (with PYTHONDONTWRITEBYTECODE set, every run
 would compile them again).
+
+Then (unless ``--no-stages``) ``--repeat`` more validate processes time their stages (:data:`STAGES`: imports,
+plan, the wait for the CSV read and the tables, the sources, the checks, the report), printed as medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import json
 import os
 import random
 import shutil
@@ -104,6 +109,55 @@ BASELINE = (
 """The whole-process baseline: the bare read, as a program of its own."""
 
 
+STAGES = (
+    "import importlib.machinery, json, sys, time\n"
+    "start = time.perf_counter()\n"
+    "took = {}\n"
+    "WRAP = {'xl_kpi.inputs.plan.workbook': [('read_plan', 'plan read')],\n"
+    "        'xl_kpi.inputs.facts': [('load_tables', 'data files (waiting for the read ahead, tables)'),\n"
+    "                                ('_derived', 'sources (columns converted, DuckDB queries)')],\n"
+    "        'xl_kpi.validate': [('check_coverage', 'checks (coverage, amounts)'), ('render', 'report printed')],\n"
+    "        'xl_kpi.results': [('check_amounts', 'checks (coverage, amounts)')], 'xl_kpi.cli': []}\n"
+    "def timed(f, label):\n"
+    "    def wrapper(*args, **kwargs):\n"
+    "        t = time.perf_counter()\n"
+    "        try:\n"
+    "            return f(*args, **kwargs)\n"
+    "        finally:\n"
+    "            took[label] = took.get(label, 0.0) + time.perf_counter() - t\n"
+    "    return wrapper\n"
+    "class Hook:  # wraps the stages' functions as their modules are imported, when validate imports them\n"
+    "    @staticmethod\n"
+    "    def find_spec(name, path, target=None):\n"
+    "        if name not in WRAP:\n"
+    "            return None\n"
+    "        spec = importlib.machinery.PathFinder.find_spec(name, path)\n"
+    "        run = spec.loader.exec_module\n"
+    "        def exec_module(module):\n"
+    "            run(module)\n"
+    "            if name == 'xl_kpi.cli':  # the CLI imported: typer, rich, xl_kpi and pandas with it\n"
+    "                took['imports (xl_kpi, pandas, the CLI)'] = time.perf_counter() - start\n"
+    "            for attr, label in WRAP[name]:\n"
+    "                setattr(module, attr, timed(getattr(module, attr), label))\n"
+    "        spec.loader.exec_module = exec_module\n"
+    "        return spec\n"
+    "sys.meta_path.insert(0, Hook)\n"
+    "out = sys.argv.pop(1)\n"
+    "sys.argv[0] = 'xl-kpi'\n"
+    "from xl_kpi.__main__ import main  # as python -m xl_kpi does: the early read of the CSV files, then the CLI\n"
+    "assert not set(WRAP) & set(sys.modules), 'imported before the hook'\n"
+    "try:\n"
+    "    main()\n"
+    "except SystemExit:\n"
+    "    pass\n"
+    "took['whole'] = time.perf_counter() - start\n"
+    "with open(out, 'w') as f:\n"
+    "    json.dump(took, f)\n"
+)
+"""A validate process timing its stages (wrapped in place as their modules are imported: the same code, in the same
+order, as ``python -m xl_kpi validate``); the seconds of each stage go to the JSON file named first."""
+
+
 @dataclass(frozen=True)
 class Measured:
     """One process: wall seconds, CPU seconds (user + system) and peak RSS in MB."""
@@ -149,14 +203,16 @@ def bare_process(path: Path) -> Measured:
     return run_process([sys.executable, "-c", BASELINE, str(path), ",".join(HEADER)])
 
 
-def run_validate(plan: Path, data: Path, rows: int, code: Path = ROOT) -> Measured:
-    """``xl-kpi validate`` of the plan and data as a whole process, with the xl_kpi of the folder ``code``."""
+def run_validate(plan: Path, data: Path, rows: int, code: Path = ROOT, stages: Path | None = None) -> Measured:
+    """``xl-kpi validate`` of the plan and data as a whole process, with the xl_kpi of the folder ``code``;
+    with ``stages``, the process times its stages into that JSON file (see :data:`STAGES`)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
     if rows > 1_000_000:  # beyond one sheet's rows and the default sizes: raise the limits for this run
         env.update(XL_KPI_MAX_ROWS=str(rows * 102 // 100 + 10), XL_KPI_MAX_DATA_MB=str(rows // 1000 + 100),
                    XL_KPI_MAX_SOURCE_CELLS=str((rows * 102 // 100 + 10) * len(HEADER)))
-    return run_process([sys.executable, "-m", "xl_kpi", "validate", "--plan", str(plan), "--data", str(data),
+    start = [sys.executable, "-c", STAGES, str(stages)] if stages else [sys.executable, "-m", "xl_kpi"]
+    return run_process([*start, "validate", "--plan", str(plan), "--data", str(data),
                         "--period", "2026-10"], env, cwd=code)  # python -m looks in cwd first
 
 
@@ -175,6 +231,8 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, default=None, help="a folder holding another version of xl_kpi "
                         "(e.g. `git archive REV | tar -x -C DIR`): its validate runs in the same rounds, for a "
                         "before/after under the same load")
+    parser.add_argument("--stages", action=argparse.BooleanOptionalAction, default=True,
+                        help="after the rounds, time validate's stages in --repeat more runs (not in the ratios)")
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="bench_sources_"))
     plan, data = make_inputs(folder, args.rows)
@@ -207,6 +265,21 @@ def main() -> None:
               f"CPU {_spread([o.cpu for o in others], ' s')}, "
               f"peak RSS {_spread([o.rss_mb for o in others], ' MB', 0)}; ratio to pyarrow whole process "
               f"{_spread([o.seconds / p.seconds for o, (p, _, _) in zip(others, rounds, strict=True)], '×')}")
+    if args.stages:
+        split: dict[str, list[float]] = {}
+        for _ in range(max(args.repeat, 1)):
+            with tempfile.TemporaryDirectory() as tmp:
+                run_validate(plan, data, args.rows, stages=Path(tmp) / "stages.json")
+                for label, took in json.loads((Path(tmp) / "stages.json").read_text()).items():
+                    split.setdefault(label, []).append(took)
+        print(f"validate's stages ({len(split['whole'])} more runs, wall seconds, median (min–max); the CSV is read "
+              "in a background thread from the start on, so the data files' stage is the wait for it and the tables):")
+        whole = split.pop("whole")
+        for label, times in split.items():
+            print(f"  {label:50s} {_spread(times, ' s')}")
+        print(f"  {'the rest (start, arguments, engine set-up, employment)':50s} "
+              f"{_spread([w - sum(t[i] for t in split.values()) for i, w in enumerate(whole)], ' s')}")
+        print(f"  {'whole':50s} {_spread(whole, ' s')}")
     last = vals[-1].stdout.strip()
     print("validate said:", last.splitlines()[-1] if last else "(nothing)")
     if args.folder is None:
