@@ -79,3 +79,71 @@ def test_a_file_asked_for_with_other_options_is_read_with_them(tmp_path):
         assert ahead.take(path) is None  # handed out once
         assert ahead.take(tmp_path / "missing.csv") is None
     assert ahead.take(path) is None  # nothing outside the block
+
+
+def test_the_data_paths_of_a_validate_command_line(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in ("b.csv", "a.CSV", ".hidden.csv", "~$lock.csv", "facts.xlsx", "notes.txt"):
+        (folder / name).write_text("x;y\n1;2\n", encoding="utf-8")
+    one = ph.write_csv(tmp_path / "one.csv", [["employee_id", "amount"], ["E1", "5"]], sep=";")
+    args = ["--plan", str(one), "--period", "2026-10", "--data", str(folder), f"--data={one}", "--lang", "ru",
+            "deals=" + str(one), str(tmp_path / "missing.csv"), "--engine", "duckdb", str(one)]
+    from xl_kpi.inputs.readers.sniff import CSV_SUFFIXES
+    from xl_kpi.inputs.tables import expand_paths
+
+    listed = [p for p in expand_paths([folder]) if p.suffix.casefold() in CSV_SUFFIXES]  # as the data reader lists
+    assert listed == [folder / "a.CSV", folder / "b.csv", folder / "notes.txt"]
+    assert ahead.early_paths(args) == [*listed, one, one]  # the plan's path is no data
+    # NAME=PATH bindings, missing files, workbooks, hidden and lock files are not read early
+
+
+def test_reads_started_early_are_adopted_once_and_never_into_a_recording(tmp_path, monkeypatch):
+    from xl_kpi.inputs.readers import csvarrow
+
+    path = ph.write_csv(tmp_path / "deals.csv", [["employee_id", "amount"], ["E1", "5"]], sep=";")
+    other = ph.write_csv(tmp_path / "other.csv", [["employee_id", "amount"], ["E2", "7"]], sep=";")
+    reads: list[str] = []
+    real = csvarrow.read_csv_arrow
+
+    def counted(p, **kw):
+        reads.append(Path(p).name)
+        return real(p, **kw)
+
+    monkeypatch.setattr(csvarrow, "read_csv_arrow", counted)
+    ahead.read_early(["--data", str(path), str(other)])
+    with ahead.reading_ahead([path]):  # other.csv was read early for nothing: discarded
+        got = ahead.take(path)
+        assert got is not None and got.result().num_rows == 2
+    assert sorted(reads) == ["deals.csv", "other.csv"]  # each read once, by the early reads
+    assert ahead._EARLY == []
+    assert [t for t in threading.enumerate() if t.name.startswith("xl_kpi-read-ahead")] == []
+
+    reads.clear()
+    ahead.read_early(["--data", str(path)])
+    with inputbytes.recording() as seen, ahead.reading_ahead([path]):
+        assert ahead.take(path).result().num_rows == 2
+    assert reads == ["deals.csv", "deals.csv"]  # read again in the recording's context
+    assert {Path(k).name for k in seen} == {"deals.csv"}
+    assert [t for t in threading.enumerate() if t.name.startswith("xl_kpi-read-ahead")] == []
+
+
+def test_validate_through_python_m_reads_early_and_says_the_same(tmp_path):
+    import subprocess
+
+    plan, data = sample_inputs()
+    folder = data[0].parent
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    code = ("import sys, runpy; from xl_kpi.inputs.readers import ahead; real = ahead.read_early; started = []\n"
+            "def spy(args):\n    real(args); started.extend(k for _, f in ahead._EARLY for k in f)\n"
+            "ahead.read_early = spy\n"
+            "try:\n    runpy.run_module('xl_kpi', run_name='__main__')\n"
+            "finally:\n    print('STARTED', sorted(__import__('pathlib').Path(k).name for k in started))\n")
+    args = ["validate", "--plan", str(plan), "--data", str(folder), "--period", "2026-10", "--lang", "en"]
+    early = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
+    plain = subprocess.run([sys.executable, "-c", "import sys; from xl_kpi.cli import main; sys.argv[0] = 'xl-kpi'; "
+                            "main()", *args], capture_output=True, text=True, env=env)
+    csvs = sorted(p.name for p in data if p.suffix == ".csv")
+    assert early.stdout.rstrip().splitlines()[-1] == f"STARTED {csvs}"
+    assert early.returncode == plain.returncode and early.stdout.rstrip().splitlines()[:-1] == \
+        plain.stdout.rstrip().splitlines()

@@ -8,42 +8,118 @@ the bytes are read: each file is still read once, hashed (the thread runs in the
 :mod:`xl_kpi.inputs.inputbytes`) and its problems reported where and in the order they were before. A file
 read with other options (a Sources row's encoding) is read again by its reader; files nobody asks for are
 discarded when the block ends, which waits for the read under way, so no thread outlives it.
+
+``xl-kpi validate`` starts these reads earlier still (:func:`read_early`, from ``python -m xl_kpi`` before the
+command line, typer, pandas and DuckDB are imported): :func:`reading_ahead` then adopts the reads already under way
+for the files it is given, so the half second of parsing a large export also overlaps with the imports. Outside
+a :func:`~xl_kpi.inputs.inputbytes.recording` only (the early reads hash into no run's record): inside one, every
+file is read again in the caller's context as before.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from xl_kpi.inputs.inputbytes import _SEEN
 from xl_kpi.inputs.readers.sniff import CSV_SUFFIXES
 
 _AHEAD: contextvars.ContextVar[dict[str, Future[Any]] | None] = contextvars.ContextVar("xl_kpi_read_ahead",
                                                                                        default=None)
 
 
+_EARLY: list[tuple[ThreadPoolExecutor, dict[str, Future[Any]]]] = []
+"""The reads :func:`read_early` started: its pool and the futures by resolved path (adopted, or shut down, by the
+next :func:`reading_ahead`)."""
+
+
 def _key(path: str | Path) -> str:
     return str(Path(path).resolve())
 
 
-@contextmanager
-def reading_ahead(paths: Iterable[str | Path]) -> Iterator[None]:
-    """Inside the block, the CSV files among ``paths`` are being parsed in the background, in order."""
+def _csv_keys(paths: Iterable[str | Path]) -> list[str]:
+    """The resolved paths of the CSV files among ``paths``, each once, in order."""
+    return list(dict.fromkeys(_key(p) for p in paths if Path(p).suffix.casefold() in CSV_SUFFIXES
+                              and Path(p).is_file()))
+
+
+def _submit(pool: ThreadPoolExecutor, key: str) -> Future[Any]:
+    """The read of ``key`` on ``pool``, in a copy of this context (the hashes go to the caller's recording)."""
     from xl_kpi.inputs.readers.csvarrow import read_csv_arrow
 
-    csvs = list(dict.fromkeys(_key(p) for p in paths if Path(p).suffix.casefold() in CSV_SUFFIXES
-                              and Path(p).is_file()))
+    return pool.submit(contextvars.copy_context().run, read_csv_arrow, Path(key))
+
+
+def early_paths(args: Sequence[str]) -> list[Path]:
+    """The plain data paths of a ``validate`` command line (its arguments after the command's name): the values
+    of ``--data`` and the FILE arguments that name a file or folder, folders listed as the data reader lists them.
+    A guess (typer parses the line later): a path it misses is only not read early, one it adds is never used."""
+    from xl_kpi.inputs.datafiles import parse_data_arg, plain_paths
+
+    takes_value = {"--plan", "--period", "--engine", "--lang"}
+    found: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in takes_value:
+            i += 2
+            continue
+        if a == "--data":
+            found.extend(args[i + 1:i + 2])
+            i += 2
+            continue
+        if a.startswith("--data="):
+            found.append(a.partition("=")[2])
+        elif not a.startswith("-"):
+            found.append(a)
+        i += 1
+    out: list[Path] = []
+    for p in plain_paths(parse_data_arg(f) for f in found):
+        if p.is_dir():
+            try:
+                out.extend(sorted(q for q in p.iterdir() if q.suffix.casefold() in CSV_SUFFIXES
+                                  and not q.name.startswith(("~$", "."))))
+            except OSError:
+                continue
+        elif p.is_file():
+            out.append(p)
+    return out
+
+
+def read_early(args: Sequence[str]) -> None:
+    """Start reading the CSV files of a ``validate`` command line now (see the module doc); nothing when a
+    reading is already started, or when the line asks for the help."""
+    if _EARLY or "--help" in args:
+        return
+    csvs = _csv_keys(early_paths(args))
     if not csvs:
+        return
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xl_kpi-read-ahead")
+    _EARLY.append((pool, {key: _submit(pool, key) for key in csvs}))
+
+
+@contextmanager
+def reading_ahead(paths: Iterable[str | Path]) -> Iterator[None]:
+    """Inside the block, the CSV files among ``paths`` are being parsed in the background, in order (or were
+    since :func:`read_early`)."""
+    early_pool, early = _EARLY.pop() if _EARLY else (None, {})
+    if _SEEN.get() is not None:  # a recording: read in this context, so that the hashes go to it
+        early = {}
+    csvs = _csv_keys(paths)
+    if not csvs:
+        if early_pool is not None:
+            early_pool.shutdown(wait=True, cancel_futures=True)
         yield
         return
     pending: dict[str, Future[Any]] = {}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xl_kpi-read-ahead")
     try:
-        for key in csvs:  # each in a copy of this context: the hashes go to the caller's recording
-            pending[key] = pool.submit(contextvars.copy_context().run, read_csv_arrow, Path(key))
+        for key in csvs:
+            pending[key] = early[key] if key in early else _submit(pool, key)
         token = _AHEAD.set(pending)
         try:
             yield
@@ -51,6 +127,8 @@ def reading_ahead(paths: Iterable[str | Path]) -> Iterator[None]:
             _AHEAD.reset(token)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        if early_pool is not None:
+            early_pool.shutdown(wait=True, cancel_futures=True)
 
 
 def take(path: str | Path, encoding: str | None = None, separator: str | None = None) -> Future[Any] | None:
