@@ -272,3 +272,30 @@ def test_a_column_that_repeats_its_values_converts_as_cell_by_cell(convert: str)
         values = pa.array(cells * n, pa.string())
         fast = getattr(columns, convert)
         assert columns._per_distinct(values, fast).equals(fast(values))
+
+
+@pytest.mark.parametrize("kind", ["ids", "text", "numbers", "dates", "flags"])
+def test_a_long_column_converted_in_parts_is_the_column_converted_whole(monkeypatch, kind: str) -> None:
+    import pyarrow as pa
+
+    from xl_kpi.inputs.sources import columns
+    from xl_kpi.inputs.tables import ArrowTable
+
+    cells = [" 03.10.2026 14:05:00", "31.02.2026", None, "2026-10-31 ", "x", "150 000,50", "1,234", "Да", "No", "-0,5",
+             "", "  ", "Ёлка"]
+    data = pa.table({"c": pa.array([cells[(i * 7) % len(cells)] for i in range(1000)], pa.string())})
+    table = ArrowTable("t", "t.csv", None, {"c": "A"}, header_row=1, data=data,
+                       rows=__import__("numpy").arange(2, 1002))
+    monkeypatch.setattr(columns, "_cores", lambda: 1)
+    whole = columns.Columns(table).get("c", kind)
+    monkeypatch.setattr(columns, "_cores", lambda: 3)
+    monkeypatch.setattr(columns, "PART_ROWS", 64)  # three parts of 334, 334 and 332 cells
+    parts: list[int] = []
+    real = columns._per_distinct if kind not in ("ids", "text") else None
+    if real is not None:
+        monkeypatch.setattr(columns, "_per_distinct", lambda part, f: parts.append(len(part)) or real(part, f))
+    split = columns.Columns(table).get("c", kind)
+    assert split.values.equals(whole.values)
+    assert (split.errors is None and whole.errors is None) or split.errors.equals(whole.errors)
+    if real is not None:
+        assert sorted(parts) == [332, 334, 334]

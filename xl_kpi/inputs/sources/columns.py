@@ -109,23 +109,20 @@ class Columns:
         """Text cells of an Arrow table converted by pyarrow.compute; the cells the fast path cannot read
         (and only those) go through :mod:`xl_kpi.inputs.cells` for the value or the message."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         if kind != "ids":
             ids = self.get(col, "ids").values  # trimmed once per column
         else:
-            raw = pc.utf8_trim_whitespace(self.table.data.column(col).combine_chunks())
-            ids = pc.if_else(pc.equal(raw, ""), pa.scalar(None, pa.string()), raw)
-            return Column(ids)
+            return Column(_in_parts(_trimmed, self.table.data.column(col).combine_chunks()))
         if kind == "text":
-            return Column(_casefold(ids))
+            return Column(_in_parts(_casefold, ids))
         if kind == "numbers":
-            return self._slow_rest(ids, _per_distinct(ids, _fast_numbers), to_numbers, pa.float64())
+            return self._slow_rest(ids, _in_parts(_fast_numbers, ids, distinct=True), to_numbers, pa.float64())
         if kind == "dates":
-            return self._slow_rest(ids, _per_distinct(ids, _fast_dates), to_dates, pa.timestamp("ns"))
+            return self._slow_rest(ids, _in_parts(_fast_dates, ids, distinct=True), to_dates, pa.timestamp("ns"))
         if kind == "flags":
-            return self._slow_rest(ids, _per_distinct(ids, _fast_flags), lambda s: to_flags_checked(s.astype(object)),
-                                   pa.bool_())
+            return self._slow_rest(ids, _in_parts(_fast_flags, ids, distinct=True),
+                                   lambda s: to_flags_checked(s.astype(object)), pa.bool_())
         raise ValueError(f"unknown column kind {kind!r}")
 
     def _slow_rest(self, ids: pa.Array, fast: pa.Array, convert: Any, type_: Any) -> Column:
@@ -145,6 +142,48 @@ class Columns:
                          from_pandas=True)
         full = _scatter(fast, where, patch)
         return Column(full, _errors(errors))
+
+
+def _trimmed(raw: pa.Array) -> pa.Array:
+    """Text cells without the spaces around them; null for an empty one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    trimmed = pc.utf8_trim_whitespace(raw)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+PART_ROWS = 1 << 17
+"""The fewest cells of a part when a column's conversion is split over the cores (:func:`_in_parts`)."""
+
+
+def _in_parts(convert: Any, cells: pa.Array, *, distinct: bool = False) -> pa.Array:
+    """``convert(cells)`` (cell by cell; with ``distinct``, once per distinct value: :func:`_per_distinct`), the
+    cells of a long column split into one part per core, converted in threads (pyarrow.compute releases the GIL)
+    and put back in order: the same array, in about half the time on two free cores (1,000,000 amounts)."""
+    import pyarrow as pa
+
+    one = (lambda part: _per_distinct(part, convert)) if distinct else convert
+    parts = min(_cores(), len(cells) // PART_ROWS)
+    if parts < 2:
+        return one(cells)
+    from concurrent.futures import ThreadPoolExecutor
+
+    size = -(-len(cells) // parts)
+    with ThreadPoolExecutor(max_workers=parts, thread_name_prefix="xl_kpi-columns") as pool:
+        done = list(pool.map(one, [cells.slice(i * size, size) for i in range(parts)]))
+    return pa.concat_arrays(done)
+
+
+def _cores() -> int:
+    """The cores this process may run on (at most 4: the parts of one column gain little past that)."""
+    import os
+
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(n, 4))
 
 
 def _fast_flags(ids: pa.Array) -> pa.Array:
