@@ -418,3 +418,31 @@ def test_validate_has_pyarrow_allocate_with_jemalloc_unless_the_environment_choo
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
     has, backend = done.stdout.split()
     assert backend == (chosen or ("jemalloc" if has == "True" else backend)), done.stderr
+
+
+def test_the_report_is_the_same_text_on_a_terminal_and_in_a_file_and_coloured_only_on_the_terminal():
+    import io
+    import re
+
+    from rich.console import Console
+
+    from xl_kpi.i18n import Msg
+    from xl_kpi.inputs.problems import Problems
+    from xl_kpi.validate import render
+
+    problems = Problems()
+    problems.warning(Msg("fact {fact:.6g} for {who}, KPI {kpi} is far outside base..norm ({base:.6g}..{norm:.6g}): "
+                         "score {score}", fact=7.5e9, who="E1", kpi="revenue", base=2e6, norm=3.5e6, score="1500%"),
+                     Msg("check the units (a percentage typed as 40 instead of 40% or 0.4?) and the data"),
+                     file="deals.csv", row=12, column="C")
+    problems.error(Msg("the file is empty"), Msg("remove it from --data or fill it in"), file="/data/x 'y'.csv")
+    shown = {}
+    for terminal in (True, False):
+        out = io.StringIO()
+        render(problems, Console(file=out, force_terminal=terminal, color_system="standard" if terminal else None,
+                                 width=200), "en")
+        shown[terminal] = out.getvalue()
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", shown[True])
+    assert plain == shown[False] and "\x1b[" not in shown[False]
+    assert re.search(r"fact \x1b\[[0-9;]+m7\.5e\+09\x1b\[0m", shown[True])  # a number of a message highlighted
+    # on the terminal, as rich does
