@@ -289,7 +289,7 @@ def test_a_long_column_converted_in_parts_is_the_column_converted_whole(monkeypa
     monkeypatch.setattr(columns, "_cores", lambda: 1)
     whole = columns.Columns(table).get("c", kind)
     monkeypatch.setattr(columns, "_cores", lambda: 3)
-    monkeypatch.setattr(columns, "PART_ROWS", 64)  # three parts of 334, 334 and 332 cells
+    monkeypatch.setattr(columns, "PART_ROWS", 300)  # three parts of 334, 334 and 332 cells
     parts: list[int] = []
     real = columns._per_distinct if kind not in ("ids", "text") else None
     if real is not None:
