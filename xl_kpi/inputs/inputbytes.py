@@ -33,6 +33,11 @@ def recording() -> Iterator[dict[str, str]]:
         _SEEN.reset(token)
 
 
+def is_recording() -> bool:
+    """Whether the inputs read now are hashed into a :func:`recording` (a read made outside it would be missing)."""
+    return _SEEN.get() is not None
+
+
 def read_input(path: str | Path) -> bytes:
     """The bytes of ``path`` (read once); their sha256 is recorded when inside :func:`recording`."""
     p = Path(path)

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from xl_kpi.inputs.inputbytes import _SEEN
+from xl_kpi.inputs.inputbytes import is_recording
 from xl_kpi.inputs.readers.sniff import CSV_SUFFIXES
 
 _AHEAD: contextvars.ContextVar[dict[str, Future[Any]] | None] = contextvars.ContextVar("xl_kpi_read_ahead",
@@ -107,7 +107,7 @@ def reading_ahead(paths: Iterable[str | Path]) -> Iterator[None]:
     """Inside the block, the CSV files among ``paths`` are being parsed in the background, in order (or were
     since :func:`read_early`)."""
     early_pool, early = _EARLY.pop() if _EARLY else (None, {})
-    if _SEEN.get() is not None:  # a recording: read in this context, so that the hashes go to it
+    if is_recording():  # a recording: read in this context, so that the hashes go to it
         early = {}
     csvs = _csv_keys(paths)
     if not csvs:
