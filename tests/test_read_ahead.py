@@ -133,17 +133,27 @@ def test_validate_through_python_m_reads_early_and_says_the_same(tmp_path):
 
     plan, data = sample_inputs()
     folder = data[0].parent
-    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
     code = ("import sys, runpy; from xl_kpi.inputs.readers import ahead; real = ahead.read_early; started = []\n"
+            "import pyarrow as pa; pool = []\n"
             "def spy(args):\n    real(args); started.extend(k for _, f in ahead._EARLY for k in f)\n"
+            "    pool.append(pa.default_memory_pool().backend_name)\n"
             "ahead.read_early = spy\n"
             "try:\n    runpy.run_module('xl_kpi', run_name='__main__')\n"
-            "finally:\n    print('STARTED', sorted(__import__('pathlib').Path(k).name for k in started))\n")
+            "finally:\n    print('STARTED', sorted(__import__('pathlib').Path(k).name for k in started), pool)\n")
     args = ["validate", "--plan", str(plan), "--data", str(folder), "--period", "2026-10", "--lang", "en"]
     early = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
     plain = subprocess.run([sys.executable, "-c", "import sys; from xl_kpi.cli import main; sys.argv[0] = 'xl-kpi'; "
                             "main()", *args], capture_output=True, text=True, env=env)
     csvs = sorted(p.name for p in data if p.suffix == ".csv")
-    assert early.stdout.rstrip().splitlines()[-1] == f"STARTED {csvs}"
+    try:
+        import pyarrow as pa
+
+        pa.jemalloc_memory_pool()
+        allocator = "jemalloc"  # chosen before the early reads allocate, as the CLI chooses it
+    except NotImplementedError:  # pragma: no cover - a wheel without jemalloc
+        allocator = pa.default_memory_pool().backend_name
+    assert early.stdout.rstrip().splitlines()[-1] == f"STARTED {csvs} {[allocator]}"
     assert early.returncode == plain.returncode and early.stdout.rstrip().splitlines()[:-1] == \
         plain.stdout.rstrip().splitlines()

@@ -150,19 +150,11 @@ def validate_command(
 
 
 def _arrow_memory_pool() -> None:
-    """Have pyarrow allocate with jemalloc where its wheel has it, unless ARROW_DEFAULT_MEMORY_POOL chooses: on a
-    1,000,000-row export validate then spends about a third less time in the kernel than with the default
-    (mimalloc) and peaks about 50 MB lower (benchmarks/bench_sources.py). Only the command line's process."""
-    import os
+    """pyarrow allocates with jemalloc (:func:`xl_kpi.inputs.readers.csvarrow.use_jemalloc`). Only the command
+    line's process."""
+    from xl_kpi.inputs.readers.csvarrow import use_jemalloc
 
-    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        return
-    try:
-        import pyarrow as pa
-
-        pa.set_memory_pool(pa.jemalloc_memory_pool())
-    except (ImportError, NotImplementedError, AttributeError):  # no pyarrow, or a wheel without jemalloc
-        pass
+    use_jemalloc()
 
 
 PlanOption = Annotated[Path, typer.Option(

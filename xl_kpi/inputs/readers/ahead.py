@@ -91,13 +91,17 @@ def early_paths(args: Sequence[str]) -> list[Path]:
 
 
 def read_early(args: Sequence[str]) -> None:
-    """Start reading the CSV files of a ``validate`` command line now (see the module doc); nothing when a
-    reading is already started, or when the line asks for the help."""
+    """Start reading the CSV files of a ``validate`` command line now (see the module doc), pyarrow allocating as
+    the CLI has it (:func:`~xl_kpi.inputs.readers.csvarrow.use_jemalloc`); nothing when a reading is already
+    started, or when the line asks for the help."""
     if _EARLY or "--help" in args:
         return
     csvs = _csv_keys(early_paths(args))
     if not csvs:
         return
+    from xl_kpi.inputs.readers.csvarrow import use_jemalloc
+
+    use_jemalloc()  # the allocator the CLI chooses, before the reads allocate (the CLI's choice comes too late)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xl_kpi-read-ahead")
     _EARLY.append((pool, {key: _submit(pool, key) for key in csvs}))
 
