@@ -148,8 +148,9 @@ STAGES = (
     "assert not set(WRAP) & set(sys.modules), 'imported before the hook'\n"
     "try:\n"
     "    main()\n"
-    "except SystemExit:\n"
-    "    pass\n"
+    "except SystemExit as stop:\n"
+    "    if stop.code not in (0, 1):  # validate's exit codes; anything else is no run to time\n"
+    "        raise\n"
     "took['whole'] = time.perf_counter() - start\n"
     "with open(out, 'w') as f:\n"
     "    json.dump(took, f)\n"
@@ -266,20 +267,19 @@ def main() -> None:
               f"peak RSS {_spread([o.rss_mb for o in others], ' MB', 0)}; ratio to pyarrow whole process "
               f"{_spread([o.seconds / p.seconds for o, (p, _, _) in zip(others, rounds, strict=True)], '×')}")
     if args.stages:
-        split: dict[str, list[float]] = {}
+        runs: list[dict[str, float]] = []
         for _ in range(max(args.repeat, 1)):
             with tempfile.TemporaryDirectory() as tmp:
                 run_validate(plan, data, args.rows, stages=Path(tmp) / "stages.json")
-                for label, took in json.loads((Path(tmp) / "stages.json").read_text()).items():
-                    split.setdefault(label, []).append(took)
-        print(f"validate's stages ({len(split['whole'])} more runs, wall seconds, median (min–max); the CSV is read "
-              "in a background thread from the start on, so the data files' stage is the wait for it and the tables):")
-        whole = split.pop("whole")
-        for label, times in split.items():
-            print(f"  {label:50s} {_spread(times, ' s')}")
-        print(f"  {'the rest (start, arguments, engine set-up, employment)':50s} "
-              f"{_spread([w - sum(t[i] for t in split.values()) for i, w in enumerate(whole)], ' s')}")
-        print(f"  {'whole':50s} {_spread(whole, ' s')}")
+                runs.append(json.loads((Path(tmp) / "stages.json").read_text()))
+        labels = list(dict.fromkeys(label for run in runs for label in run if label != "whole"))
+        print(f"validate's stages ({len(runs)} more runs, wall seconds, median (min–max); the CSV is read in a "
+              "background thread from the start on, so the data files' stage is the wait for it and the tables):")
+        for label in labels:
+            print(f"  {label:55s} {_spread([run.get(label, 0.0) for run in runs], ' s')}")
+        rest = [run["whole"] - sum(run.get(label, 0.0) for label in labels) for run in runs]
+        print(f"  {'the rest (arguments, engine set-up, employment check)':55s} {_spread(rest, ' s')}")
+        print(f"  {'whole':55s} {_spread([run['whole'] for run in runs], ' s')}")
     last = vals[-1].stdout.strip()
     print("validate said:", last.splitlines()[-1] if last else "(nothing)")
     if args.folder is None:
