@@ -12,7 +12,7 @@ import sys
 
 def main() -> None:
     """Run the ``xl-kpi`` command (xl_kpi.cli.main); ``validate`` starts reading its CSV files first."""
-    if sys.argv[1:2] == ["validate"]:  # the exports parse in the background while the CLI and pandas import
+    if sys.argv[1:2] == ["validate"]:  # the exports parse in the background while the CLI imports
         try:
             from xl_kpi.inputs.readers.ahead import read_early
         except ModuleNotFoundError:  # a missing package: the CLI's import below names it

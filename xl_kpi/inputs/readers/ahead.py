@@ -10,10 +10,10 @@ read with other options (a Sources row's encoding) is read again by its reader; 
 discarded when the block ends, which waits for the read under way, so no thread outlives it.
 
 ``xl-kpi validate`` starts these reads earlier still (:func:`read_early`, from ``python -m xl_kpi`` before the
-command line, typer, pandas and DuckDB are imported): :func:`reading_ahead` then adopts the reads already under way
-for the files it is given, so the half second of parsing a large export also overlaps with the imports. Outside
-a :func:`~xl_kpi.inputs.inputbytes.recording` only (the early reads hash into no run's record): inside one, every
-file is read again in the caller's context as before.
+command line, typer and the validate modules are imported; pandas too once ``xl_kpi/__init__`` imports lazily):
+:func:`reading_ahead` then adopts the reads already under way for the files it is given, so the half second of
+parsing a large export also overlaps with the imports. Outside a :func:`~xl_kpi.inputs.inputbytes.recording` only
+(the early reads hash into no run's record): inside one, every file is read again in the caller's context as before.
 """
 
 from __future__ import annotations
