@@ -44,6 +44,7 @@ from xl_kpi.inputs.inputbytes import recording
 from xl_kpi.inputs.problems import InputError, Problems
 from xl_kpi.inputs.sources.native import is_native, native_digest
 from xl_kpi.inputs.tables import expand_paths
+from xl_kpi.memory import release_memory
 from xl_kpi.outputs import outdir
 from xl_kpi.outputs.atomic import flush_files, fsync_dir, write_atomic
 from xl_kpi.outputs.cards import CardRecord, CardTemplate, iter_cards, read_journal, write_cards
@@ -134,6 +135,7 @@ def generate(
     tables = facts.files  # which file each table came from, for manifest.json
     bound_native = facts.native  # Parquet or Spark tables the plan's Sources sheet binds
     del the_plan, facts  # the results hold what the outputs need: the memory goes to the cards and the summary
+    release_memory()  # the plan's and facts' frames, freed, given back before the outputs are written
     if lang:
         results = replace(results, language=lang)
     earlier = _history(history, results, problems, out)
