@@ -51,6 +51,8 @@ def _array(df: pd.DataFrame, name: str, numeric: bool, default: Any = None) -> A
         return np.full(len(df), np.nan if numeric else default, dtype=float if numeric else object)
     s = df[name]
     if numeric:
+        if s.dtype == np.float64:  # the results' own numbers, not a copy (100,000 employees' lines: ~45 MB)
+            return s.to_numpy()
         return pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=math.nan)
     return s.to_numpy(dtype=object)
 
