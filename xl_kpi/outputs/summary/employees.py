@@ -143,7 +143,7 @@ def _data(results: Any, t: dict[str, str]) -> _Data:
     no_dept = t["no_department"]
     text["department"] = [d or no_dept for d in _texts(text["department"])]
     weighted = emp["weighted_score"].to_numpy(dtype=float)
-    position_keys = [group_key(v) for v in _texts(text["position"])]
+    position_keys = _group_keys(_texts(text["position"]))
     gated = emp["gated"].fillna(False).astype(bool).to_numpy() if "gated" in emp else np.zeros(n, dtype=bool)
     widths = {c: _width(text[c], t[c], lo, hi) for c, lo, hi in (("employee_id", 8, 16), ("name", 18, 40),
                                                                    ("department", 12, 30), ("position", 12, 30),
@@ -155,9 +155,22 @@ def _data(results: Any, t: dict[str, str]) -> _Data:
     return _Data(text=text, kpis=kpis, scores=matrix.to_numpy(dtype=float) if kpis else np.empty((n, 0)),
                  weighted=weighted, rank=emp["rank"].to_numpy(dtype=float),
                  rank_position=group_ranks(weighted, position_keys),
-                 rank_department=group_ranks(weighted, [group_key(d) for d in text["department"]]),
+                 rank_department=group_ranks(weighted, _group_keys(text["department"])),
                  position_keys=position_keys, gated=gated, bonus=emp["bonus"].to_numpy(dtype=float),
                  total_pay=emp["total_pay"].to_numpy(dtype=float), adjust=adjust, notes=notes, widths=widths)
+
+
+def _group_keys(values: list[Any]) -> list[str]:
+    """:func:`~xl_kpi.engine.formulas.group_key` of each value, made once per distinct value and shared (a new
+    lower-cased string a row: 100,000 employees' positions held 12 MB for four keys)."""
+    made: dict[Any, str] = {}
+    out = []
+    for v in values:
+        k = made.get(v)
+        if k is None:
+            k = made[v] = group_key(v)
+        out.append(k)
+    return out
 
 
 def _kpi_width(name: str) -> float:
