@@ -216,12 +216,19 @@ def _table(sheet: _Sheet, data: _Data, t: dict[str, str], money: str, digits: in
 
     def score_col(key: str, header: str, width: float, values: np.ndarray) -> None:
         """A KPI's scores and their average in the total row, from the numbers as written."""
-        stored: list[float] = []
+        blocks: list[np.ndarray] = []  # the numbers written, a float array a block (not a Python float each)
         col = len(cols) + 1
 
+        def bodies(a: int, b: int) -> list[str]:
+            stored: list[float] = []
+            out = number_bodies(values[a:b], pct, stored)
+            blocks.append(np.array(stored, dtype=float))
+            return out
+
         def total() -> tuple[str, Any, str] | None:
+            stored = np.concatenate(blocks).tolist() if blocks else []
             return (subtotal(101, col, n), math.fsum(stored) / len(stored), PCT) if stored else None
-        add(key, Column(header, width, lambda a, b: number_bodies(values[a:b], pct, stored), total))
+        add(key, Column(header, width, bodies, total))
 
     def number_col(key: str, header: str, width: float, everyone: np.ndarray, fmt: Any,
                           total: tuple | None) -> None:
