@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from xl_kpi.memory import release_memory
 from xl_kpi.outputs.atomic import open_atomic
 from xl_kpi.outputs.summary.book import _Book
 from xl_kpi.outputs.summary.employees import _build
@@ -96,4 +97,5 @@ def write_summary(results: Any, path: str | os.PathLike[str], **options: Any) ->
             _book(results, out=f, **options)  # held, nor copied out of a buffer)
     except PermissionError as exc:
         raise PermissionError(f"cannot replace {target}: is it open in Excel? Close it and retry ({exc})") from exc
+    release_memory(collect=False)  # the book's working set, dropped: given back while the cards go on
     return target
