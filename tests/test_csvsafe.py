@@ -111,3 +111,35 @@ def test_hr_passwords_file_is_read_exactly_as_typed(tmp_path):
     problems = Problems()
     by_id, _ = read_passwords(tmp_path / "hr.csv", problems)
     assert by_id == {"1001": "'secret-pw1", "1002": "=secret-pw2"} and not problems.errors
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 9])
+def test_csv_chunks_join_to_the_bytes_of_csv_bytes(n):
+    from xl_kpi.outputs.csvsafe import csv_chunks
+
+    rows = [[f"=x{i}", i, "-5.00", "plain"] for i in range(n)]
+    pieces = list(csv_chunks(["a", "b", "c", "d"], rows, plain=(2,), size=4))
+    assert b"".join(pieces) == csv_bytes(["a", "b", "c", "d"], rows, plain=(2,))
+    assert pieces[0].startswith(b"\xef\xbb\xbf") and not any(p.startswith(b"\xef\xbb\xbf") for p in pieces[1:])
+    assert len(pieces) == max(1, -(-n // 4))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["E", "e", "", "AB", "x1y", "\u0663", "²", "Ж"]),
+                          st.integers(0, 30) | st.none(), st.sampled_from(["", "a", "7"]),
+                          st.sampled_from(["p/1.xlsx", "p/0.xlsx", "q.xlsx"])), max_size=12))
+def test_manifest_rows_in_the_order_of_the_id_split_then_the_file(items):
+    # the manifest orders rows by position and makes them as it writes (xl_kpi.outputs.manifest._manifest_chunks):
+    # the same bytes as sorting whole rows by (natural id, file), ids with ties and ids the pair key cannot take
+    from xl_kpi.outputs import manifest as m
+
+    recs = [{"employee_id": f"{a}{'' if n is None else n}{b}", "path": p, "sha256": "f" * 64, "total_bonus": 1.005,
+             "status": "ok"} for a, n, b, p in items]
+    try:
+        expected_rows = sorted(((r["employee_id"], r["path"], r["sha256"], "1.01", "ok") for r in recs),
+                               key=lambda row: (m._natural(row[0]), row[1]))
+    except ValueError:  # "²" is a digit to str.isdigit, not to int(): both orders refuse it alike
+        with pytest.raises(ValueError):
+            m.manifest_bytes(recs, "/o")
+        return
+    assert m.manifest_bytes(recs, "/o") == csv_bytes(m.MANIFEST_COLUMNS, expected_rows, plain=(3,))

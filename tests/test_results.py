@@ -40,6 +40,30 @@ def test_columns_exactly_as_agreed(tmp_path):
     assert r.employees["gated"].dtype == bool
 
 
+def test_low_cardinality_line_texts_share_one_string_per_value(tmp_path):
+    # 100,000 employees' lines held a new string a row for the KPI names, units and payout kinds (~90 MB)
+    r = run(tmp_path)
+    assert r.lines["kpi_id"].nunique() < len(r.lines)
+    for col in ("kpi_name", "unit", "payout"):
+        values = r.lines[col].to_numpy(dtype=object)
+        assert len({id(v) for v in values}) == len(set(values)), col
+    assert set(r.lines["payout"]) == {"coefficient"}
+
+
+def test_release_memory_gives_back_without_touching_what_is_in_use(tmp_path):
+    import sys
+
+    from xl_kpi import memory
+
+    r = run(tmp_path)
+    before = r.lines.copy(deep=True)
+    memory.release_memory()
+    memory.release_memory(collect=False)
+    pd.testing.assert_frame_equal(r.lines, before)
+    if sys.platform.startswith("linux") and __import__("platform").libc_ver()[0] == "glibc":
+        assert memory._glibc_trim() is not None
+
+
 def test_domain_worked_example_and_hand_computed_totals(tmp_path):
     r = run(tmp_path)
     lines = r.lines.set_index(["employee_id", "kpi_id"])

@@ -44,6 +44,7 @@ from xl_kpi.inputs.inputbytes import recording
 from xl_kpi.inputs.problems import InputError, Problems
 from xl_kpi.inputs.sources.native import is_native, native_digest
 from xl_kpi.inputs.tables import expand_paths
+from xl_kpi.memory import release_memory
 from xl_kpi.outputs import outdir
 from xl_kpi.outputs.atomic import flush_files, fsync_dir, write_atomic
 from xl_kpi.outputs.cards import CardRecord, CardTemplate, iter_cards, read_journal, write_cards
@@ -134,6 +135,7 @@ def generate(
     tables = facts.files  # which file each table came from, for manifest.json
     bound_native = facts.native  # Parquet or Spark tables the plan's Sources sheet binds
     del the_plan, facts  # the results hold what the outputs need: the memory goes to the cards and the summary
+    release_memory()  # the plan's and facts' frames, freed, given back before the outputs are written
     if lang:
         results = replace(results, language=lang)
     earlier = _history(history, results, problems, out)
@@ -227,14 +229,14 @@ def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Resu
 
 
 def _moved(records: list[CardRecord], staging: Path, out: Path) -> list[CardRecord]:
-    """The card records with their paths in OUT instead of the staging folder (cut as text: 10,000 of them)."""
+    """The card records with their paths in OUT instead of the staging folder (cut as text: 10,000 of them), in the
+    same list: each record replaced in turn, so that two lists of 100,000 records are never held at once."""
     cut, into = len(os.fspath(staging)), os.fspath(out)
-    moved = []
-    for r in records:
+    for i, r in enumerate(records):
         p = os.fspath(r.path)
         rel = p[cut:] if p.startswith(os.fspath(staging) + os.sep) else os.sep + os.fspath(r.path.relative_to(staging))
-        moved.append(CardRecord(r.employee_id, Path(into + rel), r.sha256, r.total_bonus, r.status, r.reason))
-    return moved
+        records[i] = CardRecord(r.employee_id, Path(into + rel), r.sha256, r.total_bonus, r.status, r.reason)
+    return records
 
 
 def _history(paths: Sequence[str | os.PathLike[str]], results: Results, problems: Problems, out: Path

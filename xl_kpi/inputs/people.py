@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -64,16 +64,28 @@ class People:
     """:func:`alias_key` → employee_id, only for aliases that point to one employee."""
     ambiguous: set[str] = field(default_factory=set)
     """:func:`alias_key` of values that point to two employees (reported in the plan)."""
-    names: dict[str, list[str]] = field(default_factory=dict)
-    """:func:`alias_key` of an employee's name → employee ids (only for hints: names never match)."""
+    named: tuple[Sequence[str], Sequence[Any]] = ((), ())
+    """(employee ids, their names), in Employees order: what :attr:`names` is made of, when a hint first needs it."""
     unmatched: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
     """(table name, column) → unmatched value → rows."""
     _done: dict[tuple[str, str], Table] = field(default_factory=dict, repr=False)
     _warned: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    _names: dict[str, list[str]] | None = field(default=None, repr=False)
+
+    @property
+    def names(self) -> dict[str, list[str]]:
+        """:func:`alias_key` of an employee's name → employee ids (only for hints: names never match). Made on first
+        use: a key and a list for each of 100,000 employees held ~30 MB through a run that gave no hint."""
+        if self._names is None:
+            self._names = {}
+            for eid, name in zip(*self.named, strict=True):
+                if name:
+                    self._names.setdefault(alias_key(name), []).append(eid)
+        return self._names
 
     def fresh(self) -> People:
         """The same people with nothing transformed or warned yet (one per run over the data)."""
-        return People(self.ids, self.aliases, self.ambiguous, self.names)
+        return People(self.ids, self.aliases, self.ambiguous, self.named, _names=self._names)
 
     def resolve(self, values: pd.Series) -> pd.Series:
         """Employee ids for the values (as :func:`~xl_kpi.inputs.cells.to_ids` reads them); a value that
@@ -183,10 +195,7 @@ def build_people(employees: pd.DataFrame, problems: Problems, table: Table | Non
     points to two employees is an error at its cell (``header`` of ``table``), naming both rows and the value."""
     ids = [str(i) for i in employees["employee_id"]]
     rows = dict(zip(ids, (int(r) for r in employees["row"]), strict=True))
-    people = People(ids=frozenset(ids))
-    for eid, name in zip(ids, employees["name"], strict=True):
-        if name:
-            people.names.setdefault(alias_key(name), []).append(eid)
+    people = People(ids=frozenset(ids), named=(ids, employees["name"].tolist()))
     id_keys: dict[str, str] = {}
     for eid in ids:
         id_keys.setdefault(alias_key(eid), eid)

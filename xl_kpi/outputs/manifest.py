@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from xl_kpi.engine.money import round_money
-from xl_kpi.outputs.atomic import write_atomic
-from xl_kpi.outputs.csvsafe import csv_bytes
+from xl_kpi.outputs.atomic import open_atomic, write_atomic
+from xl_kpi.outputs.csvsafe import csv_bytes, csv_chunks
 from xl_kpi.outputs.values import ILLEGAL_CHARACTERS, is_missing, number, text
 
 MANIFEST_COLUMNS = ("employee_id", "file", "sha256", "total_bonus", "status")
@@ -33,29 +33,62 @@ def write_manifest(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> P
     UTF-8 with BOM; text is neutralised by :mod:`xl_kpi.outputs.csvsafe` (Excel runs no formula).
     """
     target = Path(out_dir) / "manifest.csv"
-    write_atomic(target, manifest_bytes(records, out_dir))
+    with open_atomic(target) as f:  # streamed: 100,000 rows are never one text and its bytes
+        for chunk in _manifest_chunks(records, out_dir):
+            f.write(chunk)
     return target
 
 
 def manifest_bytes(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> bytes:
     """The bytes :func:`write_manifest` writes (``xl-kpi verify`` recomputes them to compare)."""
+    return b"".join(_manifest_chunks(records, out_dir))
+
+
+def _manifest_chunks(records: Iterable[Any], out_dir: str | os.PathLike[str]) -> Iterator[bytes]:
+    """:func:`manifest_bytes` in pieces (:func:`~xl_kpi.outputs.csvsafe.csv_chunks`). The rows are put in order by
+    their positions, then made as they are written: 100,000 rows held as text tuples, each with its sort key, cost
+    ~75 MB while the cards were still being written."""
     out = Path(out_dir)
     resolved = out.resolve()
     prefix = os.fspath(out).rstrip(os.sep) + os.sep
     fields = [_fields(rec) for rec in records]
     totals = [number(total) for _, _, _, total, _ in fields]
     rounded = round_money(np.array([np.nan if t is None else t for t in totals], dtype=float)) if fields else []
-    rows = []
-    for (eid, path, digest, _, status), total_num, money in zip(fields, totals, rounded, strict=True):
-        rows.append((
-            _text(eid),
-            _text(_relative(path, out, resolved, prefix)),
-            _text(digest),
-            "" if total_num is None else f"{money:.2f}",
-            _text(status),
-        ))
-    rows.sort(key=lambda row: (_natural(row[0]), row[1]))
-    return csv_bytes(MANIFEST_COLUMNS, rows, plain=(3,))
+    ids = [_text(eid) for eid, *_ in fields]
+
+    def relative(i: int) -> str:
+        return _text(_relative(fields[i][1], out, resolved, prefix))
+
+    keys = _sort_keys(ids)
+    order = sorted(range(len(fields)), key=keys.__getitem__)
+    a = 0
+    while a < len(order):  # ids that sort alike (rare): by file, as the key (id, file) orders them
+        b = a + 1
+        while b < len(order) and keys[order[b]] == keys[order[a]]:
+            b += 1
+        if b - a > 1:
+            order[a:b] = sorted(order[a:b], key=relative)
+        a = b
+    del keys
+
+    def rows() -> Iterator[tuple[str, str, str, str, str]]:
+        for i in order:
+            _, _, digest, _, status = fields[i]
+            yield (ids[i], relative(i), _text(digest), "" if totals[i] is None else f"{rounded[i]:.2f}", _text(status))
+
+    yield from csv_chunks(MANIFEST_COLUMNS, rows(), plain=(3,))
+
+
+def _sort_keys(ids: list[str]) -> list[Any]:
+    """:func:`_natural` of each id, or, when every id is some text and a number (``E000123``, ``42``), the pair
+    (text casefolded, number): the same order, in a third of the memory."""
+    pairs = []
+    for t in ids:
+        parts = _DIGITS.split(t)
+        if len(parts) != 3 or parts[2] or parts[0].isdigit():
+            return [_natural(t) for t in ids]
+        pairs.append((parts[0].casefold(), int(parts[1])))
+    return pairs
 
 
 def _text(v: Any) -> str:

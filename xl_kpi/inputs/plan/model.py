@@ -58,6 +58,8 @@ class Plan:
       floor, cap, scale, gate, payout (the kind), rate, threshold, amount, max_payout, tiers, personal, row
       (of the Plan sheet);
     * ``scales``: by name, always with ``"default"``; ``sources``: parsed ``KPIs.source`` by kpi_id;
+    * ``tables``: the sheets as read, for locating cells (:meth:`at`): headers, column letters, read issues (the
+      rows of a checked plan's tables are dropped: its frames above hold the cells, typed);
     * ``people``: employee ids and aliases, how an export's ``by`` column names people;
     * ``bindings``: the Sources sheet (table name → file); ``rates``: the Rates sheet (currency, rate, date, row).
     """

@@ -17,6 +17,7 @@ from xl_kpi.inputs.plan.schema import SHEETS
 from xl_kpi.inputs.problems import Problems
 from xl_kpi.inputs.readers import FileReadError, Sheet, SheetInfo, read_workbook
 from xl_kpi.inputs.tables import Table, header_key, table_from_grid
+from xl_kpi.memory import release_memory
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -49,8 +50,11 @@ def read_plan(path: str | Path, problems: Problems | None = None) -> Plan:
         if tables[spec.name] is None:
             tables[spec.name] = Table(sheet_name, path.name, pd.DataFrame(), {}, sheet_name, 1, path)
     settings_grid = found["Settings"][1] if "Settings" in found else None
-    return build_plan(tables, file=path.name, path=path, problems=sink, settings_grid=settings_grid,
+    plan = build_plan(tables, file=path.name, path=path, problems=sink, settings_grid=settings_grid,
                       sheet_names=[s.name for s in sheets], unclear=unclear)
+    del sheets, found, tables, settings_grid  # the grids and raw tables: the plan holds what was checked
+    release_memory()
+    return plan
 
 
 def _state(sheet: Sheet) -> str:

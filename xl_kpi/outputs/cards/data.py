@@ -51,6 +51,8 @@ def _array(df: pd.DataFrame, name: str, numeric: bool, default: Any = None) -> A
         return np.full(len(df), np.nan if numeric else default, dtype=float if numeric else object)
     s = df[name]
     if numeric:
+        if s.dtype == np.float64:  # the results' own numbers, not a copy (100,000 employees' lines: ~45 MB)
+            return s.to_numpy()
         return pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=math.nan)
     return s.to_numpy(dtype=object)
 
@@ -127,7 +129,13 @@ class _CardSource:
         self.ecols = {c: _array(emps, c, c in _EMP_NUM, _EMP_DEFAULT.get(c)) for c in _EMP_COLS}
         self.lcols = [_array(lines, c, c in _LINE_NUM) for c in _LINE_COLS]
         self.ltext = [c not in _LINE_NUM for c in _LINE_COLS]
-        self.groups = lines.groupby("employee_id", sort=False).indices if len(lines) else {}
+        # each employee's lines as a slice of one array of line positions, grouped by employee (a dict of an array
+        # per employee held ~15 MB more for 100,000 employees, in the parent and in every worker it forks)
+        codes, uniques = pd.factorize(lines["employee_id"]) if len(lines) else (np.zeros(0, np.intp), [])
+        self.line_order = np.argsort(codes, kind="stable")[np.count_nonzero(codes < 0):]  # a missing id: no card
+        self.line_starts = np.r_[0, np.cumsum(np.bincount(codes[codes >= 0], minlength=len(uniques)))]
+        self.group = (pd.Index(uniques).get_indexer(emps["employee_id"]) if len(uniques)
+                      else np.full(len(emps), -1, dtype=np.intp))
         self.ids = _texts(self.ecols["employee_id"].tolist())
 
     def __len__(self) -> int:
@@ -145,7 +153,8 @@ class _CardSource:
 
     def cards(self, order: Sequence[int], batch: int = 256) -> Iterator[_Card]:
         """The cards of the employees at ``order``, in that order."""
-        ecols, lcols, ltext, groups, ids = self.ecols, self.lcols, self.ltext, self.groups, self.ids
+        ecols, lcols, ltext, ids = self.ecols, self.lcols, self.ltext, self.ids
+        order_, starts, group = self.line_order, self.line_starts, self.group
         empty = np.zeros(0, dtype=np.intp)
         for start in range(0, len(order), batch):
             pos = np.asarray(order[start: start + batch], dtype=np.intp)
@@ -153,7 +162,7 @@ class _CardSource:
             for c, arr in ecols.items():
                 vals = arr[pos].tolist()
                 ev[c] = vals if c in _EMP_NUM else _flags(vals) if c == "gated" else _texts(vals)
-            idxs = [groups.get(ids[i], empty) for i in pos.tolist()]
+            idxs = [order_[starts[g]:starts[g + 1]] if g >= 0 else empty for g in group[pos].tolist()]
             flat = np.concatenate(idxs) if idxs else empty
             lv = [_texts(col[flat].tolist()) if txt else col[flat].tolist()
                   for col, txt in zip(lcols, ltext, strict=True)]

@@ -90,9 +90,9 @@ class _CardPaths:
         return f"{self.prefix}{folder}{os.sep}{file}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CardRecord:
-    """One written card: what the manifest lists."""
+    """One written card: what the manifest lists (slots: 100,000 of them are held to the end of a run)."""
 
     employee_id: Any
     path: Path

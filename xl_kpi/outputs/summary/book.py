@@ -400,8 +400,11 @@ class _Book:
     than that of 1,000. The file comes back as bytes.
     """
 
-    def __init__(self, lang: str = "en") -> None:
-        self.buffer = _Buffer()
+    def __init__(self, lang: str = "en", out: Any = None) -> None:
+        """``out``: a binary file (seekable) the finished book is written to instead of memory (:meth:`close`)."""
+        if out is not None:
+            out.compresslevel = ZIP_LEVEL  # read by _zip_file, as a _Buffer's
+        self.buffer = _Buffer() if out is None else out
         self.rows = _RowBudget(ROWS_IN_MEMORY)
         self.wb = xlsxwriter.Workbook(self.buffer, {"constant_memory": True, "strings_to_numbers": False,
                                                     "strings_to_formulas": False, "strings_to_urls": False})
@@ -410,8 +413,9 @@ class _Book:
     def sheet(self, title: str) -> _Sheet:
         return _Sheet(self, title)
 
-    def close(self, created: datetime, creator: str, title: str) -> bytes:
-        """The finished file: fixed timestamps (created = modified = ``created``), so equal input gives equal bytes."""
+    def close(self, created: datetime, creator: str, title: str) -> bytes | None:
+        """The finished file: fixed timestamps (created = modified = ``created``), so equal input gives equal bytes.
+        Its bytes, or None when it went to the book's ``out`` file."""
         self.wb.set_properties({"title": title, "author": creator, "created": created})
         self.wb.close()
-        return self.buffer.getvalue()
+        return self.buffer.getvalue() if isinstance(self.buffer, _Buffer) else None

@@ -17,8 +17,8 @@ from xl_kpi.outputs.summary.layout import _header, _print_setup
 from xl_kpi.outputs.summary.light import TrafficLight
 
 BLOCK = 2048
-"""Rows made and written at once (memory stays flat in headcount; with position sheets, the cell bodies of
-the columns every sheet shows are kept for everyone, see :func:`~xl_kpi.outputs.summary.employees._table`)."""
+"""Rows made and written at once: the cell bodies of one block are in memory at a time, whatever the headcount
+(see :func:`~xl_kpi.outputs.summary.employees._table`)."""
 
 
 @dataclass

@@ -13,7 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from xl_kpi.outputs.atomic import write_atomic
+from xl_kpi.memory import release_memory
+from xl_kpi.outputs.atomic import open_atomic
 from xl_kpi.outputs.summary.book import _Book
 from xl_kpi.outputs.summary.employees import _build
 from xl_kpi.outputs.summary.light import DEFAULT_BANDS, DEFAULT_TRAFFIC_LIGHT, TrafficLight
@@ -38,13 +39,28 @@ def summary_bytes(
     ``members`` (employee ids) keeps only their rows: a manager's or a department's team summary
     (``xl-kpi distribute``), whose totals, departments and bands are theirs alone.
     """
+    data = _book(results, traffic_light=traffic_light, bands=bands, timestamp=timestamp, members=members)
+    assert data is not None
+    return data
+
+
+def _book(
+    results: Any,
+    *,
+    traffic_light: TrafficLight = DEFAULT_TRAFFIC_LIGHT,
+    bands: Iterable[float] = DEFAULT_BANDS,
+    timestamp: datetime | None = None,
+    members: Iterable[Any] | None = None,
+    out: Any = None,
+) -> bytes | None:
+    """The summary workbook (see :func:`summary_bytes`) as bytes, or written to ``out`` (a binary file; None then)."""
     bounds = tuple(float(b) for b in bands)
     if not bounds or any(b <= a for a, b in itertools.pairwise(bounds)) or not all(map(math.isfinite, bounds)):
         raise ValueError(f"bands must be finite, strictly ascending bounds, not {bounds}")
     if members is not None:
         results = _only(results, members)
     language = str(getattr(results, "language", "en") or "en").lower()
-    book = _Book(language)
+    book = _Book(language, out)
     _build(book, results, traffic_light, bounds)
     t = _LABELS.get(language, _LABELS["en"])
     title = " ".join(
@@ -76,13 +92,10 @@ def write_summary(results: Any, path: str | os.PathLike[str], **options: Any) ->
     Options are those of :func:`summary_bytes`.
     """
     target = Path(path)
-    _write_atomic(target, summary_bytes(results, **options))
-    return target
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder, then replace: readers never see half a file."""
-    try:
-        write_atomic(path, data)
+    try:  # through a temporary file in the same folder, then replaced: readers never see half a file
+        with open_atomic(target) as f:  # the book is zipped straight into it (100,000 employees: ~27 MB never
+            _book(results, out=f, **options)  # held, nor copied out of a buffer)
     except PermissionError as exc:
-        raise PermissionError(f"cannot replace {path}: is it open in Excel? Close it and retry ({exc})") from exc
+        raise PermissionError(f"cannot replace {target}: is it open in Excel? Close it and retry ({exc})") from exc
+    release_memory(collect=False)  # the book's working set, dropped: given back while the cards go on
+    return target
