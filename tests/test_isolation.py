@@ -199,6 +199,56 @@ def test_plain_text_in_encrypted_bytes_is_caught(encrypted_sample: Path, tmp_pat
     assert ("plaintext", "1001") in kinds(leaks, MEDVEDEV)
 
 
+def _with_stream(data: bytes, stream: str, at: int, text: bytes) -> bytes:
+    """``data`` (an OLE file) with ``text`` written over ``stream`` from byte ``at`` (its size unchanged)."""
+    import olefile
+
+    buf = io.BytesIO(data)
+    ole = olefile.OleFileIO(buf)
+    body = bytearray(ole.openstream(stream).read())
+    body[at:at + len(text)] = text
+    ole.write_stream(stream, bytes(body))
+    return buf.getvalue()
+
+
+def test_clear_text_blanks_the_ciphertext_stream_and_nothing_else(sample: Path) -> None:
+    import olefile
+
+    from xl_kpi.delivery.isolation.container import clear_text
+
+    card = next((sample / "cards").rglob("*.xlsx")).read_bytes()
+    enc = encrypt_xlsx(card, "pw")
+    clear = clear_text(enc)
+    a, b = olefile.OleFileIO(enc), olefile.OleFileIO(clear)
+    assert len(clear) == len(enc)
+    assert b.openstream("EncryptedPackage").read() == bytes(a.get_size("EncryptedPackage"))
+    others = [s for s in a.listdir() if s != ["EncryptedPackage"]]
+    assert others and all(a.openstream(s).read() == b.openstream(s).read() for s in others)
+    changed = sum(x != y for x, y in zip(enc, clear, strict=True))
+    assert 0 < changed <= a.get_size("EncryptedPackage")
+    junk = b"\xd0\xcf\x11\xe0 not a container"
+    assert clear_text(card) == card and clear_text(junk) == junk
+
+
+@pytest.mark.slow
+def test_names_in_the_container_streams_are_plaintext_chance_bytes_in_the_ciphertext_are_not(
+        encrypted_sample: Path, tmp_path: Path) -> None:
+    """The ciphertext is proven by decrypting it, the rest of the container by reading it: a name in a clear
+    stream is plain text; the same bytes inside the ciphertext (as an amount's digits occur there by chance in
+    about one card in a thousand) are not, and the damaged ciphertext is still reported."""
+    out = copy(encrypted_sample, tmp_path)
+    path = out / FOLDER / MEDVEDEV / "1035 Медведев Илья Андреевич.xlsx"
+    data = path.read_bytes()
+    name = "Козлов Денис Иванович".encode("utf-16-le")
+    path.write_bytes(_with_stream(data, "\x06DataSpaces/Version", 4, name))
+    leaks = check_report(out, cards=False, outbox=False).leaks
+    assert ("plaintext", "1001") in kinds(leaks, MEDVEDEV)
+    path.write_bytes(_with_stream(data, "EncryptedPackage", 5000, name))
+    leaks = check_report(out, cards=False, outbox=False).leaks
+    assert ("plaintext", "1001") not in kinds(leaks, MEDVEDEV)
+    assert kinds(leaks, MEDVEDEV)  # the altered file does not pass: its content is not the checked one
+
+
 # --------------------------------------------------------------------------- false positives
 
 

@@ -7,6 +7,7 @@ import unicodedata
 from typing import Any
 
 from xl_kpi.delivery.isolation.audience import _Allowed, _Company, _money_text
+from xl_kpi.delivery.isolation.container import clear_text
 from xl_kpi.delivery.isolation.model import AXIS_STEP, SHORT_ID, IsolationReport, Leak
 from xl_kpi.delivery.isolation.text import _SPACES, _WS, _cents, _fold, _Text, norm_name, numbers_in
 from xl_kpi.i18n import English, Msg
@@ -91,12 +92,14 @@ class _Scanner:
         self.report.leaks.append(Leak(label, kind, eid, p.name if p else "", evidence, audience_label))
 
     def raw(self, label: str, data: bytes, audience_label: str) -> None:
-        """Encrypted bytes: no name (UTF-8, UTF-16) and no long number of anybody may be readable.
+        """Encrypted bytes: no name (UTF-8, UTF-16) and no long number of anybody may be readable in the
+        container's clear text (:func:`~xl_kpi.delivery.isolation.container.clear_text`: all but the ciphertext
+        stream, which is proven by decrypting it).
 
         The container's own clear-text XML attributes (``spinCount="100000"``, salts) are blanked
         first: they are encryption parameters, not anybody's data.
         """
-        data = _ATTR_BYTES.sub(b"", data)
+        data = _ATTR_BYTES.sub(b"", clear_text(data))
         pattern, owner = self.company.raw_pattern()
         if pattern is None:
             return
