@@ -13,15 +13,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-_WRAPPER = (
-    "import resource, runpy, sys\n"
+_WRAPPER = (  # an atexit hook, not a finally: a finished generate ends by os._exit after the hooks (xl_kpi/__main__.py)
+    "import atexit, resource, runpy, sys\n"
     "sys.argv = ['xl-kpi'] + sys.argv[1:]\n"
-    "try:\n"
-    "    runpy.run_module('xl_kpi', run_name='__main__')\n"
-    "finally:\n"
+    "def rss():\n"
     "    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
     "    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
     "    print(f'RSS {own} {kids}', file=sys.stderr)\n"
+    "atexit.register(rss)\n"
+    "runpy.run_module('xl_kpi', run_name='__main__')\n"
 )
 
 
