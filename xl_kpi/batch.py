@@ -21,13 +21,14 @@ checks every hash and recomputes everything from the recorded inputs.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -117,6 +118,48 @@ def generate(
     problem with them stops the run like an input error. ``on_start(n)`` and ``on_progress(n_done)`` drive
     a progress bar.
     """
+    with _fewer_collections():
+        return _generate(plan, data, out_dir, template=template, period=period, jobs=jobs, lang=lang,
+                         skip_invalid=skip_invalid, resume=resume, engine=engine, history=history,
+                         default_lang=default_lang, on_start=on_start, on_progress=on_progress)
+
+
+GC_YOUNG = 50_000
+"""New container objects between two runs of the garbage collector's youngest generation during a batch (Python's
+default: 700). Reading 10,000 employees' inputs and writing their summary made ~700 collections, 0.3 s of the
+parent's time; a few MB of short-lived garbage in reference cycles waits a little longer to be freed."""
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Python's garbage collector run less often while a batch runs (:data:`GC_YOUNG`), its settings restored
+    after."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], GC_YOUNG), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
+def _generate(
+    plan: str | os.PathLike[str],
+    data: Sequence[str | os.PathLike[str] | DataFile],
+    out_dir: str | os.PathLike[str],
+    *,
+    template: str | os.PathLike[str] | None,
+    period: Period | str | None,
+    jobs: int,
+    lang: str | None,
+    skip_invalid: bool,
+    resume: bool,
+    engine: str | None,
+    history: Sequence[str | os.PathLike[str]],
+    default_lang: str | None,
+    on_start: Callable[[int], None] | None,
+    on_progress: Callable[[int], None] | None,
+) -> BatchReport:
+    """:func:`generate`'s run."""
     started = time.perf_counter()
     period = p.key if (p := period_of(period)) else None  # manifest.json records the key: 2026-Q4
     out = Path(out_dir).resolve()
