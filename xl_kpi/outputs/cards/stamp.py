@@ -116,6 +116,8 @@ class _Stamp:
         self._scales: dict[tuple[int, str, tuple[str, ...]], tuple[list[dict[str, Any]], fx.ScaleRefs]] = {}
         """(compiled shape, scale name, KPIs using it) → the scale's slot values and references: the same for
         every card of that shape and position, so built once (read only, shared by those cards)."""
+        self._slots: dict[int, list[tuple[int, int, str | None, list[Any] | None, RowFit | None]]] = {}
+        """compiled shape → its sheet slots as tuples (:meth:`slots`)."""
         self._refs: dict[int, list[dict[str, str]]] = {}
         """compiled shape → per KPI row, each KPI column's cell reference (``{"fact": "G12", …}``)."""
         self._formulas: dict[tuple[Any, ...], tuple[str, str, str]] = {}
@@ -262,6 +264,15 @@ class _Stamp:
         }
         return ctxs
 
+    def slots(self, comp: _Compiled) -> list[tuple[int, int, str | None, list[Any] | None, RowFit | None]]:
+        """A shape's sheet slots as plain tuples, made once: (position, context, field, text pieces, row fit)."""
+        known = self._slots.get(id(comp))
+        if known is None:
+            known = self._slots[id(comp)] = [
+                (pos, 0, None, None, slot) if type(slot) is RowFit else (pos, slot.ctx, slot.field, slot.pieces, None)
+                for pos, slot in comp.sheet_slots]
+        return known
+
     def _line_formulas(self, ln: tuple[Any, ...], ref: dict[str, str], scale: fx.ScaleRefs, pool_ref: str
                        ) -> tuple[str, str, str]:
         """A KPI line's score, coefficient and bonus formulas: cells of the card where it has them, else the
@@ -308,19 +319,25 @@ def _render(template: CardTemplate, stamp: _Stamp, card: _Card) -> bytes:
     comp = template.compiled(key)
     ctxs = stamp.contexts(card, comp, scales)
     values: list[Any] = []
+    keep = values.append
     buf = list(comp.sheet_parts)
     fits: list[tuple[int, RowFit]] = []
-    for pos, slot in comp.sheet_slots:
-        if type(slot) is RowFit:  # a row's height: set once its cells' texts are known
-            values.append(None)
-            fits.append((pos, slot))
+    for pos, ci, name, pieces, fit in stamp.slots(comp):
+        if fit is not None:  # a row's height: set once its cells' texts are known
+            keep(None)
+            fits.append((pos, fit))
             continue
-        if slot.field is not None:
-            v = (ctxs[slot.ctx] or {}).get(slot.field)
+        if name is not None:
+            c = ctxs[ci]
+            v = c.get(name) if c else None
         else:
-            v = stamp.text(slot.pieces, ctxs)
-        values.append(v)
-        buf[pos] = _tail(v)
+            v = stamp.text(pieces, ctxs)
+        keep(v)
+        if type(v) is float and v - v == 0.0:  # a finite number, the commonest value: _tail's text, inline
+            r = repr(v)
+            buf[pos] = f"><v>{r[:-2] if r.endswith('.0') else r}</v></c>"
+        else:
+            buf[pos] = _tail(v)
     for pos, fit in fits:
         buf[pos] = fit.render(values)
     dynamic: dict[str, bytes] = {template.sheet_part: "".join(buf).encode("utf-8")}
