@@ -41,12 +41,15 @@ class Run:
     machine's file system is doing (e.g. ext4 skipping inodes other processes freed moments ago)."""
 
 
-def run_xl_kpi(*args: str, env: dict[str, str] | None = None) -> Run:
-    """``python -m xl_kpi ARGS`` in ROOT, measured; exits with its output when it fails."""
+def run_xl_kpi(*args: str, env: dict[str, str] | None = None, code: Path = ROOT) -> Run:
+    """``python -m xl_kpi ARGS`` with the xl_kpi of the folder ``code`` (default: this one), measured; exits with its
+    output when it fails."""
+    env = {**os.environ, **(env or {})}
+    if code != ROOT:  # the other version first on the path, and as the working folder (-c looks there first)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *args], capture_output=True, text=True, cwd=code, env=env)
     dt = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
