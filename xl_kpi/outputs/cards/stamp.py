@@ -362,16 +362,36 @@ def _render(template: CardTemplate, stamp: _Stamp, card: _Card) -> bytes:
     return build_zip(entries, locals_)
 
 
+_NUM_CACHE_TAGS: dict[tuple[str, str, int], tuple[str, list[str], str, str]] = {}
+"""(prefix, number format, points) → a number cache's opening, each point's opening, a point's closing and the
+cache's closing tags (the same on every card)."""
+
+
+def _num_cache_tags(p: str, format_code: str, n: int) -> tuple[str, list[str], str, str]:
+    key = (p, format_code, n)
+    tags = _NUM_CACHE_TAGS.get(key)
+    if tags is None:
+        if len(_NUM_CACHE_TAGS) > 1000:  # pragma: no cover (a handful of charts per template)
+            _NUM_CACHE_TAGS.clear()
+        tags = _NUM_CACHE_TAGS[key] = (
+            f"<{p}numCache><{p}formatCode>{format_code}</{p}formatCode><{p}ptCount val=\"{n}\"/>",
+            [f'<{p}pt idx="{i}"><{p}v>' for i in range(n)], f"</{p}v></{p}pt>", f"</{p}numCache>")
+    return tags
+
+
 def _chart_cache(cs: _ChartSlot, vals: list[Any]) -> str:
     p = cs.prefix
     n = len(vals)
     if cs.numeric:
-        pts = "".join(
-            f'<{p}pt idx="{i}"><{p}v>{_num(v)}</{p}v></{p}pt>'
-            for i, v in enumerate(vals) if type(v) in (float, int) and v == v
-        )
-        return (f"<{p}numCache><{p}formatCode>{cs.format_code}</{p}formatCode><{p}ptCount val=\"{n}\"/>"
-                f"{pts}</{p}numCache>")
+        head, opening, closing, tail = _num_cache_tags(p, cs.format_code, n)
+        out = [head]
+        for i, v in enumerate(vals):
+            tv = type(v)
+            if (tv is float or tv is int) and v == v:
+                r = repr(float(v))
+                out.append(f"{opening[i]}{r[:-2] if r.endswith('.0') else r}{closing}")
+        out.append(tail)
+        return "".join(out)
     pts = "".join(
         f'<{p}pt idx="{i}"><{p}v>{xml_text(v if type(v) is str else _num(float(v)))}</{p}v></{p}pt>'
         for i, v in enumerate(vals) if v is not None and v != "" and not (type(v) is float and v != v)
