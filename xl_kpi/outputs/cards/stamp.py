@@ -314,6 +314,12 @@ class _Stamp:
         return "".join(out)
 
 
+_TEXT: dict[str, str] = {}
+"""Cell texts already escaped for the sheet XML (per process): KPI names, units, labels, departments repeat."""
+_TEXT_CACHE = 50_000
+"""Beyond this many texts (people's names are each a new one) the memory is emptied and starts again."""
+
+
 def _render(template: CardTemplate, stamp: _Stamp, card: _Card) -> bytes:
     key, scales = stamp.key_and_scales(card)
     comp = template.compiled(key)
@@ -333,9 +339,17 @@ def _render(template: CardTemplate, stamp: _Stamp, card: _Card) -> bytes:
         else:
             v = stamp.text(pieces, ctxs)
         keep(v)
-        if type(v) is float and v - v == 0.0:  # a finite number, the commonest value: _tail's text, inline
+        tv = type(v)
+        if tv is float and v - v == 0.0:  # a finite number, the commonest value: _tail's text, inline
             r = repr(v)
             buf[pos] = f"><v>{r[:-2] if r.endswith('.0') else r}</v></c>"
+        elif tv is str and v:  # text, the next commonest: _tail's, its escaped form remembered
+            x = _TEXT.get(v)
+            if x is None:
+                if len(_TEXT) > _TEXT_CACHE:
+                    _TEXT.clear()
+                x = _TEXT[v] = xml_text(v)
+            buf[pos] = f' t="inlineStr"><is><t xml:space="preserve">{x}</t></is></c>'
         else:
             buf[pos] = _tail(v)
     for pos, fit in fits:
