@@ -1,6 +1,7 @@
 """Benchmark: ``xl-kpi generate`` end to end against a naive openpyxl load-fill-save loop, same run.
 
     .venv/bin/python benchmarks/bench_batch.py [--n 10000] [--jobs 2] [--naive 200] [--big 0] [--repeat 1]
+                                               [--compare DIR]
 
 Builds a plan workbook of N employees (the sample plan's positions, KPIs and scales, each employee
 a copy of a sample employee with a new id) and a facts.csv with one fact per employee and KPI, then
@@ -18,11 +19,14 @@ generate process (its own and its workers').
 deleted until the end: ext4 creates files slowly for a while after a mass delete), and prints every ratio and
 their median. CPU is split into user (Python) and system (kernel: file creation, writes, flushes) seconds: on a
 shared machine the system part moves with what the other processes do to the same file system.
+``--compare DIR``: another version of xl_kpi in DIR (``git archive REV | tar -x -C DIR``) runs the same generate in
+every round, right after this one, against the same naive loop: a before/after under the same load.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import csv
 import os
 import random
@@ -133,9 +137,11 @@ def _cpu() -> float:
     return t.user + t.system
 
 
-def generate(plan: Path, facts: Path, out: Path, jobs: int) -> Run:
-    """One measured ``xl-kpi generate`` process (wall seconds, peak RSS of it and its workers, their CPU)."""
-    run = run_xl_kpi("generate", "--plan", str(plan), "--data", str(facts), "--out", str(out), "--jobs", str(jobs))
+def generate(plan: Path, facts: Path, out: Path, jobs: int, code: Path = ROOT) -> Run:
+    """One measured ``xl-kpi generate`` process (wall seconds, peak RSS of it and its workers, their CPU), with the
+    xl_kpi of the folder ``code``."""
+    run = run_xl_kpi("generate", "--plan", str(plan), "--data", str(facts), "--out", str(out), "--jobs", str(jobs),
+                     code=code)
     with (out / "manifest.csv").open(encoding="utf-8") as f:
         carded = sum(1 for row in csv.DictReader(f) if row["status"] == "ok")
     print(f"  ({carded} cards written)")
@@ -150,7 +156,11 @@ def main() -> None:
     ap.add_argument("--naive", type=int, default=200, help="employees for the naive loop (default 200)")
     ap.add_argument("--big", type=int, default=0, help="also generate this many employees for the memory ratio")
     ap.add_argument("--repeat", type=int, default=1, help="measure naive loop and generate this many times")
+    ap.add_argument("--compare", type=Path, default=None, help="a folder holding another version of xl_kpi: its "
+                    "generate runs in every round too")
     args = ap.parse_args()
+    for code in (ROOT, args.compare) if args.compare else (ROOT,):
+        compileall.compile_dir(code / "xl_kpi", quiet=1)  # an installed package has its bytecode
 
     work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     try:
@@ -159,6 +169,7 @@ def main() -> None:
         print(f"inputs: {args.n} employees ({time.perf_counter() - t0:.1f} s to build)  cpus={os.cpu_count()}  "
               f"load={os.getloadavg()[0]:.2f}")
         ratios, cpu_ratios = [], []
+        other_ratios, other_cpu_ratios = [], []
         for r in range(args.repeat):
             naive_rate, naive_cpu = naive_cards(args.naive, TEMPLATE_DIR / "kpi_card_ru.xlsx", work / f"naive{r}")
             print(f"naive openpyxl loop:     {naive_rate:8.1f} cards/s  ({args.naive} cards; "
@@ -174,10 +185,23 @@ def main() -> None:
             print(f"ratio:                   {ratios[-1]:8.1f}x the naive loop  (CPU a card: "
                   f"{cpu_ratios[-1]:.1f}x less; on a shared machine the CPU ratio varies less)")
             print(f"peak RSS:                {rss:8.0f} MB at {args.n} employees  load={os.getloadavg()[0]:.2f}")
+            if args.compare:
+                other = generate(plan, facts, work / f"other{r}", args.jobs, args.compare)
+                other_ratios.append(args.n / other.seconds / naive_rate)
+                other_cpu_ratios.append(naive_cpu * args.n / other.cpu)
+                print(f"compared ({args.compare}): {args.n / other.seconds:8.1f} cards/s  ({other.seconds:.2f} s; "
+                      f"{other.cpu * 1000 / args.n:.2f} ms CPU a card: {other.user * 1000 / args.n:.2f} user + "
+                      f"{other.system * 1000 / args.n:.2f} system); ratio {other_ratios[-1]:.1f}x, CPU ratio "
+                      f"{other_cpu_ratios[-1]:.1f}x; peak RSS {other.rss_mb:.0f} MB  load={os.getloadavg()[0]:.2f}")
         if args.repeat > 1:
             print(f"ratios:                  {' '.join(f'{x:.1f}' for x in ratios)}  median "
                   f"{statistics.median(ratios):.1f}x; CPU ratios {' '.join(f'{x:.1f}' for x in cpu_ratios)}  "
                   f"median {statistics.median(cpu_ratios):.1f}x")
+            if args.compare:
+                print(f"compared ratios:         {' '.join(f'{x:.1f}' for x in other_ratios)}  median "
+                      f"{statistics.median(other_ratios):.1f}x; CPU ratios "
+                      f"{' '.join(f'{x:.1f}' for x in other_cpu_ratios)}  median "
+                      f"{statistics.median(other_cpu_ratios):.1f}x")
         if args.big:
             plan, facts = make_inputs(args.big, work / "big")
             big = generate(plan, facts, work / "out-big", args.jobs)

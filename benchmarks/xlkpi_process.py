@@ -13,15 +13,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-_WRAPPER = (
-    "import resource, runpy, sys\n"
+_WRAPPER = (  # an atexit hook, not a finally: a finished generate ends by os._exit after the hooks (xl_kpi/__main__.py)
+    "import atexit, resource, runpy, sys\n"
     "sys.argv = ['xl-kpi'] + sys.argv[1:]\n"
-    "try:\n"
-    "    runpy.run_module('xl_kpi', run_name='__main__')\n"
-    "finally:\n"
+    "def rss():\n"
     "    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
     "    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
     "    print(f'RSS {own} {kids}', file=sys.stderr)\n"
+    "atexit.register(rss)\n"
+    "runpy.run_module('xl_kpi', run_name='__main__')\n"
 )
 
 
@@ -41,12 +41,15 @@ class Run:
     machine's file system is doing (e.g. ext4 skipping inodes other processes freed moments ago)."""
 
 
-def run_xl_kpi(*args: str, env: dict[str, str] | None = None) -> Run:
-    """``python -m xl_kpi ARGS`` in ROOT, measured; exits with its output when it fails."""
+def run_xl_kpi(*args: str, env: dict[str, str] | None = None, code: Path = ROOT) -> Run:
+    """``python -m xl_kpi ARGS`` with the xl_kpi of the folder ``code`` (default: this one), measured; exits with its
+    output when it fails."""
+    env = {**os.environ, **(env or {})}
+    if code != ROOT:  # the other version first on the path, and as the working folder (-c looks there first)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *args], capture_output=True, text=True, cwd=code, env=env)
     dt = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime

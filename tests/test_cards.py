@@ -12,6 +12,7 @@ import subprocess
 import warnings
 import zipfile
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -453,6 +454,22 @@ def test_output_is_deterministic(tpl: CardTemplate, results: Any, cards: dict[An
         assert zf.namelist()[0] == "[Content_Types].xml"
         core = zf.read("docProps/core.xml").decode()
     assert core.count(FIXED_TIMESTAMP) == 2
+
+
+def test_formulas_written_once_per_plan_line_tell_zero_from_minus_zero(tpl: CardTemplate, results: Any) -> None:
+    """A worker writes a plan line's formulas once and reuses them on every card with the same plan values: E001 and
+    E003 (both account managers) differ only in the floor of their complaints line, 0 and -0, which Excel reads alike
+    but the formula writes as 0 and (-0); E001's and 9's deals lines have no floor (NaN, never equal to itself)."""
+    lines = results.lines.copy()
+    at = lines["kpi_id"].eq("complaints")
+    lines.loc[at & lines["employee_id"].eq("E001"), "floor"] = 0.0
+    lines.loc[at & lines["employee_id"].eq("E003"), "floor"] = -0.0
+    changed = replace(results, lines=lines)
+    together = dict(iter_cards(tpl, changed, ["E001", "E003", "9"]))  # one worker: formulas reused
+    for eid in ("E001", "E003", "9"):
+        assert together[eid] == render_card(tpl, changed, eid)  # each card on its own: formulas written afresh
+    sheets = {eid: read_parts(together[eid])["xl/worksheets/sheet1.xml"].decode() for eid in ("E001", "E003")}
+    assert "MAX(" in sheets["E001"] and "(-0)" not in sheets["E001"] and "(-0)" in sheets["E003"]
 
 
 def test_pandas_and_calamine_read_the_cached_values(cards: dict[Any, bytes], results: Any) -> None:

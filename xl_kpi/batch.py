@@ -21,13 +21,14 @@ checks every hash and recomputes everything from the recorded inputs.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -118,6 +119,48 @@ def generate(
     problem with them stops the run like an input error. ``on_start(n)`` and ``on_progress(n_done)`` drive
     a progress bar.
     """
+    with _fewer_collections():
+        return _generate(plan, data, out_dir, template=template, period=period, jobs=jobs, lang=lang,
+                         skip_invalid=skip_invalid, resume=resume, engine=engine, history=history,
+                         default_lang=default_lang, on_start=on_start, on_progress=on_progress)
+
+
+GC_YOUNG = 50_000
+"""New container objects between two runs of the garbage collector's youngest generation during a batch (Python's
+default: 700). Reading 10,000 employees' inputs and writing their summary made ~700 collections, 0.3 s of the
+parent's time; a few MB of short-lived garbage in reference cycles waits a little longer to be freed."""
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Python's garbage collector run less often while a batch runs (:data:`GC_YOUNG`), its settings restored
+    after."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], GC_YOUNG), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
+def _generate(
+    plan: str | os.PathLike[str],
+    data: Sequence[str | os.PathLike[str] | DataFile],
+    out_dir: str | os.PathLike[str],
+    *,
+    template: str | os.PathLike[str] | None,
+    period: Period | str | None,
+    jobs: int,
+    lang: str | None,
+    skip_invalid: bool,
+    resume: bool,
+    engine: str | None,
+    history: Sequence[str | os.PathLike[str]],
+    default_lang: str | None,
+    on_start: Callable[[int], None] | None,
+    on_progress: Callable[[int], None] | None,
+) -> BatchReport:
+    """:func:`generate`'s run."""
     started = time.perf_counter()
     period = p.key if (p := period_of(period)) else None  # manifest.json records the key: 2026-Q4
     out = Path(out_dir).resolve()
@@ -208,7 +251,7 @@ def _write_staged(out: Path, owned: set[str], ok_results: Results, results: Resu
                     f.result()
                 audit["outputs"] = {n: _sha256(staging / n) for n in AUDITED_FILES if (staging / n).exists()}
                 audit["cards"] = len(records)
-                staged = _staged_files(staging)
+                staged = _staged_files(staging, records)
                 audit["files"] = sorted({*staged, AUDIT})
                 write_atomic(staging / AUDIT, json.dumps(audit, ensure_ascii=False, indent=1).encode("utf-8"))
                 flushed.result()  # every card on disk before anything moves into OUT
@@ -552,9 +595,15 @@ def _native_entry(item: Path | DataFile) -> str | None:
     return text if is_native(text) else None
 
 
-def _staged_files(staging: Path) -> list[str]:
-    """The files a staging folder holds for OUT ('/'-separated, relative), without its own bookkeeping."""
-    skip = (FINGERPRINT, JOURNAL, ".previous")
+def _staged_files(staging: Path, cards: Sequence[CardRecord] | None = None) -> list[str]:
+    """The files a staging folder holds for OUT ('/'-separated, relative), without its own bookkeeping.
+
+    ``cards``: the records of every card in the staging folder's ``cards/`` (and of nothing else there): their paths
+    are taken from them instead of walking 10,000 files."""
+    prefix = os.fspath(staging) + os.sep
+    if cards is not None and not all(os.fspath(r.path).startswith(prefix) for r in cards):
+        cards = None  # pragma: no cover (write_cards names every card inside the staging folder)
+    skip = (FINGERPRINT, JOURNAL, ".previous") + ((CARDS,) if cards is not None else ())
     found = []
     for folder, dirs, names in os.walk(staging):
         rel = Path(folder).relative_to(staging)
@@ -562,6 +611,8 @@ def _staged_files(staging: Path) -> list[str]:
             dirs[:] = []
             continue
         found.extend((rel / n).as_posix() for n in names if rel.parts or n not in skip)
+    if cards is not None:
+        found.extend(os.fspath(r.path)[len(prefix):].replace(os.sep, "/") for r in cards)
     return sorted(found)
 
 

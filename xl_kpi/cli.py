@@ -27,6 +27,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+finished = False
+"""Set when a batch run (``generate``, ``demo``) has written its output and printed its report: ``python -m xl_kpi``
+may then end the process without the interpreter's teardown (``xl_kpi.__main__``)."""
 
 
 def _version(value: bool) -> None:
@@ -313,6 +316,8 @@ def _run_batch(plan: Path, data: list[Path], out: Path, **options: object) -> No
     width = _print_rows(rows)
     for name, path in report.files.items():
         console.print(f"  {'':{width}} {escape(name)}{'/' if path.is_dir() else ''}")
+    global finished
+    finished = True
 
 
 def _seconds(x: float) -> str:

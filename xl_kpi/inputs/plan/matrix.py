@@ -137,11 +137,16 @@ def _check_lines(plan: Plan, problems: Problems) -> None:
     g = lines.groupby("employee_id", sort=False)
     sums = g["weight"].sum(min_count=1)
     incomplete = lines["weight"].isna().groupby(lines["employee_id"], sort=False).any()
-    rows_of = g["row"].apply(lambda r: tuple(int(x) for x in r))
     bad = (sums - 1.0).abs() > WEIGHT_TOLERANCE
     bad = bad & ~incomplete
     groups: dict[tuple[int, ...], list[str]] = {}
-    for e in sums.index[bad.to_numpy()]:
+    wrong = sums.index[bad.to_numpy()]
+    if not len(wrong):
+        return
+    # the Plan rows of the employees whose weights are wrong only (10,000 employees: a tuple each cost 0.2 s)
+    of_wrong = lines[lines["employee_id"].isin(set(wrong))]
+    rows_of = of_wrong.groupby("employee_id", sort=False)["row"].apply(lambda r: tuple(int(x) for x in r))
+    for e in wrong:
         groups.setdefault(rows_of[e], []).append(e)
     names = emp.set_index("employee_id")["name"]
     for rows, who in groups.items():

@@ -4,6 +4,7 @@ results) and the card's zip bytes."""
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 from xl_kpi.engine import formulas as fx
@@ -115,6 +116,13 @@ class _Stamp:
         self._scales: dict[tuple[int, str, tuple[str, ...]], tuple[list[dict[str, Any]], fx.ScaleRefs]] = {}
         """(compiled shape, scale name, KPIs using it) → the scale's slot values and references: the same for
         every card of that shape and position, so built once (read only, shared by those cards)."""
+        self._slots: dict[int, list[tuple[int, int, str | None, list[Any] | None, RowFit | None]]] = {}
+        """compiled shape → its sheet slots as tuples (:meth:`slots`)."""
+        self._refs: dict[int, list[dict[str, str]]] = {}
+        """compiled shape → per KPI row, each KPI column's cell reference (``{"fact": "G12", …}``)."""
+        self._formulas: dict[tuple[Any, ...], tuple[str, str, str]] = {}
+        """(shape, row, scale references, pool reference, the line's plan values) → its score, coefficient and
+        bonus formulas: the same on every card of a position, so written once per worker."""
 
     def key_and_scales(self, card: _Card) -> tuple[_Key, list[tuple[str, Scale, list[str]]]]:
         order: dict[str, tuple[Scale, list[str]]] = {}
@@ -178,25 +186,26 @@ class _Stamp:
         weights: list[float] = []
         gates: list[tuple[str, str, float, Any]] = []  # (score ref, gate ref, gate, KPI name)
         rows = comp.kpi_rows
-        for i, r in enumerate(rows):
+        refs = self._refs.get(id(comp))
+        if refs is None:
+            refs = self._refs[id(comp)] = [{f: f"{col}{r}" for f, col in kc.items()} for r in rows]
+        formulas = self._formulas
+        for i in range(len(rows)):
             if i >= len(card.lines):
                 ctxs[1 + i] = {}
                 continue
             ln = card.lines[i]
-            ref = {f: f"{col}{r}" for f, col in kc.items()}
-            F = ref["fact"]
-            S, C = ref["score"], ref["coefficient"]
+            ref = refs[i]
+            S = ref["score"]
             floor, cap = ln[_L_FLOOR], ln[_L_CAP]
-            score_f = fx.score_formula(
-                F, ref.get("base") or fx.literal(ln[_L_BASE]), ref.get("norm") or fx.literal(ln[_L_NORM]),
-                (ref.get("floor") or fx.literal(floor)) if _isnum(floor) else None,
-                (ref.get("cap") or fx.literal(cap)) if _isnum(cap) else None)
             name = ln[_L_SCALE] if ln[_L_SCALE] not in (None, "") else "default"
-            coef_f = fx.coefficient_formula(S, sref[name])
-            bonus_f = _bonus_formula(ln, fx.PayoutRefs(
-                pool_ref, ref.get("weight") or fx.literal(ln[_L_W]), C, S, F,
-                ref.get("base") or fx.literal(ln[_L_BASE]), *(fx.literal(ln[i]) if _isnum(ln[i]) else None
-                                                              for i in _L_PARAMS)), cx.digits, cx.tiers)
+            fkey = (id(comp), i, sref[name], pool_ref, _plan_key(ln))
+            known_f = formulas.get(fkey)
+            if known_f is None:
+                known_f = self._line_formulas(ln, ref, sref[name], pool_ref)
+                if len(formulas) < _FORMULA_CACHE:
+                    formulas[fkey] = known_f
+            score_f, coef_f, bonus_f = known_f
 
             fact, score, coef, bon = ln[_L_FACT], ln[_L_SCORE], ln[_L_COEF], ln[_L_BONUS]
             if not _isnum(fact):
@@ -255,6 +264,33 @@ class _Stamp:
         }
         return ctxs
 
+    def slots(self, comp: _Compiled) -> list[tuple[int, int, str | None, list[Any] | None, RowFit | None]]:
+        """A shape's sheet slots as plain tuples, made once: (position, context, field, text pieces, row fit)."""
+        known = self._slots.get(id(comp))
+        if known is None:
+            known = self._slots[id(comp)] = [
+                (pos, 0, None, None, slot) if type(slot) is RowFit else (pos, slot.ctx, slot.field, slot.pieces, None)
+                for pos, slot in comp.sheet_slots]
+        return known
+
+    def _line_formulas(self, ln: tuple[Any, ...], ref: dict[str, str], scale: fx.ScaleRefs, pool_ref: str
+                       ) -> tuple[str, str, str]:
+        """A KPI line's score, coefficient and bonus formulas: cells of the card where it has them, else the
+        plan's numbers as literals."""
+        cx = self.ctx
+        F, S, C = ref["fact"], ref["score"], ref["coefficient"]
+        floor, cap = ln[_L_FLOOR], ln[_L_CAP]
+        score_f = fx.score_formula(
+            F, ref.get("base") or fx.literal(ln[_L_BASE]), ref.get("norm") or fx.literal(ln[_L_NORM]),
+            (ref.get("floor") or fx.literal(floor)) if _isnum(floor) else None,
+            (ref.get("cap") or fx.literal(cap)) if _isnum(cap) else None)
+        coef_f = fx.coefficient_formula(S, scale)
+        bonus_f = _bonus_formula(ln, fx.PayoutRefs(
+            pool_ref, ref.get("weight") or fx.literal(ln[_L_W]), C, S, F,
+            ref.get("base") or fx.literal(ln[_L_BASE]), *(fx.literal(ln[i]) if _isnum(ln[i]) else None
+                                                          for i in _L_PARAMS)), cx.digits, cx.tiers)
+        return score_f, coef_f, bonus_f
+
     def text(self, pieces: list[Any], ctxs: list[Any]) -> str:
         out = []
         t = self.ctx.t
@@ -278,24 +314,44 @@ class _Stamp:
         return "".join(out)
 
 
+_TEXT: dict[str, str] = {}
+"""Cell texts already escaped for the sheet XML (per process): KPI names, units, labels, departments repeat."""
+_TEXT_CACHE = 50_000
+"""Beyond this many texts (people's names are each a new one) the memory is emptied and starts again."""
+
+
 def _render(template: CardTemplate, stamp: _Stamp, card: _Card) -> bytes:
     key, scales = stamp.key_and_scales(card)
     comp = template.compiled(key)
     ctxs = stamp.contexts(card, comp, scales)
     values: list[Any] = []
+    keep = values.append
     buf = list(comp.sheet_parts)
     fits: list[tuple[int, RowFit]] = []
-    for pos, slot in comp.sheet_slots:
-        if type(slot) is RowFit:  # a row's height: set once its cells' texts are known
-            values.append(None)
-            fits.append((pos, slot))
+    for pos, ci, name, pieces, fit in stamp.slots(comp):
+        if fit is not None:  # a row's height: set once its cells' texts are known
+            keep(None)
+            fits.append((pos, fit))
             continue
-        if slot.field is not None:
-            v = (ctxs[slot.ctx] or {}).get(slot.field)
+        if name is not None:
+            c = ctxs[ci]
+            v = c.get(name) if c else None
         else:
-            v = stamp.text(slot.pieces, ctxs)
-        values.append(v)
-        buf[pos] = _tail(v)
+            v = stamp.text(pieces, ctxs)
+        keep(v)
+        tv = type(v)
+        if tv is float and v - v == 0.0:  # a finite number, the commonest value: _tail's text, inline
+            r = repr(v)
+            buf[pos] = f"><v>{r[:-2] if r.endswith('.0') else r}</v></c>"
+        elif tv is str and v:  # text, the next commonest: _tail's, its escaped form remembered
+            x = _TEXT.get(v)
+            if x is None:
+                if len(_TEXT) > _TEXT_CACHE:
+                    _TEXT.clear()
+                x = _TEXT[v] = xml_text(v)
+            buf[pos] = f' t="inlineStr"><is><t xml:space="preserve">{x}</t></is></c>'
+        else:
+            buf[pos] = _tail(v)
     for pos, fit in fits:
         buf[pos] = fit.render(values)
     dynamic: dict[str, bytes] = {template.sheet_part: "".join(buf).encode("utf-8")}
@@ -320,16 +376,36 @@ def _render(template: CardTemplate, stamp: _Stamp, card: _Card) -> bytes:
     return build_zip(entries, locals_)
 
 
+_NUM_CACHE_TAGS: dict[tuple[str, str, int], tuple[str, list[str], str, str]] = {}
+"""(prefix, number format, points) → a number cache's opening, each point's opening, a point's closing and the
+cache's closing tags (the same on every card)."""
+
+
+def _num_cache_tags(p: str, format_code: str, n: int) -> tuple[str, list[str], str, str]:
+    key = (p, format_code, n)
+    tags = _NUM_CACHE_TAGS.get(key)
+    if tags is None:
+        if len(_NUM_CACHE_TAGS) > 1000:  # pragma: no cover (a handful of charts per template)
+            _NUM_CACHE_TAGS.clear()
+        tags = _NUM_CACHE_TAGS[key] = (
+            f"<{p}numCache><{p}formatCode>{format_code}</{p}formatCode><{p}ptCount val=\"{n}\"/>",
+            [f'<{p}pt idx="{i}"><{p}v>' for i in range(n)], f"</{p}v></{p}pt>", f"</{p}numCache>")
+    return tags
+
+
 def _chart_cache(cs: _ChartSlot, vals: list[Any]) -> str:
     p = cs.prefix
     n = len(vals)
     if cs.numeric:
-        pts = "".join(
-            f'<{p}pt idx="{i}"><{p}v>{_num(v)}</{p}v></{p}pt>'
-            for i, v in enumerate(vals) if type(v) in (float, int) and v == v
-        )
-        return (f"<{p}numCache><{p}formatCode>{cs.format_code}</{p}formatCode><{p}ptCount val=\"{n}\"/>"
-                f"{pts}</{p}numCache>")
+        head, opening, closing, tail = _num_cache_tags(p, cs.format_code, n)
+        out = [head]
+        for i, v in enumerate(vals):
+            tv = type(v)
+            if (tv is float or tv is int) and v == v:
+                r = repr(float(v))
+                out.append(f"{opening[i]}{r[:-2] if r.endswith('.0') else r}{closing}")
+        out.append(tail)
+        return "".join(out)
     pts = "".join(
         f'<{p}pt idx="{i}"><{p}v>{xml_text(v if type(v) is str else _num(float(v)))}</{p}v></{p}pt>'
         for i, v in enumerate(vals) if v is not None and v != "" and not (type(v) is float and v != v)
@@ -338,6 +414,28 @@ def _chart_cache(cs: _ChartSlot, vals: list[Any]) -> str:
 
 
 _L_PARAMS = (_L_RATE, _L_THRESHOLD, _L_AMOUNT, _L_MAX_PAYOUT)
+_L_PLAN = (_L_W, _L_BASE, _L_NORM, _L_FLOOR, _L_CAP, _L_PAYOUT, _L_TIERS, *_L_PARAMS)
+"""What of a line its formulas are written from (besides the shape, row, scale and pool): the plan's values."""
+_plan_values = operator.itemgetter(*_L_PLAN)
+_NAN = object()
+
+
+def _plan_key(ln: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A line's plan values as a dictionary key that tells apart what its formulas tell apart: a NaN (never equal
+    to itself) becomes one marker, and a zero carries its sign (0.0 == -0.0, but a formula writes -0 as (-0))."""
+    out = []
+    for v in _plan_values(ln):
+        if type(v) is float:
+            if v != v:
+                v = _NAN
+            elif v == 0.0:
+                v = (0.0, math.copysign(1.0, v))
+        out.append(v)
+    return tuple(out)
+
+
+_FORMULA_CACHE = 20_000
+"""At most this many lines' formulas kept per worker (personal plans with values of their own stay bounded)."""
 
 
 def _payout_kind(ln: tuple[Any, ...]) -> str:
