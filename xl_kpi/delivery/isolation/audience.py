@@ -31,7 +31,7 @@ def _period_texts(period: object) -> str:
 # ------------------------------------------------------------------------------ audiences
 
 
-@dataclass
+@dataclass(slots=True)
 class _Person:
     id: str
     """As in the results (stripped); ``form`` is its :func:`_id_form`."""
@@ -40,41 +40,74 @@ class _Person:
     manager_key: str
     email: str
     """:func:`xl_kpi.inputs.identity.canonical_address` of the plan's address."""
-    amounts: dict[str, int]
     form: str = ""
+    index: int = -1
+    """Its row in the company's arrays."""
 
 
 class _Company:
-    """Everyone in the results: names, ids and amounts to look for, and what each audience may see."""
+    """Everyone in the results: names, ids and amounts to look for, and what each audience may see.
+
+    What grows with the headcount is held as a few NumPy arrays, not Python objects per number: every
+    number of each employee's own data (one sorted int64 array of cents, sliced by offsets), their money
+    columns (one float matrix) and everyone's distinctive amounts (sorted cents with the owner and field),
+    which a file's numbers are looked up in with ``searchsorted``."""
 
     def __init__(self, results: Any) -> None:
         emp = results.employees
         lines = results.lines
         self.people: dict[str, _Person] = {}
-        for row in emp.to_dict("records"):
-            eid = str(row["employee_id"]).strip()
-            amounts = {}
-            for f in AMOUNT_FIELDS:
-                c = _cents(row.get(f)) if _num(row.get(f)) else None
-                if c is not None:
-                    amounts[f] = c
-            self.people[eid] = _Person(eid, str(row.get("name") or ""), norm_name(row.get("name")),
-                                       norm_name(row.get("manager")), canonical_address(row.get("email")),
-                                       amounts, _id_form(eid))
+        ids = emp["employee_id"].astype(str).str.strip().to_numpy()
+        last: dict[str, int] = {}
+        for row, eid in enumerate(ids):
+            last[eid] = row  # a repeated id (never in xl_kpi's results): its last row, as before
+        names, managers, emails = (emp[c].tolist() if c in emp else [None] * len(emp)
+                                   for c in ("name", "manager", "email"))
+        rows = np.fromiter(last.values(), dtype=np.int64, count=len(last))
+        for i, (eid, row) in enumerate(last.items()):
+            self.people[eid] = _Person(eid, str(names[row] or ""), norm_name(names[row]), norm_name(managers[row]),
+                                       canonical_address(emails[row]), _id_form(eid), i)
+        self._ids = list(last)
+        """The employees in the order of the arrays."""
+        n = len(self._ids)
         self._period_numbers = numbers_in(_period_texts(getattr(results, "period", "")))
-        # every number of each employee's own data (their row and their KPI lines), in cents
-        self._numbers: dict[str, set[int]] = {eid: set() for eid in self.people}
+        # every number of each employee's own data (their row and their KPI lines), in cents, sorted by employee
+        index = {eid: p.index for eid, p in self.people.items()}
+        who_parts, cents_parts = [], []
+        self._big: dict[int, set[int]] = {}
+        """Numbers of an employee too large for int64 cents (never in practice), as Python ints."""
         for frame in (emp, lines):
-            ids = frame["employee_id"].astype(str).str.strip().to_numpy()
+            pos = frame["employee_id"].astype(str).str.strip().map(index).to_numpy(float)
+            known = np.isfinite(pos)
             for c in frame.columns:
                 col = pd.to_numeric(frame[c], errors="coerce").to_numpy(float)
-                for eid, v in zip(ids, col, strict=True):
-                    if np.isfinite(v) and eid in self._numbers:
-                        self._numbers[eid].add(_cents(v))  # type: ignore[arg-type]
-        self._money: dict[str, tuple[str, dict[str, float]]] = {}
-        for row in emp.to_dict("records"):
-            vals = {c: float(row[c]) for c in _MONEY if c in row and _num(row[c])}
-            self._money[str(row["employee_id"]).strip()] = (str(row.get("department") or ""), vals)
+                cents, finite = _cents_array(col)
+                keep = finite & known
+                big = keep & ~_in_int64(col)
+                for j in np.flatnonzero(big):
+                    self._big.setdefault(int(pos[j]), set()).add(_cents(float(col[j])))  # type: ignore[arg-type]
+                keep &= ~big
+                who_parts.append(pos[keep].astype(np.int64))
+                cents_parts.append(cents[keep])
+        who = np.concatenate(who_parts) if who_parts else np.zeros(0, np.int64)
+        cents = np.concatenate(cents_parts) if cents_parts else np.zeros(0, np.int64)
+        order = np.lexsort((cents, who))
+        who, cents = who[order], cents[order]
+        first = np.ones(len(who), dtype=bool)
+        first[1:] = (who[1:] != who[:-1]) | (cents[1:] != cents[:-1])
+        self._own_cents = cents[first]
+        self._own_start = np.searchsorted(who[first], np.arange(n + 1))
+        self._extra: dict[int, set[int]] = {}
+        """Numbers added later (the history's), per employee."""
+        # the money columns (a team summary's sums and averages) and each one's department
+        self._money = np.full((n, len(_MONEY)), np.nan)
+        for k, c in enumerate(_MONEY):
+            if c in emp:
+                self._money[:, k] = pd.to_numeric(emp[c], errors="coerce").to_numpy(float)[rows]
+        deps = [str(v or "") for v in (emp["department"].tolist() if "department" in emp else [""] * len(emp))]
+        self._dep_names = sorted(set(deps))
+        code = {d: i for i, d in enumerate(self._dep_names)}
+        self._dep = np.array([code[deps[r]] for r in rows], dtype=np.int32)
         self._cache: dict[frozenset[str], _Allowed] = {}
         forms = sorted({p.form for p in self.people.values() if p.form}, key=len, reverse=True)
         self._id_re = _alternation([f for f in forms if len(f) >= SHORT_ID], numeric=True, flags=re.IGNORECASE)
@@ -83,20 +116,90 @@ class _Company:
         self._by_key: dict[str, list[_Person]] = {}
         self._by_form: dict[str, _Person] = {}
         self._by_folded_id: dict[str, list[_Person]] = {}
-        self.amount_owners: dict[int, list[tuple[str, str]]] = {}
-        """cents → (employee id, field) of everyone with that distinctive amount: a file's numbers are looked up."""
         for p in self.people.values():
             self._by_key.setdefault(p.key, []).append(p)
             self._by_form[p.form] = p
             self._by_folded_id.setdefault(p.form.casefold(), []).append(p)
-            for f, cents in p.amounts.items():
-                if _distinctive(cents):
-                    self.amount_owners.setdefault(cents, []).append((p.id, f))
+        # the amounts to look for (bonus, total pay, salary), in cents; those absent are marked
+        self._amounts = np.zeros((n, len(AMOUNT_FIELDS)), dtype=np.int64)
+        self._has_amount = np.zeros((n, len(AMOUNT_FIELDS)), dtype=bool)
+        big_owners: list[tuple[int, str, str]] = []
+        for k, f in enumerate(AMOUNT_FIELDS):
+            if f not in emp:
+                continue
+            col = pd.to_numeric(emp[f], errors="coerce").to_numpy(float)[rows]
+            cents, finite = _cents_array(col)
+            fits = finite & _in_int64(col)
+            self._amounts[fits, k] = cents[fits]
+            self._has_amount[:, k] = fits
+            for i in np.flatnonzero(finite & ~fits):
+                big_owners.append((_cents(float(col[i])), self._ids[i], f))  # type: ignore[arg-type]
+        # everyone's distinctive amounts, sorted by cents (then by employee and field, as they were listed)
+        pos_i, pos_k = np.nonzero(self._has_amount)
+        amt = self._amounts[pos_i, pos_k]
+        keep = (np.abs(amt) >= MIN_AMOUNT * 100) | ((np.abs(amt) >= 100 * 100) & (amt % 100 != 0))
+        pos_i, pos_k, amt = pos_i[keep], pos_k[keep], amt[keep]
+        order = np.lexsort((pos_k, pos_i, amt))
+        self._owner_cents = amt[order]
+        self._owner_who = pos_i[order].astype(np.int32)
+        self._owner_field = pos_k[order].astype(np.int8)
+        self._more_owners: dict[int, list[tuple[str, str]]] = {}
+        """Owners added later (the history's bonuses) and amounts too large for int64: cents → (id, field)."""
+        for c, eid, f in big_owners:
+            if _distinctive(c):
+                self._more_owners.setdefault(c, []).append((eid, f))
         self._by_email: dict[str, set[str]] | None = None
         self._below: dict[str, set[str]] | None = None
         """manager id → the ids of their direct reports (built on first use by :meth:`team`)."""
         self._raw_re: re.Pattern[bytes] | None = None
         self._raw_owner: dict[bytes, str] = {}
+
+    def owners(self, candidates: Iterable[int]) -> dict[int, list[tuple[str, str]]]:
+        """Of the amounts ``candidates`` (cents), those somebody has, sorted, each with its (employee id, field)
+        owners: the file's numbers looked up (``searchsorted``), not everyone's amounts in the file."""
+        out: dict[int, list[tuple[str, str]]] = {}
+        cand = sorted(set(candidates))
+        small = [c for c in cand if _INT64_MIN <= c <= _INT64_MAX]
+        if small and len(self._owner_cents):
+            arr = np.array(small, dtype=np.int64)
+            lo = np.searchsorted(self._owner_cents, arr, "left").tolist()
+            hi = np.searchsorted(self._owner_cents, arr, "right").tolist()
+            for c, a, b in zip(small, lo, hi, strict=True):
+                if a < b:
+                    out[c] = [(self._ids[w], AMOUNT_FIELDS[f]) for w, f in
+                              zip(self._owner_who[a:b].tolist(), self._owner_field[a:b].tolist(), strict=True)]
+        for c in cand:
+            if c in self._more_owners:
+                out.setdefault(c, []).extend(self._more_owners[c])
+        return dict(sorted(out.items()))
+
+    def add_owner(self, cents: int, eid: str, field: str) -> None:
+        """Another amount to look for (an earlier run's bonus): ``cents`` is ``eid``'s ``field``."""
+        self._more_owners.setdefault(cents, []).append((eid, field))
+        self._cache.clear()
+
+    def own_numbers(self, eid: str) -> set[int]:
+        """Every number of ``eid``'s own data, in cents (a new set; empty for somebody not in the results)."""
+        p = self.people.get(eid)
+        if p is None:
+            return set()
+        i = p.index
+        out = set(self._own_cents[self._own_start[i]:self._own_start[i + 1]].tolist())
+        return out | self._big.get(i, set()) | self._extra.get(i, set())
+
+    def add_own_numbers(self, eid: str, cents: Iterable[int]) -> None:
+        """More numbers ``eid``'s own files may hold (their earlier runs'); nothing for somebody not here."""
+        p = self.people.get(eid)
+        if p is not None:
+            self._extra.setdefault(p.index, set()).update(cents)
+            self._cache.clear()
+
+    def amounts_of(self, p: _Person) -> list[int]:
+        """``p``'s own amounts to look for (bonus, total pay, salary: those there are), in cents."""
+        out = [c for c, has in zip(self._amounts[p.index].tolist(), self._has_amount[p.index].tolist(), strict=True)
+               if has]
+        return out + [c for c, who in self._more_owners.items() for eid, f in who
+                      if eid == p.id and f in AMOUNT_FIELDS]
 
     def raw_pattern(self) -> tuple[re.Pattern[bytes] | None, dict[bytes, str]]:
         """Every byte string that must not be readable in an encrypted file, as one pattern, and whose each is.
@@ -117,7 +220,7 @@ class _Company:
                         needles += [form.encode("utf-8"), form.encode("utf-16-le")]
                 if len(p.id) >= RAW_MIN_DIGITS:
                     needles += [p.id.encode("utf-8"), p.id.encode("utf-16-le")]
-                for cents in p.amounts.values():
+                for cents in self.amounts_of(p):
                     units, kop = divmod(cents, 100)
                     for t in {str(units), f"{units}.{kop:02d}"} if kop else {str(units)}:
                         if len(t) >= RAW_MIN_DIGITS:
@@ -145,19 +248,20 @@ class _Company:
         names = {p.key for p in members} | {p.manager_key for p in members} | {norm_name(n) for n in extra_names}
         names.discard("")
         numbers: set[int] = set(self._period_numbers)
-        groups: dict[str, list[dict[str, float]]] = {"\0all": []}
         for p in members:
-            numbers |= self._numbers.get(p.id, set())
-            dep, vals = self._money.get(p.id, ("", {}))
-            groups["\0all"].append(vals)
-            groups.setdefault(dep, []).append(vals)
+            numbers |= self.own_numbers(p.id)
         sums: set[float] = set()
-        for rows in groups.values():
-            for c in _MONEY:
-                vals = [r[c] for r in rows if c in r]
-                if vals:
-                    total = math.fsum(vals)  # a team summary's own totals and averages, to the cent as Excel shows them
-                    sums.update((total, total / len(vals)))
+        if members:
+            rows = np.array(sorted(p.index for p in members), dtype=np.int64)
+            deps = self._dep[rows]
+            groups = [rows] + [rows[deps == d] for d in np.unique(deps).tolist()]  # everyone, then each department
+            for group in groups:
+                for k in range(len(_MONEY)):
+                    col = self._money[group, k]
+                    vals = col[np.isfinite(col)].tolist()
+                    if vals:
+                        total = math.fsum(vals)  # a team summary's own totals and averages, to the cent as Excel shows
+                        sums.update((total, total / len(vals)))
         if sums:  # rounded in one call (Excel's ROUND, as the engine rounds)
             numbers.update(_cents(float(v)) or 0 for v in round_money(np.array(sorted(sums)), 2))
         mask = _alternation(sorted(names, key=len, reverse=True))
@@ -210,11 +314,34 @@ class _Allowed:
     mask: re.Pattern[str] | None
 
 
-def _num(v: Any) -> bool:
-    try:
-        return v is not None and np.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False
+_INT64_MAX = 2**63 - 1
+_INT64_MIN = -(2**63)
+
+
+def _in_int64(values: np.ndarray) -> np.ndarray:
+    """Where ``values`` (floats) are finite and small enough for their cents to fit an int64."""
+    with np.errstate(invalid="ignore"):
+        return np.abs(values) < 9e16
+
+
+def _cents_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cents, finite) of float ``values``: exactly :func:`_cents` of each finite one, vectorised.
+
+    ``_cents`` rounds the decimal text of the float (its shortest repr) times 100 half up. Away from a tie
+    the float product ``v * 100`` rounds to the same whole number: for ``|v| < 1e9`` it differs from the
+    decimal text times 100 by less than 2e-5, far inside the 1e-3 kept from every half. The few values near a
+    half, or larger, are given to ``_cents`` itself (0 where the cents would not fit an int64)."""
+    v = np.asarray(values, dtype=float)
+    finite = np.isfinite(v)
+    out = np.zeros(v.shape, dtype=np.int64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        x = v * 100.0
+        frac = x - np.floor(x)
+        fast = finite & (np.abs(v) < 1e9) & (np.abs(frac - 0.5) > 1e-3)
+    out[fast] = np.rint(x[fast]).astype(np.int64)
+    for i in np.flatnonzero(finite & ~fast & _in_int64(v)).tolist():
+        out[i] = _cents(float(v[i]))
+    return out, finite
 
 
 def _alternation(words: list[str], numeric: bool = False, flags: int = 0) -> re.Pattern[str] | None:

@@ -68,8 +68,8 @@ class _Scanner:
         drawn = numbers_in(rendered, _own_names(allowed, rendered))
         owners: dict[int, list[tuple[str, str]]] = {}
         candidates = nums | {d for d in drawn if d % AXIS_STEP != 0}
-        for cents in sorted(candidates & c.amount_owners.keys()):  # the file's numbers looked up, not everyone's
-            for pid, f in c.amount_owners[cents]:
+        for cents, who in c.owners(candidates).items():  # the file's numbers looked up, not everyone's amounts
+            for pid, f in who:
                 if pid in allowed.audience:
                     continue
                 if cents in allowed.numbers:
