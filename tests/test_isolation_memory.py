@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from xl_kpi.delivery.isolation.audience import _cents_array, _Company, _distinctive
@@ -100,3 +100,53 @@ def test_an_audiences_numbers_hold_its_own_and_its_teams_sums_and_averages(resul
                     sums.update((math.fsum(vals), math.fsum(vals) / len(vals)))
         expected.update(_cents(float(v)) or 0 for v in round_money(np.array(sorted(sums)), 2))
         assert allowed.numbers == expected
+
+
+NAME_WORDS = st.lists(st.sampled_from(["b12", "ab", "a", "1", "ив", "иван", "x-1", "aa_b", "3"]), min_size=1,
+                      max_size=3)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(NAME_WORDS.map(" ".join), min_size=1, max_size=5),
+       st.lists(NAME_WORDS.map(" ".join), max_size=2),
+       st.lists(st.sampled_from(["b12", "B12", "3", "FF00", "ab", "A", "ив", "иван", " ", "x-1", "aa_b", ",", "Ab c",
+                                 "12", "1"]), max_size=14))
+@example(["ab"], ["ab 3"], ["ab", "3"])  # "3" is a word of no name but of one the file may show: it is kept
+def test_leaving_out_the_chunks_no_name_touches_finds_the_same_names(names: list[str], shown: list[str],
+                                                                      chunks: list[str]) -> None:
+    from types import SimpleNamespace
+
+    from xl_kpi.delivery.isolation.audience import _WORD, _Allowed, _alternation
+    from xl_kpi.delivery.isolation.scan import _nameless
+    from xl_kpi.delivery.isolation.text import norm_name
+
+    company = SimpleNamespace(_name_words=frozenset(w for n in names for w in _WORD.findall(n)))
+    allowed = _Allowed(frozenset(), set(shown), set(), _alternation(sorted(set(shown), key=len, reverse=True)))
+    pattern = _alternation(sorted(set(names), key=len, reverse=True))
+    assert pattern is not None
+
+    def found(parts: list[str]) -> list[str]:
+        blob = norm_name(" \n ".join(parts))
+        if allowed.mask is not None:
+            blob = allowed.mask.sub("\x00", blob)
+        return [m.group(1) for m in pattern.finditer(blob)]
+
+    assert found(_nameless(chunks, company, allowed)) == found(chunks)
+
+
+MASK_WORDS = st.lists(st.text(alphabet="абвa _.1ё\u0301", min_size=1, max_size=6), min_size=1, max_size=8)
+
+
+@settings(max_examples=500, deadline=None)
+@given(MASK_WORDS, st.text(alphabet="абвa _.1,\nё\u0301\x00", max_size=80))
+@example(["иван", "иван петров"], "иван петрова, иван петров, иваны")
+@example(["aa", "a"], "aaa a aa_a")
+def test_a_few_names_are_masked_by_find_exactly_as_the_pattern_masks_them(words: list[str], text: str) -> None:
+    from xl_kpi.delivery.isolation.audience import _alternation, _Mask
+
+    pattern = _alternation(sorted(set(words), key=len, reverse=True))
+    mask = _Mask(words)
+    assert pattern is not None
+    assert mask.sub("\x00", text) == pattern.sub("\x00", text)
+    assert [(m.span(1), m.group(1)) for m in mask.finditer(text)] == \
+        [(m.span(1), m.group(1)) for m in pattern.finditer(text)]

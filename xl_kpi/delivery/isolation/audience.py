@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +114,10 @@ class _Company:
         self._id_re = _alternation([f for f in forms if len(f) >= SHORT_ID], numeric=True, flags=re.IGNORECASE)
         self._short = [p for p in self.people.values() if p.form and len(p.form) < SHORT_ID]
         self._name_re = _alternation(sorted({p.key for p in self.people.values() if p.key}, key=len, reverse=True))
+        self._name_words = frozenset(w for p in self.people.values() for n in (p.key, p.manager_key)
+                                     for w in _WORD.findall(n))
+        """The words (runs of ``\\w``) of everyone's name and manager: a chunk of text that is none of them
+        (and none of the file's allowed names) is touched by no name (:func:`~.scan._nameless`)."""
         self._by_key: dict[str, list[_Person]] = {}
         self._by_form: dict[str, _Person] = {}
         self._by_folded_id: dict[str, list[_Person]] = {}
@@ -154,24 +159,57 @@ class _Company:
         self._raw_re: re.Pattern[bytes] | None = None
         self._raw_owner: dict[bytes, str] = {}
 
+    def amount_hits(self, candidates: Iterable[int]) -> list[tuple[int, Any]]:
+        """Of the amounts ``candidates`` (cents), those somebody has, sorted: (cents, where its owners are), for
+        :meth:`owners_at` and :meth:`count_outside`. The file's numbers are looked up with one ``searchsorted``
+        (not everyone's amounts in the file); common amounts (a salary many share) cost no Python object per
+        owner."""
+        cand = candidates if isinstance(candidates, (set, frozenset)) else set(candidates)
+        hits: dict[int, Any] = {}
+        if not cand:
+            return []
+        try:
+            arr = np.fromiter(cand, dtype=np.int64, count=len(cand))
+        except OverflowError:  # a number beyond int64 cents: looked up among the large ones only
+            arr = np.fromiter((c for c in cand if _INT64_MIN <= c <= _INT64_MAX), dtype=np.int64)
+        table = self._owner_cents
+        if len(arr) and len(table):
+            at = np.searchsorted(table, arr)
+            hit = table[np.minimum(at, len(table) - 1)] == arr
+            found = arr[hit]
+            ends = np.searchsorted(table, found, "right")
+            for c, a, b in zip(found.tolist(), at[hit].tolist(), ends.tolist(), strict=True):
+                hits[c] = (a, b, [])
+        if self._more_owners:
+            for c in cand & self._more_owners.keys():
+                a, b, more = hits.get(c, (0, 0, []))
+                hits[c] = (a, b, more + self._more_owners[c])
+        return sorted(hits.items())
+
+    def owners_at(self, where: Any) -> list[tuple[str, str]]:
+        """The (employee id, field) owners of one of :meth:`amount_hits`, in the order of the people."""
+        a, b, more = where
+        return [(self._ids[w], AMOUNT_FIELDS[f]) for w, f in
+                zip(self._owner_who[a:b].tolist(), self._owner_field[a:b].tolist(), strict=True)] + more
+
+    def count_outside(self, where: Any, audience: frozenset[str]) -> int:
+        """How many of the owners of one of :meth:`amount_hits` are not in ``audience``."""
+        a, b, more = where
+        members = [self.people[i].index for i in audience if i in self.people]
+        if b > a and len(members) > 64:
+            inside = int(np.isin(self._owner_who[a:b], np.array(members, dtype=np.int32)).sum())
+        elif b > a:  # an owner in the audience has that amount in one of their fields
+            c = int(self._owner_cents[a])
+            inside = sum(int(v == c and has) for i in members
+                         for v, has in zip(self._amounts[i].tolist(), self._has_amount[i].tolist(), strict=True))
+        else:
+            inside = 0
+        return b - a - inside + sum(1 for pid, _ in more if pid not in audience)
+
     def owners(self, candidates: Iterable[int]) -> dict[int, list[tuple[str, str]]]:
         """Of the amounts ``candidates`` (cents), those somebody has, sorted, each with its (employee id, field)
-        owners: the file's numbers looked up (``searchsorted``), not everyone's amounts in the file."""
-        out: dict[int, list[tuple[str, str]]] = {}
-        cand = sorted(set(candidates))
-        small = [c for c in cand if _INT64_MIN <= c <= _INT64_MAX]
-        if small and len(self._owner_cents):
-            arr = np.array(small, dtype=np.int64)
-            lo = np.searchsorted(self._owner_cents, arr, "left").tolist()
-            hi = np.searchsorted(self._owner_cents, arr, "right").tolist()
-            for c, a, b in zip(small, lo, hi, strict=True):
-                if a < b:
-                    out[c] = [(self._ids[w], AMOUNT_FIELDS[f]) for w, f in
-                              zip(self._owner_who[a:b].tolist(), self._owner_field[a:b].tolist(), strict=True)]
-        for c in cand:
-            if c in self._more_owners:
-                out.setdefault(c, []).extend(self._more_owners[c])
-        return dict(sorted(out.items()))
+        owners."""
+        return {c: self.owners_at(where) for c, where in self.amount_hits(candidates)}
 
     def add_owner(self, cents: int, eid: str, field: str) -> None:
         """Another amount to look for (an earlier run's bonus): ``cents`` is ``eid``'s ``field``."""
@@ -264,7 +302,7 @@ class _Company:
                         sums.update((total, total / len(vals)))
         if sums:  # rounded in one call (Excel's ROUND, as the engine rounds)
             numbers.update(_cents(float(v)) or 0 for v in round_money(np.array(sorted(sums)), 2))
-        mask = _alternation(sorted(names, key=len, reverse=True))
+        mask = _mask(names)
         out = _Allowed(audience, names, numbers, mask)
         _remember(self._cache, key, out)  # a few recent audiences: the files of one are checked together
         return out
@@ -311,7 +349,15 @@ class _Allowed:
     audience: frozenset[str]
     names: set[str]
     numbers: set[int]
-    mask: re.Pattern[str] | None
+    mask: _Mask | re.Pattern[str] | None
+
+    @functools.cached_property
+    def words(self) -> frozenset[str]:
+        """The words (runs of ``\\w``) of the names the file may show: what the mask can touch."""
+        return frozenset(w for n in self.names for w in _WORD.findall(n))
+
+
+_WORD = re.compile(r"\w+")
 
 
 _INT64_MAX = 2**63 - 1
@@ -342,6 +388,81 @@ def _cents_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for i in np.flatnonzero(finite & ~fast & _in_int64(v)).tolist():
         out[i] = _cents(float(v[i]))
     return out, finite
+
+
+class _Span:
+    """One occurrence found by :class:`_Mask` (what its users read of a regular-expression match)."""
+
+    __slots__ = ("_end", "_start", "_text")
+
+    def __init__(self, text: str, start: int, end: int) -> None:
+        self._text, self._start, self._end = text, start, end
+
+    def span(self, group: int = 0) -> tuple[int, int]:
+        return self._start, self._end
+
+    def group(self, group: int = 0) -> str:
+        return self._text[self._start:self._end]
+
+
+class _Mask:
+    """A few names as whole words, found as :func:`_alternation` finds them (leftmost first; at one place the
+    longest name whose end is a word boundary; then on after it), by ``str.find``: compiling a pattern for
+    each audience cost more than searching with it. For few names only (:data:`MASK_FIND_MAX`): each is one
+    pass over the text."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.words = sorted({w for w in words if w}, key=len, reverse=True)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of every occurrence, in order, not overlapping."""
+        longest: dict[int, int] = {}
+        n = len(text)
+        for w in self.words:
+            i = text.find(w)
+            while i >= 0:
+                j = i + len(w)
+                if (i == 0 or not _is_word(text[i - 1])) and (j == n or not _is_word(text[j])) and \
+                        longest.get(i, -1) < j:
+                    longest[i] = j
+                i = text.find(w, i + 1)
+        out, pos = [], 0
+        for i in sorted(longest):
+            if i >= pos:
+                pos = longest[i]
+                out.append((i, pos))
+        return out
+
+    def finditer(self, text: str) -> Iterator[_Span]:
+        return (_Span(text, a, b) for a, b in self.spans(text))
+
+    def sub(self, repl: str, text: str) -> str:
+        spans = self.spans(text)
+        if not spans:
+            return text
+        parts, pos = [], 0
+        for a, b in spans:
+            parts += [text[pos:a], repl]
+            pos = b
+        parts.append(text[pos:])
+        return "".join(parts)
+
+
+MASK_FIND_MAX = 8
+"""Up to this many names an audience's mask is a :class:`_Mask`; more, one prefix-tree pattern."""
+
+
+def _is_word(ch: str) -> bool:
+    """``\\w`` of a regular expression (of text): a letter, digit or number, or ``_``."""
+    return ch.isalnum() or ch == "_"
+
+
+def _mask(names: Iterable[str]) -> _Mask | re.Pattern[str] | None:
+    """The mask of the names a file may show: what :func:`_alternation` matches, found the fastest way."""
+    words = sorted({n for n in names if n}, key=len, reverse=True)
+    if not words:
+        return None
+    return _Mask(words) if len(words) <= MASK_FIND_MAX else _alternation(words)
 
 
 def _alternation(words: list[str], numeric: bool = False, flags: int = 0) -> re.Pattern[str] | None:
