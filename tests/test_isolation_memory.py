@@ -150,3 +150,24 @@ def test_a_few_names_are_masked_by_find_exactly_as_the_pattern_masks_them(words:
     assert mask.sub("\x00", text) == pattern.sub("\x00", text)
     assert [(m.span(1), m.group(1)) for m in mask.finditer(text)] == \
         [(m.span(1), m.group(1)) for m in pattern.finditer(text)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="0123456789١٢", min_size=1, max_size=25), st.text(alphabet="0123456789", max_size=20))
+def test_plain_numbers_read_in_whole_numbers_give_the_decimal_cents(whole: str, frac: str) -> None:
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from xl_kpi.delivery.isolation.text import numbers_in
+
+    tok = f"{whole}.{frac}" if frac else whole
+    cents = int((Decimal(tok.translate(str.maketrans("١٢", "12"))) * 100).quantize(Decimal(1), ROUND_HALF_UP))
+    expected = {cents} | ({int(whole.translate(str.maketrans("١٢", "12")) + frac) * 100} if len(frac) == 3 else set())
+    assert numbers_in(f"x {tok} y") == expected
+
+
+def test_numbers_of_any_size_are_read_without_an_error() -> None:
+    from xl_kpi.delivery.isolation.text import numbers_in
+
+    assert numbers_in("12345678901234567890123456789") == {1234567890123456789012345678900}
+    assert numbers_in("1e30 2.5E-3") == {10**32, 0}
+    assert numbers_in("9e999999999 0e999") == {0}  # beyond any float: nobody's amount; zero is zero
