@@ -92,6 +92,7 @@ def check_report(
             b["members"].add(r["employee_id"].strip())
         b["files"][r["file"]] = r.get("sha256", "")
         b.setdefault("source", r.get("source_sha256", ""))
+    del index_rows, pw_rows  # not held while the files are checked (10,000 rows: some 10 MB)
 
     if distribution and dist.is_dir():
         _check_distribution(dist, bundles, passwords, company, scanner, defer, FOLDER)
