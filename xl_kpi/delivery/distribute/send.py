@@ -78,7 +78,8 @@ def send(
     from xl_kpi.delivery.mail import send_all
 
     with outdir.lock(report.out_dir):  # distribute cannot rebuild the bundles while they are sent
-        iso = check_report(report.out_dir, cards=False, outbox=False, jobs=report.options.jobs, on_progress=on_check)
+        iso = check_report(report.out_dir, cards=False, outbox=False, jobs=report.options.jobs, on_progress=on_check,
+                           results=report.results)  # the results the bundles were made from, not a second copy
         if iso.leaks:
             raise LeakError(iso.leaks)
         todo, skipped = deliveries(report)

@@ -34,6 +34,7 @@ def check(out_dir: str | os.PathLike[str]) -> list[Leak]:
 def check_report(
     out_dir: str | os.PathLike[str], *, cards: bool = True, distribution: bool = True, outbox: bool = True,
     full: bool = False, jobs: int = 1, on_progress: Callable[[int, int], None] | None = None,
+    results: Any = None,
 ) -> IsolationReport:
     """Run the isolation check (see the module doc); the parts to look at can be switched off.
 
@@ -48,12 +49,16 @@ def check_report(
     card and its employee's bundle go to the same worker, which then reads the card once).
     ``on_progress(done, total)``: called as files are checked (a progress bar: at 10,000 employees the check
     takes tens of seconds).
+    ``results``: the :class:`~xl_kpi.results.Results` of ``out_dir`` when the caller holds them already (``distribute``
+    before it mails: the results its bundles were made from), so that they are not read and held twice;
+    by default they are read from ``out_dir/results/``.
     """
     from xl_kpi.outputs.layout import BINDING, FOLDER, INDEX, OUTBOX, PASSWORDS
     from xl_kpi.outputs.results_files import load_results
 
     out = Path(out_dir)
-    results = load_results(out)
+    if results is None:
+        results = load_results(out)
     company = _Company(results)
     report = IsolationReport()
     add_history(out, results, company, report)
@@ -87,6 +92,7 @@ def check_report(
             b["members"].add(r["employee_id"].strip())
         b["files"][r["file"]] = r.get("sha256", "")
         b.setdefault("source", r.get("source_sha256", ""))
+    del index_rows, pw_rows  # not held while the files are checked (10,000 rows: some 10 MB)
 
     if distribution and dist.is_dir():
         _check_distribution(dist, bundles, passwords, company, scanner, defer, FOLDER)

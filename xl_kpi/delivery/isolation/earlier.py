@@ -48,15 +48,14 @@ def add_history(out: Path, results: Any, company: _Company, report: IsolationRep
         for r in rows:
             c = _cents(r.bonus) if np.isfinite(r.bonus) else None
             if c is not None and _distinctive(c):
-                company.amount_owners.setdefault(c, []).append((eid, f"bonus of {r.period}"))
-        own = company._numbers.get(eid)
-        if own is None:  # not in this run: no file of this run is theirs
+                company.add_owner(c, eid, f"bonus of {r.period}")
+        if eid not in company.people:  # not in this run: no file of this run is theirs
             continue
-        for r in rows:
-            own |= {c for c in (_cents(r.bonus), _cents(r.score)) if c is not None}
+        own = {c for r in rows for c in (_cents(r.bonus), _cents(r.score)) if c is not None}
         now = bonus_now.get(eid, np.nan)
         if np.isfinite(now):
             ytd = year_to_date([r.bonus for r in history.year_to_date(eid, results.period)] + [now],
                                digits=results.digits)
             own.add(_cents(ytd) or 0)
+        company.add_own_numbers(eid, own)
     company._cache.clear()

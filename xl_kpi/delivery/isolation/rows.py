@@ -14,7 +14,7 @@ import re
 import zipfile
 from xml.etree import ElementTree as ET
 
-from xl_kpi.delivery.isolation.audience import _Allowed, _alternation
+from xl_kpi.delivery.isolation.audience import _Allowed, _mask
 from xl_kpi.delivery.isolation.text import norm_name
 from xl_kpi.i18n import English, Msg
 from xl_kpi.outputs.cards.rows import PART_STEM, TEXTS
@@ -80,4 +80,4 @@ def check_rows(scanner: object, label: str, zf: zipfile.ZipFile, parts: list[str
     if not extra:
         return allowed
     names = allowed.names | extra
-    return _Allowed(allowed.audience, names, allowed.numbers, _alternation(sorted(names, key=len, reverse=True)))
+    return _Allowed(allowed.audience, names, allowed.numbers, _mask(names))

@@ -14,7 +14,7 @@ import unicodedata
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Any
 from xml.parsers import expat as _expat
 
@@ -65,7 +65,17 @@ def _cents(x: Any) -> int | None:
         return None
     if not d.is_finite():
         return None
-    return int((d * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if not d:
+        return 0
+    if d.adjusted() > _MAX_DIGITS:
+        return None  # beyond any float: nobody's amount (and 1e999999999 must not build a billion digits)
+    with localcontext() as ctx:  # enough digits for the whole number (29 digits and more, 1e30, exactly)
+        ctx.prec = max(ctx.prec, d.adjusted() + 4)
+        return int((d * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+_MAX_DIGITS = 400
+"""Numbers with more digits before the point than this are nobody's amount: a float stops at 1.8e308."""
 
 
 _NUM = re.compile(
@@ -95,6 +105,15 @@ def numbers_in(text: str, inside: Sequence[tuple[int, int]] = ()) -> set[int]:
             if i >= 0 and m.end(1) <= inside[i][1]:
                 continue
         tok = m.group(1)
+        if tok.isdecimal():  # the common cases first, in whole numbers: the same cents as below
+            out.add(int(tok) * 100)
+            continue
+        whole, dot, frac = tok.partition(".")
+        if dot and whole.isdecimal() and frac.isdecimal():  # 22950.5, 0.8850000000000001 (and 1.500: also 1500)
+            out.add(int(whole) * 100 + _half_up(int(frac) * 100, 10 ** len(frac)))
+            if len(frac) == 3:
+                out.add(int(whole + frac) * 100)
+            continue
         compact = tok.replace(" ", "").replace("'", "").replace("’", "")
         readings: list[str] = []
         if compact != tok:  # space-grouped; also the parts, in case they were separate numbers
@@ -121,6 +140,12 @@ def numbers_in(text: str, inside: Sequence[tuple[int, int]] = ()) -> set[int]:
             if c is not None:
                 out.add(c)
     return out
+
+
+def _half_up(num: int, den: int) -> int:
+    """``num / den`` rounded half up (both >= 0), in whole numbers: what ``_cents`` gives a fraction's cents."""
+    q, r = divmod(num, den)
+    return q + (2 * r >= den)
 
 
 @dataclass
