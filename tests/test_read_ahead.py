@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from tests import _plan_helpers as ph
-from xl_kpi.inputs import inputbytes
+from xl_kpi.inputs import datafiles, inputbytes
 from xl_kpi.inputs.plan import sample_inputs
 from xl_kpi.inputs.readers import ahead
 from xl_kpi.validate import validate
@@ -94,7 +94,7 @@ def test_the_data_paths_of_a_validate_command_line(tmp_path):
 
     listed = [p for p in expand_paths([folder]) if p.suffix.casefold() in CSV_SUFFIXES]  # as the data reader lists
     assert listed == [folder / "a.CSV", folder / "b.csv", folder / "notes.txt"]
-    assert ahead.early_paths(args) == [*listed, one, one]  # the plan's path is no data
+    assert datafiles.early_paths(args) == [*listed, one, one]  # the plan's path is no data
     # NAME=PATH bindings, missing files, workbooks, hidden and lock files are not read early
 
 
@@ -111,7 +111,7 @@ def test_reads_started_early_are_adopted_once_and_never_into_a_recording(tmp_pat
         return real(p, **kw)
 
     monkeypatch.setattr(csvarrow, "read_csv_arrow", counted)
-    ahead.read_early(["--data", str(path), str(other)])
+    datafiles.read_early(["--data", str(path), str(other)])
     with ahead.reading_ahead([path]):  # other.csv was read early for nothing: discarded
         got = ahead.take(path)
         assert got is not None and got.result().num_rows == 2
@@ -120,7 +120,7 @@ def test_reads_started_early_are_adopted_once_and_never_into_a_recording(tmp_pat
     assert [t for t in threading.enumerate() if t.name.startswith("xl_kpi-read-ahead")] == []
 
     reads.clear()
-    ahead.read_early(["--data", str(path)])
+    datafiles.read_early(["--data", str(path)])
     with inputbytes.recording() as seen, ahead.reading_ahead([path]):
         assert ahead.take(path).result().num_rows == 2
     assert reads == ["deals.csv", "deals.csv"]  # read again in the recording's context

@@ -14,7 +14,7 @@ def main() -> None:
     """Run the ``xl-kpi`` command (xl_kpi.cli.main); ``validate`` starts reading its CSV files first."""
     if sys.argv[1:2] == ["validate"]:  # the exports parse in the background while the CLI imports
         try:
-            from xl_kpi.inputs.readers.ahead import read_early
+            from xl_kpi.inputs.datafiles import read_early
         except ModuleNotFoundError:  # a missing package: the CLI's import below names it
             pass
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,3 +159,48 @@ def bound_paths(bindings: Iterable[DataFile], base: Path | None) -> list[Path]:
         if path is not None:
             out.append(path)
     return out
+
+
+def early_paths(args: Sequence[str]) -> list[Path]:
+    """The plain data paths of a ``validate`` command line (its arguments after the command's name): the values
+    of ``--data`` and the FILE arguments that name a file or folder, folders listed as the data reader lists them.
+    A guess (typer parses the line later): a path it misses is only not read early, one it adds is never used."""
+    from xl_kpi.inputs.readers.sniff import CSV_SUFFIXES
+
+    takes_value = {"--plan", "--period", "--engine", "--lang"}
+    found: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in takes_value:
+            i += 2
+            continue
+        if a == "--data":
+            found.extend(args[i + 1:i + 2])
+            i += 2
+            continue
+        if a.startswith("--data="):
+            found.append(a.partition("=")[2])
+        elif not a.startswith("-"):
+            found.append(a)
+        i += 1
+    out: list[Path] = []
+    for p in plain_paths(parse_data_arg(f) for f in found):
+        if p.is_dir():
+            try:
+                out.extend(sorted(q for q in p.iterdir() if q.suffix.casefold() in CSV_SUFFIXES
+                                  and not q.name.startswith(("~$", "."))))
+            except OSError:
+                continue
+        elif p.is_file():
+            out.append(p)
+    return out
+
+
+def read_early(args: Sequence[str]) -> None:
+    """Start reading the CSV files of a ``validate`` command line (its arguments after the command's name) in
+    the background (:func:`xl_kpi.inputs.readers.ahead.read_early`); nothing when the line asks for the help."""
+    from xl_kpi.inputs.readers import ahead
+
+    if "--help" not in args:
+        ahead.read_early(early_paths(args))

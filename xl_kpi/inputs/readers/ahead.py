@@ -19,7 +19,7 @@ parsing a large export also overlaps with the imports. Outside a :func:`~xl_kpi.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,49 +54,13 @@ def _submit(pool: ThreadPoolExecutor, key: str) -> Future[Any]:
     return pool.submit(contextvars.copy_context().run, read_csv_arrow, Path(key))
 
 
-def early_paths(args: Sequence[str]) -> list[Path]:
-    """The plain data paths of a ``validate`` command line (its arguments after the command's name): the values
-    of ``--data`` and the FILE arguments that name a file or folder, folders listed as the data reader lists them.
-    A guess (typer parses the line later): a path it misses is only not read early, one it adds is never used."""
-    from xl_kpi.inputs.datafiles import parse_data_arg, plain_paths
-
-    takes_value = {"--plan", "--period", "--engine", "--lang"}
-    found: list[str] = []
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a in takes_value:
-            i += 2
-            continue
-        if a == "--data":
-            found.extend(args[i + 1:i + 2])
-            i += 2
-            continue
-        if a.startswith("--data="):
-            found.append(a.partition("=")[2])
-        elif not a.startswith("-"):
-            found.append(a)
-        i += 1
-    out: list[Path] = []
-    for p in plain_paths(parse_data_arg(f) for f in found):
-        if p.is_dir():
-            try:
-                out.extend(sorted(q for q in p.iterdir() if q.suffix.casefold() in CSV_SUFFIXES
-                                  and not q.name.startswith(("~$", "."))))
-            except OSError:
-                continue
-        elif p.is_file():
-            out.append(p)
-    return out
-
-
-def read_early(args: Sequence[str]) -> None:
-    """Start reading the CSV files of a ``validate`` command line now (see the module doc), pyarrow allocating as
-    the CLI has it (:func:`~xl_kpi.inputs.readers.csvarrow.use_jemalloc`); nothing when a reading is already
-    started, or when the line asks for the help."""
-    if _EARLY or "--help" in args:
+def read_early(paths: Iterable[str | Path]) -> None:
+    """Start reading the CSV files among ``paths`` now (see the module doc; the paths of a ``validate`` command
+    line: :func:`xl_kpi.inputs.datafiles.read_early`), pyarrow allocating as the CLI has it
+    (:func:`~xl_kpi.inputs.readers.csvarrow.use_jemalloc`); nothing when a reading is already started."""
+    if _EARLY:
         return
-    csvs = _csv_keys(early_paths(args))
+    csvs = _csv_keys(paths)
     if not csvs:
         return
     from xl_kpi.inputs.readers.csvarrow import use_jemalloc
