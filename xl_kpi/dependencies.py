@@ -17,6 +17,7 @@ BATCH_PACKAGES: dict[str, str] = {
     "xlsxwriter": "XlsxWriter",
     "python_calamine": "python-calamine",
     "msoffcrypto": "msoffcrypto-tool",
+    "olefile": "olefile",
     "defusedxml": "defusedxml",
     "duckdb": "duckdb",
     "ibis": "ibis-framework",
