@@ -149,6 +149,8 @@ def validate_command(
         problems = validate(plan, [*(data or []), *(more or [])], period=period, engine=engine)
         set_language(resolve(lang, problems.language))
         render(problems, console)
+    global finished
+    finished = True
     raise typer.Exit(1 if problems.has_errors else 0)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from typer._click import exceptions as click_errors  # the vendored click of typer (pinned in constraints.txt)
 from typer.core import TyperCommand, TyperGroup
 
+from xl_kpi.cli_values import plain_values
 from xl_kpi.i18n import N_, Msg, current, resolve, translation, using
 
 TYPER_TEXTS = {
@@ -221,6 +222,10 @@ class Command(TyperCommand):
         except click_errors.UsageError as e:
             raise translated(e) from None
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        plain_values(self.get_params(ctx))  # typer's coercion of plain values, without pydantic (0.1 s)
+        return super().parse_args(ctx, args)
+
     def format_usage(self, ctx: Any, formatter: Any) -> None:
         formatter.write_usage(ctx.command_path, _usage_pieces(self, ctx), prefix=text(USAGE))
 
@@ -256,6 +261,10 @@ class Group(TyperGroup):
             if matches:
                 message += " " + Msg("Did you mean {names}?", names=", ".join(f"'{m}'" for m in matches)).render()
             raise click_errors.UsageError(message, e.ctx) from None
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        plain_values(self.get_params(ctx))  # typer's coercion of plain values, without pydantic (0.1 s)
+        return super().parse_args(ctx, args)
 
     def format_usage(self, ctx: Any, formatter: Any) -> None:
         formatter.write_usage(ctx.command_path, _usage_pieces(self, ctx), prefix=text(USAGE))
