@@ -139,9 +139,10 @@ def test_validate_through_python_m_reads_early_and_says_the_same(tmp_path):
             "import pyarrow as pa; pool = []\n"
             "def spy(args):\n    real(args); started.extend(k for _, f in ahead._EARLY for k in f)\n"
             "    pool.append(pa.default_memory_pool().backend_name)\n"
-            "ahead.read_early = spy\n"
-            "try:\n    runpy.run_module('xl_kpi', run_name='__main__')\n"
-            "finally:\n    print('STARTED', sorted(__import__('pathlib').Path(k).name for k in started), pool)\n")
+            "ahead.read_early = spy\n"  # an atexit hook: a finished validate ends at once, after the hooks
+            "__import__('atexit').register(lambda: print('STARTED', sorted(__import__('pathlib').Path(k).name "
+            "for k in started), pool))\n"
+            "runpy.run_module('xl_kpi', run_name='__main__')\n")
     args = ["validate", "--plan", str(plan), "--data", str(folder), "--period", "2026-10", "--lang", "en"]
     early = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
     plain = subprocess.run([sys.executable, "-c", "import sys; from xl_kpi.cli import main; sys.argv[0] = 'xl-kpi'; "
