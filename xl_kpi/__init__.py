@@ -5,6 +5,9 @@ One engine behind the Excel functions (``udfs.py``), the ``xl-kpi`` command and 
 
 from __future__ import annotations
 
+from xl_kpi import startup  # noqa: F401  (first, before NumPy loads: the xl-kpi command runs one OpenBLAS thread)
+
+# isort: split
 from xl_kpi import metrics
 from xl_kpi.engine.errors import (
     DivisionByZeroError,
