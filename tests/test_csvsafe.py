@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import math
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +20,7 @@ from xl_kpi.inputs.problems import Problems
 from xl_kpi.outputs.csvsafe import csv_bytes, neutralise, restore
 from xl_kpi.outputs.csvsafe import read_rows as read_csv_rows
 from xl_kpi.outputs.manifest import write_errors, write_manifest
-from xl_kpi.outputs.results_files import load_results, save_results
+from xl_kpi.outputs.results_files import float_texts, load_results, save_results
 
 TRICKY = ["=1", "'=1", "''=1", "'", "''", "-5", "'-5", "+x", "@x", "\tx", "\rx", "'plain", "plain", ""]
 text = st.text(alphabet=st.sampled_from("='+-@\t\r a1ü\"\n,;"), max_size=8) | st.text(max_size=8)
@@ -143,3 +146,24 @@ def test_manifest_rows_in_the_order_of_the_id_split_then_the_file(items):
             m.manifest_bytes(recs, "/o")
         return
     assert m.manifest_bytes(recs, "/o") == csv_bytes(m.MANIFEST_COLUMNS, expected_rows, plain=(3,))
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), max_size=30))
+def test_results_float_text_is_what_to_csv_writes(values):
+    """results/ formats floats itself (float_texts); the text must be pandas' own, NaN an empty field."""
+    arr = np.array(values, dtype=np.float64)
+    ours = pd.DataFrame({"x": float_texts(arr)}).to_csv(index=False, lineterminator="\n")
+    assert ours == pd.DataFrame({"x": arr}).to_csv(index=False, lineterminator="\n")
+    back = np.array([float(t) if t else math.nan for t in float_texts(arr)], dtype=np.float64)
+    assert np.array_equal(back, arr, equal_nan=True)
+
+
+def test_results_csvs_keep_every_float_exactly(tmp_path):
+    results = _with_names(["a", "b"])
+    odd = [0.1 + 0.2, 1e16, 1e-5, -0.0, 123456789.12345679, math.nan]
+    results.employees["bonus"] = [odd[i % len(odd)] for i in range(len(results.employees))]
+    save_results(results, tmp_path)
+    back = load_results(tmp_path)
+    assert np.array_equal(back.employees["bonus"].to_numpy(), results.employees["bonus"].to_numpy(), equal_nan=True)
+    assert [math.copysign(1, v) for v in back.employees["bonus"]] == [math.copysign(1, v)
+                                                                      for v in results.employees["bonus"]]

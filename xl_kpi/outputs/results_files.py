@@ -104,15 +104,30 @@ def _read(path: Path, cols: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _neutralised(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy with every text cell of the text columns neutralised (numbers are written as numbers)."""
+    """A copy with every text cell of the text columns neutralised (numbers are written as numbers, float columns
+    already as the text ``to_csv`` would write: :func:`float_texts`)."""
     out = frame.copy()
     for c in out.columns:
-        if c in _TEXT:
+        if out[c].dtype == np.float64:
+            out[c] = pd.Series(float_texts(out[c].to_numpy()), index=out.index, dtype=object)
+        elif c in _TEXT:
             values = out[c].to_numpy(dtype=object)
-            # a plain loop, not Series.map: 360,000 text cells at 10,000 employees, almost none to change
-            out[c] = pd.Series([neutralise(v) if isinstance(v, str) and v.startswith(DANGEROUS) else v
-                                for v in values], index=out.index, dtype=object)
+            # each distinct text checked once (360,000 text cells at 10,000 employees, a few thousand distinct,
+            # almost none to change); a column with none is written as it is
+            bad = {v for v in set(values) if isinstance(v, str) and v.startswith(DANGEROUS)}
+            if bad:
+                out[c] = pd.Series([neutralise(v) if v in bad else v for v in values], index=out.index, dtype=object)
     return out
+
+
+def float_texts(values: np.ndarray) -> np.ndarray:
+    """Each float64 as pandas' ``to_csv`` writes it, NaN as an empty field: the shortest text that reads back as the
+    same float (Python's ``repr``, which NumPy's ``astype(str)`` in ``to_csv`` matches digit for digit), made by
+    ``float.__repr__`` at half the CPU (results/ at 10,000 employees: about 0.15 s less, on the side thread that
+    shares the cores with the card workers)."""
+    texts = np.array(list(map(float.__repr__, values.tolist())), dtype=object)
+    texts[np.isnan(values)] = ""
+    return texts
 
 
 def _scale_dict(s: Scale) -> dict[str, Any]:
