@@ -13,6 +13,7 @@ import codecs
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xl_kpi.inputs.readers.cp1251 import UNDEFINED, utf8_column
 from xl_kpi.inputs.readers.csvfile import check_cells, count_lines, detect_encoding, detect_separator, header_width
 from xl_kpi.inputs.readers.limits import limits
 from xl_kpi.inputs.readers.sniff import _read_input, _refuse, check_file
@@ -63,23 +64,27 @@ def read_csv_arrow(path: str | Path, *, encoding: str | None = None, separator: 
         return None  # the line reader names the limit and the line
     check_cells(name, lines, width, lim)
     names = [f"f{i}" for i in range(width)]
+    raw = encoding == "cp1251"  # read as bytes, each column re-encoded after (readers/cp1251.py): faster than
+    if raw and UNDEFINED in data:  # pyarrow's transcoding through Python's codec
+        return None  # not cp1251 text: the line reader says so
     try:
         grid = csv.read_csv(
             pa.BufferReader(data),  # the bytes hashed, read in place (a BytesIO is copied out block by block)
-            read_options=csv.ReadOptions(encoding="utf8" if encoding.startswith("utf-8") else encoding,
-                                         column_names=names),  # pyarrow's 1 MB blocks: 16 MB ones were
-            # 1.3-2.5x slower on a 1M-row export (fewer blocks parsed in parallel, the cp1251 decoding not overlapped)
+            read_options=csv.ReadOptions(encoding="utf8", column_names=names),  # pyarrow's 1 MB blocks: 16 MB ones
+            # were 1.3-2.5x slower on a 1M-row export (fewer blocks parsed in parallel)
             # ignore_empty_lines=False: a blank line stays an (empty) row, as in the line reader; skipping
             # it would shift the row numbers of every row below
             parse_options=csv.ParseOptions(delimiter=sep, quote_char='"', double_quote=True, newlines_in_values=True,
                                            ignore_empty_lines=False),
-            convert_options=csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+            convert_options=csv.ConvertOptions(column_types=dict.fromkeys(names, pa.binary() if raw else pa.string()),
                                                strings_can_be_null=True, null_values=[""],
                                                quoted_strings_can_be_null=True),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError, LookupError):
         return None
     del data
+    if raw:
+        grid = pa.table([utf8_column(col) for col in grid.columns], names=names)
     if encoding == "utf-8-sig" and grid.num_rows:
         grid = grid.set_column(0, "f0", _strip_bom(grid.column(0)))
     for col in grid.columns:
