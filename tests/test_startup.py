@@ -53,3 +53,19 @@ def test_a_value_the_user_set_is_kept(tmp_path):
 
 def test_a_library_import_sets_nothing(tmp_path):
     assert _blas_threads(tmp_path, ["-c", "import xl_kpi, numpy"]) == "BLAS None"
+
+
+def test_importing_the_package_or_the_csv_reader_loads_no_pandas(tmp_path):
+    """The early read of ``validate`` starts before pandas is imported: the package and the Arrow CSV reader do
+    not import it; the public names still resolve (and load what they need)."""
+    code = ("import sys; import xl_kpi, xl_kpi.inputs.datafiles, xl_kpi.inputs.readers.csvarrow\n"
+            "assert 'pandas' not in sys.modules, 'pandas'\n"
+            "from xl_kpi import score, total_bonus, metrics, KpiError\n"
+            "from xl_kpi.inputs.readers import limits, sniff, read_csv_grid\n"
+            "assert callable(limits) and callable(sniff) and callable(read_csv_grid)\n"
+            "assert score(90, 0, 100) == 0.9 and issubclass(KpiError, Exception) and metrics.__name__\n"
+            "assert set(xl_kpi.__all__) <= set(dir(xl_kpi))\n"
+            "print('OK')\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.stdout.strip() == "OK", done.stderr

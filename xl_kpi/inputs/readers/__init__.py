@@ -33,10 +33,12 @@ Where things are:
 
 from __future__ import annotations
 
-from xl_kpi.inputs.readers.csvfile import detect_encoding, detect_separator, read_csv_grid
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# limits and sniff are light (no pandas) and share their names with functions: imported as they are, so that
+# ``readers.limits`` and ``readers.sniff`` stay the functions once the modules are loaded
 from xl_kpi.inputs.readers.limits import LIMIT_ENV, MB, FileReadError, Limits, limits
-from xl_kpi.inputs.readers.prescan import scan_xlsx
-from xl_kpi.inputs.readers.sheetscan import CHUNK, SheetInfo
 from xl_kpi.inputs.readers.sniff import (
     CFB_MAGIC,
     CSV_SUFFIXES,
@@ -48,7 +50,34 @@ from xl_kpi.inputs.readers.sniff import (
     sniff,
     zip_kind,
 )
-from xl_kpi.inputs.readers.workbook import Sheet, read_workbook, read_workbook_grids
+
+if TYPE_CHECKING:
+    from xl_kpi.inputs.readers.csvfile import detect_encoding, detect_separator, read_csv_grid
+    from xl_kpi.inputs.readers.prescan import scan_xlsx
+    from xl_kpi.inputs.readers.sheetscan import CHUNK, SheetInfo
+    from xl_kpi.inputs.readers.workbook import Sheet, read_workbook, read_workbook_grids
+
+_HOMES = {
+    **dict.fromkeys(["detect_encoding", "detect_separator", "read_csv_grid"], "csvfile"),
+    "scan_xlsx": "prescan",
+    **dict.fromkeys(["CHUNK", "SheetInfo"], "sheetscan"),
+    **dict.fromkeys(["Sheet", "read_workbook", "read_workbook_grids"], "workbook"),
+}
+"""The module of each name, imported on first use (PEP 562): reading a CSV file (the command line's early read)
+needs neither pandas nor the workbook readers."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'xl_kpi.inputs.readers' has no attribute {name!r}")
+    value = getattr(import_module(f"xl_kpi.inputs.readers.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "CFB_MAGIC",

@@ -37,10 +37,29 @@ _EXTRA = _extra_bytes()
 
 
 def utf8_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A column of raw cp1251 cells (binary) as UTF-8 text (string), nulls kept, chunk by chunk."""
-    import pyarrow as pa
+    """A column of raw cp1251 cells (binary) as UTF-8 text (string), nulls kept.
 
-    return pa.chunked_array([_utf8_chunk(chunk) for chunk in column.chunks], pa.string())
+    A whole column at a time, in a few calls: the file is read in a background thread while the command line
+    imports, and every call that releases the interpreter's lock waits to get it back (one per 1 MB chunk made
+    the re-encoding of a 1,000,000-row export take 0.38 s instead of 0.1 s)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.chunked_array([chunk.view(pa.string()) for chunk in column.chunks], pa.string())  # not checked yet
+    if not len(text) or pc.all(pc.string_is_ascii(text)).as_py() is not False:
+        return text  # ASCII only (or no cells): the same bytes are UTF-8
+    parts, size, start = [], 0, 0
+    for i, chunk in enumerate(column.chunks):  # whole, or in pieces of at most 1 GB (32-bit offsets)
+        if size and size + chunk.nbytes > _PIECE_BYTES:
+            parts.append(_utf8_chunk(pa.concat_arrays(column.chunks[start:i])))
+            size, start = 0, i
+        size += chunk.nbytes
+    parts.append(_utf8_chunk(pa.concat_arrays(column.chunks[start:])))
+    return pa.chunked_array(parts, pa.string())
+
+
+_PIECE_BYTES = 1 << 30
+"""The most raw bytes re-encoded at once: their UTF-8 (at most three bytes a byte) must stay under 2**31."""
 
 
 def _utf8_chunk(chunk: pa.Array) -> pa.Array:

@@ -8,12 +8,14 @@ import csv
 import io
 import re
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from xl_kpi.i18n import Msg
 from xl_kpi.inputs.readers.limits import FileReadError, Limits, _check_cell_text, _count, _raise_limit, limits
 from xl_kpi.inputs.readers.sniff import _NOT_A_SPREADSHEET, _read_input, _refuse, check_file
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def detect_encoding(data: bytes) -> str:
@@ -65,6 +67,8 @@ def read_csv_grid(path: str | Path, *, max_bytes: int | None = None, encoding: s
     columns, cells or characters in a cell than :func:`limits` allow. An empty file gives an
     empty grid.
     """
+    import pandas as pd  # here, not with the module: the Arrow reader (csvarrow) and the early read need no pandas
+
     path = Path(path)
     lim = limits()
     name = path.name

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields, replace
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xl_kpi.engine.errors import KpiError
 from xl_kpi.i18n import Msg, Plural, english
 from xl_kpi.inputs.readers.letters import column_letter
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MB = 1024 * 1024
 
@@ -119,6 +120,8 @@ _PASSWORD_FIX = Msg("remove the password: open the file in Excel, File → Info 
 
 def _check_cell_text(grid: pd.DataFrame, name: str, sheet: str | None, lim: Limits) -> None:
     """Refuse a grid with a text cell longer than ``lim.cell_chars`` (the first such cell is named)."""
+    import pandas as pd  # here: the limits are read before pandas is needed (the command line's early read)
+
     for j, c in enumerate(grid.columns):
         col = grid[c]
         if not (pd.api.types.is_object_dtype(col.dtype) or pd.api.types.is_string_dtype(col.dtype)):
